@@ -1,0 +1,10 @@
+# System words: navigation and errors. Every locale must define all of them.
+njia-invalid-choice = Invalid choice.
+njia-invalid-input = That is not valid. Try again.
+njia-lookup-failed = Sorry, the service is unavailable now. Try again.
+njia-lookup-not-found = We could not find that.
+njia-nav-back = Back
+njia-nav-home = Home
+njia-nav-more = More
+njia-unknown-service = Sorry, this service does not exist. Dial *384# for e-Citizen services.
+njia-technical-problem = Sorry, there is a technical problem. Try again later.

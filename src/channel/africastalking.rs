@@ -1,0 +1,112 @@
+//! Africa's Talking USSD: form POSTs with a cumulative `text`, `CON `/`END ` plain-text replies,
+//! and a separate end-of-session notification.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+
+use crate::channel::{BadRequest, field, form_pairs};
+use crate::hub::{Hop, HopInput, Reply};
+use crate::server::AppState;
+use crate::store::SessionEnd;
+use crate::types::{Msisdn, SessionKey, mask_raw_phone};
+
+/// The channel name sessions are keyed under.
+pub const CHANNEL: &str = "africastalking";
+
+/// Longest `text` accepted; a real session is far shorter (180 s of typing on a keypad).
+const MAX_TEXT: usize = 2048;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/ussd/africastalking", post(hop))
+        .route("/ussd/africastalking/events", post(session_end))
+}
+
+/// Parses a hop. Pure, so the table-driven tests and fuzzers can call it directly.
+pub fn parse_hop(body: &[u8], limit: usize) -> Result<Hop, BadRequest> {
+    let pairs = form_pairs(body)?;
+    let session_id = field(&pairs, "sessionId").ok_or_else(|| BadRequest("field 'sessionId' is required".into()))?;
+    let key = SessionKey::new(Arc::from(CHANNEL), session_id).map_err(|e| BadRequest(format!("sessionId: {e}")))?;
+    let phone = field(&pairs, "phoneNumber").ok_or_else(|| BadRequest("field 'phoneNumber' is required".into()))?;
+    let msisdn = Msisdn::parse(phone).map_err(|e| BadRequest(format!("phoneNumber: {e}")))?;
+    let service_code = field(&pairs, "serviceCode").ok_or_else(|| BadRequest("field 'serviceCode' is required".into()))?;
+    if service_code.is_empty() || service_code.len() > 32 {
+        return Err(BadRequest("serviceCode must be 1 to 32 characters".into()));
+    }
+    // `text` is empty on the first hop; some gateways leave it out entirely then.
+    let text = field(&pairs, "text").unwrap_or_default();
+    if text.len() > MAX_TEXT {
+        return Err(BadRequest(format!("text is longer than {MAX_TEXT} bytes")));
+    }
+    Ok(Hop { key, msisdn, service_code: service_code.to_owned(), input: HopInput::Cumulative(text.to_owned()), limit })
+}
+
+/// Formats a reply: `CON ` continues the session, `END ` closes it.
+pub fn format_reply(reply: &Reply) -> String {
+    let mut out = String::with_capacity(reply.text.len() + 4);
+    out.push_str(if reply.end { "END " } else { "CON " });
+    out.push_str(&reply.text);
+    out
+}
+
+async fn hop(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
+    let hop = match parse_hop(&body, app.screen_limit) {
+        Ok(h) => h,
+        Err(e) => {
+            let phone = form_pairs(&body).ok().and_then(|p| field(&p, "phoneNumber").map(mask_raw_phone));
+            tracing::warn!(channel = CHANNEL, msisdn = phone.as_deref().unwrap_or("-"), reason = %e.0, "malformed USSD request");
+            return e.into_response();
+        }
+    };
+    let reply = app.hub.hop(hop).await;
+    ([("content-type", "text/plain; charset=utf-8")], format_reply(&reply)).into_response()
+}
+
+/// Parses an end-of-session notification.
+pub fn parse_session_end(body: &[u8]) -> Result<SessionEnd, BadRequest> {
+    let pairs = form_pairs(body)?;
+    let session_id = field(&pairs, "sessionId").filter(|s| !s.is_empty() && s.len() <= 128);
+    let session_id = session_id.ok_or_else(|| BadRequest("field 'sessionId' is required".into()))?;
+    let status = field(&pairs, "status").filter(|s| !s.is_empty() && s.len() <= 32);
+    let status = status.ok_or_else(|| BadRequest("field 'status' is required".into()))?;
+    let number = |name: &str| -> Result<Option<i64>, BadRequest> {
+        match field(&pairs, name).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| BadRequest(format!("{name} must be a whole number"))),
+        }
+    };
+    Ok(SessionEnd {
+        channel: CHANNEL.to_owned(),
+        session_id: session_id.to_owned(),
+        msisdn: field(&pairs, "phoneNumber").and_then(|p| Msisdn::parse(p).ok()),
+        status: status.to_owned(),
+        hops: number("hopsCount")?,
+        duration_ms: number("durationInMillis")?,
+        // `input` and `lastAppResponse` are deliberately not kept: the input can hold a PIN.
+        error_message: field(&pairs, "errorMessage").filter(|e| !e.is_empty()).map(|e| e.chars().take(500).collect()),
+    })
+}
+
+async fn session_end(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
+    let end = match parse_session_end(&body) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(channel = CHANNEL, reason = %e.0, "malformed end-of-session notification");
+            return e.into_response();
+        }
+    };
+    let masked = end.msisdn.map(|m| m.masked().to_string());
+    tracing::info!(channel = CHANNEL, msisdn = masked.as_deref().unwrap_or("-"), status = %end.status, hops = ?end.hops, "session ended");
+    match app.hub.store.record_session_end(end).await {
+        Ok(()) => "OK".into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record end of session");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
+        }
+    }
+}

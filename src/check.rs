@@ -1,0 +1,387 @@
+//! `njia check`: every rule a menu set must satisfy before it may serve, reported all at once.
+//!
+//! Structural rules (TOML, unknown fields and screens, regexes, duplicate service codes) come
+//! from [`crate::menu`]; Fluent syntax and cross-locale rules from [`crate::i18n`]. This module
+//! adds the rules that need both: messages exist in every locale, every screen is reachable and
+//! has a way out, every variable a message uses is set on some path to it, and every screen
+//! fits the channel limit in every locale with every variable at its declared maximum width.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::diag::{self, Place, Problem};
+use crate::engine::SYSTEM_MESSAGES;
+use crate::gsm7;
+use crate::hub::HUB_MESSAGES;
+use crate::i18n::Catalog;
+use crate::menu::{self, Kind, Menu, MenuSet, ScreenId};
+use crate::types::Locale;
+
+/// Width assumed for a variable with no declared maximum (reported as an error too).
+const UNKNOWN_WIDTH: usize = 20;
+
+/// A menu set that passed every rule, ready to serve.
+pub struct Loaded {
+    pub catalog: Arc<Catalog>,
+    pub menus: Arc<MenuSet>,
+    pub warnings: Vec<Problem>,
+}
+
+/// What to check and against which limit.
+#[derive(Clone, Debug)]
+pub struct Options<'a> {
+    pub menus_dir: &'a Path,
+    pub locales_dir: &'a Path,
+    /// The smallest screen limit of any channel the menus are served on.
+    pub limit: usize,
+    pub fallback: &'a [Locale],
+}
+
+/// Runs every rule; returns all problems, sorted by file and position.
+pub fn check(opts: &Options<'_>) -> Vec<Problem> {
+    match load(opts) {
+        Ok(l) => l.warnings,
+        Err(p) => p,
+    }
+}
+
+/// Loads and checks; `Err` carries every problem (errors and warnings) when any is an error.
+pub fn load(opts: &Options<'_>) -> Result<Loaded, Vec<Problem>> {
+    let (catalog, mut problems) = Catalog::load(opts.locales_dir, opts.fallback);
+    let (menus, menu_problems) = menu::load_dir(opts.menus_dir);
+    problems.extend(menu_problems);
+    system_messages(&catalog, opts.locales_dir, &mut problems);
+    for m in &menus {
+        check_menu(m, &catalog, opts.limit, &mut problems);
+    }
+    diag::sort(&mut problems);
+    problems.dedup();
+    if problems.iter().any(Problem::is_error) {
+        return Err(problems);
+    }
+    Ok(Loaded {
+        catalog: Arc::new(catalog),
+        menus: Arc::new(MenuSet::new(menus.into_iter().map(Arc::new).collect())),
+        warnings: problems,
+    })
+}
+
+fn system_messages(catalog: &Catalog, dir: &Path, problems: &mut Vec<Problem>) {
+    for locale in catalog.locales() {
+        for id in SYSTEM_MESSAGES.iter().chain(HUB_MESSAGES) {
+            if catalog.message(locale, id).is_none() {
+                problems.push(Problem::error(
+                    Place::whole_file(&dir.join(locale.as_str())),
+                    format!("system message {id:?} is missing in {locale}"),
+                    format!("add it to locales/{locale}/njia.ftl (the engine shows it for navigation and errors)"),
+                ));
+            }
+        }
+    }
+}
+
+fn check_menu(m: &Menu, catalog: &Catalog, limit: usize, problems: &mut Vec<Problem>) {
+    messages_exist(m, catalog, problems);
+    if let Some(l) = &m.default_locale
+        && !catalog.has_locale(l)
+    {
+        problems.push(Problem::error(Place::whole_file(&m.file), format!("default_locale {l} has no folder in locales/"), "add the locale or choose another"));
+    }
+    let edges = edges(m);
+    reachability(m, &edges, problems);
+    ways_out(m, &edges, problems);
+    let available = available_vars(m, &edges);
+    variables(m, catalog, &available, problems);
+    fits(m, catalog, limit, &edges, problems);
+}
+
+/// Every message a menu names (texts, labels, errors) exists in every locale.
+fn messages_exist(m: &Menu, catalog: &Catalog, problems: &mut Vec<Problem>) {
+    for s in &m.screens {
+        for msg in screen_messages(m, s) {
+            for locale in catalog.locales() {
+                if catalog.message(locale, &msg.id).is_none() {
+                    problems.push(Problem::error(
+                        msg.place.clone(),
+                        format!("message {:?} (screen {:?}) is missing in locale {locale}", msg.id, s.name),
+                        format!("add {} = … to a file in locales/{locale}/", msg.id),
+                    ));
+                }
+            }
+        }
+        if let Kind::Language { options, .. } = &s.kind {
+            for o in options {
+                if !catalog.has_locale(&o.locale) {
+                    problems.push(Problem::error(o.label.place.clone(), format!("language {} has no folder in locales/", o.locale), "add the locale folder or remove the option"));
+                }
+            }
+        }
+    }
+}
+
+fn screen_messages<'m>(_m: &Menu, s: &'m menu::Screen) -> Vec<&'m menu::Message> {
+    let mut out: Vec<&menu::Message> = s.text.iter().collect();
+    match &s.kind {
+        Kind::Menu { options, .. } => out.extend(options.iter().map(|o| &o.label)),
+        Kind::Language { options, .. } => out.extend(options.iter().map(|o| &o.label)),
+        Kind::Input(i) => out.extend(i.validate.error.iter()),
+        Kind::Lookup(l) => out.extend(l.not_found.iter()),
+        Kind::Submit(_) | Kind::End => {}
+    }
+    out
+}
+
+/// Forward edges of the screen graph (Home is implicit and leads to the start screen).
+fn edges(m: &Menu) -> Vec<Vec<ScreenId>> {
+    m.screens
+        .iter()
+        .map(|s| match &s.kind {
+            Kind::Menu { options, list } => options.iter().map(|o| o.goto).chain(list.iter().map(|l| l.next)).collect(),
+            Kind::Input(i) => vec![i.next],
+            Kind::Lookup(l) => vec![l.next],
+            Kind::Language { next, .. } => vec![next.unwrap_or(m.start)],
+            Kind::Submit(_) | Kind::End => Vec::new(),
+        })
+        .collect()
+}
+
+fn reachability(m: &Menu, edges: &[Vec<ScreenId>], problems: &mut Vec<Problem>) {
+    let mut seen = vec![false; m.screens.len()];
+    let mut queue: VecDeque<ScreenId> = std::iter::once(m.start).chain(m.language_screen).collect();
+    while let Some(s) = queue.pop_front() {
+        let i = usize::from(s.0);
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        queue.extend(edges[i].iter().copied());
+    }
+    for (i, s) in m.screens.iter().enumerate() {
+        if !seen[i] {
+            problems.push(Problem::error(
+                s.place.clone(),
+                format!("screen {:?} is unreachable from the start screen", s.name),
+                "link to it from a menu option or next, or delete it",
+            ));
+        }
+    }
+}
+
+/// Every screen must be able to reach an `end` or `submit` screen.
+fn ways_out(m: &Menu, edges: &[Vec<ScreenId>], problems: &mut Vec<Problem>) {
+    let n = m.screens.len();
+    let mut reverse = vec![Vec::new(); n];
+    for (from, tos) in edges.iter().enumerate() {
+        for to in tos {
+            reverse[usize::from(to.0)].push(from);
+        }
+    }
+    let mut ok = vec![false; n];
+    let mut queue: VecDeque<usize> =
+        (0..n).filter(|&i| matches!(m.screens[i].kind, Kind::End | Kind::Submit(_))).collect();
+    while let Some(i) = queue.pop_front() {
+        if std::mem::replace(&mut ok[i], true) {
+            continue;
+        }
+        queue.extend(reverse[i].iter().copied());
+    }
+    for (i, s) in m.screens.iter().enumerate() {
+        if !ok[i] {
+            problems.push(Problem::error(
+                s.place.clone(),
+                format!("screen {:?} has no way out: no path from it reaches an end or submit screen", s.name),
+                "give it an option or next that leads to an end or submit screen",
+            ));
+        }
+    }
+}
+
+/// Variables each screen sets when the user leaves it.
+fn sets(m: &Menu, s: ScreenId) -> Vec<&str> {
+    match &m.screen(s).kind {
+        Kind::Input(i) if !i.secret => vec![i.save_as.as_str()],
+        Kind::Menu { options, list } => options
+            .iter()
+            .flat_map(|o| o.set.iter().map(|(k, _)| k.as_str()))
+            .chain(list.iter().map(|l| l.save_as.as_str()))
+            .collect(),
+        Kind::Lookup(l) => l.provides.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// For each screen, the variables set on at least one path from the start to it.
+fn available_vars(m: &Menu, edges: &[Vec<ScreenId>]) -> Vec<BTreeSet<String>> {
+    let n = m.screens.len();
+    let mut avail: Vec<BTreeSet<String>> = vec![BTreeSet::new(); n];
+    let mut queue: VecDeque<usize> = std::iter::once(m.start).chain(m.language_screen).map(|s| usize::from(s.0)).collect();
+    let mut visited = vec![false; n];
+    while let Some(i) = queue.pop_front() {
+        visited[i] = true;
+        let mut out = avail[i].clone();
+        out.extend(sets(m, ScreenId(i as u16)).into_iter().map(str::to_owned));
+        for to in &edges[i] {
+            let j = usize::from(to.0);
+            let before = avail[j].len();
+            avail[j].extend(out.iter().cloned());
+            if avail[j].len() != before || !visited[j] {
+                visited[j] = true;
+                queue.push_back(j);
+            }
+        }
+    }
+    for (i, s) in m.screens.iter().enumerate() {
+        if matches!(s.kind, Kind::Submit(_)) {
+            avail[i].insert("reference".to_owned());
+        }
+    }
+    avail
+}
+
+fn variables(m: &Menu, catalog: &Catalog, available: &[BTreeSet<String>], problems: &mut Vec<Problem>) {
+    let mut unsized_reported = BTreeSet::new();
+    for (i, s) in m.screens.iter().enumerate() {
+        let have = &available[i];
+        for msg in screen_messages(m, s) {
+            for locale in catalog.locales() {
+                for v in catalog.vars_used(locale, &msg.id) {
+                    if !have.contains(&v) {
+                        problems.push(Problem::error(
+                            msg.place.clone(),
+                            format!("message {:?} ({locale}) uses ${v}, which no path to screen {:?} sets", msg.id, s.name),
+                            format!("set {v} before this screen (an input's save_as, an option's set, a lookup's provides) or remove it from the message"),
+                        ));
+                    } else if !m.var_widths.contains_key(&v) && unsized_reported.insert(v.clone()) {
+                        let at = m.var_places.get(&v).cloned().unwrap_or_else(|| msg.place.clone());
+                        problems.push(Problem::error(
+                            at,
+                            format!("variable ${v} is shown on screen but has no maximum width"),
+                            format!("declare it under [variables]: {v} = {{ max_width = N }}, or give its input a max_length"),
+                        ));
+                    }
+                }
+            }
+        }
+        let mut needs: Vec<(&str, &str)> = Vec::new();
+        match &s.kind {
+            Kind::Lookup(l) => needs.extend(l.args.iter().map(|a| (a.as_str(), "lookup argument"))),
+            Kind::Submit(sub) => {
+                if let Some(p) = &sub.payment {
+                    needs.push((&p.amount, "payment amount"));
+                    needs.push((&p.account, "payment account"));
+                }
+                needs.extend(sub.fields.iter().flatten().map(|f| (f.as_str(), "request field")));
+            }
+            Kind::Menu { options, list } => {
+                needs.extend(options.iter().filter_map(|o| o.when.as_ref()).map(|c| (c.var(), "condition")));
+                needs.extend(list.iter().map(|l| (l.var.as_str(), "options_from list")));
+            }
+            _ => {}
+        }
+        let secrets: BTreeSet<&str> = m
+            .screens
+            .iter()
+            .filter_map(|s| match &s.kind {
+                Kind::Input(i) if i.secret => Some(i.save_as.as_str()),
+                _ => None,
+            })
+            .collect();
+        for (v, what) in needs {
+            let secret_ok = what == "lookup argument" && secrets.contains(v);
+            if !have.contains(v) && !secret_ok {
+                problems.push(Problem::error(
+                    s.place.clone(),
+                    format!("{what} {v:?} of screen {:?} is not set on any path to it", s.name),
+                    "set it on an earlier screen or fix the name",
+                ));
+            }
+        }
+    }
+}
+
+/// Worst-case rendering of every screen in every locale must fit the limit.
+fn fits(m: &Menu, catalog: &Catalog, limit: usize, edges: &[Vec<ScreenId>], problems: &mut Vec<Problem>) {
+    let widths = |v: &str| m.var_widths.get(v).copied().unwrap_or(UNKNOWN_WIDTH);
+    for locale in catalog.locales() {
+        let worst = |id: &str| catalog.worst_case(locale, id, &widths).unwrap_or_default();
+        let nav = [
+            format!("{}. {}", m.nav.more, worst("njia-nav-more")),
+            format!("{}. {}", m.nav.back, worst("njia-nav-back")),
+            format!("{}. {}", m.nav.home, worst("njia-nav-home")),
+        ];
+        for (i, s) in m.screens.iter().enumerate() {
+            let text = s.text.as_ref().map(|t| worst(&t.id)).unwrap_or_default();
+            // The widest error line this screen can carry on top.
+            let mut errors: Vec<String> = Vec::new();
+            let leads_to_lookup = edges[i].iter().any(|t| matches!(m.screen(*t).kind, Kind::Lookup(_)));
+            if leads_to_lookup {
+                errors.push(worst("njia-lookup-failed"));
+                for t in &edges[i] {
+                    if let Kind::Lookup(l) = &m.screen(*t).kind {
+                        errors.push(l.not_found.as_ref().map_or_else(|| worst("njia-lookup-not-found"), |n| worst(&n.id)));
+                    }
+                }
+            }
+            let lines: Vec<String> = match &s.kind {
+                Kind::Menu { options, list } => {
+                    errors.push(worst("njia-invalid-choice"));
+                    let n = options.len() + usize::from(list.is_some());
+                    let mut longest = options
+                        .iter()
+                        .enumerate()
+                        .map(|(k, o)| format!("{}. {}", k + 1, worst(&o.label.id)))
+                        .max_by_key(|l| gsm7::cost(l).units)
+                        .unwrap_or_default();
+                    if let Some(l) = list {
+                        let item = format!("{n}. {}", "X".repeat(widths(&l.var)));
+                        if gsm7::cost(&item).units > gsm7::cost(&longest).units {
+                            longest = item;
+                        }
+                    }
+                    std::iter::once(longest).chain(nav.iter().cloned()).collect()
+                }
+                Kind::Language { options, .. } => {
+                    errors.push(worst("njia-invalid-choice"));
+                    // Language screens are short lists; they must fit on one page.
+                    options.iter().enumerate().map(|(k, o)| format!("{}. {}", k + 1, worst(&o.label.id))).collect()
+                }
+                Kind::Input(inp) => {
+                    errors.push(inp.validate.error.as_ref().map_or_else(|| worst("njia-invalid-input"), |e| worst(&e.id)));
+                    if inp.navigation { nav[1..].to_vec() } else { Vec::new() }
+                }
+                Kind::End | Kind::Submit(_) | Kind::Lookup(_) => Vec::new(),
+            };
+            let error = errors.into_iter().max_by_key(|e| gsm7::cost(e).units);
+            let mut screen = String::new();
+            if let Some(e) = error.filter(|e| !e.is_empty()) {
+                screen.push_str(&e);
+                screen.push('\n');
+            }
+            screen.push_str(&text);
+            for l in lines {
+                screen.push('\n');
+                screen.push_str(&l);
+            }
+            let cost = gsm7::cost(&screen);
+            let room = gsm7::limit_for(cost.encoding, limit);
+            if cost.units > room {
+                let enc = match cost.encoding {
+                    gsm7::Encoding::Gsm7 => "GSM-7",
+                    gsm7::Encoding::Ucs2 => "UCS-2",
+                };
+                let at = s.text.as_ref().map_or_else(|| s.place.clone(), |t| t.place.clone());
+                problems.push(Problem::error(
+                    at,
+                    format!("screen {:?} can need {} {enc} characters in {locale}, over the limit of {room}", s.name, cost.units),
+                    "shorten the texts or lower the variables' max_width (worst case includes the error line and navigation)",
+                ));
+            }
+        }
+    }
+}
+
+/// Indexes problems by file for callers that print a summary.
+pub fn count_by_severity(problems: &[Problem]) -> (usize, usize) {
+    let errors = problems.iter().filter(|p| p.is_error()).count();
+    (errors, problems.len() - errors)
+}

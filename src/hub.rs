@@ -1,0 +1,264 @@
+//! One USSD hop, end to end, independent of any telco's wire format.
+//!
+//! A channel adapter hands the hub a [`Hop`]; the hub finds or starts the session, works out
+//! the new input (prefix-diffing cumulative dialects, replaying a telco retry), runs the pure
+//! engine, performs the lookups and durable submits the engine asks for, saves the session
+//! and returns a [`Reply`] for the adapter to format.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::{self, Ctx, LookupAnswer, Step};
+use crate::i18n::Catalog;
+use crate::lookup::Lookup;
+use crate::menu::{Menu, MenuSet};
+use crate::session::{SessionRecord, SessionStore, raw_hash};
+use crate::store::{NewRequest, Store};
+use crate::types::{Locale, Msisdn, SessionKey};
+
+/// Messages the hub itself shows; every locale must define them.
+pub const HUB_MESSAGES: &[&str] = &["njia-unknown-service", "njia-technical-problem"];
+
+/// One hop as every dialect normalises it.
+#[derive(Clone, Debug)]
+pub struct Hop {
+    pub key: SessionKey,
+    pub msisdn: Msisdn,
+    pub service_code: String,
+    pub input: HopInput,
+    /// The channel's screen limit in GSM-7 characters.
+    pub limit: usize,
+}
+
+/// What the user sent, in the dialect's input model.
+#[derive(Clone, Debug)]
+pub enum HopInput {
+    /// Everything typed in the session so far, joined with `*` (Africa's Talking `text`).
+    /// On the first hop it holds digits dialled with the code (`*384*1*2#` gives `1*2`).
+    Cumulative(String),
+}
+
+/// What to send back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub text: String,
+    /// True closes the session (`END`), false continues it (`CON`).
+    pub end: bool,
+}
+
+/// Configuration of the hub's own behaviour.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// Hard deadline of a lookup, well under the telco's hop timeout.
+    pub lookup_timeout: Duration,
+    /// Locale for users with no remembered language, when the menu names none.
+    pub default_locale: Locale,
+}
+
+/// The shared state behind every channel.
+pub struct Hub {
+    pub menus: Arc<MenuSet>,
+    pub catalog: Arc<Catalog>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub store: Arc<dyn Store>,
+    pub lookups: Arc<dyn Lookup>,
+    pub config: HubConfig,
+}
+
+/// How the new input relates to what the session already saw.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delta<'a> {
+    /// Same cumulative input as last time: a telco retry. Answer with the last reply.
+    Retry,
+    /// One new input.
+    Input(&'a str),
+    /// The input does not extend the previous one (a telco quirk): show the current screen.
+    Inconsistent,
+}
+
+/// Derives the new input of a cumulative dialect: the raw text minus the previous raw text and
+/// one `*`. Never a split on `*`, because users type `*` as data. The previous text is known
+/// only by its length and hash (it may contain a PIN).
+pub fn cumulative_delta(raw: &str, prev_len: usize, prev_hash: u64) -> Delta<'_> {
+    if raw.len() == prev_len {
+        return if raw_hash(raw) == prev_hash { Delta::Retry } else { Delta::Inconsistent };
+    }
+    if prev_len == 0 {
+        return Delta::Input(raw);
+    }
+    match (raw.get(..prev_len), raw.get(prev_len..)) {
+        (Some(head), Some(tail)) if raw_hash(head) == prev_hash => match tail.strip_prefix('*') {
+            Some(input) => Delta::Input(input),
+            None => Delta::Inconsistent,
+        },
+        _ => Delta::Inconsistent,
+    }
+}
+
+impl Hub {
+    /// Handles one hop. Never fails: problems become a localized END screen and a log line.
+    pub async fn hop(&self, hop: Hop) -> Reply {
+        match self.hop_inner(&hop).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(msisdn = %hop.msisdn.masked(), channel = %hop.key.channel, error = %e, "hop failed");
+                let locale = self.config.default_locale.clone();
+                Reply { text: engine::fit(self.catalog.format(&locale, "njia-technical-problem", None), hop.limit), end: true }
+            }
+        }
+    }
+
+    async fn hop_inner(&self, hop: &Hop) -> Result<Reply, HubError> {
+        let HopInput::Cumulative(raw) = &hop.input;
+        let existing = self.sessions.get(&hop.key).await.map_err(|e| HubError(e.to_string()))?;
+        let (mut rec, menu, inputs, first) = match existing {
+            Some(rec) => {
+                let Some(menu) = self.menus.by_id(&rec.menu_id).filter(|m| m.version == rec.menu_version).cloned() else {
+                    return Err(HubError(format!("menu {} of a live session is gone", rec.menu_id)));
+                };
+                let input = match cumulative_delta(raw, rec.raw_len as usize, rec.raw_hash) {
+                    Delta::Retry => return Ok(Reply { text: rec.last_reply.to_string(), end: rec.ended }),
+                    _ if rec.ended => return Ok(Reply { text: rec.last_reply.to_string(), end: true }),
+                    Delta::Input(i) => Some(i.to_owned()),
+                    Delta::Inconsistent => {
+                        tracing::warn!(msisdn = %hop.msisdn.masked(), "cumulative input does not extend the previous one; showing the current screen");
+                        None
+                    }
+                };
+                (rec, menu, input.into_iter().collect::<Vec<_>>(), None)
+            }
+            None => {
+                let Some((menu, mut extras)) = self.menus.route(&hop.service_code) else {
+                    tracing::warn!(msisdn = %hop.msisdn.masked(), code = %hop.service_code, "no menu for service code");
+                    let text = self.catalog.format(&self.config.default_locale, "njia-unknown-service", None);
+                    return Ok(Reply { text: engine::fit(text, hop.limit), end: true });
+                };
+                let menu = menu.clone();
+                // Digits dialled with the code arrive as the first hop's text: `1*2`. They are
+                // keypad digits, never data, so splitting on `*` is right here (and only here).
+                extras.extend(raw.split('*').filter(|s| !s.is_empty()).map(str::to_owned));
+                let remembered = self.store.language(hop.msisdn).await.map_err(|e| HubError(e.to_string()))?;
+                let remembered = remembered.filter(|l| self.catalog.has_locale(l));
+                // Someone who dials straight to a service (`*384*1*2#`) knows the menu: do not
+                // interrupt them with the language question.
+                let ask = remembered.is_none() && extras.is_empty();
+                let locale = remembered
+                    .or_else(|| menu.default_locale.clone())
+                    .unwrap_or_else(|| self.config.default_locale.clone());
+                let (state, step) = engine::begin(self.ctx(&menu, hop.limit), locale, ask);
+                let rec = SessionRecord {
+                    menu_id: menu.id.as_str().into(),
+                    menu_version: menu.version,
+                    msisdn: hop.msisdn,
+                    state,
+                    raw_len: 0,
+                    raw_hash: raw_hash(""),
+                    last_reply: "".into(),
+                    ended: false,
+                    hops: 0,
+                };
+                (rec, menu, extras, Some(step))
+            }
+        };
+        let ctx = self.ctx(&menu, hop.limit);
+        let mut reply = match first {
+            Some(step) => self.resolve(ctx, hop, &mut rec, step).await?,
+            None => match engine::current(ctx, &rec.state) {
+                Step::Show { text, end } => Reply { text, end },
+                other => self.resolve(ctx, hop, &mut rec, other).await?,
+            },
+        };
+        for input in &inputs {
+            if reply.end {
+                break;
+            }
+            let outcome = engine::step(ctx, &mut rec.state, input);
+            if let Some(locale) = outcome.language {
+                self.store.set_language(hop.msisdn, locale).await.map_err(|e| HubError(e.to_string()))?;
+            }
+            reply = self.resolve(ctx, hop, &mut rec, outcome.step).await?;
+        }
+        rec.raw_len = raw.len() as u32;
+        rec.raw_hash = raw_hash(raw);
+        rec.last_reply = reply.text.as_str().into();
+        rec.ended = reply.end;
+        rec.hops += 1;
+        self.sessions.put(hop.key.clone(), rec).await.map_err(|e| HubError(e.to_string()))?;
+        Ok(reply)
+    }
+
+    fn ctx<'a>(&'a self, menu: &'a Menu, limit: usize) -> Ctx<'a> {
+        Ctx { menu, catalog: &self.catalog, limit }
+    }
+
+    /// Performs the IO a step asks for until the engine has a screen to show.
+    async fn resolve(&self, ctx: Ctx<'_>, hop: &Hop, rec: &mut SessionRecord, mut step: Step) -> Result<Reply, HubError> {
+        // Bounded: a menu could chain lookups, but never more than its screens.
+        for _ in 0..=ctx.menu.screens.len() {
+            step = match step {
+                Step::Show { text, end } => return Ok(Reply { text, end }),
+                Step::Lookup(call) => {
+                    let answer = match tokio::time::timeout(self.config.lookup_timeout, self.lookups.call(&call)).await {
+                        Ok(Ok(a)) => a,
+                        Ok(Err(e)) => {
+                            tracing::warn!(backend = %call.backend, operation = %call.operation, error = %e, "lookup failed");
+                            LookupAnswer::Failed
+                        }
+                        Err(_) => {
+                            tracing::warn!(backend = %call.backend, operation = %call.operation, "lookup timed out");
+                            LookupAnswer::Failed
+                        }
+                    };
+                    engine::lookup_answered(ctx, &mut rec.state, answer)
+                }
+                Step::Submit(call) => {
+                    let request = NewRequest {
+                        // One submit per session: a retried or duplicated submit hop maps to
+                        // the same key and stores nothing new.
+                        idempotency_key: format!("{}:{}", hop.key.channel, hop.key.session_id),
+                        menu: ctx.menu.id.clone(),
+                        service: call.service,
+                        msisdn: hop.msisdn,
+                        locale: rec.state.locale.clone(),
+                        payment: call.payment,
+                        fields: call.fields,
+                    };
+                    // The END "received" screen is rendered only after this commit returned.
+                    let stored = self.store.submit(request).await.map_err(|e| HubError(e.to_string()))?;
+                    tracing::info!(msisdn = %hop.msisdn.masked(), reference = %stored.reference, new = stored.created, "request stored");
+                    engine::submitted(ctx, &mut rec.state, stored.reference.as_str())
+                }
+            };
+        }
+        Err(HubError("lookup chain longer than the menu".into()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HubError(String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delta<'a>(prev: &str, raw: &'a str) -> Delta<'a> {
+        cumulative_delta(raw, prev.len(), raw_hash(prev))
+    }
+
+    #[test]
+    fn cumulative_inputs_are_prefix_diffs() {
+        assert_eq!(delta("", ""), Delta::Retry);
+        assert_eq!(delta("", "1"), Delta::Input("1"));
+        assert_eq!(delta("1", "1*2"), Delta::Input("2"));
+        assert_eq!(delta("1*2", "1*2"), Delta::Retry);
+        // Users type `*` as data (the Vumi vectors).
+        assert_eq!(delta("7*a*b", "7*a*b*****"), Delta::Input("****"));
+        assert_eq!(delta("7*a*b**", "7*a*b*****"), Delta::Input("**"));
+        assert_eq!(delta("1", "1*"), Delta::Input(""));
+        assert_eq!(delta("1*2", "1*3"), Delta::Inconsistent);
+        assert_eq!(delta("1*2", "9*2*4"), Delta::Inconsistent);
+        assert_eq!(delta("1*2", "1"), Delta::Inconsistent);
+        assert_eq!(delta("12", "123"), Delta::Inconsistent);
+    }
+}

@@ -1,0 +1,458 @@
+//! The words users see: Fluent catalogs per locale, loaded from `locales/<lang>/*.ftl`.
+//!
+//! Owns loading (collecting every syntax error and cross-locale mismatch as a [`Problem`]),
+//! formatting with a fallback chain, and the static analysis the checker needs: which variables
+//! a message uses and the widest text it can produce given each variable's maximum width.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fluent::concurrent::FluentBundle;
+use fluent::{FluentArgs, FluentResource};
+use fluent_syntax::ast;
+
+use crate::diag::{Place, Problem};
+use crate::gsm7;
+use crate::types::Locale;
+
+/// Where a message is defined and what it needs.
+#[derive(Clone, Debug)]
+pub struct MessageInfo {
+    pub file: PathBuf,
+    pub line: usize,
+    /// Variables the message's own pattern uses (not those of messages it references).
+    pub vars: BTreeSet<String>,
+    /// Messages this one references with `{ other-message }`.
+    pub refs: BTreeSet<String>,
+}
+
+struct LocaleCatalog {
+    locale: Locale,
+    bundle: FluentBundle<Arc<FluentResource>>,
+    resources: Vec<Arc<FluentResource>>,
+    messages: BTreeMap<String, MessageInfo>,
+}
+
+/// Every locale's messages. Immutable once loaded; shared behind an `Arc`.
+pub struct Catalog {
+    locales: Vec<LocaleCatalog>,
+    fallback: Vec<Locale>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.locales.iter().map(|l| l.locale.as_str()).collect();
+        f.debug_struct("Catalog").field("locales", &names).field("fallback", &self.fallback).finish()
+    }
+}
+
+/// A source of maximum widths for variables, used to compute worst-case renderings.
+pub trait Widths {
+    /// The widest value `var` can take, in characters.
+    fn max_width(&self, var: &str) -> usize;
+}
+
+impl<F: Fn(&str) -> usize> Widths for F {
+    fn max_width(&self, var: &str) -> usize {
+        self(var)
+    }
+}
+
+impl Catalog {
+    /// Loads every `locales/<lang>/*.ftl`. The catalog is returned even when there are
+    /// problems, so the checker can go on to find more; callers refuse to serve on any error.
+    ///
+    /// `fallback` is the chain tried when a message is missing in the user's locale.
+    pub fn load(dir: &Path, fallback: &[Locale]) -> (Catalog, Vec<Problem>) {
+        let mut problems = Vec::new();
+        let mut locales = Vec::new();
+        let mut entries = match std::fs::read_dir(dir) {
+            Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect::<Vec<_>>(),
+            Err(e) => {
+                problems.push(Problem::error(
+                    Place::whole_file(dir),
+                    format!("cannot read the locales directory: {e}"),
+                    "create it with one folder per language, e.g. locales/sw and locales/en",
+                ));
+                Vec::new()
+            }
+        };
+        entries.sort();
+        for sub in entries {
+            let name = sub.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            match Locale::parse(&name) {
+                Ok(locale) => locales.push(load_locale(&sub, locale, &mut problems)),
+                Err(_) => problems.push(Problem::error(
+                    Place::whole_file(&sub),
+                    format!("folder name {name:?} is not a language tag"),
+                    "name locale folders by language, e.g. sw or en",
+                )),
+            }
+        }
+        if locales.is_empty() && problems.is_empty() {
+            problems.push(Problem::error(
+                Place::whole_file(dir),
+                "no locale folders found",
+                "add at least locales/sw and locales/en with .ftl files",
+            ));
+        }
+        let catalog = Catalog { locales, fallback: fallback.to_vec() };
+        catalog.cross_check(&mut problems);
+        (catalog, problems)
+    }
+
+    /// Locales in the order they were loaded.
+    pub fn locales(&self) -> impl Iterator<Item = &Locale> {
+        self.locales.iter().map(|l| &l.locale)
+    }
+
+    pub fn has_locale(&self, locale: &Locale) -> bool {
+        self.locales.iter().any(|l| &l.locale == locale)
+    }
+
+    /// Information about `id` in `locale`, if it is defined there.
+    pub fn message(&self, locale: &Locale, id: &str) -> Option<&MessageInfo> {
+        self.get(locale).and_then(|l| l.messages.get(id))
+    }
+
+    /// True when `id` is defined in at least one locale.
+    pub fn defines_anywhere(&self, id: &str) -> bool {
+        self.locales.iter().any(|l| l.messages.contains_key(id))
+    }
+
+    /// Variables `id` uses in `locale`, following references to other messages.
+    pub fn vars_used(&self, locale: &Locale, id: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        if let Some(l) = self.get(locale) {
+            collect_vars(l, id, &mut out, &mut seen);
+        }
+        out
+    }
+
+    /// Formats `id` in `locale`, trying the fallback chain when it is missing there.
+    ///
+    /// A message missing everywhere renders as its id: the checker makes that impossible for
+    /// shipped menus, and showing the id beats showing nothing to a citizen mid-session.
+    pub fn format(&self, locale: &Locale, id: &str, args: Option<&FluentArgs>) -> String {
+        let chain = std::iter::once(locale).chain(self.fallback.iter());
+        for loc in chain {
+            let Some(l) = self.get(loc) else { continue };
+            let Some(msg) = l.bundle.get_message(id) else { continue };
+            let Some(pattern) = msg.value() else { continue };
+            let mut errors = Vec::new();
+            // Errors here are missing variables; the text still renders with the variable's
+            // name in braces, and the checker reports the flow that leaves it unset.
+            return l.bundle.format_pattern(pattern, args, &mut errors).into_owned();
+        }
+        id.to_owned()
+    }
+
+    /// The widest text `id` can render to in `locale`: every variable at its maximum width
+    /// (as `X`s, one GSM-7 septet each) and every select expression at its widest variant.
+    pub fn worst_case(&self, locale: &Locale, id: &str, widths: &dyn Widths) -> Option<String> {
+        let l = self.get(locale)?;
+        let pattern = l.bundle.get_message(id)?.value()?;
+        let mut out = String::new();
+        worst_pattern(l, pattern, widths, &mut out, 0);
+        Some(out)
+    }
+
+    fn get(&self, locale: &Locale) -> Option<&LocaleCatalog> {
+        self.locales.iter().find(|l| &l.locale == locale)
+    }
+
+    /// Every message must exist in every locale; variable sets should agree.
+    fn cross_check(&self, problems: &mut Vec<Problem>) {
+        let all: BTreeSet<&str> =
+            self.locales.iter().flat_map(|l| l.messages.keys().map(String::as_str)).collect();
+        for id in all {
+            let have: Vec<&LocaleCatalog> = self.locales.iter().filter(|l| l.messages.contains_key(id)).collect();
+            for l in &self.locales {
+                if l.messages.contains_key(id) {
+                    continue;
+                }
+                let (first, _) = match have.first() {
+                    Some(h) => (h, ()),
+                    None => continue,
+                };
+                let info = &first.messages[id];
+                let only = if have.len() == 1 { " only" } else { "" };
+                problems.push(Problem::error(
+                    Place::new(&info.file, info.line, 1),
+                    format!(
+                        "message {id:?} is defined in {}{only} but missing in {}",
+                        first.locale, l.locale
+                    ),
+                    format!("add {id} to a file in locales/{}/, or remove it here", l.locale),
+                ));
+            }
+            if let Some((reference, rest)) = have.split_first() {
+                let want = self.vars_used(&reference.locale, id);
+                for other in rest {
+                    let got = self.vars_used(&other.locale, id);
+                    let extra: Vec<_> = got.difference(&want).map(|v| format!("${v}")).collect();
+                    if !extra.is_empty() {
+                        let info = &other.messages[id];
+                        problems.push(Problem::warning(
+                            Place::new(&info.file, info.line, 1),
+                            format!(
+                                "message {id:?} uses {} in {} but not in {}",
+                                extra.join(", "),
+                                other.locale,
+                                reference.locale
+                            ),
+                            "check the variable names: translations should use the same variables",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn load_locale(dir: &Path, locale: Locale, problems: &mut Vec<Problem>) -> LocaleCatalog {
+    let mut bundle = FluentBundle::new_concurrent(vec![lang_id(&locale)]);
+    // Isolation marks (U+2068/U+2069) are not GSM-7: one placeable would force a whole USSD
+    // screen into UCS-2 and halve its room.
+    bundle.set_use_isolating(false);
+    let mut resources = Vec::new();
+    let mut messages = BTreeMap::new();
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "ftl"))
+            .collect(),
+        Err(e) => {
+            problems.push(Problem::error(Place::whole_file(dir), format!("cannot read: {e}"), "check permissions"));
+            Vec::new()
+        }
+    };
+    files.sort();
+    for file in files {
+        let source = match std::fs::read_to_string(&file) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(Problem::error(Place::whole_file(&file), format!("cannot read: {e}"), "save it as UTF-8"));
+                continue;
+            }
+        };
+        let lines = definition_lines(&source);
+        let res = match FluentResource::try_new(source.clone()) {
+            Ok(r) => r,
+            Err((r, errors)) => {
+                for e in errors {
+                    problems.push(Problem::error(
+                        Place::at_offset(&file, &source, e.pos.start),
+                        format!("Fluent syntax error: {}", e.kind),
+                        "fix the message syntax (see https://projectfluent.org/fluent/guide/)",
+                    ));
+                }
+                r
+            }
+        };
+        let res = Arc::new(res);
+        for entry in res.entries() {
+            let ast::Entry::Message(m) = entry else { continue };
+            let id = m.id.name.to_owned();
+            let line = lines.get(id.as_str()).copied().unwrap_or(1);
+            let mut vars = BTreeSet::new();
+            let mut refs = BTreeSet::new();
+            if let Some(p) = &m.value {
+                scan_pattern(p, &mut vars, &mut refs);
+            }
+            if let Some(prev) = messages.get(&id) {
+                let prev: &MessageInfo = prev;
+                problems.push(Problem::error(
+                    Place::new(&file, line, 1),
+                    format!("message {id:?} is defined twice (first at {}:{})", prev.file.display(), prev.line),
+                    "keep one definition",
+                ));
+                continue;
+            }
+            if m.value.is_none() {
+                problems.push(Problem::error(
+                    Place::new(&file, line, 1),
+                    format!("message {id:?} has no value"),
+                    "give it text: users see the value, not attributes",
+                ));
+            }
+            messages.insert(id, MessageInfo { file: file.clone(), line, vars, refs });
+        }
+        warn_non_gsm7(&file, &source, problems);
+        // Duplicate ids across files were reported above with both places, so the bundle's
+        // own overriding errors add nothing.
+        let _ = bundle.add_resource(Arc::clone(&res));
+        resources.push(res);
+    }
+    LocaleCatalog { locale, bundle, resources, messages }
+}
+
+fn lang_id(locale: &Locale) -> unic_langid::LanguageIdentifier {
+    locale.as_str().parse().unwrap_or_default()
+}
+
+/// Line numbers of `id = …` definitions; the Fluent AST carries no positions.
+fn definition_lines(source: &str) -> HashMap<&str, usize> {
+    let mut out = HashMap::new();
+    for (i, line) in source.lines().enumerate() {
+        let Some(eq) = line.find('=') else { continue };
+        let id = line[..eq].trim_end();
+        let starts_ok = id.as_bytes().first().is_some_and(|b| b.is_ascii_alphabetic());
+        if starts_ok && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            out.entry(id).or_insert(i + 1);
+        }
+    }
+    out
+}
+
+/// Non-GSM-7 characters force UCS-2 and halve a screen; warn with the exact place.
+fn warn_non_gsm7(file: &Path, source: &str, problems: &mut Vec<Problem>) {
+    for (i, line) in source.lines().enumerate() {
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        let bad: String = gsm7::non_gsm7_chars(line).filter(|c| *c != '\t').collect();
+        if let Some(first) = bad.chars().next() {
+            let col = line.chars().position(|c| c == first).unwrap_or(0) + 1;
+            problems.push(Problem::warning(
+                Place::new(file, i + 1, col),
+                format!("non-GSM-7 characters {bad:?} force the whole screen into UCS-2 (half the room)"),
+                "use plain characters: straight quotes ' and \", no emoji or curly quotes",
+            ));
+        }
+    }
+}
+
+fn scan_pattern(p: &ast::Pattern<&str>, vars: &mut BTreeSet<String>, refs: &mut BTreeSet<String>) {
+    for el in &p.elements {
+        if let ast::PatternElement::Placeable { expression } = el {
+            scan_expression(expression, vars, refs);
+        }
+    }
+}
+
+fn scan_expression(e: &ast::Expression<&str>, vars: &mut BTreeSet<String>, refs: &mut BTreeSet<String>) {
+    match e {
+        ast::Expression::Inline(i) => scan_inline(i, vars, refs),
+        ast::Expression::Select { selector, variants } => {
+            scan_inline(selector, vars, refs);
+            for v in variants {
+                scan_pattern(&v.value, vars, refs);
+            }
+        }
+    }
+}
+
+fn scan_inline(i: &ast::InlineExpression<&str>, vars: &mut BTreeSet<String>, refs: &mut BTreeSet<String>) {
+    match i {
+        ast::InlineExpression::VariableReference { id } => {
+            vars.insert(id.name.to_owned());
+        }
+        ast::InlineExpression::MessageReference { id, .. } => {
+            refs.insert(id.name.to_owned());
+        }
+        ast::InlineExpression::FunctionReference { arguments, .. } => {
+            for a in &arguments.positional {
+                scan_inline(a, vars, refs);
+            }
+            for a in &arguments.named {
+                scan_inline(&a.value, vars, refs);
+            }
+        }
+        ast::InlineExpression::TermReference { arguments: Some(arguments), .. } => {
+            for a in &arguments.positional {
+                scan_inline(a, vars, refs);
+            }
+            for a in &arguments.named {
+                scan_inline(&a.value, vars, refs);
+            }
+        }
+        ast::InlineExpression::Placeable { expression } => scan_expression(expression, vars, refs),
+        _ => {}
+    }
+}
+
+fn collect_vars(l: &LocaleCatalog, id: &str, out: &mut BTreeSet<String>, seen: &mut BTreeSet<String>) {
+    if !seen.insert(id.to_owned()) {
+        return;
+    }
+    if let Some(info) = l.messages.get(id) {
+        out.extend(info.vars.iter().cloned());
+        for r in &info.refs {
+            collect_vars(l, r, out, seen);
+        }
+    }
+}
+
+/// Recursion bound for message references, so a reference cycle cannot hang the checker.
+const MAX_DEPTH: usize = 16;
+
+fn worst_pattern(l: &LocaleCatalog, p: &ast::Pattern<&str>, w: &dyn Widths, out: &mut String, depth: usize) {
+    for el in &p.elements {
+        match el {
+            ast::PatternElement::TextElement { value } => out.push_str(value),
+            ast::PatternElement::Placeable { expression } => worst_expression(l, expression, w, out, depth),
+        }
+    }
+}
+
+fn worst_expression(l: &LocaleCatalog, e: &ast::Expression<&str>, w: &dyn Widths, out: &mut String, depth: usize) {
+    match e {
+        ast::Expression::Inline(i) => worst_inline(l, i, w, out, depth),
+        ast::Expression::Select { variants, .. } => {
+            let mut best = String::new();
+            let mut best_units = 0;
+            for v in variants {
+                let mut s = String::new();
+                worst_pattern(l, &v.value, w, &mut s, depth);
+                let units = gsm7::cost(&s).units;
+                if units >= best_units {
+                    best_units = units;
+                    best = s;
+                }
+            }
+            out.push_str(&best);
+        }
+    }
+}
+
+fn worst_inline(l: &LocaleCatalog, i: &ast::InlineExpression<&str>, w: &dyn Widths, out: &mut String, depth: usize) {
+    match i {
+        ast::InlineExpression::StringLiteral { value } => out.push_str(value),
+        ast::InlineExpression::NumberLiteral { value } => out.push_str(value),
+        ast::InlineExpression::VariableReference { id } => {
+            out.extend(std::iter::repeat_n('X', w.max_width(id.name)));
+        }
+        ast::InlineExpression::FunctionReference { arguments, .. } => {
+            if let Some(first) = arguments.positional.first() {
+                worst_inline(l, first, w, out, depth);
+            }
+        }
+        ast::InlineExpression::MessageReference { id, .. } => {
+            if depth < MAX_DEPTH
+                && let Some(p) = l.bundle.get_message(id.name).and_then(|m| m.value())
+            {
+                worst_pattern(l, p, w, out, depth + 1);
+            }
+        }
+        ast::InlineExpression::TermReference { id, .. } => {
+            if depth >= MAX_DEPTH {
+                return;
+            }
+            for r in &l.resources {
+                for entry in r.entries() {
+                    if let ast::Entry::Term(t) = entry
+                        && t.id.name == id.name
+                    {
+                        worst_pattern(l, &t.value, w, out, depth + 1);
+                        return;
+                    }
+                }
+            }
+        }
+        ast::InlineExpression::Placeable { expression } => worst_expression(l, expression, w, out, depth),
+    }
+}

@@ -1,0 +1,35 @@
+//! Njia: a USSD and SMS channel server for government services.
+//!
+//! The major components, from the outside in:
+//!
+//! - [`server`]: the HTTP edge (axum on hyper), graceful shutdown, health.
+//! - [`channel`]: one module per telco dialect; each turns its wire format into a [`hub::Hop`]
+//!   and a [`hub::Reply`] back into its wire format. Nothing else knows a telco.
+//! - [`hub`]: one USSD hop end to end: session, cumulative-input diffing, engine, lookups,
+//!   durable submit.
+//! - [`engine`]: the pure menu engine (no IO, no clock) and the screen renderer.
+//! - [`menu`], [`i18n`], [`check`]: menus as data, words as Fluent, and the checker that
+//!   reports every mistake in them with file and line.
+//! - [`session`], [`store`], [`lookup`]: the traits at the IO edges and their embedded
+//!   implementations (memory sessions, SQLite, data-file lookups).
+//! - [`dial`]: the terminal phone behind `njia dial`.
+
+pub mod channel;
+pub mod check;
+pub mod config;
+pub mod diag;
+pub mod dial;
+pub mod engine;
+pub mod gsm7;
+pub mod hub;
+pub mod i18n;
+pub mod lookup;
+pub mod menu;
+pub mod server;
+pub mod session;
+pub mod store;
+pub mod types;
+
+/// A boxed future, the return type of the async traits at the IO edges (object-safe without
+/// an extra macro crate).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -1,0 +1,115 @@
+//! Lookups: the one IO inside a USSD session ("what rates are due on this parcel?").
+//!
+//! The hub calls a [`Lookup`] with a hard deadline and feeds the answer back to the engine.
+//! The embedded implementation answers from data files (`menus/lookups/<backend>.toml`) so the
+//! demo works offline; HTTP lookups to agency backends implement the same trait.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::BoxFuture;
+use crate::engine::{LookupAnswer, LookupCall, Value};
+use crate::store::Store;
+use crate::types::Reference;
+
+/// Why a lookup failed (the user sees an apology; the session goes on).
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("no lookup backend named {0:?}")]
+    UnknownBackend(String),
+    #[error("backend failed: {0}")]
+    Backend(String),
+}
+
+pub trait Lookup: Send + Sync + 'static {
+    fn call<'a>(&'a self, call: &'a LookupCall) -> BoxFuture<'a, Result<LookupAnswer, LookupError>>;
+}
+
+/// Answers from TOML data files: `[<operation>."<arg1>|<arg2>"]` tables of result variables.
+///
+/// ```toml
+/// [rates_due."NAIROBI/BLOCK82/1234"]
+/// amount = "12,500"
+/// ```
+#[derive(Debug, Default)]
+pub struct DataFiles {
+    backends: HashMap<String, toml::Table>,
+}
+
+impl DataFiles {
+    /// Loads every `*.toml` in `dir`; the file stem names the backend. A missing directory is
+    /// an empty set of backends.
+    pub fn load(dir: &Path) -> Result<DataFiles, String> {
+        let mut backends = HashMap::new();
+        let Ok(rd) = std::fs::read_dir(dir) else { return Ok(DataFiles::default()) };
+        for entry in rd.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.extension().is_none_or(|x| x != "toml") {
+                continue;
+            }
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let src = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let table: toml::Table = toml::from_str(&src).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+            backends.insert(stem, table);
+        }
+        Ok(DataFiles { backends })
+    }
+
+    pub fn answer(&self, call: &LookupCall) -> Result<LookupAnswer, LookupError> {
+        let table = self.backends.get(&call.backend).ok_or_else(|| LookupError::UnknownBackend(call.backend.clone()))?;
+        let Some(op) = table.get(&call.operation).and_then(toml::Value::as_table) else {
+            return Err(LookupError::Backend(format!("no operation {:?}", call.operation)));
+        };
+        let key = call.args.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join("|");
+        let Some(row) = op.get(&key).or_else(|| op.get(&key.to_uppercase())).and_then(toml::Value::as_table) else {
+            return Ok(LookupAnswer::NotFound);
+        };
+        let values = row
+            .iter()
+            .filter_map(|(k, v)| {
+                let v = match v {
+                    toml::Value::String(s) => Value::Text(s.as_str().into()),
+                    toml::Value::Integer(i) => Value::Text(i.to_string().into()),
+                    toml::Value::Array(a) => Value::List(a.iter().filter_map(|x| x.as_str().map(Into::into)).collect()),
+                    _ => return None,
+                };
+                Some((k.clone(), v))
+            })
+            .collect();
+        Ok(LookupAnswer::Found(values))
+    }
+}
+
+/// Routes calls: backend `njia` answers from Njia's own store (status of a request by its
+/// reference); every other backend from the data files.
+pub struct Lookups {
+    pub files: DataFiles,
+    pub store: Arc<dyn Store>,
+}
+
+impl Lookup for Lookups {
+    fn call<'a>(&'a self, call: &'a LookupCall) -> BoxFuture<'a, Result<LookupAnswer, LookupError>> {
+        Box::pin(async move {
+            if call.backend != "njia" {
+                return self.files.answer(call);
+            }
+            match call.operation.as_str() {
+                "request_status" => {
+                    let raw = call.args.first().map(|(_, v)| v.as_str()).unwrap_or_default();
+                    let Some(reference) = Reference::parse(raw) else { return Ok(LookupAnswer::NotFound) };
+                    match self.store.request(&reference).await {
+                        Ok(Some(r)) => Ok(LookupAnswer::Found(vec![
+                            ("reference".into(), Value::Text(r.reference.as_str().into())),
+                            ("status".into(), Value::Text(r.status.into())),
+                            ("service".into(), Value::Text(r.service.into())),
+                        ])),
+                        Ok(None) => Ok(LookupAnswer::NotFound),
+                        Err(e) => Err(LookupError::Backend(e.to_string())),
+                    }
+                }
+                other => Err(LookupError::Backend(format!("njia has no operation {other:?}"))),
+            }
+        })
+    }
+}

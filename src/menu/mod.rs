@@ -1,0 +1,735 @@
+//! Menus as data: the compiled, validated form of `menus/*.toml` that the engine runs.
+//!
+//! Loading resolves every screen reference to an index once, compiles regexes once and
+//! collects every structural problem with its file and line; the graph and wording rules that
+//! need the locale catalog live in [`crate::check`].
+
+pub mod model;
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use toml::Spanned;
+
+use crate::diag::{Place, Problem};
+use crate::types::Locale;
+use model::{MenuFile, OptionDef, ScreenDef, ValidateDef};
+
+/// Index of a screen within its menu.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct ScreenId(pub u16);
+
+/// Navigation keys of a menu.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Navigation {
+    pub back: Box<str>,
+    pub home: Box<str>,
+    pub more: Box<str>,
+}
+
+impl Default for Navigation {
+    fn default() -> Navigation {
+        Navigation { back: "0".into(), home: "00".into(), more: "98".into() }
+    }
+}
+
+/// A compiled menu.
+#[derive(Debug)]
+pub struct Menu {
+    pub id: String,
+    pub file: PathBuf,
+    /// A hash of the file's bytes: sessions remember which version they started on.
+    pub version: u64,
+    pub service_codes: Vec<String>,
+    pub start: ScreenId,
+    pub language_screen: Option<ScreenId>,
+    pub default_locale: Option<Locale>,
+    pub nav: Navigation,
+    pub screens: Vec<Screen>,
+    /// Declared maximum widths (from `[variables]` and inferred from input validators).
+    pub var_widths: HashMap<String, usize>,
+    /// Where each variable was declared, for the checker.
+    pub var_places: HashMap<String, Place>,
+    index: HashMap<String, ScreenId>,
+}
+
+impl Menu {
+    pub fn screen(&self, id: ScreenId) -> &Screen {
+        &self.screens[usize::from(id.0)]
+    }
+
+    pub fn screen_id(&self, name: &str) -> Option<ScreenId> {
+        self.index.get(name).copied()
+    }
+}
+
+/// One screen.
+#[derive(Debug)]
+pub struct Screen {
+    pub name: String,
+    pub place: Place,
+    /// Fluent message id of the screen's text.
+    pub text: Option<Message>,
+    pub kind: Kind,
+}
+
+/// A Fluent message id with the place that names it.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub id: String,
+    pub place: Place,
+}
+
+#[derive(Debug)]
+pub enum Kind {
+    Menu { options: Vec<MenuOption>, list: Option<ListOptions> },
+    Input(Input),
+    Lookup(Lookup),
+    Submit(Submit),
+    End,
+    Language { options: Vec<LanguageOption>, next: Option<ScreenId> },
+}
+
+impl Kind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Menu { .. } => "menu",
+            Kind::Input(_) => "input",
+            Kind::Lookup(_) => "lookup",
+            Kind::Submit(_) => "submit",
+            Kind::End => "end",
+            Kind::Language { .. } => "language",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct MenuOption {
+    pub label: Message,
+    pub goto: ScreenId,
+    pub when: Option<Condition>,
+    pub set: Vec<(String, String)>,
+}
+
+/// Options built at run time from a list variable; the chosen item is saved in `save_as`.
+#[derive(Debug)]
+pub struct ListOptions {
+    pub var: String,
+    pub save_as: String,
+    pub next: ScreenId,
+}
+
+#[derive(Debug)]
+pub struct LanguageOption {
+    pub label: Message,
+    pub locale: Locale,
+}
+
+#[derive(Debug)]
+pub struct Input {
+    pub save_as: String,
+    pub validate: Validation,
+    pub secret: bool,
+    /// When false (the default), a typed `0` or `00` is data, not navigation.
+    pub navigation: bool,
+    pub normalize: Normalize,
+    pub next: ScreenId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Normalize {
+    Trim,
+    Upper,
+    Lower,
+}
+
+#[derive(Debug, Default)]
+pub struct Validation {
+    pub pattern: Option<regex::Regex>,
+    pub length: Option<(usize, usize)>,
+    pub range: Option<(i64, i64)>,
+    pub phone: bool,
+    pub one_of: Option<Vec<String>>,
+    pub error: Option<Message>,
+}
+
+#[derive(Debug)]
+pub struct Lookup {
+    pub backend: String,
+    pub operation: String,
+    pub args: Vec<String>,
+    pub provides: Vec<String>,
+    pub next: ScreenId,
+    pub not_found: Option<Message>,
+}
+
+#[derive(Debug)]
+pub struct Submit {
+    pub service: String,
+    pub payment: Option<Payment>,
+    /// Variables copied into the request; `None` means every non-secret variable.
+    pub fields: Option<Vec<String>>,
+}
+
+#[derive(Debug)]
+pub struct Payment {
+    pub amount: String,
+    pub account: String,
+}
+
+/// A condition on session variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Condition {
+    Set(String),
+    Unset(String),
+    Equals(String, String),
+    NotEquals(String, String),
+}
+
+impl Condition {
+    /// Parses `var`, `!var`, `var == value` or `var != value` (value optionally quoted).
+    pub fn parse(raw: &str) -> Option<Condition> {
+        let raw = raw.trim();
+        let name_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let unquote = |s: &str| {
+            let s = s.trim();
+            let q = s.len() >= 2 && ((s.starts_with('"') && s.ends_with('"')) || (s.starts_with('\'') && s.ends_with('\'')));
+            if q { s[1..s.len() - 1].to_owned() } else { s.to_owned() }
+        };
+        if let Some((l, r)) = raw.split_once("!=") {
+            let l = l.trim();
+            return name_ok(l).then(|| Condition::NotEquals(l.to_owned(), unquote(r)));
+        }
+        if let Some((l, r)) = raw.split_once("==") {
+            let l = l.trim();
+            return name_ok(l).then(|| Condition::Equals(l.to_owned(), unquote(r)));
+        }
+        if let Some(v) = raw.strip_prefix('!') {
+            let v = v.trim();
+            return name_ok(v).then(|| Condition::Unset(v.to_owned()));
+        }
+        name_ok(raw).then(|| Condition::Set(raw.to_owned()))
+    }
+
+    pub fn var(&self) -> &str {
+        match self {
+            Condition::Set(v) | Condition::Unset(v) | Condition::Equals(v, _) | Condition::NotEquals(v, _) => v,
+        }
+    }
+}
+
+/// Every loaded menu and the service codes they answer.
+#[derive(Debug, Default)]
+pub struct MenuSet {
+    pub menus: Vec<Arc<Menu>>,
+    routes: Vec<(String, usize)>,
+}
+
+impl MenuSet {
+    pub fn new(menus: Vec<Arc<Menu>>) -> MenuSet {
+        let mut routes: Vec<(String, usize)> = menus
+            .iter()
+            .enumerate()
+            .flat_map(|(i, m)| m.service_codes.iter().map(move |c| (normalize_code(c), i)))
+            .collect();
+        // Longest code first, so `*384*1#` wins over `*384#` for a dial of `*384*1*2#`.
+        routes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        MenuSet { menus, routes }
+    }
+
+    /// The menu for a dialled code, and the digits dialled after the bound code.
+    ///
+    /// `*384*1*2#` reaches the menu bound to `*384#` with extras `["1", "2"]`.
+    pub fn route(&self, service_code: &str) -> Option<(&Arc<Menu>, Vec<String>)> {
+        let dialled = normalize_code(service_code);
+        for (code, idx) in &self.routes {
+            if dialled == *code {
+                return Some((&self.menus[*idx], Vec::new()));
+            }
+            if let Some(rest) = dialled.strip_prefix(code.as_str()).and_then(|r| r.strip_prefix('*')) {
+                let extras = rest.split('*').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                return Some((&self.menus[*idx], extras));
+            }
+        }
+        None
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<&Arc<Menu>> {
+        self.menus.iter().find(|m| m.id == id)
+    }
+}
+
+/// `*384#`, `384`, `*384` all become `384`; `*384*1#` becomes `384*1`.
+pub fn normalize_code(code: &str) -> String {
+    code.trim().trim_start_matches('*').trim_end_matches('#').to_owned()
+}
+
+/// Loads every `*.toml` directly inside `dir` (sub-folders such as `lookups/` are data, not
+/// menus). Returns the menus that compiled and every problem found.
+pub fn load_dir(dir: &Path) -> (Vec<Menu>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+            .collect(),
+        Err(e) => {
+            problems.push(Problem::error(
+                Place::whole_file(dir),
+                format!("cannot read the menus directory: {e}"),
+                "create it and put one .toml file per menu in it",
+            ));
+            return (Vec::new(), problems);
+        }
+    };
+    files.sort();
+    if files.is_empty() {
+        problems.push(Problem::error(Place::whole_file(dir), "no menu files (*.toml) found", "add a menu file"));
+    }
+    let mut menus = Vec::new();
+    for file in files {
+        match std::fs::read_to_string(&file) {
+            Ok(src) => {
+                if let Some(m) = load_str(&file, &src, &mut problems) {
+                    menus.push(m);
+                }
+            }
+            Err(e) => problems.push(Problem::error(Place::whole_file(&file), format!("cannot read: {e}"), "save it as UTF-8")),
+        }
+    }
+    // A service code may be claimed by one menu only.
+    let mut claimed: BTreeMap<String, (String, Place)> = BTreeMap::new();
+    for m in &menus {
+        for c in &m.service_codes {
+            let key = normalize_code(c);
+            if let Some((other, place)) = claimed.get(&key) {
+                problems.push(Problem::error(
+                    m.screens.first().map_or_else(|| Place::whole_file(&m.file), |_| Place::whole_file(&m.file)),
+                    format!("service code {c} is claimed by menu {:?} and by menu {other:?} ({}:{})", m.id, place.file.display(), place.line),
+                    "bind each service code to one menu only",
+                ));
+            } else {
+                claimed.insert(key, (m.id.clone(), Place::whole_file(&m.file)));
+            }
+        }
+    }
+    (menus, problems)
+}
+
+/// Compiles one menu file. Structural problems are pushed to `problems`; `None` when the file
+/// is too broken to compile at all.
+pub fn load_str(file: &Path, src: &str, problems: &mut Vec<Problem>) -> Option<Menu> {
+    let raw: MenuFile = match toml::from_str(src) {
+        Ok(r) => r,
+        Err(e) => {
+            let at = e.span().map_or_else(|| Place::whole_file(file), |s| Place::at_offset(file, src, s.start));
+            let msg = e.message().trim().replace('\n', " ");
+            problems.push(Problem::error(at, format!("invalid menu file: {msg}"), "fix the TOML (see the menu format in README.md)"));
+            return None;
+        }
+    };
+    Compiler { file, src, problems }.compile(raw)
+}
+
+struct Compiler<'a> {
+    file: &'a Path,
+    src: &'a str,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl Compiler<'_> {
+    fn place(&self, span: Range<usize>) -> Place {
+        Place::at_offset(self.file, self.src, span.start)
+    }
+
+    fn error(&mut self, span: Range<usize>, what: impl Into<String>, fix: impl Into<String>) {
+        let at = self.place(span);
+        self.problems.push(Problem::error(at, what, fix));
+    }
+
+    fn message(&self, s: &Spanned<String>) -> Message {
+        Message { id: s.get_ref().clone(), place: self.place(s.span()) }
+    }
+
+    fn compile(mut self, raw: MenuFile) -> Option<Menu> {
+        let mut index = HashMap::new();
+        for (i, (name, _)) in raw.screens.iter().enumerate() {
+            let Ok(idx) = u16::try_from(i) else {
+                self.error(name.span(), "too many screens", "split the menu: at most 65535 screens");
+                return None;
+            };
+            index.insert(name.get_ref().clone(), ScreenId(idx));
+        }
+        let before = self.problems.len();
+        let resolve = |c: &mut Self, target: &Spanned<String>| -> Option<ScreenId> {
+            let found = index.get(target.get_ref()).copied();
+            if found.is_none() {
+                let known: Vec<&str> = index.keys().map(String::as_str).collect();
+                let hint = closest(target.get_ref(), &known)
+                    .map_or_else(|| "name a screen defined in this file".to_owned(), |s| format!("did you mean {s:?}?"));
+                c.error(target.span(), format!("unknown screen {:?}", target.get_ref()), hint);
+            }
+            found
+        };
+
+        let h = &raw.menu;
+        let start = resolve(&mut self, &h.start);
+        let language_screen = h.language_screen.as_ref().and_then(|s| resolve(&mut self, s));
+        let default_locale = match &h.default_locale {
+            Some(l) => match Locale::parse(l.get_ref()) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    self.error(l.span(), e.to_string(), "use a locale folder name such as sw or en");
+                    None
+                }
+            },
+            None => None,
+        };
+        if h.service_codes.get_ref().is_empty() {
+            self.error(h.service_codes.span(), "the menu is bound to no service code", "add e.g. service_codes = [\"*384#\"]");
+        }
+        for c in h.service_codes.get_ref() {
+            let n = normalize_code(c.get_ref());
+            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit() || b == b'*') || n.contains("**") {
+                self.error(c.span(), format!("{:?} is not a USSD service code", c.get_ref()), "write it as dialled, e.g. *384# or *384*12#");
+            }
+        }
+        let nav = Navigation {
+            back: h.navigation.back.clone().unwrap_or_else(|| "0".into()).into(),
+            home: h.navigation.home.clone().unwrap_or_else(|| "00".into()).into(),
+            more: h.navigation.more.clone().unwrap_or_else(|| "98".into()).into(),
+        };
+        if nav.back == nav.home || nav.back == nav.more || nav.home == nav.more {
+            self.error(h.id.span(), "navigation keys must differ from each other", "set distinct back, home and more keys");
+        }
+
+        let mut var_widths = HashMap::new();
+        let mut var_places = HashMap::new();
+        for (name, def) in &raw.variables {
+            var_widths.insert(name.get_ref().clone(), def.get_ref().max_width);
+            var_places.insert(name.get_ref().clone(), self.place(name.span()));
+        }
+        // The reference of a submitted request is always available to the END screen.
+        var_widths.entry("reference".to_owned()).or_insert(8);
+
+        let mut screens = Vec::with_capacity(raw.screens.len());
+        for (name, def) in &raw.screens {
+            let place = self.place(name.span());
+            let d = def.get_ref();
+            let text = d.text.as_ref().map(|t| self.message(t));
+            let kind = self.compile_kind(name, d, &resolve, &mut var_widths, &mut var_places);
+            screens.push(Screen { name: name.get_ref().clone(), place, text, kind: kind.unwrap_or(Kind::End) });
+        }
+        if self.problems.len() > before {
+            return None;
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.src.hash(&mut hasher);
+        Some(Menu {
+            id: h.id.get_ref().clone(),
+            file: self.file.to_path_buf(),
+            version: hasher.finish(),
+            service_codes: h.service_codes.get_ref().iter().map(|c| c.get_ref().clone()).collect(),
+            start: start?,
+            language_screen,
+            default_locale,
+            nav,
+            screens,
+            var_widths,
+            var_places,
+            index,
+        })
+    }
+
+    fn compile_kind(
+        &mut self,
+        name: &Spanned<String>,
+        d: &ScreenDef,
+        resolve: &dyn Fn(&mut Self, &Spanned<String>) -> Option<ScreenId>,
+        var_widths: &mut HashMap<String, usize>,
+        var_places: &mut HashMap<String, Place>,
+    ) -> Option<Kind> {
+        let Some(kind) = &d.kind else {
+            self.error(name.span(), format!("screen {:?} has no kind", name.get_ref()), "add kind = \"menu\", \"input\", \"lookup\", \"submit\", \"end\" or \"language\"");
+            return None;
+        };
+        let k = kind.get_ref().as_str();
+        // Fields each kind allows; anything else is a mistake worth naming.
+        let allowed: &[&str] = match k {
+            "menu" => &["text", "options", "options_from", "save_as", "next"],
+            "input" => &["text", "save_as", "validate", "secret", "navigation", "normalize", "next"],
+            "lookup" => &["backend", "operation", "args", "provides", "next", "not_found", "text"],
+            "submit" => &["text", "service", "payment", "fields"],
+            "end" => &["text"],
+            "language" => &["text", "options", "next"],
+            other => {
+                self.error(kind.span(), format!("unknown screen kind {other:?}"), "use menu, input, lookup, submit, end or language");
+                return None;
+            }
+        };
+        for (field, span) in present_fields(d) {
+            if !allowed.contains(&field) {
+                self.error(span, format!("field {field:?} does not belong on a {k} screen"), format!("{k} screens take: {}", allowed.join(", ")));
+            }
+        }
+        let need_text = matches!(k, "menu" | "input" | "end" | "language" | "submit");
+        if need_text && d.text.is_none() {
+            self.error(kind.span(), format!("{k} screen {:?} has no text", name.get_ref()), "add text = \"<message id>\" naming a Fluent message");
+        }
+        let required = |c: &mut Self, f: &Option<Spanned<String>>, field: &str| -> Option<String> {
+            match f {
+                Some(v) => Some(v.get_ref().clone()),
+                None => {
+                    c.error(kind.span(), format!("{k} screen {:?} needs {field}", name.get_ref()), format!("add {field} = …"));
+                    None
+                }
+            }
+        };
+        match k {
+            "menu" => {
+                let options = d.options.as_deref().unwrap_or_default().iter().filter_map(|o| self.menu_option(o, resolve)).collect::<Vec<_>>();
+                let list = match &d.options_from {
+                    Some(var) => {
+                        let save_as = required(self, &d.save_as, "save_as");
+                        let next = match &d.next {
+                            Some(n) => resolve(self, n),
+                            None => {
+                                self.error(var.span(), "a menu with options_from needs next", "add next = \"<screen>\" for after the choice");
+                                None
+                            }
+                        };
+                        Some(ListOptions { var: var.get_ref().clone(), save_as: save_as?, next: next? })
+                    }
+                    None => None,
+                };
+                if d.options.is_none() && list.is_none() {
+                    self.error(kind.span(), format!("menu screen {:?} has no options", name.get_ref()), "add options = [ { label = \"…\", goto = \"…\" } ] or options_from");
+                }
+                Some(Kind::Menu { options, list })
+            }
+            "input" => {
+                let save_as = required(self, &d.save_as, "save_as");
+                let next = match &d.next {
+                    Some(n) => resolve(self, n),
+                    None => required(self, &None, "next").and(None),
+                };
+                let validate = match &d.validate {
+                    Some(v) => self.validation(v),
+                    None => Validation::default(),
+                };
+                let normalize = match d.normalize.as_ref().map(|n| (n.get_ref().as_str(), n.span())) {
+                    None | Some(("trim", _)) => Normalize::Trim,
+                    Some(("upper", _)) => Normalize::Upper,
+                    Some(("lower", _)) => Normalize::Lower,
+                    Some((other, span)) => {
+                        self.error(span, format!("unknown normalize {other:?}"), "use trim, upper or lower");
+                        Normalize::Trim
+                    }
+                };
+                if let Some(var) = &save_as {
+                    let inferred = validate
+                        .length
+                        .map(|(_, max)| max)
+                        .or(validate.range.map(|(lo, hi)| lo.to_string().len().max(hi.to_string().len())))
+                        .or(validate.phone.then_some(12))
+                        .or(validate.one_of.as_ref().map(|v| v.iter().map(|s| s.chars().count()).max().unwrap_or(0)));
+                    if let Some(w) = inferred {
+                        var_widths.entry(var.clone()).or_insert(w);
+                    }
+                    if let Some(s) = &d.save_as {
+                        var_places.entry(var.clone()).or_insert_with(|| self.place(s.span()));
+                    }
+                }
+                Some(Kind::Input(Input {
+                    save_as: save_as?,
+                    validate,
+                    secret: d.secret.as_ref().is_some_and(|s| *s.get_ref()),
+                    navigation: d.navigation.as_ref().is_some_and(|s| *s.get_ref()),
+                    normalize,
+                    next: next?,
+                }))
+            }
+            "lookup" => {
+                let backend = required(self, &d.backend, "backend");
+                let operation = required(self, &d.operation, "operation");
+                let next = match &d.next {
+                    Some(n) => resolve(self, n),
+                    None => required(self, &None, "next").and(None),
+                };
+                let provides: Vec<String> = d.provides.as_deref().unwrap_or_default().iter().map(|p| p.get_ref().clone()).collect();
+                for p in d.provides.as_deref().unwrap_or_default() {
+                    if !var_widths.contains_key(p.get_ref()) {
+                        self.error(p.span(), format!("variable {:?} set by this lookup has no declared width", p.get_ref()), format!("declare it: [variables] {} = {{ max_width = N }}", p.get_ref()));
+                    }
+                }
+                Some(Kind::Lookup(Lookup {
+                    backend: backend?,
+                    operation: operation?,
+                    args: d.args.as_deref().unwrap_or_default().iter().map(|a| a.get_ref().clone()).collect(),
+                    provides,
+                    next: next?,
+                    not_found: d.not_found.as_ref().map(|m| self.message(m)),
+                }))
+            }
+            "submit" => {
+                let service = required(self, &d.service, "service");
+                let payment = d.payment.as_ref().map(|p| Payment { amount: p.get_ref().amount.get_ref().clone(), account: p.get_ref().account.get_ref().clone() });
+                Some(Kind::Submit(Submit {
+                    service: service?,
+                    payment,
+                    fields: d.fields.as_ref().map(|f| f.iter().map(|x| x.get_ref().clone()).collect()),
+                }))
+            }
+            "end" => Some(Kind::End),
+            "language" => {
+                let mut options = Vec::new();
+                for o in d.options.as_deref().unwrap_or_default() {
+                    let od = o.get_ref();
+                    match &od.locale {
+                        Some(l) => match Locale::parse(l.get_ref()) {
+                            Ok(locale) => options.push(LanguageOption { label: self.message(&od.label), locale }),
+                            Err(e) => self.error(l.span(), e.to_string(), "use a locale folder name such as sw or en"),
+                        },
+                        None => self.error(o.span(), "a language option needs locale", "add locale = \"sw\" (or another locale folder)"),
+                    }
+                }
+                if options.is_empty() {
+                    self.error(kind.span(), "language screen has no options", "add options = [ { label = \"…\", locale = \"sw\" }, … ]");
+                }
+                let next = d.next.as_ref().and_then(|n| resolve(self, n));
+                Some(Kind::Language { options, next })
+            }
+            _ => None,
+        }
+    }
+
+    fn menu_option(&mut self, o: &Spanned<OptionDef>, resolve: &dyn Fn(&mut Self, &Spanned<String>) -> Option<ScreenId>) -> Option<MenuOption> {
+        let od = o.get_ref();
+        let when = match &od.when {
+            Some(w) => match Condition::parse(w.get_ref()) {
+                Some(c) => Some(c),
+                None => {
+                    self.error(w.span(), format!("cannot read condition {:?}", w.get_ref()), "write var, !var, var == value or var != value");
+                    None
+                }
+            },
+            None => None,
+        };
+        let Some(goto) = &od.goto else {
+            self.error(o.span(), "menu option has no goto", "add goto = \"<screen>\"");
+            return None;
+        };
+        let goto = resolve(self, goto)?;
+        Some(MenuOption {
+            label: self.message(&od.label),
+            goto,
+            when,
+            set: od.set.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        })
+    }
+
+    fn validation(&mut self, v: &Spanned<ValidateDef>) -> Validation {
+        let d = v.get_ref();
+        let pattern = d.pattern.as_ref().and_then(|p| {
+            // Anchor the whole input: administrators write `[0-9]{4}` meaning "four digits".
+            match regex::Regex::new(&format!("^(?:{})$", p.get_ref())) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    let msg = e.to_string().lines().last().unwrap_or("invalid").trim().to_owned();
+                    self.error(p.span(), format!("regular expression does not compile: {msg}"), "fix the pattern (Rust regex syntax, no look-around)");
+                    None
+                }
+            }
+        });
+        let length = match (d.min_length, d.max_length) {
+            (None, None) => None,
+            (lo, hi) => Some((lo.unwrap_or(0), hi.unwrap_or(182))),
+        };
+        let range = match (d.min, d.max) {
+            (None, None) => None,
+            (lo, hi) => Some((lo.unwrap_or(i64::MIN), hi.unwrap_or(i64::MAX))),
+        };
+        if let Some((lo, hi)) = length
+            && lo > hi
+        {
+            self.error(v.span(), "min_length is greater than max_length", "swap them");
+        }
+        if let Some((lo, hi)) = range
+            && lo > hi
+        {
+            self.error(v.span(), "min is greater than max", "swap them");
+        }
+        Validation {
+            pattern,
+            length,
+            range,
+            phone: d.phone,
+            one_of: d.one_of.clone(),
+            error: d.error.as_ref().map(|m| self.message(m)),
+        }
+    }
+}
+
+/// The optional fields a screen sets, with their spans.
+fn present_fields(d: &ScreenDef) -> Vec<(&'static str, Range<usize>)> {
+    let mut out = Vec::new();
+    macro_rules! field {
+        ($($f:ident),*) => { $( if let Some(v) = &d.$f { out.push((stringify!($f), v.span())); } )* };
+    }
+    field!(text, next, options_from, save_as, validate, secret, navigation, normalize, backend, operation, not_found, service, payment);
+    macro_rules! list {
+        ($($f:ident),*) => { $( if let Some(v) = &d.$f { out.push((stringify!($f), v.first().map_or(0..0, |x| x.span()))); } )* };
+    }
+    list!(options, args, provides, fields);
+    out
+}
+
+/// The known name nearest to `name`, if it is close enough to be a likely typo.
+pub fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, _)| *d <= 2.max(name.len() / 4))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_parse() {
+        assert_eq!(Condition::parse("paid"), Some(Condition::Set("paid".into())));
+        assert_eq!(Condition::parse("!paid"), Some(Condition::Unset("paid".into())));
+        assert_eq!(Condition::parse("years == '3'"), Some(Condition::Equals("years".into(), "3".into())));
+        assert_eq!(Condition::parse("years != 1"), Some(Condition::NotEquals("years".into(), "1".into())));
+        assert_eq!(Condition::parse("a b"), None);
+        assert_eq!(Condition::parse(""), None);
+    }
+
+    #[test]
+    fn codes_normalise_and_route_longest_first() {
+        assert_eq!(normalize_code("*384#"), "384");
+        assert_eq!(normalize_code("*384*1#"), "384*1");
+        assert_eq!(closest("parcle", &["parcel", "home"]), Some("parcel"));
+        assert_eq!(closest("zzzzzz", &["parcel", "home"]), None);
+    }
+}

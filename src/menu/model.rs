@@ -1,0 +1,122 @@
+//! The menu file format as written by administrators (`menus/*.toml`), with source spans.
+//!
+//! These types mirror the file one to one so that every field keeps its position for error
+//! messages; `menu::load` turns them into the compiled [`crate::menu::Menu`] the engine runs.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// One menu file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MenuFile {
+    pub menu: Header,
+    /// Declared maximum widths of variables set by lookups (and inputs without a length bound).
+    #[serde(default)]
+    pub variables: BTreeMap<Spanned<String>, Spanned<VariableDef>>,
+    pub screens: BTreeMap<Spanned<String>, Spanned<ScreenDef>>,
+}
+
+/// The `[menu]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub id: Spanned<String>,
+    pub service_codes: Spanned<Vec<Spanned<String>>>,
+    pub start: Spanned<String>,
+    /// Screen asked on first use, when the phone number has no remembered language.
+    pub language_screen: Option<Spanned<String>>,
+    /// Locale used until the user chooses one.
+    pub default_locale: Option<Spanned<String>>,
+    #[serde(default)]
+    pub navigation: NavigationDef,
+}
+
+/// Navigation keys; Kenyan defaults `0` Back, `00` Home, `98` More.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NavigationDef {
+    pub back: Option<String>,
+    pub home: Option<String>,
+    pub more: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariableDef {
+    pub max_width: usize,
+}
+
+/// One screen: a flat table whose allowed fields depend on `kind`.
+///
+/// Kept flat (rather than a serde-tagged enum) so every field keeps its span and a field used
+/// with the wrong kind gets a precise error instead of a generic "unknown variant".
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScreenDef {
+    pub kind: Option<Spanned<String>>,
+    pub text: Option<Spanned<String>>,
+    pub next: Option<Spanned<String>>,
+    // menu and language
+    pub options: Option<Vec<Spanned<OptionDef>>>,
+    pub options_from: Option<Spanned<String>>,
+    // menu (options_from) and input
+    pub save_as: Option<Spanned<String>>,
+    // input
+    pub validate: Option<Spanned<ValidateDef>>,
+    pub secret: Option<Spanned<bool>>,
+    pub navigation: Option<Spanned<bool>>,
+    pub normalize: Option<Spanned<String>>,
+    // lookup
+    pub backend: Option<Spanned<String>>,
+    pub operation: Option<Spanned<String>>,
+    pub args: Option<Vec<Spanned<String>>>,
+    pub provides: Option<Vec<Spanned<String>>>,
+    pub not_found: Option<Spanned<String>>,
+    // submit
+    pub service: Option<Spanned<String>>,
+    pub payment: Option<Spanned<PaymentDef>>,
+    pub fields: Option<Vec<Spanned<String>>>,
+}
+
+/// One option of a menu or language screen.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionDef {
+    pub label: Spanned<String>,
+    pub goto: Option<Spanned<String>>,
+    /// Shown only when this condition holds: `var`, `!var`, `var == value`, `var != value`.
+    pub when: Option<Spanned<String>>,
+    /// Variables set when the option is chosen.
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    /// For language screens: the locale this option selects.
+    pub locale: Option<Spanned<String>>,
+}
+
+/// Validators of an input screen; all that are present must pass.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateDef {
+    pub pattern: Option<Spanned<String>>,
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    /// A Kenyan mobile number; the saved value is normalised to `2547XXXXXXXX`.
+    #[serde(default)]
+    pub phone: bool,
+    pub one_of: Option<Vec<String>>,
+    /// Message shown when validation fails (defaults to `njia-invalid-input`).
+    pub error: Option<Spanned<String>>,
+}
+
+/// Payment a submit asks for, naming the variables that hold the amount and the account.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentDef {
+    pub amount: Spanned<String>,
+    pub account: Spanned<String>,
+}

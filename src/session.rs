@@ -1,0 +1,165 @@
+//! Live USSD sessions: the [`SessionStore`] trait and its bounded in-memory implementation.
+//!
+//! A session lives for the few minutes a telco keeps a USSD dialogue open. The record keeps
+//! the engine state plus what the channel layer needs to answer telco retries: a hash and
+//! length of the cumulative input seen so far (never the input itself, which can hold a PIN)
+//! and the last reply.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::BoxFuture;
+use crate::engine;
+use crate::types::{Msisdn, SessionKey};
+
+/// Everything Njia remembers about one live session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub menu_id: Box<str>,
+    /// The menu version the session started on; it finishes on that version.
+    pub menu_version: u64,
+    pub msisdn: Msisdn,
+    pub state: engine::Session,
+    /// Length in bytes of the cumulative input already applied (cumulative dialects).
+    pub raw_len: u32,
+    /// Hash of that input, to tell a retry (same input) from a new one without storing it.
+    pub raw_hash: u64,
+    pub last_reply: Box<str>,
+    pub ended: bool,
+    pub hops: u32,
+}
+
+/// Why a session could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where live sessions are kept. In memory by default; PostgreSQL for several instances.
+pub trait SessionStore: Send + Sync + 'static {
+    fn get<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<Option<SessionRecord>, SessionError>>;
+    fn put(&self, key: SessionKey, record: SessionRecord) -> BoxFuture<'_, Result<(), SessionError>>;
+}
+
+/// Hash of a cumulative input prefix. Deterministic across processes (fixed SipHash keys) so
+/// that instances sharing a session store agree.
+pub fn raw_hash(raw: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    raw.hash(&mut h);
+    h.finish()
+}
+
+const SHARDS: usize = 16;
+
+struct Entry {
+    touched: Instant,
+    record: SessionRecord,
+}
+
+/// In-memory sessions: sharded maps with an idle TTL and a size bound.
+///
+/// Sharding keeps lock hold times short under concurrency; the critical sections do no IO and
+/// no allocation beyond the map's own, so a `std::sync::Mutex` is the right tool (never held
+/// across an `.await`).
+pub struct MemorySessions {
+    shards: Vec<Mutex<HashMap<SessionKey, Entry>>>,
+    hasher: std::hash::RandomState,
+    idle: Duration,
+    max_per_shard: usize,
+}
+
+impl MemorySessions {
+    pub fn new(idle: Duration, max_sessions: usize) -> Arc<MemorySessions> {
+        Arc::new(MemorySessions {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: std::hash::RandomState::new(),
+            idle,
+            max_per_shard: max_sessions.div_ceil(SHARDS).max(1),
+        })
+    }
+
+    fn shard(&self, key: &SessionKey) -> &Mutex<HashMap<SessionKey, Entry>> {
+        let idx = (self.hasher.hash_one(key) as usize) % SHARDS;
+        &self.shards[idx]
+    }
+
+    /// Number of live sessions (including idle ones not yet swept).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().map_or(0, |m| m.len())).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops sessions idle longer than the TTL; returns how many went.
+    pub fn sweep(&self, now: Instant) -> usize {
+        let mut dropped = 0;
+        for shard in &self.shards {
+            if let Ok(mut m) = shard.lock() {
+                let before = m.len();
+                m.retain(|_, e| now.duration_since(e.touched) < self.idle);
+                dropped += before - m.len();
+            }
+        }
+        dropped
+    }
+
+    /// Runs [`MemorySessions::sweep`] every second until the store is dropped.
+    pub fn spawn_sweeper(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Some(store) = weak.upgrade() else { break };
+                let n = store.sweep(Instant::now());
+                if n > 0 {
+                    tracing::debug!(expired = n, "idle sessions expired");
+                }
+            }
+        });
+    }
+
+    fn get_now(&self, key: &SessionKey) -> Option<SessionRecord> {
+        let mut m = self.shard(key).lock().ok()?;
+        let e = m.get_mut(key)?;
+        let now = Instant::now();
+        if now.duration_since(e.touched) >= self.idle {
+            m.remove(key);
+            return None;
+        }
+        e.touched = now;
+        Some(e.record.clone())
+    }
+
+    fn put_now(&self, key: SessionKey, record: SessionRecord) {
+        let Ok(mut m) = self.shard(&key).lock() else { return };
+        let now = Instant::now();
+        if m.len() >= self.max_per_shard && !m.contains_key(&key) {
+            // Full: the least recently used session of this shard makes room. The scan is
+            // linear but only runs at capacity, which the sweeper normally prevents.
+            if let Some(oldest) = m.iter().min_by_key(|(_, e)| e.touched).map(|(k, _)| k.clone()) {
+                m.remove(&oldest);
+            }
+        }
+        m.insert(key, Entry { touched: now, record });
+    }
+}
+
+impl SessionStore for MemorySessions {
+    fn get<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<Option<SessionRecord>, SessionError>> {
+        let r = self.get_now(key);
+        Box::pin(async move { Ok(r) })
+    }
+
+    fn put(&self, key: SessionKey, record: SessionRecord) -> BoxFuture<'_, Result<(), SessionError>> {
+        self.put_now(key, record);
+        Box::pin(async { Ok(()) })
+    }
+}
