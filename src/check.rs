@@ -86,7 +86,11 @@ fn check_menu(m: &Menu, catalog: &Catalog, limit: usize, problems: &mut Vec<Prob
     if let Some(l) = &m.default_locale
         && !catalog.has_locale(l)
     {
-        problems.push(Problem::error(Place::whole_file(&m.file), format!("default_locale {l} has no folder in locales/"), "add the locale or choose another"));
+        problems.push(Problem::error(
+            Place::whole_file(&m.file),
+            format!("default_locale {l} has no folder in locales/"),
+            "add the locale or choose another",
+        ));
     }
     let edges = edges(m);
     reachability(m, &edges, problems);
@@ -113,7 +117,11 @@ fn messages_exist(m: &Menu, catalog: &Catalog, problems: &mut Vec<Problem>) {
         if let Kind::Language { options, .. } = &s.kind {
             for o in options {
                 if !catalog.has_locale(&o.locale) {
-                    problems.push(Problem::error(o.label.place.clone(), format!("language {} has no folder in locales/", o.locale), "add the locale folder or remove the option"));
+                    problems.push(Problem::error(
+                        o.label.place.clone(),
+                        format!("language {} has no folder in locales/", o.locale),
+                        "add the locale folder or remove the option",
+                    ));
                 }
             }
         }
@@ -214,7 +222,8 @@ fn sets(m: &Menu, s: ScreenId) -> Vec<&str> {
 fn available_vars(m: &Menu, edges: &[Vec<ScreenId>]) -> Vec<BTreeSet<String>> {
     let n = m.screens.len();
     let mut avail: Vec<BTreeSet<String>> = vec![BTreeSet::new(); n];
-    let mut queue: VecDeque<usize> = std::iter::once(m.start).chain(m.language_screen).map(|s| usize::from(s.0)).collect();
+    let mut queue: VecDeque<usize> =
+        std::iter::once(m.start).chain(m.language_screen).map(|s| usize::from(s.0)).collect();
     let mut visited = vec![false; n];
     while let Some(i) = queue.pop_front() {
         visited[i] = true;
@@ -318,7 +327,9 @@ fn fits(m: &Menu, catalog: &Catalog, limit: usize, edges: &[Vec<ScreenId>], prob
                 errors.push(worst("njia-lookup-failed"));
                 for t in &edges[i] {
                     if let Kind::Lookup(l) = &m.screen(*t).kind {
-                        errors.push(l.not_found.as_ref().map_or_else(|| worst("njia-lookup-not-found"), |n| worst(&n.id)));
+                        errors.push(
+                            l.not_found.as_ref().map_or_else(|| worst("njia-lookup-not-found"), |n| worst(&n.id)),
+                        );
                     }
                 }
             }
@@ -346,7 +357,9 @@ fn fits(m: &Menu, catalog: &Catalog, limit: usize, edges: &[Vec<ScreenId>], prob
                     options.iter().enumerate().map(|(k, o)| format!("{}. {}", k + 1, worst(&o.label.id))).collect()
                 }
                 Kind::Input(inp) => {
-                    errors.push(inp.validate.error.as_ref().map_or_else(|| worst("njia-invalid-input"), |e| worst(&e.id)));
+                    errors.push(
+                        inp.validate.error.as_ref().map_or_else(|| worst("njia-invalid-input"), |e| worst(&e.id)),
+                    );
                     if inp.navigation { nav[1..].to_vec() } else { Vec::new() }
                 }
                 Kind::End | Kind::Submit(_) | Kind::Lookup(_) => Vec::new(),

@@ -94,7 +94,8 @@ impl Config {
             None => Config::default(),
         };
         if let Ok(v) = std::env::var("NJIA_LISTEN") {
-            c.listen = v.parse().map_err(|e: std::net::AddrParseError| ConfigError::Env("NJIA_LISTEN", e.to_string()))?;
+            c.listen =
+                v.parse().map_err(|e: std::net::AddrParseError| ConfigError::Env("NJIA_LISTEN", e.to_string()))?;
         }
         if let Ok(v) = std::env::var("NJIA_DATA_DIR") {
             c.data_dir = PathBuf::from(v);

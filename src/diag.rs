@@ -103,9 +103,7 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
 
 /// Sorts problems by file and position so output is stable and easy to follow.
 pub fn sort(problems: &mut [Problem]) {
-    problems.sort_by(|a, b| {
-        (&a.file, a.line, a.col, &a.what).cmp(&(&b.file, b.line, b.col, &b.what))
-    });
+    problems.sort_by(|a, b| (&a.file, a.line, a.col, &a.what).cmp(&(&b.file, b.line, b.col, &b.what)));
 }
 
 #[cfg(test)]

@@ -54,8 +54,41 @@ pub fn non_gsm7_chars(text: &str) -> impl Iterator<Item = char> + '_ {
     text.chars().filter(|c| septets(*c).is_none())
 }
 
+/// Septets of each ASCII byte: 1 for the basic table, 2 for the extension table, 0 for the
+/// few ASCII characters GSM-7 lacks (control characters other than LF/CR/FF, and the backtick).
+const ASCII_SEPTETS: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0x20;
+    while b < 0x7f {
+        t[b] = 1;
+        b += 1;
+    }
+    t[b'\n' as usize] = 1;
+    t[b'\r' as usize] = 1;
+    t[0x0c] = 2;
+    t[b'`' as usize] = 0;
+    let ext = b"^{}\\[~]|";
+    let mut i = 0;
+    while i < ext.len() {
+        t[ext[i] as usize] = 2;
+        i += 1;
+    }
+    t
+};
+
 /// The encoding and length of `text`.
 pub fn cost(text: &str) -> Cost {
+    // Screens are almost always ASCII: answer those from a table, without decoding chars.
+    if text.is_ascii() {
+        let mut septet_count = 0;
+        for &b in text.as_bytes() {
+            match ASCII_SEPTETS[usize::from(b)] {
+                0 => return Cost { encoding: Encoding::Ucs2, units: text.len() },
+                n => septet_count += usize::from(n),
+            }
+        }
+        return Cost { encoding: Encoding::Gsm7, units: septet_count };
+    }
     let mut septet_count = 0;
     for c in text.chars() {
         match septets(c) {
@@ -125,6 +158,19 @@ mod tests {
         assert_eq!(sms_segments(&"a".repeat(307)), 3);
         assert_eq!(sms_segments(&"’".repeat(70)), 1);
         assert_eq!(sms_segments(&"’".repeat(71)), 2);
+    }
+
+    #[test]
+    fn ascii_fast_path_agrees_with_the_tables() {
+        for b in 0u8..128 {
+            let c = char::from(b);
+            let slow = septets(c);
+            let fast = cost(&c.to_string());
+            match slow {
+                Some(n) => assert_eq!(fast, Cost { encoding: Encoding::Gsm7, units: n }, "{b:#x}"),
+                None => assert_eq!(fast.encoding, Encoding::Ucs2, "{b:#x}"),
+            }
+        }
     }
 
     #[test]

@@ -103,7 +103,10 @@ impl Hub {
             Err(e) => {
                 tracing::error!(msisdn = %hop.msisdn.masked(), channel = %hop.key.channel, error = %e, "hop failed");
                 let locale = self.config.default_locale.clone();
-                Reply { text: engine::fit(self.catalog.format(&locale, "njia-technical-problem", None), hop.limit), end: true }
+                Reply {
+                    text: engine::fit(self.catalog.format(&locale, "njia-technical-problem", None), hop.limit),
+                    end: true,
+                }
             }
         }
     }
@@ -113,7 +116,8 @@ impl Hub {
         let existing = self.sessions.get(&hop.key).await.map_err(|e| HubError(e.to_string()))?;
         let (mut rec, menu, inputs, first) = match existing {
             Some(rec) => {
-                let Some(menu) = self.menus.by_id(&rec.menu_id).filter(|m| m.version == rec.menu_version).cloned() else {
+                let Some(menu) = self.menus.by_id(&rec.menu_id).filter(|m| m.version == rec.menu_version).cloned()
+                else {
                     return Err(HubError(format!("menu {} of a live session is gone", rec.menu_id)));
                 };
                 let input = match cumulative_delta(raw, rec.raw_len as usize, rec.raw_hash) {
@@ -192,13 +196,20 @@ impl Hub {
     }
 
     /// Performs the IO a step asks for until the engine has a screen to show.
-    async fn resolve(&self, ctx: Ctx<'_>, hop: &Hop, rec: &mut SessionRecord, mut step: Step) -> Result<Reply, HubError> {
+    async fn resolve(
+        &self,
+        ctx: Ctx<'_>,
+        hop: &Hop,
+        rec: &mut SessionRecord,
+        mut step: Step,
+    ) -> Result<Reply, HubError> {
         // Bounded: a menu could chain lookups, but never more than its screens.
         for _ in 0..=ctx.menu.screens.len() {
             step = match step {
                 Step::Show { text, end } => return Ok(Reply { text, end }),
                 Step::Lookup(call) => {
-                    let answer = match tokio::time::timeout(self.config.lookup_timeout, self.lookups.call(&call)).await {
+                    let answer = match tokio::time::timeout(self.config.lookup_timeout, self.lookups.call(&call)).await
+                    {
                         Ok(Ok(a)) => a,
                         Ok(Err(e)) => {
                             tracing::warn!(backend = %call.backend, operation = %call.operation, error = %e, "lookup failed");

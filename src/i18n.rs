@@ -165,8 +165,7 @@ impl Catalog {
 
     /// Every message must exist in every locale; variable sets should agree.
     fn cross_check(&self, problems: &mut Vec<Problem>) {
-        let all: BTreeSet<&str> =
-            self.locales.iter().flat_map(|l| l.messages.keys().map(String::as_str)).collect();
+        let all: BTreeSet<&str> = self.locales.iter().flat_map(|l| l.messages.keys().map(String::as_str)).collect();
         for id in all {
             let have: Vec<&LocaleCatalog> = self.locales.iter().filter(|l| l.messages.contains_key(id)).collect();
             for l in &self.locales {
@@ -181,10 +180,7 @@ impl Catalog {
                 let only = if have.len() == 1 { " only" } else { "" };
                 problems.push(Problem::error(
                     Place::new(&info.file, info.line, 1),
-                    format!(
-                        "message {id:?} is defined in {}{only} but missing in {}",
-                        first.locale, l.locale
-                    ),
+                    format!("message {id:?} is defined in {}{only} but missing in {}", first.locale, l.locale),
                     format!("add {id} to a file in locales/{}/, or remove it here", l.locale),
                 ));
             }
@@ -220,11 +216,9 @@ fn load_locale(dir: &Path, locale: Locale, problems: &mut Vec<Problem>) -> Local
     let mut resources = Vec::new();
     let mut messages = BTreeMap::new();
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "ftl"))
-            .collect(),
+        Ok(rd) => {
+            rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "ftl")).collect()
+        }
         Err(e) => {
             problems.push(Problem::error(Place::whole_file(dir), format!("cannot read: {e}"), "check permissions"));
             Vec::new()
@@ -235,7 +229,11 @@ fn load_locale(dir: &Path, locale: Locale, problems: &mut Vec<Problem>) -> Local
         let source = match std::fs::read_to_string(&file) {
             Ok(s) => s,
             Err(e) => {
-                problems.push(Problem::error(Place::whole_file(&file), format!("cannot read: {e}"), "save it as UTF-8"));
+                problems.push(Problem::error(
+                    Place::whole_file(&file),
+                    format!("cannot read: {e}"),
+                    "save it as UTF-8",
+                ));
                 continue;
             }
         };

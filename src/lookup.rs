@@ -50,14 +50,16 @@ impl DataFiles {
             }
             let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let src = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let table: toml::Table = toml::from_str(&src).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+            let table: toml::Table =
+                toml::from_str(&src).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
             backends.insert(stem, table);
         }
         Ok(DataFiles { backends })
     }
 
     pub fn answer(&self, call: &LookupCall) -> Result<LookupAnswer, LookupError> {
-        let table = self.backends.get(&call.backend).ok_or_else(|| LookupError::UnknownBackend(call.backend.clone()))?;
+        let table =
+            self.backends.get(&call.backend).ok_or_else(|| LookupError::UnknownBackend(call.backend.clone()))?;
         let Some(op) = table.get(&call.operation).and_then(toml::Value::as_table) else {
             return Err(LookupError::Backend(format!("no operation {:?}", call.operation)));
         };

@@ -115,7 +115,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     for w in &app.warnings {
         tracing::warn!("{w}");
     }
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "njia listening; Africa's Talking USSD at POST /ussd/africastalking");
     njia::server::run(listener, app, njia::server::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)

@@ -158,14 +158,8 @@ pub struct SessionIdError;
 
 impl SessionKey {
     pub fn new(channel: Arc<str>, session_id: &str) -> Result<SessionKey, SessionIdError> {
-        let ok = !session_id.is_empty()
-            && session_id.len() <= 128
-            && session_id.bytes().all(|b| b.is_ascii_graphic());
-        if ok {
-            Ok(SessionKey { channel, session_id: session_id.into() })
-        } else {
-            Err(SessionIdError)
-        }
+        let ok = !session_id.is_empty() && session_id.len() <= 128 && session_id.bytes().all(|b| b.is_ascii_graphic());
+        if ok { Ok(SessionKey { channel, session_id: session_id.into() }) } else { Err(SessionIdError) }
     }
 }
 

@@ -22,9 +22,7 @@ pub const CHANNEL: &str = "africastalking";
 const MAX_TEXT: usize = 2048;
 
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/ussd/africastalking", post(hop))
-        .route("/ussd/africastalking/events", post(session_end))
+    Router::new().route("/ussd/africastalking", post(hop)).route("/ussd/africastalking/events", post(session_end))
 }
 
 /// Parses a hop. Pure, so the table-driven tests and fuzzers can call it directly.
@@ -34,7 +32,8 @@ pub fn parse_hop(body: &[u8], limit: usize) -> Result<Hop, BadRequest> {
     let key = SessionKey::new(Arc::from(CHANNEL), session_id).map_err(|e| BadRequest(format!("sessionId: {e}")))?;
     let phone = field(&pairs, "phoneNumber").ok_or_else(|| BadRequest("field 'phoneNumber' is required".into()))?;
     let msisdn = Msisdn::parse(phone).map_err(|e| BadRequest(format!("phoneNumber: {e}")))?;
-    let service_code = field(&pairs, "serviceCode").ok_or_else(|| BadRequest("field 'serviceCode' is required".into()))?;
+    let service_code =
+        field(&pairs, "serviceCode").ok_or_else(|| BadRequest("field 'serviceCode' is required".into()))?;
     if service_code.is_empty() || service_code.len() > 32 {
         return Err(BadRequest("serviceCode must be 1 to 32 characters".into()));
     }

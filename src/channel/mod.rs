@@ -30,7 +30,8 @@ impl IntoResponse for BadRequest {
 
 /// Parses an `application/x-www-form-urlencoded` body into its pairs.
 pub fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, BadRequest> {
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).map_err(|e| BadRequest(format!("body is not a form: {e}")))
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .map_err(|e| BadRequest(format!("body is not a form: {e}")))
 }
 
 /// The value of `name` in form pairs (the first, if repeated).

@@ -196,7 +196,8 @@ impl Condition {
         let name_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         let unquote = |s: &str| {
             let s = s.trim();
-            let q = s.len() >= 2 && ((s.starts_with('"') && s.ends_with('"')) || (s.starts_with('\'') && s.ends_with('\'')));
+            let q = s.len() >= 2
+                && ((s.starts_with('"') && s.ends_with('"')) || (s.starts_with('\'') && s.ends_with('\'')));
             if q { s[1..s.len() - 1].to_owned() } else { s.to_owned() }
         };
         if let Some((l, r)) = raw.split_once("!=") {
@@ -298,7 +299,9 @@ pub fn load_dir(dir: &Path) -> (Vec<Menu>, Vec<Problem>) {
                     menus.push(m);
                 }
             }
-            Err(e) => problems.push(Problem::error(Place::whole_file(&file), format!("cannot read: {e}"), "save it as UTF-8")),
+            Err(e) => {
+                problems.push(Problem::error(Place::whole_file(&file), format!("cannot read: {e}"), "save it as UTF-8"))
+            }
         }
     }
     // A service code may be claimed by one menu only.
@@ -309,7 +312,12 @@ pub fn load_dir(dir: &Path) -> (Vec<Menu>, Vec<Problem>) {
             if let Some((other, place)) = claimed.get(&key) {
                 problems.push(Problem::error(
                     m.screens.first().map_or_else(|| Place::whole_file(&m.file), |_| Place::whole_file(&m.file)),
-                    format!("service code {c} is claimed by menu {:?} and by menu {other:?} ({}:{})", m.id, place.file.display(), place.line),
+                    format!(
+                        "service code {c} is claimed by menu {:?} and by menu {other:?} ({}:{})",
+                        m.id,
+                        place.file.display(),
+                        place.line
+                    ),
                     "bind each service code to one menu only",
                 ));
             } else {
@@ -328,7 +336,11 @@ pub fn load_str(file: &Path, src: &str, problems: &mut Vec<Problem>) -> Option<M
         Err(e) => {
             let at = e.span().map_or_else(|| Place::whole_file(file), |s| Place::at_offset(file, src, s.start));
             let msg = e.message().trim().replace('\n', " ");
-            problems.push(Problem::error(at, format!("invalid menu file: {msg}"), "fix the TOML (see the menu format in README.md)"));
+            problems.push(Problem::error(
+                at,
+                format!("invalid menu file: {msg}"),
+                "fix the TOML (see the menu format in README.md)",
+            ));
             return None;
         }
     };
@@ -369,8 +381,10 @@ impl Compiler<'_> {
             let found = index.get(target.get_ref()).copied();
             if found.is_none() {
                 let known: Vec<&str> = index.keys().map(String::as_str).collect();
-                let hint = closest(target.get_ref(), &known)
-                    .map_or_else(|| "name a screen defined in this file".to_owned(), |s| format!("did you mean {s:?}?"));
+                let hint = closest(target.get_ref(), &known).map_or_else(
+                    || "name a screen defined in this file".to_owned(),
+                    |s| format!("did you mean {s:?}?"),
+                );
                 c.error(target.span(), format!("unknown screen {:?}", target.get_ref()), hint);
             }
             found
@@ -390,12 +404,20 @@ impl Compiler<'_> {
             None => None,
         };
         if h.service_codes.get_ref().is_empty() {
-            self.error(h.service_codes.span(), "the menu is bound to no service code", "add e.g. service_codes = [\"*384#\"]");
+            self.error(
+                h.service_codes.span(),
+                "the menu is bound to no service code",
+                "add e.g. service_codes = [\"*384#\"]",
+            );
         }
         for c in h.service_codes.get_ref() {
             let n = normalize_code(c.get_ref());
             if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit() || b == b'*') || n.contains("**") {
-                self.error(c.span(), format!("{:?} is not a USSD service code", c.get_ref()), "write it as dialled, e.g. *384# or *384*12#");
+                self.error(
+                    c.span(),
+                    format!("{:?} is not a USSD service code", c.get_ref()),
+                    "write it as dialled, e.g. *384# or *384*12#",
+                );
             }
         }
         let nav = Navigation {
@@ -404,7 +426,11 @@ impl Compiler<'_> {
             more: h.navigation.more.clone().unwrap_or_else(|| "98".into()).into(),
         };
         if nav.back == nav.home || nav.back == nav.more || nav.home == nav.more {
-            self.error(h.id.span(), "navigation keys must differ from each other", "set distinct back, home and more keys");
+            self.error(
+                h.id.span(),
+                "navigation keys must differ from each other",
+                "set distinct back, home and more keys",
+            );
         }
 
         let mut var_widths = HashMap::new();
@@ -454,7 +480,11 @@ impl Compiler<'_> {
         var_places: &mut HashMap<String, Place>,
     ) -> Option<Kind> {
         let Some(kind) = &d.kind else {
-            self.error(name.span(), format!("screen {:?} has no kind", name.get_ref()), "add kind = \"menu\", \"input\", \"lookup\", \"submit\", \"end\" or \"language\"");
+            self.error(
+                name.span(),
+                format!("screen {:?} has no kind", name.get_ref()),
+                "add kind = \"menu\", \"input\", \"lookup\", \"submit\", \"end\" or \"language\"",
+            );
             return None;
         };
         let k = kind.get_ref().as_str();
@@ -467,38 +497,64 @@ impl Compiler<'_> {
             "end" => &["text"],
             "language" => &["text", "options", "next"],
             other => {
-                self.error(kind.span(), format!("unknown screen kind {other:?}"), "use menu, input, lookup, submit, end or language");
+                self.error(
+                    kind.span(),
+                    format!("unknown screen kind {other:?}"),
+                    "use menu, input, lookup, submit, end or language",
+                );
                 return None;
             }
         };
         for (field, span) in present_fields(d) {
             if !allowed.contains(&field) {
-                self.error(span, format!("field {field:?} does not belong on a {k} screen"), format!("{k} screens take: {}", allowed.join(", ")));
+                self.error(
+                    span,
+                    format!("field {field:?} does not belong on a {k} screen"),
+                    format!("{k} screens take: {}", allowed.join(", ")),
+                );
             }
         }
         let need_text = matches!(k, "menu" | "input" | "end" | "language" | "submit");
         if need_text && d.text.is_none() {
-            self.error(kind.span(), format!("{k} screen {:?} has no text", name.get_ref()), "add text = \"<message id>\" naming a Fluent message");
+            self.error(
+                kind.span(),
+                format!("{k} screen {:?} has no text", name.get_ref()),
+                "add text = \"<message id>\" naming a Fluent message",
+            );
         }
         let required = |c: &mut Self, f: &Option<Spanned<String>>, field: &str| -> Option<String> {
             match f {
                 Some(v) => Some(v.get_ref().clone()),
                 None => {
-                    c.error(kind.span(), format!("{k} screen {:?} needs {field}", name.get_ref()), format!("add {field} = …"));
+                    c.error(
+                        kind.span(),
+                        format!("{k} screen {:?} needs {field}", name.get_ref()),
+                        format!("add {field} = …"),
+                    );
                     None
                 }
             }
         };
         match k {
             "menu" => {
-                let options = d.options.as_deref().unwrap_or_default().iter().filter_map(|o| self.menu_option(o, resolve)).collect::<Vec<_>>();
+                let options = d
+                    .options
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|o| self.menu_option(o, resolve))
+                    .collect::<Vec<_>>();
                 let list = match &d.options_from {
                     Some(var) => {
                         let save_as = required(self, &d.save_as, "save_as");
                         let next = match &d.next {
                             Some(n) => resolve(self, n),
                             None => {
-                                self.error(var.span(), "a menu with options_from needs next", "add next = \"<screen>\" for after the choice");
+                                self.error(
+                                    var.span(),
+                                    "a menu with options_from needs next",
+                                    "add next = \"<screen>\" for after the choice",
+                                );
                                 None
                             }
                         };
@@ -507,7 +563,11 @@ impl Compiler<'_> {
                     None => None,
                 };
                 if d.options.is_none() && list.is_none() {
-                    self.error(kind.span(), format!("menu screen {:?} has no options", name.get_ref()), "add options = [ { label = \"…\", goto = \"…\" } ] or options_from");
+                    self.error(
+                        kind.span(),
+                        format!("menu screen {:?} has no options", name.get_ref()),
+                        "add options = [ { label = \"…\", goto = \"…\" } ] or options_from",
+                    );
                 }
                 Some(Kind::Menu { options, list })
             }
@@ -560,10 +620,15 @@ impl Compiler<'_> {
                     Some(n) => resolve(self, n),
                     None => required(self, &None, "next").and(None),
                 };
-                let provides: Vec<String> = d.provides.as_deref().unwrap_or_default().iter().map(|p| p.get_ref().clone()).collect();
+                let provides: Vec<String> =
+                    d.provides.as_deref().unwrap_or_default().iter().map(|p| p.get_ref().clone()).collect();
                 for p in d.provides.as_deref().unwrap_or_default() {
                     if !var_widths.contains_key(p.get_ref()) {
-                        self.error(p.span(), format!("variable {:?} set by this lookup has no declared width", p.get_ref()), format!("declare it: [variables] {} = {{ max_width = N }}", p.get_ref()));
+                        self.error(
+                            p.span(),
+                            format!("variable {:?} set by this lookup has no declared width", p.get_ref()),
+                            format!("declare it: [variables] {} = {{ max_width = N }}", p.get_ref()),
+                        );
                     }
                 }
                 Some(Kind::Lookup(Lookup {
@@ -577,7 +642,10 @@ impl Compiler<'_> {
             }
             "submit" => {
                 let service = required(self, &d.service, "service");
-                let payment = d.payment.as_ref().map(|p| Payment { amount: p.get_ref().amount.get_ref().clone(), account: p.get_ref().account.get_ref().clone() });
+                let payment = d.payment.as_ref().map(|p| Payment {
+                    amount: p.get_ref().amount.get_ref().clone(),
+                    account: p.get_ref().account.get_ref().clone(),
+                });
                 Some(Kind::Submit(Submit {
                     service: service?,
                     payment,
@@ -594,11 +662,19 @@ impl Compiler<'_> {
                             Ok(locale) => options.push(LanguageOption { label: self.message(&od.label), locale }),
                             Err(e) => self.error(l.span(), e.to_string(), "use a locale folder name such as sw or en"),
                         },
-                        None => self.error(o.span(), "a language option needs locale", "add locale = \"sw\" (or another locale folder)"),
+                        None => self.error(
+                            o.span(),
+                            "a language option needs locale",
+                            "add locale = \"sw\" (or another locale folder)",
+                        ),
                     }
                 }
                 if options.is_empty() {
-                    self.error(kind.span(), "language screen has no options", "add options = [ { label = \"…\", locale = \"sw\" }, … ]");
+                    self.error(
+                        kind.span(),
+                        "language screen has no options",
+                        "add options = [ { label = \"…\", locale = \"sw\" }, … ]",
+                    );
                 }
                 let next = d.next.as_ref().and_then(|n| resolve(self, n));
                 Some(Kind::Language { options, next })
@@ -607,13 +683,21 @@ impl Compiler<'_> {
         }
     }
 
-    fn menu_option(&mut self, o: &Spanned<OptionDef>, resolve: &dyn Fn(&mut Self, &Spanned<String>) -> Option<ScreenId>) -> Option<MenuOption> {
+    fn menu_option(
+        &mut self,
+        o: &Spanned<OptionDef>,
+        resolve: &dyn Fn(&mut Self, &Spanned<String>) -> Option<ScreenId>,
+    ) -> Option<MenuOption> {
         let od = o.get_ref();
         let when = match &od.when {
             Some(w) => match Condition::parse(w.get_ref()) {
                 Some(c) => Some(c),
                 None => {
-                    self.error(w.span(), format!("cannot read condition {:?}", w.get_ref()), "write var, !var, var == value or var != value");
+                    self.error(
+                        w.span(),
+                        format!("cannot read condition {:?}", w.get_ref()),
+                        "write var, !var, var == value or var != value",
+                    );
                     None
                 }
             },
@@ -640,7 +724,11 @@ impl Compiler<'_> {
                 Ok(r) => Some(r),
                 Err(e) => {
                     let msg = e.to_string().lines().last().unwrap_or("invalid").trim().to_owned();
-                    self.error(p.span(), format!("regular expression does not compile: {msg}"), "fix the pattern (Rust regex syntax, no look-around)");
+                    self.error(
+                        p.span(),
+                        format!("regular expression does not compile: {msg}"),
+                        "fix the pattern (Rust regex syntax, no look-around)",
+                    );
                     None
                 }
             }
@@ -680,7 +768,21 @@ fn present_fields(d: &ScreenDef) -> Vec<(&'static str, Range<usize>)> {
     macro_rules! field {
         ($($f:ident),*) => { $( if let Some(v) = &d.$f { out.push((stringify!($f), v.span())); } )* };
     }
-    field!(text, next, options_from, save_as, validate, secret, navigation, normalize, backend, operation, not_found, service, payment);
+    field!(
+        text,
+        next,
+        options_from,
+        save_as,
+        validate,
+        secret,
+        navigation,
+        normalize,
+        backend,
+        operation,
+        not_found,
+        service,
+        payment
+    );
     macro_rules! list {
         ($($f:ident),*) => { $( if let Some(v) = &d.$f { out.push((stringify!($f), v.first().map_or(0..0, |x| x.span()))); } )* };
     }

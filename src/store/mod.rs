@@ -74,7 +74,8 @@ pub trait Store: Send + Sync + 'static {
     fn submit(&self, request: NewRequest) -> BoxFuture<'_, Result<Stored, StoreError>>;
     fn request<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<Option<RequestRow>, StoreError>>;
     /// The newest requests, optionally only one phone number's.
-    fn recent_requests(&self, msisdn: Option<Msisdn>, limit: u32) -> BoxFuture<'_, Result<Vec<RequestRow>, StoreError>>;
+    fn recent_requests(&self, msisdn: Option<Msisdn>, limit: u32)
+    -> BoxFuture<'_, Result<Vec<RequestRow>, StoreError>>;
     /// Records an end-of-session notification (idempotent on channel and session id).
     fn record_session_end(&self, end: SessionEnd) -> BoxFuture<'_, Result<(), StoreError>>;
 }

@@ -39,7 +39,8 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) `<data_dir>/njia.sqlite3`, runs migrations, starts the thread.
     pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Unavailable(format!("{}: {e}", data_dir.display())))?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", data_dir.display())))?;
         let path = data_dir.join("njia.sqlite3");
         let mut conn = Connection::open(&path).map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
@@ -172,7 +173,11 @@ fn reference_bits(attempt: u64) -> u64 {
 
 /// A stored value that no longer parses (only possible in a hand-edited database).
 fn bad_column(name: &str, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(BadColumn(name.to_owned(), e.to_string())))
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        Box::new(BadColumn(name.to_owned(), e.to_string())),
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,9 +186,10 @@ struct BadColumn(String, String);
 
 fn row_to_request(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
     let fields_json: String = r.get("fields")?;
-    let fields: Vec<(String, String)> = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&fields_json)
-        .map(|m| m.into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned())).collect())
-        .unwrap_or_default();
+    let fields: Vec<(String, String)> =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&fields_json)
+            .map(|m| m.into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned())).collect())
+            .unwrap_or_default();
     let amount: Option<String> = r.get("payment_amount")?;
     let account: Option<String> = r.get("payment_account")?;
     let msisdn: i64 = r.get("msisdn")?;
@@ -203,11 +209,14 @@ fn row_to_request(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
 
 fn submit_tx(t: &Connection, r: &NewRequest) -> Result<Stored, StoreError> {
     if let Some(existing) = t
-        .query_row("SELECT reference FROM requests WHERE idempotency_key = ?1", [&r.idempotency_key], |row| row.get::<_, String>(0))
+        .query_row("SELECT reference FROM requests WHERE idempotency_key = ?1", [&r.idempotency_key], |row| {
+            row.get::<_, String>(0)
+        })
         .optional()
         .map_err(db)?
     {
-        let reference = Reference::parse(&existing).ok_or_else(|| StoreError::Database("bad stored reference".into()))?;
+        let reference =
+            Reference::parse(&existing).ok_or_else(|| StoreError::Database("bad stored reference".into()))?;
         return Ok(Stored { reference, created: false });
     }
     let fields: serde_json::Map<String, serde_json::Value> =
@@ -236,8 +245,11 @@ fn submit_tx(t: &Connection, r: &NewRequest) -> Result<Stored, StoreError> {
         match res {
             Ok(_) => {
                 let id = t.last_insert_rowid();
-                t.execute("INSERT INTO request_events (request_id, status, at) VALUES (?1, 'received', ?2)", params![id, now])
-                    .map_err(db)?;
+                t.execute(
+                    "INSERT INTO request_events (request_id, status, at) VALUES (?1, 'received', ?2)",
+                    params![id, now],
+                )
+                .map_err(db)?;
                 return Ok(Stored { reference, created: true });
             }
             // A reference collision: draw another.
@@ -282,16 +294,27 @@ impl Store for SqliteStore {
     fn request<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<Option<RequestRow>, StoreError>> {
         let reference = reference.as_str().to_owned();
         self.exec(move |t| {
-            t.query_row(&format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE reference = ?1"), [reference], row_to_request)
-                .optional()
-                .map_err(db)
+            t.query_row(
+                &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE reference = ?1"),
+                [reference],
+                row_to_request,
+            )
+            .optional()
+            .map_err(db)
         })
     }
 
-    fn recent_requests(&self, msisdn: Option<Msisdn>, limit: u32) -> BoxFuture<'_, Result<Vec<RequestRow>, StoreError>> {
+    fn recent_requests(
+        &self,
+        msisdn: Option<Msisdn>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RequestRow>, StoreError>> {
         self.exec(move |t| {
             let (sql, arg) = match msisdn {
-                Some(m) => (format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE msisdn = ?1 ORDER BY id DESC LIMIT ?2"), m.as_u64() as i64),
+                Some(m) => (
+                    format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE msisdn = ?1 ORDER BY id DESC LIMIT ?2"),
+                    m.as_u64() as i64,
+                ),
                 None => (format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE ?1 = ?1 ORDER BY id DESC LIMIT ?2"), 0),
             };
             let mut stmt = t.prepare(&sql).map_err(db)?;
