@@ -71,8 +71,10 @@ fn system_messages(catalog: &Catalog, dir: &Path, problems: &mut Vec<Problem>) {
     for locale in catalog.locales() {
         for id in SYSTEM_MESSAGES.iter().chain(HUB_MESSAGES) {
             if catalog.message(locale, id).is_none() {
+                let file = dir.join(locale.as_str()).join("njia.ftl");
+                let at = if file.exists() { file } else { dir.join(locale.as_str()) };
                 problems.push(Problem::error(
-                    Place::whole_file(&dir.join(locale.as_str())),
+                    Place::whole_file(&at),
                     format!("system message {id:?} is missing in {locale}"),
                     format!("add it to locales/{locale}/njia.ftl (the engine shows it for navigation and errors)"),
                 ));
@@ -393,7 +395,7 @@ fn fits(m: &Menu, catalog: &Catalog, limit: usize, edges: &[Vec<ScreenId>], prob
     }
 }
 
-/// Indexes problems by file for callers that print a summary.
+/// Counts errors and warnings, for the summary line.
 pub fn count_by_severity(problems: &[Problem]) -> (usize, usize) {
     let errors = problems.iter().filter(|p| p.is_error()).count();
     (errors, problems.len() - errors)

@@ -17,7 +17,7 @@ pub enum Severity {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
     pub file: PathBuf,
-    /// 1-based line; 0 when the problem concerns the file as a whole.
+    /// 1-based line (1 when the problem concerns the file as a whole).
     pub line: usize,
     /// 1-based column.
     pub col: usize,

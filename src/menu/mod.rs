@@ -44,6 +44,8 @@ pub struct Menu {
     /// A hash of the file's bytes: sessions remember which version they started on.
     pub version: u64,
     pub service_codes: Vec<String>,
+    /// Where each service code is written, for the checker.
+    pub service_code_places: Vec<Place>,
     pub start: ScreenId,
     pub language_screen: Option<ScreenId>,
     pub default_locale: Option<Locale>,
@@ -307,11 +309,11 @@ pub fn load_dir(dir: &Path) -> (Vec<Menu>, Vec<Problem>) {
     // A service code may be claimed by one menu only.
     let mut claimed: BTreeMap<String, (String, Place)> = BTreeMap::new();
     for m in &menus {
-        for c in &m.service_codes {
+        for (c, at) in m.service_codes.iter().zip(&m.service_code_places) {
             let key = normalize_code(c);
             if let Some((other, place)) = claimed.get(&key) {
                 problems.push(Problem::error(
-                    m.screens.first().map_or_else(|| Place::whole_file(&m.file), |_| Place::whole_file(&m.file)),
+                    at.clone(),
                     format!(
                         "service code {c} is claimed by menu {:?} and by menu {other:?} ({}:{})",
                         m.id,
@@ -321,7 +323,7 @@ pub fn load_dir(dir: &Path) -> (Vec<Menu>, Vec<Problem>) {
                     "bind each service code to one menu only",
                 ));
             } else {
-                claimed.insert(key, (m.id.clone(), Place::whole_file(&m.file)));
+                claimed.insert(key, (m.id.clone(), at.clone()));
             }
         }
     }
@@ -442,6 +444,16 @@ impl Compiler<'_> {
         // The reference of a submitted request is always available to the END screen.
         var_widths.entry("reference".to_owned()).or_insert(8);
 
+        // Input widths first, so a lookup's `provides` check does not depend on screen order.
+        for (_, def) in &raw.screens {
+            let d = def.get_ref();
+            let is_input = d.kind.as_ref().is_some_and(|k| k.get_ref() == "input");
+            if let (true, Some(var), Some(v)) = (is_input, &d.save_as, &d.validate) {
+                if let Some(w) = inferred_width(v.get_ref()) {
+                    var_widths.entry(var.get_ref().clone()).or_insert(w);
+                }
+            }
+        }
         let mut screens = Vec::with_capacity(raw.screens.len());
         for (name, def) in &raw.screens {
             let place = self.place(name.span());
@@ -460,6 +472,7 @@ impl Compiler<'_> {
             file: self.file.to_path_buf(),
             version: hasher.finish(),
             service_codes: h.service_codes.get_ref().iter().map(|c| c.get_ref().clone()).collect(),
+            service_code_places: h.service_codes.get_ref().iter().map(|c| self.place(c.span())).collect(),
             start: start?,
             language_screen,
             default_locale,
@@ -591,15 +604,6 @@ impl Compiler<'_> {
                     }
                 };
                 if let Some(var) = &save_as {
-                    let inferred = validate
-                        .length
-                        .map(|(_, max)| max)
-                        .or(validate.range.map(|(lo, hi)| lo.to_string().len().max(hi.to_string().len())))
-                        .or(validate.phone.then_some(12))
-                        .or(validate.one_of.as_ref().map(|v| v.iter().map(|s| s.chars().count()).max().unwrap_or(0)));
-                    if let Some(w) = inferred {
-                        var_widths.entry(var.clone()).or_insert(w);
-                    }
                     if let Some(s) = &d.save_as {
                         var_places.entry(var.clone()).or_insert_with(|| self.place(s.span()));
                     }
@@ -723,7 +727,7 @@ impl Compiler<'_> {
             match regex::Regex::new(&format!("^(?:{})$", p.get_ref())) {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    let msg = e.to_string().lines().last().unwrap_or("invalid").trim().to_owned();
+                    let msg = e.to_string().lines().last().unwrap_or("invalid").trim().trim_start_matches("error:").trim().to_owned();
                     self.error(
                         p.span(),
                         format!("regular expression does not compile: {msg}"),
@@ -760,6 +764,17 @@ impl Compiler<'_> {
             error: d.error.as_ref().map(|m| self.message(m)),
         }
     }
+}
+
+/// The widest value an input's validators allow, if they bound it.
+fn inferred_width(v: &ValidateDef) -> Option<usize> {
+    v.max_length
+        .or(match (v.min, v.max) {
+            (Some(lo), Some(hi)) => Some(lo.to_string().len().max(hi.to_string().len())),
+            _ => None,
+        })
+        .or(v.phone.then_some(12))
+        .or(v.one_of.as_ref().map(|o| o.iter().map(|s| s.chars().count()).max().unwrap_or(0)))
 }
 
 /// The optional fields a screen sets, with their spans.
