@@ -1,1 +1,246 @@
-fn main() {}
+//! Load benchmark: the real `njia serve` binary, pinned to one core, walked by many concurrent
+//! Africa's Talking sessions from a client pinned to the other core.
+//!
+//! Run: `cargo bench --bench load` (release build). It reports, for 1, 16 and 64 keep-alive
+//! connections: hops/s, server CPU µs per hop (from /proc/<pid>/stat), and p50/p99/p99.9
+//! latency; then the server's resident memory per live idle session with 100,000 sessions.
+//! Options (after `--`): `--seconds N` per level (default 5), `--sessions N` for the memory
+//! run (default 100000). Linux only (taskset, /proc).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The 5-hop walk: home, agencies, page 2, page 3, pick an agency (END). The phone's language
+/// is remembered, as for a returning citizen.
+const WALK: [&str; 5] = ["", "5", "5*98", "5*98*98", "5*98*98*14"];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // `cargo test --benches` runs benches with `--test`: do a tiny smoke run then.
+    let smoke = args.iter().any(|a| a == "--test");
+    let flag = |name: &str, default: u64| -> u64 {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let seconds = if smoke { 1 } else { flag("--seconds", 5) };
+    let sessions = if smoke { 1000 } else { flag("--sessions", 100_000) };
+
+    pin_self_to_core(1);
+    let data = std::env::temp_dir().join(format!("njia-load-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut server = start_server(addr, &data);
+    wait_ready(addr);
+
+    println!("# Njia load benchmark: 5-hop Africa's Talking walk, server pinned to core 0\n");
+    println!("| connections | hops/s | server CPU µs/hop | p50 µs | p99 µs | p99.9 µs | hops |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for conns in [1usize, 16, 64] {
+        // Warm up: each connection's phone answers the language question once.
+        run_level(addr, conns, Duration::from_millis(300), true);
+        let cpu0 = cpu_ticks(server.id());
+        let t0 = Instant::now();
+        let mut lat = run_level(addr, conns, Duration::from_secs(seconds), false);
+        let wall = t0.elapsed();
+        let cpu = cpu_ticks(server.id()) - cpu0;
+        lat.sort_unstable();
+        let n = lat.len().max(1);
+        let pct = |p: f64| lat[((n as f64 * p) as usize).min(n - 1)];
+        let cpu_us = cpu as f64 * 1e6 / ticks_per_second() as f64 / n as f64;
+        println!(
+            "| {conns} | {:.0} | {cpu_us:.1} | {} | {} | {} | {n} |",
+            n as f64 / wall.as_secs_f64(),
+            pct(0.50),
+            pct(0.99),
+            pct(0.999)
+        );
+    }
+
+    // Memory per live idle session: open `sessions` sessions (one hop each) and compare RSS.
+    let before = rss_kib(server.id());
+    let per_conn = sessions / 8;
+    let handles: Vec<_> = (0..8)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut conn = Conn::open(addr);
+                for i in 0..per_conn {
+                    let sid = format!("mem-{c}-{i}");
+                    let _ = conn.hop(&sid, "+254700000099", "");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        let _ = h.join();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let after = rss_kib(server.id());
+    let total = per_conn * 8;
+    println!(
+        "\nMemory: RSS {before} KiB -> {after} KiB with {total} live idle sessions: {:.0} bytes per session",
+        (after.saturating_sub(before)) as f64 * 1024.0 / total as f64
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Runs `conns` client threads for `dur`, each walking sessions back to back on one keep-alive
+/// connection; returns every hop's latency in µs.
+fn run_level(addr: SocketAddr, conns: usize, dur: Duration, warm: bool) -> Vec<u32> {
+    let deadline = Instant::now() + dur;
+    let handles: Vec<_> = (0..conns)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut conn = Conn::open(addr);
+                let phone = format!("+2547{:08}", 10_000 + c);
+                let mut lat = Vec::with_capacity(200_000);
+                let mut walk_no = 0u64;
+                if warm {
+                    // Answer the first-use language question so later walks start at home.
+                    let sid = format!("warm-{c}-{}", std::process::id());
+                    let _ = conn.hop(&sid, &phone, "");
+                    let _ = conn.hop(&sid, &phone, "1");
+                }
+                while Instant::now() < deadline {
+                    walk_no += 1;
+                    let sid = format!("load-{c}-{walk_no}-{}", u8::from(warm));
+                    for text in WALK {
+                        let t = Instant::now();
+                        let reply = conn.hop(&sid, &phone, text);
+                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                        assert!(reply.starts_with("CON ") || reply.starts_with("END "), "unexpected reply {reply:?}");
+                    }
+                }
+                lat
+            })
+        })
+        .collect();
+    handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+}
+
+/// A minimal HTTP/1.1 keep-alive client: the load generator must cost little itself.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).expect("connect to the server");
+        stream.set_nodelay(true).expect("nodelay");
+        Conn { stream, buf: Vec::with_capacity(4096) }
+    }
+
+    fn hop(&mut self, sid: &str, phone: &str, text: &str) -> String {
+        let body = format!(
+            "sessionId={sid}&serviceCode=%2A384%23&phoneNumber={}&networkCode=63902&text={}",
+            phone.replace('+', "%2B"),
+            text.replace('*', "%2A")
+        );
+        let req = format!(
+            "POST /ussd/africastalking HTTP/1.1\r\nHost: bench\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.stream.write_all(req.as_bytes()).expect("write");
+        self.buf.clear();
+        let mut chunk = [0u8; 2048];
+        loop {
+            let n = self.stream.read(&mut chunk).expect("read");
+            assert!(n > 0, "server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .expect("content-length");
+                while self.buf.len() < end + 4 + len {
+                    let n = self.stream.read(&mut chunk).expect("read body");
+                    assert!(n > 0, "server closed mid-body");
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
+                return String::from_utf8_lossy(&self.buf[end + 4..end + 4 + len]).into_owned();
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn start_server(addr: SocketAddr, data: &std::path::Path) -> Child {
+    let bin = env!("CARGO_BIN_EXE_njia");
+    Command::new("taskset")
+        .args(["-c", "0", bin, "serve", "--listen", &addr.to_string(), "--data-dir"])
+        .arg(data)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start njia serve under taskset")
+}
+
+fn wait_ready(addr: SocketAddr) {
+    for _ in 0..200 {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if out.ends_with("ok") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("server did not become ready");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn pin_self_to_core(core: usize) {
+    let _ = Command::new("taskset")
+        .args(["-p", "-c", &core.to_string(), &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status();
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    num(11) + num(12)
+}
+
+fn ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}

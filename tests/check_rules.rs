@@ -52,7 +52,13 @@ const CASES: &[(&str, &str, usize, &str, Severity)] = &[
     ),
     ("non-gsm7", "locales/en/m.ftl", 9, "non-GSM-7 characters", Severity::Warning),
     ("duplicate-service-code", "menus/m2.toml", 3, "service code *500# is claimed", Severity::Error),
-    ("missing-system-message", "locales/en/njia.ftl", 1, "system message \"njia-nav-back\" is missing in en", Severity::Error),
+    (
+        "missing-system-message",
+        "locales/en/njia.ftl",
+        1,
+        "system message \"njia-nav-back\" is missing in en",
+        Severity::Error,
+    ),
     ("field-wrong-kind", "menus/m.toml", 14, "field \"validate\" does not belong on a menu screen", Severity::Error),
 ];
 

@@ -445,13 +445,13 @@ impl Compiler<'_> {
         var_widths.entry("reference".to_owned()).or_insert(8);
 
         // Input widths first, so a lookup's `provides` check does not depend on screen order.
-        for (_, def) in &raw.screens {
+        for def in raw.screens.values() {
             let d = def.get_ref();
             let is_input = d.kind.as_ref().is_some_and(|k| k.get_ref() == "input");
-            if let (true, Some(var), Some(v)) = (is_input, &d.save_as, &d.validate) {
-                if let Some(w) = inferred_width(v.get_ref()) {
-                    var_widths.entry(var.get_ref().clone()).or_insert(w);
-                }
+            if let (true, Some(var), Some(v)) = (is_input, &d.save_as, &d.validate)
+                && let Some(w) = inferred_width(v.get_ref())
+            {
+                var_widths.entry(var.get_ref().clone()).or_insert(w);
             }
         }
         let mut screens = Vec::with_capacity(raw.screens.len());
@@ -603,10 +603,8 @@ impl Compiler<'_> {
                         Normalize::Trim
                     }
                 };
-                if let Some(var) = &save_as {
-                    if let Some(s) = &d.save_as {
-                        var_places.entry(var.clone()).or_insert_with(|| self.place(s.span()));
-                    }
+                if let (Some(var), Some(s)) = (&save_as, &d.save_as) {
+                    var_places.entry(var.clone()).or_insert_with(|| self.place(s.span()));
                 }
                 Some(Kind::Input(Input {
                     save_as: save_as?,
@@ -727,7 +725,15 @@ impl Compiler<'_> {
             match regex::Regex::new(&format!("^(?:{})$", p.get_ref())) {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    let msg = e.to_string().lines().last().unwrap_or("invalid").trim().trim_start_matches("error:").trim().to_owned();
+                    let msg = e
+                        .to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or("invalid")
+                        .trim()
+                        .trim_start_matches("error:")
+                        .trim()
+                        .to_owned();
                     self.error(
                         p.span(),
                         format!("regular expression does not compile: {msg}"),

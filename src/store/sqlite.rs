@@ -6,9 +6,10 @@
 //! commit). Each command runs inside its own savepoint, so one failing command cannot undo the
 //! others in its batch. Replies are sent only after the commit returned.
 
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -34,7 +35,14 @@ type Release = Box<dyn FnOnce(bool) + Send>;
 pub struct SqliteStore {
     tx: mpsc::Sender<Job>,
     path: PathBuf,
+    /// Remembered languages (including "none yet"), so the first hop of a session does not
+    /// wait on the store thread. Coherent because this store is the only writer of its file;
+    /// cleared wholesale when it reaches [`LANGUAGE_CACHE_MAX`] to bound memory.
+    languages: Mutex<HashMap<u64, Option<Locale>>>,
 }
+
+/// Most phone numbers whose language is cached.
+const LANGUAGE_CACHE_MAX: usize = 200_000;
 
 impl SqliteStore {
     /// Opens (creating if needed) `<data_dir>/njia.sqlite3`, runs migrations, starts the thread.
@@ -54,7 +62,16 @@ impl SqliteStore {
             .name("njia-sqlite".into())
             .spawn(move || run(conn, rx))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(SqliteStore { tx, path })
+        Ok(SqliteStore { tx, path, languages: Mutex::new(HashMap::new()) })
+    }
+
+    fn remember_language(&self, msisdn: Msisdn, locale: Option<Locale>) {
+        if let Ok(mut m) = self.languages.lock() {
+            if m.len() >= LANGUAGE_CACHE_MAX {
+                m.clear();
+            }
+            m.insert(msisdn.as_u64(), locale);
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -266,23 +283,38 @@ const REQUEST_COLUMNS: &str =
 
 impl Store for SqliteStore {
     fn language(&self, msisdn: Msisdn) -> BoxFuture<'_, Result<Option<Locale>, StoreError>> {
-        self.exec(move |t| {
+        if let Some(hit) = self.languages.lock().ok().and_then(|m| m.get(&msisdn.as_u64()).cloned()) {
+            return Box::pin(async move { Ok(hit) });
+        }
+        let read = self.exec(move |t| {
             let l: Option<String> = t
-                .query_row("SELECT locale FROM profiles WHERE msisdn = ?1", [msisdn.as_u64() as i64], |r| r.get(0))
-                .optional()
+                .prepare_cached("SELECT locale FROM profiles WHERE msisdn = ?1")
+                .and_then(|mut st| st.query_row([msisdn.as_u64() as i64], |r| r.get(0)).optional())
                 .map_err(db)?;
             Ok(l.and_then(|l| Locale::parse(&l).ok()))
+        });
+        Box::pin(async move {
+            let l = read.await?;
+            self.remember_language(msisdn, l.clone());
+            Ok(l)
         })
     }
 
     fn set_language(&self, msisdn: Msisdn, locale: Locale) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.exec(move |t| {
+        let cached = locale.clone();
+        let write = self.exec(move |t| {
             t.execute(
                 "INSERT INTO profiles (msisdn, locale, updated_at) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (msisdn) DO UPDATE SET locale = excluded.locale, updated_at = excluded.updated_at",
                 params![msisdn.as_u64() as i64, locale.as_str(), now_ms()],
             )
             .map_err(db)?;
+            Ok(())
+        });
+        Box::pin(async move {
+            write.await?;
+            // Only after the commit: a failed write must not be remembered.
+            self.remember_language(msisdn, Some(cached));
             Ok(())
         })
     }
