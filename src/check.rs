@@ -156,24 +156,31 @@ fn edges(m: &Menu) -> Vec<Vec<ScreenId>> {
         .collect()
 }
 
-fn reachability(m: &Menu, edges: &[Vec<ScreenId>], problems: &mut Vec<Problem>) {
-    let mut seen = vec![false; m.screens.len()];
-    let mut queue: VecDeque<ScreenId> = std::iter::once(m.start).chain(m.language_screen).collect();
-    while let Some(s) = queue.pop_front() {
-        let i = usize::from(s.0);
-        if std::mem::replace(&mut seen[i], true) {
-            continue;
+/// Screens reachable from `starts` along `edges` (breadth-first flood).
+fn flood(n: usize, starts: impl IntoIterator<Item = usize>, edges: &[Vec<usize>]) -> Vec<bool> {
+    let mut seen = vec![false; n];
+    let mut queue: VecDeque<usize> = starts.into_iter().collect();
+    while let Some(i) = queue.pop_front() {
+        if !std::mem::replace(&mut seen[i], true) {
+            queue.extend(edges[i].iter().copied());
         }
-        queue.extend(edges[i].iter().copied());
     }
-    for (i, s) in m.screens.iter().enumerate() {
-        if !seen[i] {
-            problems.push(Problem::error(
-                s.place.clone(),
-                format!("screen {:?} is unreachable from the start screen", s.name),
-                "link to it from a menu option or next, or delete it",
-            ));
-        }
+    seen
+}
+
+fn forward(edges: &[Vec<ScreenId>]) -> Vec<Vec<usize>> {
+    edges.iter().map(|tos| tos.iter().map(|t| usize::from(t.0)).collect()).collect()
+}
+
+fn reachability(m: &Menu, edges: &[Vec<ScreenId>], problems: &mut Vec<Problem>) {
+    let starts = std::iter::once(m.start).chain(m.language_screen).map(|s| usize::from(s.0));
+    let seen = flood(m.screens.len(), starts, &forward(edges));
+    for (s, _) in m.screens.iter().zip(&seen).filter(|(_, seen)| !**seen) {
+        problems.push(Problem::error(
+            s.place.clone(),
+            format!("screen {:?} is unreachable from the start screen", s.name),
+            "link to it from a menu option or next, or delete it",
+        ));
     }
 }
 
@@ -181,28 +188,19 @@ fn reachability(m: &Menu, edges: &[Vec<ScreenId>], problems: &mut Vec<Problem>) 
 fn ways_out(m: &Menu, edges: &[Vec<ScreenId>], problems: &mut Vec<Problem>) {
     let n = m.screens.len();
     let mut reverse = vec![Vec::new(); n];
-    for (from, tos) in edges.iter().enumerate() {
+    for (from, tos) in forward(edges).into_iter().enumerate() {
         for to in tos {
-            reverse[usize::from(to.0)].push(from);
+            reverse[to].push(from);
         }
     }
-    let mut ok = vec![false; n];
-    let mut queue: VecDeque<usize> =
-        (0..n).filter(|&i| matches!(m.screens[i].kind, Kind::End | Kind::Submit(_))).collect();
-    while let Some(i) = queue.pop_front() {
-        if std::mem::replace(&mut ok[i], true) {
-            continue;
-        }
-        queue.extend(reverse[i].iter().copied());
-    }
-    for (i, s) in m.screens.iter().enumerate() {
-        if !ok[i] {
-            problems.push(Problem::error(
-                s.place.clone(),
-                format!("screen {:?} has no way out: no path from it reaches an end or submit screen", s.name),
-                "give it an option or next that leads to an end or submit screen",
-            ));
-        }
+    let ends = (0..n).filter(|&i| matches!(m.screens[i].kind, Kind::End | Kind::Submit(_)));
+    let ok = flood(n, ends, &reverse);
+    for (s, _) in m.screens.iter().zip(&ok).filter(|(_, ok)| !**ok) {
+        problems.push(Problem::error(
+            s.place.clone(),
+            format!("screen {:?} has no way out: no path from it reaches an end or submit screen", s.name),
+            "give it an option or next that leads to an end or submit screen",
+        ));
     }
 }
 

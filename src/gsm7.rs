@@ -77,6 +77,12 @@ const ASCII_SEPTETS: [u8; 128] = {
 };
 
 /// The encoding and length of `text`.
+///
+/// ```
+/// use njia::gsm7::{cost, Encoding};
+/// assert_eq!(cost("Karibu [1]").units, 12); // brackets are extension characters: 2 each
+/// assert_eq!(cost("Asante “sana”").encoding, Encoding::Ucs2);
+/// ```
 pub fn cost(text: &str) -> Cost {
     // Screens are almost always ASCII: answer those from a table, without decoding chars.
     if text.is_ascii() {

@@ -185,6 +185,13 @@ impl Reference {
     }
 
     /// Parses what a citizen typed: case-insensitive, with or without the `NJ-` prefix.
+    ///
+    /// ```
+    /// use njia::types::Reference;
+    /// assert_eq!(Reference::parse("nj-7k2qx").unwrap().as_str(), "NJ-7K2QX");
+    /// assert_eq!(Reference::parse("7K2QX").unwrap().as_str(), "NJ-7K2QX");
+    /// assert!(Reference::parse("NJ-7K2Q0").is_none(), "0 is not in the alphabet");
+    /// ```
     pub fn parse(raw: &str) -> Option<Reference> {
         let up = raw.trim().to_ascii_uppercase();
         let body = up.strip_prefix("NJ-").or_else(|| up.strip_prefix("NJ")).unwrap_or(&up);
