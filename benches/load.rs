@@ -18,6 +18,11 @@ const WALK: [&str; 5] = ["", "5", "5*98", "5*98*98", "5*98*98*14"];
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve-bare") {
+        let addr = args.get(i + 1).and_then(|a| a.parse().ok()).expect("--serve-bare ADDR");
+        serve_bare(addr);
+        return;
+    }
     // `cargo test --benches` runs benches with `--test`: do a tiny smoke run then.
     let smoke = args.iter().any(|a| a == "--test");
     let flag = |name: &str, default: u64| -> u64 {
@@ -31,36 +36,32 @@ fn main() {
     let sessions = if smoke { 1000 } else { flag("--sessions", 100_000) };
 
     pin_self_to_core(1);
+    println!("# Njia load benchmark: 5-hop Africa's Talking walk, server pinned to core 0\n");
+
+    // The floor: a bare hyper server that only parses the same form and answers.
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let exe = std::env::current_exe().expect("own path");
+    let mut bare = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(&exe)
+        .args(["--serve-bare", &addr.to_string()])
+        .spawn()
+        .expect("start the bare hyper server");
+    wait_ready(addr);
+    println!("## bare hyper (parse the form, answer END)\n");
+    levels(addr, bare.id(), seconds);
+    let _ = bare.kill();
+    let _ = bare.wait();
+
     let data = std::env::temp_dir().join(format!("njia-load-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let port = free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut server = start_server(addr, &data);
     wait_ready(addr);
-
-    println!("# Njia load benchmark: 5-hop Africa's Talking walk, server pinned to core 0\n");
-    println!("| connections | hops/s | server CPU µs/hop | p50 µs | p99 µs | p99.9 µs | hops |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
-    for conns in [1usize, 16, 64] {
-        // Warm up: each connection's phone answers the language question once.
-        run_level(addr, conns, Duration::from_millis(300), true);
-        let cpu0 = cpu_ticks(server.id());
-        let t0 = Instant::now();
-        let mut lat = run_level(addr, conns, Duration::from_secs(seconds), false);
-        let wall = t0.elapsed();
-        let cpu = cpu_ticks(server.id()) - cpu0;
-        lat.sort_unstable();
-        let n = lat.len().max(1);
-        let pct = |p: f64| lat[((n as f64 * p) as usize).min(n - 1)];
-        let cpu_us = cpu as f64 * 1e6 / ticks_per_second() as f64 / n as f64;
-        println!(
-            "| {conns} | {:.0} | {cpu_us:.1} | {} | {} | {} | {n} |",
-            n as f64 / wall.as_secs_f64(),
-            pct(0.50),
-            pct(0.99),
-            pct(0.999)
-        );
-    }
+    println!("\n## njia serve (in-memory sessions, SQLite store)\n");
+    levels(addr, server.id(), seconds);
 
     // Memory per live idle session: open `sessions` sessions (one hop each) and compare RSS.
     let before = rss_kib(server.id());
@@ -91,6 +92,59 @@ fn main() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// Runs the walk at 1, 16 and 64 connections and prints one table row each.
+fn levels(addr: SocketAddr, pid: u32, seconds: u64) {
+    println!("| connections | hops/s | server CPU µs/hop | p50 µs | p99 µs | p99.9 µs | hops |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for conns in [1usize, 16, 64] {
+        // Warm up: each connection's phone answers the language question once.
+        run_level(addr, conns, Duration::from_millis(300), true);
+        let cpu0 = cpu_ticks(pid);
+        let t0 = Instant::now();
+        let mut lat = run_level(addr, conns, Duration::from_secs(seconds), false);
+        let wall = t0.elapsed();
+        let cpu = cpu_ticks(pid) - cpu0;
+        lat.sort_unstable();
+        let n = lat.len().max(1);
+        let pct = |p: f64| lat[((n as f64 * p) as usize).min(n - 1)];
+        let cpu_us = cpu as f64 * 1e6 / ticks_per_second() as f64 / n as f64;
+        println!(
+            "| {conns} | {:.0} | {cpu_us:.1} | {} | {} | {} | {n} |",
+            n as f64 / wall.as_secs_f64(),
+            pct(0.50),
+            pct(0.99),
+            pct(0.999)
+        );
+    }
+}
+
+/// The floor to compare against: hyper serving a handler that reads the body, parses the
+/// same form and answers a fixed `END` text. Same runtime flavour as `njia serve`.
+fn serve_bare(addr: SocketAddr) {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::{Bytes, Incoming};
+    use hyper_util::rt::TokioIo;
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|req: hyper::Request<Incoming>| async move {
+                    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+                    let text = if pairs.is_empty() { "ok" } else { "END ok" };
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(text))))
+                });
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+}
+
 /// Runs `conns` client threads for `dur`, each walking sessions back to back on one keep-alive
 /// connection; returns every hop's latency in µs.
 fn run_level(addr: SocketAddr, conns: usize, dur: Duration, warm: bool) -> Vec<u32> {
@@ -116,6 +170,10 @@ fn run_level(addr: SocketAddr, conns: usize, dur: Duration, warm: bool) -> Vec<u
                         let reply = conn.hop(&sid, &phone, text);
                         lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                         assert!(reply.starts_with("CON ") || reply.starts_with("END "), "unexpected reply {reply:?}");
+                        if reply.starts_with("END ") && text != WALK[WALK.len() - 1] {
+                            // The bare server ends every hop; start the next walk.
+                            break;
+                        }
                     }
                 }
                 lat

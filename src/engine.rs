@@ -6,6 +6,9 @@
 //! caller to perform and feed back. Bad input is never an error: it is the same screen again
 //! with a localized reason on top.
 
+use std::borrow::Cow;
+use std::fmt::Write;
+
 use fluent::{FluentArgs, FluentValue};
 use serde::{Deserialize, Serialize};
 
@@ -175,8 +178,8 @@ pub fn step(ctx: Ctx<'_>, s: &mut Session, input: &str) -> Outcome {
             if input == &*nav.back {
                 return go_back(ctx, s).into();
             }
-            let view = view(ctx, s);
             if input == &*nav.more {
+                let view = view(ctx, s);
                 if view.pages.get(usize::from(s.page) + 1).is_some() {
                     s.page += 1;
                     // The layout does not depend on the page, so reuse it.
@@ -184,10 +187,12 @@ pub fn step(ctx: Ctx<'_>, s: &mut Session, input: &str) -> Outcome {
                 }
                 return render(ctx, s, Some("njia-invalid-choice")).into();
             }
-            let Some(n) = parse_choice(input).filter(|n| (1..=view.items.len()).contains(n)) else {
+            // Validating a choice needs only the visible items, not the layout.
+            let items = items(ctx, s);
+            let Some(n) = parse_choice(input).filter(|n| (1..=items.len()).contains(n)) else {
                 return render(ctx, s, Some("njia-invalid-choice")).into();
             };
-            choose(ctx, s, view.items[n - 1])
+            choose(ctx, s, items[n - 1])
         }
         Kind::Input(inp) => {
             if inp.navigation && input == &*nav.home {
@@ -241,7 +246,7 @@ pub fn lookup_answered(ctx: Ctx<'_>, s: &mut Session, answer: LookupAnswer) -> S
             s.page = f.page;
             render(ctx, s, Some(error))
         }
-        None => Step::Show { text: fit(ctx.catalog.format(&s.locale, error, None), ctx.limit), end: true },
+        None => Step::Show { text: fit(ctx.catalog.format(&s.locale, error, None).into_owned(), ctx.limit), end: true },
     }
 }
 
@@ -357,20 +362,20 @@ enum Item {
 }
 
 /// A resting screen laid out for the current locale: what is selectable and the pages.
-struct View {
-    items: Vec<Item>,
-    labels: Vec<String>,
+struct View<'a> {
+    /// Labels without their numbers; item `i` is shown as `{i + 1}. {label}`.
+    labels: Vec<Cow<'a, str>>,
     /// Item index ranges, one per page.
     pages: Vec<(usize, usize)>,
     header: String,
     nav: NavLabels,
 }
 
-fn view(ctx: Ctx<'_>, s: &Session) -> View {
+fn view<'a>(ctx: Ctx<'a>, s: &Session) -> View<'a> {
     view_with(ctx, s, None)
 }
 
-fn view_with(ctx: Ctx<'_>, s: &Session, error: Option<&str>) -> View {
+fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> View<'a> {
     let screen = ctx.menu.screen(s.screen);
     let mut header = String::new();
     if let Some(e) = error {
@@ -382,35 +387,35 @@ fn view_with(ctx: Ctx<'_>, s: &Session, error: Option<&str>) -> View {
         }
         header.push_str(&format(ctx, s, &t.id));
     }
-    let mut items = Vec::new();
-    let mut labels = Vec::new();
-    match &screen.kind {
-        Kind::Menu { options, list } => {
-            for (i, o) in options.iter().enumerate() {
-                if o.when.as_ref().is_none_or(|c| holds(c, s)) {
-                    items.push(Item::Option(i));
-                    labels.push(ctx.catalog.format(&s.locale, &o.label.id, None));
-                }
+    let labels: Vec<Cow<'a, str>> = items(ctx, s)
+        .iter()
+        .map(|item| match (&screen.kind, *item) {
+            (Kind::Menu { options, .. }, Item::Option(i)) => ctx.catalog.format(&s.locale, &options[i].label.id, None),
+            (Kind::Language { options, .. }, Item::Option(i)) => {
+                ctx.catalog.format(&s.locale, &options[i].label.id, None)
             }
-            if let Some(list) = list {
-                for (i, v) in s.list(&list.var).iter().enumerate() {
-                    items.push(Item::ListItem(i));
-                    labels.push(v.to_string());
-                }
+            (Kind::Menu { list: Some(list), .. }, Item::ListItem(i)) => {
+                Cow::Owned(s.list(&list.var).get(i).map(|v| v.to_string()).unwrap_or_default())
             }
-        }
-        Kind::Language { options, .. } => {
-            for (i, o) in options.iter().enumerate() {
-                items.push(Item::Option(i));
-                labels.push(ctx.catalog.format(&s.locale, &o.label.id, None));
-            }
-        }
-        _ => {}
-    }
-    let numbered: Vec<String> = labels.iter().enumerate().map(|(i, l)| format!("{}. {l}", i + 1)).collect();
+            _ => Cow::Borrowed(""),
+        })
+        .collect();
     let nav = NavLabels::new(ctx, s);
-    let pages = paginate(ctx, s, &nav, &header, &numbered);
-    View { items, labels: numbered, pages, header, nav }
+    let pages = paginate(ctx, s, &nav, &header, &labels);
+    View { labels, pages, header, nav }
+}
+
+/// The selectable items of the current menu or language screen, in display order.
+fn items(ctx: Ctx<'_>, s: &Session) -> Vec<Item> {
+    match &ctx.menu.screen(s.screen).kind {
+        Kind::Menu { options, list } => {
+            let visible = options.iter().enumerate().filter(|(_, o)| o.when.as_ref().is_none_or(|c| holds(c, s)));
+            let listed = list.iter().flat_map(|l| (0..s.list(&l.var).len()).map(Item::ListItem));
+            visible.map(|(i, _)| Item::Option(i)).chain(listed).collect()
+        }
+        Kind::Language { options, .. } => (0..options.len()).map(Item::Option).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The localized navigation labels, formatted once per render.
@@ -446,8 +451,8 @@ impl NavLabels {
 ///
 /// Each line is measured once; the layout itself is arithmetic on those measures, which keeps
 /// a 16-option paginated menu in the low microseconds.
-fn paginate(ctx: Ctx<'_>, s: &Session, nav: &NavLabels, header: &str, items: &[String]) -> Vec<(usize, usize)> {
-    let item_costs: Vec<LineCost> = items.iter().map(|l| LineCost::of(l)).collect();
+fn paginate(ctx: Ctx<'_>, s: &Session, nav: &NavLabels, header: &str, items: &[Cow<'_, str>]) -> Vec<(usize, usize)> {
+    let item_costs: Vec<LineCost> = items.iter().enumerate().map(|(i, l)| LineCost::numbered(i + 1, l)).collect();
     let header_cost = LineCost::of(header);
     // Navigation costs for (first page?, has more?): the lines differ only in those two ways.
     let nav_cost = |page: usize, has_more: bool| -> LineCost {
@@ -495,6 +500,13 @@ impl LineCost {
         LineCost { septets, utf16, any: true }
     }
 
+    /// The cost of `{n}. {label}` without building it (digits, dot and space are GSM-7).
+    fn numbered(n: usize, label: &str) -> LineCost {
+        let prefix = n.checked_ilog10().map_or(1, |d| d as usize + 1) + 2;
+        let c = LineCost::of(label);
+        LineCost { septets: c.septets.map(|x| x + prefix), utf16: c.utf16 + prefix, any: true }
+    }
+
     /// This sequence followed by `next` on a new line.
     fn then(self, next: LineCost) -> LineCost {
         if !next.any {
@@ -519,13 +531,13 @@ impl LineCost {
 }
 
 /// The text of the session's current page of a laid-out menu.
-fn page_text(s: &Session, v: View) -> String {
+fn page_text(s: &Session, v: View<'_>) -> String {
     let page = usize::from(s.page).min(v.pages.len().saturating_sub(1));
     let (a, b) = v.pages.get(page).copied().unwrap_or((0, 0));
     let mut text = v.header;
-    for l in &v.labels[a..b] {
-        text.push('\n');
-        text.push_str(l);
+    for (i, l) in v.labels[a..b].iter().enumerate() {
+        // Writing to a String cannot fail.
+        let _ = write!(text, "\n{}. {l}", a + i + 1);
     }
     for l in v.nav.lines(s, page, b < v.labels.len()) {
         text.push('\n');
@@ -560,13 +572,16 @@ fn render(ctx: Ctx<'_>, s: &Session, error: Option<&str>) -> Step {
 
 /// Formats a screen message with the session's variables as arguments.
 fn format(ctx: Ctx<'_>, s: &Session, id: &str) -> String {
+    if s.vars.is_empty() {
+        return ctx.catalog.format(&s.locale, id, None).into_owned();
+    }
     let mut args = FluentArgs::with_capacity(s.vars.len());
     for (k, v) in &s.vars {
         if let Value::Text(t) = v {
             args.set(&**k, fluent_value(t));
         }
     }
-    ctx.catalog.format(&s.locale, id, Some(&args))
+    ctx.catalog.format(&s.locale, id, Some(&args)).into_owned()
 }
 
 /// Canonical integers become numbers so plural selectors work; everything else (identifiers

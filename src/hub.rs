@@ -104,7 +104,10 @@ impl Hub {
                 tracing::error!(msisdn = %hop.msisdn.masked(), channel = %hop.key.channel, error = %e, "hop failed");
                 let locale = self.config.default_locale.clone();
                 Reply {
-                    text: engine::fit(self.catalog.format(&locale, "njia-technical-problem", None), hop.limit),
+                    text: engine::fit(
+                        self.catalog.format(&locale, "njia-technical-problem", None).into_owned(),
+                        hop.limit,
+                    ),
                     end: true,
                 }
             }
@@ -134,7 +137,8 @@ impl Hub {
             None => {
                 let Some((menu, mut extras)) = self.menus.route(&hop.service_code) else {
                     tracing::warn!(msisdn = %hop.msisdn.masked(), code = %hop.service_code, "no menu for service code");
-                    let text = self.catalog.format(&self.config.default_locale, "njia-unknown-service", None);
+                    let text =
+                        self.catalog.format(&self.config.default_locale, "njia-unknown-service", None).into_owned();
                     return Ok(Reply { text: engine::fit(text, hop.limit), end: true });
                 };
                 let menu = menu.clone();

@@ -4,6 +4,7 @@
 //! formatting with a fallback chain, and the static analysis the checker needs: which variables
 //! a message uses and the widest text it can produce given each variable's maximum width.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -135,7 +136,10 @@ impl Catalog {
     ///
     /// A message missing everywhere renders as its id: the checker makes that impossible for
     /// shipped menus, and showing the id beats showing nothing to a citizen mid-session.
-    pub fn format(&self, locale: &Locale, id: &str, args: Option<&FluentArgs>) -> String {
+    ///
+    /// Returns borrowed text for messages without placeables (Fluent's fast path), so static
+    /// labels cost no allocation on the hot path.
+    pub fn format<'a>(&'a self, locale: &Locale, id: &'a str, args: Option<&FluentArgs>) -> Cow<'a, str> {
         let chain = std::iter::once(locale).chain(self.fallback.iter());
         for loc in chain {
             let Some(l) = self.get(loc) else { continue };
@@ -144,9 +148,13 @@ impl Catalog {
             let mut errors = Vec::new();
             // Errors here are missing variables; the text still renders with the variable's
             // name in braces, and the checker reports the flow that leaves it unset.
-            return l.bundle.format_pattern(pattern, args, &mut errors).into_owned();
+            let text = l.bundle.format_pattern(pattern, args, &mut errors);
+            return match text {
+                Cow::Borrowed(b) => Cow::Borrowed(b),
+                Cow::Owned(o) => Cow::Owned(o),
+            };
         }
-        id.to_owned()
+        Cow::Borrowed(id)
     }
 
     /// The widest text `id` can render to in `locale`: every variable at its maximum width

@@ -97,15 +97,24 @@ impl MemorySessions {
         self.len() == 0
     }
 
-    /// Drops sessions idle longer than the TTL; returns how many went.
+    /// Drops sessions idle longer than the TTL, then, in any shard over its share of
+    /// `max_sessions`, the least recently used ones; returns how many went.
     pub fn sweep(&self, now: Instant) -> usize {
         let mut dropped = 0;
         for shard in &self.shards {
-            if let Ok(mut m) = shard.lock() {
-                let before = m.len();
-                m.retain(|_, e| now.duration_since(e.touched) < self.idle);
-                dropped += before - m.len();
+            let Ok(mut m) = shard.lock() else { continue };
+            let before = m.len();
+            m.retain(|_, e| now.duration_since(e.touched) < self.idle);
+            if m.len() > self.max_per_shard {
+                // The cut-off is the touch time of the (excess)-th oldest entry: O(n), once a
+                // second, and only when the shard is over its bound.
+                let excess = m.len() - self.max_per_shard;
+                let mut times: Vec<Instant> = m.values().map(|e| e.touched).collect();
+                let (_, cutoff, _) = times.select_nth_unstable(excess - 1);
+                let cutoff = *cutoff;
+                m.retain(|_, e| e.touched > cutoff);
             }
+            dropped += before - m.len();
         }
         dropped
     }
@@ -140,15 +149,16 @@ impl MemorySessions {
 
     fn put_now(&self, key: SessionKey, record: SessionRecord) {
         let Ok(mut m) = self.shard(&key).lock() else { return };
-        let now = Instant::now();
-        if m.len() >= self.max_per_shard && !m.contains_key(&key) {
-            // Full: the least recently used session of this shard makes room. The scan is
-            // linear but only runs at capacity, which the sweeper normally prevents.
-            if let Some(oldest) = m.iter().min_by_key(|(_, e)| e.touched).map(|(k, _)| k.clone()) {
-                m.remove(&oldest);
-            }
+        // Over the bound, the sweeper trims back to it within a second. Past twice the bound
+        // (a flood faster than that), make room right here so memory stays bounded; the scan
+        // is linear but only runs in that overload.
+        if m.len() >= self.max_per_shard * 2
+            && !m.contains_key(&key)
+            && let Some(oldest) = m.iter().min_by_key(|(_, e)| e.touched).map(|(k, _)| k.clone())
+        {
+            m.remove(&oldest);
         }
-        m.insert(key, Entry { touched: now, record });
+        m.insert(key, Entry { touched: Instant::now(), record });
     }
 }
 
@@ -161,5 +171,62 @@ impl SessionStore for MemorySessions {
     fn put(&self, key: SessionKey, record: SessionRecord) -> BoxFuture<'_, Result<(), SessionError>> {
         self.put_now(key, record);
         Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Session;
+    use crate::menu::ScreenId;
+    use crate::types::Locale;
+
+    fn record(n: u32) -> SessionRecord {
+        SessionRecord {
+            menu_id: "m".into(),
+            menu_version: 1,
+            msisdn: Msisdn::parse("254711000111").unwrap(),
+            state: Session {
+                locale: Locale::parse("sw").unwrap(),
+                screen: ScreenId(0),
+                page: 0,
+                stack: Vec::new(),
+                vars: Vec::new(),
+                secrets: Vec::new(),
+            },
+            raw_len: 0,
+            raw_hash: 0,
+            last_reply: "x".into(),
+            ended: false,
+            hops: n,
+        }
+    }
+
+    fn key(i: usize) -> SessionKey {
+        SessionKey::new(Arc::from("t"), &format!("s{i}")).unwrap()
+    }
+
+    #[test]
+    fn idle_sessions_expire() {
+        let store = MemorySessions::new(Duration::from_secs(180), 1000);
+        store.put_now(key(1), record(1));
+        assert_eq!(store.get_now(&key(1)).map(|r| r.hops), Some(1));
+        assert_eq!(store.sweep(Instant::now()), 0);
+        assert_eq!(store.sweep(Instant::now() + Duration::from_secs(181)), 1);
+        assert!(store.get_now(&key(1)).is_none());
+    }
+
+    #[test]
+    fn size_is_bounded_and_the_oldest_go_first() {
+        let store = MemorySessions::new(Duration::from_secs(180), 160);
+        for i in 0..1000 {
+            store.put_now(key(i), record(i as u32));
+        }
+        // Never more than twice the bound, even before the sweeper runs.
+        assert!(store.len() <= 2 * 160, "{}", store.len());
+        store.sweep(Instant::now());
+        assert!(store.len() <= 160, "{}", store.len());
+        assert!(store.get_now(&key(999)).is_some(), "the newest session survives");
+        assert!(store.get_now(&key(0)).is_none(), "the oldest session went");
     }
 }

@@ -1,7 +1,7 @@
 //! Africa's Talking USSD: form POSTs with a cumulative `text`, `CON `/`END ` plain-text replies,
 //! and a separate end-of-session notification.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -29,7 +29,10 @@ pub fn routes() -> Router<Arc<AppState>> {
 pub fn parse_hop(body: &[u8], limit: usize) -> Result<Hop, BadRequest> {
     let pairs = form_pairs(body)?;
     let session_id = field(&pairs, "sessionId").ok_or_else(|| BadRequest("field 'sessionId' is required".into()))?;
-    let key = SessionKey::new(Arc::from(CHANNEL), session_id).map_err(|e| BadRequest(format!("sessionId: {e}")))?;
+    // One shared allocation for the channel name, not one per hop.
+    static CHANNEL_NAME: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(CHANNEL));
+    let key =
+        SessionKey::new(Arc::clone(&CHANNEL_NAME), session_id).map_err(|e| BadRequest(format!("sessionId: {e}")))?;
     let phone = field(&pairs, "phoneNumber").ok_or_else(|| BadRequest("field 'phoneNumber' is required".into()))?;
     let msisdn = Msisdn::parse(phone).map_err(|e| BadRequest(format!("phoneNumber: {e}")))?;
     let service_code =
