@@ -409,9 +409,11 @@ fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> View<'a> {
 fn items(ctx: Ctx<'_>, s: &Session) -> Vec<Item> {
     match &ctx.menu.screen(s.screen).kind {
         Kind::Menu { options, list } => {
-            let visible = options.iter().enumerate().filter(|(_, o)| o.when.as_ref().is_none_or(|c| holds(c, s)));
+            // Listed items (the citizen's own data) first, then the fixed options such as
+            // "enter another", the order people expect on a handset.
             let listed = list.iter().flat_map(|l| (0..s.list(&l.var).len()).map(Item::ListItem));
-            visible.map(|(i, _)| Item::Option(i)).chain(listed).collect()
+            let visible = options.iter().enumerate().filter(|(_, o)| o.when.as_ref().is_none_or(|c| holds(c, s)));
+            listed.chain(visible.map(|(i, _)| Item::Option(i))).collect()
         }
         Kind::Language { options, .. } => (0..options.len()).map(Item::Option).collect(),
         _ => Vec::new(),

@@ -212,7 +212,11 @@ impl Hub {
             step = match step {
                 Step::Show { text, end } => return Ok(Reply { text, end }),
                 Step::Lookup(call) => {
-                    let answer = match tokio::time::timeout(self.config.lookup_timeout, self.lookups.call(&call)).await
+                    let answer = match tokio::time::timeout(
+                        self.config.lookup_timeout,
+                        self.lookups.call(hop.msisdn, &call),
+                    )
+                    .await
                     {
                         Ok(Ok(a)) => a,
                         Ok(Err(e)) => {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::BoxFuture;
 use crate::engine::{LookupAnswer, LookupCall, Value};
 use crate::store::Store;
-use crate::types::Reference;
+use crate::types::{Msisdn, Reference};
 
 /// Why a lookup failed (the user sees an apology; the session goes on).
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +23,9 @@ pub enum LookupError {
 }
 
 pub trait Lookup: Send + Sync + 'static {
-    fn call<'a>(&'a self, call: &'a LookupCall) -> BoxFuture<'a, Result<LookupAnswer, LookupError>>;
+    /// Answers `call` for the citizen on `caller` (backends may answer only about the
+    /// caller's own records).
+    fn call<'a>(&'a self, caller: Msisdn, call: &'a LookupCall) -> BoxFuture<'a, Result<LookupAnswer, LookupError>>;
 }
 
 /// Answers from TOML data files: `[<operation>."<arg1>|<arg2>"]` tables of result variables.
@@ -83,32 +85,42 @@ impl DataFiles {
     }
 }
 
-/// Routes calls: backend `njia` answers from Njia's own store (status of a request by its
-/// reference); every other backend from the data files.
+/// Routes calls: backend `njia` answers from Njia's own store, every other backend from the
+/// data files.
+///
+/// `njia` operations: `request_status` (args: a reference) gives `reference`, `status` and
+/// `service` of one of the caller's own requests (another number's reference is "not found":
+/// a reference is not a password); `my_requests` gives `requests`, the references of the
+/// caller's five newest requests.
 pub struct Lookups {
     pub files: DataFiles,
     pub store: Arc<dyn Store>,
 }
 
 impl Lookup for Lookups {
-    fn call<'a>(&'a self, call: &'a LookupCall) -> BoxFuture<'a, Result<LookupAnswer, LookupError>> {
+    fn call<'a>(&'a self, caller: Msisdn, call: &'a LookupCall) -> BoxFuture<'a, Result<LookupAnswer, LookupError>> {
         Box::pin(async move {
             if call.backend != "njia" {
                 return self.files.answer(call);
             }
+            let backend = |e: crate::store::StoreError| LookupError::Backend(e.to_string());
             match call.operation.as_str() {
                 "request_status" => {
                     let raw = call.args.first().map(|(_, v)| v.as_str()).unwrap_or_default();
                     let Some(reference) = Reference::parse(raw) else { return Ok(LookupAnswer::NotFound) };
-                    match self.store.request(&reference).await {
-                        Ok(Some(r)) => Ok(LookupAnswer::Found(vec![
+                    match self.store.request(&reference).await.map_err(backend)? {
+                        Some(r) if r.msisdn == caller => Ok(LookupAnswer::Found(vec![
                             ("reference".into(), Value::Text(r.reference.as_str().into())),
                             ("status".into(), Value::Text(r.status.into())),
                             ("service".into(), Value::Text(r.service.into())),
                         ])),
-                        Ok(None) => Ok(LookupAnswer::NotFound),
-                        Err(e) => Err(LookupError::Backend(e.to_string())),
+                        _ => Ok(LookupAnswer::NotFound),
                     }
+                }
+                "my_requests" => {
+                    let rows = self.store.recent_requests(Some(caller), 5).await.map_err(backend)?;
+                    let refs = rows.into_iter().map(|r| r.reference.as_str().into()).collect();
+                    Ok(LookupAnswer::Found(vec![("requests".into(), Value::List(refs))]))
                 }
                 other => Err(LookupError::Backend(format!("njia has no operation {other:?}"))),
             }

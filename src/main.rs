@@ -118,7 +118,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "njia listening; Africa's Talking USSD at POST /ussd/africastalking");
-    njia::server::run(listener, app, njia::server::shutdown_signal()).await?;
+    njia::server::serve(listener, app, njia::server::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

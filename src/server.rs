@@ -89,8 +89,26 @@ pub fn router(app: &App) -> Router {
         .with_state(Arc::clone(&app.state))
 }
 
+/// Builds the application from `config` and serves it on `listener` until `shutdown`
+/// resolves. The entry point for tests and embedders; `main` calls [`build`] and [`serve`]
+/// itself so it can print the checker's problems.
+pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let app = build(config)?;
+    serve(listener, app, shutdown).await?;
+    Ok(())
+}
+
+/// Why [`run`] stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let router = router(&app);
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();

@@ -41,11 +41,12 @@ fn cases() -> Vec<Case> {
             starts: "CON Chagua lugha / Choose language",
             contains: "2. English",
         },
-        // §A.1 shared-code extension: text=2*1 on the first hop is applied as two inputs.
+        // §A.1 shared-code extension: text=4*1 on the first hop is applied as two inputs
+        // (status, then "enter another reference"); the language question is skipped.
         Case {
             label: "dial-string extras on the first hop",
             path: "/ussd/africastalking",
-            body: at_hop("ATUid_x", "+254722000000", "*384#", "4"),
+            body: at_hop("ATUid_x", "+254722000000", "*384#", "4*1"),
             status: 200,
             starts: "CON Weka nambari ya kumbukumbu",
             contains: "NJ-7K2QX",
@@ -211,10 +212,23 @@ async fn land_rates_walk_is_durable_and_retry_safe() {
     let sid2 = "ATUid_walk2";
     let (_, first) = server.post_form("/ussd/africastalking", &at_hop(sid2, phone, "*384#", "")).await;
     assert!(first.starts_with("CON Welcome to e-Citizen"), "language remembered: {first:?}");
-    let (_, _) = server.post_form("/ussd/africastalking", &at_hop(sid2, phone, "*384#", "4")).await;
-    let text = format!("4*{}", reference.to_lowercase());
-    let (_, status_reply) = server.post_form("/ussd/africastalking", &at_hop(sid2, phone, "*384#", &text)).await;
+    let (_, mine) = server.post_form("/ussd/africastalking", &at_hop(sid2, phone, "*384#", "4")).await;
+    assert_eq!(mine, format!("CON Choose a request:\n1. {reference}\n2. Enter another reference\n0. Back"));
+    let (_, status_reply) = server.post_form("/ussd/africastalking", &at_hop(sid2, phone, "*384#", "4*1")).await;
     assert_eq!(status_reply, format!("END Request {reference} (land rates): received."));
+
+    // Typed by hand, case-insensitive: the same answer.
+    let sid3 = "ATUid_walk2b";
+    let text = format!("4*2*{}", reference.to_lowercase());
+    let (_, typed) = server.post_form("/ussd/africastalking", &at_hop(sid3, phone, "*384#", &text)).await;
+    assert_eq!(typed, format!("END Request {reference} (land rates): received."));
+
+    // Another number cannot read this request's status: a reference is not a password.
+    let stranger = "+254733000001";
+    let (_, _) = server.post_form("/ussd/africastalking", &at_hop("ATUid_other", stranger, "*384#", "4*1")).await;
+    let text = format!("4*1*{reference}");
+    let (_, refused) = server.post_form("/ussd/africastalking", &at_hop("ATUid_other", stranger, "*384#", &text)).await;
+    assert!(refused.starts_with("CON Ombi hilo halijapatikana.\nWeka nambari ya kumbukumbu"), "{refused}");
     server.stop().await;
 
     // Durable across a restart: the language is still remembered.

@@ -41,7 +41,12 @@ fn settle(ctx: Ctx<'_>, s: &mut Session, mut step: Step, files: &DataFiles, show
                 return end;
             }
             Step::Lookup(call) => {
-                let answer = if call.backend == "njia" {
+                let answer = if call.backend == "njia" && call.operation == "my_requests" {
+                    LookupAnswer::Found(vec![(
+                        "requests".into(),
+                        Value::List(vec!["NJ-7K2QX".into(), "NJ-ABCDE".into()]),
+                    )])
+                } else if call.backend == "njia" {
                     LookupAnswer::Found(vec![
                         ("reference".into(), Value::Text("NJ-7K2QX".into())),
                         ("status".into(), Value::Text("received".into())),
@@ -88,7 +93,8 @@ const SCRIPTS: &[(&str, &[&str])] = &[
     ("licence", &["1", "2", "DL123456", "2", "1"]),
     ("licence-back", &["1", "2", "DL654321", "0", "DL654321", "1", "2"]),
     ("kra", &["1", "3", "P051234567X"]),
-    ("status", &["1", "4", "nj-7k2qx"]),
+    ("status", &["1", "4", "1"]),
+    ("status-typed", &["1", "4", "3", "nj-7k2qx"]),
     ("agencies", &["1", "5", "98", "98", "98", "0", "12"]),
     ("language", &["1", "6", "2", "00", "1", "2"]),
 ];
@@ -124,6 +130,11 @@ fn input() -> impl Strategy<Value = String> {
 }
 
 fn answer() -> impl Strategy<Value = LookupAnswer> {
+    // The variables the shipped menus use (so lists reach `options_from`), or any name.
+    let name = prop_oneof![
+        3 => prop::sample::select(vec!["requests", "owner", "amount", "holder", "expiry", "fee", "status", "service", "reference", "taxpayer", "pin_status"]).prop_map(str::to_owned),
+        1 => "[a-z_]{1,10}",
+    ];
     let value = prop_oneof![
         any::<String>().prop_map(|s| Value::Text(s.into())),
         "[ -~]{0,300}".prop_map(|s| Value::Text(s.into())),
@@ -132,7 +143,7 @@ fn answer() -> impl Strategy<Value = LookupAnswer> {
     prop_oneof![
         Just(LookupAnswer::Failed),
         Just(LookupAnswer::NotFound),
-        prop::collection::vec(("[a-z_]{1,10}", value), 0..6).prop_map(LookupAnswer::Found),
+        prop::collection::vec((name, value), 0..6).prop_map(LookupAnswer::Found),
     ]
 }
 

@@ -21,7 +21,7 @@ struct SlowBackend {
 }
 
 impl Lookup for SlowBackend {
-    fn call<'a>(&'a self, call: &'a LookupCall) -> BoxFuture<'a, Result<LookupAnswer, LookupError>> {
+    fn call<'a>(&'a self, _caller: Msisdn, call: &'a LookupCall) -> BoxFuture<'a, Result<LookupAnswer, LookupError>> {
         Box::pin(async move {
             tokio::time::sleep(self.delay).await;
             self.files.answer(call)

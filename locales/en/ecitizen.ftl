@@ -44,6 +44,8 @@ kra-result = PIN {$pin}: {$taxpayer}. Status: { $pin_status ->
        *[other] inactive
     }.
 
+status-pick = Choose a request:
+status-enter-other = Enter another reference
 status-enter-ref = Enter your reference number (e.g. NJ-7K2QX):
 status-ref-invalid = That reference number is not valid.
 status-unknown = That request was not found.

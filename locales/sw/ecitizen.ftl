@@ -44,6 +44,8 @@ kra-result = PIN {$pin}: {$taxpayer}. Hali: { $pin_status ->
        *[other] haitumiki
     }.
 
+status-pick = Chagua ombi:
+status-enter-other = Weka nambari nyingine
 status-enter-ref = Weka nambari ya kumbukumbu (mfano NJ-7K2QX):
 status-ref-invalid = Nambari ya kumbukumbu si sahihi.
 status-unknown = Ombi hilo halijapatikana.

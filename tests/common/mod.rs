@@ -29,18 +29,20 @@ pub fn config(data_dir: &Path) -> Config {
 pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    task: Option<tokio::task::JoinHandle<Result<(), njia::server::RunError>>>,
 }
 
 impl TestServer {
     pub async fn start(config: Config) -> TestServer {
-        let app = njia::server::build(&config).expect("server builds from the shipped menus");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(njia::server::run(listener, app, async {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(async move {
+            njia::server::run(listener, &config, async {
+                let _ = rx.await;
+            })
+            .await
+        });
         TestServer { addr, stop: Some(tx), task: Some(task) }
     }
 
