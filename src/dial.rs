@@ -52,7 +52,12 @@ pub async fn run(hub: &Hub, d: Dial<'_>, input: impl BufRead, mut out: impl Writ
         let line = line?;
         let typed = line.trim_end_matches(['\r', '\n']);
         if d.echo {
-            writeln!(out, "{typed}")?;
+            // A PIN typed into a transcript is shown masked, never in clear.
+            if hub.expects_secret(&key).await {
+                writeln!(out, "{}", "*".repeat(typed.chars().count()))?;
+            } else {
+                writeln!(out, "{typed}")?;
+            }
         }
         // Cumulative, exactly as Africa's Talking builds it: the first input alone, then `*`.
         if screens == 1 {

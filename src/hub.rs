@@ -195,6 +195,14 @@ impl Hub {
         Ok(reply)
     }
 
+    /// True when the session's current screen asks for a secret (a PIN), so a terminal
+    /// phone can mask what is typed.
+    pub async fn expects_secret(&self, key: &SessionKey) -> bool {
+        let Ok(Some(rec)) = self.sessions.get(key).await else { return false };
+        let Some(menu) = self.menus.by_id(&rec.menu_id) else { return false };
+        matches!(&menu.screen(rec.state.screen).kind, crate::menu::Kind::Input(i) if i.secret)
+    }
+
     fn ctx<'a>(&'a self, menu: &'a Menu, limit: usize) -> Ctx<'a> {
         Ctx { menu, catalog: &self.catalog, limit }
     }
