@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::diag::{self, Place, Problem};
-use crate::engine::SYSTEM_MESSAGES;
+use crate::engine::{Prepared, SYSTEM_MESSAGES};
 use crate::gsm7;
 use crate::hub::HUB_MESSAGES;
 use crate::i18n::Catalog;
@@ -60,11 +60,14 @@ pub fn load(opts: &Options<'_>) -> Result<Loaded, Vec<Problem>> {
     if problems.iter().any(Problem::is_error) {
         return Err(problems);
     }
-    Ok(Loaded {
-        catalog: Arc::new(catalog),
-        menus: Arc::new(MenuSet::new(menus.into_iter().map(Arc::new).collect())),
-        warnings: problems,
-    })
+    let menus = menus
+        .into_iter()
+        .map(|mut m| {
+            m.prepared = Prepared::new(&m, &catalog);
+            Arc::new(m)
+        })
+        .collect();
+    Ok(Loaded { catalog: Arc::new(catalog), menus: Arc::new(MenuSet::new(menus)), warnings: problems })
 }
 
 fn system_messages(catalog: &Catalog, dir: &Path, problems: &mut Vec<Problem>) {

@@ -40,6 +40,70 @@ pub struct Ctx<'a> {
     pub limit: usize,
 }
 
+/// Option labels and navigation lines of one menu, formatted and measured once per locale
+/// when the menu set is loaded, so rendering a menu does no Fluent lookup for them.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    locales: Vec<(Locale, PreparedLocale)>,
+}
+
+#[derive(Debug)]
+struct PreparedLocale {
+    /// Per screen, per option (menu and language screens; empty for other kinds).
+    labels: Vec<Vec<Line>>,
+    more: Line,
+    back: Line,
+    home: Line,
+}
+
+/// A formatted line and its cost.
+#[derive(Debug)]
+struct Line {
+    text: Box<str>,
+    cost: LineCost,
+}
+
+impl Line {
+    fn new(text: String) -> Line {
+        let cost = LineCost::of(&text);
+        Line { text: text.into_boxed_str(), cost }
+    }
+}
+
+impl Prepared {
+    /// Formats every option label and navigation line of `menu` in every locale of `catalog`.
+    pub fn new(menu: &Menu, catalog: &Catalog) -> Prepared {
+        let locales = catalog
+            .locales()
+            .map(|locale| {
+                let f = |id: &str| catalog.format(locale, id, None).into_owned();
+                let labels = menu
+                    .screens
+                    .iter()
+                    .map(|sc| match &sc.kind {
+                        Kind::Menu { options, .. } => options.iter().map(|o| Line::new(f(&o.label.id))).collect(),
+                        Kind::Language { options, .. } => options.iter().map(|o| Line::new(f(&o.label.id))).collect(),
+                        _ => Vec::new(),
+                    })
+                    .collect();
+                let nav = &menu.nav;
+                let prepared = PreparedLocale {
+                    labels,
+                    more: Line::new(format!("{}. {}", nav.more, f("njia-nav-more"))),
+                    back: Line::new(format!("{}. {}", nav.back, f("njia-nav-back"))),
+                    home: Line::new(format!("{}. {}", nav.home, f("njia-nav-home"))),
+                };
+                (locale.clone(), prepared)
+            })
+            .collect();
+        Prepared { locales }
+    }
+
+    fn get(&self, locale: &Locale) -> Option<&PreparedLocale> {
+        self.locales.iter().find(|(l, _)| l == locale).map(|(_, p)| p)
+    }
+}
+
 /// A variable's value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Value {
@@ -368,7 +432,7 @@ struct View<'a> {
     /// Item index ranges, one per page.
     pages: Vec<(usize, usize)>,
     header: String,
-    nav: NavLabels,
+    nav: NavLabels<'a>,
 }
 
 fn view<'a>(ctx: Ctx<'a>, s: &Session) -> View<'a> {
@@ -377,7 +441,7 @@ fn view<'a>(ctx: Ctx<'a>, s: &Session) -> View<'a> {
 
 fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> View<'a> {
     let screen = ctx.menu.screen(s.screen);
-    let mut header = String::new();
+    let mut header = String::with_capacity(64);
     if let Some(e) = error {
         header.push_str(&ctx.catalog.format(&s.locale, e, None));
     }
@@ -387,22 +451,51 @@ fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> View<'a> {
         }
         header.push_str(&format(ctx, s, &t.id));
     }
-    let labels: Vec<Cow<'a, str>> = items(ctx, s)
+    // Labels prepared at load time when the locale has them; formatted here otherwise (a
+    // menu built without `Prepared`, or a locale added to sessions but not to the catalog).
+    let prepared = ctx.menu.prepared.get(&s.locale);
+    let labels: Vec<(Cow<'a, str>, LineCost)> = items(ctx, s)
         .iter()
         .map(|item| match (&screen.kind, *item) {
-            (Kind::Menu { options, .. }, Item::Option(i)) => ctx.catalog.format(&s.locale, &options[i].label.id, None),
+            (Kind::Menu { options, .. }, Item::Option(i)) => option_label(ctx, prepared, s, &options[i].label.id, i),
             (Kind::Language { options, .. }, Item::Option(i)) => {
-                ctx.catalog.format(&s.locale, &options[i].label.id, None)
+                option_label(ctx, prepared, s, &options[i].label.id, i)
             }
             (Kind::Menu { list: Some(list), .. }, Item::ListItem(i)) => {
-                Cow::Owned(s.list(&list.var).get(i).map(|v| v.to_string()).unwrap_or_default())
+                let text = s.list(&list.var).get(i).map(|v| v.to_string()).unwrap_or_default();
+                let cost = LineCost::of(&text);
+                (Cow::Owned(text), cost)
             }
-            _ => Cow::Borrowed(""),
+            _ => (Cow::Borrowed(""), LineCost::EMPTY),
         })
         .collect();
-    let nav = NavLabels::new(ctx, s);
+    let nav = match prepared {
+        Some(p) => NavLabels {
+            more: (Cow::Borrowed(&*p.more.text), p.more.cost),
+            back: (Cow::Borrowed(&*p.back.text), p.back.cost),
+            home: (Cow::Borrowed(&*p.home.text), p.home.cost),
+        },
+        None => NavLabels::new(ctx, s),
+    };
     let pages = paginate(ctx, s, &nav, &header, &labels);
-    View { labels, pages, header, nav }
+    View { labels: labels.into_iter().map(|(t, _)| t).collect(), pages, header, nav }
+}
+
+fn option_label<'a>(
+    ctx: Ctx<'a>,
+    prepared: Option<&'a PreparedLocale>,
+    s: &Session,
+    id: &'a str,
+    i: usize,
+) -> (Cow<'a, str>, LineCost) {
+    match prepared.and_then(|p| p.labels.get(usize::from(s.screen.0))).and_then(|l| l.get(i)) {
+        Some(line) => (Cow::Borrowed(&*line.text), line.cost),
+        None => {
+            let text = ctx.catalog.format(&s.locale, id, None);
+            let cost = LineCost::of(&text);
+            (text, cost)
+        }
+    }
 }
 
 /// The selectable items of the current menu or language screen, in display order.
@@ -411,26 +504,33 @@ fn items(ctx: Ctx<'_>, s: &Session) -> Vec<Item> {
         Kind::Menu { options, list } => {
             // Listed items (the citizen's own data) first, then the fixed options such as
             // "enter another", the order people expect on a handset.
-            let listed = list.iter().flat_map(|l| (0..s.list(&l.var).len()).map(Item::ListItem));
+            let listed = list.as_ref().map_or(0, |l| s.list(&l.var).len());
+            let mut out = Vec::with_capacity(listed + options.len());
+            out.extend((0..listed).map(Item::ListItem));
             let visible = options.iter().enumerate().filter(|(_, o)| o.when.as_ref().is_none_or(|c| holds(c, s)));
-            listed.chain(visible.map(|(i, _)| Item::Option(i))).collect()
+            out.extend(visible.map(|(i, _)| Item::Option(i)));
+            out
         }
         Kind::Language { options, .. } => (0..options.len()).map(Item::Option).collect(),
         _ => Vec::new(),
     }
 }
 
-/// The localized navigation labels, formatted once per render.
-struct NavLabels {
-    more: String,
-    back: String,
-    home: String,
+/// The localized navigation lines (with their costs) of one render.
+struct NavLabels<'a> {
+    more: (Cow<'a, str>, LineCost),
+    back: (Cow<'a, str>, LineCost),
+    home: (Cow<'a, str>, LineCost),
 }
 
-impl NavLabels {
-    fn new(ctx: Ctx<'_>, s: &Session) -> NavLabels {
+impl<'a> NavLabels<'a> {
+    fn new(ctx: Ctx<'a>, s: &Session) -> NavLabels<'a> {
         let nav = &ctx.menu.nav;
-        let line = |key: &str, id: &str| format!("{key}. {}", ctx.catalog.format(&s.locale, id, None));
+        let line = |key: &str, id: &str| {
+            let text = format!("{key}. {}", ctx.catalog.format(&s.locale, id, None));
+            let cost = LineCost::of(&text);
+            (Cow::Owned(text), cost)
+        };
         NavLabels {
             more: line(&nav.more, "njia-nav-more"),
             back: line(&nav.back, "njia-nav-back"),
@@ -440,10 +540,10 @@ impl NavLabels {
 
     /// Navigation lines a page shows: More when a later page exists, Back when there is
     /// somewhere to go back to, Home when Back would not already lead there.
-    fn lines(&self, s: &Session, page: usize, has_more: bool) -> impl Iterator<Item = &str> {
-        let more = has_more.then_some(self.more.as_str());
-        let back = (page > 0 || !s.stack.is_empty()).then_some(self.back.as_str());
-        let home = (s.stack.len() >= 2).then_some(self.home.as_str());
+    fn lines(&self, s: &Session, page: usize, has_more: bool) -> impl Iterator<Item = &(Cow<'a, str>, LineCost)> {
+        let more = has_more.then_some(&self.more);
+        let back = (page > 0 || !s.stack.is_empty()).then_some(&self.back);
+        let home = (s.stack.len() >= 2).then_some(&self.home);
         [more, back, home].into_iter().flatten()
     }
 }
@@ -453,12 +553,18 @@ impl NavLabels {
 ///
 /// Each line is measured once; the layout itself is arithmetic on those measures, which keeps
 /// a 16-option paginated menu in the low microseconds.
-fn paginate(ctx: Ctx<'_>, s: &Session, nav: &NavLabels, header: &str, items: &[Cow<'_, str>]) -> Vec<(usize, usize)> {
-    let item_costs: Vec<LineCost> = items.iter().enumerate().map(|(i, l)| LineCost::numbered(i + 1, l)).collect();
+fn paginate(
+    ctx: Ctx<'_>,
+    s: &Session,
+    nav: &NavLabels<'_>,
+    header: &str,
+    items: &[(Cow<'_, str>, LineCost)],
+) -> Vec<(usize, usize)> {
+    let item_costs: Vec<LineCost> = items.iter().enumerate().map(|(i, (_, c))| c.numbered(i + 1)).collect();
     let header_cost = LineCost::of(header);
     // Navigation costs for (first page?, has more?): the lines differ only in those two ways.
     let nav_cost = |page: usize, has_more: bool| -> LineCost {
-        nav.lines(s, page, has_more).fold(LineCost::EMPTY, |acc, l| acc.then(LineCost::of(l)))
+        nav.lines(s, page, has_more).fold(LineCost::EMPTY, |acc, (_, c)| acc.then(*c))
     };
     let navs = [[nav_cost(0, false), nav_cost(0, true)], [nav_cost(1, false), nav_cost(1, true)]];
     let mut pages = Vec::new();
@@ -502,11 +608,10 @@ impl LineCost {
         LineCost { septets, utf16, any: true }
     }
 
-    /// The cost of `{n}. {label}` without building it (digits, dot and space are GSM-7).
-    fn numbered(n: usize, label: &str) -> LineCost {
+    /// The cost of `{n}. {label}` given the label's cost (digits, dot and space are GSM-7).
+    fn numbered(self, n: usize) -> LineCost {
         let prefix = n.checked_ilog10().map_or(1, |d| d as usize + 1) + 2;
-        let c = LineCost::of(label);
-        LineCost { septets: c.septets.map(|x| x + prefix), utf16: c.utf16 + prefix, any: true }
+        LineCost { septets: self.septets.map(|x| x + prefix), utf16: self.utf16 + prefix, any: true }
     }
 
     /// This sequence followed by `next` on a new line.
@@ -537,11 +642,13 @@ fn page_text(s: &Session, v: View<'_>) -> String {
     let page = usize::from(s.page).min(v.pages.len().saturating_sub(1));
     let (a, b) = v.pages.get(page).copied().unwrap_or((0, 0));
     let mut text = v.header;
+    // One allocation for the whole screen: a page is at most a few hundred bytes.
+    text.reserve(v.labels[a..b].iter().map(|l| l.len() + 6).sum::<usize>() + 48);
     for (i, l) in v.labels[a..b].iter().enumerate() {
         // Writing to a String cannot fail.
         let _ = write!(text, "\n{}. {l}", a + i + 1);
     }
-    for l in v.nav.lines(s, page, b < v.labels.len()) {
+    for (l, _) in v.nav.lines(s, page, b < v.labels.len()) {
         text.push('\n');
         text.push_str(l);
     }
@@ -559,7 +666,7 @@ fn render(ctx: Ctx<'_>, s: &Session, error: Option<&str>) -> Step {
             let v = view_with(ctx, s, error);
             text = v.header;
             if inp.navigation {
-                for l in v.nav.lines(s, 0, false) {
+                for (l, _) in v.nav.lines(s, 0, false) {
                     text.push('\n');
                     text.push_str(l);
                 }

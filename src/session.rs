@@ -61,6 +61,13 @@ struct Entry {
     record: SessionRecord,
 }
 
+impl Entry {
+    fn expired(&self, now: Instant, idle: Duration, ended: Duration) -> bool {
+        let ttl = if self.record.ended { ended } else { idle };
+        now.duration_since(self.touched) >= ttl
+    }
+}
+
 /// In-memory sessions: sharded maps with an idle TTL and a size bound.
 ///
 /// Sharding keeps lock hold times short under concurrency; the critical sections do no IO and
@@ -70,8 +77,14 @@ pub struct MemorySessions {
     shards: Vec<Mutex<HashMap<SessionKey, Entry>>>,
     hasher: std::hash::RandomState,
     idle: Duration,
+    /// How long an ended session is kept: only to answer a telco's retry of the last hop.
+    ended: Duration,
     max_per_shard: usize,
 }
+
+/// How long an ended session is kept for retries of its last hop. Telcos retry within
+/// seconds; keeping ended sessions for the full idle TTL would multiply the live set.
+pub const ENDED_SESSION_TTL: Duration = Duration::from_secs(30);
 
 impl MemorySessions {
     pub fn new(idle: Duration, max_sessions: usize) -> Arc<MemorySessions> {
@@ -79,6 +92,7 @@ impl MemorySessions {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: std::hash::RandomState::new(),
             idle,
+            ended: ENDED_SESSION_TTL.min(idle),
             max_per_shard: max_sessions.div_ceil(SHARDS).max(1),
         })
     }
@@ -97,39 +111,43 @@ impl MemorySessions {
         self.len() == 0
     }
 
-    /// Drops sessions idle longer than the TTL, then, in any shard over its share of
-    /// `max_sessions`, the least recently used ones; returns how many went.
+    /// Drops expired sessions from every shard (see [`MemorySessions::sweep_shard`]).
     pub fn sweep(&self, now: Instant) -> usize {
-        let mut dropped = 0;
-        for shard in &self.shards {
-            let Ok(mut m) = shard.lock() else { continue };
-            let before = m.len();
-            m.retain(|_, e| now.duration_since(e.touched) < self.idle);
-            if m.len() > self.max_per_shard {
-                // The cut-off is the touch time of the (excess)-th oldest entry: O(n), once a
-                // second, and only when the shard is over its bound.
-                let excess = m.len() - self.max_per_shard;
-                let mut times: Vec<Instant> = m.values().map(|e| e.touched).collect();
-                let (_, cutoff, _) = times.select_nth_unstable(excess - 1);
-                let cutoff = *cutoff;
-                m.retain(|_, e| e.touched > cutoff);
-            }
-            dropped += before - m.len();
-        }
-        dropped
+        (0..SHARDS).map(|i| self.sweep_shard(i, now)).sum()
     }
 
-    /// Runs [`MemorySessions::sweep`] every second until the store is dropped.
+    /// Drops the sessions of one shard that have been idle longer than the TTL (ended ones
+    /// after [`ENDED_SESSION_TTL`]), then, if the shard is over its share of
+    /// `max_sessions`, the least recently used ones; returns how many went.
+    pub fn sweep_shard(&self, shard: usize, now: Instant) -> usize {
+        let Some(Ok(mut m)) = self.shards.get(shard).map(Mutex::lock) else { return 0 };
+        let before = m.len();
+        m.retain(|_, e| !e.expired(now, self.idle, self.ended));
+        if m.len() > self.max_per_shard {
+            // The cut-off is the touch time of the (excess)-th oldest entry: O(n), and only
+            // when the shard is over its bound.
+            let excess = m.len() - self.max_per_shard;
+            let mut times: Vec<Instant> = m.values().map(|e| e.touched).collect();
+            let (_, cutoff, _) = times.select_nth_unstable(excess - 1);
+            let cutoff = *cutoff;
+            m.retain(|_, e| e.touched > cutoff);
+        }
+        before - m.len()
+    }
+
+    /// Sweeps one shard every 1/16 s, so each shard is swept once a second while a sweep
+    /// never holds more than one shard's lock (short pauses, not one long one). Stops when
+    /// the store is dropped.
     pub fn spawn_sweeper(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
+            let mut tick = tokio::time::interval(Duration::from_secs(1) / SHARDS as u32);
+            for shard in (0..SHARDS).cycle() {
                 tick.tick().await;
                 let Some(store) = weak.upgrade() else { break };
-                let n = store.sweep(Instant::now());
+                let n = store.sweep_shard(shard, Instant::now());
                 if n > 0 {
-                    tracing::debug!(expired = n, "idle sessions expired");
+                    tracing::debug!(expired = n, shard, "idle sessions expired");
                 }
             }
         });
@@ -139,7 +157,7 @@ impl MemorySessions {
         let mut m = self.shard(key).lock().ok()?;
         let e = m.get_mut(key)?;
         let now = Instant::now();
-        if now.duration_since(e.touched) >= self.idle {
+        if e.expired(now, self.idle, self.ended) {
             m.remove(key);
             return None;
         }
@@ -214,6 +232,16 @@ mod tests {
         assert_eq!(store.sweep(Instant::now()), 0);
         assert_eq!(store.sweep(Instant::now() + Duration::from_secs(181)), 1);
         assert!(store.get_now(&key(1)).is_none());
+    }
+
+    #[test]
+    fn ended_sessions_are_kept_only_for_retries() {
+        let store = MemorySessions::new(Duration::from_secs(180), 1000);
+        store.put_now(key(1), SessionRecord { ended: true, ..record(1) });
+        store.put_now(key(2), record(2));
+        let later = Instant::now() + ENDED_SESSION_TTL + Duration::from_secs(1);
+        assert_eq!(store.sweep(later), 1);
+        assert!(store.get_now(&key(2)).is_some(), "a live session stays for the idle TTL");
     }
 
     #[test]

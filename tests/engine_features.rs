@@ -75,13 +75,20 @@ fn validators_secrets_and_input_navigation() {
     assert!(s.var("pin").is_none(), "a secret is never a shown variable");
     let serialized = serde_json::to_string(&s).unwrap();
     assert!(!serialized.contains("4321"), "a secret is never serialized: {serialized}");
-    let submit = engine::lookup_answered(ctx, &mut s, LookupAnswer::Found(vec![("balance".into(), Value::Text("5,000".into()))]));
+    let submit = engine::lookup_answered(
+        ctx,
+        &mut s,
+        LookupAnswer::Found(vec![("balance".into(), Value::Text("5,000".into()))]),
+    );
     assert!(s.secrets.is_empty(), "secrets are dropped once the lookup used them");
     let Step::Submit(call) = submit else { panic!("expected a submit, got {submit:?}") };
     assert!(call.fields.iter().all(|(k, v)| k != "pin" && v != "4321"), "{:?}", call.fields);
     assert_eq!(call.payment, Some(("1000".to_owned(), "254722000000".to_owned())));
     let end = engine::submitted(ctx, &mut s, "NJ-7K2QX");
-    assert_eq!(end, Step::Show { text: "Request NJ-7K2QX: KES 1000 to 254722000000. Balance 5,000.".into(), end: true });
+    assert_eq!(
+        end,
+        Step::Show { text: "Request NJ-7K2QX: KES 1000 to 254722000000. Balance 5,000.".into(), end: true }
+    );
 }
 
 #[test]

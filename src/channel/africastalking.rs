@@ -27,7 +27,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 
 /// Parses a hop. Pure, so the table-driven tests and fuzzers can call it directly.
 pub fn parse_hop(body: &[u8], limit: usize) -> Result<Hop, BadRequest> {
-    let pairs = form_pairs(body)?;
+    let pairs = form_pairs(body);
     let session_id = field(&pairs, "sessionId").ok_or_else(|| BadRequest("field 'sessionId' is required".into()))?;
     // One shared allocation for the channel name, not one per hop.
     static CHANNEL_NAME: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(CHANNEL));
@@ -60,7 +60,8 @@ async fn hop(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
     let hop = match parse_hop(&body, app.screen_limit) {
         Ok(h) => h,
         Err(e) => {
-            let phone = form_pairs(&body).ok().and_then(|p| field(&p, "phoneNumber").map(mask_raw_phone));
+            let pairs = form_pairs(&body);
+            let phone = field(&pairs, "phoneNumber").map(mask_raw_phone);
             tracing::warn!(channel = CHANNEL, msisdn = phone.as_deref().unwrap_or("-"), reason = %e.0, "malformed USSD request");
             return e.into_response();
         }
@@ -71,7 +72,7 @@ async fn hop(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
 
 /// Parses an end-of-session notification.
 pub fn parse_session_end(body: &[u8]) -> Result<SessionEnd, BadRequest> {
-    let pairs = form_pairs(body)?;
+    let pairs = form_pairs(body);
     let session_id = field(&pairs, "sessionId").filter(|s| !s.is_empty() && s.len() <= 128);
     let session_id = session_id.ok_or_else(|| BadRequest("field 'sessionId' is required".into()))?;
     let status = field(&pairs, "status").filter(|s| !s.is_empty() && s.len() <= 32);

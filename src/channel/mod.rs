@@ -4,6 +4,7 @@
 
 pub mod africastalking;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Router;
@@ -28,13 +29,19 @@ impl IntoResponse for BadRequest {
     }
 }
 
-/// Parses an `application/x-www-form-urlencoded` body into its pairs.
-pub fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, BadRequest> {
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
-        .map_err(|e| BadRequest(format!("body is not a form: {e}")))
+/// Form pairs borrowing from the request body where no decoding was needed.
+pub type FormPairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
+/// Parses an `application/x-www-form-urlencoded` body into its pairs. Never fails: bytes that
+/// are not UTF-8 become U+FFFD and then fail the field's own validation with a clear reason.
+pub fn form_pairs(body: &[u8]) -> FormPairs<'_> {
+    // Telco callbacks carry five to twelve fields: size once instead of growing.
+    let mut pairs = Vec::with_capacity(12);
+    pairs.extend(form_urlencoded::parse(body));
+    pairs
 }
 
 /// The value of `name` in form pairs (the first, if repeated).
-pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+pub fn field<'a>(pairs: &'a FormPairs<'_>, name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| &**v)
 }

@@ -55,6 +55,8 @@ pub struct Menu {
     pub var_widths: HashMap<String, usize>,
     /// Where each variable was declared, for the checker.
     pub var_places: HashMap<String, Place>,
+    /// Labels formatted per locale at load time (see [`crate::engine::Prepared`]).
+    pub prepared: crate::engine::Prepared,
     index: HashMap<String, ScreenId>,
 }
 
@@ -480,6 +482,7 @@ impl Compiler<'_> {
             screens,
             var_widths,
             var_places,
+            prepared: crate::engine::Prepared::default(),
             index,
         })
     }

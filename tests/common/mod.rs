@@ -77,7 +77,7 @@ impl TestServer {
 
 /// Form-encodes pairs the way a telco does.
 pub fn form(pairs: &[(&str, &str)]) -> String {
-    serde_urlencoded::to_string(pairs).expect("encodable")
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
 
 /// One Africa's Talking hop body.

@@ -1,0 +1,48 @@
+//! The HTTP edge: slow clients are cut off, shutdown stops accepting and returns.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestServer, config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(njia::config::Config { header_read_timeout_ms: 200, ..config(dir.path()) }).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"POST /ussd/africastalking HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the server must close a connection stuck in its headers");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // Other clients are unaffected.
+    let (status, body) = server.request("GET", "/healthz", "text/plain", "").await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_stops_accepting_and_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let addr = server.addr;
+    let (status, _) = server.request("GET", "/healthz", "text/plain", "").await;
+    assert_eq!(status, 200);
+    tokio::time::timeout(Duration::from_secs(15), server.stop()).await.expect("shutdown finishes");
+    assert!(TcpStream::connect(addr).await.is_err(), "no longer listening");
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_and_wrong_methods_405() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let (status, _) = server.request("GET", "/nope", "text/plain", "").await;
+    assert_eq!(status, 404);
+    let (status, _) = server.request("GET", "/ussd/africastalking", "text/plain", "").await;
+    assert_eq!(status, 405);
+    server.stop().await;
+}
