@@ -155,13 +155,13 @@ impl Hub {
                     .unwrap_or_else(|| self.config.default_locale.clone());
                 let (state, step) = engine::begin(self.ctx(&menu, hop.limit), locale, ask);
                 let rec = SessionRecord {
-                    menu_id: menu.id.as_str().into(),
+                    menu_id: Arc::from(menu.id.as_str()),
                     menu_version: menu.version,
                     msisdn: hop.msisdn,
                     state,
                     raw_len: 0,
                     raw_hash: raw_hash(""),
-                    last_reply: "".into(),
+                    last_reply: Arc::from(""),
                     ended: false,
                     hops: 0,
                 };
@@ -188,7 +188,7 @@ impl Hub {
         }
         rec.raw_len = raw.len() as u32;
         rec.raw_hash = raw_hash(raw);
-        rec.last_reply = reply.text.as_str().into();
+        rec.last_reply = Arc::from(reply.text.as_str());
         rec.ended = reply.end;
         rec.hops += 1;
         self.sessions.put(hop.key.clone(), rec).await.map_err(|e| HubError(e.to_string()))?;
