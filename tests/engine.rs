@@ -6,7 +6,7 @@ mod common;
 use std::fmt::Write;
 use std::sync::Arc;
 
-use njia::check::{self, Loaded};
+use njia::check::Loaded;
 use njia::engine::{self, Ctx, LookupAnswer, Session, Step, Value};
 use njia::lookup::DataFiles;
 use njia::menu::Menu;
@@ -14,17 +14,7 @@ use njia::types::Locale;
 use proptest::prelude::*;
 
 fn loaded() -> Loaded {
-    let root = common::repo();
-    let fallback = [Locale::parse("sw").unwrap(), Locale::parse("en").unwrap()];
-    match check::load(&check::Options {
-        menus_dir: &root.join("menus"),
-        locales_dir: &root.join("locales"),
-        limit: 160,
-        fallback: &fallback,
-    }) {
-        Ok(l) => l,
-        Err(p) => panic!("shipped menus must pass check: {p:#?}"),
-    }
+    common::load(&common::repo())
 }
 
 fn menu(l: &Loaded) -> Arc<Menu> {

@@ -3,22 +3,12 @@
 
 mod common;
 
-use njia::check::{self, Loaded};
+use njia::check::Loaded;
 use njia::engine::{self, Ctx, LookupAnswer, Step, Value};
 use njia::types::Locale;
 
 fn loaded() -> Loaded {
-    let dir = common::repo().join("tests/fixtures/features");
-    let fallback = [Locale::parse("en").unwrap()];
-    match check::load(&check::Options {
-        menus_dir: &dir.join("menus"),
-        locales_dir: &dir.join("locales"),
-        limit: 160,
-        fallback: &fallback,
-    }) {
-        Ok(l) => l,
-        Err(p) => panic!("{p:#?}"),
-    }
+    common::load(&common::repo().join("tests/fixtures/features"))
 }
 
 fn text(step: &Step) -> &str {

@@ -31,15 +31,7 @@ impl Lookup for SlowBackend {
 
 fn hub(dir: &std::path::Path, delay: Duration) -> Hub {
     let root = common::repo();
-    let fallback = [Locale::parse("sw").unwrap(), Locale::parse("en").unwrap()];
-    let Ok(loaded) = njia::check::load(&njia::check::Options {
-        menus_dir: &root.join("menus"),
-        locales_dir: &root.join("locales"),
-        limit: 160,
-        fallback: &fallback,
-    }) else {
-        panic!("shipped menus check clean")
-    };
+    let loaded = common::load(&root);
     Hub {
         menus: loaded.menus,
         catalog: loaded.catalog,

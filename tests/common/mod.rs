@@ -15,6 +15,22 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Loads and checks the menu set under `dir` (`menus/` and `locales/`), at the default limit
+/// and the sw -> en fallback; panics with every problem if it does not check clean.
+pub fn load(dir: &Path) -> njia::check::Loaded {
+    let fallback = [njia::types::Locale::parse("sw").unwrap(), njia::types::Locale::parse("en").unwrap()];
+    let opts = njia::check::Options {
+        menus_dir: &dir.join("menus"),
+        locales_dir: &dir.join("locales"),
+        limit: 160,
+        fallback: &fallback,
+    };
+    match njia::check::load(&opts) {
+        Ok(l) => l,
+        Err(problems) => panic!("{} must check clean: {problems:#?}", dir.display()),
+    }
+}
+
 pub fn config(data_dir: &Path) -> Config {
     let root = repo();
     Config {
