@@ -19,7 +19,10 @@ pub struct Dial<'a> {
 /// Dials and then reads one input per line until the session ends or input runs out.
 /// Returns the number of screens shown.
 pub async fn run(hub: &Hub, d: Dial<'_>, input: impl BufRead, mut out: impl Write) -> std::io::Result<usize> {
-    let session_id = format!("dial-{}-{}", d.msisdn.as_u64(), std::process::id());
+    // Unique per dial (a submit's idempotency key derives from it): the clock, not the pid,
+    // which the system reuses.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_nanos());
+    let session_id = format!("dial-{}-{nanos}", d.msisdn.as_u64());
     let key = SessionKey::new(std::sync::Arc::from("dial"), &session_id).map_err(std::io::Error::other)?;
     let mut text = String::new();
     let mut lines = input.lines();
