@@ -70,5 +70,63 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// The hub without HTTP: the same 5-hop walk the load benchmark drives, with the
+/// in-memory session store, the SQLite store (language cached) and data-file lookups. This is
+/// the application's share of a hop, free of the kernel's noise.
+fn hub(c: &mut Criterion) {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use njia::hub::{Hop, HopInput, Hub, HubConfig};
+    use njia::lookup::{DataFiles, Lookups};
+    use njia::session::MemorySessions;
+    use njia::store::Store;
+    use njia::store::sqlite::SqliteStore;
+    use njia::types::{Msisdn, SessionKey};
+
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let fallback = [Locale::parse("sw").expect("sw"), Locale::parse("en").expect("en")];
+    let opts = check::Options {
+        menus_dir: &root.join("menus"),
+        locales_dir: &root.join("locales"),
+        limit: 160,
+        fallback: &fallback,
+    };
+    let Ok(loaded) = check::load(&opts) else { panic!("shipped menus must pass check") };
+    let data = std::env::temp_dir().join(format!("njia-bench-hub-{}", std::process::id()));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data).expect("store"));
+    let phone = Msisdn::parse("+254711000111").expect("phone");
+    rt.block_on(store.set_language(phone, Locale::parse("sw").expect("sw"))).expect("language");
+    let hub = Hub {
+        menus: loaded.menus,
+        catalog: loaded.catalog,
+        sessions: MemorySessions::new(Duration::from_secs(180), 1_000_000),
+        store: Arc::clone(&store),
+        lookups: Arc::new(Lookups { files: DataFiles::load(&root.join("menus/lookups")).expect("data"), store }),
+        config: HubConfig { lookup_timeout: Duration::from_secs(2), default_locale: Locale::parse("sw").expect("sw") },
+    };
+    let channel: Arc<str> = Arc::from("bench");
+    let walk = ["", "5", "5*98", "5*98*98", "5*98*98*14"];
+    let mut n = 0u64;
+    c.bench_function("hub: a whole 5-hop agencies walk (divide by 5 for a hop)", |b| {
+        b.iter(|| {
+            n += 1;
+            let key = SessionKey::new(Arc::clone(&channel), &format!("s{n}")).expect("key");
+            for text in walk {
+                let hop = Hop {
+                    key: key.clone(),
+                    msisdn: phone,
+                    service_code: "*384#".into(),
+                    input: HopInput::Cumulative(text.into()),
+                    limit: 160,
+                };
+                black_box(rt.block_on(hub.hop(hop)));
+            }
+        })
+    });
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+criterion_group!(benches, bench, hub);
 criterion_main!(benches);

@@ -10,11 +10,15 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 use crate::check::{self, Loaded};
 use crate::config::Config;
@@ -128,7 +132,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let service = Dispatch { router: router.clone(), state: Arc::clone(&app.state), max_body: app.max_body_bytes };
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -143,6 +147,47 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
         () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("shutdown timed out; dropping connections"),
     }
     Ok(())
+}
+
+/// The per-connection service: USSD hops straight to their dialect's handler, everything
+/// else through the axum router.
+#[derive(Clone)]
+struct Dispatch {
+    router: Router,
+    state: Arc<AppState>,
+    max_body: usize,
+}
+
+impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = crate::BoxFuture<'static, Result<Response, Self::Error>>;
+
+    fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        let hop = (req.method() == Method::POST).then(|| crate::channel::hop_handler(req.uri().path())).flatten();
+        match hop {
+            Some(handler) => {
+                let state = Arc::clone(&self.state);
+                let max = self.max_body;
+                Box::pin(async move {
+                    match Limited::new(req.into_body(), max).collect().await {
+                        Ok(body) => Ok(handler(state, body.to_bytes()).await),
+                        Err(e) if e.is::<LengthLimitError>() => {
+                            Ok((StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response())
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "request body could not be read");
+                            Ok((StatusCode::BAD_REQUEST, "request body could not be read\n").into_response())
+                        }
+                    }
+                })
+            }
+            None => {
+                let router = self.router.clone();
+                Box::pin(async move { router.oneshot(req.map(axum::body::Body::new)).await })
+            }
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

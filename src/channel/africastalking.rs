@@ -9,7 +9,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
-use crate::channel::{BadRequest, field, form_pairs};
+use crate::BoxFuture;
+use crate::channel::{BadRequest, Dialect, field, form_pairs};
 use crate::hub::{Hop, HopInput, Reply};
 use crate::server::AppState;
 use crate::store::SessionEnd;
@@ -21,8 +22,19 @@ pub const CHANNEL: &str = "africastalking";
 /// Longest `text` accepted; a real session is far shorter (180 s of typing on a keypad).
 const MAX_TEXT: usize = 2048;
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/ussd/africastalking", post(hop)).route("/ussd/africastalking/events", post(session_end))
+/// Where Africa's Talking POSTs hops.
+pub const HOP_PATH: &str = "/ussd/africastalking";
+
+pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: hop_boxed, routes };
+
+fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(HOP_PATH, post(|State(app): State<Arc<AppState>>, body: Bytes| hop(app, body)))
+        .route("/ussd/africastalking/events", post(session_end))
+}
+
+fn hop_boxed(app: Arc<AppState>, body: Bytes) -> BoxFuture<'static, Response> {
+    Box::pin(hop(app, body))
 }
 
 /// Parses a hop. Pure, so the table-driven tests and fuzzers can call it directly.
@@ -56,7 +68,7 @@ pub fn format_reply(reply: &Reply) -> String {
     out
 }
 
-async fn hop(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
+async fn hop(app: Arc<AppState>, body: Bytes) -> Response {
     let hop = match parse_hop(&body, app.screen_limit) {
         Ok(h) => h,
         Err(e) => {
