@@ -28,6 +28,12 @@ pub const SYSTEM_MESSAGES: &[&str] = &[
     "njia-nav-more",
 ];
 
+/// Widest value kept from a lookup whatever the menu declares (a screen is at most 182).
+const MAX_VALUE_WIDTH: usize = 182;
+
+/// Most items kept from a list a lookup returns (they are paginated, but not without end).
+const MAX_LIST_ITEMS: usize = 50;
+
 /// How many screens Back can return through; older ones are forgotten to bound memory.
 const MAX_STACK: usize = 32;
 
@@ -247,7 +253,7 @@ pub fn step(ctx: Ctx<'_>, s: &mut Session, input: &str) -> Outcome {
                 if view.pages.get(usize::from(s.page) + 1).is_some() {
                     s.page += 1;
                     // The layout does not depend on the page, so reuse it.
-                    return Step::Show { text: fit(page_text(s, view), ctx.limit), end: false }.into();
+                    return Step::Show { text: fit(page_text(s, view, ctx.limit), ctx.limit), end: false }.into();
                 }
                 return render(ctx, s, Some("njia-invalid-choice")).into();
             }
@@ -295,7 +301,20 @@ pub fn lookup_answered(ctx: Ctx<'_>, s: &mut Session, answer: LookupAnswer) -> S
     s.secrets.clear();
     let error = match answer {
         LookupAnswer::Found(values) => {
+            // A backend sets only what the menu says it provides, each value within its
+            // declared width: the checker proved the screens fit with those widths, and a
+            // backend must not overwrite what the citizen entered.
             for (k, v) in values {
+                if !l.provides.iter().any(|p| *p == k) {
+                    continue;
+                }
+                let width = ctx.menu.var_widths.get(&k).copied().unwrap_or(MAX_VALUE_WIDTH).min(MAX_VALUE_WIDTH);
+                let v = match v {
+                    Value::Text(t) => Value::Text(clamp(&t, width)),
+                    Value::List(items) => {
+                        Value::List(items.iter().take(MAX_LIST_ITEMS).map(|i| clamp(i, width)).collect())
+                    }
+                };
                 s.set_var(&k, v);
             }
             return enter(ctx, s, l.next);
@@ -359,8 +378,12 @@ fn choose(ctx: Ctx<'_>, s: &mut Session, item: Item) -> Outcome {
     }
 }
 
+/// Home starts over: the back stack and everything entered so far are forgotten, so a later
+/// request never carries values from an abandoned flow.
 fn go_home(ctx: Ctx<'_>, s: &mut Session) -> Step {
     s.stack.clear();
+    s.vars.clear();
+    s.secrets.clear();
     enter(ctx, s, ctx.menu.start)
 }
 
@@ -432,6 +455,8 @@ struct View<'a> {
     /// Item index ranges, one per page.
     pages: Vec<(usize, usize)>,
     header: String,
+    /// A reason shown on top (invalid choice, lookup failed), not part of the layout.
+    error: Option<Cow<'a, str>>,
     nav: NavLabels<'a>,
 }
 
@@ -441,16 +466,10 @@ fn view<'a>(ctx: Ctx<'a>, s: &Session) -> View<'a> {
 
 fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> View<'a> {
     let screen = ctx.menu.screen(s.screen);
-    let mut header = String::with_capacity(64);
-    if let Some(e) = error {
-        header.push_str(&ctx.catalog.format(&s.locale, e, None));
-    }
-    if let Some(t) = &screen.text {
-        if !header.is_empty() {
-            header.push('\n');
-        }
-        header.push_str(&format(ctx, s, &t.id));
-    }
+    // The layout never depends on the error line: the same page holds the same items with or
+    // without it, so an error never moves or hides an option (see `page_text`).
+    let error = error.map(|e| Cow::Owned(ctx.catalog.format(&s.locale, e, None).into_owned()));
+    let header = screen.text.as_ref().map_or_else(String::new, |t| format(ctx, s, &t.id));
     // Labels prepared at load time when the locale has them; formatted here otherwise (a
     // menu built without `Prepared`, or a locale added to sessions but not to the catalog).
     let prepared = ctx.menu.prepared.get(&s.locale);
@@ -478,7 +497,7 @@ fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> View<'a> {
         None => NavLabels::new(ctx, s),
     };
     let pages = paginate(ctx, s, &nav, &header, &labels);
-    View { labels: labels.into_iter().map(|(t, _)| t).collect(), pages, header, nav }
+    View { labels: labels.into_iter().map(|(t, _)| t).collect(), pages, header, error, nav }
 }
 
 fn option_label<'a>(
@@ -638,21 +657,47 @@ impl LineCost {
 }
 
 /// The text of the session's current page of a laid-out menu.
-fn page_text(s: &Session, v: View<'_>) -> String {
+/// The text of the session's current page of a laid-out menu. An error line goes on top;
+/// when the page cannot hold both, the error takes the title's place so the options stay
+/// exactly where the layout put them.
+fn page_text(s: &Session, v: View<'_>, limit: usize) -> String {
     let page = usize::from(s.page).min(v.pages.len().saturating_sub(1));
     let (a, b) = v.pages.get(page).copied().unwrap_or((0, 0));
-    let mut text = v.header;
-    // One allocation for the whole screen: a page is at most a few hundred bytes.
-    text.reserve(v.labels[a..b].iter().map(|l| l.len() + 6).sum::<usize>() + 48);
+    let mut body = String::with_capacity(v.labels[a..b].iter().map(|l| l.len() + 6).sum::<usize>() + 48);
     for (i, l) in v.labels[a..b].iter().enumerate() {
         // Writing to a String cannot fail.
-        let _ = write!(text, "\n{}. {l}", a + i + 1);
+        let _ = write!(body, "\n{}. {l}", a + i + 1);
     }
     for (l, _) in v.nav.lines(s, page, b < v.labels.len()) {
-        text.push('\n');
-        text.push_str(l);
+        body.push('\n');
+        body.push_str(l);
     }
+    let mut text = String::with_capacity(v.header.len() + body.len() + 64);
+    if let Some(e) = &v.error {
+        text.push_str(e);
+        text.push('\n');
+        text.push_str(&v.header);
+        text.push_str(&body);
+        if gsm7::fits(&text, limit) {
+            return text;
+        }
+        text.clear();
+        text.push_str(e);
+        text.push_str(&body);
+        return text;
+    }
+    text.push_str(&v.header);
+    text.push_str(&body);
     text
+}
+
+/// The header with the error line on top, for screens without pages.
+fn with_error(v: View<'_>) -> String {
+    match v.error {
+        Some(e) if v.header.is_empty() => e.into_owned(),
+        Some(e) => format!("{e}\n{}", v.header),
+        None => v.header,
+    }
 }
 
 fn render(ctx: Ctx<'_>, s: &Session, error: Option<&str>) -> Step {
@@ -660,20 +705,23 @@ fn render(ctx: Ctx<'_>, s: &Session, error: Option<&str>) -> Step {
     let mut text;
     match &screen.kind {
         Kind::Menu { .. } | Kind::Language { .. } => {
-            text = page_text(s, view_with(ctx, s, error));
+            text = page_text(s, view_with(ctx, s, error), ctx.limit);
         }
         Kind::Input(inp) => {
             let v = view_with(ctx, s, error);
-            text = v.header;
-            if inp.navigation {
-                for (l, _) in v.nav.lines(s, 0, false) {
-                    text.push('\n');
-                    text.push_str(l);
-                }
+            let nav: Vec<String> = if inp.navigation {
+                v.nav.lines(s, 0, false).map(|(l, _)| l.to_string()).collect()
+            } else {
+                Vec::new()
+            };
+            text = with_error(v);
+            for l in nav {
+                text.push('\n');
+                text.push_str(&l);
             }
         }
         Kind::End | Kind::Lookup(_) | Kind::Submit(_) => {
-            text = view_with(ctx, s, error).header;
+            text = with_error(view_with(ctx, s, error));
         }
     }
     Step::Show { text: fit(text, ctx.limit), end: false }
@@ -707,10 +755,35 @@ fn fluent_value(t: &str) -> FluentValue<'_> {
 /// The last guard of "every screen fits": cut at a character boundary. The checker makes this
 /// unreachable for shipped texts; it exists for data from lookups.
 pub fn fit(mut text: String, limit: usize) -> String {
-    while !gsm7::fits(&text, limit) {
-        text.pop();
+    if gsm7::fits(&text, limit) {
+        return text;
     }
+    // One pass: keep characters while both the GSM-7 and the UCS-2 reading fit, and cut at
+    // the first that would not fit the encoding the kept prefix needs.
+    let (mut septets, mut utf16, mut ucs2) = (0usize, 0usize, false);
+    let mut cut = text.len();
+    for (i, c) in text.char_indices() {
+        match gsm7::septets(c) {
+            Some(n) => septets += n,
+            None => ucs2 = true,
+        }
+        utf16 += c.len_utf16();
+        let fits = if ucs2 { utf16 <= limit / 2 } else { septets <= limit };
+        if !fits {
+            cut = i;
+            break;
+        }
+    }
+    text.truncate(cut);
     text
+}
+
+/// `value` cut to at most `width` characters.
+fn clamp(value: &str, width: usize) -> Box<str> {
+    match value.char_indices().nth(width) {
+        Some((i, _)) => value[..i].into(),
+        None => value.into(),
+    }
 }
 
 fn holds(c: &Condition, s: &Session) -> bool {
@@ -751,16 +824,20 @@ fn validate(inp: &Input, raw: &str) -> Result<String, ()> {
     {
         return Err(());
     }
+    // Saved values are canonical: `+003` is saved as `3`, `YES` as the listed `yes`, a phone
+    // number as `2547…`, so conditions, lookups and widths see one spelling.
+    let mut v = v;
     if let Some((lo, hi)) = rules.range {
         match v.parse::<i64>() {
-            Ok(n) if n >= lo && n <= hi => {}
+            Ok(n) if n >= lo && n <= hi => v = n.to_string(),
             _ => return Err(()),
         }
     }
-    if let Some(allowed) = &rules.one_of
-        && !allowed.iter().any(|a| a.eq_ignore_ascii_case(&v))
-    {
-        return Err(());
+    if let Some(allowed) = &rules.one_of {
+        match allowed.iter().find(|a| a.eq_ignore_ascii_case(&v)) {
+            Some(a) => v = a.clone(),
+            None => return Err(()),
+        }
     }
     if rules.phone {
         return Msisdn::parse_kenyan_mobile(&v).map(Msisdn::digits).map_err(|_| ());

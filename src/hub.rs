@@ -17,7 +17,16 @@ use crate::store::{NewRequest, Store};
 use crate::types::{Locale, Msisdn, SessionKey};
 
 /// Messages the hub itself shows; every locale must define them.
-pub const HUB_MESSAGES: &[&str] = &["njia-unknown-service", "njia-technical-problem"];
+pub const HUB_MESSAGES: &[&str] = &["njia-unknown-service", "njia-technical-problem", "njia-session-expired"];
+
+/// Longest first-hop text taken as digits dialled with the code (`*384*1*2#` gives `1*2`).
+const MAX_DIAL_STRING: usize = 24;
+
+/// True when a first hop's text can be digits dialled with the code: short, only digits and
+/// `*`. Anything else is the cumulative input of a session this server does not have.
+fn is_dial_string(raw: &str) -> bool {
+    raw.len() <= MAX_DIAL_STRING && raw.bytes().all(|b| b.is_ascii_digit() || b == b'*')
+}
 
 /// One hop as every dialect normalises it.
 #[derive(Clone, Debug)]
@@ -118,21 +127,44 @@ impl Hub {
         let HopInput::Cumulative(raw) = &hop.input;
         let existing = self.sessions.get(&hop.key).await.map_err(|e| HubError(e.to_string()))?;
         let (mut rec, menu, inputs, first) = match existing {
+            // A session id belongs to the number that opened it: a hop from another number
+            // never sees or continues someone else's session.
+            Some(rec) if rec.msisdn != hop.msisdn => {
+                tracing::warn!(msisdn = %hop.msisdn.masked(), owner = %rec.msisdn.masked(), "session id reused by another number; refused");
+                return Err(HubError("session id belongs to another number".into()));
+            }
             Some(rec) => {
                 let Some(menu) = self.menus.by_id(&rec.menu_id).filter(|m| m.version == rec.menu_version).cloned()
                 else {
                     return Err(HubError(format!("menu {} of a live session is gone", rec.menu_id)));
                 };
-                let input = match cumulative_delta(raw, rec.raw_len as usize, rec.raw_hash) {
+                match cumulative_delta(raw, rec.raw_len as usize, rec.raw_hash) {
                     Delta::Retry => return Ok(Reply { text: rec.last_reply.to_string(), end: rec.ended }),
                     _ if rec.ended => return Ok(Reply { text: rec.last_reply.to_string(), end: true }),
-                    Delta::Input(i) => Some(i.to_owned()),
+                    Delta::Input(i) => (rec, menu, vec![i.to_owned()], None),
                     Delta::Inconsistent => {
+                        // A late duplicate of an older hop, or a telco quirk. Answer with the
+                        // current screen but remember nothing: the session's idea of what was
+                        // typed stays as it was, so a retry of the real last hop is still
+                        // recognised as a retry and never steps twice.
                         tracing::warn!(msisdn = %hop.msisdn.masked(), "cumulative input does not extend the previous one; showing the current screen");
-                        None
+                        let ctx = self.ctx(&menu, hop.limit);
+                        return Ok(match engine::current(ctx, &rec.state) {
+                            Step::Show { text, end } => Reply { text, end },
+                            _ => Reply { text: rec.last_reply.to_string(), end: rec.ended },
+                        });
                     }
-                };
-                (rec, menu, input.into_iter().collect::<Vec<_>>(), None)
+                }
+            }
+            None if !is_dial_string(raw) => {
+                // Not digits dialled with the code but the middle of a session we no longer
+                // have (it expired, or the server restarted): replaying it from the start
+                // screen would apply the inputs to the wrong screens.
+                let locale = self.store.language(hop.msisdn).await.ok().flatten();
+                let locale = locale.unwrap_or_else(|| self.config.default_locale.clone());
+                tracing::info!(msisdn = %hop.msisdn.masked(), "hop for an unknown session; asking to dial again");
+                let text = self.catalog.format(&locale, "njia-session-expired", None).into_owned();
+                return Ok(Reply { text: engine::fit(text, hop.limit), end: true });
             }
             None => {
                 let Some((menu, mut extras)) = self.menus.route(&hop.service_code) else {
@@ -143,7 +175,8 @@ impl Hub {
                 };
                 let menu = menu.clone();
                 // Digits dialled with the code arrive as the first hop's text: `1*2`. They are
-                // keypad digits, never data, so splitting on `*` is right here (and only here).
+                // keypad digits (`is_dial_string` checked), never data, so splitting on `*` is
+                // right here and only here.
                 extras.extend(raw.split('*').filter(|s| !s.is_empty()).map(str::to_owned));
                 let remembered = self.store.language(hop.msisdn).await.map_err(|e| HubError(e.to_string()))?;
                 let remembered = remembered.filter(|l| self.catalog.has_locale(l));
@@ -171,10 +204,7 @@ impl Hub {
         let ctx = self.ctx(&menu, hop.limit);
         let mut reply = match first {
             Some(step) => self.resolve(ctx, hop, &mut rec, step).await?,
-            None => match engine::current(ctx, &rec.state) {
-                Step::Show { text, end } => Reply { text, end },
-                other => self.resolve(ctx, hop, &mut rec, other).await?,
-            },
+            None => Reply { text: rec.last_reply.to_string(), end: rec.ended },
         };
         for input in &inputs {
             if reply.end {
@@ -241,8 +271,9 @@ impl Hub {
                 Step::Submit(call) => {
                     let request = NewRequest {
                         // One submit per session: a retried or duplicated submit hop maps to
-                        // the same key and stores nothing new.
-                        idempotency_key: format!("{}:{}", hop.key.channel, hop.key.session_id),
+                        // the same key and stores nothing new. The number is part of the key,
+                        // so a telco that reuses session ids cannot collide two citizens.
+                        idempotency_key: format!("{}:{}:{}", hop.key.channel, hop.key.session_id, hop.msisdn.as_u64()),
                         menu: ctx.menu.id.clone(),
                         service: call.service,
                         msisdn: hop.msisdn,

@@ -6,8 +6,8 @@
 //! and the last reply.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,8 @@ pub struct SessionRecord {
 pub enum SessionError {
     #[error("session store unavailable: {0}")]
     Unavailable(String),
+    #[error("too many live sessions: new ones are refused until some end")]
+    Full,
 }
 
 /// Where live sessions are kept. In memory by default; PostgreSQL for several instances.
@@ -46,12 +48,14 @@ pub trait SessionStore: Send + Sync + 'static {
     fn put(&self, key: SessionKey, record: SessionRecord) -> BoxFuture<'_, Result<(), SessionError>>;
 }
 
-/// Hash of a cumulative input prefix. Deterministic across processes (fixed SipHash keys) so
-/// that instances sharing a session store agree.
+/// Hash of a cumulative input prefix, keyed with random keys drawn when the process starts.
+///
+/// Keyed so that a stored length and hash do not let anyone recover a short PIN by trying
+/// every value: without the key there is nothing to compare guesses against. (Sessions shared
+/// by several instances will need a key shared by them; the in-memory store needs none.)
 pub fn raw_hash(raw: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    raw.hash(&mut h);
-    h.finish()
+    static KEYS: LazyLock<RandomState> = LazyLock::new(RandomState::new);
+    KEYS.hash_one(raw)
 }
 
 /// Enough shards that one shard's sweep is a short pause even with a million sessions.
@@ -172,18 +176,17 @@ impl MemorySessions {
         Some(e.record.clone())
     }
 
-    fn put_now(&self, key: SessionKey, record: SessionRecord) {
-        let Ok(mut m) = self.shard(&key).lock() else { return };
-        // Over the bound, the sweeper trims back to it within a second. Past twice the bound
-        // (a flood faster than that), make room right here so memory stays bounded; the scan
-        // is linear but only runs in that overload.
-        if m.len() >= self.max_per_shard * 2
-            && !m.contains_key(&key)
-            && let Some(oldest) = m.iter().min_by_key(|(_, e)| e.touched).map(|(k, _)| k.clone())
-        {
-            m.remove(&oldest);
+    /// Stores a session; false when a new session was refused because the shard is full.
+    fn put_now(&self, key: SessionKey, record: SessionRecord) -> bool {
+        let Ok(mut m) = self.shard(&key).lock() else { return false };
+        // Over the bound, the sweeper trims back to it within a sweep cycle. Past twice the
+        // bound (a flood faster than that) new sessions are refused: live citizens keep their
+        // sessions, and the cost stays constant instead of a scan per insert.
+        if m.len() >= self.max_per_shard * 2 && !m.contains_key(&key) {
+            return false;
         }
         m.insert(key, Entry { touched: Instant::now(), record });
+        true
     }
 }
 
@@ -194,8 +197,8 @@ impl SessionStore for MemorySessions {
     }
 
     fn put(&self, key: SessionKey, record: SessionRecord) -> BoxFuture<'_, Result<(), SessionError>> {
-        self.put_now(key, record);
-        Box::pin(async { Ok(()) })
+        let stored = self.put_now(key, record);
+        Box::pin(async move { if stored { Ok(()) } else { Err(SessionError::Full) } })
     }
 }
 
@@ -255,14 +258,15 @@ mod tests {
     fn size_is_bounded_and_the_oldest_go_first() {
         let max = 64 * 10;
         let store = MemorySessions::new(Duration::from_secs(180), max);
-        for i in 0..5000 {
-            store.put_now(key(i), record(i as u32));
-        }
-        // Never more than twice the bound, even before the sweeper runs.
-        assert!(store.len() <= 2 * max, "{}", store.len());
+        let stored = (0..5000).filter(|&i| store.put_now(key(i), record(i as u32))).count();
+        // Never more than twice the bound: past it, new sessions are refused.
+        assert!(store.len() <= 2 * max && stored == store.len(), "{} {stored}", store.len());
+        let kept = (0..5000).find(|&i| store.get_now(&key(i)).is_some()).expect("some were stored");
+        assert!(store.put_now(key(kept), record(7)), "updates of live sessions are never refused");
         store.sweep(Instant::now());
         assert!(store.len() <= max, "{}", store.len());
-        assert!(store.get_now(&key(4999)).is_some(), "the newest session survives");
-        assert!(store.get_now(&key(0)).is_none(), "the oldest session went");
+        let newest = (0..5000).rev().find(|&i| store.get_now(&key(i)).is_some());
+        let oldest = (0..5000).find(|&i| store.get_now(&key(i)).is_some());
+        assert!(newest > oldest, "the sweep keeps the most recently used");
     }
 }

@@ -219,6 +219,9 @@ async fn land_rates_walk_is_durable_and_retry_safe() {
 
     // Typed by hand, case-insensitive: the same answer.
     let sid3 = "ATUid_walk2b";
+    for text in ["", "4", "4*2"] {
+        server.post_form("/ussd/africastalking", &at_hop(sid3, phone, "*384#", text)).await;
+    }
     let text = format!("4*2*{}", reference.to_lowercase());
     let (_, typed) = server.post_form("/ussd/africastalking", &at_hop(sid3, phone, "*384#", &text)).await;
     assert_eq!(typed, format!("END Request {reference} (land rates): received."));
@@ -249,7 +252,8 @@ async fn bad_input_keeps_the_session() {
     let steps = [
         ("", "CON Chagua lugha"),
         ("1", "CON Karibu e-Citizen"),
-        ("1*9", "CON Chaguo si sahihi.\nKaribu e-Citizen"),
+        // The error line takes the title's place when both do not fit: options never move.
+        ("1*9", "CON Chaguo si sahihi.\n1. Lipa ushuru wa ardhi"),
         ("1*9*3", "CON Weka PIN ya KRA"),
         ("1*9*3*0", "CON PIN ya KRA si sahihi.\nWeka PIN ya KRA"),
         ("1*9*3*0*A1**", "CON PIN ya KRA si sahihi.\nWeka PIN ya KRA"),
@@ -259,6 +263,41 @@ async fn bad_input_keeps_the_session() {
         let (_, body) = server.post_form("/ussd/africastalking", &at_hop(sid, phone, "*384#", text)).await;
         assert!(body.starts_with(want), "text={text:?}: {body:?}");
     }
+    // The middle of a session this server does not have (expired, or before a restart) is
+    // not replayed from the start screen.
+    let (_, lost) = server.post_form("/ussd/africastalking", &at_hop("ATUid_lost", phone, "*384#", "1*3*A12345")).await;
+    assert_eq!(lost, "END Muda wa kikao umeisha. Piga *384# tena kuanza upya.");
+    server.stop().await;
+}
+
+/// A session id belongs to the number that opened it; a late duplicate of an older hop does
+/// not make the real last hop's retry step twice.
+#[tokio::test]
+async fn session_ids_are_bound_to_their_number_and_stale_hops_change_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(config(dir.path())).await;
+    let owner = "+254711000321";
+    let sid = "ATUid_owned";
+    for text in ["", "1", "1*1"] {
+        server.post_form("/ussd/africastalking", &at_hop(sid, owner, "*384#", text)).await;
+    }
+    let (_, parcel) = server.post_form("/ussd/africastalking", &at_hop(sid, owner, "*384#", "1*1*KAJIADO/1234")).await;
+    assert!(parcel.contains("Wanjiku Kamau"), "{parcel}");
+    let (_, stranger) =
+        server.post_form("/ussd/africastalking", &at_hop(sid, "+254722999999", "*384#", "1*1*KAJIADO/1234")).await;
+    assert!(stranger.starts_with("END Samahani, kuna tatizo la kiufundi"), "{stranger}");
+    assert!(!stranger.contains("Wanjiku"));
+
+    let sid = "ATUid_stale";
+    // The owner's language is remembered now: the first hop is the home menu.
+    for text in ["", "5"] {
+        server.post_form("/ussd/africastalking", &at_hop(sid, owner, "*384#", text)).await;
+    }
+    // A late duplicate of the first hop arrives, then the telco retries the real last hop.
+    let (_, stale) = server.post_form("/ussd/africastalking", &at_hop(sid, owner, "*384#", "")).await;
+    let (_, retry) = server.post_form("/ussd/africastalking", &at_hop(sid, owner, "*384#", "5")).await;
+    assert!(stale.starts_with("CON Mashirika ya serikali"), "{stale}");
+    assert_eq!(retry, stale, "the retry replays the agencies screen, it does not pick agency 5");
     server.stop().await;
 }
 

@@ -8,3 +8,4 @@ njia-nav-home = Home
 njia-nav-more = More
 njia-unknown-service = Sorry, this service does not exist. Dial *384# for e-Citizen services.
 njia-technical-problem = Sorry, there is a technical problem. Try again later.
+njia-session-expired = Your session has expired. Dial *384# again to start over.

@@ -8,3 +8,4 @@ njia-nav-home = Mwanzo
 njia-nav-more = Zaidi
 njia-unknown-service = Samahani, huduma hii haipo. Piga *384# kwa huduma za e-Citizen.
 njia-technical-problem = Samahani, kuna tatizo la kiufundi. Jaribu tena baadaye.
+njia-session-expired = Muda wa kikao umeisha. Piga *384# tena kuanza upya.

@@ -777,6 +777,10 @@ impl Compiler<'_> {
 
 /// The widest value an input's validators allow, if they bound it.
 fn inferred_width(v: &ValidateDef) -> Option<usize> {
+    if v.phone {
+        // Saved normalised: 2547XXXXXXXX, whatever length was typed.
+        return Some(12);
+    }
     v.max_length
         .or(match (v.min, v.max) {
             (Some(lo), Some(hi)) => Some(lo.to_string().len().max(hi.to_string().len())),
