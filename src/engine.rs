@@ -305,7 +305,7 @@ pub fn lookup_answered(ctx: Ctx<'_>, s: &mut Session, answer: LookupAnswer) -> S
             // declared width: the checker proved the screens fit with those widths, and a
             // backend must not overwrite what the citizen entered.
             for (k, v) in values {
-                if !l.provides.iter().any(|p| *p == k) {
+                if !l.provides.contains(&k) {
                     continue;
                 }
                 let width = ctx.menu.var_widths.get(&k).copied().unwrap_or(MAX_VALUE_WIDTH).min(MAX_VALUE_WIDTH);
