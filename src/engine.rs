@@ -134,9 +134,33 @@ pub struct Session {
     pub stack: Vec<Frame>,
     pub vars: Vec<(Box<str>, Value)>,
     /// Secret inputs (PINs): kept only until the next lookup or submit consumes them, never
-    /// serialized, never logged.
+    /// serialized, never logged (their `Debug` shows names only).
     #[serde(skip)]
-    pub secrets: Vec<(Box<str>, Box<str>)>,
+    pub secrets: Secrets,
+}
+
+/// Secret inputs by name. A newtype so that `Debug` (and any log line built from it) can
+/// never print a value.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secrets(pub Vec<(Box<str>, Box<str>)>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(k, _)| format!("{k}=<redacted>"))).finish()
+    }
+}
+
+impl std::ops::Deref for Secrets {
+    type Target = Vec<(Box<str>, Box<str>)>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Secrets {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl Session {
@@ -230,7 +254,8 @@ pub fn begin(ctx: Ctx<'_>, locale: Locale, ask_language: bool) -> (Session, Step
         (true, Some(l)) => l,
         _ => ctx.menu.start,
     };
-    let mut s = Session { locale, screen: start, page: 0, stack: Vec::new(), vars: Vec::new(), secrets: Vec::new() };
+    let mut s =
+        Session { locale, screen: start, page: 0, stack: Vec::new(), vars: Vec::new(), secrets: Secrets::default() };
     let step = enter(ctx, &mut s, start);
     (s, step)
 }

@@ -39,12 +39,21 @@ pub struct Hop {
     pub limit: usize,
 }
 
-/// What the user sent, in the dialect's input model.
-#[derive(Clone, Debug)]
+/// What the user sent, in the dialect's input model. Its `Debug` shows only the length: the
+/// text can hold a PIN.
+#[derive(Clone)]
 pub enum HopInput {
     /// Everything typed in the session so far, joined with `*` (Africa's Talking `text`).
     /// On the first hop it holds digits dialled with the code (`*384*1*2#` gives `1*2`).
     Cumulative(String),
+}
+
+impl std::fmt::Debug for HopInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HopInput::Cumulative(t) => write!(f, "Cumulative(<{} bytes>)", t.len()),
+        }
+    }
 }
 
 /// What to send back.
@@ -168,7 +177,7 @@ impl Hub {
             }
             None => {
                 let Some((menu, mut extras)) = self.menus.route(&hop.service_code) else {
-                    tracing::warn!(msisdn = %hop.msisdn.masked(), code = %hop.service_code, "no menu for service code");
+                    tracing::warn!(msisdn = %hop.msisdn.masked(), code = ?hop.service_code, "no menu for service code");
                     let text =
                         self.catalog.format(&self.config.default_locale, "njia-unknown-service", None).into_owned();
                     return Ok(Reply { text: engine::fit(text, hop.limit), end: true });

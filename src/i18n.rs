@@ -396,8 +396,15 @@ fn collect_vars(l: &LocaleCatalog, id: &str, out: &mut BTreeSet<String>, seen: &
 /// Recursion bound for message references, so a reference cycle cannot hang the checker.
 const MAX_DEPTH: usize = 16;
 
+/// Longest worst-case rendering built; far past any screen, so a message that references
+/// itself many times over cannot make the checker allocate without bound.
+const MAX_WORST_CASE: usize = 4096;
+
 fn worst_pattern(l: &LocaleCatalog, p: &ast::Pattern<&str>, w: &dyn Widths, out: &mut String, depth: usize) {
     for el in &p.elements {
+        if out.len() > MAX_WORST_CASE {
+            return;
+        }
         match el {
             ast::PatternElement::TextElement { value } => out.push_str(value),
             ast::PatternElement::Placeable { expression } => worst_expression(l, expression, w, out, depth),
@@ -430,7 +437,7 @@ fn worst_inline(l: &LocaleCatalog, i: &ast::InlineExpression<&str>, w: &dyn Widt
         ast::InlineExpression::StringLiteral { value } => out.push_str(value),
         ast::InlineExpression::NumberLiteral { value } => out.push_str(value),
         ast::InlineExpression::VariableReference { id } => {
-            out.extend(std::iter::repeat_n('X', w.max_width(id.name)));
+            out.extend(std::iter::repeat_n('X', w.max_width(id.name).min(MAX_WORST_CASE)));
         }
         ast::InlineExpression::FunctionReference { arguments, .. } => {
             if let Some(first) = arguments.positional.first() {

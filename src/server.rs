@@ -132,7 +132,12 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = Dispatch { router: router.clone(), state: Arc::clone(&app.state), max_body: app.max_body_bytes };
+        let service = Dispatch {
+            router: router.clone(),
+            state: Arc::clone(&app.state),
+            max_body: app.max_body_bytes,
+            read_timeout: app.header_read_timeout,
+        };
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -156,6 +161,7 @@ struct Dispatch {
     router: Router,
     state: Arc<AppState>,
     max_body: usize,
+    read_timeout: Duration,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
@@ -169,8 +175,15 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
             Some(handler) => {
                 let state = Arc::clone(&self.state);
                 let max = self.max_body;
+                let read_timeout = self.read_timeout;
                 Box::pin(async move {
-                    match Limited::new(req.into_body(), max).collect().await {
+                    // A body that trickles in is cut off like slow headers are.
+                    let Ok(read) =
+                        tokio::time::timeout(read_timeout, Limited::new(req.into_body(), max).collect()).await
+                    else {
+                        return Ok((StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response());
+                    };
+                    match read {
                         Ok(body) => Ok(handler(state, body.to_bytes()).await),
                         Err(e) if e.is::<LengthLimitError>() => {
                             Ok((StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response())

@@ -220,7 +220,7 @@ mod tests {
                 page: 0,
                 stack: Vec::new(),
                 vars: Vec::new(),
-                secrets: Vec::new(),
+                secrets: Default::default(),
             },
             raw_len: 0,
             raw_hash: 0,

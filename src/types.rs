@@ -47,6 +47,11 @@ impl Msisdn {
         if ok { Ok(m) } else { Err(MsisdnError) }
     }
 
+    /// A number as stored (its digits as an integer), checked for a plausible length.
+    pub fn from_u64(n: u64) -> Option<Msisdn> {
+        (100_000_000..1_000_000_000_000_000).contains(&n).then_some(Msisdn(n))
+    }
+
     /// The digits, country code first, without `+`.
     pub fn digits(self) -> String {
         self.0.to_string()

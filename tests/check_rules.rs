@@ -43,6 +43,10 @@ const CASES: &[(&str, &str, usize, &str, Severity)] = &[
     ("fluent-syntax", "locales/sw/m.ftl", 5, "Fluent syntax error", Severity::Error),
     ("unset-variable", "menus/m.toml", 41, "uses $x, which no path to screen \"bye\" sets", Severity::Error),
     ("bad-regex", "menus/m.toml", 23, "regular expression does not compile", Severity::Error),
+    // Wrapped in a group for anchoring, `[0-9]{4})|(x` would become valid; it must not pass.
+    ("regex-unbalanced", "menus/m.toml", 23, "unopened group", Severity::Error),
+    // Widths far past any screen are refused instead of being rendered as worst cases.
+    ("huge-width", "menus/m.toml", 9, "wider than any screen", Severity::Error),
     (
         "too-long",
         "menus/m.toml",

@@ -65,11 +65,16 @@ fn validators_secrets_and_input_navigation() {
     assert!(s.var("pin").is_none(), "a secret is never a shown variable");
     let serialized = serde_json::to_string(&s).unwrap();
     assert!(!serialized.contains("4321"), "a secret is never serialized: {serialized}");
-    let submit = engine::lookup_answered(
-        ctx,
-        &mut s,
-        LookupAnswer::Found(vec![("balance".into(), Value::Text("5,000".into()))]),
-    );
+    // A backend sets only what the lookup provides, within its declared width: an attempt to
+    // overwrite the amount is ignored, an over-long balance is cut to max_width (8).
+    let answer = LookupAnswer::Found(vec![
+        ("amount".into(), Value::Text("999999".into())),
+        ("balance".into(), Value::Text("5,000 and a great deal more".into())),
+    ]);
+    let submit = engine::lookup_answered(ctx, &mut s, answer);
+    assert_eq!(s.var("amount"), Some("1000"));
+    assert_eq!(s.var("balance"), Some("5,000 an"));
+    s.set_var("balance", Value::Text("5,000".into()));
     assert!(s.secrets.is_empty(), "secrets are dropped once the lookup used them");
     let Step::Submit(call) = submit else { panic!("expected a submit, got {submit:?}") };
     assert!(call.fields.iter().all(|(k, v)| k != "pin" && v != "4321"), "{:?}", call.fields);

@@ -49,8 +49,8 @@ pub fn parse_hop(body: &[u8], limit: usize) -> Result<Hop, BadRequest> {
     let msisdn = Msisdn::parse(phone).map_err(|e| BadRequest(format!("phoneNumber: {e}")))?;
     let service_code =
         field(&pairs, "serviceCode").ok_or_else(|| BadRequest("field 'serviceCode' is required".into()))?;
-    if service_code.is_empty() || service_code.len() > 32 {
-        return Err(BadRequest("serviceCode must be 1 to 32 characters".into()));
+    if service_code.is_empty() || service_code.len() > 32 || !service_code.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(BadRequest("serviceCode must be 1 to 32 printable characters".into()));
     }
     // `text` is empty on the first hop; some gateways leave it out entirely then.
     let text = field(&pairs, "text").unwrap_or_default();
@@ -87,8 +87,10 @@ pub fn parse_session_end(body: &[u8]) -> Result<SessionEnd, BadRequest> {
     let pairs = form_pairs(body);
     let session_id = field(&pairs, "sessionId").filter(|s| !s.is_empty() && s.len() <= 128);
     let session_id = session_id.ok_or_else(|| BadRequest("field 'sessionId' is required".into()))?;
-    let status = field(&pairs, "status").filter(|s| !s.is_empty() && s.len() <= 32);
-    let status = status.ok_or_else(|| BadRequest("field 'status' is required".into()))?;
+    let status = field(&pairs, "status").ok_or_else(|| BadRequest("field 'status' is required".into()))?;
+    if status.is_empty() || status.len() > 32 || !status.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(BadRequest("status must be a word such as Success, Incomplete or Failed".into()));
+    }
     let number = |name: &str| -> Result<Option<i64>, BadRequest> {
         match field(&pairs, name).filter(|v| !v.is_empty()) {
             None => Ok(None),
@@ -116,7 +118,7 @@ async fn session_end(State(app): State<Arc<AppState>>, body: Bytes) -> Response 
         }
     };
     let masked = end.msisdn.map(|m| m.masked().to_string());
-    tracing::info!(channel = CHANNEL, msisdn = masked.as_deref().unwrap_or("-"), status = %end.status, hops = ?end.hops, "session ended");
+    tracing::info!(channel = CHANNEL, msisdn = masked.as_deref().unwrap_or("-"), status = ?end.status, hops = ?end.hops, "session ended");
     match app.hub.store.record_session_end(end).await {
         Ok(()) => "OK".into_response(),
         Err(e) => {

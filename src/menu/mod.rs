@@ -440,7 +440,15 @@ impl Compiler<'_> {
         let mut var_widths = HashMap::new();
         let mut var_places = HashMap::new();
         for (name, def) in &raw.variables {
-            var_widths.insert(name.get_ref().clone(), def.get_ref().max_width);
+            let width = def.get_ref().max_width;
+            if width > MAX_WIDTH {
+                self.error(
+                    def.span(),
+                    format!("max_width {width} of {:?} is wider than any screen", name.get_ref()),
+                    format!("use at most {MAX_WIDTH} (a USSD screen holds 182 characters)"),
+                );
+            }
+            var_widths.insert(name.get_ref().clone(), width.min(MAX_WIDTH));
             var_places.insert(name.get_ref().clone(), self.place(name.span()));
         }
         // The reference of a submitted request is always available to the END screen.
@@ -724,8 +732,12 @@ impl Compiler<'_> {
     fn validation(&mut self, v: &Spanned<ValidateDef>) -> Validation {
         let d = v.get_ref();
         let pattern = d.pattern.as_ref().and_then(|p| {
-            // Anchor the whole input: administrators write `[0-9]{4}` meaning "four digits".
-            match regex::Regex::new(&format!("^(?:{})$", p.get_ref())) {
+            // Compile the pattern as written first: wrapped in a group, an unbalanced `)|(`
+            // would turn into a different, valid regex and slip through. Then anchor it to
+            // the whole input: administrators write `[0-9]{4}` meaning "four digits".
+            let anchored =
+                regex::Regex::new(p.get_ref()).and_then(|_| regex::Regex::new(&format!("^(?:{})$", p.get_ref())));
+            match anchored {
                 Ok(r) => Some(r),
                 Err(e) => {
                     let msg = e
@@ -775,8 +787,16 @@ impl Compiler<'_> {
     }
 }
 
-/// The widest value an input's validators allow, if they bound it.
+/// Widest variable the checker considers: beyond any screen, and small enough that worst-case
+/// renderings stay cheap.
+pub const MAX_WIDTH: usize = 200;
+
+/// The widest value an input's validators allow, if they bound it (at most [`MAX_WIDTH`]).
 fn inferred_width(v: &ValidateDef) -> Option<usize> {
+    inferred_width_unclamped(v).map(|w| w.min(MAX_WIDTH))
+}
+
+fn inferred_width_unclamped(v: &ValidateDef) -> Option<usize> {
     if v.phone {
         // Saved normalised: 2547XXXXXXXX, whatever length was typed.
         return Some(12);

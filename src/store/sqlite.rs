@@ -215,7 +215,10 @@ fn row_to_request(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
         reference: Reference::parse(&reference).ok_or_else(|| bad_column("reference", crate::types::MsisdnError))?,
         menu: r.get("menu")?,
         service: r.get("service")?,
-        msisdn: Msisdn::parse(&msisdn.to_string()).map_err(|e| bad_column("msisdn", e))?,
+        msisdn: u64::try_from(msisdn)
+            .ok()
+            .and_then(Msisdn::from_u64)
+            .ok_or_else(|| bad_column("msisdn", crate::types::MsisdnError))?,
         locale: r.get("locale")?,
         fields,
         payment: amount.zip(account),
@@ -295,7 +298,12 @@ impl Store for SqliteStore {
         });
         Box::pin(async move {
             let l = read.await?;
-            self.remember_language(msisdn, l.clone());
+            // Only fill a gap: a language set while this read was in flight must win.
+            if let Ok(mut m) = self.languages.lock()
+                && m.len() < LANGUAGE_CACHE_MAX
+            {
+                m.entry(msisdn.as_u64()).or_insert_with(|| l.clone());
+            }
             Ok(l)
         })
     }
