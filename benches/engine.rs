@@ -8,10 +8,11 @@ use std::path::PathBuf;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use njia::check;
-use njia::engine::{self, Ctx, Step};
+use njia::engine::{self, Ctx, Session, Step};
 use njia::types::Locale;
 
-fn bench(c: &mut Criterion) {
+/// The shipped menus, checked.
+fn load() -> check::Loaded {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let fallback = [Locale::parse("sw").expect("sw"), Locale::parse("en").expect("en")];
     let opts = check::Options {
@@ -20,54 +21,38 @@ fn bench(c: &mut Criterion) {
         limit: 160,
         fallback: &fallback,
     };
-    let Ok(loaded) = check::load(&opts) else { panic!("shipped menus must pass check") };
+    match check::load(&opts) {
+        Ok(loaded) => loaded,
+        Err(problems) => panic!("shipped menus must pass check: {problems:#?}"),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let loaded = load();
     let menu = loaded.menus.by_id("ecitizen").expect("demo menu").clone();
     let ctx = Ctx { menu: &menu, catalog: &loaded.catalog, limit: 160 };
     let (home, first) = engine::begin(ctx, Locale::parse("sw").expect("sw"), false);
     assert!(matches!(first, Step::Show { .. }));
-
-    // Home (6 options) -> agencies (16 options, paginated): a menu step plus a paginated render.
-    c.bench_function("step: home -> agencies menu (paginated render)", |b| {
-        b.iter_batched(
-            || home.clone(),
-            |mut s| black_box(engine::step(ctx, &mut s, black_box("5"))),
-            BatchSize::SmallInput,
-        )
-    });
-    // Agencies page 1 -> page 2 via 98.
+    // Each case applies one input to a copy of a session at a given screen.
+    let mut case = |name: &str, from: &Session, input: &str| {
+        c.bench_function(name, |b| {
+            b.iter_batched(
+                || from.clone(),
+                |mut s| black_box(engine::step(ctx, &mut s, black_box(input))),
+                BatchSize::SmallInput,
+            )
+        });
+    };
     let mut agencies = home.clone();
     let _ = engine::step(ctx, &mut agencies, "5");
-    c.bench_function("step: agencies 98 -> page 2", |b| {
-        b.iter_batched(
-            || agencies.clone(),
-            |mut s| black_box(engine::step(ctx, &mut s, black_box("98"))),
-            BatchSize::SmallInput,
-        )
-    });
-    // Home -> input screen (validation path is exercised next).
-    c.bench_function("step: home -> input screen", |b| {
-        b.iter_batched(
-            || home.clone(),
-            |mut s| black_box(engine::step(ctx, &mut s, black_box("3"))),
-            BatchSize::SmallInput,
-        )
-    });
     let mut kra = home.clone();
     let _ = engine::step(ctx, &mut kra, "3");
-    c.bench_function("step: input validated by regex -> lookup call", |b| {
-        b.iter_batched(
-            || kra.clone(),
-            |mut s| black_box(engine::step(ctx, &mut s, black_box("A123456789B"))),
-            BatchSize::SmallInput,
-        )
-    });
-    c.bench_function("step: invalid choice re-render with error line", |b| {
-        b.iter_batched(
-            || home.clone(),
-            |mut s| black_box(engine::step(ctx, &mut s, black_box("9"))),
-            BatchSize::SmallInput,
-        )
-    });
+    // Home (6 options) -> agencies (16 options, paginated): a menu step plus a paginated render.
+    case("step: home -> agencies menu (paginated render)", &home, "5");
+    case("step: agencies 98 -> page 2", &agencies, "98");
+    case("step: home -> input screen", &home, "3");
+    case("step: input validated by regex -> lookup call", &kra, "A123456789B");
+    case("step: invalid choice re-render with error line", &home, "9");
 }
 
 /// The hub without HTTP: the same 5-hop walk the load benchmark drives, with the
@@ -85,14 +70,7 @@ fn hub(c: &mut Criterion) {
     use njia::types::{Msisdn, SessionKey};
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let fallback = [Locale::parse("sw").expect("sw"), Locale::parse("en").expect("en")];
-    let opts = check::Options {
-        menus_dir: &root.join("menus"),
-        locales_dir: &root.join("locales"),
-        limit: 160,
-        fallback: &fallback,
-    };
-    let Ok(loaded) = check::load(&opts) else { panic!("shipped menus must pass check") };
+    let loaded = load();
     let data = std::env::temp_dir().join(format!("njia-bench-hub-{}", std::process::id()));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data).expect("store"));
