@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::diag::{self, Place, Problem};
-use crate::engine::{Prepared, SYSTEM_MESSAGES};
+use crate::engine::{MAX_LIST_ITEMS, Prepared, SYSTEM_MESSAGES};
 use crate::gsm7;
 use crate::hub::HUB_MESSAGES;
 use crate::i18n::Catalog;
@@ -325,25 +325,33 @@ fn fits(m: &Menu, catalog: &Catalog, limit: usize, edges: &[Vec<ScreenId>], prob
             let text = s.text.as_ref().map(|t| worst(&t.id)).unwrap_or_default();
             // The widest error line this screen can carry on top.
             let mut errors: Vec<String> = Vec::new();
-            let leads_to_lookup = edges[i].iter().any(|t| matches!(m.screen(*t).kind, Kind::Lookup(_)));
-            if leads_to_lookup {
-                errors.push(worst("njia-lookup-failed"));
-                for t in &edges[i] {
-                    if let Kind::Lookup(l) = &m.screen(*t).kind {
-                        errors.push(
-                            l.not_found.as_ref().map_or_else(|| worst("njia-lookup-not-found"), |n| worst(&n.id)),
-                        );
+            // A lookup that fails, or finds nothing, returns here with its reason on top; so do
+            // the later lookups of a chain (lookup -> lookup) that starts here.
+            let mut chain: Vec<ScreenId> = edges[i].iter().copied().filter(|t| is_lookup(m, *t)).collect();
+            let mut seen = BTreeSet::new();
+            while let Some(t) = chain.pop() {
+                if !seen.insert(t) {
+                    continue;
+                }
+                if let Kind::Lookup(l) = &m.screen(t).kind {
+                    errors.push(worst("njia-lookup-failed"));
+                    errors.push(l.not_found.as_ref().map_or_else(|| worst("njia-lookup-not-found"), |n| worst(&n.id)));
+                    if is_lookup(m, l.next) {
+                        chain.push(l.next);
                     }
                 }
             }
             let lines: Vec<String> = match &s.kind {
                 Kind::Menu { options, list } => {
                     errors.push(worst("njia-invalid-choice"));
-                    let n = options.len() + usize::from(list.is_some());
+                    // Listed items come first at run time, so with a list the fixed options
+                    // are numbered after as many items as a lookup may give.
+                    let first_fixed = if list.is_some() { MAX_LIST_ITEMS + 1 } else { 1 };
+                    let n = first_fixed + options.len();
                     let mut longest = options
                         .iter()
                         .enumerate()
-                        .map(|(k, o)| format!("{}. {}", k + 1, worst(&o.label.id)))
+                        .map(|(k, o)| format!("{}. {}", first_fixed + k, worst(&o.label.id)))
                         .max_by_key(|l| gsm7::cost(l).units)
                         .unwrap_or_default();
                     if let Some(l) = list {
@@ -356,8 +364,10 @@ fn fits(m: &Menu, catalog: &Catalog, limit: usize, edges: &[Vec<ScreenId>], prob
                 }
                 Kind::Language { options, .. } => {
                     errors.push(worst("njia-invalid-choice"));
-                    // Language screens are short lists; they must fit on one page.
-                    options.iter().enumerate().map(|(k, o)| format!("{}. {}", k + 1, worst(&o.label.id))).collect()
+                    // Language screens are short lists; they must fit on one page, with Back
+                    // and Home when reached from a menu.
+                    let labels = options.iter().enumerate().map(|(k, o)| format!("{}. {}", k + 1, worst(&o.label.id)));
+                    labels.chain(nav[1..].iter().cloned()).collect()
                 }
                 Kind::Input(inp) => {
                     errors.push(
@@ -394,6 +404,10 @@ fn fits(m: &Menu, catalog: &Catalog, limit: usize, edges: &[Vec<ScreenId>], prob
             }
         }
     }
+}
+
+fn is_lookup(m: &Menu, s: ScreenId) -> bool {
+    matches!(m.screen(s).kind, Kind::Lookup(_))
 }
 
 /// Counts errors and warnings, for the summary line.

@@ -32,7 +32,7 @@ pub const SYSTEM_MESSAGES: &[&str] = &[
 const MAX_VALUE_WIDTH: usize = 182;
 
 /// Most items kept from a list a lookup returns (they are paginated, but not without end).
-const MAX_LIST_ITEMS: usize = 50;
+pub const MAX_LIST_ITEMS: usize = 50;
 
 /// How many screens Back can return through; older ones are forgotten to bound memory.
 const MAX_STACK: usize = 32;

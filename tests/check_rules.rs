@@ -45,6 +45,8 @@ const CASES: &[(&str, &str, usize, &str, Severity)] = &[
     ("bad-regex", "menus/m.toml", 23, "regular expression does not compile", Severity::Error),
     // Wrapped in a group for anchoring, `[0-9]{4})|(x` would become valid; it must not pass.
     ("regex-unbalanced", "menus/m.toml", 23, "unopened group", Severity::Error),
+    // The second lookup of a chain returns to the screen before the chain with its reason.
+    ("lookup-chain", "menus/m.toml", 21, "screen \"ask-id\" can need 178 GSM-7 characters in sw", Severity::Error),
     // Widths far past any screen are refused instead of being rendered as worst cases.
     ("huge-width", "menus/m.toml", 9, "wider than any screen", Severity::Error),
     (
