@@ -14,8 +14,11 @@ use crate::types::Locale;
 pub struct Config {
     /// Address to listen on; loopback by default so nothing is exposed by accident.
     pub listen: SocketAddr,
-    /// Where the SQLite database lives.
+    /// Where the SQLite database lives (the embedded default store).
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of SQLite, e.g. `postgres://njia@db:5432/njia`. Several instances
+    /// share one database. Also read from `DATABASE_URL`.
+    pub database_url: Option<String>,
     pub menus_dir: PathBuf,
     pub locales_dir: PathBuf,
     /// Data files answering lookups offline (`<backend>.toml`).
@@ -52,6 +55,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8384)),
             data_dir: PathBuf::from("data"),
+            database_url: None,
             menus_dir: PathBuf::from("menus"),
             locales_dir: PathBuf::from("locales"),
             lookups_dir: PathBuf::from("menus/lookups"),
@@ -84,7 +88,8 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads `file` if given, then applies `NJIA_LISTEN`, `NJIA_DATA_DIR` and `NJIA_LOG_FORMAT`.
+    /// Reads `file` if given, then applies `NJIA_LISTEN`, `DATABASE_URL`, `NJIA_DATA_DIR` and
+    /// `NJIA_LOG_FORMAT`.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut c = match file {
             Some(p) => {
@@ -96,6 +101,11 @@ impl Config {
         if let Ok(v) = std::env::var("NJIA_LISTEN") {
             c.listen =
                 v.parse().map_err(|e: std::net::AddrParseError| ConfigError::Env("NJIA_LISTEN", e.to_string()))?;
+        }
+        if let Ok(v) = std::env::var("DATABASE_URL")
+            && !v.is_empty()
+        {
+            c.database_url = Some(v);
         }
         if let Ok(v) = std::env::var("NJIA_DATA_DIR") {
             c.data_dir = PathBuf::from(v);

@@ -104,7 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
-    let app = match njia::server::build(&config) {
+    let app = match njia::server::build(&config).await {
         Ok(app) => app,
         Err(njia::server::StartError::Check(problems)) => {
             eprintln!("njia: refusing to start: the menus or locales have problems");
@@ -123,7 +123,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
 }
 
 async fn dial(config: Config, code: String, msisdn: Msisdn, lang: Option<Locale>) -> anyhow::Result<ExitCode> {
-    let app = match njia::server::build(&config) {
+    let app = match njia::server::build(&config).await {
         Ok(app) => app,
         Err(njia::server::StartError::Check(problems)) => return Ok(report(&problems, "")),
         Err(e) => return Err(e.into()),

@@ -27,6 +27,7 @@ use crate::hub::{Hub, HubConfig};
 use crate::lookup::{DataFiles, Lookups};
 use crate::session::MemorySessions;
 use crate::store::Store;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 
 /// What every handler shares.
@@ -55,9 +56,9 @@ pub struct App {
     pub warnings: Vec<Problem>,
 }
 
-/// Loads menus and locales (refusing on any `njia check` error), opens the store and wires
-/// the hub. Must be called inside a tokio runtime (it starts the session sweeper).
-pub fn build(config: &Config) -> Result<App, StartError> {
+/// Loads menus and locales (refusing on any `njia check` error), opens the store (migrating
+/// it) and wires the hub. Runs inside a tokio runtime (it starts the session sweeper).
+pub async fn build(config: &Config) -> Result<App, StartError> {
     let Loaded { catalog, menus, warnings } = check::load(&check::Options {
         menus_dir: &config.menus_dir,
         locales_dir: &config.locales_dir,
@@ -65,7 +66,12 @@ pub fn build(config: &Config) -> Result<App, StartError> {
         fallback: &config.fallback_locales,
     })
     .map_err(StartError::Check)?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir)?);
+    // PostgreSQL when a database URL is configured (several instances share it); otherwise
+    // the embedded SQLite file in the data directory.
+    let store: Arc<dyn Store> = match &config.database_url {
+        Some(url) => Arc::new(PostgresStore::connect(url).await?),
+        None => Arc::new(SqliteStore::open(&config.data_dir)?),
+    };
     let files = DataFiles::load(&config.lookups_dir).map_err(StartError::Lookups)?;
     let sessions = MemorySessions::new(config.session_idle(), config.max_sessions);
     sessions.spawn_sweeper();
@@ -97,7 +103,7 @@ pub fn router(app: &App) -> Router {
 /// resolves. The entry point for tests and embedders; `main` calls [`build`] and [`serve`]
 /// itself so it can print the checker's problems.
 pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let app = build(config)?;
+    let app = build(config).await?;
     serve(listener, app, shutdown).await?;
     Ok(())
 }

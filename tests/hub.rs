@@ -94,7 +94,7 @@ async fn serve_refuses_broken_menus_with_the_checker_problems() {
         locales_dir: fixture.join("locales"),
         ..njia::config::Config::default()
     };
-    match njia::server::build(&config) {
+    match njia::server::build(&config).await {
         Err(njia::server::StartError::Check(problems)) => {
             let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
             assert!(text.iter().any(|p| p.contains("menus/m.toml:") && p.contains("unknown screen")), "{text:#?}");

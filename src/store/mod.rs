@@ -4,7 +4,11 @@
 //! trait for production. A submit returns only after its transaction is committed, which is
 //! what lets the USSD reply say "received".
 
+pub mod postgres;
 pub mod sqlite;
+
+use std::hash::{BuildHasher, Hasher};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::BoxFuture;
 use crate::types::{Locale, Msisdn, Reference};
@@ -78,4 +82,38 @@ pub trait Store: Send + Sync + 'static {
     -> BoxFuture<'_, Result<Vec<RequestRow>, StoreError>>;
     /// Records an end-of-session notification (idempotent on channel and session id).
     fn record_session_end(&self, end: SessionEnd) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// Unix milliseconds, the time unit of every stored timestamp.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Unpredictable bits for a reference: SipHash with per-process random keys over a counter and
+/// the clock, so references cannot be guessed from one another.
+pub(crate) fn reference_bits(attempt: u64) -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    thread_local! { static KEYS: std::hash::RandomState = std::hash::RandomState::new(); }
+    KEYS.with(|k| {
+        let mut h = k.build_hasher();
+        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        h.write_u64(attempt);
+        h.write_i64(now_ms());
+        h.finish()
+    })
+}
+
+/// A request's fields as the JSON object both stores keep.
+pub(crate) fn fields_to_json(fields: &[(String, String)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> =
+        fields.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// The fields back from their JSON object (in key order).
+pub(crate) fn fields_from_json(json: &str) -> Vec<(String, String)> {
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json)
+        .map(|m| m.into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned())).collect())
+        .unwrap_or_default()
 }

@@ -7,16 +7,17 @@
 //! others in its batch. Replies are sent only after the commit returned.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::oneshot;
 
 use crate::BoxFuture;
-use crate::store::{NewRequest, RequestRow, SessionEnd, Store, StoreError, Stored};
+use crate::store::{
+    NewRequest, RequestRow, SessionEnd, Store, StoreError, Stored, fields_from_json, fields_to_json, now_ms,
+    reference_bits,
+};
 use crate::types::{Locale, Msisdn, Reference};
 
 /// Migrations in order; `PRAGMA user_version` records how many ran.
@@ -169,25 +170,6 @@ fn db(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-/// 25 unpredictable bits for a reference: SipHash with per-process random keys over a counter
-/// and the clock, so references cannot be guessed from one another.
-fn reference_bits(attempt: u64) -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    thread_local! { static KEYS: std::hash::RandomState = std::hash::RandomState::new(); }
-    KEYS.with(|k| {
-        let mut h = k.build_hasher();
-        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        h.write_u64(attempt);
-        h.write_i64(now_ms());
-        h.finish()
-    })
-}
-
 /// A stored value that no longer parses (only possible in a hand-edited database).
 fn bad_column(name: &str, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -203,10 +185,7 @@ struct BadColumn(String, String);
 
 fn row_to_request(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
     let fields_json: String = r.get("fields")?;
-    let fields: Vec<(String, String)> =
-        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&fields_json)
-            .map(|m| m.into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned())).collect())
-            .unwrap_or_default();
+    let fields = fields_from_json(&fields_json);
     let amount: Option<String> = r.get("payment_amount")?;
     let account: Option<String> = r.get("payment_account")?;
     let msisdn: i64 = r.get("msisdn")?;
@@ -239,9 +218,7 @@ fn submit_tx(t: &Connection, r: &NewRequest) -> Result<Stored, StoreError> {
             Reference::parse(&existing).ok_or_else(|| StoreError::Database("bad stored reference".into()))?;
         return Ok(Stored { reference, created: false });
     }
-    let fields: serde_json::Map<String, serde_json::Value> =
-        r.fields.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-    let fields = serde_json::Value::Object(fields).to_string();
+    let fields = fields_to_json(&r.fields);
     let now = now_ms();
     for attempt in 0..8 {
         let reference = Reference::from_bits(reference_bits(attempt));
