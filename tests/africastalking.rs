@@ -328,3 +328,34 @@ async fn navigation_and_pagination() {
     assert!(pick.starts_with("END Judiciary services"), "option 16 from page 1 picks the 16th: {pick}");
     server.stop().await;
 }
+
+/// The same durable submit with PostgreSQL as the store: the row is committed before END.
+#[tokio::test]
+async fn submit_is_durable_on_postgres_too() {
+    let db = common::create_database().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server =
+        TestServer::start(njia::config::Config { database_url: Some(db.url.clone()), ..config(dir.path()) }).await;
+    let (phone, sid) = ("+254711000888", "ATUid_pg");
+    for text in ["", "2", "2*1", "2*1*kajiado/1234"] {
+        server.post_form("/ussd/africastalking", &at_hop(sid, phone, "*384#", text)).await;
+    }
+    let (_, end) = server.post_form("/ussd/africastalking", &at_hop(sid, phone, "*384#", "2*1*kajiado/1234*1")).await;
+    assert!(end.starts_with("END Request NJ-"), "{end}");
+    let reference = &end[12..20];
+    let client = common::pg_client(&db.url).await;
+    let row = client
+        .query_one("SELECT service, status, msisdn FROM requests WHERE reference = $1", &[&reference])
+        .await
+        .expect("the request is in PostgreSQL when END arrives");
+    assert_eq!(
+        (row.get::<_, &str>(0), row.get::<_, &str>(1), row.get::<_, i64>(2)),
+        ("land-rates", "received", 254711000888)
+    );
+    let lang: String =
+        client.query_one("SELECT locale FROM profiles WHERE msisdn = 254711000888", &[]).await.unwrap().get(0);
+    assert_eq!(lang, "en");
+    server.stop().await;
+    drop(client);
+    common::drop_database(db).await;
+}

@@ -7,7 +7,6 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use njia::store::postgres::PostgresStore;
 use njia::store::sqlite::SqliteStore;
@@ -109,58 +108,9 @@ fn sqlite(dir: &tempfile::TempDir) -> Opener {
 
 // --- PostgreSQL -----------------------------------------------------------------------------
 
-/// A fresh database on the test server; dropped by `drop_database`.
-struct TestDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
+mod common;
 
-async fn admin_client(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL is required for the store conformance suite and is not reachable at {url}: {e}")
-    });
-    tokio::spawn(conn);
-    client
-}
-
-async fn create_database() -> TestDatabase {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let admin_url =
-        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("njia_test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-    let client = admin_client(&admin_url).await;
-    // Two statements: several in one string would run as one transaction, which
-    // CREATE/DROP DATABASE refuse.
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let mut config: tokio_postgres::Config = admin_url.parse().unwrap();
-    config.dbname(&name);
-    let url = pg_url(&config);
-    TestDatabase { admin_url, name, url }
-}
-
-/// Rebuilds a URL from a parsed config (host, port, user, password, database).
-fn pg_url(c: &tokio_postgres::Config) -> String {
-    let host = c
-        .get_hosts()
-        .first()
-        .map(|h| match h {
-            tokio_postgres::config::Host::Tcp(h) => h.clone(),
-            #[cfg(unix)]
-            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
-        })
-        .unwrap_or_else(|| "127.0.0.1".into());
-    let port = c.get_ports().first().copied().unwrap_or(5432);
-    let user = c.get_user().unwrap_or("postgres");
-    let password = c.get_password().map(|p| format!(":{}", String::from_utf8_lossy(p))).unwrap_or_default();
-    format!("postgres://{user}{password}@{host}:{port}/{}", c.get_dbname().unwrap_or("postgres"))
-}
-
-async fn drop_database(db: TestDatabase) {
-    let client = admin_client(&db.admin_url).await;
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db.name)).await.unwrap();
-}
+use common::{TestDatabase, create_database, drop_database};
 
 fn postgres(db: &TestDatabase) -> Opener {
     let url = db.url.clone();
@@ -216,7 +166,7 @@ async fn postgres_migrations_are_safe_when_instances_start_together() {
     for s in starts {
         s.await.unwrap().expect("every instance starts");
     }
-    let client = admin_client(&db.url).await;
+    let client = common::pg_client(&db.url).await;
     let n: i64 = client.query_one("SELECT count(*) FROM schema_version", &[]).await.unwrap().get(0);
     assert_eq!(n, 1, "the one migration is recorded once");
     drop(client);

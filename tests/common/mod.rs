@@ -106,3 +106,58 @@ pub fn at_hop(session: &str, phone: &str, code: &str, text: &str) -> String {
         ("text", text),
     ])
 }
+
+// --- PostgreSQL (TEST_DATABASE_URL, default the local server; tests fail without it) ----------
+
+/// A fresh database on the test server; dropped by `drop_database`.
+pub struct TestDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+pub async fn pg_client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL is required for the store conformance suite and is not reachable at {url}: {e}")
+    });
+    tokio::spawn(conn);
+    client
+}
+
+pub async fn create_database() -> TestDatabase {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let admin_url =
+        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("njia_test_{}_{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let client = pg_client(&admin_url).await;
+    // Two statements: several in one string would run as one transaction, which
+    // CREATE/DROP DATABASE refuse.
+    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let mut config: tokio_postgres::Config = admin_url.parse().unwrap();
+    config.dbname(&name);
+    let url = pg_url(&config);
+    TestDatabase { admin_url, name, url }
+}
+
+/// Rebuilds a URL from a parsed config (host, port, user, password, database).
+fn pg_url(c: &tokio_postgres::Config) -> String {
+    let host = c
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    let user = c.get_user().unwrap_or("postgres");
+    let password = c.get_password().map(|p| format!(":{}", String::from_utf8_lossy(p))).unwrap_or_default();
+    format!("postgres://{user}{password}@{host}:{port}/{}", c.get_dbname().unwrap_or("postgres"))
+}
+
+pub async fn drop_database(db: TestDatabase) {
+    let client = pg_client(&db.admin_url).await;
+    client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db.name)).await.unwrap();
+}
