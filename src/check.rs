@@ -108,7 +108,7 @@ fn check_menu(m: &Menu, catalog: &Catalog, limit: usize, problems: &mut Vec<Prob
 /// Every message a menu names (texts, labels, errors) exists in every locale.
 fn messages_exist(m: &Menu, catalog: &Catalog, problems: &mut Vec<Problem>) {
     for s in &m.screens {
-        for msg in screen_messages(m, s) {
+        for msg in screen_messages(s) {
             for locale in catalog.locales() {
                 if catalog.message(locale, &msg.id).is_none() {
                     problems.push(Problem::error(
@@ -133,7 +133,7 @@ fn messages_exist(m: &Menu, catalog: &Catalog, problems: &mut Vec<Problem>) {
     }
 }
 
-fn screen_messages<'m>(_m: &Menu, s: &'m menu::Screen) -> Vec<&'m menu::Message> {
+fn screen_messages(s: &menu::Screen) -> Vec<&menu::Message> {
     let mut out: Vec<&menu::Message> = s.text.iter().collect();
     match &s.kind {
         Kind::Menu { options, .. } => out.extend(options.iter().map(|o| &o.label)),
@@ -254,7 +254,7 @@ fn variables(m: &Menu, catalog: &Catalog, available: &[BTreeSet<String>], proble
     let mut unsized_reported = BTreeSet::new();
     for (i, s) in m.screens.iter().enumerate() {
         let have = &available[i];
-        for msg in screen_messages(m, s) {
+        for msg in screen_messages(s) {
             for locale in catalog.locales() {
                 for v in catalog.vars_used(locale, &msg.id) {
                     if !have.contains(&v) {

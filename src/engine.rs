@@ -76,6 +76,11 @@ impl Line {
     }
 }
 
+/// A navigation line such as `98. Zaidi`, with its cost.
+fn nav_line(catalog: &Catalog, locale: &Locale, key: &str, id: &str) -> Line {
+    Line::new(format!("{key}. {}", catalog.format(locale, id, None)))
+}
+
 impl Prepared {
     /// Formats every option label and navigation line of `menu` in every locale of `catalog`.
     pub fn new(menu: &Menu, catalog: &Catalog) -> Prepared {
@@ -95,9 +100,9 @@ impl Prepared {
                 let nav = &menu.nav;
                 let prepared = PreparedLocale {
                     labels,
-                    more: Line::new(format!("{}. {}", nav.more, f("njia-nav-more"))),
-                    back: Line::new(format!("{}. {}", nav.back, f("njia-nav-back"))),
-                    home: Line::new(format!("{}. {}", nav.home, f("njia-nav-home"))),
+                    more: nav_line(catalog, locale, &nav.more, "njia-nav-more"),
+                    back: nav_line(catalog, locale, &nav.back, "njia-nav-back"),
+                    home: nav_line(catalog, locale, &nav.home, "njia-nav-home"),
                 };
                 (locale.clone(), prepared)
             })
@@ -571,9 +576,8 @@ impl<'a> NavLabels<'a> {
     fn new(ctx: Ctx<'a>, s: &Session) -> NavLabels<'a> {
         let nav = &ctx.menu.nav;
         let line = |key: &str, id: &str| {
-            let text = format!("{key}. {}", ctx.catalog.format(&s.locale, id, None));
-            let cost = LineCost::of(&text);
-            (Cow::Owned(text), cost)
+            let l = nav_line(ctx.catalog, &s.locale, key, id);
+            (Cow::Owned(l.text.into_string()), l.cost)
         };
         NavLabels {
             more: line(&nav.more, "njia-nav-more"),

@@ -117,11 +117,6 @@ impl Catalog {
         self.get(locale).and_then(|l| l.messages.get(id))
     }
 
-    /// True when `id` is defined in at least one locale.
-    pub fn defines_anywhere(&self, id: &str) -> bool {
-        self.locales.iter().any(|l| l.messages.contains_key(id))
-    }
-
     /// Variables `id` uses in `locale`, following references to other messages.
     pub fn vars_used(&self, locale: &Locale, id: &str) -> BTreeSet<String> {
         let mut out = BTreeSet::new();

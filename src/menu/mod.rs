@@ -97,19 +97,6 @@ pub enum Kind {
     Language { options: Vec<LanguageOption>, next: Option<ScreenId> },
 }
 
-impl Kind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Kind::Menu { .. } => "menu",
-            Kind::Input(_) => "input",
-            Kind::Lookup(_) => "lookup",
-            Kind::Submit(_) => "submit",
-            Kind::End => "end",
-            Kind::Language { .. } => "language",
-        }
-    }
-}
-
 #[derive(Debug)]
 pub struct MenuOption {
     pub label: Message,

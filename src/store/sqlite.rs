@@ -7,7 +7,7 @@
 //! others in its batch. Replies are sent only after the commit returned.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, mpsc};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -35,7 +35,6 @@ type Release = Box<dyn FnOnce(bool) + Send>;
 /// Handle to the store thread; cheap to share behind an `Arc`.
 pub struct SqliteStore {
     tx: mpsc::Sender<Job>,
-    path: PathBuf,
     /// Remembered languages (including "none yet"), so the first hop of a session does not
     /// wait on the store thread. Coherent because this store is the only writer of its file;
     /// cleared wholesale when it reaches [`LANGUAGE_CACHE_MAX`] to bound memory.
@@ -63,7 +62,7 @@ impl SqliteStore {
             .name("njia-sqlite".into())
             .spawn(move || run(conn, rx))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(SqliteStore { tx, path, languages: Mutex::new(HashMap::new()) })
+        Ok(SqliteStore { tx, languages: Mutex::new(HashMap::new()) })
     }
 
     fn remember_language(&self, msisdn: Msisdn, locale: Option<Locale>) {
@@ -73,10 +72,6 @@ impl SqliteStore {
             }
             m.insert(msisdn.as_u64(), locale);
         }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Runs `f` on the store thread inside the current batch's transaction.
