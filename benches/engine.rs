@@ -81,8 +81,17 @@ fn hub(c: &mut Criterion) {
         catalog: loaded.catalog,
         sessions: MemorySessions::new(Duration::from_secs(180), 1_000_000),
         store: Arc::clone(&store),
-        lookups: Arc::new(Lookups { files: DataFiles::load(&root.join("menus/lookups")).expect("data"), store }),
-        config: HubConfig { lookup_timeout: Duration::from_secs(2), default_locale: Locale::parse("sw").expect("sw") },
+        lookups: Arc::new(Lookups {
+            files: DataFiles::load(&root.join("menus/lookups")).expect("data"),
+            store,
+            http: Default::default(),
+        }),
+        config: HubConfig {
+            lookup_timeout: Duration::from_secs(2),
+            default_locale: Locale::parse("sw").expect("sw"),
+            handoff: njia::handoff::Policy::default(),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        },
     };
     let channel: Arc<str> = Arc::from("bench");
     let walk = ["", "5", "5*98", "5*98*98", "5*98*98*14"];

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::diag::{self, Place, Problem};
 use crate::engine::{MAX_LIST_ITEMS, Prepared, SYSTEM_MESSAGES};
 use crate::gsm7;
+use crate::handoff::SMS_MESSAGES;
 use crate::hub::HUB_MESSAGES;
 use crate::i18n::Catalog;
 use crate::menu::{self, Kind, Menu, MenuSet, ScreenId};
@@ -80,6 +81,20 @@ fn system_messages(catalog: &Catalog, dir: &Path, problems: &mut Vec<Problem>) {
                     Place::whole_file(&at),
                     format!("system message {id:?} is missing in {locale}"),
                     format!("add it to locales/{locale}/njia.ftl (the engine shows it for navigation and errors)"),
+                ));
+            }
+        }
+        for id in SMS_MESSAGES {
+            if catalog.message(locale, id).is_none() {
+                let file = dir.join(locale.as_str()).join("sms.ftl");
+                let at = if file.exists() { file } else { dir.join(locale.as_str()) };
+                problems.push(Problem::error(
+                    Place::whole_file(&at),
+                    format!("SMS message {id:?} is missing in {locale}"),
+                    format!(
+                        "add it to locales/{locale}/sms.ftl (citizens get it as an SMS receipt; it takes $reference, \
+                         $service, $amount and $receipt)"
+                    ),
                 ));
             }
         }

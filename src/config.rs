@@ -1,6 +1,7 @@
 //! Configuration: one optional TOML file, then environment overrides; every field has a
 //! default so `njia serve` runs on a fresh machine with no file at all.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,6 +42,159 @@ pub struct Config {
     pub header_read_timeout_ms: u64,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
+    /// Simulated M-Pesa and agencies, SMS to the log. Unset means "sandbox unless Daraja is
+    /// configured"; production sets `sandbox = false`, and then every service needs a backend.
+    pub sandbox: Option<bool>,
+    /// The public HTTPS base URL telcos and Daraja reach this server on (callback URLs).
+    pub public_url: Option<String>,
+    pub dispatcher: DispatcherConfig,
+    pub daraja: Option<DarajaSection>,
+    pub sms: SmsSection,
+    /// Agency backends by name (`[backends.lands]`); see `docs/agency-api.md`.
+    pub backends: BTreeMap<String, BackendSection>,
+}
+
+/// The job dispatcher and the hand-off's timing (see `handoff::Policy`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatcherConfig {
+    /// Run a dispatcher in this instance (several instances may each run one).
+    pub enabled: bool,
+    pub push_delay_ms: i64,
+    pub busy_retry_ms: i64,
+    pub max_payment_attempts: u32,
+    pub query_delays_ms: Vec<i64>,
+    pub max_failures: u32,
+    pub backoff_base_ms: i64,
+    pub backoff_cap_ms: i64,
+    pub lease_ms: i64,
+    pub batch: u32,
+    pub poll_ms: u64,
+    /// Sandbox only: how long the simulated citizen takes to enter the M-Pesa PIN.
+    pub sandbox_pin_delay_ms: u64,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> DispatcherConfig {
+        let p = crate::handoff::Policy::default();
+        DispatcherConfig {
+            enabled: true,
+            push_delay_ms: p.push_delay_ms,
+            busy_retry_ms: p.busy_retry_ms,
+            max_payment_attempts: p.max_payment_attempts,
+            query_delays_ms: p.query_delays_ms,
+            max_failures: p.max_failures,
+            backoff_base_ms: p.backoff_base_ms,
+            backoff_cap_ms: p.backoff_cap_ms,
+            lease_ms: p.lease_ms,
+            batch: p.batch,
+            poll_ms: p.poll_ms,
+            sandbox_pin_delay_ms: 2_000,
+        }
+    }
+}
+
+impl DispatcherConfig {
+    pub fn policy(&self) -> crate::handoff::Policy {
+        crate::handoff::Policy {
+            push_delay_ms: self.push_delay_ms,
+            busy_retry_ms: self.busy_retry_ms,
+            max_payment_attempts: self.max_payment_attempts.max(1),
+            query_delays_ms: self.query_delays_ms.clone(),
+            max_failures: self.max_failures.max(1),
+            backoff_base_ms: self.backoff_base_ms,
+            backoff_cap_ms: self.backoff_cap_ms,
+            lease_ms: self.lease_ms,
+            batch: self.batch.max(1),
+            poll_ms: self.poll_ms.max(1),
+        }
+    }
+}
+
+/// M-Pesa Daraja. Secrets are read from the environment variables named here.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DarajaSection {
+    /// `https://sandbox.safaricom.co.ke` or `https://api.safaricom.co.ke`.
+    pub base_url: String,
+    pub shortcode: String,
+    /// The receiving paybill or till; the shortcode when unset.
+    pub party_b: Option<String>,
+    #[serde(default = "default_transaction_type")]
+    pub transaction_type: crate::payment::daraja::TransactionType,
+    #[serde(default = "default_consumer_key_env")]
+    pub consumer_key_env: String,
+    #[serde(default = "default_consumer_secret_env")]
+    pub consumer_secret_env: String,
+    #[serde(default = "default_passkey_env")]
+    pub passkey_env: String,
+    #[serde(default = "default_daraja_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_transaction_type() -> crate::payment::daraja::TransactionType {
+    crate::payment::daraja::TransactionType::CustomerPayBillOnline
+}
+fn default_consumer_key_env() -> String {
+    "DARAJA_CONSUMER_KEY".into()
+}
+fn default_consumer_secret_env() -> String {
+    "DARAJA_CONSUMER_SECRET".into()
+}
+fn default_passkey_env() -> String {
+    "DARAJA_PASSKEY".into()
+}
+fn default_daraja_timeout() -> u64 {
+    10_000
+}
+
+/// Where SMS go.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsSection {
+    /// `log` (the embedded sink) or `africastalking`; `log` when unset in sandbox mode.
+    pub sender: Option<String>,
+    pub africastalking: Option<AfricasTalkingSection>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AfricasTalkingSection {
+    #[serde(default = "default_at_base")]
+    pub base_url: String,
+    pub username: String,
+    #[serde(default = "default_at_key_env")]
+    pub api_key_env: String,
+    pub from: Option<String>,
+    #[serde(default = "default_daraja_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_at_base() -> String {
+    "https://api.africastalking.com".into()
+}
+fn default_at_key_env() -> String {
+    "AT_API_KEY".into()
+}
+
+/// One agency backend.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSection {
+    pub base_url: String,
+    /// Environment variable holding the `whsec_…` secret.
+    pub secret_env: String,
+    /// Services whose requests are delivered here.
+    #[serde(default)]
+    pub services: Vec<String>,
+}
+
+/// Reads a secret from the environment variable `name`.
+pub fn secret_from_env(name: &str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+        _ => Err(ConfigError::Missing(name.to_owned())),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -68,6 +222,12 @@ impl Default for Config {
             max_body_bytes: 16 * 1024,
             header_read_timeout_ms: 5_000,
             log_format: LogFormat::Text,
+            sandbox: None,
+            public_url: None,
+            dispatcher: DispatcherConfig::default(),
+            daraja: None,
+            sms: SmsSection::default(),
+            backends: BTreeMap::new(),
         }
     }
 }
@@ -85,6 +245,8 @@ pub enum ConfigError {
     Parse(PathBuf, String),
     #[error("environment variable {0}: {1}")]
     Env(&'static str, String),
+    #[error("environment variable {0} must hold a secret the configuration refers to")]
+    Missing(String),
 }
 
 impl Config {
@@ -118,6 +280,11 @@ impl Config {
             };
         }
         Ok(c)
+    }
+
+    /// Sandbox unless said otherwise, or unless Daraja is configured.
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox.unwrap_or(self.daraja.is_none())
     }
 
     pub fn session_idle(&self) -> Duration {

@@ -8,7 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
+
 use crate::engine::{self, Ctx, LookupAnswer, Step};
+use crate::handoff::{Policy, plan_submit};
 use crate::i18n::Catalog;
 use crate::lookup::Lookup;
 use crate::menu::{Menu, MenuSet};
@@ -71,6 +74,10 @@ pub struct HubConfig {
     pub lookup_timeout: Duration,
     /// Locale for users with no remembered language, when the menu names none.
     pub default_locale: Locale,
+    /// When the hand-off's first job runs (the push delay) and how often it may fail.
+    pub handoff: Policy,
+    /// Wakes the dispatcher when a submit stored a job that is due now.
+    pub wake: Arc<Notify>,
 }
 
 /// The shared state behind every channel.
@@ -278,6 +285,9 @@ impl Hub {
                     engine::lookup_answered(ctx, &mut rec.state, answer)
                 }
                 Step::Submit(call) => {
+                    let plan =
+                        plan_submit(hop.msisdn, call.payment.as_ref(), &self.config.handoff, crate::store::now_ms())
+                            .map_err(|e| HubError(e.to_string()))?;
                     let request = NewRequest {
                         // One submit per session: a retried or duplicated submit hop maps to
                         // the same key and stores nothing new. The number is part of the key,
@@ -289,10 +299,14 @@ impl Hub {
                         locale: rec.state.locale.clone(),
                         payment: call.payment,
                         fields: call.fields,
+                        statuses: plan.statuses,
+                        attempt: plan.attempt,
+                        jobs: plan.jobs,
                     };
                     // The END "received" screen is rendered only after this commit returned.
                     let stored = self.store.submit(request).await.map_err(|e| HubError(e.to_string()))?;
                     tracing::info!(msisdn = %hop.msisdn.masked(), reference = %stored.reference, new = stored.created, "request stored");
+                    self.config.wake.notify_one();
                     engine::submitted(ctx, &mut rec.state, stored.reference.as_str())
                 }
             };

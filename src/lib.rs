@@ -14,21 +14,29 @@
 //!   implementations (memory sessions, SQLite, data-file lookups).
 //! - [`dial`]: the terminal phone behind `njia dial`.
 
+pub mod admin;
+pub mod agency;
 pub mod channel;
 pub mod check;
+pub mod clock;
 pub mod config;
 pub mod diag;
 pub mod dial;
 pub mod engine;
 pub mod gsm7;
+pub mod handoff;
 pub mod hub;
 pub mod i18n;
+pub mod lifecycle;
 pub mod lookup;
 pub mod menu;
+pub mod payment;
 pub mod server;
 pub mod session;
+pub mod sms;
 pub mod store;
 pub mod types;
+pub mod webhook;
 
 /// A boxed future, the return type of the async traits at the IO edges (object-safe without
 /// an extra macro crate).

@@ -95,11 +95,29 @@ impl DataFiles {
 pub struct Lookups {
     pub files: DataFiles,
     pub store: Arc<dyn Store>,
+    /// Agency backends answering over HTTP (`docs/agency-api.md`), by backend name; they take
+    /// precedence over a data file of the same name.
+    pub http: HashMap<String, Arc<crate::agency::HttpBackend>>,
+}
+
+impl Lookups {
+    /// What a citizen asking about a request wants to know: `notified` only says they were
+    /// told, so the outcome they were told about is shown instead.
+    async fn outcome(&self, r: &crate::store::RequestRow) -> Result<String, crate::store::StoreError> {
+        if r.status != crate::lifecycle::RequestStatus::Notified.as_str() {
+            return Ok(r.status.clone());
+        }
+        let events = self.store.events(r.id).await?;
+        Ok(events.into_iter().rev().map(|e| e.status).find(|s| s != "notified").unwrap_or_else(|| r.status.clone()))
+    }
 }
 
 impl Lookup for Lookups {
     fn call<'a>(&'a self, caller: Msisdn, call: &'a LookupCall) -> BoxFuture<'a, Result<LookupAnswer, LookupError>> {
         Box::pin(async move {
+            if let Some(backend) = self.http.get(&call.backend) {
+                return backend.lookup(caller, call).await;
+            }
             if call.backend != "njia" {
                 return self.files.answer(call);
             }
@@ -111,7 +129,7 @@ impl Lookup for Lookups {
                     match self.store.request(&reference).await.map_err(backend)? {
                         Some(r) if r.msisdn == caller => Ok(LookupAnswer::Found(vec![
                             ("reference".into(), Value::Text(r.reference.as_str().into())),
-                            ("status".into(), Value::Text(r.status.into())),
+                            ("status".into(), Value::Text(self.outcome(&r).await.map_err(backend)?.into())),
                             ("service".into(), Value::Text(r.service.into())),
                         ])),
                         _ => Ok(LookupAnswer::NotFound),

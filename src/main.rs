@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use njia::config::{Config, LogFormat};
 use njia::diag::Problem;
-use njia::types::{Locale, Msisdn};
+use njia::lifecycle::{JobState, RequestStatus};
+use njia::types::{Locale, Msisdn, Reference};
 
 #[derive(Parser)]
 #[command(name = "njia", version, about = "USSD and SMS channel server for government services")]
@@ -51,6 +52,85 @@ enum Command {
         config: Option<PathBuf>,
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Seconds to wait after the session for the request's SMS (payment, delivery).
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+    },
+    /// Submitted requests: list them, or show one with its whole history.
+    Requests {
+        #[command(subcommand)]
+        command: RequestsCommand,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// The hand-off's jobs: list them (dead letters with --state dead), replay a dead one.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// SMS sent to citizens (in sandbox mode: recorded, not sent).
+    Sms {
+        #[command(subcommand)]
+        command: SmsCommand,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Which store the administration commands read (the server's, from the same config).
+#[derive(clap::Args)]
+struct StoreArgs {
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum RequestsCommand {
+    /// The newest requests.
+    List {
+        /// Only requests in this status (received, payment_pending, paid, payment_failed,
+        /// payment_unknown, fulfilling, fulfilled, rejected, notified).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One request: fields, every transition with its time, payment attempts, jobs, SMS.
+    Show {
+        reference: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    List {
+        /// ready, running, done or dead.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a dead job back in the queue (its failure count starts again).
+    Retry { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum SmsCommand {
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -89,7 +169,58 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
             rt.block_on(serve(config))
         }
-        Command::Dial { code, phone, lang, config, data_dir } => {
+        Command::Requests { command, store } => admin(store, |s| async move {
+            match command {
+                RequestsCommand::List { status, limit, json } => {
+                    let status = status
+                        .map(|st| {
+                            RequestStatus::parse(&st).ok_or_else(|| anyhow::anyhow!("--status {st}: no such status"))
+                        })
+                        .transpose()?;
+                    print!("{}", njia::admin::requests_list(s.as_ref(), status, limit, json).await?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                RequestsCommand::Show { reference, json } => {
+                    let r = Reference::parse(&reference)
+                        .ok_or_else(|| anyhow::anyhow!("{reference:?} is not a reference like NJ-7K2QX"))?;
+                    match njia::admin::request_show(s.as_ref(), &r, json).await? {
+                        Some(text) => {
+                            print!("{text}");
+                            Ok(ExitCode::SUCCESS)
+                        }
+                        None => {
+                            eprintln!("no request {}", r.as_str());
+                            Ok(ExitCode::FAILURE)
+                        }
+                    }
+                }
+            }
+        }),
+        Command::Jobs { command, store } => admin(store, |s| async move {
+            match command {
+                JobsCommand::List { state, limit, json } => {
+                    let state = state
+                        .map(|st| JobState::parse(&st).ok_or_else(|| anyhow::anyhow!("--state {st}: no such state")))
+                        .transpose()?;
+                    print!("{}", njia::admin::jobs_list(s.as_ref(), state, limit, json).await?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                JobsCommand::Retry { id } => {
+                    if s.retry_job(id).await? {
+                        println!("job {id} is queued again");
+                        Ok(ExitCode::SUCCESS)
+                    } else {
+                        eprintln!("job {id} is not a dead job (see `njia jobs list --state dead`)");
+                        Ok(ExitCode::FAILURE)
+                    }
+                }
+            }
+        }),
+        Command::Sms { command: SmsCommand::List { limit, json }, store } => admin(store, |s| async move {
+            print!("{}", njia::admin::sms_list(s.as_ref(), limit, json).await?);
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Dial { code, phone, lang, config, data_dir, wait } => {
             let mut config = Config::load(config.as_deref())?;
             if let Some(d) = data_dir {
                 config.data_dir = d;
@@ -98,7 +229,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let msisdn = Msisdn::parse(&phone).map_err(|e| anyhow::anyhow!("--phone {phone}: {e}"))?;
             let lang = lang.map(|l| Locale::parse(&l)).transpose()?;
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            rt.block_on(dial(config, code, msisdn, lang))
+            rt.block_on(dial(config, code, msisdn, lang, std::time::Duration::from_secs(wait)))
         }
     }
 }
@@ -122,20 +253,73 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn dial(config: Config, code: String, msisdn: Msisdn, lang: Option<Locale>) -> anyhow::Result<ExitCode> {
+/// Opens the store the configuration names and runs one administration command on it.
+fn admin<F, Fut>(args: StoreArgs, f: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(std::sync::Arc<dyn njia::store::Store>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
+    init_logging(config.log_format, "warn");
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    rt.block_on(async {
+        let store = njia::server::open_store(&config).await?;
+        f(store).await
+    })
+}
+
+async fn dial(
+    config: Config,
+    code: String,
+    msisdn: Msisdn,
+    lang: Option<Locale>,
+    wait: std::time::Duration,
+) -> anyhow::Result<ExitCode> {
     let app = match njia::server::build(&config).await {
         Ok(app) => app,
         Err(njia::server::StartError::Check(problems)) => return Ok(report(&problems, "")),
         Err(e) => return Err(e.into()),
     };
+    // The terminal phone carries its request through like the server would: the dispatcher
+    // runs beside it, and the request's SMS is printed when it is sent.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let dispatcher = app.dispatcher.clone().map(|d| tokio::spawn(d.run(stop_rx, std::sync::Arc::clone(&app.wake))));
     let hub = &app.state.hub;
     if let Some(l) = lang {
         hub.store.set_language(msisdn, l).await?;
     }
+    let started = njia::store::now_ms();
     let stdin = std::io::stdin();
     let echo = !stdin.is_terminal();
     let d = njia::dial::Dial { code: &code, msisdn, limit: config.screen_limit, echo };
     njia::dial::run(hub, d, stdin.lock(), std::io::stdout().lock()).await?;
+    let mine = hub.store.recent_requests(Some(msisdn), 1).await?;
+    if let Some(r) = mine.into_iter().find(|r| r.created_at_ms >= started)
+        && dispatcher.is_some()
+        && !wait.is_zero()
+    {
+        println!(
+            "-- request {} stored; waiting up to {}s for its SMS (Ctrl-C to stop) --",
+            r.reference.as_str(),
+            wait.as_secs()
+        );
+        let deadline = tokio::time::Instant::now() + wait;
+        while tokio::time::Instant::now() < deadline {
+            let sms = hub.store.sms(Some(r.id), 10).await?;
+            if let Some(s) = sms.first() {
+                println!("SMS to {}: {}", s.record.msisdn.masked(), s.record.text);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    let _ = stop_tx.send(true);
+    if let Some(d) = dispatcher {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(20), d).await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

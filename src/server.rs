@@ -20,12 +20,21 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use tokio::sync::{Notify, watch};
+
+use crate::agency::{Agencies, HttpBackend};
 use crate::check::{self, Loaded};
-use crate::config::Config;
+use crate::config::{Config, secret_from_env};
 use crate::diag::Problem;
+use crate::handoff::{Dispatcher, Policy, worker_name};
 use crate::hub::{Hub, HubConfig};
 use crate::lookup::{DataFiles, Lookups};
+use crate::menu::{Kind, MenuSet};
+use crate::payment::Payments;
+use crate::payment::daraja::{Daraja, DarajaConfig};
+use crate::payment::sandbox::SandboxPayments;
 use crate::session::MemorySessions;
+use crate::sms::{AfricasTalkingConfig, AfricasTalkingSms, LogSms, SmsSender};
 use crate::store::Store;
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
@@ -46,6 +55,9 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error("lookup data: {0}")]
     Lookups(String),
+    /// The hand-off is misconfigured (a missing secret, a service with no backend).
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// A built application: state plus the settings the accept loop needs.
@@ -54,6 +66,10 @@ pub struct App {
     pub max_body_bytes: usize,
     pub header_read_timeout: Duration,
     pub warnings: Vec<Problem>,
+    /// The job dispatcher `serve` runs beside the HTTP server (unless disabled).
+    pub dispatcher: Option<Arc<Dispatcher>>,
+    pub wake: Arc<Notify>,
+    pub sandbox: bool,
 }
 
 /// Loads menus and locales (refusing on any `njia check` error), opens the store (migrating
@@ -66,34 +82,179 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         fallback: &config.fallback_locales,
     })
     .map_err(StartError::Check)?;
-    // PostgreSQL when a database URL is configured (several instances share it); otherwise
-    // the embedded SQLite file in the data directory.
-    let store: Arc<dyn Store> = match &config.database_url {
-        Some(url) => Arc::new(PostgresStore::connect(url).await?),
-        None => Arc::new(SqliteStore::open(&config.data_dir)?),
-    };
+    let store = open_store(config).await?;
     let files = DataFiles::load(&config.lookups_dir).map_err(StartError::Lookups)?;
+    let sandbox = config.is_sandbox();
+    let policy = config.dispatcher.policy();
+    let agencies = agencies(config, &menus, sandbox)?;
+    let payments = payments(config, &store, &policy, sandbox)?;
+    let sms = sms_sender(config, sandbox)?;
+    if sandbox {
+        tracing::warn!(
+            "SANDBOX MODE: M-Pesa and agencies are SIMULATED (no money moves, nothing reaches an agency) and SMS go \
+             to the log; set `sandbox = false` with [daraja], [sms] and [backends.*] for production"
+        );
+    }
     let sessions = MemorySessions::new(config.session_idle(), config.max_sessions);
     sessions.spawn_sweeper();
+    let wake = Arc::new(Notify::new());
+    let dispatcher = config.dispatcher.enabled.then(|| {
+        Arc::new(Dispatcher {
+            store: Arc::clone(&store),
+            payments,
+            agency: Arc::clone(&agencies) as Arc<dyn crate::agency::Agency>,
+            sms,
+            catalog: Arc::clone(&catalog),
+            default_locale: config.default_locale.clone(),
+            policy: policy.clone(),
+            worker: worker_name(),
+        })
+    });
     let hub = Hub {
         menus,
         catalog,
         sessions,
         store: Arc::clone(&store),
-        lookups: Arc::new(Lookups { files, store }),
-        config: HubConfig { lookup_timeout: config.lookup_timeout(), default_locale: config.default_locale.clone() },
+        lookups: Arc::new(Lookups { files, store, http: agencies.by_name.clone() }),
+        config: HubConfig {
+            lookup_timeout: config.lookup_timeout(),
+            default_locale: config.default_locale.clone(),
+            handoff: policy,
+            wake: Arc::clone(&wake),
+        },
     };
     Ok(App {
         state: Arc::new(AppState { hub, screen_limit: config.screen_limit }),
         max_body_bytes: config.max_body_bytes,
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
         warnings,
+        dispatcher,
+        wake,
+        sandbox,
     })
+}
+
+/// PostgreSQL when a database URL is configured (several instances share it); otherwise the
+/// embedded SQLite file in the data directory. Migrates either.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, crate::store::StoreError> {
+    Ok(match &config.database_url {
+        Some(url) => Arc::new(PostgresStore::connect(url).await?),
+        None => Arc::new(SqliteStore::open(&config.data_dir)?),
+    })
+}
+
+/// Agency backends from `[backends.*]`; outside sandbox mode every service a menu submits
+/// must have one, or the server refuses to start (a request nobody can deliver is a request
+/// lost).
+fn agencies(config: &Config, menus: &MenuSet, sandbox: bool) -> Result<Arc<Agencies>, StartError> {
+    let mut agencies = Agencies { simulated: sandbox, ..Agencies::default() };
+    for (name, b) in &config.backends {
+        let secret = secret_from_env(&b.secret_env).map_err(|e| StartError::Config(format!("backends.{name}: {e}")))?;
+        let backend = Arc::new(
+            HttpBackend::new(name, &b.base_url, &secret, config.lookup_timeout())
+                .map_err(|e| StartError::Config(e.to_string()))?,
+        );
+        for service in &b.services {
+            agencies.by_service.insert(service.clone(), Arc::clone(&backend));
+        }
+        agencies.by_name.insert(name.clone(), backend);
+    }
+    if !sandbox {
+        let mut missing: Vec<String> = menus
+            .menus
+            .iter()
+            .flat_map(|m| m.screens.iter())
+            .filter_map(|s| match &s.kind {
+                Kind::Submit(sub) if !agencies.by_service.contains_key(&sub.service) => Some(sub.service.clone()),
+                _ => None,
+            })
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            return Err(StartError::Config(format!(
+                "no backend delivers service(s) {}: list them under `services` of a [backends.NAME] section",
+                missing.join(", ")
+            )));
+        }
+    }
+    Ok(Arc::new(agencies))
+}
+
+fn payments(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    policy: &Policy,
+    sandbox: bool,
+) -> Result<Arc<dyn Payments>, StartError> {
+    if sandbox {
+        return Ok(Arc::new(SandboxPayments {
+            store: Arc::clone(store),
+            policy: policy.clone(),
+            pin_delay: Duration::from_millis(config.dispatcher.sandbox_pin_delay_ms),
+        }));
+    }
+    let Some(d) = &config.daraja else {
+        return Err(StartError::Config("`sandbox = false` needs a [daraja] section".into()));
+    };
+    let Some(public) = &config.public_url else {
+        return Err(StartError::Config("[daraja] needs `public_url`, where Daraja sends payment callbacks".into()));
+    };
+    let env = |name: &str| secret_from_env(name).map_err(|e| StartError::Config(format!("daraja: {e}")));
+    let daraja = Daraja::new(DarajaConfig {
+        base_url: d.base_url.clone(),
+        consumer_key: env(&d.consumer_key_env)?,
+        consumer_secret: env(&d.consumer_secret_env)?,
+        shortcode: d.shortcode.clone(),
+        passkey: env(&d.passkey_env)?,
+        transaction_type: d.transaction_type,
+        party_b: d.party_b.clone().unwrap_or_else(|| d.shortcode.clone()),
+        callback_base_url: format!("{}{}", public.trim_end_matches('/'), crate::payment::CALLBACK_PATH),
+        timeout: Duration::from_millis(d.timeout_ms),
+    })
+    .map_err(|e| StartError::Config(format!("daraja: {e}")))?;
+    Ok(Arc::new(daraja))
+}
+
+fn sms_sender(config: &Config, sandbox: bool) -> Result<Arc<dyn SmsSender>, StartError> {
+    let sender = config.sms.sender.clone().or_else(|| {
+        if config.sms.africastalking.is_some() {
+            Some("africastalking".into())
+        } else if sandbox {
+            Some("log".into())
+        } else {
+            None
+        }
+    });
+    match sender.as_deref() {
+        Some("log") => Ok(Arc::new(LogSms)),
+        Some("africastalking") => {
+            let Some(at) = &config.sms.africastalking else {
+                return Err(StartError::Config("sms.sender = \"africastalking\" needs [sms.africastalking]".into()));
+            };
+            let api_key = secret_from_env(&at.api_key_env).map_err(|e| StartError::Config(format!("sms: {e}")))?;
+            let sender = AfricasTalkingSms::new(AfricasTalkingConfig {
+                base_url: at.base_url.clone(),
+                username: at.username.clone(),
+                api_key,
+                from: at.from.clone(),
+                timeout: Duration::from_millis(at.timeout_ms),
+            })
+            .map_err(|e| StartError::Config(format!("sms: {e}")))?;
+            Ok(Arc::new(sender))
+        }
+        Some(other) => Err(StartError::Config(format!("sms.sender {other:?} is not log or africastalking"))),
+        None => Err(StartError::Config(
+            "outside sandbox mode receipts need an SMS sender: add [sms.africastalking], or sms.sender = \"log\""
+                .into(),
+        )),
+    }
 }
 
 /// The router: every channel's routes plus health.
 pub fn router(app: &App) -> Router {
     crate::channel::routes()
+        .merge(crate::payment::routes())
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(app.max_body_bytes))
         .with_state(Arc::clone(&app.state))
@@ -120,6 +281,8 @@ pub enum RunError {
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let router = router(&app);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let dispatcher = app.dispatcher.clone().map(|d| tokio::spawn(d.run(stop_rx, Arc::clone(&app.wake))));
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(app.header_read_timeout).keep_alive(true);
@@ -156,6 +319,13 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("shutdown timed out; dropping connections"),
+    }
+    // Jobs in hand finish (or their leases expire and another dispatcher takes them over).
+    let _ = stop_tx.send(true);
+    if let Some(d) = dispatcher
+        && tokio::time::timeout(Duration::from_secs(20), d).await.is_err()
+    {
+        tracing::warn!("dispatcher did not stop in time; its leased jobs will be taken over after the lease");
     }
     Ok(())
 }

@@ -199,8 +199,18 @@ async fn land_rates_walk_is_durable_and_retry_safe() {
         .expect("the request is stored");
     assert_eq!(
         (service.as_str(), amount.as_str(), account.as_str(), status.as_str()),
-        ("land-rates", "4,500", "KAJIADO/1234", "received")
+        ("land-rates", "4,500", "KAJIADO/1234", "payment_pending")
     );
+    // Its payment attempt and the job that will push it committed with it.
+    let (attempt, job): (String, String) = conn
+        .query_row(
+            "SELECT a.status, j.kind FROM requests r JOIN payment_attempts a ON a.request_id = r.id \
+             JOIN jobs j ON j.attempt_id = a.id WHERE r.reference = ?1",
+            [reference],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("the attempt and its push job are stored with the request");
+    assert_eq!((attempt.as_str(), job.as_str()), ("created", "push"));
 
     // The telco retries the submit hop: same END, no second request.
     let (_, end2) = server.post_form("/ussd/africastalking", &submit).await;
@@ -215,7 +225,7 @@ async fn land_rates_walk_is_durable_and_retry_safe() {
     let (_, mine) = server.post_form("/ussd/africastalking", &at_hop(sid2, phone, "*384#", "4")).await;
     assert_eq!(mine, format!("CON Choose a request:\n1. {reference}\n2. Enter another reference\n0. Back"));
     let (_, status_reply) = server.post_form("/ussd/africastalking", &at_hop(sid2, phone, "*384#", "4*1")).await;
-    assert_eq!(status_reply, format!("END Request {reference} (land rates): received."));
+    assert_eq!(status_reply, format!("END Request {reference} (land rates): awaiting payment."));
 
     // Typed by hand, case-insensitive: the same answer.
     let sid3 = "ATUid_walk2b";
@@ -224,7 +234,7 @@ async fn land_rates_walk_is_durable_and_retry_safe() {
     }
     let text = format!("4*2*{}", reference.to_lowercase());
     let (_, typed) = server.post_form("/ussd/africastalking", &at_hop(sid3, phone, "*384#", &text)).await;
-    assert_eq!(typed, format!("END Request {reference} (land rates): received."));
+    assert_eq!(typed, format!("END Request {reference} (land rates): awaiting payment."));
 
     // Another number cannot read this request's status: a reference is not a password.
     let stranger = "+254733000001";
@@ -350,7 +360,7 @@ async fn submit_is_durable_on_postgres_too() {
         .expect("the request is in PostgreSQL when END arrives");
     assert_eq!(
         (row.get::<_, &str>(0), row.get::<_, &str>(1), row.get::<_, i64>(2)),
-        ("land-rates", "received", 254711000888)
+        ("land-rates", "payment_pending", 254711000888)
     );
     let lang: String =
         client.query_one("SELECT locale FROM profiles WHERE msisdn = 254711000888", &[]).await.unwrap().get(0);

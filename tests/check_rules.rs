@@ -65,6 +65,13 @@ const CASES: &[(&str, &str, usize, &str, Severity)] = &[
         "system message \"njia-nav-back\" is missing in en",
         Severity::Error,
     ),
+    (
+        "missing-sms-message",
+        "locales/sw/sms.ftl",
+        1,
+        "SMS message \"sms-payment-busy\" is missing in sw",
+        Severity::Error,
+    ),
     ("field-wrong-kind", "menus/m.toml", 14, "field \"validate\" does not belong on a menu screen", Severity::Error),
 ];
 

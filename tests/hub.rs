@@ -41,7 +41,12 @@ fn hub(dir: &std::path::Path, delay: Duration) -> Hub {
             delay,
             files: njia::lookup::DataFiles::load(&root.join("menus/lookups")).unwrap(),
         }),
-        config: HubConfig { lookup_timeout: Duration::from_millis(100), default_locale: Locale::parse("sw").unwrap() },
+        config: HubConfig {
+            lookup_timeout: Duration::from_millis(100),
+            default_locale: Locale::parse("sw").unwrap(),
+            handoff: njia::handoff::Policy::default(),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        },
     }
 }
 

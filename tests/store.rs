@@ -8,20 +8,33 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
+use njia::handoff::{Policy, plan_submit, settle};
+use njia::lifecycle::{AttemptStatus, JobKind, JobState, RequestStatus};
 use njia::store::postgres::PostgresStore;
 use njia::store::sqlite::SqliteStore;
-use njia::store::{NewRequest, SessionEnd, Store};
+use njia::store::{Finished, JobFinish, NewRequest, SessionEnd, SmsRecord, Store};
 use njia::types::{Locale, Msisdn, Reference};
 
+/// Jobs due at once, so claims in these tests find them.
+fn policy() -> Policy {
+    Policy { push_delay_ms: 0, max_failures: 3, ..Policy::default() }
+}
+
 fn request(key: &str) -> NewRequest {
+    let msisdn = Msisdn::parse("+254711000111").unwrap();
+    let payment = ("4,500".to_owned(), "KAJIADO/1234".to_owned());
+    let plan = plan_submit(msisdn, Some(&payment), &policy(), 0).unwrap();
     NewRequest {
         idempotency_key: key.to_owned(),
         menu: "ecitizen".into(),
         service: "land-rates".into(),
         msisdn: Msisdn::parse("+254711000111").unwrap(),
         locale: Locale::parse("sw").unwrap(),
-        payment: Some(("4,500".into(), "KAJIADO/1234".into())),
+        payment: Some(payment),
         fields: vec![("parcel".into(), "KAJIADO/1234".into())],
+        statuses: plan.statuses,
+        attempt: plan.attempt,
+        jobs: plan.jobs,
     }
 }
 
@@ -35,7 +48,7 @@ async fn submit_is_idempotent_on_its_key(open: Opener) {
     assert!(a.created && !b.created);
     assert_eq!(a.reference, b.reference);
     let row = store.request(&a.reference).await.unwrap().expect("stored");
-    assert_eq!(row.status, "received");
+    assert_eq!(row.status, "payment_pending");
     assert_eq!(row.msisdn, Msisdn::parse("+254711000111").unwrap());
     assert_eq!(row.payment, Some(("4,500".into(), "KAJIADO/1234".into())));
     assert_eq!(row.fields, vec![("parcel".to_owned(), "KAJIADO/1234".to_owned())]);
@@ -96,6 +109,152 @@ async fn session_end_notifications_are_recorded_once(open: Opener) {
     store.record_session_end(end).await.unwrap();
 }
 
+/// A paid submit commits its attempt and its push job with it; a second submit of the same
+/// key adds neither.
+async fn submit_writes_request_attempt_and_job_together(open: Opener) {
+    let store = open().await;
+    let a = store.submit(request("k1")).await.unwrap();
+    store.submit(request("k1")).await.unwrap();
+    let row = store.request(&a.reference).await.unwrap().unwrap();
+    let history: Vec<_> = store.events(row.id).await.unwrap().into_iter().map(|e| e.status).collect();
+    assert_eq!(history, ["received", "payment_pending"]);
+    let attempts = store.attempts(row.id).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].status, AttemptStatus::Created);
+    assert_eq!(attempts[0].amount_kes, 4500);
+    assert_eq!(attempts[0].token.len(), 32);
+    assert_eq!(store.attempt_by_token(&attempts[0].token).await.unwrap().unwrap().id, attempts[0].id);
+    let jobs = store.jobs(None, Some(row.id), 10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!((jobs[0].kind, jobs[0].state), (JobKind::Push, JobState::Ready));
+}
+
+/// Concurrent claimers never get the same job; a claim whose lease ran out is taken over, and
+/// the first claimant's late finish is then refused.
+async fn claims_are_exclusive_and_leases_fence(open: Opener) {
+    let store = open().await;
+    for i in 0..40 {
+        store.submit(request(&format!("c{i}"))).await.unwrap();
+    }
+    let claims: Vec<_> = (0..8)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.claim_jobs(&format!("w{w}"), 10, 60_000).await.unwrap() })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for c in claims {
+        for job in c.await.unwrap() {
+            assert!(seen.insert(job.id), "job {} claimed twice", job.id);
+        }
+    }
+    assert_eq!(seen.len(), 40);
+    assert!(store.claim_jobs("late", 10, 60_000).await.unwrap().is_empty(), "every job is leased");
+
+    // A lease of 0 ms expires at once: another worker takes the job over.
+    let s = store.submit(request("lease")).await.unwrap();
+    let id = store.request(&s.reference).await.unwrap().unwrap().id;
+    let first = store.claim_jobs("a", 100, -1).await.unwrap();
+    let mine = first.into_iter().find(|j| j.request_id == id).unwrap();
+    let second = store.claim_jobs("b", 100, 60_000).await.unwrap();
+    let theirs = second.into_iter().find(|j| j.request_id == id).expect("the expired lease is taken over");
+    assert_eq!(theirs.tries, 2);
+    assert_eq!(store.finish_job(&mine, JobFinish::Done, None).await.unwrap(), Finished::LostLease);
+    assert_eq!(store.finish_job(&theirs, JobFinish::Done, None).await.unwrap(), Finished::Applied);
+    let jobs = store.jobs(Some(JobState::Done), Some(id), 10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+}
+
+/// A payment result moves the attempt and the request once: the same result again (a
+/// duplicate callback) and a contrary one (a late query) change nothing.
+async fn results_apply_once_and_never_overwrite_success(open: Opener) {
+    let store = open().await;
+    let s = store.submit(request("pay")).await.unwrap();
+    let row = store.request(&s.reference).await.unwrap().unwrap();
+    let mut attempt = store.attempts(row.id).await.unwrap().remove(0);
+    attempt.status = AttemptStatus::PushSent;
+    // The attempt is still `created`: a result cannot settle an attempt never pushed.
+    assert!(!store.apply(settle(&attempt, 0, "ok", Some("R1".into()), &policy(), 0)).await.unwrap());
+    let claim = store.claim_jobs("w", 1, 60_000).await.unwrap().remove(0);
+    let pushing = njia::store::Effects {
+        request_id: row.id,
+        attempt: Some(njia::store::AttemptChange {
+            id: attempt.id,
+            from: vec![AttemptStatus::Created],
+            to: AttemptStatus::PushSent,
+            checkout_request_id: Some("ws_CO_1".into()),
+            merchant_request_id: None,
+            receipt: None,
+            result_code: None,
+            result_desc: None,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(store.finish_job(&claim, JobFinish::Done, Some(pushing)).await.unwrap(), Finished::Applied);
+    assert!(store.apply(settle(&attempt, 0, "ok", Some("R1".into()), &policy(), 0)).await.unwrap());
+    assert!(!store.apply(settle(&attempt, 0, "ok", Some("R1".into()), &policy(), 0)).await.unwrap(), "duplicate");
+    assert!(!store.apply(settle(&attempt, 1032, "cancelled", None, &policy(), 0)).await.unwrap(), "late contrary");
+    let a = store.attempt(attempt.id).await.unwrap().unwrap();
+    assert_eq!(
+        (a.status, a.receipt.as_deref(), a.checkout_request_id.as_deref()),
+        (AttemptStatus::Paid, Some("R1"), Some("ws_CO_1"))
+    );
+    let row = store.request(&s.reference).await.unwrap().unwrap();
+    assert_eq!(row.status, RequestStatus::Fulfilling.as_str());
+    let history: Vec<_> = store.events(row.id).await.unwrap().into_iter().map(|e| e.status).collect();
+    assert_eq!(history, ["received", "payment_pending", "paid", "fulfilling"]);
+    let deliver: Vec<_> =
+        store.jobs(None, Some(row.id), 10).await.unwrap().into_iter().filter(|j| j.kind == JobKind::Deliver).collect();
+    assert_eq!(deliver.len(), 1, "one delivery, however many results arrive");
+}
+
+/// Failures back off and then dead-letter; `retry_job` revives a dead job, and only a dead one.
+async fn failing_jobs_are_dead_lettered_and_can_be_retried(open: Opener) {
+    let store = open().await;
+    let s = store.submit(request("dead")).await.unwrap();
+    let id = store.request(&s.reference).await.unwrap().unwrap().id;
+    for round in 1..=3 {
+        let job = store.claim_jobs("w", 1, 60_000).await.unwrap().pop().expect("due again");
+        assert_eq!(job.failures, round - 1);
+        let finish = JobFinish::Retry { error: format!("down {round}"), run_at_ms: 0 };
+        assert_eq!(store.finish_job(&job, finish, None).await.unwrap(), Finished::Applied);
+    }
+    assert!(store.claim_jobs("w", 1, 60_000).await.unwrap().is_empty(), "dead after max_failures");
+    let dead = store.jobs(Some(JobState::Dead), None, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("down 3"));
+    assert_eq!(dead[0].reference, s.reference);
+    assert!(store.retry_job(dead[0].id).await.unwrap());
+    assert!(!store.retry_job(dead[0].id).await.unwrap(), "not dead any more");
+    let again = store.claim_jobs("w", 1, 60_000).await.unwrap().pop().expect("queued again");
+    assert_eq!((again.request_id, again.failures), (id, 0));
+}
+
+/// A notice's SMS is kept with the request and closes it.
+async fn sms_are_kept_with_their_request(open: Opener) {
+    let store = open().await;
+    let s = store.submit(request("sms")).await.unwrap();
+    let row = store.request(&s.reference).await.unwrap().unwrap();
+    let sms = SmsRecord {
+        msisdn: row.msisdn,
+        locale: "sw".into(),
+        text: format!("Ombi {} limekamilika.", s.reference),
+        segments: 1,
+        sender: "log".into(),
+        status: "logged".into(),
+        provider_id: None,
+    };
+    let e = njia::store::Effects { request_id: row.id, sms: Some(sms.clone()), ..Default::default() };
+    assert!(store.apply(e).await.unwrap());
+    let listed = store.sms(None, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].reference.as_ref(), Some(&s.reference));
+    assert_eq!(listed[0].record, sms);
+    assert_eq!(store.sms(Some(row.id + 1000), 10).await.unwrap().len(), 0);
+    assert_eq!(store.requests_with_status(Some(RequestStatus::PaymentPending), 10).await.unwrap().len(), 1);
+    assert_eq!(store.requests_with_status(Some(RequestStatus::Fulfilled), 10).await.unwrap().len(), 0);
+}
+
 // --- SQLite ---------------------------------------------------------------------------------
 
 fn sqlite(dir: &tempfile::TempDir) -> Opener {
@@ -150,6 +309,11 @@ conformance!(
     concurrent_submits_each_get_their_own_reference,
     languages_and_requests_survive_reopening,
     session_end_notifications_are_recorded_once,
+    submit_writes_request_attempt_and_job_together,
+    claims_are_exclusive_and_leases_fence,
+    results_apply_once_and_never_overwrite_success,
+    failing_jobs_are_dead_lettered_and_can_be_retried,
+    sms_are_kept_with_their_request,
 );
 
 /// Several instances starting together against one fresh database: every migration is
@@ -168,7 +332,7 @@ async fn postgres_migrations_are_safe_when_instances_start_together() {
     }
     let client = common::pg_client(&db.url).await;
     let n: i64 = client.query_one("SELECT count(*) FROM schema_version", &[]).await.unwrap().get(0);
-    assert_eq!(n, 1, "the one migration is recorded once");
+    assert_eq!(n, 2, "each migration is recorded once");
     drop(client);
     drop_database(db).await;
 }

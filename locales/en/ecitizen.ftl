@@ -55,6 +55,8 @@ status-result = Request {$reference} ({ $service ->
        *[other] service
     }): { $status ->
         [received] received
+        [payment_pending] awaiting payment
+        [payment_failed] payment failed
         [paid] paid
         [fulfilled] completed
         [rejected] rejected

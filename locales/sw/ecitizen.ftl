@@ -55,6 +55,8 @@ status-result = Ombi {$reference} ({ $service ->
        *[other] huduma
     }): { $status ->
         [received] limepokelewa
+        [payment_pending] linasubiri malipo
+        [payment_failed] malipo hayakufanikiwa
         [paid] limelipwa
         [fulfilled] limekamilika
         [rejected] limekataliwa

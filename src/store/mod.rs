@@ -1,8 +1,11 @@
-//! Durable state: submitted requests and citizen profiles, behind the [`Store`] trait.
+//! Durable state behind the [`Store`] trait: requests and their history, payment attempts,
+//! the job outbox, sent SMS and citizen profiles.
 //!
 //! The embedded default is SQLite ([`sqlite::SqliteStore`]); PostgreSQL implements the same
-//! trait for production. A submit returns only after its transaction is committed, which is
-//! what lets the USSD reply say "received".
+//! trait for production. A submit writes the request, its payment attempt and its first job in
+//! one transaction and returns only after the commit, which is what lets the USSD reply say
+//! "received". Stores only write what [`crate::handoff`] decided; the guards they check
+//! (an attempt's or a request's current status, a job's lease) make every write safe to repeat.
 
 pub mod postgres;
 pub mod sqlite;
@@ -11,6 +14,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::BoxFuture;
+use crate::lifecycle::{AttemptStatus, JobKind, JobState, RequestStatus};
 use crate::types::{Locale, Msisdn, Reference};
 
 /// A request to store, as the engine produced it.
@@ -25,6 +29,180 @@ pub struct NewRequest {
     /// Amount and account when the request must be paid.
     pub payment: Option<(String, String)>,
     pub fields: Vec<(String, String)>,
+    /// Statuses after `received`, in order (planned by [`crate::handoff::plan_submit`]).
+    pub statuses: Vec<RequestStatus>,
+    /// The payment attempt to create with the request.
+    pub attempt: Option<NewAttempt>,
+    /// The first jobs; [`JobAttempt::New`] points at the attempt created with them.
+    pub jobs: Vec<NewJob>,
+}
+
+/// A payment attempt to create; the store draws its unguessable callback token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAttempt {
+    pub provider: String,
+    pub msisdn: Msisdn,
+    pub amount_kes: u64,
+}
+
+/// Which attempt a new job is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobAttempt {
+    None,
+    /// The attempt created in the same write.
+    New,
+    Id(i64),
+}
+
+/// A job to enqueue. Its key is `{kind}:{request id}:{discriminator}` and unique: enqueueing
+/// the same job twice stores it once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewJob {
+    pub kind: JobKind,
+    pub discriminator: String,
+    pub attempt: JobAttempt,
+    pub run_at_ms: i64,
+    /// Failures before the job is dead-lettered.
+    pub max_failures: u32,
+    /// Kind-specific data (for `notify`, which message).
+    pub data: String,
+}
+
+/// A claimed job: the claim (`worker`, `tries`) fences every later write of its runner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub kind: JobKind,
+    pub request_id: i64,
+    pub attempt_id: Option<i64>,
+    pub data: String,
+    /// Times claimed, this claim included.
+    pub tries: u32,
+    pub failures: u32,
+    pub max_failures: u32,
+    pub worker: String,
+}
+
+/// A job as administrators see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRow {
+    pub id: i64,
+    pub key: String,
+    pub kind: JobKind,
+    pub reference: Reference,
+    pub state: JobState,
+    pub run_at_ms: i64,
+    pub tries: u32,
+    pub failures: u32,
+    pub max_failures: u32,
+    pub last_error: Option<String>,
+    pub updated_at_ms: i64,
+}
+
+/// How a job run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobFinish {
+    /// Finished; its effects are applied with it.
+    Done,
+    /// Failed; counts toward dead-lettering. Dead once `failures` reaches `max_failures`.
+    Retry { error: String, run_at_ms: i64 },
+    /// Not failed, just not settled yet (a query still pending): runs again at `run_at_ms`.
+    Later { note: String, run_at_ms: i64 },
+    /// Failed for good: straight to the dead letters.
+    Dead { error: String },
+}
+
+/// What finishing a job did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// The job and its effects were written.
+    Applied,
+    /// The job was written; its effects were stale (a guard did not hold) and were dropped.
+    Stale,
+    /// The lease was lost (another runner claimed the job): nothing was written.
+    LostLease,
+}
+
+/// Changes written together, all or nothing, each guarded so that repeating them is harmless.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Effects {
+    pub request_id: i64,
+    pub attempt: Option<AttemptChange>,
+    pub request: Option<RequestChange>,
+    pub new_attempt: Option<NewAttempt>,
+    pub jobs: Vec<NewJob>,
+    pub sms: Option<SmsRecord>,
+}
+
+/// An attempt moves to `to` only from one of `from`; otherwise the whole [`Effects`] is stale.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptChange {
+    pub id: i64,
+    pub from: Vec<AttemptStatus>,
+    pub to: AttemptStatus,
+    pub checkout_request_id: Option<String>,
+    pub merchant_request_id: Option<String>,
+    pub receipt: Option<String>,
+    pub result_code: Option<i64>,
+    pub result_desc: Option<String>,
+}
+
+/// The request walks `to` in order, starting from its current status, which must be one of
+/// `from`; otherwise the whole [`Effects`] is stale.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestChange {
+    pub from: Vec<RequestStatus>,
+    pub to: Vec<(RequestStatus, Option<String>)>,
+    /// Paid but rejected: an administrator decides on a refund.
+    pub refund_review: bool,
+}
+
+/// An SMS that was sent (or recorded by the sink), to keep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmsRecord {
+    pub msisdn: Msisdn,
+    pub locale: String,
+    pub text: String,
+    pub segments: u32,
+    pub sender: String,
+    pub status: String,
+    pub provider_id: Option<String>,
+}
+
+/// A kept SMS as `njia sms list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmsRow {
+    pub id: i64,
+    pub reference: Option<Reference>,
+    pub record: SmsRecord,
+    pub at_ms: i64,
+}
+
+/// One payment attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptRow {
+    pub id: i64,
+    pub request_id: i64,
+    pub seq: u32,
+    pub token: String,
+    pub provider: String,
+    pub msisdn: Msisdn,
+    pub amount_kes: u64,
+    pub status: AttemptStatus,
+    pub checkout_request_id: Option<String>,
+    pub receipt: Option<String>,
+    pub result_code: Option<i64>,
+    pub result_desc: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// One stored transition of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRow {
+    pub status: String,
+    pub detail: Option<String>,
+    pub at_ms: i64,
 }
 
 /// The outcome of a submit.
@@ -38,6 +216,7 @@ pub struct Stored {
 /// A stored request as administrators and status lookups see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestRow {
+    pub id: i64,
     pub reference: Reference,
     pub menu: String,
     pub service: String,
@@ -46,6 +225,7 @@ pub struct RequestRow {
     pub fields: Vec<(String, String)>,
     pub payment: Option<(String, String)>,
     pub status: String,
+    pub refund_review: bool,
     pub created_at_ms: i64,
 }
 
@@ -82,10 +262,79 @@ pub trait Store: Send + Sync + 'static {
     -> BoxFuture<'_, Result<Vec<RequestRow>, StoreError>>;
     /// Records an end-of-session notification (idempotent on channel and session id).
     fn record_session_end(&self, end: SessionEnd) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    fn request_by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<RequestRow>, StoreError>>;
+    /// The newest requests with `status` (all when `None`).
+    fn requests_with_status(
+        &self,
+        status: Option<RequestStatus>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RequestRow>, StoreError>>;
+    /// A request's transitions, oldest first.
+    fn events(&self, request_id: i64) -> BoxFuture<'_, Result<Vec<EventRow>, StoreError>>;
+    fn attempts(&self, request_id: i64) -> BoxFuture<'_, Result<Vec<AttemptRow>, StoreError>>;
+    fn attempt(&self, id: i64) -> BoxFuture<'_, Result<Option<AttemptRow>, StoreError>>;
+    fn attempt_by_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<AttemptRow>, StoreError>>;
+
+    /// Writes `effects` in one transaction if all its guards hold; returns whether it did.
+    fn apply(&self, effects: Effects) -> BoxFuture<'_, Result<bool, StoreError>>;
+    /// Claims up to `limit` jobs that are due (or whose lease expired) for `worker`, leasing
+    /// them for `lease_ms`. Concurrent claimers never get the same job.
+    fn claim_jobs<'a>(
+        &'a self,
+        worker: &'a str,
+        limit: u32,
+        lease_ms: i64,
+    ) -> BoxFuture<'a, Result<Vec<ClaimedJob>, StoreError>>;
+    /// Ends a job run, fenced by its claim, writing `effects` with it when their guards hold.
+    fn finish_job<'a>(
+        &'a self,
+        job: &'a ClaimedJob,
+        finish: JobFinish,
+        effects: Option<Effects>,
+    ) -> BoxFuture<'a, Result<Finished, StoreError>>;
+    /// Jobs, newest first, optionally only one state's or one request's.
+    fn jobs(
+        &self,
+        state: Option<JobState>,
+        request_id: Option<i64>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<JobRow>, StoreError>>;
+    /// Puts a dead job back in the queue with its failures forgiven; false if it is not dead.
+    fn retry_job(&self, id: i64) -> BoxFuture<'_, Result<bool, StoreError>>;
+    /// The newest SMS, optionally one request's.
+    fn sms(&self, request_id: Option<i64>, limit: u32) -> BoxFuture<'_, Result<Vec<SmsRow>, StoreError>>;
+}
+
+/// The key a job is stored under.
+pub(crate) fn job_key(kind: JobKind, request_id: i64, discriminator: &str) -> String {
+    format!("{kind}:{request_id}:{discriminator}")
+}
+
+/// An unguessable callback token: 128 random bits as 32 lowercase hex characters.
+pub(crate) fn callback_token() -> String {
+    let bits: u128 = rand::random();
+    format!("{bits:032x}")
+}
+
+/// Checks a request change against the request's current status: the current status is one
+/// of `from` and every step of `to` is a transition the lifecycle allows.
+pub(crate) fn request_change_holds(current: &str, change: &RequestChange) -> bool {
+    let Some(mut at) = RequestStatus::parse(current) else { return false };
+    if !change.from.contains(&at) {
+        return false;
+    }
+    for (next, _) in &change.to {
+        if !at.can_become(*next) {
+            return false;
+        }
+        at = *next;
+    }
+    true
 }
 
 /// Unix milliseconds, the time unit of every stored timestamp.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 

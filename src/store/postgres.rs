@@ -8,14 +8,19 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use crate::BoxFuture;
+use crate::lifecycle::{AttemptStatus, JobKind, JobState, RequestStatus};
 use crate::store::{
-    NewRequest, RequestRow, SessionEnd, Store, StoreError, Stored, fields_from_json, fields_to_json, now_ms,
-    reference_bits,
+    AttemptRow, ClaimedJob, Effects, EventRow, Finished, JobAttempt, JobFinish, JobRow, NewAttempt, NewJob, NewRequest,
+    RequestChange, RequestRow, SessionEnd, SmsRecord, SmsRow, Store, StoreError, Stored, callback_token,
+    fields_from_json, fields_to_json, job_key, now_ms, reference_bits, request_change_holds,
 };
 use crate::types::{Locale, Msisdn, Reference};
 
 /// Migrations in order, recorded in `schema_version`.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "0001_init", include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "0001_init", include_str!("../../migrations/postgres/0001_init.sql")),
+    (2, "0002_handoff", include_str!("../../migrations/postgres/0002_handoff.sql")),
+];
 
 /// The advisory lock key migrations hold ("njia" in ASCII, then 1).
 const MIGRATION_LOCK: i64 = 0x6e6a_6961_0000_0001;
@@ -85,8 +90,236 @@ fn pg(e: tokio_postgres::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
-const REQUEST_COLUMNS: &str =
-    "reference, menu, service, msisdn, locale, fields, payment_amount, payment_account, status, created_at";
+const REQUEST_COLUMNS: &str = "id, reference, menu, service, msisdn, locale, fields, payment_amount, payment_account, \
+     status, refund_review, created_at";
+
+type Tx<'a> = deadpool_postgres::Transaction<'a>;
+
+fn bad(what: &str) -> StoreError {
+    StoreError::Database(format!("stored {what} is not a value this version knows"))
+}
+
+fn msisdn_of(n: i64) -> Result<Msisdn, StoreError> {
+    u64::try_from(n).ok().and_then(Msisdn::from_u64).ok_or_else(|| bad("phone number"))
+}
+
+fn count(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+async fn add_event(
+    t: &Tx<'_>,
+    request_id: i64,
+    status: RequestStatus,
+    detail: Option<&str>,
+    at: i64,
+) -> Result<(), StoreError> {
+    let st = t
+        .prepare_cached("INSERT INTO request_events (request_id, status, detail, at) VALUES ($1, $2, $3, $4)")
+        .await
+        .map_err(pg)?;
+    t.execute(&st, &[&request_id, &status.as_str(), &detail, &at]).await.map_err(pg)?;
+    Ok(())
+}
+
+/// Writes `e` if its guards hold. The guarded rows are locked (`FOR UPDATE`) before they are
+/// checked, so two instances applying the same callback serialise and the second sees the
+/// first's result: stale, nothing written.
+async fn write_effects(t: &Tx<'_>, e: &Effects, now: i64) -> Result<bool, StoreError> {
+    if let Some(a) = &e.attempt {
+        let st = t.prepare_cached("SELECT status FROM payment_attempts WHERE id = $1 FOR UPDATE").await.map_err(pg)?;
+        let row = t.query_opt(&st, &[&a.id]).await.map_err(pg)?;
+        let holds =
+            row.as_ref().and_then(|r| AttemptStatus::parse(r.get::<_, &str>(0))).is_some_and(|s| a.from.contains(&s));
+        if !holds {
+            return Ok(false);
+        }
+    }
+    if let Some(c) = &e.request {
+        let st = t.prepare_cached("SELECT status FROM requests WHERE id = $1 FOR UPDATE").await.map_err(pg)?;
+        let row = t.query_opt(&st, &[&e.request_id]).await.map_err(pg)?;
+        if !row.is_some_and(|r| request_change_holds(r.get::<_, &str>(0), c)) {
+            return Ok(false);
+        }
+    }
+    if let Some(a) = &e.attempt {
+        let st = t
+            .prepare_cached(
+                "UPDATE payment_attempts SET status = $2, checkout_request_id = coalesce($3, checkout_request_id), \
+                 merchant_request_id = coalesce($4, merchant_request_id), receipt = coalesce($5, receipt), \
+                 result_code = coalesce($6, result_code), result_desc = coalesce($7, result_desc), updated_at = $8 \
+                 WHERE id = $1",
+            )
+            .await
+            .map_err(pg)?;
+        t.execute(
+            &st,
+            &[
+                &a.id,
+                &a.to.as_str(),
+                &a.checkout_request_id,
+                &a.merchant_request_id,
+                &a.receipt,
+                &a.result_code,
+                &a.result_desc,
+                &now,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    }
+    if let Some(c) = &e.request {
+        for (status, detail) in &c.to {
+            add_event(t, e.request_id, *status, detail.as_deref(), now).await?;
+        }
+        if let Some((last, _)) = c.to.last() {
+            let st = t
+                .prepare_cached("UPDATE requests SET status = $2, refund_review = refund_review OR $3 WHERE id = $1")
+                .await
+                .map_err(pg)?;
+            t.execute(&st, &[&e.request_id, &last.as_str(), &c.refund_review]).await.map_err(pg)?;
+        }
+    }
+    let new_attempt = match &e.new_attempt {
+        Some(a) => Some(insert_attempt(t, e.request_id, a, now).await?),
+        None => None,
+    };
+    for j in &e.jobs {
+        insert_job(t, e.request_id, j, new_attempt, now).await?;
+    }
+    if let Some(sms) = &e.sms {
+        insert_sms(t, Some(e.request_id), sms, now).await?;
+    }
+    Ok(true)
+}
+
+async fn insert_attempt(t: &Tx<'_>, request_id: i64, a: &NewAttempt, now: i64) -> Result<i64, StoreError> {
+    // The request row is locked by the caller's guard or was inserted in this transaction,
+    // so the next sequence number cannot race.
+    let st = t
+        .prepare_cached(
+            "INSERT INTO payment_attempts (request_id, seq, token, provider, msisdn, amount_kes, status, created_at, \
+             updated_at) SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, $5, 'created', $6, $6 \
+             FROM payment_attempts WHERE request_id = $1 RETURNING id",
+        )
+        .await
+        .map_err(pg)?;
+    let row = t
+        .query_one(
+            &st,
+            &[&request_id, &callback_token(), &a.provider, &(a.msisdn.as_u64() as i64), &(a.amount_kes as i64), &now],
+        )
+        .await
+        .map_err(pg)?;
+    Ok(row.get(0))
+}
+
+async fn insert_job(
+    t: &Tx<'_>,
+    request_id: i64,
+    j: &NewJob,
+    new_attempt: Option<i64>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let attempt = match j.attempt {
+        JobAttempt::None => None,
+        JobAttempt::New => {
+            Some(new_attempt.ok_or_else(|| StoreError::Database("a job points at an attempt not created".into()))?)
+        }
+        JobAttempt::Id(id) => Some(id),
+    };
+    let st = t
+        .prepare_cached(
+            "INSERT INTO jobs (key, kind, request_id, attempt_id, data, state, run_at, max_failures, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, 'ready', $6, $7, $8, $8) ON CONFLICT (key) DO NOTHING",
+        )
+        .await
+        .map_err(pg)?;
+    t.execute(
+        &st,
+        &[
+            &job_key(j.kind, request_id, &j.discriminator),
+            &j.kind.as_str(),
+            &request_id,
+            &attempt,
+            &j.data,
+            &j.run_at_ms,
+            &i64::from(j.max_failures),
+            &now,
+        ],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
+}
+
+async fn insert_sms(t: &Tx<'_>, request_id: Option<i64>, m: &SmsRecord, now: i64) -> Result<(), StoreError> {
+    let st = t
+        .prepare_cached(
+            "INSERT INTO sms (request_id, msisdn, locale, text, segments, sender, status, provider_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .await
+        .map_err(pg)?;
+    t.execute(
+        &st,
+        &[
+            &request_id,
+            &(m.msisdn.as_u64() as i64),
+            &m.locale,
+            &m.text,
+            &i64::from(m.segments),
+            &m.sender,
+            &m.status,
+            &m.provider_id,
+            &now,
+        ],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
+}
+
+const ATTEMPT_COLUMNS: &str = "id, request_id, seq, token, provider, msisdn, amount_kes, status, checkout_request_id, \
+     receipt, result_code, result_desc, created_at, updated_at";
+
+fn row_to_attempt(r: &tokio_postgres::Row) -> Result<AttemptRow, StoreError> {
+    Ok(AttemptRow {
+        id: r.get("id"),
+        request_id: r.get("request_id"),
+        seq: count(r.get("seq")),
+        token: r.get("token"),
+        provider: r.get("provider"),
+        msisdn: msisdn_of(r.get("msisdn"))?,
+        amount_kes: r.get::<_, i64>("amount_kes").max(0) as u64,
+        status: AttemptStatus::parse(r.get("status")).ok_or_else(|| bad("attempt status"))?,
+        checkout_request_id: r.get("checkout_request_id"),
+        receipt: r.get("receipt"),
+        result_code: r.get("result_code"),
+        result_desc: r.get("result_desc"),
+        created_at_ms: r.get("created_at"),
+        updated_at_ms: r.get("updated_at"),
+    })
+}
+
+const JOB_COLUMNS: &str = "j.id, j.key, j.kind, r.reference, j.state, j.run_at, j.tries, j.failures, \
+     j.max_failures, j.last_error, j.updated_at";
+
+fn row_to_job(r: &tokio_postgres::Row) -> Result<JobRow, StoreError> {
+    Ok(JobRow {
+        id: r.get("id"),
+        key: r.get("key"),
+        kind: JobKind::parse(r.get("kind")).ok_or_else(|| bad("job kind"))?,
+        reference: Reference::parse(r.get("reference")).ok_or_else(|| bad("reference"))?,
+        state: JobState::parse(r.get("state")).ok_or_else(|| bad("job state"))?,
+        run_at_ms: r.get("run_at"),
+        tries: count(r.get("tries")),
+        failures: count(r.get("failures")),
+        max_failures: count(r.get("max_failures")),
+        last_error: r.get("last_error"),
+        updated_at_ms: r.get("updated_at"),
+    })
+}
 
 fn row_to_request(r: &tokio_postgres::Row) -> Result<RequestRow, StoreError> {
     let reference: String = r.get("reference");
@@ -95,6 +328,7 @@ fn row_to_request(r: &tokio_postgres::Row) -> Result<RequestRow, StoreError> {
     let account: Option<String> = r.get("payment_account");
     let fields: String = r.get("fields");
     Ok(RequestRow {
+        id: r.get("id"),
         reference: Reference::parse(&reference).ok_or_else(|| StoreError::Database("bad stored reference".into()))?,
         menu: r.get("menu"),
         service: r.get("service"),
@@ -106,6 +340,7 @@ fn row_to_request(r: &tokio_postgres::Row) -> Result<RequestRow, StoreError> {
         fields: fields_from_json(&fields),
         payment: amount.zip(account),
         status: r.get("status"),
+        refund_review: r.get("refund_review"),
         created_at_ms: r.get("created_at"),
     })
 }
@@ -189,6 +424,22 @@ impl Store for PostgresStore {
                     Some(row) => {
                         let id: i64 = row.get(0);
                         tx.execute(&event, &[&id, &now]).await.map_err(pg)?;
+                        // The request's plan (payment pending, its attempt, its first job)
+                        // commits with it.
+                        let plan = Effects {
+                            request_id: id,
+                            request: (!r.statuses.is_empty()).then(|| RequestChange {
+                                from: vec![RequestStatus::Received],
+                                to: r.statuses.iter().map(|s| (*s, None)).collect(),
+                                refund_review: false,
+                            }),
+                            new_attempt: r.attempt.clone(),
+                            jobs: r.jobs.clone(),
+                            ..Effects::default()
+                        };
+                        if !write_effects(&tx, &plan, now).await? {
+                            return Err(StoreError::Database("a new request's plan breaks the lifecycle".into()));
+                        }
                         // The caller's "received" reply waits for this commit.
                         tx.commit().await.map_err(pg)?;
                         return Ok(Stored { reference, created: true });
@@ -234,6 +485,246 @@ impl Store for PostgresStore {
                 }
             };
             rows.iter().map(row_to_request).collect()
+        })
+    }
+
+    fn request_by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<RequestRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(&format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1"))
+                .await
+                .map_err(pg)?;
+            let row = client.query_opt(&stmt, &[&id]).await.map_err(pg)?;
+            row.as_ref().map(row_to_request).transpose()
+        })
+    }
+
+    fn requests_with_status(
+        &self,
+        status: Option<RequestStatus>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RequestRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let sql = format!(
+                "SELECT {REQUEST_COLUMNS} FROM requests WHERE ($1::text IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
+            );
+            let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+            let rows = client.query(&stmt, &[&status.map(|s| s.as_str()), &i64::from(limit)]).await.map_err(pg)?;
+            rows.iter().map(row_to_request).collect()
+        })
+    }
+
+    fn events(&self, request_id: i64) -> BoxFuture<'_, Result<Vec<EventRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached("SELECT status, detail, at FROM request_events WHERE request_id = $1 ORDER BY id")
+                .await
+                .map_err(pg)?;
+            let rows = client.query(&stmt, &[&request_id]).await.map_err(pg)?;
+            Ok(rows.iter().map(|r| EventRow { status: r.get(0), detail: r.get(1), at_ms: r.get(2) }).collect())
+        })
+    }
+
+    fn attempts(&self, request_id: i64) -> BoxFuture<'_, Result<Vec<AttemptRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE request_id = $1 ORDER BY seq");
+            let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+            let rows = client.query(&stmt, &[&request_id]).await.map_err(pg)?;
+            rows.iter().map(row_to_attempt).collect()
+        })
+    }
+
+    fn attempt(&self, id: i64) -> BoxFuture<'_, Result<Option<AttemptRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE id = $1");
+            let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+            let row = client.query_opt(&stmt, &[&id]).await.map_err(pg)?;
+            row.as_ref().map(row_to_attempt).transpose()
+        })
+    }
+
+    fn attempt_by_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<AttemptRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE token = $1");
+            let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+            let row = client.query_opt(&stmt, &[&token]).await.map_err(pg)?;
+            row.as_ref().map(row_to_attempt).transpose()
+        })
+    }
+
+    fn apply(&self, effects: Effects) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg)?;
+            let applied = write_effects(&tx, &effects, now_ms()).await?;
+            if applied {
+                tx.commit().await.map_err(pg)?;
+            }
+            Ok(applied)
+        })
+    }
+
+    fn claim_jobs<'a>(
+        &'a self,
+        worker: &'a str,
+        limit: u32,
+        lease_ms: i64,
+    ) -> BoxFuture<'a, Result<Vec<ClaimedJob>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            // SKIP LOCKED: concurrent dispatchers (other instances) pass over rows another
+            // claim holds instead of waiting for them, and never get the same job.
+            let stmt = client
+                .prepare_cached(
+                    "WITH c AS (SELECT id FROM jobs WHERE (state = 'ready' AND run_at <= $3) \
+                     OR (state = 'running' AND lease_until < $3) ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                     UPDATE jobs j SET state = 'running', tries = j.tries + 1, locked_by = $1, lease_until = $2, \
+                     updated_at = $3 FROM c WHERE j.id = c.id \
+                     RETURNING j.id, j.kind, j.request_id, j.attempt_id, j.data, j.tries, j.failures, j.max_failures",
+                )
+                .await
+                .map_err(pg)?;
+            let now = now_ms();
+            let rows = client.query(&stmt, &[&worker, &(now + lease_ms), &now, &i64::from(limit)]).await.map_err(pg)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ClaimedJob {
+                        id: r.get(0),
+                        kind: JobKind::parse(r.get(1)).ok_or_else(|| bad("job kind"))?,
+                        request_id: r.get(2),
+                        attempt_id: r.get(3),
+                        data: r.get(4),
+                        tries: count(r.get(5)),
+                        failures: count(r.get(6)),
+                        max_failures: count(r.get(7)),
+                        worker: worker.to_owned(),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn finish_job<'a>(
+        &'a self,
+        job: &'a ClaimedJob,
+        finish: JobFinish,
+        effects: Option<Effects>,
+    ) -> BoxFuture<'a, Result<Finished, StoreError>> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg)?;
+            let now = now_ms();
+            let fence = tx
+                .prepare_cached(
+                    "SELECT id FROM jobs WHERE id = $1 AND state = 'running' AND locked_by = $2 AND tries = $3 FOR UPDATE",
+                )
+                .await
+                .map_err(pg)?;
+            if tx.query_opt(&fence, &[&job.id, &job.worker, &i64::from(job.tries)]).await.map_err(pg)?.is_none() {
+                return Ok(Finished::LostLease);
+            }
+            // A stale effect is detected before it writes anything; the job is finished anyway.
+            let applied = match &effects {
+                Some(e) => write_effects(&tx, e, now).await?,
+                None => true,
+            };
+            let (state, run_at, failures, error): (JobState, Option<i64>, u32, Option<&str>) = match &finish {
+                JobFinish::Done => (JobState::Done, None, job.failures, None),
+                JobFinish::Retry { error, run_at_ms } => {
+                    let failures = job.failures + 1;
+                    let state = if failures >= job.max_failures { JobState::Dead } else { JobState::Ready };
+                    (state, Some(*run_at_ms), failures, Some(error))
+                }
+                JobFinish::Later { note, run_at_ms } => (JobState::Ready, Some(*run_at_ms), job.failures, Some(note)),
+                JobFinish::Dead { error } => (JobState::Dead, None, job.failures + 1, Some(error)),
+            };
+            let update = tx
+                .prepare_cached(
+                    "UPDATE jobs SET state = $2, run_at = coalesce($3, run_at), failures = $4, \
+                     last_error = coalesce($5, last_error), locked_by = NULL, lease_until = NULL, updated_at = $6 \
+                     WHERE id = $1",
+                )
+                .await
+                .map_err(pg)?;
+            tx.execute(&update, &[&job.id, &state.as_str(), &run_at, &i64::from(failures), &error, &now])
+                .await
+                .map_err(pg)?;
+            tx.commit().await.map_err(pg)?;
+            Ok(if applied { Finished::Applied } else { Finished::Stale })
+        })
+    }
+
+    fn jobs(
+        &self,
+        state: Option<JobState>,
+        request_id: Option<i64>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<JobRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let sql = format!(
+                "SELECT {JOB_COLUMNS} FROM jobs j JOIN requests r ON r.id = j.request_id \
+                 WHERE ($1::text IS NULL OR j.state = $1) AND ($2::bigint IS NULL OR j.request_id = $2) \
+                 ORDER BY j.id DESC LIMIT $3"
+            );
+            let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+            let rows =
+                client.query(&stmt, &[&state.map(|s| s.as_str()), &request_id, &i64::from(limit)]).await.map_err(pg)?;
+            rows.iter().map(row_to_job).collect()
+        })
+    }
+
+    fn retry_job(&self, id: i64) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "UPDATE jobs SET state = 'ready', failures = 0, run_at = $2, updated_at = $2 \
+                     WHERE id = $1 AND state = 'dead'",
+                )
+                .await
+                .map_err(pg)?;
+            Ok(client.execute(&stmt, &[&id, &now_ms()]).await.map_err(pg)? == 1)
+        })
+    }
+
+    fn sms(&self, request_id: Option<i64>, limit: u32) -> BoxFuture<'_, Result<Vec<SmsRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT s.id, r.reference, s.msisdn, s.locale, s.text, s.segments, s.sender, s.status, \
+                     s.provider_id, s.created_at FROM sms s LEFT JOIN requests r ON r.id = s.request_id \
+                     WHERE ($1::bigint IS NULL OR s.request_id = $1) ORDER BY s.id DESC LIMIT $2",
+                )
+                .await
+                .map_err(pg)?;
+            let rows = client.query(&stmt, &[&request_id, &i64::from(limit)]).await.map_err(pg)?;
+            rows.iter()
+                .map(|r| {
+                    let reference: Option<&str> = r.get(1);
+                    Ok(SmsRow {
+                        id: r.get(0),
+                        reference: reference.and_then(Reference::parse),
+                        record: SmsRecord {
+                            msisdn: msisdn_of(r.get(2))?,
+                            locale: r.get(3),
+                            text: r.get(4),
+                            segments: count(r.get(5)),
+                            sender: r.get(6),
+                            status: r.get(7),
+                            provider_id: r.get(8),
+                        },
+                        at_ms: r.get(9),
+                    })
+                })
+                .collect()
         })
     }
 

@@ -14,14 +14,19 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::oneshot;
 
 use crate::BoxFuture;
+use crate::lifecycle::{AttemptStatus, JobKind, JobState, RequestStatus};
 use crate::store::{
-    NewRequest, RequestRow, SessionEnd, Store, StoreError, Stored, fields_from_json, fields_to_json, now_ms,
-    reference_bits,
+    AttemptRow, ClaimedJob, Effects, EventRow, Finished, JobAttempt, JobFinish, JobRow, NewAttempt, NewJob, NewRequest,
+    RequestChange, RequestRow, SessionEnd, SmsRecord, SmsRow, Store, StoreError, Stored, callback_token,
+    fields_from_json, fields_to_json, job_key, now_ms, reference_bits, request_change_holds,
 };
 use crate::types::{Locale, Msisdn, Reference};
 
 /// Migrations in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../migrations/sqlite/0001_init.sql")),
+    ("0002_handoff", include_str!("../../migrations/sqlite/0002_handoff.sql")),
+];
 
 /// Most commands one transaction takes, so one batch cannot delay its first reply for long.
 const MAX_BATCH: usize = 128;
@@ -166,11 +171,11 @@ fn db(e: rusqlite::Error) -> StoreError {
 }
 
 /// A stored value that no longer parses (only possible in a hand-edited database).
-fn bad_column(name: &str, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+fn invalid(name: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         0,
         rusqlite::types::Type::Text,
-        Box::new(BadColumn(name.to_owned(), e.to_string())),
+        Box::new(BadColumn(name.to_owned(), "not a value this version knows".to_owned())),
     )
 }
 
@@ -186,17 +191,16 @@ fn row_to_request(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
     let msisdn: i64 = r.get("msisdn")?;
     let reference: String = r.get("reference")?;
     Ok(RequestRow {
-        reference: Reference::parse(&reference).ok_or_else(|| bad_column("reference", crate::types::MsisdnError))?,
+        id: r.get("id")?,
+        reference: Reference::parse(&reference).ok_or_else(|| invalid("reference"))?,
         menu: r.get("menu")?,
         service: r.get("service")?,
-        msisdn: u64::try_from(msisdn)
-            .ok()
-            .and_then(Msisdn::from_u64)
-            .ok_or_else(|| bad_column("msisdn", crate::types::MsisdnError))?,
+        msisdn: u64::try_from(msisdn).ok().and_then(Msisdn::from_u64).ok_or_else(|| invalid("msisdn"))?,
         locale: r.get("locale")?,
         fields,
         payment: amount.zip(account),
         status: r.get("status")?,
+        refund_review: r.get::<_, i64>("refund_review")? != 0,
         created_at_ms: r.get("created_at")?,
     })
 }
@@ -237,11 +241,23 @@ fn submit_tx(t: &Connection, r: &NewRequest) -> Result<Stored, StoreError> {
         match res {
             Ok(_) => {
                 let id = t.last_insert_rowid();
-                t.execute(
-                    "INSERT INTO request_events (request_id, status, at) VALUES (?1, 'received', ?2)",
-                    params![id, now],
-                )
-                .map_err(db)?;
+                add_event(t, id, RequestStatus::Received, None, now)?;
+                // The request's plan (payment pending, its attempt, its first job) commits with
+                // it: a request is never stored without the work that carries it through.
+                let plan = Effects {
+                    request_id: id,
+                    request: (!r.statuses.is_empty()).then(|| RequestChange {
+                        from: vec![RequestStatus::Received],
+                        to: r.statuses.iter().map(|s| (*s, None)).collect(),
+                        refund_review: false,
+                    }),
+                    new_attempt: r.attempt.clone(),
+                    jobs: r.jobs.clone(),
+                    ..Effects::default()
+                };
+                if !write_effects(t, &plan, now)? {
+                    return Err(StoreError::Database("a new request's plan breaks the lifecycle".into()));
+                }
                 return Ok(Stored { reference, created: true });
             }
             // A reference collision: draw another.
@@ -253,8 +269,286 @@ fn submit_tx(t: &Connection, r: &NewRequest) -> Result<Stored, StoreError> {
     Err(StoreError::Database("could not draw a free reference".into()))
 }
 
-const REQUEST_COLUMNS: &str =
-    "reference, menu, service, msisdn, locale, fields, payment_amount, payment_account, status, created_at";
+const REQUEST_COLUMNS: &str = "id, reference, menu, service, msisdn, locale, fields, payment_amount, payment_account, \
+     status, refund_review, created_at";
+
+fn add_event(
+    t: &Connection,
+    request_id: i64,
+    status: RequestStatus,
+    detail: Option<&str>,
+    at: i64,
+) -> Result<(), StoreError> {
+    t.prepare_cached("INSERT INTO request_events (request_id, status, detail, at) VALUES (?1, ?2, ?3, ?4)")
+        .and_then(|mut st| st.execute(params![request_id, status.as_str(), detail, at]))
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Writes `e` if its guards hold (checked first, so a stale effect writes nothing). Runs
+/// inside the caller's savepoint, on the one store thread, so check and write are atomic.
+fn write_effects(t: &Connection, e: &Effects, now: i64) -> Result<bool, StoreError> {
+    if let Some(a) = &e.attempt {
+        let current: Option<String> = t
+            .query_row("SELECT status FROM payment_attempts WHERE id = ?1", [a.id], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        let holds = current.as_deref().and_then(AttemptStatus::parse).is_some_and(|s| a.from.contains(&s));
+        if !holds {
+            return Ok(false);
+        }
+    }
+    if let Some(c) = &e.request {
+        let current: Option<String> = t
+            .query_row("SELECT status FROM requests WHERE id = ?1", [e.request_id], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        if !current.is_some_and(|cur| request_change_holds(&cur, c)) {
+            return Ok(false);
+        }
+    }
+    if let Some(a) = &e.attempt {
+        t.prepare_cached(
+            "UPDATE payment_attempts SET status = ?2, checkout_request_id = coalesce(?3, checkout_request_id), \
+             merchant_request_id = coalesce(?4, merchant_request_id), receipt = coalesce(?5, receipt), \
+             result_code = coalesce(?6, result_code), result_desc = coalesce(?7, result_desc), updated_at = ?8 \
+             WHERE id = ?1",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                a.id,
+                a.to.as_str(),
+                a.checkout_request_id,
+                a.merchant_request_id,
+                a.receipt,
+                a.result_code,
+                a.result_desc,
+                now
+            ])
+        })
+        .map_err(db)?;
+    }
+    if let Some(c) = &e.request {
+        for (status, detail) in &c.to {
+            add_event(t, e.request_id, *status, detail.as_deref(), now)?;
+        }
+        if let Some((last, _)) = c.to.last() {
+            t.prepare_cached("UPDATE requests SET status = ?2, refund_review = max(refund_review, ?3) WHERE id = ?1")
+                .and_then(|mut st| st.execute(params![e.request_id, last.as_str(), i64::from(c.refund_review)]))
+                .map_err(db)?;
+        }
+    }
+    let new_attempt = match &e.new_attempt {
+        Some(a) => Some(insert_attempt(t, e.request_id, a, now)?),
+        None => None,
+    };
+    for j in &e.jobs {
+        insert_job(t, e.request_id, j, new_attempt, now)?;
+    }
+    if let Some(sms) = &e.sms {
+        insert_sms(t, Some(e.request_id), sms, now)?;
+    }
+    Ok(true)
+}
+
+fn insert_attempt(t: &Connection, request_id: i64, a: &NewAttempt, now: i64) -> Result<i64, StoreError> {
+    let seq: i64 = t
+        .query_row("SELECT coalesce(max(seq), 0) + 1 FROM payment_attempts WHERE request_id = ?1", [request_id], |r| {
+            r.get(0)
+        })
+        .map_err(db)?;
+    t.prepare_cached(
+        "INSERT INTO payment_attempts (request_id, seq, token, provider, msisdn, amount_kes, status, created_at, \
+         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'created', ?7, ?7)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            request_id,
+            seq,
+            callback_token(),
+            a.provider,
+            a.msisdn.as_u64() as i64,
+            a.amount_kes as i64,
+            now
+        ])
+    })
+    .map_err(db)?;
+    Ok(t.last_insert_rowid())
+}
+
+fn insert_job(
+    t: &Connection,
+    request_id: i64,
+    j: &NewJob,
+    new_attempt: Option<i64>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let attempt = match j.attempt {
+        JobAttempt::None => None,
+        JobAttempt::New => {
+            Some(new_attempt.ok_or_else(|| StoreError::Database("a job points at an attempt not created".into()))?)
+        }
+        JobAttempt::Id(id) => Some(id),
+    };
+    t.prepare_cached(
+        "INSERT INTO jobs (key, kind, request_id, attempt_id, data, state, run_at, max_failures, created_at, \
+         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'ready', ?6, ?7, ?8, ?8) ON CONFLICT (key) DO NOTHING",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            job_key(j.kind, request_id, &j.discriminator),
+            j.kind.as_str(),
+            request_id,
+            attempt,
+            j.data,
+            j.run_at_ms,
+            j.max_failures,
+            now
+        ])
+    })
+    .map_err(db)?;
+    Ok(())
+}
+
+fn insert_sms(t: &Connection, request_id: Option<i64>, m: &SmsRecord, now: i64) -> Result<(), StoreError> {
+    t.prepare_cached(
+        "INSERT INTO sms (request_id, msisdn, locale, text, segments, sender, status, provider_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            request_id,
+            m.msisdn.as_u64() as i64,
+            m.locale,
+            m.text,
+            m.segments,
+            m.sender,
+            m.status,
+            m.provider_id,
+            now
+        ])
+    })
+    .map_err(db)?;
+    Ok(())
+}
+
+const ATTEMPT_COLUMNS: &str = "id, request_id, seq, token, provider, msisdn, amount_kes, status, checkout_request_id, \
+     receipt, result_code, result_desc, created_at, updated_at";
+
+fn row_to_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptRow> {
+    let status: String = r.get("status")?;
+    let msisdn: i64 = r.get("msisdn")?;
+    Ok(AttemptRow {
+        id: r.get("id")?,
+        request_id: r.get("request_id")?,
+        seq: r.get("seq")?,
+        token: r.get("token")?,
+        provider: r.get("provider")?,
+        msisdn: u64::try_from(msisdn).ok().and_then(Msisdn::from_u64).ok_or_else(|| invalid("msisdn"))?,
+        amount_kes: r.get::<_, i64>("amount_kes")?.max(0) as u64,
+        status: AttemptStatus::parse(&status).ok_or_else(|| invalid("status"))?,
+        checkout_request_id: r.get("checkout_request_id")?,
+        receipt: r.get("receipt")?,
+        result_code: r.get("result_code")?,
+        result_desc: r.get("result_desc")?,
+        created_at_ms: r.get("created_at")?,
+        updated_at_ms: r.get("updated_at")?,
+    })
+}
+
+const JOB_COLUMNS: &str = "j.id, j.key, j.kind, r.reference, j.state, j.run_at, j.tries, j.failures, \
+     j.max_failures, j.last_error, j.updated_at";
+
+fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    let kind: String = r.get("kind")?;
+    let state: String = r.get("state")?;
+    let reference: String = r.get("reference")?;
+    Ok(JobRow {
+        id: r.get("id")?,
+        key: r.get("key")?,
+        kind: JobKind::parse(&kind).ok_or_else(|| invalid("kind"))?,
+        reference: Reference::parse(&reference).ok_or_else(|| invalid("reference"))?,
+        state: JobState::parse(&state).ok_or_else(|| invalid("state"))?,
+        run_at_ms: r.get("run_at")?,
+        tries: r.get("tries")?,
+        failures: r.get("failures")?,
+        max_failures: r.get("max_failures")?,
+        last_error: r.get("last_error")?,
+        updated_at_ms: r.get("updated_at")?,
+    })
+}
+
+fn claim_tx(t: &Connection, worker: &str, limit: u32, lease_ms: i64, now: i64) -> Result<Vec<ClaimedJob>, StoreError> {
+    // Due jobs, and jobs whose runner died (lease expired). One writer thread: no two claims
+    // can interleave, so no job is handed out twice.
+    let mut st = t
+        .prepare_cached(
+            "UPDATE jobs SET state = 'running', tries = tries + 1, locked_by = ?1, lease_until = ?2, updated_at = ?3 \
+             WHERE id IN (SELECT id FROM (SELECT id, run_at AS due FROM jobs WHERE state = 'ready' AND run_at <= ?3 \
+             UNION ALL SELECT id, lease_until AS due FROM jobs WHERE state = 'running' AND lease_until < ?3) \
+             ORDER BY due LIMIT ?4) \
+             RETURNING id, kind, request_id, attempt_id, data, tries, failures, max_failures",
+        )
+        .map_err(db)?;
+    let rows = st
+        .query_map(params![worker, now + lease_ms, now, limit], |r| {
+            let kind: String = r.get(1)?;
+            Ok(ClaimedJob {
+                id: r.get(0)?,
+                kind: JobKind::parse(&kind).ok_or_else(|| invalid("kind"))?,
+                request_id: r.get(2)?,
+                attempt_id: r.get(3)?,
+                data: r.get(4)?,
+                tries: r.get(5)?,
+                failures: r.get(6)?,
+                max_failures: r.get(7)?,
+                worker: worker.to_owned(),
+            })
+        })
+        .map_err(db)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(db)
+}
+
+fn finish_tx(
+    t: &Connection,
+    job: &ClaimedJob,
+    finish: &JobFinish,
+    effects: Option<&Effects>,
+) -> Result<Finished, StoreError> {
+    let now = now_ms();
+    let fenced: Option<i64> = t
+        .query_row(
+            "SELECT id FROM jobs WHERE id = ?1 AND state = 'running' AND locked_by = ?2 AND tries = ?3",
+            params![job.id, job.worker, job.tries],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    if fenced.is_none() {
+        return Ok(Finished::LostLease);
+    }
+    let applied = match effects {
+        Some(e) => write_effects(t, e, now)?,
+        None => true,
+    };
+    let (state, run_at, failures, error): (JobState, Option<i64>, u32, Option<&str>) = match finish {
+        JobFinish::Done => (JobState::Done, None, job.failures, None),
+        JobFinish::Retry { error, run_at_ms } => {
+            let failures = job.failures + 1;
+            let state = if failures >= job.max_failures { JobState::Dead } else { JobState::Ready };
+            (state, Some(*run_at_ms), failures, Some(error))
+        }
+        JobFinish::Later { note, run_at_ms } => (JobState::Ready, Some(*run_at_ms), job.failures, Some(note)),
+        JobFinish::Dead { error } => (JobState::Dead, None, job.failures + 1, Some(error)),
+    };
+    t.prepare_cached(
+        "UPDATE jobs SET state = ?2, run_at = coalesce(?3, run_at), failures = ?4, \
+         last_error = coalesce(?5, last_error), locked_by = NULL, lease_until = NULL, updated_at = ?6 WHERE id = ?1",
+    )
+    .and_then(|mut st| st.execute(params![job.id, state.as_str(), run_at, failures, error, now]))
+    .map_err(db)?;
+    Ok(if applied { Finished::Applied } else { Finished::Stale })
+}
 
 impl Store for SqliteStore {
     fn language(&self, msisdn: Msisdn) -> BoxFuture<'_, Result<Option<Locale>, StoreError>> {
@@ -331,6 +625,155 @@ impl Store for SqliteStore {
             };
             let mut stmt = t.prepare(&sql).map_err(db)?;
             let rows = stmt.query_map(params![arg, limit], row_to_request).map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+    }
+
+    fn request_by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<RequestRow>, StoreError>> {
+        self.exec(move |t| {
+            t.query_row(&format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?1"), [id], row_to_request)
+                .optional()
+                .map_err(db)
+        })
+    }
+
+    fn requests_with_status(
+        &self,
+        status: Option<RequestStatus>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RequestRow>, StoreError>> {
+        self.exec(move |t| {
+            let sql = format!(
+                "SELECT {REQUEST_COLUMNS} FROM requests WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
+            );
+            let mut stmt = t.prepare_cached(&sql).map_err(db)?;
+            let rows = stmt.query_map(params![status.map(|s| s.as_str()), limit], row_to_request).map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+    }
+
+    fn events(&self, request_id: i64) -> BoxFuture<'_, Result<Vec<EventRow>, StoreError>> {
+        self.exec(move |t| {
+            let mut stmt = t
+                .prepare_cached("SELECT status, detail, at FROM request_events WHERE request_id = ?1 ORDER BY id")
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([request_id], |r| Ok(EventRow { status: r.get(0)?, detail: r.get(1)?, at_ms: r.get(2)? }))
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+    }
+
+    fn attempts(&self, request_id: i64) -> BoxFuture<'_, Result<Vec<AttemptRow>, StoreError>> {
+        self.exec(move |t| {
+            let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE request_id = ?1 ORDER BY seq");
+            let mut stmt = t.prepare_cached(&sql).map_err(db)?;
+            let rows = stmt.query_map([request_id], row_to_attempt).map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+    }
+
+    fn attempt(&self, id: i64) -> BoxFuture<'_, Result<Option<AttemptRow>, StoreError>> {
+        self.exec(move |t| {
+            let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE id = ?1");
+            t.query_row(&sql, [id], row_to_attempt).optional().map_err(db)
+        })
+    }
+
+    fn attempt_by_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<AttemptRow>, StoreError>> {
+        let token = token.to_owned();
+        self.exec(move |t| {
+            let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE token = ?1");
+            t.query_row(&sql, [token], row_to_attempt).optional().map_err(db)
+        })
+    }
+
+    fn apply(&self, effects: Effects) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.exec(move |t| write_effects(t, &effects, now_ms()))
+    }
+
+    fn claim_jobs<'a>(
+        &'a self,
+        worker: &'a str,
+        limit: u32,
+        lease_ms: i64,
+    ) -> BoxFuture<'a, Result<Vec<ClaimedJob>, StoreError>> {
+        let worker = worker.to_owned();
+        self.exec(move |t| claim_tx(t, &worker, limit, lease_ms, now_ms()))
+    }
+
+    fn finish_job<'a>(
+        &'a self,
+        job: &'a ClaimedJob,
+        finish: JobFinish,
+        effects: Option<Effects>,
+    ) -> BoxFuture<'a, Result<Finished, StoreError>> {
+        let job = job.clone();
+        self.exec(move |t| finish_tx(t, &job, &finish, effects.as_ref()))
+    }
+
+    fn jobs(
+        &self,
+        state: Option<JobState>,
+        request_id: Option<i64>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<JobRow>, StoreError>> {
+        self.exec(move |t| {
+            let sql = format!(
+                "SELECT {JOB_COLUMNS} FROM jobs j JOIN requests r ON r.id = j.request_id \
+                 WHERE (?1 IS NULL OR j.state = ?1) AND (?2 IS NULL OR j.request_id = ?2) ORDER BY j.id DESC LIMIT ?3"
+            );
+            let mut stmt = t.prepare_cached(&sql).map_err(db)?;
+            let rows = stmt.query_map(params![state.map(|s| s.as_str()), request_id, limit], row_to_job).map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+    }
+
+    fn retry_job(&self, id: i64) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.exec(move |t| {
+            let n = t
+                .execute(
+                    "UPDATE jobs SET state = 'ready', failures = 0, run_at = ?2, updated_at = ?2 \
+                     WHERE id = ?1 AND state = 'dead'",
+                    params![id, now_ms()],
+                )
+                .map_err(db)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn sms(&self, request_id: Option<i64>, limit: u32) -> BoxFuture<'_, Result<Vec<SmsRow>, StoreError>> {
+        self.exec(move |t| {
+            let mut stmt = t
+                .prepare_cached(
+                    "SELECT s.id, r.reference, s.msisdn, s.locale, s.text, s.segments, s.sender, s.status, \
+                     s.provider_id, s.created_at FROM sms s LEFT JOIN requests r ON r.id = s.request_id \
+                     WHERE (?1 IS NULL OR s.request_id = ?1) ORDER BY s.id DESC LIMIT ?2",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![request_id, limit], |r| {
+                    let reference: Option<String> = r.get(1)?;
+                    let msisdn: i64 = r.get(2)?;
+                    Ok(SmsRow {
+                        id: r.get(0)?,
+                        reference: reference.as_deref().and_then(Reference::parse),
+                        record: SmsRecord {
+                            msisdn: u64::try_from(msisdn)
+                                .ok()
+                                .and_then(Msisdn::from_u64)
+                                .ok_or_else(|| invalid("msisdn"))?,
+                            locale: r.get(3)?,
+                            text: r.get(4)?,
+                            segments: r.get(5)?,
+                            sender: r.get(6)?,
+                            status: r.get(7)?,
+                            provider_id: r.get(8)?,
+                        },
+                        at_ms: r.get(9)?,
+                    })
+                })
+                .map_err(db)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(db)
         })
     }

@@ -1,0 +1,19 @@
+# Ujumbe mfupi (SMS) anaotumiwa mwananchi baada ya ombi lake. Kila ujumbe una nambari ya
+# kumbukumbu ({$reference}) ili mwananchi aweze kufuatilia ombi lake kwa *384#.
+
+sms-service = { $service ->
+        [land-rates] ushuru wa ardhi
+        [licence-renewal] leseni ya udereva
+       *[other] huduma
+    }
+sms-fulfilled-paid = e-Citizen: Tumepokea KES {$amount} za {$service}, risiti ya M-Pesa {$receipt}. Ombi {$reference} limekamilika. Asante.
+sms-fulfilled = e-Citizen: Ombi {$reference} la {$service} limekamilika. Asante.
+sms-rejected = e-Citizen: Ombi {$reference} la {$service} limekataliwa na idara husika. Piga *384# kwa maelezo zaidi.
+sms-rejected-paid = e-Citizen: Ombi {$reference} la {$service} limekataliwa. Malipo yako ya KES {$amount} (M-Pesa {$receipt}) yatakaguliwa ili urejeshewe pesa.
+sms-payment-insufficient = e-Citizen: Malipo ya ombi {$reference} hayakufanikiwa: salio la M-Pesa halitoshi. Ongeza salio kisha piga *384# tena.
+sms-payment-cancelled = e-Citizen: Ulisitisha malipo ya ombi {$reference}. Piga *384# ukitaka kujaribu tena.
+sms-payment-unreachable = e-Citizen: Hatukukupata kwa ombi la M-Pesa la ombi {$reference}. Hakikisha simu iko hewani kisha piga *384# tena.
+sms-payment-wrong-pin = e-Citizen: PIN ya M-Pesa si sahihi; ombi {$reference} halijalipwa. Piga *384# ujaribu tena.
+sms-payment-busy = e-Citizen: Simu yako ilikuwa na shughuli nyingine, hatukuweza kutuma ombi la M-Pesa la ombi {$reference}. Piga *384# ujaribu tena.
+sms-payment-failed = e-Citizen: Malipo ya ombi {$reference} hayakufanikiwa na hujakatwa pesa. Piga *384# ujaribu tena.
+sms-payment-unknown = e-Citizen: Bado tunathibitisha malipo ya ombi {$reference}. Usilipe tena; tutakutumia ujumbe.

@@ -1,0 +1,251 @@
+//! The request lifecycle as data: the states a request, a payment attempt and a job can be in,
+//! and which request transitions are allowed.
+//!
+//! ```text
+//! received ─┬─> payment_pending ─┬─> paid ──> fulfilling ─┬─> fulfilled ─┐
+//!           │                    ├─> payment_failed ───────┼─────────────┼─> notified
+//!           │                    └─> payment_unknown       └─> rejected ─┘
+//!           └─> fulfilling (no payment)
+//! ```
+//!
+//! `payment_unknown` waits for an administrator (or a late callback, which may still settle it
+//! as paid or failed). Every transition is stored with its time in `request_events`.
+
+use std::fmt;
+
+/// Where a request is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequestStatus {
+    Received,
+    PaymentPending,
+    Paid,
+    PaymentFailed,
+    PaymentUnknown,
+    Fulfilling,
+    Fulfilled,
+    Rejected,
+    Notified,
+}
+
+impl RequestStatus {
+    pub const ALL: [RequestStatus; 9] = [
+        RequestStatus::Received,
+        RequestStatus::PaymentPending,
+        RequestStatus::Paid,
+        RequestStatus::PaymentFailed,
+        RequestStatus::PaymentUnknown,
+        RequestStatus::Fulfilling,
+        RequestStatus::Fulfilled,
+        RequestStatus::Rejected,
+        RequestStatus::Notified,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Received => "received",
+            RequestStatus::PaymentPending => "payment_pending",
+            RequestStatus::Paid => "paid",
+            RequestStatus::PaymentFailed => "payment_failed",
+            RequestStatus::PaymentUnknown => "payment_unknown",
+            RequestStatus::Fulfilling => "fulfilling",
+            RequestStatus::Fulfilled => "fulfilled",
+            RequestStatus::Rejected => "rejected",
+            RequestStatus::Notified => "notified",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RequestStatus> {
+        RequestStatus::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The transitions the state machine allows; stores refuse every other.
+    pub fn can_become(self, next: RequestStatus) -> bool {
+        use RequestStatus::*;
+        matches!(
+            (self, next),
+            (Received, PaymentPending)
+                | (Received, Fulfilling)
+                | (PaymentPending, Paid)
+                | (PaymentPending, PaymentFailed)
+                | (PaymentPending, PaymentUnknown)
+                // A late callback or an administrator settles an unknown payment.
+                | (PaymentUnknown, Paid)
+                | (PaymentUnknown, PaymentFailed)
+                | (Paid, Fulfilling)
+                | (Fulfilling, Fulfilled)
+                | (Fulfilling, Rejected)
+                | (Fulfilled, Notified)
+                | (Rejected, Notified)
+                | (PaymentFailed, Notified)
+        )
+    }
+}
+
+impl fmt::Display for RequestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where one payment attempt (one STK push) is. An attempt is pushed at most once: only
+/// `created -> pushing` sends a push, and nothing leads back to `created`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AttemptStatus {
+    /// Stored with its request; not pushed yet.
+    Created,
+    /// Claimed for pushing and committed before the HTTP call. An attempt found in this state
+    /// by a later run was interrupted mid-push and is treated as `push_unknown`.
+    Pushing,
+    /// Accepted by the provider; waiting for the callback or a query.
+    PushSent,
+    /// The push may or may not have reached the provider; only a callback settles it.
+    PushUnknown,
+    Paid,
+    Failed,
+    /// Nothing settled it in time; an administrator reconciles it.
+    Unknown,
+}
+
+impl AttemptStatus {
+    pub const ALL: [AttemptStatus; 7] = [
+        AttemptStatus::Created,
+        AttemptStatus::Pushing,
+        AttemptStatus::PushSent,
+        AttemptStatus::PushUnknown,
+        AttemptStatus::Paid,
+        AttemptStatus::Failed,
+        AttemptStatus::Unknown,
+    ];
+
+    /// The states a result (callback or query) may still settle.
+    pub const OPEN: [AttemptStatus; 4] =
+        [AttemptStatus::Pushing, AttemptStatus::PushSent, AttemptStatus::PushUnknown, AttemptStatus::Unknown];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptStatus::Created => "created",
+            AttemptStatus::Pushing => "pushing",
+            AttemptStatus::PushSent => "push_sent",
+            AttemptStatus::PushUnknown => "push_unknown",
+            AttemptStatus::Paid => "paid",
+            AttemptStatus::Failed => "failed",
+            AttemptStatus::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AttemptStatus> {
+        AttemptStatus::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for AttemptStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a job does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// Send the STK push of one attempt.
+    Push,
+    /// Ask the provider for the result of one attempt.
+    Query,
+    /// Deliver the request to its agency.
+    Deliver,
+    /// Send the citizen the SMS for the request's outcome.
+    Notify,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 4] = [JobKind::Push, JobKind::Query, JobKind::Deliver, JobKind::Notify];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Push => "push",
+            JobKind::Query => "query",
+            JobKind::Deliver => "deliver",
+            JobKind::Notify => "notify",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobKind> {
+        JobKind::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a job is. `dead` jobs wait for `njia jobs retry`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobState {
+    Ready,
+    Running,
+    Done,
+    Dead,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 4] = [JobState::Ready, JobState::Running, JobState::Done, JobState::Dead];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Ready => "ready",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in RequestStatus::ALL {
+            assert_eq!(RequestStatus::parse(s.as_str()), Some(s));
+        }
+        for s in AttemptStatus::ALL {
+            assert_eq!(AttemptStatus::parse(s.as_str()), Some(s));
+        }
+        for s in JobKind::ALL {
+            assert_eq!(JobKind::parse(s.as_str()), Some(s));
+        }
+        for s in JobState::ALL {
+            assert_eq!(JobState::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn every_state_but_notified_leads_somewhere_and_notified_is_final() {
+        use RequestStatus::*;
+        for s in RequestStatus::ALL {
+            let next = RequestStatus::ALL.iter().filter(|n| s.can_become(**n)).count();
+            if s == Notified {
+                assert_eq!(next, 0);
+            } else {
+                assert!(next > 0, "{s} is a dead end");
+            }
+        }
+        // Nothing goes back to the start or skips payment.
+        assert!(!Paid.can_become(PaymentPending));
+        assert!(!Received.can_become(Paid));
+        assert!(!Fulfilled.can_become(Rejected));
+    }
+}
