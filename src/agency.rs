@@ -124,7 +124,7 @@ impl HttpBackend {
     pub async fn lookup(&self, caller: Msisdn, call: &LookupCall) -> Result<LookupAnswer, LookupError> {
         let args: serde_json::Map<String, serde_json::Value> =
             call.args.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-        let body = serde_json::json!({ "msisdn": caller.digits(), "args": args });
+        let body = serde_json::json!({ "msisdn": caller.digits(), "language": call.language.as_str(), "args": args });
         let body = serde_json::to_vec(&body).map_err(|e| LookupError::Backend(e.to_string()))?;
         let id = format!("lookup_{}", crate::store::callback_token());
         let path = format!("/lookups/{}", call.operation);

@@ -52,6 +52,10 @@ pub struct Config {
     pub sms: SmsSection,
     /// Agency backends by name (`[backends.lands]`); see `docs/agency-api.md`.
     pub backends: BTreeMap<String, BackendSection>,
+    /// Secrets handed in by an embedder (tests), consulted before the process environment.
+    /// Never read from a file: secrets do not belong in configuration files.
+    #[serde(skip)]
+    pub secrets: BTreeMap<String, String>,
 }
 
 /// The job dispatcher and the hand-off's timing (see `handoff::Policy`).
@@ -189,11 +193,14 @@ pub struct BackendSection {
     pub services: Vec<String>,
 }
 
-/// Reads a secret from the environment variable `name`.
-pub fn secret_from_env(name: &str) -> Result<String, ConfigError> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
-        _ => Err(ConfigError::Missing(name.to_owned())),
+impl Config {
+    /// The secret in the environment variable `name` (or handed in by an embedder).
+    pub fn secret(&self, name: &str) -> Result<String, ConfigError> {
+        let value = self.secrets.get(name).cloned().or_else(|| std::env::var(name).ok());
+        match value {
+            Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+            _ => Err(ConfigError::Missing(name.to_owned())),
+        }
     }
 }
 
@@ -228,6 +235,7 @@ impl Default for Config {
             daraja: None,
             sms: SmsSection::default(),
             backends: BTreeMap::new(),
+            secrets: BTreeMap::new(),
         }
     }
 }

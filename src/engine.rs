@@ -233,6 +233,8 @@ pub struct LookupCall {
     pub operation: String,
     /// Argument names and values (secrets included: lookups are where they are used).
     pub args: Vec<(String, String)>,
+    /// The citizen's language, so a backend can answer in it.
+    pub language: Locale,
 }
 
 /// What a lookup returned.
@@ -443,6 +445,7 @@ fn enter(ctx: Ctx<'_>, s: &mut Session, target: ScreenId) -> Step {
             Step::Show { text: fit(text, ctx.limit), end: true }
         }
         Kind::Lookup(l) => Step::Lookup(LookupCall {
+            language: s.locale.clone(),
             backend: l.backend.clone(),
             operation: l.operation.clone(),
             args: l

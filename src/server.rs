@@ -24,7 +24,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::agency::{Agencies, HttpBackend};
 use crate::check::{self, Loaded};
-use crate::config::{Config, secret_from_env};
+use crate::config::Config;
 use crate::diag::Problem;
 use crate::handoff::{Dispatcher, Policy, worker_name};
 use crate::hub::{Hub, HubConfig};
@@ -149,7 +149,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, crate::store:
 fn agencies(config: &Config, menus: &MenuSet, sandbox: bool) -> Result<Arc<Agencies>, StartError> {
     let mut agencies = Agencies { simulated: sandbox, ..Agencies::default() };
     for (name, b) in &config.backends {
-        let secret = secret_from_env(&b.secret_env).map_err(|e| StartError::Config(format!("backends.{name}: {e}")))?;
+        let secret = config.secret(&b.secret_env).map_err(|e| StartError::Config(format!("backends.{name}: {e}")))?;
         let backend = Arc::new(
             HttpBackend::new(name, &b.base_url, &secret, config.lookup_timeout())
                 .map_err(|e| StartError::Config(e.to_string()))?,
@@ -200,7 +200,7 @@ fn payments(
     let Some(public) = &config.public_url else {
         return Err(StartError::Config("[daraja] needs `public_url`, where Daraja sends payment callbacks".into()));
     };
-    let env = |name: &str| secret_from_env(name).map_err(|e| StartError::Config(format!("daraja: {e}")));
+    let env = |name: &str| config.secret(name).map_err(|e| StartError::Config(format!("daraja: {e}")));
     let daraja = Daraja::new(DarajaConfig {
         base_url: d.base_url.clone(),
         consumer_key: env(&d.consumer_key_env)?,
@@ -232,7 +232,7 @@ fn sms_sender(config: &Config, sandbox: bool) -> Result<Arc<dyn SmsSender>, Star
             let Some(at) = &config.sms.africastalking else {
                 return Err(StartError::Config("sms.sender = \"africastalking\" needs [sms.africastalking]".into()));
             };
-            let api_key = secret_from_env(&at.api_key_env).map_err(|e| StartError::Config(format!("sms: {e}")))?;
+            let api_key = config.secret(&at.api_key_env).map_err(|e| StartError::Config(format!("sms: {e}")))?;
             let sender = AfricasTalkingSms::new(AfricasTalkingConfig {
                 base_url: at.base_url.clone(),
                 username: at.username.clone(),

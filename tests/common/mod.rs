@@ -53,6 +53,12 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start(config: Config) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        TestServer::start_on(listener, config).await
+    }
+
+    /// Starts on a listener bound beforehand, for a config that must know its own address
+    /// (callback URLs).
+    pub async fn start_on(listener: TcpListener, config: Config) -> TestServer {
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -1,0 +1,409 @@
+//! The durable hand-off end to end, in production mode against real HTTP doubles of Daraja,
+//! an agency and the Africa's Talking SMS API: a citizen walks the USSD menu to a payment, and
+//! the test follows the request through push, callback (or query), signed delivery and the SMS
+//! receipt, including the ways the outside world misbehaves.
+
+mod common;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::doubles::{AgencyDouble, AtSmsDouble, CallbackMode, DarajaDouble, DarajaDoubleConfig, PushBehaviour};
+use common::{TestServer, at_hop, config};
+use njia::config::{AfricasTalkingSection, BackendSection, Config, DarajaSection, SmsSection};
+use njia::lifecycle::{AttemptStatus, JobState};
+use njia::payment::daraja::TransactionType;
+use njia::store::Store;
+use njia::store::sqlite::SqliteStore;
+use njia::types::Reference;
+use tokio::net::TcpListener;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+struct World {
+    daraja: DarajaDouble,
+    agency: AgencyDouble,
+    sms: AtSmsDouble,
+    server: TestServer,
+    /// A second handle on the server's SQLite file, to read what it wrote.
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+/// Production configuration (no sandbox) pointed at the doubles, with short timings.
+fn production(
+    base: Config,
+    addr: std::net::SocketAddr,
+    daraja: &DarajaDouble,
+    agency: &AgencyDouble,
+    sms: &AtSmsDouble,
+) -> Config {
+    let mut c = base;
+    c.sandbox = Some(false);
+    c.public_url = Some(format!("http://{addr}"));
+    c.daraja = Some(DarajaSection {
+        base_url: daraja.url.clone(),
+        shortcode: daraja.config.shortcode.clone(),
+        party_b: None,
+        transaction_type: TransactionType::CustomerPayBillOnline,
+        consumer_key_env: "TEST_DARAJA_KEY".into(),
+        consumer_secret_env: "TEST_DARAJA_SECRET".into(),
+        passkey_env: "TEST_DARAJA_PASSKEY".into(),
+        timeout_ms: 1_000,
+    });
+    c.sms = SmsSection {
+        sender: None,
+        africastalking: Some(AfricasTalkingSection {
+            base_url: sms.url.clone(),
+            username: "njia".into(),
+            api_key_env: "TEST_AT_KEY".into(),
+            from: None,
+            timeout_ms: 2_000,
+        }),
+    };
+    c.backends.insert(
+        "lands".into(),
+        BackendSection {
+            base_url: agency.url.clone(),
+            secret_env: "TEST_LANDS_SECRET".into(),
+            services: vec!["land-rates".into(), "licence-renewal".into()],
+        },
+    );
+    for (k, v) in [
+        ("TEST_DARAJA_KEY", daraja.config.consumer_key.clone()),
+        ("TEST_DARAJA_SECRET", daraja.config.consumer_secret.clone()),
+        ("TEST_DARAJA_PASSKEY", daraja.config.passkey.clone()),
+        ("TEST_AT_KEY", "at-test-key".to_owned()),
+        ("TEST_LANDS_SECRET", agency.secret.clone()),
+    ] {
+        c.secrets.insert(k.into(), v);
+    }
+    let d = &mut c.dispatcher;
+    d.push_delay_ms = 50;
+    d.busy_retry_ms = 300;
+    d.query_delays_ms = vec![400, 400, 400];
+    d.backoff_base_ms = 50;
+    d.backoff_cap_ms = 200;
+    d.max_failures = 30;
+    d.poll_ms = 20;
+    d.lease_ms = 5_000;
+    c
+}
+
+impl World {
+    async fn start() -> World {
+        World::start_with(|c| c).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(Config) -> Config) -> World {
+        let daraja = DarajaDouble::start(DarajaDoubleConfig::default()).await;
+        let agency = AgencyDouble::start(&AgencyDouble::new_secret()).await;
+        // The `lands` backend answers the menu's lookup over signed HTTP too.
+        agency.set_lookup(
+            "rates_due",
+            serde_json::json!({ "parcel": "KAJIADO/1234" }),
+            Some(serde_json::json!({ "owner": "Wanjiku Kamau", "amount": "4,500" })),
+        );
+        let sms = AtSmsDouble::start("at-test-key").await;
+        let dir = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cfg = tweak(production(config(dir.path()), addr, &daraja, &agency, &sms));
+        let server = TestServer::start_on(listener, cfg).await;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        World { daraja, agency, sms, server, store, _dir: dir }
+    }
+
+    /// Walks land rates for KAJIADO/1234 to the payment; returns the reference the END shows.
+    /// `lang` is the first-use language choice: "1" Kiswahili, "2" English.
+    async fn pay_land_rates(&self, session: &str, phone: &str, lang: &str) -> Reference {
+        let steps = [
+            String::new(),
+            lang.to_owned(),
+            format!("{lang}*1"),
+            format!("{lang}*1*KAJIADO/1234"),
+            format!("{lang}*1*KAJIADO/1234*1"),
+        ];
+        let mut last = String::new();
+        for text in &steps {
+            last = self.server.post_form("/ussd/africastalking", &at_hop(session, phone, "*384#", text)).await.1;
+        }
+        assert!(
+            last.starts_with("END "),
+            "the walk ends with the received screen: {last}\nlookups: {:#?}",
+            self.agency.lookups().iter().map(|l| (&l.body, l.status, &l.answer)).collect::<Vec<_>>()
+        );
+        let at = last.find("NJ-").expect("a reference in the END screen");
+        Reference::parse(&last[at..at + 8]).expect("a valid reference")
+    }
+
+    async fn status(&self, r: &Reference) -> String {
+        self.store.request(r).await.unwrap().expect("stored").status
+    }
+
+    async fn history(&self, r: &Reference) -> Vec<String> {
+        let id = self.store.request(r).await.unwrap().unwrap().id;
+        self.store.events(id).await.unwrap().into_iter().map(|e| e.status).collect()
+    }
+}
+
+/// Polls `f` until it is true, failing with `what` after [`WAIT`].
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+#[tokio::test]
+async fn a_paid_request_is_pushed_once_delivered_signed_and_receipted() {
+    let w = World::start().await;
+    let phone = "+254711000101";
+    let r = w.pay_land_rates("ATUid_h1", phone, "2").await;
+    eventually("the request is notified", || async { w.status(&r).await == "notified" }).await;
+    assert_eq!(w.history(&r).await, ["received", "payment_pending", "paid", "fulfilling", "fulfilled", "notified"]);
+
+    // One push, in Daraja's shapes.
+    let pushes = w.daraja.pushes();
+    assert_eq!(pushes.len(), 1);
+    let p = &pushes[0];
+    assert!(p.accepted());
+    assert_eq!((p.phone.as_str(), p.party_a.as_str(), p.amount), ("254711000101", "254711000101", Some(4500)));
+    assert_eq!(p.account_reference, "KAJIADO-1234");
+    assert!(p.description.len() <= 13 && p.description.starts_with("NJ-"), "{}", p.description);
+    assert!(p.callback_url.starts_with(&format!("http://{}/payments/stk/", w.server.addr)), "{}", p.callback_url);
+
+    // Delivered once, signed (the double refuses bad signatures), with the payment.
+    let accepted = w.agency.accepted();
+    assert_eq!(accepted.len(), 1);
+    let d = &accepted[0];
+    assert_eq!(d["reference"], r.as_str());
+    assert_eq!(d["service"], "land-rates");
+    assert_eq!(d["fields"]["parcel"], "KAJIADO/1234");
+    assert_eq!(d["payment"]["amount_kes"], 4500);
+    let receipt = d["payment"]["receipt"].as_str().expect("the M-Pesa receipt").to_owned();
+    assert!(w.agency.tries().iter().all(|t| t.idempotency_key.as_deref() == Some(r.as_str())));
+
+    // The receipt SMS, in English (the language chosen), with the reference and receipt.
+    let sms = w.sms.messages();
+    assert_eq!(sms.len(), 1);
+    assert_eq!(sms[0].to, phone);
+    assert_eq!(
+        sms[0].message,
+        format!(
+            "e-Citizen: KES 4,500 received for land rates, M-Pesa receipt {receipt}. Request {r} is complete. Thank you."
+        )
+    );
+    let kept = w.store.sms(None, 10).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].record.sender.as_str(), kept[0].record.status.as_str()), ("africastalking", "Success"));
+
+    // What an administrator sees.
+    let shown = njia::admin::request_show(w.store.as_ref(), &r, false).await.unwrap().unwrap();
+    for needle in ["payment_pending", "fulfilled", "notified", &receipt, "KES 4500 paid", "[africastalking Success]"] {
+        assert!(shown.contains(needle), "{needle:?} missing from:\n{shown}");
+    }
+    w.server.stop().await;
+}
+
+#[tokio::test]
+async fn swahili_citizens_get_swahili_receipts_and_failures_are_explained() {
+    let w = World::start().await;
+    let phone = "+254711000102";
+    w.daraja.set_result("254711000102", 1032);
+    let r = w.pay_land_rates("ATUid_h2", phone, "1").await;
+    eventually("the failure is notified", || async { w.status(&r).await == "notified" }).await;
+    assert_eq!(w.history(&r).await, ["received", "payment_pending", "payment_failed", "notified"]);
+    assert!(w.agency.tries().is_empty(), "nothing unpaid is delivered");
+    let sms = w.sms.messages();
+    assert_eq!(sms.len(), 1);
+    assert_eq!(sms[0].message, format!("e-Citizen: Ulisitisha malipo ya ombi {r}. Piga *384# ukitaka kujaribu tena."));
+    w.server.stop().await;
+}
+
+#[tokio::test]
+async fn duplicate_callbacks_change_nothing() {
+    let w = World::start().await;
+    w.daraja.set_callback_mode(CallbackMode::Duplicate);
+    let r = w.pay_land_rates("ATUid_h3", "+254711000103", "2").await;
+    eventually("the request is notified", || async { w.status(&r).await == "notified" }).await;
+    eventually("both callbacks were answered", || async { w.daraja.callbacks().len() == 2 }).await;
+    assert!(w.daraja.callbacks().iter().all(|c| c.status == Some(200)), "both acknowledged");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.agency.accepted().len(), 1);
+    assert_eq!(w.agency.tries().len(), 1, "delivered once");
+    assert_eq!(w.sms.messages().len(), 1, "one receipt");
+    w.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_dropped_callback_is_settled_by_the_status_query() {
+    let w = World::start().await;
+    w.daraja.set_callback_mode(CallbackMode::Drop);
+    let r = w.pay_land_rates("ATUid_h4", "+254711000104", "2").await;
+    eventually("the query settled the payment", || async { w.status(&r).await == "notified" }).await;
+    assert!(w.daraja.queries() >= 1);
+    assert_eq!(w.daraja.pushes().len(), 1);
+    assert_eq!(w.agency.accepted().len(), 1);
+    w.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_push_that_timed_out_is_never_pushed_again_and_its_callback_settles_it() {
+    let w = World::start().await;
+    w.daraja.set_push_behaviour(PushBehaviour::TimeoutAfterAccept);
+    let r = w.pay_land_rates("ATUid_h5", "+254711000105", "2").await;
+    eventually("the late callback settled it", || async { w.status(&r).await == "notified" }).await;
+    assert_eq!(w.daraja.pushes().len(), 1, "an unknown outcome is never pushed blindly again");
+    let id = w.store.request(&r).await.unwrap().unwrap().id;
+    let attempts = w.store.attempts(id).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].status, AttemptStatus::Paid);
+    assert!(attempts[0].checkout_request_id.is_some(), "learnt from the callback");
+    w.server.stop().await;
+}
+
+#[tokio::test]
+async fn spike_arrest_is_retried_and_a_locked_subscriber_gets_a_new_attempt() {
+    let w = World::start().await;
+    w.daraja.push_behaviours_next(vec![PushBehaviour::SpikeArrest, PushBehaviour::SpikeArrest]);
+    let r = w.pay_land_rates("ATUid_h6", "+254711000106", "2").await;
+    eventually("paid after the throttling", || async { w.status(&r).await == "notified" }).await;
+    let pushes = w.daraja.pushes();
+    assert_eq!(pushes.iter().filter(|p| p.accepted()).count(), 1, "accepted once");
+    assert_eq!(pushes.iter().filter(|p| p.error_code.as_deref() == Some("500.003.02")).count(), 2);
+
+    // The handset is still in its USSD dialogue: Daraja cannot lock the subscriber.
+    w.daraja.set_ussd_open("254711000107", true);
+    let r2 = w.pay_land_rates("ATUid_h7", "+254711000107", "2").await;
+    eventually("the locked push was refused", || async {
+        w.daraja.pushes().iter().any(|p| p.phone == "254711000107" && !p.accepted())
+    })
+    .await;
+    w.daraja.set_ussd_open("254711000107", false);
+    eventually("the second attempt paid", || async { w.status(&r2).await == "notified" }).await;
+    let id = w.store.request(&r2).await.unwrap().unwrap().id;
+    let attempts: Vec<_> = w.store.attempts(id).await.unwrap().into_iter().map(|a| a.status).collect();
+    assert_eq!(attempts, [AttemptStatus::Failed, AttemptStatus::Paid]);
+    w.server.stop().await;
+}
+
+#[tokio::test]
+async fn an_agency_rejection_is_told_to_the_citizen_and_flagged_for_refund() {
+    let w = World::start().await;
+    w.agency.reject_when("parcel", "KAJIADO/1234");
+    let r = w.pay_land_rates("ATUid_h8", "+254711000108", "2").await;
+    eventually("the rejection is notified", || async { w.status(&r).await == "notified" }).await;
+    assert_eq!(w.history(&r).await, ["received", "payment_pending", "paid", "fulfilling", "rejected", "notified"]);
+    let row = w.store.request(&r).await.unwrap().unwrap();
+    assert!(row.refund_review, "paid but rejected: an administrator decides on a refund");
+    let sms = w.sms.messages();
+    assert_eq!(sms.len(), 1);
+    assert!(sms[0].message.contains(&format!("Request {r} for land rates was turned down")), "{}", sms[0].message);
+    assert!(sms[0].message.contains("reviewed for a refund"), "{}", sms[0].message);
+    let listed = njia::admin::requests_list(w.store.as_ref(), None, 10, false).await.unwrap();
+    assert!(listed.contains("REFUND REVIEW"), "{listed}");
+    w.server.stop().await;
+}
+
+#[tokio::test]
+async fn an_agency_down_for_a_while_gets_every_request_once_it_is_back() {
+    // Deliveries only: the lookups answer from the data files, so the menu works while the
+    // agency is down.
+    let w = World::start_with(|mut c| {
+        let b = c.backends.remove("lands").unwrap();
+        c.backends.insert("lands-deliveries".into(), b);
+        c
+    })
+    .await;
+    w.agency.set_down(true);
+    let mut refs = Vec::new();
+    for i in 0..5 {
+        refs.push(w.pay_land_rates(&format!("ATUid_down{i}"), &format!("+25471100020{i}"), "2").await);
+    }
+    eventually("every request was tried while the agency was down", || async {
+        let tries = w.agency.tries();
+        refs.iter().all(|r| tries.iter().filter(|t| t.idempotency_key.as_deref() == Some(r.as_str())).count() >= 2)
+    })
+    .await;
+    for r in &refs {
+        assert_eq!(w.status(r).await, "fulfilling");
+    }
+    w.agency.set_down(false);
+    for r in &refs {
+        eventually("delivered after the agency came back", || async { w.status(r).await == "notified" }).await;
+    }
+    assert_eq!(w.agency.accepted().len(), 5);
+    assert_eq!(w.agency.duplicates_accepted(), 0);
+    assert_eq!(w.sms.messages().len(), 5);
+    w.server.stop().await;
+}
+
+#[tokio::test]
+async fn undeliverable_sms_is_dead_lettered_and_replayable() {
+    let w = World::start().await;
+    w.sms.fail_number("+254711000109", 406, "UserInBlacklist");
+    let r = w.pay_land_rates("ATUid_h9", "+254711000109", "2").await;
+    eventually("the SMS job is dead", || async {
+        !w.store.jobs(Some(JobState::Dead), None, 10).await.unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(w.status(&r).await, "fulfilled", "fulfilled, but the citizen was not told");
+    let dead = w.store.jobs(Some(JobState::Dead), None, 10).await.unwrap();
+    assert_eq!(dead[0].last_error.as_deref(), Some("406 UserInBlacklist"));
+    // The number is fixed at the provider; the administrator replays the job.
+    w.sms.fail_number("+254711000109", 101, "Success");
+    assert!(w.store.retry_job(dead[0].id).await.unwrap());
+    eventually("the replayed SMS went out", || async { w.status(&r).await == "notified" }).await;
+    w.server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_callbacks_get_a_clear_4xx() {
+    let w = World::start().await;
+    let post = |path: &str, body: &str| {
+        let path = path.to_owned();
+        let body = body.to_owned();
+        let server = &w.server;
+        async move { server.request("POST", &path, "application/json", &body).await }
+    };
+    let (status, body) = post("/payments/stk/not-a-token", "{}").await;
+    assert_eq!(status, 404, "{body}");
+    let unknown = "0123456789abcdef0123456789abcdef";
+    let (status, body) = post(&format!("/payments/stk/{unknown}"), "{\"Body\":").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("Malformed"), "{body}");
+    let valid = r#"{"Body":{"stkCallback":{"MerchantRequestID":"m","CheckoutRequestID":"ws_CO_1","ResultCode":0,"ResultDesc":"ok"}}}"#;
+    let (status, _) = post(&format!("/payments/stk/{unknown}"), valid).await;
+    assert_eq!(status, 404, "no attempt has this token");
+    w.server.stop().await;
+}
+
+#[tokio::test]
+async fn production_mode_refuses_to_start_without_what_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = || Config { sandbox: Some(false), ..config(dir.path()) };
+    let err = |c: Config| async move {
+        match njia::server::build(&c).await {
+            Err(njia::server::StartError::Config(msg)) => msg,
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("started without what it needs"),
+        }
+    };
+    assert!(err(base()).await.contains("no backend delivers service(s) land-rates, licence-renewal"));
+    let daraja = DarajaDouble::start(DarajaDoubleConfig::default()).await;
+    let agency = AgencyDouble::start(&AgencyDouble::new_secret()).await;
+    let sms = AtSmsDouble::start("k").await;
+    let mut c = production(base(), "127.0.0.1:1".parse().unwrap(), &daraja, &agency, &sms);
+    c.secrets.remove("TEST_DARAJA_PASSKEY");
+    assert!(err(c).await.contains("TEST_DARAJA_PASSKEY"));
+}
