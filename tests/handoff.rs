@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::doubles::{AgencyDouble, AtSmsDouble, CallbackMode, DarajaDouble, DarajaDoubleConfig, PushBehaviour};
-use common::{TestServer, at_hop, config};
+use common::{TestServer, at_hop, config, try_request};
 use njia::config::{AfricasTalkingSection, BackendSection, Config, DarajaSection, SmsSection};
 use njia::lifecycle::{AttemptStatus, JobState};
 use njia::payment::daraja::TransactionType;
@@ -146,6 +146,25 @@ impl World {
         let id = self.store.request(r).await.unwrap().unwrap().id;
         self.store.events(id).await.unwrap().into_iter().map(|e| e.status).collect()
     }
+}
+
+/// Walks land rates for KAJIADO/1234 to the payment against the server at `addr`; `None` when
+/// the server went away before the END arrived.
+async fn walk(addr: std::net::SocketAddr, session: &str, phone: &str, lang: &str) -> Option<Reference> {
+    let steps = [
+        String::new(),
+        lang.to_owned(),
+        format!("{lang}*1"),
+        format!("{lang}*1*KAJIADO/1234"),
+        format!("{lang}*1*KAJIADO/1234*1"),
+    ];
+    let mut last = String::new();
+    for text in &steps {
+        let body = at_hop(session, phone, "*384#", text);
+        last = try_request(addr, "POST", "/ussd/africastalking", "application/x-www-form-urlencoded", &body).await.ok()?.1;
+    }
+    let at = last.find("NJ-")?;
+    last.starts_with("END ").then(|| Reference::parse(&last[at..at + 8])).flatten()
 }
 
 /// Polls `f` until it is true, failing with `what` after [`WAIT`].
@@ -406,4 +425,211 @@ async fn production_mode_refuses_to_start_without_what_it_needs() {
     let mut c = production(base(), "127.0.0.1:1".parse().unwrap(), &daraja, &agency, &sms);
     c.secrets.remove("TEST_DARAJA_PASSKEY");
     assert!(err(c).await.contains("TEST_DARAJA_PASSKEY"));
+}
+
+/// Two instances, each with its own dispatcher, on one PostgreSQL database, under a burst of
+/// concurrent payments: every push, delivery and SMS happens exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_dispatchers_on_one_postgres_never_double_a_push_or_a_delivery() {
+    let db = common::create_database().await;
+    let daraja = DarajaDouble::start(DarajaDoubleConfig::default()).await;
+    let agency = AgencyDouble::start(&AgencyDouble::new_secret()).await;
+    let sms = AtSmsDouble::start("at-test-key").await;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut servers = Vec::new();
+    for dir in &dirs {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut c = production(config(dir.path()), addr, &daraja, &agency, &sms);
+        // Deliveries only (lookups from the data files), small batches so both dispatchers
+        // compete for the same jobs.
+        let b = c.backends.remove("lands").unwrap();
+        c.backends.insert("lands-deliveries".into(), b);
+        c.database_url = Some(db.url.clone());
+        c.dispatcher.batch = 3;
+        servers.push(TestServer::start_on(listener, c).await);
+    }
+    let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+    const N: usize = 40;
+    let walks: Vec<_> = (0..N)
+        .map(|i| {
+            let addr = addrs[i % 2];
+            tokio::spawn(async move { walk(addr, &format!("ATUid_pg{i}"), &format!("+2547113{i:05}"), "2").await })
+        })
+        .collect();
+    let mut refs = Vec::new();
+    for w in walks {
+        refs.push(w.await.unwrap().expect("every walk ends with END"));
+    }
+    let store: Arc<dyn Store> = Arc::new(njia::store::postgres::PostgresStore::connect(&db.url).await.unwrap());
+    for r in &refs {
+        eventually("every request is notified", || async { store.request(r).await.unwrap().unwrap().status == "notified" })
+            .await;
+    }
+    let pushes = daraja.pushes();
+    assert_eq!(pushes.len(), N, "one push per request");
+    let phones: std::collections::HashSet<_> = pushes.iter().map(|p| p.phone.clone()).collect();
+    assert_eq!(phones.len(), N, "no phone pushed twice");
+    assert_eq!(agency.accepted().len(), N);
+    assert_eq!(agency.tries().len(), N, "no delivery sent twice");
+    assert_eq!(agency.duplicates_accepted(), 0);
+    assert_eq!(sms.messages().len(), N, "one receipt each");
+    for s in servers {
+        s.stop().await;
+    }
+    drop(store);
+    common::drop_database(db).await;
+}
+
+/// The real binary is killed (SIGKILL) while requests are in every stage of the hand-off.
+/// After a restart, every request whose END was sent is in the store and is carried through,
+/// and no phone is ever pushed twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_flow_loses_nothing_and_pushes_nothing_twice() {
+    let daraja = DarajaDouble::start(DarajaDoubleConfig::default()).await;
+    let agency = AgencyDouble::start(&AgencyDouble::new_secret()).await;
+    let sms = AtSmsDouble::start("at-test-key").await;
+    let dir = tempfile::tempdir().unwrap();
+    // A port both runs listen on, so callbacks for pushes made before the kill still arrive.
+    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let root = common::repo();
+    let toml = format!(
+        r#"listen = "{addr}"
+data_dir = "{data}"
+menus_dir = "{root}/menus"
+locales_dir = "{root}/locales"
+lookups_dir = "{root}/menus/lookups"
+sandbox = false
+public_url = "http://{addr}"
+
+[dispatcher]
+push_delay_ms = 150
+busy_retry_ms = 300
+query_delays_ms = [300, 300, 300, 300]
+backoff_base_ms = 50
+backoff_cap_ms = 200
+poll_ms = 20
+lease_ms = 2000
+
+[daraja]
+base_url = "{daraja}"
+shortcode = "174379"
+consumer_key_env = "T_KEY"
+consumer_secret_env = "T_SECRET"
+passkey_env = "T_PASSKEY"
+timeout_ms = 1000
+
+[sms.africastalking]
+base_url = "{sms}"
+username = "njia"
+api_key_env = "T_AT"
+
+[backends.lands-deliveries]
+base_url = "{agency}"
+secret_env = "T_LANDS"
+services = ["land-rates", "licence-renewal"]
+"#,
+        data = dir.path().join("data").display(),
+        root = root.display(),
+        daraja = daraja.url,
+        sms = sms.url,
+        agency = agency.url,
+    );
+    let config_path = dir.path().join("njia.toml");
+    std::fs::write(&config_path, toml).unwrap();
+    let spawn = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_njia"))
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .env("T_KEY", &daraja.config.consumer_key)
+            .env("T_SECRET", &daraja.config.consumer_secret)
+            .env("T_PASSKEY", &daraja.config.passkey)
+            .env("T_AT", "at-test-key")
+            .env("T_LANDS", &agency.secret)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the njia binary starts")
+    };
+    let up = || async move {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while try_request(addr, "GET", "/healthz", "text/plain", "").await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "the server came up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let mut first = spawn();
+    up().await;
+    // Citizens pay one after another; the kill lands while earlier ones are being pushed,
+    // called back, delivered and receipted, and later ones are mid-walk.
+    let walks: Vec<_> = (0..12)
+        .map(|i| {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(60 * i)).await;
+                walk(addr, &format!("ATUid_kill{i}"), &format!("+2547114{i:05}"), "2").await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    first.kill().await.expect("SIGKILL");
+    let mut refs = Vec::new();
+    for w in walks {
+        if let Some(r) = w.await.unwrap() {
+            refs.push(r);
+        }
+    }
+    assert!(refs.len() >= 3, "some citizens got their END before the kill ({})", refs.len());
+    let pushed_before_restart = daraja.pushes().len();
+
+    let _second = spawn();
+    up().await;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("data")).unwrap());
+    let unfinished_at_restart = {
+        let mut n = 0;
+        for r in &refs {
+            let row = store.request(r).await.unwrap().expect("every END'd request survived the kill");
+            n += usize::from(row.status != "notified");
+        }
+        n
+    };
+    assert!(unfinished_at_restart > 0, "the kill caught requests mid-flow");
+    for r in &refs {
+        eventually("every request is carried through after the restart", || async {
+            let s = store.request(r).await.unwrap().unwrap().status;
+            s == "notified" || s == "payment_unknown"
+        })
+        .await;
+    }
+    let pushes = daraja.pushes();
+    let mut per_phone = std::collections::HashMap::new();
+    for p in &pushes {
+        *per_phone.entry(p.phone.clone()).or_insert(0) += 1;
+    }
+    assert!(per_phone.values().all(|n| *n == 1), "a phone pushed twice: {per_phone:?}");
+    assert_eq!(agency.duplicates_accepted(), 0);
+    let mut notified = 0;
+    for r in &refs {
+        let row = store.request(r).await.unwrap().unwrap();
+        if row.status == "notified" {
+            notified += 1;
+            assert_eq!(
+                agency.tries().iter().filter(|t| t.idempotency_key.as_deref() == Some(r.as_str())).count(),
+                1,
+                "{r} delivered once"
+            );
+        } else {
+            // Killed between claiming the push and hearing Daraja's answer: never pushed
+            // again, left for an administrator to reconcile.
+            let attempts = store.attempts(row.id).await.unwrap();
+            assert!(attempts.iter().all(|a| a.status == AttemptStatus::Unknown), "{r}: {attempts:?}");
+        }
+    }
+    assert!(notified >= refs.len() - 1, "at most the one push in flight at the kill is unknown");
+    eprintln!(
+        "killed with {} END'd requests ({unfinished_at_restart} unfinished, {pushed_before_restart} pushed); {notified} notified after restart",
+        refs.len()
+    );
 }

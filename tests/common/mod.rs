@@ -75,18 +75,7 @@ impl TestServer {
     }
 
     pub async fn request(&self, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(self.addr).await.expect("connect");
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).await.expect("write");
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.expect("read");
-        let text = String::from_utf8(buf).expect("utf-8 response");
-        let (head, body) = text.split_once("\r\n\r\n").expect("a full HTTP response");
-        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
-        (status, body.to_owned())
+        try_request(self.addr, method, path, content_type, body).await.expect("an HTTP exchange with the server")
     }
 
     pub async fn stop(mut self) {
@@ -97,6 +86,29 @@ impl TestServer {
             t.await.expect("server task").expect("server ran cleanly");
         }
     }
+}
+
+/// One HTTP/1.1 exchange on a fresh connection; an error when the server is not there (or
+/// went away mid-exchange).
+pub async fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr).await?;
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8(buf).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| std::io::Error::other("a cut-off HTTP response"))?;
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("no status"))?;
+    Ok((status, body.to_owned()))
 }
 
 /// Form-encodes pairs the way a telco does.
