@@ -28,6 +28,9 @@ enum Command {
         listen: Option<std::net::SocketAddr>,
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Answer USSD and callbacks only; leave the hand-off's jobs to other instances.
+        #[arg(long)]
+        no_dispatcher: bool,
     },
     /// Check menus and locales; print every problem as file:line:column; exit 1 on any error.
     Check {
@@ -157,8 +160,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             });
             Ok(report(&problems, "ok: menus and locales pass every check"))
         }
-        Command::Serve { config, listen, data_dir } => {
+        Command::Serve { config, listen, data_dir, no_dispatcher } => {
             let mut config = Config::load(config.as_deref())?;
+            if no_dispatcher {
+                config.dispatcher.enabled = false;
+            }
             if let Some(l) = listen {
                 config.listen = l;
             }

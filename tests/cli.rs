@@ -59,4 +59,55 @@ fn dial_replays_a_scripted_walk() {
     assert!(screen.contains("> kajiado/1234"), "inputs are echoed when stdin is not a terminal: {screen}");
     assert!(screen.contains("┌── END"), "{screen}");
     assert!(screen.contains("You will receive an M-Pesa prompt for KES 4,500"), "{screen}");
+    // Sandbox mode carried the request through: push, payment, delivery, receipt.
+    let sms = screen.lines().find(|l| l.starts_with("SMS to +2547****344: ")).unwrap_or_else(|| panic!("{screen}"));
+    assert!(sms.contains("KES 4,500 received for land rates, M-Pesa receipt S"), "{sms}");
+    let at = sms.find("NJ-").expect("the receipt carries the reference");
+    let reference = sms[at..at + 8].to_owned();
+
+    // What an administrator reads afterwards, from the same store.
+    let admin = |args: &[&str]| {
+        let out =
+            Command::new(NJIA).args(args).arg("--data-dir").arg(data.path()).current_dir(repo()).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = admin(&["requests", "list", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list[0]["reference"], reference.as_str());
+    assert_eq!(list[0]["status"], "notified");
+    assert_eq!(list[0]["msisdn"], "+2547****344", "phone numbers are masked");
+    let (code, out, _) = admin(&["requests", "show", &reference]);
+    assert_eq!(code, Some(0));
+    for step in ["received", "payment_pending", "paid", "fulfilling", "fulfilled", "notified", "#1 mpesa KES 4500 paid"]
+    {
+        assert!(out.contains(step), "{step:?} missing from:\n{out}");
+    }
+    let (code, out, _) = admin(&["requests", "show", &reference, "--json"]);
+    assert_eq!(code, Some(0));
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let history: Vec<&str> =
+        shown["history"].as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
+    assert_eq!(history, ["received", "payment_pending", "paid", "fulfilling", "fulfilled", "notified"]);
+    assert_eq!(shown["attempts"][0]["status"], "paid");
+    let (code, out, _) = admin(&["sms", "list", "--json"]);
+    assert_eq!(code, Some(0));
+    let sms: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(sms[0]["reference"], reference.as_str());
+    assert_eq!(sms[0]["sender"], "log");
+    assert_eq!(sms[0]["language"], "en");
+    assert_eq!(admin(&["requests", "show", "NJ-22222"]).0, Some(1));
+    assert_eq!(admin(&["requests", "list", "--status", "lost"]).0, Some(1));
+    let (code, _, err) = admin(&["jobs", "retry", "999999"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not a dead job"), "{err}");
+    let (code, out, _) = admin(&["jobs", "list", "--state", "done"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.lines().count(), 3, "push, deliver, notify: {out}");
+    let (_, out, _) = admin(&["jobs", "list"]);
+    assert!(out.lines().any(|l| l.contains("query") && l.contains("ready")), "the safety-net query waits: {out}");
 }

@@ -161,7 +161,8 @@ async fn walk(addr: std::net::SocketAddr, session: &str, phone: &str, lang: &str
     let mut last = String::new();
     for text in &steps {
         let body = at_hop(session, phone, "*384#", text);
-        last = try_request(addr, "POST", "/ussd/africastalking", "application/x-www-form-urlencoded", &body).await.ok()?.1;
+        last =
+            try_request(addr, "POST", "/ussd/africastalking", "application/x-www-form-urlencoded", &body).await.ok()?.1;
     }
     let at = last.find("NJ-")?;
     last.starts_with("END ").then(|| Reference::parse(&last[at..at + 8])).flatten()
@@ -463,8 +464,10 @@ async fn two_dispatchers_on_one_postgres_never_double_a_push_or_a_delivery() {
     }
     let store: Arc<dyn Store> = Arc::new(njia::store::postgres::PostgresStore::connect(&db.url).await.unwrap());
     for r in &refs {
-        eventually("every request is notified", || async { store.request(r).await.unwrap().unwrap().status == "notified" })
-            .await;
+        eventually("every request is notified", || async {
+            store.request(r).await.unwrap().unwrap().status == "notified"
+        })
+        .await;
     }
     let pushes = daraja.pushes();
     assert_eq!(pushes.len(), N, "one push per request");

@@ -46,9 +46,6 @@ pub const TRANSACTION_DESC_MAX: usize = 13;
 /// expiry on Daraja's clock.
 const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
-/// Nairobi is UTC+3 all year (no daylight saving time).
-const EAT_OFFSET_SECS: i64 = 3 * 3600;
-
 /// Which kind of receiving account the push pays into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 pub enum TransactionType {
@@ -146,28 +143,8 @@ pub enum CallbackError {
 /// zone must not use its local time. The conversion is plain arithmetic because Nairobi has a
 /// fixed offset (UTC+3, no daylight saving time).
 pub fn timestamp_eat(unix_secs: i64) -> String {
-    let local = unix_secs.saturating_add(EAT_OFFSET_SECS);
-    let (days, secs_of_day) = (local.div_euclid(86_400), local.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    let (hour, minute, second) = (secs_of_day / 3600, secs_of_day % 3600 / 60, secs_of_day % 60);
-    format!("{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}")
-}
-
-/// Converts days since 1970-01-01 into a proleptic Gregorian (year, month, day).
-///
-/// This is Howard Hinnant's `civil_from_days`: it counts in 400-year eras that start on
-/// 1 March, so that the leap day falls at the end of each computed year.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let c = crate::clock::eat(unix_secs);
+    format!("{:04}{:02}{:02}{:02}{:02}{:02}", c.year, c.month, c.day, c.hour, c.minute, c.second)
 }
 
 /// The `Password` of a push or query: `base64(shortcode + passkey + timestamp)`.

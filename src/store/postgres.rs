@@ -25,12 +25,18 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
 /// The advisory lock key migrations hold ("njia" in ASCII, then 1).
 const MIGRATION_LOCK: i64 = 0x6e6a_6961_0000_0001;
 
-/// Connections per instance. Size it from the database's `max_connections` divided by the
-/// number of instances, not from the number of cores.
+/// Connections per instance for the USSD path, plus [`BACKGROUND_POOL_SIZE`] for the
+/// hand-off. Size them from the database's `max_connections` divided by the number of
+/// instances, not from the number of cores.
 const POOL_SIZE: usize = 16;
+const BACKGROUND_POOL_SIZE: usize = 8;
 
 pub struct PostgresStore {
+    /// The USSD path: hops, submits, languages, status lookups.
     pool: Pool,
+    /// The hand-off: the dispatcher, callbacks, administration. A separate pool, so a busy
+    /// dispatcher can never make a citizen's hop wait for a connection.
+    background: Pool,
 }
 
 impl PostgresStore {
@@ -39,21 +45,55 @@ impl PostgresStore {
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError::Unavailable(format!("database_url: {e}")))?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(std::time::Duration::from_secs(2)))
-            .create_timeout(Some(std::time::Duration::from_secs(5)))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let store = PostgresStore { pool };
+        // A hop waits at most 2 s for a connection (the telco's budget is a few seconds); a
+        // job can wait longer.
+        let build = |size: usize, wait: u64| {
+            let manager =
+                Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+            Pool::builder(manager)
+                .max_size(size)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(Some(std::time::Duration::from_secs(wait)))
+                .create_timeout(Some(std::time::Duration::from_secs(5)))
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
+        let (pool, background) = (build(POOL_SIZE, 2)?, build(BACKGROUND_POOL_SIZE, 30)?);
+        let store = PostgresStore { pool, background };
         store.migrate().await?;
+        store.warm().await;
         Ok(store)
+    }
+
+    /// Opens every pooled connection and prepares the statements of the USSD path on each, so
+    /// no citizen's hop pays for a connection set-up or a statement plan (both cost
+    /// milliseconds, and would otherwise land on the first hops after a start).
+    async fn warm(&self) {
+        let mut held = Vec::with_capacity(POOL_SIZE);
+        for _ in 0..POOL_SIZE {
+            match self.pool.get().await {
+                Ok(c) => {
+                    for sql in [SUBMIT, BY_KEY, LANGUAGE] {
+                        if let Err(e) = c.prepare_cached(sql).await {
+                            tracing::warn!(error = %e, "cannot prepare a statement while warming the pool");
+                        }
+                    }
+                    held.push(c);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open a pooled connection while warming the pool");
+                    break;
+                }
+            }
+        }
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    async fn background(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.background.get().await.map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -94,6 +134,33 @@ const REQUEST_COLUMNS: &str = "id, reference, menu, service, msisdn, locale, fie
      status, refund_review, created_at";
 
 type Tx<'a> = deadpool_postgres::Transaction<'a>;
+
+/// A whole submit in one statement: the request (unless its key or reference is taken), its
+/// history, its payment attempt and its jobs. Job keys are built as `job_key` builds them.
+const BY_KEY: &str = "SELECT reference FROM requests WHERE idempotency_key = $1";
+const LANGUAGE: &str = "SELECT locale FROM profiles WHERE msisdn = $1";
+
+const SUBMIT: &str = "\
+WITH r AS (
+    INSERT INTO requests (reference, idempotency_key, menu, service, msisdn, locale, fields, payment_amount,
+                          payment_account, status, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    ON CONFLICT DO NOTHING RETURNING id
+), e AS (
+    INSERT INTO request_events (request_id, status, at)
+    SELECT r.id, s.status, $11 FROM r, unnest($12::text[]) WITH ORDINALITY AS s(status, ord) ORDER BY s.ord
+), a AS (
+    INSERT INTO payment_attempts (request_id, seq, token, provider, msisdn, amount_kes, status, created_at, updated_at)
+    SELECT r.id, 1, $13, $14, $5, $15, 'created', $11, $11 FROM r WHERE $14::text IS NOT NULL
+    RETURNING id
+), j AS (
+    INSERT INTO jobs (key, kind, request_id, attempt_id, data, state, run_at, max_failures, created_at, updated_at)
+    SELECT s.kind || ':' || r.id || ':' || s.disc, s.kind, r.id,
+           CASE WHEN s.uses_attempt THEN (SELECT id FROM a) END, s.data, 'ready', s.run_at, s.max_failures, $11, $11
+    FROM r, unnest($16::text[], $17::text[], $18::bool[], $19::text[], $20::bigint[], $21::bigint[])
+         AS s(kind, disc, uses_attempt, data, run_at, max_failures)
+)
+SELECT id FROM r";
 
 fn bad(what: &str) -> StoreError {
     StoreError::Database(format!("stored {what} is not a value this version knows"))
@@ -349,7 +416,7 @@ impl Store for PostgresStore {
     fn language(&self, msisdn: Msisdn) -> BoxFuture<'_, Result<Option<Locale>, StoreError>> {
         Box::pin(async move {
             let client = self.client().await?;
-            let stmt = client.prepare_cached("SELECT locale FROM profiles WHERE msisdn = $1").await.map_err(pg)?;
+            let stmt = client.prepare_cached(LANGUAGE).await.map_err(pg)?;
             let row = client.query_opt(&stmt, &[&(msisdn.as_u64() as i64)]).await.map_err(pg)?;
             Ok(row.and_then(|r| Locale::parse(r.get::<_, &str>(0)).ok()))
         })
@@ -372,37 +439,44 @@ impl Store for PostgresStore {
 
     fn submit(&self, r: NewRequest) -> BoxFuture<'_, Result<Stored, StoreError>> {
         Box::pin(async move {
-            let mut client = self.client().await?;
-            let by_key =
-                client.prepare_cached("SELECT reference FROM requests WHERE idempotency_key = $1").await.map_err(pg)?;
-            let insert = client
-                .prepare_cached(
-                    "INSERT INTO requests (reference, idempotency_key, menu, service, msisdn, locale, fields, \
-                     payment_amount, payment_account, status, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received', $10) \
-                     ON CONFLICT DO NOTHING RETURNING id",
-                )
-                .await
-                .map_err(pg)?;
-            let event = client
-                .prepare_cached("INSERT INTO request_events (request_id, status, at) VALUES ($1, 'received', $2)")
-                .await
-                .map_err(pg)?;
+            // The plan is checked here, once, so the database only writes.
+            let plan = RequestChange {
+                from: vec![RequestStatus::Received],
+                to: r.statuses.iter().map(|s| (*s, None)).collect(),
+                refund_review: false,
+            };
+            if !r.statuses.is_empty() && !request_change_holds(RequestStatus::Received.as_str(), &plan) {
+                return Err(StoreError::Database("a new request's plan breaks the lifecycle".into()));
+            }
+            if r.jobs.iter().any(|j| matches!(j.attempt, JobAttempt::Id(_))) {
+                return Err(StoreError::Database("a new request's job cannot point at an older attempt".into()));
+            }
+            let client = self.client().await?;
+            // One statement, so one round trip and its own transaction: the request, its
+            // history, its payment attempt and its jobs commit together or not at all.
+            let insert = client.prepare_cached(SUBMIT).await.map_err(pg)?;
+            let by_key = client.prepare_cached(BY_KEY).await.map_err(pg)?;
             let fields = fields_to_json(&r.fields);
             let msisdn = r.msisdn.as_u64() as i64;
             let amount = r.payment.as_ref().map(|p| p.0.as_str());
             let account = r.payment.as_ref().map(|p| p.1.as_str());
+            let statuses: Vec<&str> = std::iter::once(RequestStatus::Received)
+                .chain(r.statuses.iter().copied())
+                .map(|s| s.as_str())
+                .collect();
+            let last = statuses.last().copied().unwrap_or("received");
+            let provider = r.attempt.as_ref().map(|a| a.provider.as_str());
+            let attempt_amount = r.attempt.as_ref().map(|a| a.amount_kes as i64);
+            let kinds: Vec<&str> = r.jobs.iter().map(|j| j.kind.as_str()).collect();
+            let discs: Vec<&str> = r.jobs.iter().map(|j| j.discriminator.as_str()).collect();
+            let uses: Vec<bool> = r.jobs.iter().map(|j| j.attempt == JobAttempt::New).collect();
+            let data: Vec<&str> = r.jobs.iter().map(|j| j.data.as_str()).collect();
+            let run_at: Vec<i64> = r.jobs.iter().map(|j| j.run_at_ms).collect();
+            let max_failures: Vec<i64> = r.jobs.iter().map(|j| i64::from(j.max_failures)).collect();
             for attempt in 0..8 {
-                let tx = client.transaction().await.map_err(pg)?;
-                let existing = tx.query_opt(&by_key, &[&r.idempotency_key]).await.map_err(pg)?;
-                if let Some(row) = existing {
-                    let reference = Reference::parse(row.get::<_, &str>(0))
-                        .ok_or_else(|| StoreError::Database("bad stored reference".into()))?;
-                    return Ok(Stored { reference, created: false });
-                }
                 let reference = Reference::from_bits(reference_bits(attempt));
-                let now = now_ms();
-                let inserted = tx
+                let token = callback_token();
+                let inserted = client
                     .query_opt(
                         &insert,
                         &[
@@ -415,38 +489,32 @@ impl Store for PostgresStore {
                             &fields,
                             &amount,
                             &account,
-                            &now,
+                            &last,
+                            &now_ms(),
+                            &statuses,
+                            &token,
+                            &provider,
+                            &attempt_amount,
+                            &kinds,
+                            &discs,
+                            &uses,
+                            &data,
+                            &run_at,
+                            &max_failures,
                         ],
                     )
                     .await
                     .map_err(pg)?;
-                match inserted {
-                    Some(row) => {
-                        let id: i64 = row.get(0);
-                        tx.execute(&event, &[&id, &now]).await.map_err(pg)?;
-                        // The request's plan (payment pending, its attempt, its first job)
-                        // commits with it.
-                        let plan = Effects {
-                            request_id: id,
-                            request: (!r.statuses.is_empty()).then(|| RequestChange {
-                                from: vec![RequestStatus::Received],
-                                to: r.statuses.iter().map(|s| (*s, None)).collect(),
-                                refund_review: false,
-                            }),
-                            new_attempt: r.attempt.clone(),
-                            jobs: r.jobs.clone(),
-                            ..Effects::default()
-                        };
-                        if !write_effects(&tx, &plan, now).await? {
-                            return Err(StoreError::Database("a new request's plan breaks the lifecycle".into()));
-                        }
-                        // The caller's "received" reply waits for this commit.
-                        tx.commit().await.map_err(pg)?;
-                        return Ok(Stored { reference, created: true });
-                    }
-                    // A conflict: either a concurrent submit with the same key won (the next
-                    // round returns its reference) or the reference was taken (draw again).
-                    None => tx.rollback().await.map_err(pg)?,
+                if inserted.is_some() {
+                    return Ok(Stored { reference, created: true });
+                }
+                // A conflict: the key is known (a retried submit: its reference is returned)
+                // or the reference was taken (draw again). The insert comes first because a
+                // new request is the common case: one round trip.
+                if let Some(row) = client.query_opt(&by_key, &[&r.idempotency_key]).await.map_err(pg)? {
+                    let reference = Reference::parse(row.get::<_, &str>(0))
+                        .ok_or_else(|| StoreError::Database("bad stored reference".into()))?;
+                    return Ok(Stored { reference, created: false });
                 }
             }
             Err(StoreError::Database("could not draw a free reference".into()))
@@ -490,7 +558,7 @@ impl Store for PostgresStore {
 
     fn request_by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<RequestRow>, StoreError>> {
         Box::pin(async move {
-            let client = self.client().await?;
+            let client = self.background().await?;
             let stmt = client
                 .prepare_cached(&format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1"))
                 .await
@@ -506,7 +574,7 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<RequestRow>, StoreError>> {
         Box::pin(async move {
-            let client = self.client().await?;
+            let client = self.background().await?;
             let sql = format!(
                 "SELECT {REQUEST_COLUMNS} FROM requests WHERE ($1::text IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
             );
@@ -530,7 +598,7 @@ impl Store for PostgresStore {
 
     fn attempts(&self, request_id: i64) -> BoxFuture<'_, Result<Vec<AttemptRow>, StoreError>> {
         Box::pin(async move {
-            let client = self.client().await?;
+            let client = self.background().await?;
             let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE request_id = $1 ORDER BY seq");
             let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
             let rows = client.query(&stmt, &[&request_id]).await.map_err(pg)?;
@@ -540,7 +608,7 @@ impl Store for PostgresStore {
 
     fn attempt(&self, id: i64) -> BoxFuture<'_, Result<Option<AttemptRow>, StoreError>> {
         Box::pin(async move {
-            let client = self.client().await?;
+            let client = self.background().await?;
             let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE id = $1");
             let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
             let row = client.query_opt(&stmt, &[&id]).await.map_err(pg)?;
@@ -550,7 +618,7 @@ impl Store for PostgresStore {
 
     fn attempt_by_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<AttemptRow>, StoreError>> {
         Box::pin(async move {
-            let client = self.client().await?;
+            let client = self.background().await?;
             let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE token = $1");
             let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
             let row = client.query_opt(&stmt, &[&token]).await.map_err(pg)?;
@@ -560,7 +628,7 @@ impl Store for PostgresStore {
 
     fn apply(&self, effects: Effects) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
-            let mut client = self.client().await?;
+            let mut client = self.background().await?;
             let tx = client.transaction().await.map_err(pg)?;
             let applied = write_effects(&tx, &effects, now_ms()).await?;
             if applied {
@@ -577,7 +645,7 @@ impl Store for PostgresStore {
         lease_ms: i64,
     ) -> BoxFuture<'a, Result<Vec<ClaimedJob>, StoreError>> {
         Box::pin(async move {
-            let client = self.client().await?;
+            let client = self.background().await?;
             // SKIP LOCKED: concurrent dispatchers (other instances) pass over rows another
             // claim holds instead of waiting for them, and never get the same job.
             let stmt = client
@@ -617,7 +685,7 @@ impl Store for PostgresStore {
         effects: Option<Effects>,
     ) -> BoxFuture<'a, Result<Finished, StoreError>> {
         Box::pin(async move {
-            let mut client = self.client().await?;
+            let mut client = self.background().await?;
             let tx = client.transaction().await.map_err(pg)?;
             let now = now_ms();
             let fence = tx
@@ -667,7 +735,7 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<JobRow>, StoreError>> {
         Box::pin(async move {
-            let client = self.client().await?;
+            let client = self.background().await?;
             let sql = format!(
                 "SELECT {JOB_COLUMNS} FROM jobs j JOIN requests r ON r.id = j.request_id \
                  WHERE ($1::text IS NULL OR j.state = $1) AND ($2::bigint IS NULL OR j.request_id = $2) \
@@ -682,7 +750,7 @@ impl Store for PostgresStore {
 
     fn retry_job(&self, id: i64) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
-            let client = self.client().await?;
+            let client = self.background().await?;
             let stmt = client
                 .prepare_cached(
                     "UPDATE jobs SET state = 'ready', failures = 0, run_at = $2, updated_at = $2 \
@@ -696,7 +764,7 @@ impl Store for PostgresStore {
 
     fn sms(&self, request_id: Option<i64>, limit: u32) -> BoxFuture<'_, Result<Vec<SmsRow>, StoreError>> {
         Box::pin(async move {
-            let client = self.client().await?;
+            let client = self.background().await?;
             let stmt = client
                 .prepare_cached(
                     "SELECT s.id, r.reference, s.msisdn, s.locale, s.text, s.segments, s.sender, s.status, \

@@ -107,7 +107,8 @@ pub async fn try_request(
     s.read_to_end(&mut buf).await?;
     let text = String::from_utf8(buf).map_err(|e| std::io::Error::other(e.to_string()))?;
     let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| std::io::Error::other("a cut-off HTTP response"))?;
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("no status"))?;
+    let status =
+        head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("no status"))?;
     Ok((status, body.to_owned()))
 }
 
