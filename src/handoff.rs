@@ -495,7 +495,8 @@ impl Dispatcher {
     /// Sends the push of one attempt, at most once: the attempt is claimed
     /// (`created -> pushing`) and committed before the HTTP call.
     async fn push(&self, job: &ClaimedJob, now: i64) -> Result<(JobFinish, Option<Effects>), JobError> {
-        let attempt = self.attempt_of(job).await?;
+        let (attempt, request) = tokio::join!(self.attempt_of(job), self.request_of(job));
+        let (attempt, request) = (attempt?, request?);
         let moved = |from: AttemptStatus, to: AttemptStatus| AttemptChange {
             id: attempt.id,
             from: vec![from],
@@ -533,7 +534,6 @@ impl Dispatcher {
         if !self.store.apply(claim).await? {
             return Ok((JobFinish::Done, None));
         }
-        let request = self.request_of(job).await?;
         let account = request.payment.as_ref().map(|p| p.1.clone()).unwrap_or_else(|| request.reference.to_string());
         let push = PushRequest {
             phone: attempt.msisdn,
@@ -644,11 +644,13 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, job: &ClaimedJob, now: i64) -> Result<(JobFinish, Option<Effects>), JobError> {
-        let request = self.request_of(job).await?;
+        // Both reads at once: a job waits for the slower, not for the sum.
+        let (request, attempts) = tokio::join!(self.request_of(job), self.store.attempts(job.request_id));
+        let request = request?;
         if RequestStatus::parse(&request.status) != Some(RequestStatus::Fulfilling) {
             return Ok((JobFinish::Done, None));
         }
-        let paid = self.store.attempts(request.id).await?.into_iter().find(|a| a.status == AttemptStatus::Paid);
+        let paid = attempts?.into_iter().find(|a| a.status == AttemptStatus::Paid);
         let delivery = Delivery {
             reference: request.reference.to_string(),
             service: request.service.clone(),
@@ -699,10 +701,11 @@ impl Dispatcher {
     }
 
     async fn notify(&self, job: &ClaimedJob, _now: i64) -> Result<(JobFinish, Option<Effects>), JobError> {
-        let request = self.request_of(job).await?;
         let notice =
             Notice::parse(&job.data).ok_or_else(|| JobError(format!("notify job with unknown data {:?}", job.data)))?;
-        let paid = self.store.attempts(request.id).await?.into_iter().find(|a| a.status == AttemptStatus::Paid);
+        let (request, attempts) = tokio::join!(self.request_of(job), self.store.attempts(job.request_id));
+        let request = request?;
+        let paid = attempts?.into_iter().find(|a| a.status == AttemptStatus::Paid);
         let text = compose_sms(&self.catalog, &self.default_locale, &request, notice, paid.as_ref());
         let sms = OutgoingSms { to: request.msisdn, text };
         let outcome = self.sms.send(&sms).await;

@@ -174,42 +174,32 @@ fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-async fn add_event(
-    t: &Tx<'_>,
-    request_id: i64,
-    status: RequestStatus,
-    detail: Option<&str>,
-    at: i64,
-) -> Result<(), StoreError> {
-    let st = t
-        .prepare_cached("INSERT INTO request_events (request_id, status, detail, at) VALUES ($1, $2, $3, $4)")
-        .await
-        .map_err(pg)?;
-    t.execute(&st, &[&request_id, &status.as_str(), &detail, &at]).await.map_err(pg)?;
-    Ok(())
-}
-
 /// Writes `e` if its guards hold. The guarded rows are locked (`FOR UPDATE`) before they are
 /// checked, so two instances applying the same callback serialise and the second sees the
 /// first's result: stale, nothing written.
+///
+/// Statements that do not depend on one another are sent together (tokio-postgres pipelines
+/// concurrent queries on one connection): the guards in one round trip, the writes in one more
+/// (two when a new attempt's id feeds its jobs).
 async fn write_effects(t: &Tx<'_>, e: &Effects, now: i64) -> Result<bool, StoreError> {
-    if let Some(a) = &e.attempt {
+    let attempt_guard = async {
+        let Some(a) = &e.attempt else { return Ok::<_, StoreError>(true) };
         let st = t.prepare_cached("SELECT status FROM payment_attempts WHERE id = $1 FOR UPDATE").await.map_err(pg)?;
         let row = t.query_opt(&st, &[&a.id]).await.map_err(pg)?;
-        let holds =
-            row.as_ref().and_then(|r| AttemptStatus::parse(r.get::<_, &str>(0))).is_some_and(|s| a.from.contains(&s));
-        if !holds {
-            return Ok(false);
-        }
-    }
-    if let Some(c) = &e.request {
+        Ok(row.as_ref().and_then(|r| AttemptStatus::parse(r.get::<_, &str>(0))).is_some_and(|s| a.from.contains(&s)))
+    };
+    let request_guard = async {
+        let Some(c) = &e.request else { return Ok::<_, StoreError>(true) };
         let st = t.prepare_cached("SELECT status FROM requests WHERE id = $1 FOR UPDATE").await.map_err(pg)?;
         let row = t.query_opt(&st, &[&e.request_id]).await.map_err(pg)?;
-        if !row.is_some_and(|r| request_change_holds(r.get::<_, &str>(0), c)) {
-            return Ok(false);
-        }
+        Ok(row.is_some_and(|r| request_change_holds(r.get::<_, &str>(0), c)))
+    };
+    let (attempt_ok, request_ok) = tokio::join!(attempt_guard, request_guard);
+    if !(attempt_ok? && request_ok?) {
+        return Ok(false);
     }
-    if let Some(a) = &e.attempt {
+    let attempt_update = async {
+        let Some(a) = &e.attempt else { return Ok::<_, StoreError>(()) };
         let st = t
             .prepare_cached(
                 "UPDATE payment_attempts SET status = $2, checkout_request_id = coalesce($3, checkout_request_id), \
@@ -219,45 +209,99 @@ async fn write_effects(t: &Tx<'_>, e: &Effects, now: i64) -> Result<bool, StoreE
             )
             .await
             .map_err(pg)?;
+        let to = a.to.as_str();
         t.execute(
             &st,
-            &[
-                &a.id,
-                &a.to.as_str(),
-                &a.checkout_request_id,
-                &a.merchant_request_id,
-                &a.receipt,
-                &a.result_code,
-                &a.result_desc,
-                &now,
-            ],
+            &[&a.id, &to, &a.checkout_request_id, &a.merchant_request_id, &a.receipt, &a.result_code, &a.result_desc, &now],
         )
         .await
         .map_err(pg)?;
-    }
-    if let Some(c) = &e.request {
-        for (status, detail) in &c.to {
-            add_event(t, e.request_id, *status, detail.as_deref(), now).await?;
-        }
-        if let Some((last, _)) = c.to.last() {
-            let st = t
-                .prepare_cached("UPDATE requests SET status = $2, refund_review = refund_review OR $3 WHERE id = $1")
-                .await
-                .map_err(pg)?;
-            t.execute(&st, &[&e.request_id, &last.as_str(), &c.refund_review]).await.map_err(pg)?;
-        }
-    }
-    let new_attempt = match &e.new_attempt {
-        Some(a) => Some(insert_attempt(t, e.request_id, a, now).await?),
-        None => None,
+        Ok(())
     };
-    for j in &e.jobs {
-        insert_job(t, e.request_id, j, new_attempt, now).await?;
-    }
-    if let Some(sms) = &e.sms {
-        insert_sms(t, Some(e.request_id), sms, now).await?;
-    }
+    let request_update = async {
+        let Some(c) = &e.request else { return Ok::<_, StoreError>(()) };
+        let Some((last, _)) = c.to.last() else { return Ok(()) };
+        let statuses: Vec<&str> = c.to.iter().map(|(s, _)| s.as_str()).collect();
+        let details: Vec<Option<&str>> = c.to.iter().map(|(_, d)| d.as_deref()).collect();
+        let events = t
+            .prepare_cached(
+                "INSERT INTO request_events (request_id, status, detail, at) \
+                 SELECT $1, s.status, s.detail, $4 FROM unnest($2::text[], $3::text[]) WITH ORDINALITY \
+                 AS s(status, detail, ord) ORDER BY s.ord",
+            )
+            .await
+            .map_err(pg)?;
+        let update = t
+            .prepare_cached("UPDATE requests SET status = $2, refund_review = refund_review OR $3 WHERE id = $1")
+            .await
+            .map_err(pg)?;
+        let last = last.as_str();
+        let event_args: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [&e.request_id, &statuses, &details, &now];
+        let update_args: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&e.request_id, &last, &c.refund_review];
+        let (a, b) = tokio::join!(t.execute(&events, &event_args), t.execute(&update, &update_args));
+        a.map_err(pg)?;
+        b.map_err(pg)?;
+        Ok(())
+    };
+    let attempt_and_jobs = async {
+        let new_attempt = match &e.new_attempt {
+            Some(a) => Some(insert_attempt(t, e.request_id, a, now).await?),
+            None => None,
+        };
+        insert_jobs(t, e.request_id, &e.jobs, new_attempt, now).await
+    };
+    let sms = async {
+        match &e.sms {
+            Some(m) => insert_sms(t, Some(e.request_id), m, now).await,
+            None => Ok(()),
+        }
+    };
+    let (a, b, c, d) = tokio::join!(attempt_update, request_update, attempt_and_jobs, sms);
+    a?;
+    b?;
+    c?;
+    d?;
     Ok(true)
+}
+
+/// Inserts jobs (one statement), skipping any whose key exists.
+async fn insert_jobs(
+    t: &Tx<'_>,
+    request_id: i64,
+    jobs: &[NewJob],
+    new_attempt: Option<i64>,
+    now: i64,
+) -> Result<(), StoreError> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let mut keys = Vec::with_capacity(jobs.len());
+    let mut attempts: Vec<Option<i64>> = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        keys.push(job_key(j.kind, request_id, &j.discriminator));
+        attempts.push(match j.attempt {
+            JobAttempt::None => None,
+            JobAttempt::New => Some(
+                new_attempt.ok_or_else(|| StoreError::Database("a job points at an attempt not created".into()))?,
+            ),
+            JobAttempt::Id(id) => Some(id),
+        });
+    }
+    let kinds: Vec<&str> = jobs.iter().map(|j| j.kind.as_str()).collect();
+    let data: Vec<&str> = jobs.iter().map(|j| j.data.as_str()).collect();
+    let run_at: Vec<i64> = jobs.iter().map(|j| j.run_at_ms).collect();
+    let max_failures: Vec<i64> = jobs.iter().map(|j| i64::from(j.max_failures)).collect();
+    let st = t
+        .prepare_cached(
+            "INSERT INTO jobs (key, kind, request_id, attempt_id, data, state, run_at, max_failures, created_at, \
+             updated_at) SELECT s.key, s.kind, $1, s.attempt_id, s.data, 'ready', s.run_at, s.max_failures, $8, $8 \
+             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[]) \
+             AS s(key, kind, attempt_id, data, run_at, max_failures) ON CONFLICT (key) DO NOTHING",
+        )
+        .await
+        .map_err(pg)?;
+    t.execute(&st, &[&request_id, &keys, &kinds, &attempts, &data, &run_at, &max_failures, &now]).await.map_err(pg)?;
+    Ok(())
 }
 
 async fn insert_attempt(t: &Tx<'_>, request_id: i64, a: &NewAttempt, now: i64) -> Result<i64, StoreError> {
@@ -279,45 +323,6 @@ async fn insert_attempt(t: &Tx<'_>, request_id: i64, a: &NewAttempt, now: i64) -
         .await
         .map_err(pg)?;
     Ok(row.get(0))
-}
-
-async fn insert_job(
-    t: &Tx<'_>,
-    request_id: i64,
-    j: &NewJob,
-    new_attempt: Option<i64>,
-    now: i64,
-) -> Result<(), StoreError> {
-    let attempt = match j.attempt {
-        JobAttempt::None => None,
-        JobAttempt::New => {
-            Some(new_attempt.ok_or_else(|| StoreError::Database("a job points at an attempt not created".into()))?)
-        }
-        JobAttempt::Id(id) => Some(id),
-    };
-    let st = t
-        .prepare_cached(
-            "INSERT INTO jobs (key, kind, request_id, attempt_id, data, state, run_at, max_failures, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, 'ready', $6, $7, $8, $8) ON CONFLICT (key) DO NOTHING",
-        )
-        .await
-        .map_err(pg)?;
-    t.execute(
-        &st,
-        &[
-            &job_key(j.kind, request_id, &j.discriminator),
-            &j.kind.as_str(),
-            &request_id,
-            &attempt,
-            &j.data,
-            &j.run_at_ms,
-            &i64::from(j.max_failures),
-            &now,
-        ],
-    )
-    .await
-    .map_err(pg)?;
-    Ok(())
 }
 
 async fn insert_sms(t: &Tx<'_>, request_id: Option<i64>, m: &SmsRecord, now: i64) -> Result<(), StoreError> {
@@ -688,20 +693,6 @@ impl Store for PostgresStore {
             let mut client = self.background().await?;
             let tx = client.transaction().await.map_err(pg)?;
             let now = now_ms();
-            let fence = tx
-                .prepare_cached(
-                    "SELECT id FROM jobs WHERE id = $1 AND state = 'running' AND locked_by = $2 AND tries = $3 FOR UPDATE",
-                )
-                .await
-                .map_err(pg)?;
-            if tx.query_opt(&fence, &[&job.id, &job.worker, &i64::from(job.tries)]).await.map_err(pg)?.is_none() {
-                return Ok(Finished::LostLease);
-            }
-            // A stale effect is detected before it writes anything; the job is finished anyway.
-            let applied = match &effects {
-                Some(e) => write_effects(&tx, e, now).await?,
-                None => true,
-            };
             let (state, run_at, failures, error): (JobState, Option<i64>, u32, Option<&str>) = match &finish {
                 JobFinish::Done => (JobState::Done, None, job.failures, None),
                 JobFinish::Retry { error, run_at_ms } => {
@@ -712,17 +703,29 @@ impl Store for PostgresStore {
                 JobFinish::Later { note, run_at_ms } => (JobState::Ready, Some(*run_at_ms), job.failures, Some(note)),
                 JobFinish::Dead { error } => (JobState::Dead, None, job.failures + 1, Some(error)),
             };
+            // The job's end is written only under its own claim; a runner whose lease was
+            // taken over writes nothing at all.
             let update = tx
                 .prepare_cached(
                     "UPDATE jobs SET state = $2, run_at = coalesce($3, run_at), failures = $4, \
                      last_error = coalesce($5, last_error), locked_by = NULL, lease_until = NULL, updated_at = $6 \
-                     WHERE id = $1",
+                     WHERE id = $1 AND state = 'running' AND locked_by = $7 AND tries = $8 RETURNING id",
                 )
                 .await
                 .map_err(pg)?;
-            tx.execute(&update, &[&job.id, &state.as_str(), &run_at, &i64::from(failures), &error, &now])
+            let claim = (job.id, state.as_str(), run_at, i64::from(failures), error, now, &job.worker, i64::from(job.tries));
+            let fenced = tx
+                .query_opt(&update, &[&claim.0, &claim.1, &claim.2, &claim.3, &claim.4, &claim.5, claim.6, &claim.7])
                 .await
                 .map_err(pg)?;
+            if fenced.is_none() {
+                return Ok(Finished::LostLease);
+            }
+            // A stale effect is detected before it writes anything; the job is finished anyway.
+            let applied = match &effects {
+                Some(e) => write_effects(&tx, e, now).await?,
+                None => true,
+            };
             tx.commit().await.map_err(pg)?;
             Ok(if applied { Finished::Applied } else { Finished::Stale })
         })
