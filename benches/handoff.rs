@@ -15,8 +15,9 @@
 //! `--jobs N` requests for the dispatcher run (default 2000), `--no-dispatcher` to measure
 //! the submit hop of an instance that only answers USSD (`njia serve --no-dispatcher`).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +28,8 @@ use njia::lifecycle::RequestStatus;
 use njia::sms::LogSms;
 use njia::store::{NewRequest, Store};
 use njia::types::{Locale, Msisdn};
+
+use common::{Conn, free_port, wait_ready};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -198,73 +201,6 @@ fn start_server(addr: SocketAddr, data: &std::path::Path, database_url: Option<&
         cmd.env("DATABASE_URL", url);
     }
     cmd.spawn().expect("start njia serve")
-}
-
-fn wait_ready(addr: SocketAddr) {
-    for _ in 0..200 {
-        if let Ok(mut s) = TcpStream::connect(addr) {
-            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
-            let mut out = String::new();
-            let _ = s.read_to_string(&mut out);
-            if out.ends_with("ok") {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("server did not become ready");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
-/// A minimal HTTP/1.1 keep-alive client: the load generator must cost little itself.
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    fn open(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).expect("connect to the server");
-        stream.set_nodelay(true).expect("nodelay");
-        Conn { stream, buf: Vec::with_capacity(4096) }
-    }
-
-    fn hop(&mut self, sid: &str, phone: &str, text: &str) -> String {
-        let body = format!(
-            "sessionId={sid}&serviceCode=%2A384%23&phoneNumber={}&networkCode=63902&text={}",
-            phone.replace('+', "%2B"),
-            text.replace('*', "%2A").replace('/', "%2F")
-        );
-        let req = format!(
-            "POST /ussd/africastalking HTTP/1.1\r\nHost: bench\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        self.stream.write_all(req.as_bytes()).expect("write");
-        self.buf.clear();
-        let mut chunk = [0u8; 2048];
-        loop {
-            let n = self.stream.read(&mut chunk).expect("read");
-            assert!(n > 0, "server closed the connection");
-            self.buf.extend_from_slice(&chunk[..n]);
-            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .expect("content-length");
-                while self.buf.len() < end + 4 + len {
-                    let n = self.stream.read(&mut chunk).expect("read body");
-                    assert!(n > 0, "server closed mid-body");
-                    self.buf.extend_from_slice(&chunk[..n]);
-                }
-                return String::from_utf8_lossy(&self.buf[end + 4..end + 4 + len]).into_owned();
-            }
-        }
-    }
 }
 
 // --- 2. Dispatcher throughput ----------------------------------------------------------------

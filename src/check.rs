@@ -72,30 +72,35 @@ pub fn load(opts: &Options<'_>) -> Result<Loaded, Vec<Problem>> {
 }
 
 fn system_messages(catalog: &Catalog, dir: &Path, problems: &mut Vec<Problem>) {
-    for locale in catalog.locales() {
-        for id in SYSTEM_MESSAGES.iter().chain(HUB_MESSAGES) {
-            if catalog.message(locale, id).is_none() {
-                let file = dir.join(locale.as_str()).join("njia.ftl");
-                let at = if file.exists() { file } else { dir.join(locale.as_str()) };
-                problems.push(Problem::error(
-                    Place::whole_file(&at),
-                    format!("system message {id:?} is missing in {locale}"),
-                    format!("add it to locales/{locale}/njia.ftl (the engine shows it for navigation and errors)"),
-                ));
-            }
-        }
-        for id in SMS_MESSAGES {
-            if catalog.message(locale, id).is_none() {
-                let file = dir.join(locale.as_str()).join("sms.ftl");
-                let at = if file.exists() { file } else { dir.join(locale.as_str()) };
-                problems.push(Problem::error(
-                    Place::whole_file(&at),
-                    format!("SMS message {id:?} is missing in {locale}"),
-                    format!(
-                        "add it to locales/{locale}/sms.ftl (citizens get it as an SMS receipt; it takes $reference, \
-                         $service, $amount and $receipt)"
-                    ),
-                ));
+    // (ids, kind, file, what the messages are for)
+    let groups: [(&mut dyn Iterator<Item = &&str>, &str, &str, &str); 2] = [
+        (
+            &mut SYSTEM_MESSAGES.iter().chain(HUB_MESSAGES),
+            "system message",
+            "njia.ftl",
+            "the engine shows it for navigation and errors",
+        ),
+        (
+            &mut SMS_MESSAGES.iter(),
+            "SMS message",
+            "sms.ftl",
+            "citizens get it as an SMS receipt; it takes $reference, $service, $amount and $receipt",
+        ),
+    ];
+    let locales: Vec<_> = catalog.locales().cloned().collect();
+    for (ids, kind, file_name, why) in groups {
+        let ids: Vec<&str> = ids.copied().collect();
+        for locale in &locales {
+            for id in &ids {
+                if catalog.message(locale, id).is_none() {
+                    let file = dir.join(locale.as_str()).join(file_name);
+                    let at = if file.exists() { file } else { dir.join(locale.as_str()) };
+                    problems.push(Problem::error(
+                        Place::whole_file(&at),
+                        format!("{kind} {id:?} is missing in {locale}"),
+                        format!("add it to locales/{locale}/{file_name} ({why})"),
+                    ));
+                }
             }
         }
     }

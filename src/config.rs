@@ -47,7 +47,8 @@ pub struct Config {
     pub sandbox: Option<bool>,
     /// The public HTTPS base URL telcos and Daraja reach this server on (callback URLs).
     pub public_url: Option<String>,
-    pub dispatcher: DispatcherConfig,
+    /// The hand-off's dispatcher and timing (`[dispatcher]`).
+    pub dispatcher: crate::handoff::Policy,
     pub daraja: Option<DarajaSection>,
     pub sms: SmsSection,
     /// Agency backends by name (`[backends.lands]`); see `docs/agency-api.md`.
@@ -56,63 +57,6 @@ pub struct Config {
     /// Never read from a file: secrets do not belong in configuration files.
     #[serde(skip)]
     pub secrets: BTreeMap<String, String>,
-}
-
-/// The job dispatcher and the hand-off's timing (see `handoff::Policy`).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DispatcherConfig {
-    /// Run a dispatcher in this instance (several instances may each run one).
-    pub enabled: bool,
-    pub push_delay_ms: i64,
-    pub busy_retry_ms: i64,
-    pub max_payment_attempts: u32,
-    pub query_delays_ms: Vec<i64>,
-    pub max_failures: u32,
-    pub backoff_base_ms: i64,
-    pub backoff_cap_ms: i64,
-    pub lease_ms: i64,
-    pub batch: u32,
-    pub poll_ms: u64,
-    /// Sandbox only: how long the simulated citizen takes to enter the M-Pesa PIN.
-    pub sandbox_pin_delay_ms: u64,
-}
-
-impl Default for DispatcherConfig {
-    fn default() -> DispatcherConfig {
-        let p = crate::handoff::Policy::default();
-        DispatcherConfig {
-            enabled: true,
-            push_delay_ms: p.push_delay_ms,
-            busy_retry_ms: p.busy_retry_ms,
-            max_payment_attempts: p.max_payment_attempts,
-            query_delays_ms: p.query_delays_ms,
-            max_failures: p.max_failures,
-            backoff_base_ms: p.backoff_base_ms,
-            backoff_cap_ms: p.backoff_cap_ms,
-            lease_ms: p.lease_ms,
-            batch: p.batch,
-            poll_ms: p.poll_ms,
-            sandbox_pin_delay_ms: 2_000,
-        }
-    }
-}
-
-impl DispatcherConfig {
-    pub fn policy(&self) -> crate::handoff::Policy {
-        crate::handoff::Policy {
-            push_delay_ms: self.push_delay_ms,
-            busy_retry_ms: self.busy_retry_ms,
-            max_payment_attempts: self.max_payment_attempts.max(1),
-            query_delays_ms: self.query_delays_ms.clone(),
-            max_failures: self.max_failures.max(1),
-            backoff_base_ms: self.backoff_base_ms,
-            backoff_cap_ms: self.backoff_cap_ms,
-            lease_ms: self.lease_ms,
-            batch: self.batch.max(1),
-            poll_ms: self.poll_ms.max(1),
-        }
-    }
 }
 
 /// M-Pesa Daraja. Secrets are read from the environment variables named here.
@@ -231,7 +175,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             sandbox: None,
             public_url: None,
-            dispatcher: DispatcherConfig::default(),
+            dispatcher: crate::handoff::Policy::default(),
             daraja: None,
             sms: SmsSection::default(),
             backends: BTreeMap::new(),
@@ -255,6 +199,8 @@ pub enum ConfigError {
     Env(&'static str, String),
     #[error("environment variable {0} must hold a secret the configuration refers to")]
     Missing(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl Config {
@@ -279,6 +225,12 @@ impl Config {
         }
         if let Ok(v) = std::env::var("NJIA_DATA_DIR") {
             c.data_dir = PathBuf::from(v);
+        }
+        let d = &c.dispatcher;
+        if d.batch == 0 || d.poll_ms == 0 || d.max_failures == 0 || d.max_payment_attempts == 0 || d.lease_ms <= 0 {
+            return Err(ConfigError::Invalid(
+                "[dispatcher] batch, poll_ms, max_failures, max_payment_attempts and lease_ms must be above 0".into(),
+            ));
         }
         if let Ok(v) = std::env::var("NJIA_LOG_FORMAT") {
             c.log_format = match v.as_str() {

@@ -26,9 +26,12 @@ use crate::store::{
 };
 use crate::types::{Locale, Msisdn};
 
-/// Timing and retry policy of the hand-off.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Timing and retry policy of the hand-off: the `[dispatcher]` section of the configuration.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Policy {
+    /// Run a dispatcher in this instance (several instances may each run one).
+    pub enabled: bool,
     /// Wait between the session's END and the STK push: the handset holds one USSD dialogue
     /// at a time, and the M-Pesa prompt is one.
     pub push_delay_ms: i64,
@@ -49,11 +52,14 @@ pub struct Policy {
     pub batch: u32,
     /// Idle poll interval when no job is due.
     pub poll_ms: u64,
+    /// Sandbox only: how long the simulated citizen takes to enter the M-Pesa PIN.
+    pub sandbox_pin_delay_ms: u64,
 }
 
 impl Default for Policy {
     fn default() -> Policy {
         Policy {
+            enabled: true,
             push_delay_ms: 3_000,
             busy_retry_ms: 60_000,
             max_payment_attempts: 2,
@@ -64,6 +70,7 @@ impl Default for Policy {
             lease_ms: 60_000,
             batch: 32,
             poll_ms: 250,
+            sandbox_pin_delay_ms: 2_000,
         }
     }
 }
@@ -549,29 +556,24 @@ impl Dispatcher {
             attempt: Some(moved(AttemptStatus::Pushing, AttemptStatus::Created)),
             ..Effects::default()
         };
+        // Pushed (or maybe pushed): the callback or the first query settles it.
+        let awaiting_result = |change: AttemptChange| Effects {
+            request_id: attempt.request_id,
+            attempt: Some(change),
+            jobs: vec![self.first_query(&attempt, now)],
+            ..Effects::default()
+        };
         Ok(match outcome {
             PushOutcome::Accepted { checkout_request_id, merchant_request_id } => {
                 let mut change = moved(AttemptStatus::Pushing, AttemptStatus::PushSent);
                 change.checkout_request_id = Some(checkout_request_id);
                 change.merchant_request_id = Some(merchant_request_id);
-                let e = Effects {
-                    request_id: attempt.request_id,
-                    attempt: Some(change),
-                    jobs: vec![self.first_query(&attempt, now)],
-                    ..Effects::default()
-                };
-                (JobFinish::Done, Some(e))
+                (JobFinish::Done, Some(awaiting_result(change)))
             }
             PushOutcome::Unknown { detail } => {
                 let mut change = moved(AttemptStatus::Pushing, AttemptStatus::PushUnknown);
                 change.result_desc = Some(detail);
-                let e = Effects {
-                    request_id: attempt.request_id,
-                    attempt: Some(change),
-                    jobs: vec![self.first_query(&attempt, now)],
-                    ..Effects::default()
-                };
-                (JobFinish::Done, Some(e))
+                (JobFinish::Done, Some(awaiting_result(change)))
             }
             // Certainly not accepted: the same attempt may be pushed again, after a backoff.
             PushOutcome::Throttled { code, message } => (

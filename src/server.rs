@@ -85,7 +85,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
     let store = open_store(config).await?;
     let files = DataFiles::load(&config.lookups_dir).map_err(StartError::Lookups)?;
     let sandbox = config.is_sandbox();
-    let policy = config.dispatcher.policy();
+    let policy = config.dispatcher.clone();
     let agencies = agencies(config, &menus, sandbox)?;
     let payments = payments(config, &store, &policy, sandbox)?;
     let sms = sms_sender(config, sandbox)?;

@@ -118,24 +118,12 @@ impl World {
     /// Walks land rates for KAJIADO/1234 to the payment; returns the reference the END shows.
     /// `lang` is the first-use language choice: "1" Kiswahili, "2" English.
     async fn pay_land_rates(&self, session: &str, phone: &str, lang: &str) -> Reference {
-        let steps = [
-            String::new(),
-            lang.to_owned(),
-            format!("{lang}*1"),
-            format!("{lang}*1*KAJIADO/1234"),
-            format!("{lang}*1*KAJIADO/1234*1"),
-        ];
-        let mut last = String::new();
-        for text in &steps {
-            last = self.server.post_form("/ussd/africastalking", &at_hop(session, phone, "*384#", text)).await.1;
-        }
-        assert!(
-            last.starts_with("END "),
-            "the walk ends with the received screen: {last}\nlookups: {:#?}",
-            self.agency.lookups().iter().map(|l| (&l.body, l.status, &l.answer)).collect::<Vec<_>>()
-        );
-        let at = last.find("NJ-").expect("a reference in the END screen");
-        Reference::parse(&last[at..at + 8]).expect("a valid reference")
+        walk(self.server.addr, session, phone, lang).await.unwrap_or_else(|| {
+            panic!(
+                "the walk ends with the received screen; agency lookups: {:#?}",
+                self.agency.lookups().iter().map(|l| (&l.body, l.status, &l.answer)).collect::<Vec<_>>()
+            )
+        })
     }
 
     async fn status(&self, r: &Reference) -> String {

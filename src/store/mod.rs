@@ -112,6 +112,23 @@ pub enum JobFinish {
     Dead { error: String },
 }
 
+impl JobFinish {
+    /// The job's next state, run time (unchanged when `None`), failure count and error note,
+    /// as both stores write them.
+    pub(crate) fn next(&self, job: &ClaimedJob) -> (JobState, Option<i64>, u32, Option<&str>) {
+        match self {
+            JobFinish::Done => (JobState::Done, None, job.failures, None),
+            JobFinish::Retry { error, run_at_ms } => {
+                let failures = job.failures + 1;
+                let state = if failures >= job.max_failures { JobState::Dead } else { JobState::Ready };
+                (state, Some(*run_at_ms), failures, Some(error))
+            }
+            JobFinish::Later { note, run_at_ms } => (JobState::Ready, Some(*run_at_ms), job.failures, Some(note)),
+            JobFinish::Dead { error } => (JobState::Dead, None, job.failures + 1, Some(error)),
+        }
+    }
+}
+
 /// What finishing a job did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Finished {

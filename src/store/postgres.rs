@@ -212,7 +212,16 @@ async fn write_effects(t: &Tx<'_>, e: &Effects, now: i64) -> Result<bool, StoreE
         let to = a.to.as_str();
         t.execute(
             &st,
-            &[&a.id, &to, &a.checkout_request_id, &a.merchant_request_id, &a.receipt, &a.result_code, &a.result_desc, &now],
+            &[
+                &a.id,
+                &to,
+                &a.checkout_request_id,
+                &a.merchant_request_id,
+                &a.receipt,
+                &a.result_code,
+                &a.result_desc,
+                &now,
+            ],
         )
         .await
         .map_err(pg)?;
@@ -281,9 +290,9 @@ async fn insert_jobs(
         keys.push(job_key(j.kind, request_id, &j.discriminator));
         attempts.push(match j.attempt {
             JobAttempt::None => None,
-            JobAttempt::New => Some(
-                new_attempt.ok_or_else(|| StoreError::Database("a job points at an attempt not created".into()))?,
-            ),
+            JobAttempt::New => {
+                Some(new_attempt.ok_or_else(|| StoreError::Database("a job points at an attempt not created".into()))?)
+            }
             JobAttempt::Id(id) => Some(id),
         });
     }
@@ -693,16 +702,7 @@ impl Store for PostgresStore {
             let mut client = self.background().await?;
             let tx = client.transaction().await.map_err(pg)?;
             let now = now_ms();
-            let (state, run_at, failures, error): (JobState, Option<i64>, u32, Option<&str>) = match &finish {
-                JobFinish::Done => (JobState::Done, None, job.failures, None),
-                JobFinish::Retry { error, run_at_ms } => {
-                    let failures = job.failures + 1;
-                    let state = if failures >= job.max_failures { JobState::Dead } else { JobState::Ready };
-                    (state, Some(*run_at_ms), failures, Some(error))
-                }
-                JobFinish::Later { note, run_at_ms } => (JobState::Ready, Some(*run_at_ms), job.failures, Some(note)),
-                JobFinish::Dead { error } => (JobState::Dead, None, job.failures + 1, Some(error)),
-            };
+            let (state, run_at, failures, error) = finish.next(job);
             // The job's end is written only under its own claim; a runner whose lease was
             // taken over writes nothing at all.
             let update = tx
@@ -713,7 +713,8 @@ impl Store for PostgresStore {
                 )
                 .await
                 .map_err(pg)?;
-            let claim = (job.id, state.as_str(), run_at, i64::from(failures), error, now, &job.worker, i64::from(job.tries));
+            let claim =
+                (job.id, state.as_str(), run_at, i64::from(failures), error, now, &job.worker, i64::from(job.tries));
             let fenced = tx
                 .query_opt(&update, &[&claim.0, &claim.1, &claim.2, &claim.3, &claim.4, &claim.5, claim.6, &claim.7])
                 .await

@@ -531,16 +531,7 @@ fn finish_tx(
         Some(e) => write_effects(t, e, now)?,
         None => true,
     };
-    let (state, run_at, failures, error): (JobState, Option<i64>, u32, Option<&str>) = match finish {
-        JobFinish::Done => (JobState::Done, None, job.failures, None),
-        JobFinish::Retry { error, run_at_ms } => {
-            let failures = job.failures + 1;
-            let state = if failures >= job.max_failures { JobState::Dead } else { JobState::Ready };
-            (state, Some(*run_at_ms), failures, Some(error))
-        }
-        JobFinish::Later { note, run_at_ms } => (JobState::Ready, Some(*run_at_ms), job.failures, Some(note)),
-        JobFinish::Dead { error } => (JobState::Dead, None, job.failures + 1, Some(error)),
-    };
+    let (state, run_at, failures, error) = finish.next(job);
     t.prepare_cached(
         "UPDATE jobs SET state = ?2, run_at = coalesce(?3, run_at), failures = ?4, \
          last_error = coalesce(?5, last_error), locked_by = NULL, lease_until = NULL, updated_at = ?6 WHERE id = ?1",

@@ -1,0 +1,73 @@
+//! What both load benchmarks share: a minimal keep-alive Africa's Talking client and the
+//! helpers that start and wait for a server.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+pub fn wait_ready(addr: SocketAddr) {
+    for _ in 0..200 {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if out.ends_with("ok") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("server did not become ready");
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A minimal HTTP/1.1 keep-alive client: the load generator must cost little itself.
+pub struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).expect("connect to the server");
+        stream.set_nodelay(true).expect("nodelay");
+        Conn { stream, buf: Vec::with_capacity(4096) }
+    }
+
+    pub fn hop(&mut self, sid: &str, phone: &str, text: &str) -> String {
+        let body = format!(
+            "sessionId={sid}&serviceCode=%2A384%23&phoneNumber={}&networkCode=63902&text={}",
+            phone.replace('+', "%2B"),
+            text.replace('*', "%2A").replace('/', "%2F")
+        );
+        let req = format!(
+            "POST /ussd/africastalking HTTP/1.1\r\nHost: bench\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.stream.write_all(req.as_bytes()).expect("write");
+        self.buf.clear();
+        let mut chunk = [0u8; 2048];
+        loop {
+            let n = self.stream.read(&mut chunk).expect("read");
+            assert!(n > 0, "server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .expect("content-length");
+                while self.buf.len() < end + 4 + len {
+                    let n = self.stream.read(&mut chunk).expect("read body");
+                    assert!(n > 0, "server closed mid-body");
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
+                return String::from_utf8_lossy(&self.buf[end + 4..end + 4 + len]).into_owned();
+            }
+        }
+    }
+}
