@@ -212,7 +212,8 @@ fn payments(
         callback_base_url: format!("{}{}", public.trim_end_matches('/'), crate::payment::CALLBACK_PATH),
         timeout: Duration::from_millis(d.timeout_ms),
     })
-    .map_err(|e| StartError::Config(format!("daraja: {e}")))?;
+    .map_err(|e| StartError::Config(format!("daraja: {e}")))?
+    .with_shared_token(Arc::clone(store));
     Ok(Arc::new(daraja))
 }
 

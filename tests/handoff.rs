@@ -465,6 +465,8 @@ async fn two_dispatchers_on_one_postgres_never_double_a_push_or_a_delivery() {
     assert_eq!(agency.tries().len(), N, "no delivery sent twice");
     assert_eq!(agency.duplicates_accepted(), 0);
     assert_eq!(sms.messages().len(), N, "one receipt each");
+    // Both instances used one Daraja token (a new token would invalidate the other's).
+    assert_eq!(daraja.tokens_issued(), 1, "the access token is shared through the database");
     for s in servers {
         s.stop().await;
     }

@@ -255,6 +255,20 @@ async fn sms_are_kept_with_their_request(open: Opener) {
     assert_eq!(store.requests_with_status(Some(RequestStatus::Fulfilled), 10).await.unwrap().len(), 0);
 }
 
+/// A provider token is shared through the store: the newest one wins, and it survives reopening.
+async fn shared_tokens_are_kept_and_replaced(open: Opener) {
+    {
+        let store = open().await;
+        assert_eq!(store.shared_token("daraja:174379").await.unwrap(), None);
+        store.put_shared_token("daraja:174379", "tok-1", 1_000).await.unwrap();
+        store.put_shared_token("daraja:174379", "tok-2", 2_000).await.unwrap();
+        store.put_shared_token("daraja:600000", "tok-x", 3_000).await.unwrap();
+    }
+    let store = open().await;
+    assert_eq!(store.shared_token("daraja:174379").await.unwrap(), Some(("tok-2".into(), 2_000)));
+    assert_eq!(store.shared_token("daraja:600000").await.unwrap(), Some(("tok-x".into(), 3_000)));
+}
+
 // --- SQLite ---------------------------------------------------------------------------------
 
 fn sqlite(dir: &tempfile::TempDir) -> Opener {
@@ -314,6 +328,7 @@ conformance!(
     results_apply_once_and_never_overwrite_success,
     failing_jobs_are_dead_lettered_and_can_be_retried,
     sms_are_kept_with_their_request,
+    shared_tokens_are_kept_and_replaced,
 );
 
 /// Several instances starting together against one fresh database: every migration is
@@ -332,7 +347,7 @@ async fn postgres_migrations_are_safe_when_instances_start_together() {
     }
     let client = common::pg_client(&db.url).await;
     let n: i64 = client.query_one("SELECT count(*) FROM schema_version", &[]).await.unwrap().get(0);
-    assert_eq!(n, 2, "each migration is recorded once");
+    assert_eq!(n, 3, "each migration is recorded once");
     drop(client);
     drop_database(db).await;
 }

@@ -5,6 +5,7 @@
 //! a citizen's request, is decided in [`crate::handoff`] from the outcomes this module returns.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -15,6 +16,7 @@ use serde_json::value::RawValue;
 
 use super::{PaymentResult, Payments, PushOutcome, PushRequest, QueryOutcome};
 use crate::BoxFuture;
+use crate::store::Store;
 use crate::types::Msisdn;
 
 /// Daraja's code for a bad field in the request ("Bad Request - Invalid XXXX").
@@ -529,8 +531,19 @@ pub struct Daraja {
     query_url: String,
     callback_base: String,
     http: reqwest::Client,
-    /// The current token and the instant it stops being used.
-    token: tokio::sync::Mutex<Option<(String, Instant)>>,
+    /// The current token and the instant it stops being used, and the last token Daraja
+    /// refused (never taken from the shared store again).
+    token: tokio::sync::Mutex<TokenCache>,
+    /// Where instances share the token (the store), so that they do not invalidate one
+    /// another's by each fetching their own.
+    shared: Option<Arc<dyn Store>>,
+    shared_key: String,
+}
+
+#[derive(Default)]
+struct TokenCache {
+    current: Option<(String, Instant)>,
+    refused: Option<String>,
 }
 
 impl fmt::Debug for Daraja {
@@ -592,6 +605,7 @@ impl Daraja {
             .user_agent(concat!("njia/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(DarajaError::Client)?;
+        let shared_key = format!("daraja:{}@{base}", config.shortcode);
         Ok(Daraja {
             token_url: format!("{base}/oauth/v1/generate?grant_type=client_credentials"),
             push_url: format!("{base}/mpesa/stkpush/v1/processrequest"),
@@ -600,7 +614,9 @@ impl Daraja {
             shortcode_number,
             config,
             http,
-            token: tokio::sync::Mutex::new(None),
+            token: tokio::sync::Mutex::new(TokenCache::default()),
+            shared: None,
+            shared_key,
         })
     }
 
@@ -608,16 +624,42 @@ impl Daraja {
     ///
     /// The lock is held during the fetch on purpose: concurrent callers wait for one fetch,
     /// because a second fetch would invalidate the token the first one just obtained.
+    /// Shares the access token with every instance using `store`: a token another instance
+    /// fetched is used here too, and a token fetched here is published for the others.
+    pub fn with_shared_token(mut self, store: Arc<dyn Store>) -> Daraja {
+        self.shared = Some(store);
+        self
+    }
+
     async fn token(&self) -> Result<String, String> {
         let mut cache = self.token.lock().await;
-        if let Some((token, use_until)) = cache.as_ref()
+        if let Some((token, use_until)) = cache.current.as_ref()
             && Instant::now() < *use_until
         {
             return Ok(token.clone());
         }
-        *cache = None;
+        cache.current = None;
+        let now_ms = crate::store::now_ms();
+        let until_ms = |window: Duration| now_ms.saturating_add(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
+        if let Some(store) = &self.shared {
+            let fetch: BoxFuture<'_, crate::store::Fetched> = Box::pin(async {
+                let (token, expires_in) = self.fetch_token().await?;
+                tracing::info!(expires_in_secs = expires_in.as_secs(), "daraja access token refreshed and shared");
+                Ok((token, until_ms(token_use_window(expires_in))))
+            });
+            match store.token_or_fetch(&self.shared_key, now_ms, cache.refused.as_deref(), fetch).await {
+                Ok(Ok((token, until))) => {
+                    let left = Duration::from_millis(u64::try_from(until - now_ms).unwrap_or(0));
+                    cache.current = Some((token.clone(), Instant::now() + left));
+                    return Ok(token);
+                }
+                Ok(Err(fetch_failed)) => return Err(fetch_failed),
+                // The database is down: this process fetches on its own rather than stop paying.
+                Err(e) => tracing::warn!(error = %e, "cannot share the daraja token through the store; fetching one"),
+            }
+        }
         let (token, expires_in) = self.fetch_token().await?;
-        *cache = Some((token.clone(), Instant::now() + token_use_window(expires_in)));
+        cache.current = Some((token.clone(), Instant::now() + token_use_window(expires_in)));
         tracing::info!(expires_in_secs = expires_in.as_secs(), "daraja access token refreshed");
         Ok(token)
     }
@@ -626,9 +668,10 @@ impl Daraja {
     /// not throw away a newer one that another caller has fetched meanwhile.
     async fn invalidate(&self, stale: &str) {
         let mut cache = self.token.lock().await;
-        if cache.as_ref().is_some_and(|(t, _)| t == stale) {
-            *cache = None;
+        if cache.current.as_ref().is_some_and(|(t, _)| t == stale) {
+            cache.current = None;
         }
+        cache.refused = Some(stale.to_owned());
     }
 
     async fn fetch_token(&self) -> Result<(String, Duration), String> {
@@ -1491,7 +1534,7 @@ mod tests {
         let outcome = daraja.push(&request()).await;
         assert!(matches!(outcome, PushOutcome::NotSent { .. }), "{outcome:?}");
         // With a cached token the push request itself cannot connect.
-        *daraja.token.lock().await = Some(("tok-cached".into(), Instant::now() + Duration::from_secs(60)));
+        daraja.token.lock().await.current = Some(("tok-cached".into(), Instant::now() + Duration::from_secs(60)));
         let outcome = daraja.push(&request()).await;
         match outcome {
             PushOutcome::NotSent { detail } => assert!(detail.starts_with("push not sent"), "{detail}"),

@@ -321,7 +321,49 @@ pub trait Store: Send + Sync + 'static {
     fn retry_job(&self, id: i64) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// The newest SMS, optionally one request's.
     fn sms(&self, request_id: Option<i64>, limit: u32) -> BoxFuture<'_, Result<Vec<SmsRow>, StoreError>>;
+
+    /// A provider access token shared by every instance, with the time (unix ms) until which
+    /// it may be used.
+    fn shared_token<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<(String, i64)>, StoreError>>;
+    fn put_shared_token<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a str,
+        use_until_ms: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The shared token for `key` if it is usable at `now_ms` and is not `refused`; otherwise
+    /// runs `fetch` (a token and its use-until time) and shares what it got. Instances that
+    /// need a token at the same moment take turns, so only one of them fetches. The fetch's own
+    /// error comes back as the inner `Err`.
+    fn token_or_fetch<'a>(
+        &'a self,
+        key: &'a str,
+        now_ms: i64,
+        refused: Option<&'a str>,
+        fetch: BoxFuture<'a, Fetched>,
+    ) -> BoxFuture<'a, Result<Fetched, StoreError>> {
+        // One process owns an embedded store, and the caller serialises its own fetches.
+        Box::pin(async move {
+            if let Some((token, until)) = self.shared_token(key).await?
+                && until > now_ms
+                && refused != Some(token.as_str())
+            {
+                return Ok(Ok((token, until)));
+            }
+            match fetch.await {
+                Ok((token, until)) => {
+                    self.put_shared_token(key, &token, until).await?;
+                    Ok(Ok((token, until)))
+                }
+                Err(e) => Ok(Err(e)),
+            }
+        })
+    }
 }
+
+/// A token and the time (unix ms) until which it may be used, or why it could not be fetched.
+pub type Fetched = Result<(String, i64), String>;
 
 /// The key a job is stored under.
 pub(crate) fn job_key(kind: JobKind, request_id: i64, discriminator: &str) -> String {

@@ -20,6 +20,7 @@ use crate::types::{Locale, Msisdn, Reference};
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "0001_init", include_str!("../../migrations/postgres/0001_init.sql")),
     (2, "0002_handoff", include_str!("../../migrations/postgres/0002_handoff.sql")),
+    (3, "0003_shared_tokens", include_str!("../../migrations/postgres/0003_shared_tokens.sql")),
 ];
 
 /// The advisory lock key migrations hold ("njia" in ASCII, then 1).
@@ -797,6 +798,76 @@ impl Store for PostgresStore {
                     })
                 })
                 .collect()
+        })
+    }
+
+    fn shared_token<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<(String, i64)>, StoreError>> {
+        Box::pin(async move {
+            let client = self.background().await?;
+            let stmt =
+                client.prepare_cached("SELECT token, use_until FROM shared_tokens WHERE key = $1").await.map_err(pg)?;
+            let row = client.query_opt(&stmt, &[&key]).await.map_err(pg)?;
+            Ok(row.map(|r| (r.get(0), r.get(1))))
+        })
+    }
+
+    fn put_shared_token<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a str,
+        use_until_ms: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let client = self.background().await?;
+            let stmt = client
+                .prepare_cached(
+                    "INSERT INTO shared_tokens (key, token, use_until, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (key) DO UPDATE SET token = excluded.token, use_until = excluded.use_until, \
+                     updated_at = excluded.updated_at",
+                )
+                .await
+                .map_err(pg)?;
+            client.execute(&stmt, &[&key, &token, &use_until_ms, &now_ms()]).await.map_err(pg)?;
+            Ok(())
+        })
+    }
+
+    fn token_or_fetch<'a>(
+        &'a self,
+        key: &'a str,
+        now_ms: i64,
+        refused: Option<&'a str>,
+        fetch: BoxFuture<'a, crate::store::Fetched>,
+    ) -> BoxFuture<'a, Result<crate::store::Fetched, StoreError>> {
+        Box::pin(async move {
+            let mut client = self.background().await?;
+            let tx = client.transaction().await.map_err(pg)?;
+            // Instances needing a token at once queue on this lock; the first fetches and
+            // shares, the others find its token when their turn comes.
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&key]).await.map_err(pg)?;
+            let row =
+                tx.query_opt("SELECT token, use_until FROM shared_tokens WHERE key = $1", &[&key]).await.map_err(pg)?;
+            if let Some(r) = row {
+                let (token, until): (String, i64) = (r.get(0), r.get(1));
+                if until > now_ms && refused != Some(token.as_str()) {
+                    return Ok(Ok((token, until)));
+                }
+            }
+            match fetch.await {
+                Ok((token, until)) => {
+                    tx.execute(
+                        "INSERT INTO shared_tokens (key, token, use_until, updated_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (key) DO UPDATE SET token = excluded.token, use_until = excluded.use_until, \
+                         updated_at = excluded.updated_at",
+                        &[&key, &token, &until, &now_ms],
+                    )
+                    .await
+                    .map_err(pg)?;
+                    tx.commit().await.map_err(pg)?;
+                    Ok(Ok((token, until)))
+                }
+                Err(e) => Ok(Err(e)),
+            }
         })
     }
 

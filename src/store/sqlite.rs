@@ -26,6 +26,7 @@ use crate::types::{Locale, Msisdn, Reference};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../migrations/sqlite/0001_init.sql")),
     ("0002_handoff", include_str!("../../migrations/sqlite/0002_handoff.sql")),
+    ("0003_shared_tokens", include_str!("../../migrations/sqlite/0003_shared_tokens.sql")),
 ];
 
 /// Most commands one transaction takes, so one batch cannot delay its first reply for long.
@@ -766,6 +767,36 @@ impl Store for SqliteStore {
                 })
                 .map_err(db)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+    }
+
+    fn shared_token<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<(String, i64)>, StoreError>> {
+        let key = key.to_owned();
+        self.exec(move |t| {
+            t.query_row("SELECT token, use_until FROM shared_tokens WHERE key = ?1", [key], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(db)
+        })
+    }
+
+    fn put_shared_token<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a str,
+        use_until_ms: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let (key, token) = (key.to_owned(), token.to_owned());
+        self.exec(move |t| {
+            t.execute(
+                "INSERT INTO shared_tokens (key, token, use_until, updated_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (key) DO UPDATE SET token = excluded.token, use_until = excluded.use_until, \
+                 updated_at = excluded.updated_at",
+                params![key, token, use_until_ms, now_ms()],
+            )
+            .map_err(db)?;
+            Ok(())
         })
     }
 
