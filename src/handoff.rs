@@ -39,6 +39,9 @@ pub struct Policy {
     pub busy_retry_ms: i64,
     /// Payment attempts (pushes) per request at most.
     pub max_payment_attempts: u32,
+    /// Tries of one push that Daraja did not take (throttled, unreachable) before the payment
+    /// fails with an SMS saying to try again.
+    pub push_retries: u32,
     /// Delays between status queries; after the last, the payment is `unknown`.
     pub query_delays_ms: Vec<i64>,
     /// Failures before a job is dead-lettered.
@@ -63,10 +66,14 @@ impl Default for Policy {
             push_delay_ms: 3_000,
             busy_retry_ms: 60_000,
             max_payment_attempts: 2,
+            push_retries: 4,
             query_delays_ms: vec![45_000, 90_000, 180_000, 360_000, 600_000, 600_000, 600_000],
-            max_failures: 12,
+            // With the 30-minute cap, about five hours of retries on average (ten at most) before
+            // a job is dead-lettered; a delivery that dies tells the citizen it is delayed, and
+            // an administrator replays it with `njia jobs retry`.
+            max_failures: 30,
             backoff_base_ms: 2_000,
-            backoff_cap_ms: 600_000,
+            backoff_cap_ms: 1_800_000,
             lease_ms: 60_000,
             batch: 32,
             poll_ms: 250,
@@ -235,6 +242,8 @@ pub enum Notice {
     Rejected,
     PaymentFailed(FailReason),
     PaymentUnknown,
+    /// The agency could not be reached for a long time; an administrator has it.
+    Delayed,
 }
 
 impl Notice {
@@ -244,6 +253,7 @@ impl Notice {
             Notice::Rejected => "rejected".into(),
             Notice::PaymentFailed(r) => format!("payment_failed:{}", r.as_str()),
             Notice::PaymentUnknown => "payment_unknown".into(),
+            Notice::Delayed => "delayed".into(),
         }
     }
 
@@ -252,6 +262,7 @@ impl Notice {
             "fulfilled" => Notice::Fulfilled,
             "rejected" => Notice::Rejected,
             "payment_unknown" => Notice::PaymentUnknown,
+            "delayed" => Notice::Delayed,
             other => Notice::PaymentFailed(FailReason::parse(other.strip_prefix("payment_failed:")?)),
         })
     }
@@ -263,6 +274,7 @@ impl Notice {
             Notice::Rejected => "rejected",
             Notice::PaymentFailed(_) => "payment_failed",
             Notice::PaymentUnknown => "payment_unknown",
+            Notice::Delayed => "delayed",
         }
     }
 
@@ -575,7 +587,15 @@ impl Dispatcher {
                 change.result_desc = Some(detail);
                 (JobFinish::Done, Some(awaiting_result(change)))
             }
-            // Certainly not accepted: the same attempt may be pushed again, after a backoff.
+            // Certainly not accepted: pushed again after a backoff, but only a few times: the
+            // citizen is waiting for the prompt, and a prompt an hour late is worse than an SMS
+            // saying to try again.
+            PushOutcome::Throttled { .. } | PushOutcome::NotSent { .. }
+                if job.failures + 1 >= self.policy.push_retries =>
+            {
+                let detail = format!("not accepted after {} tries: {outcome:?}", job.failures + 1);
+                (JobFinish::Done, Some(failed(&attempt, FailReason::Refused, None, &detail, &self.policy, now)))
+            }
             PushOutcome::Throttled { code, message } => (
                 JobFinish::Retry { error: format!("{code} {message}"), run_at_ms: self.policy.retry_at(job, now) },
                 Some(back_to_created()),
@@ -696,6 +716,16 @@ impl Dispatcher {
                 };
                 (JobFinish::Done, Some(e))
             }
+            // The last try before the dead letters: the citizen, who may have paid, hears that
+            // the request is delayed (an administrator replays the delivery).
+            DeliveryOutcome::Retry { detail } if job.failures + 1 >= job.max_failures => {
+                let e = Effects {
+                    request_id: request.id,
+                    jobs: vec![Notice::Delayed.job(&self.policy, now)],
+                    ..Effects::default()
+                };
+                (JobFinish::Dead { error: detail }, Some(e))
+            }
             DeliveryOutcome::Retry { detail } => {
                 (JobFinish::Retry { error: detail, run_at_ms: self.policy.retry_at(job, now) }, None)
             }
@@ -726,7 +756,7 @@ impl Dispatcher {
             Notice::Fulfilled => Some(RequestStatus::Fulfilled),
             Notice::Rejected => Some(RequestStatus::Rejected),
             Notice::PaymentFailed(_) => Some(RequestStatus::PaymentFailed),
-            Notice::PaymentUnknown => None,
+            Notice::PaymentUnknown | Notice::Delayed => None,
         };
         let effects = |sms: SmsRecord| Effects {
             request_id: request.id,
@@ -772,6 +802,7 @@ pub const SMS_MESSAGES: &[&str] = &[
     "sms-payment-busy",
     "sms-payment-failed",
     "sms-payment-unknown",
+    "sms-delayed",
 ];
 
 /// The SMS for a notice, in the citizen's language, always with the request reference.
@@ -802,6 +833,7 @@ pub fn compose_sms(
         (Notice::Rejected, false) => "sms-rejected",
         (Notice::PaymentFailed(r), _) => r.message_id(),
         (Notice::PaymentUnknown, _) => "sms-payment-unknown",
+        (Notice::Delayed, _) => "sms-delayed",
     };
     catalog.format(&locale, id, Some(&args)).into_owned()
 }
@@ -880,6 +912,7 @@ mod tests {
             Notice::PaymentFailed(FailReason::WrongPin),
             Notice::PaymentFailed(FailReason::Busy),
             Notice::PaymentFailed(FailReason::Other),
+            Notice::Delayed,
         ] {
             assert_eq!(Notice::parse(&n.data()), Some(n));
         }

@@ -306,6 +306,55 @@ async fn spike_arrest_is_retried_and_a_locked_subscriber_gets_a_new_attempt() {
 }
 
 #[tokio::test]
+async fn a_push_daraja_keeps_refusing_fails_the_payment_with_an_sms() {
+    let w = World::start().await;
+    w.daraja.push_behaviours_next(vec![PushBehaviour::SpikeArrest; 4]);
+    let r = w.pay_land_rates("ATUid_h10", "+254711000110", "2").await;
+    eventually("the failure is notified", || async { w.status(&r).await == "notified" }).await;
+    assert_eq!(w.history(&r).await, ["received", "payment_pending", "payment_failed", "notified"]);
+    let pushes = w.daraja.pushes();
+    assert_eq!(pushes.len(), 4, "push_retries tries, then the citizen is told");
+    assert!(pushes.iter().all(|p| !p.accepted()));
+    let sms = w.sms.messages();
+    assert_eq!(
+        sms[0].message,
+        format!("e-Citizen: Payment for request {r} failed and you were not charged. Dial *384# to try again.")
+    );
+    w.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_delivery_that_dies_tells_the_citizen_and_is_replayed_by_an_administrator() {
+    let w = World::start_with(|mut c| {
+        let b = c.backends.remove("lands").unwrap();
+        c.backends.insert("lands-deliveries".into(), b);
+        c.dispatcher.max_failures = 3;
+        c
+    })
+    .await;
+    w.agency.set_down(true);
+    let r = w.pay_land_rates("ATUid_h11", "+254711000111", "2").await;
+    eventually("the citizen hears of the delay", || async { !w.sms.messages().is_empty() }).await;
+    assert_eq!(
+        w.sms.messages()[0].message,
+        format!(
+            "e-Citizen: Request {r} for land rates is delayed: the agency cannot be reached. We are on it; you will not \
+             need to pay again."
+        )
+    );
+    assert_eq!(w.status(&r).await, "fulfilling", "still the agency's to fulfil");
+    let dead = w.store.jobs(Some(JobState::Dead), None, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].kind, njia::lifecycle::JobKind::Deliver);
+    w.agency.set_down(false);
+    assert!(w.store.retry_job(dead[0].id).await.unwrap());
+    eventually("delivered after the replay", || async { w.status(&r).await == "notified" }).await;
+    assert_eq!(w.agency.accepted().len(), 1);
+    assert_eq!(w.sms.messages().len(), 2, "the delay, then the receipt");
+    w.server.stop().await;
+}
+
+#[tokio::test]
 async fn an_agency_rejection_is_told_to_the_citizen_and_flagged_for_refund() {
     let w = World::start().await;
     w.agency.reject_when("parcel", "KAJIADO/1234");

@@ -17,3 +17,4 @@ sms-payment-wrong-pin = e-Citizen: Wrong M-Pesa PIN; request {$reference} is not
 sms-payment-busy = e-Citizen: Your phone was busy, so the M-Pesa prompt for request {$reference} could not be sent. Dial *384# to try again.
 sms-payment-failed = e-Citizen: Payment for request {$reference} failed and you were not charged. Dial *384# to try again.
 sms-payment-unknown = e-Citizen: We are still confirming the payment for request {$reference}. Do not pay again; we will send you an SMS.
+sms-delayed = e-Citizen: Request {$reference} for {$service} is delayed: the agency cannot be reached. We are on it; you will not need to pay again.

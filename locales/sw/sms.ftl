@@ -17,3 +17,4 @@ sms-payment-wrong-pin = e-Citizen: PIN ya M-Pesa si sahihi; ombi {$reference} ha
 sms-payment-busy = e-Citizen: Simu yako ilikuwa na shughuli nyingine, hatukuweza kutuma ombi la M-Pesa la ombi {$reference}. Piga *384# ujaribu tena.
 sms-payment-failed = e-Citizen: Malipo ya ombi {$reference} hayakufanikiwa na hujakatwa pesa. Piga *384# ujaribu tena.
 sms-payment-unknown = e-Citizen: Bado tunathibitisha malipo ya ombi {$reference}. Usilipe tena; tutakutumia ujumbe.
+sms-delayed = e-Citizen: Ombi {$reference} la {$service} limechelewa kwa sababu idara husika haipatikani. Tunalishughulikia; hutahitaji kulipa tena.
