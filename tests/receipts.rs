@@ -1,0 +1,122 @@
+//! Every SMS a citizen can get, in both languages: it names the request's reference, stays in
+//! GSM-7 (UCS-2 would halve the room), and fits in two segments even with the longest values;
+//! and the parsers of what the outside world sends never panic on any input.
+
+mod common;
+
+use njia::handoff::{FailReason, Notice, compose_sms};
+use njia::lifecycle::AttemptStatus;
+use njia::store::{AttemptRow, RequestRow};
+use njia::types::{Locale, Msisdn, Reference};
+use proptest::prelude::*;
+
+fn request(locale: &str, service: &str) -> RequestRow {
+    RequestRow {
+        id: 1,
+        reference: Reference::parse("NJ-WWWWW").unwrap(),
+        menu: "ecitizen".into(),
+        service: service.into(),
+        msisdn: Msisdn::parse("+254711000111").unwrap(),
+        locale: locale.into(),
+        fields: vec![],
+        payment: Some(("250,000".into(), "NAIROBI/BLOCK82/1234".into())),
+        status: "fulfilled".into(),
+        refund_review: false,
+        created_at_ms: 0,
+    }
+}
+
+fn paid() -> AttemptRow {
+    AttemptRow {
+        id: 1,
+        request_id: 1,
+        seq: 1,
+        token: "0".repeat(32),
+        provider: "mpesa".into(),
+        msisdn: Msisdn::parse("+254711000111").unwrap(),
+        amount_kes: 250_000,
+        status: AttemptStatus::Paid,
+        checkout_request_id: Some("ws_CO_1".into()),
+        receipt: Some("NLJ7RT61SV".into()),
+        result_code: Some(0),
+        result_desc: None,
+        created_at_ms: 0,
+        updated_at_ms: 0,
+    }
+}
+
+#[test]
+fn every_receipt_names_its_reference_and_fits_two_gsm7_segments() {
+    let loaded = common::load(&common::repo());
+    let default = Locale::parse("sw").unwrap();
+    let notices = [
+        Notice::Fulfilled,
+        Notice::Rejected,
+        Notice::PaymentUnknown,
+        Notice::Delayed,
+        Notice::PaymentFailed(FailReason::InsufficientFunds),
+        Notice::PaymentFailed(FailReason::Cancelled),
+        Notice::PaymentFailed(FailReason::Unreachable),
+        Notice::PaymentFailed(FailReason::WrongPin),
+        Notice::PaymentFailed(FailReason::Busy),
+        Notice::PaymentFailed(FailReason::Refused),
+        Notice::PaymentFailed(FailReason::Other),
+    ];
+    let mut seen = std::collections::HashSet::new();
+    for locale in ["sw", "en"] {
+        for service in ["land-rates", "licence-renewal", "a-service-with-no-name"] {
+            for notice in notices {
+                for attempt in [None, Some(paid())] {
+                    let text =
+                        compose_sms(&loaded.catalog, &default, &request(locale, service), notice, attempt.as_ref());
+                    assert!(text.contains("NJ-WWWWW"), "{locale} {notice:?}: no reference in {text:?}");
+                    assert!(njia::gsm7::is_gsm7(&text), "{locale} {notice:?}: not GSM-7: {text:?}");
+                    assert!(
+                        njia::gsm7::sms_segments(&text) <= 2,
+                        "{locale} {notice:?}: more than 2 segments: {text:?}"
+                    );
+                    assert!(!text.contains('{') && !text.contains('}'), "{locale} {notice:?}: unfilled: {text:?}");
+                    seen.insert(text);
+                }
+            }
+        }
+    }
+    // Swahili and English receipts differ (nothing fell back to the other language).
+    let sw = compose_sms(&loaded.catalog, &default, &request("sw", "land-rates"), Notice::Fulfilled, Some(&paid()));
+    let en = compose_sms(&loaded.catalog, &default, &request("en", "land-rates"), Notice::Fulfilled, Some(&paid()));
+    assert_eq!(
+        sw,
+        "e-Citizen: Tumepokea KES 250,000 za ushuru wa ardhi, risiti ya M-Pesa NLJ7RT61SV. Ombi NJ-WWWWW limekamilika. Asante."
+    );
+    assert_eq!(
+        en,
+        "e-Citizen: KES 250,000 received for land rates, M-Pesa receipt NLJ7RT61SV. Request NJ-WWWWW is complete. Thank you."
+    );
+    assert!(seen.len() > 40);
+}
+
+proptest! {
+    #[test]
+    fn payment_callbacks_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = njia::payment::daraja::parse_callback(&body);
+    }
+
+    #[test]
+    fn callback_shaped_json_never_panics(code in any::<i64>(), desc in ".{0,40}", item in "[A-Za-z]{0,12}", value in prop_oneof![
+        Just(serde_json::json!(null)), any::<f64>().prop_map(|f| serde_json::json!(f)), ".{0,12}".prop_map(|s| serde_json::json!(s))
+    ]) {
+        let body = serde_json::json!({"Body": {"stkCallback": {
+            "MerchantRequestID": "m", "CheckoutRequestID": "c", "ResultCode": code, "ResultDesc": desc,
+            "CallbackMetadata": {"Item": [{"Name": item, "Value": value}]}
+        }}});
+        let _ = njia::payment::daraja::parse_callback(body.to_string().as_bytes());
+    }
+
+    #[test]
+    fn daraja_and_agency_answers_never_panic(status in 100u16..600, body in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = njia::payment::daraja::classify_push_response(status, &body);
+        let _ = njia::payment::daraja::parse_query_response(status, &body);
+        let _ = njia::agency::classify_delivery(status, &body);
+        let _ = njia::agency::parse_lookup_answer(&body);
+    }
+}
