@@ -56,7 +56,32 @@ pub struct Config {
     /// Secrets handed in by an embedder (tests), consulted before the process environment.
     /// Never read from a file: secrets do not belong in configuration files.
     #[serde(skip)]
-    pub secrets: BTreeMap<String, String>,
+    pub secrets: HandedSecrets,
+}
+
+/// Secrets handed in by an embedder, by environment variable name. Its `Debug` shows only the
+/// names, so a printed configuration never carries a secret.
+#[derive(Clone, Default)]
+pub struct HandedSecrets(BTreeMap<String, String>);
+
+impl HandedSecrets {
+    pub fn insert(&mut self, name: String, value: String) {
+        self.0.insert(name, value);
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<String> {
+        self.0.remove(name)
+    }
+
+    fn get(&self, name: &str) -> Option<&String> {
+        self.0.get(name)
+    }
+}
+
+impl std::fmt::Debug for HandedSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys().map(|k| format!("{k}=<redacted>"))).finish()
+    }
 }
 
 /// M-Pesa Daraja. Secrets are read from the environment variables named here.
@@ -179,7 +204,7 @@ impl Default for Config {
             daraja: None,
             sms: SmsSection::default(),
             backends: BTreeMap::new(),
-            secrets: BTreeMap::new(),
+            secrets: HandedSecrets::default(),
         }
     }
 }
@@ -253,5 +278,20 @@ impl Config {
 
     pub fn lookup_timeout(&self) -> Duration {
         Duration::from_millis(self.lookup_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_printed_configuration_carries_no_secret() {
+        let mut c = Config::default();
+        c.secrets.insert("DARAJA_PASSKEY".into(), "bfb279f9aa9bdbcf158e97dd71a467cd".into());
+        let printed = format!("{c:?}");
+        assert!(printed.contains("DARAJA_PASSKEY=<redacted>"), "{printed}");
+        assert!(!printed.contains("bfb279f9"), "{printed}");
+        assert_eq!(c.secret("DARAJA_PASSKEY").unwrap(), "bfb279f9aa9bdbcf158e97dd71a467cd");
     }
 }
