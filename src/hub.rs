@@ -46,15 +46,30 @@ pub struct Hop {
 /// text can hold a PIN.
 #[derive(Clone)]
 pub enum HopInput {
-    /// Everything typed in the session so far, joined with `*` (Africa's Talking `text`).
-    /// On the first hop it holds digits dialled with the code (`*384*1*2#` gives `1*2`).
+    /// Everything typed in the session so far, joined with `*` (Africa's Talking `text`,
+    /// Safaricom's `USSD_PARAMS`). On the first hop it holds digits dialled with the code
+    /// (`*384*1*2#` gives `1*2`).
     Cumulative(String),
+    /// Only what was typed since the last screen (Hubtel, Arkesel, Nalo, Beem, Airtel).
+    Latest {
+        /// The new input; ignored on the first hop, where digits dialled with the code arrive
+        /// in the hop's service code (`*384*1*2#`).
+        text: String,
+        /// The dialect's new-session signal.
+        first: bool,
+        /// The dialect's hop counter, when it has one: a repeated counter is a retry. Without
+        /// one, a repeated input is a new input (the citizen typed the same thing again).
+        sequence: Option<u32>,
+    },
 }
 
 impl std::fmt::Debug for HopInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HopInput::Cumulative(t) => write!(f, "Cumulative(<{} bytes>)", t.len()),
+            HopInput::Latest { text, first, sequence } => {
+                write!(f, "Latest(<{} bytes>, first: {first}, sequence: {sequence:?})", text.len())
+            }
         }
     }
 }
@@ -140,8 +155,19 @@ impl Hub {
     }
 
     async fn hop_inner(&self, hop: &Hop) -> Result<Reply, HubError> {
-        let HopInput::Cumulative(raw) = &hop.input;
         let existing = self.sessions.get(&hop.key).await.map_err(|e| HubError(e.to_string()))?;
+        // A latest-input dialect's new-session signal starts afresh even if the telco reused
+        // the session id.
+        let existing = match &hop.input {
+            HopInput::Latest { first: true, .. } => None,
+            _ => existing,
+        };
+        let (raw, sequence) = match &hop.input {
+            HopInput::Cumulative(raw) => (raw.as_str(), None),
+            HopInput::Latest { first: true, .. } => ("", None),
+            HopInput::Latest { text, sequence, .. } => (text.as_str(), *sequence),
+        };
+        let latest = matches!(hop.input, HopInput::Latest { .. });
         let (mut rec, menu, inputs, first) = match existing {
             // A session id belongs to the number that opened it: a hop from another number
             // never sees or continues someone else's session.
@@ -154,7 +180,17 @@ impl Hub {
                 else {
                     return Err(HubError(format!("menu {} of a live session is gone", rec.menu_id)));
                 };
-                match cumulative_delta(raw, rec.raw_len as usize, rec.raw_hash) {
+                let delta = if latest {
+                    // The counter is kept in `raw_len` for these dialects (there is no raw
+                    // cumulative input to measure).
+                    match sequence {
+                        Some(n) if n == rec.raw_len => Delta::Retry,
+                        _ => Delta::Input(raw),
+                    }
+                } else {
+                    cumulative_delta(raw, rec.raw_len as usize, rec.raw_hash)
+                };
+                match delta {
                     Delta::Retry => return Ok(Reply { text: rec.last_reply.to_string(), end: rec.ended }),
                     _ if rec.ended => return Ok(Reply { text: rec.last_reply.to_string(), end: true }),
                     Delta::Input(i) => (rec, menu, vec![i.to_owned()], None),
@@ -172,7 +208,7 @@ impl Hub {
                     }
                 }
             }
-            None if !is_dial_string(raw) => {
+            None if latest && !matches!(hop.input, HopInput::Latest { first: true, .. }) || !is_dial_string(raw) => {
                 // Not digits dialled with the code but the middle of a session we no longer
                 // have (it expired, or the server restarted): replaying it from the start
                 // screen would apply the inputs to the wrong screens.
@@ -183,7 +219,14 @@ impl Hub {
                 return Ok(Reply { text: engine::fit(text, hop.limit), end: true });
             }
             None => {
-                let Some((menu, mut extras)) = self.menus.route(&hop.service_code) else {
+                // An empty code is a channel with no code field (Arkesel, Nalo): its menu is
+                // the first one.
+                let routed = if hop.service_code.is_empty() {
+                    self.menus.menus.first().map(|m| (m, Vec::new()))
+                } else {
+                    self.menus.route(&hop.service_code)
+                };
+                let Some((menu, mut extras)) = routed else {
                     tracing::warn!(msisdn = %hop.msisdn.masked(), code = ?hop.service_code, "no menu for service code");
                     let text =
                         self.catalog.format(&self.config.default_locale, "njia-unknown-service", None).into_owned();
@@ -232,8 +275,13 @@ impl Hub {
             }
             reply = self.resolve(ctx, hop, &mut rec, outcome.step).await?;
         }
-        rec.raw_len = raw.len() as u32;
-        rec.raw_hash = raw_hash(raw);
+        if latest {
+            rec.raw_len = sequence.unwrap_or(u32::MAX);
+            rec.raw_hash = 0;
+        } else {
+            rec.raw_len = raw.len() as u32;
+            rec.raw_hash = raw_hash(raw);
+        }
         rec.last_reply = Arc::from(reply.text.as_str());
         rec.ended = reply.end;
         rec.hops += 1;

@@ -25,7 +25,7 @@ const MAX_TEXT: usize = 2048;
 /// Where Africa's Talking POSTs hops.
 pub const HOP_PATH: &str = "/ussd/africastalking";
 
-pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: hop_boxed, routes };
+pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: Some(hop_boxed), routes };
 
 fn routes() -> Router<Arc<AppState>> {
     Router::new()

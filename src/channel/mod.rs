@@ -3,6 +3,9 @@
 //! it holds no business logic and the engine knows no telco.
 
 pub mod africastalking;
+pub mod arkesel;
+pub mod hubtel;
+pub mod safaricom;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use crate::BoxFuture;
 use crate::server::AppState;
 
 /// Every dialect, in one explicit list.
-pub const DIALECTS: &[Dialect] = &[africastalking::DIALECT];
+pub const DIALECTS: &[Dialect] = &[africastalking::DIALECT, safaricom::DIALECT, hubtel::DIALECT, arkesel::DIALECT];
 
 /// A USSD hop handler: takes the whole (size-limited) body, returns the reply.
 pub type HopHandler = fn(Arc<AppState>, Bytes) -> BoxFuture<'static, Response>;
@@ -24,10 +27,12 @@ pub type HopHandler = fn(Arc<AppState>, Bytes) -> BoxFuture<'static, Response>;
 /// What the server needs to know of a dialect.
 pub struct Dialect {
     pub name: &'static str,
-    /// Where the telco POSTs hops. The server answers these without going through the router:
-    /// it is the hot path, and the router's boxing and matching cost about 2 µs per hop.
+    /// Where the telco sends hops.
     pub hop_path: &'static str,
-    pub hop: HopHandler,
+    /// The handler of hops POSTed to `hop_path`, which the server calls without going through
+    /// the router (the hot path: the router's boxing and matching cost about 2 µs per hop).
+    /// `None` for a dialect whose hops are not POSTs (Safaricom's GETs go through its routes).
+    pub hop: Option<HopHandler>,
     /// Every route of the dialect, the hop path included (so other methods get a 405).
     pub routes: fn() -> Router<Arc<AppState>>,
 }
@@ -39,7 +44,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 
 /// The hop handler for a POST to `path`, if a dialect serves hops there.
 pub fn hop_handler(path: &str) -> Option<HopHandler> {
-    DIALECTS.iter().find(|d| d.hop_path == path).map(|d| d.hop)
+    DIALECTS.iter().find(|d| d.hop_path == path).and_then(|d| d.hop)
 }
 
 /// A request a dialect refused: 400 with a body saying what was wrong.
@@ -63,6 +68,28 @@ pub fn form_pairs(body: &[u8]) -> FormPairs<'_> {
     let mut pairs = Vec::with_capacity(12);
     pairs.extend(form_urlencoded::parse(body));
     pairs
+}
+
+/// Checks a session id: 1 to 128 printable characters.
+pub fn session_key(channel: &'static str, id: &str) -> Result<crate::types::SessionKey, BadRequest> {
+    crate::types::SessionKey::new(Arc::from(channel), id).map_err(|e| BadRequest(format!("session id: {e}")))
+}
+
+/// Longest latest input accepted: a screen's answer, never a whole session.
+pub const MAX_INPUT: usize = 512;
+
+/// True when `s` is a dial string such as `*384#` or `*384*1*2#`.
+pub fn is_dial_string(s: &str) -> bool {
+    s.len() <= 40
+        && s.starts_with('*')
+        && s.ends_with('#')
+        && s.len() > 2
+        && s[1..s.len() - 1].bytes().all(|b| b.is_ascii_digit() || b == b'*')
+}
+
+/// A JSON reply.
+pub fn json_reply(body: serde_json::Value) -> Response {
+    ([("content-type", "application/json")], body.to_string()).into_response()
 }
 
 /// The value of `name` in form pairs (the first, if repeated).
