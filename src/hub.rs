@@ -208,7 +208,14 @@ impl Hub {
                     }
                 }
             }
-            None if latest && !matches!(hop.input, HopInput::Latest { first: true, .. }) || !is_dial_string(raw) => {
+            // A latest-input hop with no session and no new-session signal starts one only if
+            // it names a code this server serves (Airtel sends the code as the first input and
+            // has no other signal); otherwise the session is gone.
+            None if latest
+                && !matches!(hop.input, HopInput::Latest { first: true, .. })
+                && self.menus.route(&hop.service_code).is_none()
+                || !latest && !is_dial_string(raw) =>
+            {
                 // Not digits dialled with the code but the middle of a session we no longer
                 // have (it expired, or the server restarted): replaying it from the start
                 // screen would apply the inputs to the wrong screens.
@@ -236,7 +243,10 @@ impl Hub {
                 // Digits dialled with the code arrive as the first hop's text: `1*2`. They are
                 // keypad digits (`is_dial_string` checked), never data, so splitting on `*` is
                 // right here and only here.
-                extras.extend(raw.split('*').filter(|s| !s.is_empty()).map(str::to_owned));
+                // Latest-input dialects carry those digits in the code alone.
+                if !latest {
+                    extras.extend(raw.split('*').filter(|s| !s.is_empty()).map(str::to_owned));
+                }
                 let remembered = self.store.language(hop.msisdn).await.map_err(|e| HubError(e.to_string()))?;
                 let remembered = remembered.filter(|l| self.catalog.has_locale(l));
                 // Someone who dials straight to a service (`*384*1*2#`) knows the menu: do not

@@ -68,6 +68,102 @@ const SAFARICOM: &[Case] = &[
     },
 ];
 
+const AIRTEL: &[Case] = &[
+    Case {
+        what: "vumi: the first input is the code without * and # (384*5 is *384*5#)",
+        method: "GET",
+        path: "/ussd/airtel?SessionID=at-1&MSISDN=254733000901&MSC=airtel&input=384*5",
+        content_type: FORM,
+        body: "",
+        status: 200,
+        contains: &["Mashirika ya serikali"],
+    },
+    Case {
+        what: "later hops carry the latest input only (98 = more)",
+        method: "GET",
+        path: "/ussd/airtel?SessionID=at-1&MSISDN=254733000901&MSC=airtel&input=98",
+        content_type: FORM,
+        body: "",
+        status: 200,
+        contains: &["Mashirika ya serikali", "0. Rudi"],
+    },
+    Case {
+        what: "a menu choice with no session is not a code: the session is gone",
+        method: "GET",
+        path: "/ussd/airtel?SessionID=at-2&MSISDN=254733000902&MSC=airtel&input=hello",
+        content_type: FORM,
+        body: "",
+        status: 200,
+        contains: &["Piga *384# tena"],
+    },
+    Case {
+        what: "the network cleans up a session",
+        method: "GET",
+        path: "/ussd/airtel?SessionID=at-1&msisdn=254733000901&clean=clean-session&error=522",
+        content_type: FORM,
+        body: "",
+        status: 200,
+        contains: &["OK"],
+    },
+    Case {
+        what: "a request without a SessionID",
+        method: "GET",
+        path: "/ussd/airtel?MSISDN=254733000903&input=384",
+        content_type: FORM,
+        body: "",
+        status: 400,
+        contains: &["parameter 'SessionID' is required"],
+    },
+];
+
+const BEEM: &[Case] = &[
+    Case {
+        what: "laravel-beem-africa test: initiate with request_id 0 and response 0",
+        method: "POST",
+        path: "/ussd/beem",
+        content_type: JSON,
+        body: r#"{"command":"initiate","msisdn":"255712345678","session_id":"4574","operator":"vodacom","payload":{"request_id":0,"response":0}}"#,
+        status: 200,
+        contains: &[r#""command":"continue""#, r#""request_id":1"#, r#""session_id":"4574""#, "Chagua lugha"],
+    },
+    Case {
+        what: "continue with the latest input (1 = Kiswahili)",
+        method: "POST",
+        path: "/ussd/beem",
+        content_type: JSON,
+        body: r#"{"command":"continue","msisdn":"255712345678","session_id":"4574","operator":"vodacom","payload":{"request_id":1,"response":"1"}}"#,
+        status: 200,
+        contains: &[r#""command":"continue""#, "Karibu e-Citizen"],
+    },
+    Case {
+        what: "the same request_id again is a retry",
+        method: "POST",
+        path: "/ussd/beem",
+        content_type: JSON,
+        body: r#"{"command":"continue","msisdn":"255712345678","session_id":"4574","operator":"vodacom","payload":{"request_id":1,"response":"1"}}"#,
+        status: 200,
+        contains: &["Karibu e-Citizen"],
+    },
+    Case {
+        what: "the network terminates the session",
+        method: "POST",
+        path: "/ussd/beem",
+        content_type: JSON,
+        body: r#"{"command":"terminate","msisdn":"255712345678","session_id":"4574","operator":"vodacom","payload":{"request_id":2,"response":""}}"#,
+        status: 200,
+        contains: &[r#""command":"terminate""#],
+    },
+    Case {
+        what: "an unknown command",
+        method: "POST",
+        path: "/ussd/beem",
+        content_type: JSON,
+        body: r#"{"command":"pause","msisdn":"255712345678","session_id":"4575","payload":{}}"#,
+        status: 400,
+        contains: &["command \"pause\" is not"],
+    },
+];
+
 const HUBTEL: &[Case] = &[
     Case {
         what: "SDK README initiation: a code this server does not serve",
@@ -201,6 +297,16 @@ async fn safaricom_examples() {
 }
 
 #[tokio::test]
+async fn airtel_examples() {
+    run(AIRTEL).await;
+}
+
+#[tokio::test]
+async fn beem_examples() {
+    run(BEEM).await;
+}
+
+#[tokio::test]
 async fn hubtel_examples() {
     run(HUBTEL).await;
 }
@@ -225,6 +331,24 @@ async fn step(server: &TestServer, dialect: &str, phone: &str, inputs: &[&str], 
             let q =
                 common::form(&[("ORIG", phone), ("DEST", "384"), ("SESSION_ID", &session), ("USSD_PARAMS", &so_far)]);
             server.request("GET", &format!("/ussd/safaricom?{q}"), FORM, "").await
+        }
+        "airtel" => {
+            let input = if k == 0 { "384" } else { last };
+            let q = common::form(&[("SessionID", &session), ("MSISDN", phone), ("MSC", "airtel"), ("input", input)]);
+            // Whether the session goes on is the `Freeflow` header.
+            let (status, head, body) =
+                common::exchange(server.addr, "GET", &format!("/ussd/airtel?{q}"), FORM, "").await.unwrap();
+            assert_eq!(status, 200, "airtel step {k}: {body}");
+            let head = head.to_ascii_lowercase();
+            let end = head.contains("\r\nfreeflow: fb");
+            assert!(end || head.contains("\r\nfreeflow: fc"), "airtel: no Freeflow header in {head}");
+            return (body, end);
+        }
+        "beem" => {
+            let response = if k == 0 { serde_json::json!(0) } else { serde_json::json!(last) };
+            let body = serde_json::json!({"command": if k == 0 { "initiate" } else { "continue" }, "msisdn": phone,
+                "session_id": session, "operator": "vodacom", "payload": {"request_id": k, "response": response}});
+            server.request("POST", "/ussd/beem", JSON, &body.to_string()).await
         }
         "hubtel" => {
             let kind = if k == 0 { "initiation" } else { "response" };
@@ -252,6 +376,10 @@ async fn step(server: &TestServer, dialect: &str, phone: &str, inputs: &[&str], 
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
             (v["Message"].as_str().unwrap().to_owned(), v["Type"] == "Release")
         }
+        "beem" => {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            (v["payload"]["request"].as_str().unwrap().to_owned(), v["command"] == "terminate")
+        }
         _ => {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
             (v["message"].as_str().unwrap().to_owned(), v["continueSession"] == false)
@@ -267,7 +395,7 @@ async fn every_dialect_walks_the_same_menu_to_the_same_screens() {
     let server = TestServer::start(config(dir.path())).await;
     let inputs = ["2", "1", "kajiado/1234", "1"];
     let names: Vec<&str> = njia::channel::DIALECTS.iter().map(|d| d.name).collect();
-    assert_eq!(names, ["africastalking", "safaricom", "hubtel", "arkesel"]);
+    assert_eq!(names, ["africastalking", "safaricom", "airtel", "hubtel", "arkesel", "beem"]);
     let mut walks = Vec::new();
     for (i, dialect) in names.iter().enumerate() {
         let phone = format!("25471100080{i}");
@@ -301,6 +429,7 @@ mod never_panic {
             let _ = njia::channel::hubtel::parse(&body, 160);
             let _ = njia::channel::arkesel::parse(&body, 160);
             let _ = njia::channel::africastalking::parse_hop(&body, 160);
+            let _ = njia::channel::beem::parse(&body, 160);
         }
 
         #[test]
@@ -317,6 +446,7 @@ mod never_panic {
         #[test]
         fn safaricom_queries(query in ".{0,300}") {
             let _ = njia::channel::safaricom::parse_hop(&query, 160);
+            let _ = njia::channel::airtel::parse(&query, 160);
         }
     }
 }

@@ -3,7 +3,9 @@
 //! it holds no business logic and the engine knows no telco.
 
 pub mod africastalking;
+pub mod airtel;
 pub mod arkesel;
+pub mod beem;
 pub mod hubtel;
 pub mod safaricom;
 
@@ -19,7 +21,8 @@ use crate::BoxFuture;
 use crate::server::AppState;
 
 /// Every dialect, in one explicit list.
-pub const DIALECTS: &[Dialect] = &[africastalking::DIALECT, safaricom::DIALECT, hubtel::DIALECT, arkesel::DIALECT];
+pub const DIALECTS: &[Dialect] =
+    &[africastalking::DIALECT, safaricom::DIALECT, airtel::DIALECT, hubtel::DIALECT, arkesel::DIALECT, beem::DIALECT];
 
 /// A USSD hop handler: takes the whole (size-limited) body, returns the reply.
 pub type HopHandler = fn(Arc<AppState>, Bytes) -> BoxFuture<'static, Response>;

@@ -97,6 +97,17 @@ pub async fn try_request(
     content_type: &str,
     body: &str,
 ) -> std::io::Result<(u16, String)> {
+    exchange(addr, method, path, content_type, body).await.map(|(status, _, body)| (status, body))
+}
+
+/// As [`try_request`], with the response's head (status line and headers) too.
+pub async fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<(u16, String, String)> {
     let mut s = TcpStream::connect(addr).await?;
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -109,7 +120,7 @@ pub async fn try_request(
     let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| std::io::Error::other("a cut-off HTTP response"))?;
     let status =
         head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("no status"))?;
-    Ok((status, body.to_owned()))
+    Ok((status, head.to_owned(), body.to_owned()))
 }
 
 /// Form-encodes pairs the way a telco does.

@@ -1,0 +1,141 @@
+//! Beem Africa USSD Hub (Tanzania): JSON POSTs with `command` initiate / continue / terminate,
+//! the latest input in `payload.response` and a hop counter in `payload.request_id`; JSON
+//! replies with `command` continue / terminate and the screen in `payload.request`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+
+use crate::BoxFuture;
+use crate::channel::{BadRequest, Dialect, MAX_INPUT, json_reply, session_key};
+use crate::hub::{Hop, HopInput, Reply};
+use crate::server::AppState;
+use crate::types::{Msisdn, mask_raw_phone};
+
+pub const CHANNEL: &str = "beem";
+pub const HOP_PATH: &str = "/ussd/beem";
+
+pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: Some(hop_boxed), routes };
+
+fn routes() -> Router<Arc<AppState>> {
+    Router::new().route(HOP_PATH, post(|State(app): State<Arc<AppState>>, body: Bytes| hop(app, body)))
+}
+
+fn hop_boxed(app: Arc<AppState>, body: Bytes) -> BoxFuture<'static, Response> {
+    Box::pin(hop(app, body))
+}
+
+#[derive(Deserialize)]
+struct Request {
+    command: String,
+    msisdn: String,
+    session_id: String,
+    #[serde(default)]
+    operator: String,
+    #[serde(default)]
+    payload: Payload,
+}
+
+#[derive(Deserialize, Default)]
+struct Payload {
+    #[serde(default)]
+    request_id: Option<serde_json::Value>,
+    /// The input: a string, or the number 0 on `initiate`.
+    #[serde(default)]
+    response: Option<serde_json::Value>,
+}
+
+/// A parsed Beem request and what the reply must echo.
+#[derive(Debug)]
+pub struct Parsed {
+    /// `None` for `terminate`: the network ended the session.
+    pub hop: Option<Hop>,
+    pub msisdn: String,
+    pub operator: String,
+    pub session_id: String,
+    pub request_id: u32,
+}
+
+fn number(v: &Option<serde_json::Value>) -> Option<u32> {
+    match v {
+        Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        Some(serde_json::Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Parses a request. Pure, for the table-driven tests.
+pub fn parse(body: &[u8], limit: usize) -> Result<Parsed, BadRequest> {
+    let r: Request = serde_json::from_slice(body).map_err(|e| BadRequest(format!("not a Beem request: {e}")))?;
+    let key = session_key(CHANNEL, &r.session_id)?;
+    let msisdn = Msisdn::parse(&r.msisdn).map_err(|e| BadRequest(format!("msisdn: {e}")))?;
+    let text = match &r.payload.response {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    if text.len() > MAX_INPUT || r.operator.len() > 32 {
+        return Err(BadRequest(format!("payload.response is longer than {MAX_INPUT} bytes, or operator than 32")));
+    }
+    let request_id = number(&r.payload.request_id).unwrap_or(0);
+    let first = match r.command.as_str() {
+        "initiate" => true,
+        "continue" => false,
+        "terminate" => {
+            return Ok(Parsed {
+                hop: None,
+                msisdn: r.msisdn,
+                operator: r.operator,
+                session_id: r.session_id,
+                request_id,
+            });
+        }
+        other => return Err(BadRequest(format!("command {other:?} is not initiate, continue or terminate"))),
+    };
+    let hop = Hop {
+        key,
+        msisdn,
+        // Beem names no code: the channel's first menu answers.
+        service_code: String::new(),
+        input: HopInput::Latest { text, first, sequence: Some(request_id) },
+        limit,
+    };
+    Ok(Parsed { hop: Some(hop), msisdn: r.msisdn, operator: r.operator, session_id: r.session_id, request_id })
+}
+
+pub fn format_reply(parsed: &Parsed, reply: &Reply) -> serde_json::Value {
+    serde_json::json!({
+        "msisdn": parsed.msisdn,
+        "operator": parsed.operator,
+        "session_id": parsed.session_id,
+        "command": if reply.end { "terminate" } else { "continue" },
+        "payload": { "request_id": if reply.end { 0 } else { parsed.request_id + 1 }, "request": reply.text },
+    })
+}
+
+async fn hop(app: Arc<AppState>, body: Bytes) -> Response {
+    match parse(&body, app.screen_limit) {
+        Ok(parsed) => match &parsed.hop {
+            Some(hop) => {
+                let reply = app.hub.hop(hop.clone()).await;
+                json_reply(format_reply(&parsed, &reply))
+            }
+            None => {
+                tracing::info!(channel = CHANNEL, "session terminated by the network");
+                json_reply(format_reply(&parsed, &Reply { text: String::new(), end: true }))
+            }
+        },
+        Err(e) => {
+            let phone = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("msisdn").and_then(|m| m.as_str()).map(mask_raw_phone));
+            tracing::warn!(channel = CHANNEL, msisdn = phone.as_deref().unwrap_or("-"), reason = %e.0, "malformed USSD request");
+            e.into_response()
+        }
+    }
+}
