@@ -53,6 +53,10 @@ pub struct Config {
     pub sms: SmsSection,
     /// Agency backends by name (`[backends.lands]`); see `docs/agency-api.md`.
     pub backends: BTreeMap<String, BackendSection>,
+    /// USSD channels by dialect name (`[channels.africastalking]`) and how each is
+    /// authenticated. With none configured every dialect is served (the embedded default, on
+    /// loopback); with some, only those.
+    pub channels: BTreeMap<String, ChannelSection>,
     /// Secrets handed in by an embedder (tests), consulted before the process environment.
     /// Never read from a file: secrets do not belong in configuration files.
     #[serde(skip)]
@@ -162,6 +166,34 @@ pub struct BackendSection {
     pub services: Vec<String>,
 }
 
+/// One channel's authentication; every rule given must pass.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelSection {
+    /// A shared secret the aggregator sends in a header.
+    pub header: Option<HeaderAuthSection>,
+    /// HTTP basic auth.
+    pub basic: Option<BasicAuthSection>,
+    /// Addresses or CIDR blocks the requests may come from.
+    pub allow: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderAuthSection {
+    pub name: String,
+    pub secret_env: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthSection {
+    pub user: String,
+    pub password_env: String,
+}
+
 impl Config {
     /// The secret in the environment variable `name` (or handed in by an embedder).
     pub fn secret(&self, name: &str) -> Result<String, ConfigError> {
@@ -204,6 +236,7 @@ impl Default for Config {
             daraja: None,
             sms: SmsSection::default(),
             backends: BTreeMap::new(),
+            channels: BTreeMap::new(),
             secrets: HandedSecrets::default(),
         }
     }

@@ -23,6 +23,7 @@ use tower::ServiceExt;
 use tokio::sync::{Notify, watch};
 
 use crate::agency::{Agencies, HttpBackend};
+use crate::channel::auth::{ChannelAuth, Cidr, Denied};
 use crate::check::{self, Loaded};
 use crate::config::Config;
 use crate::diag::Problem;
@@ -43,6 +44,10 @@ use crate::store::sqlite::SqliteStore;
 pub struct AppState {
     pub hub: Hub,
     pub screen_limit: usize,
+    /// The channels served, by dialect name, with their authentication.
+    pub channels: std::collections::HashMap<&'static str, ChannelAuth>,
+    /// Requests refused by channel authentication since start.
+    pub denied: std::sync::atomic::AtomicU64,
 }
 
 /// Why the server could not start.
@@ -124,7 +129,12 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         },
     };
     Ok(App {
-        state: Arc::new(AppState { hub, screen_limit: config.screen_limit }),
+        state: Arc::new(AppState {
+            hub,
+            screen_limit: config.screen_limit,
+            channels: channels(config)?,
+            denied: std::sync::atomic::AtomicU64::new(0),
+        }),
         max_body_bytes: config.max_body_bytes,
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
         warnings,
@@ -132,6 +142,45 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         wake,
         sandbox,
     })
+}
+
+/// The channels to serve with their authentication: every dialect, unauthenticated, when none
+/// is configured; otherwise exactly the configured ones.
+fn channels(config: &Config) -> Result<std::collections::HashMap<&'static str, ChannelAuth>, StartError> {
+    if config.channels.is_empty() {
+        return Ok(crate::channel::DIALECTS.iter().map(|d| (d.name, ChannelAuth::default())).collect());
+    }
+    let mut out = std::collections::HashMap::new();
+    for (name, c) in &config.channels {
+        let Some(d) = crate::channel::DIALECTS.iter().find(|d| d.name == name) else {
+            let known: Vec<_> = crate::channel::DIALECTS.iter().map(|d| d.name).collect();
+            return Err(StartError::Config(format!(
+                "[channels.{name}]: no such dialect (known: {})",
+                known.join(", ")
+            )));
+        };
+        let bad = |e: String| StartError::Config(format!("[channels.{name}]: {e}"));
+        let cidrs = |list: &[String]| list.iter().map(|s| Cidr::parse(s)).collect::<Result<Vec<_>, _>>();
+        let header = match &c.header {
+            Some(h) => Some((
+                http::HeaderName::from_bytes(h.name.as_bytes()).map_err(|e| bad(format!("header name: {e}")))?,
+                config.secret(&h.secret_env).map_err(|e| bad(e.to_string()))?,
+            )),
+            None => None,
+        };
+        let basic = match &c.basic {
+            Some(b) => Some((b.user.clone(), config.secret(&b.password_env).map_err(|e| bad(e.to_string()))?)),
+            None => None,
+        };
+        let auth = ChannelAuth {
+            header,
+            basic,
+            allow: cidrs(&c.allow).map_err(bad)?,
+            trusted_proxies: cidrs(&c.trusted_proxies).map_err(bad)?,
+        };
+        out.insert(d.name, auth);
+    }
+    Ok(out)
 }
 
 /// PostgreSQL when a database URL is configured (several instances share it); otherwise the
@@ -281,6 +330,20 @@ pub enum RunError {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    // Beyond loopback every channel must say who may call it.
+    let local = listener.local_addr()?;
+    if !local.ip().is_loopback() {
+        let mut open: Vec<&str> =
+            app.state.channels.iter().filter(|(_, a)| !a.is_configured()).map(|(n, _)| *n).collect();
+        open.sort_unstable();
+        if !open.is_empty() {
+            return Err(std::io::Error::other(format!(
+                "refusing to listen on {local}: channel(s) {} have no authentication; add header, basic or allow to \
+                 their [channels.NAME] sections, or listen on 127.0.0.1",
+                open.join(", ")
+            )));
+        }
+    }
     let router = router(&app);
     let (stop_tx, stop_rx) = watch::channel(false);
     let dispatcher = app.dispatcher.clone().map(|d| tokio::spawn(d.run(stop_rx, Arc::clone(&app.wake))));
@@ -289,7 +352,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     builder.timer(TokioTimer::new()).header_read_timeout(app.header_read_timeout).keep_alive(true);
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -303,6 +366,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
         };
         let _ = stream.set_nodelay(true);
         let service = Dispatch {
+            peer: peer.ip(),
             router: router.clone(),
             state: Arc::clone(&app.state),
             max_body: app.max_body_bytes,
@@ -335,6 +399,8 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
 /// else through the axum router.
 #[derive(Clone)]
 struct Dispatch {
+    /// The connection's remote address, for channel allow-lists.
+    peer: std::net::IpAddr,
     router: Router,
     state: Arc<AppState>,
     max_body: usize,
@@ -347,6 +413,27 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
     type Future = crate::BoxFuture<'static, Result<Response, Self::Error>>;
 
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        if let Some(d) = crate::channel::dialect_of(req.uri().path()) {
+            let refused = match self.state.channels.get(d.name) {
+                // Not a configured channel: as if the route did not exist.
+                None => Some((StatusCode::NOT_FOUND, "no such channel\n")),
+                Some(auth) => match auth.check(req.headers(), self.peer) {
+                    Ok(()) => None,
+                    Err(why) => {
+                        self.state.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let client = auth.client_ip(req.headers(), self.peer);
+                        tracing::warn!(channel = d.name, client = %client, reason = ?why, "request refused by channel authentication");
+                        Some(match why {
+                            Denied::Credentials => (StatusCode::UNAUTHORIZED, "unauthorized\n"),
+                            Denied::Address => (StatusCode::FORBIDDEN, "forbidden\n"),
+                        })
+                    }
+                },
+            };
+            if let Some((status, text)) = refused {
+                return Box::pin(async move { Ok((status, text).into_response()) });
+            }
+        }
         let hop = (req.method() == Method::POST).then(|| crate::channel::hop_handler(req.uri().path())).flatten();
         match hop {
             Some(handler) => {

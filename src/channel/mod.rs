@@ -5,6 +5,7 @@
 pub mod africastalking;
 pub mod airtel;
 pub mod arkesel;
+pub mod auth;
 pub mod beem;
 pub mod hubtel;
 pub mod safaricom;
@@ -43,6 +44,11 @@ pub struct Dialect {
 /// Every dialect's routes.
 pub fn routes() -> Router<Arc<AppState>> {
     DIALECTS.iter().fold(Router::new(), |r, d| r.merge((d.routes)()))
+}
+
+/// The dialect whose routes `path` belongs to (its hop path, or below it).
+pub fn dialect_of(path: &str) -> Option<&'static Dialect> {
+    DIALECTS.iter().find(|d| path.strip_prefix(d.hop_path).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
 }
 
 /// The hop handler for a POST to `path`, if a dialect serves hops there.

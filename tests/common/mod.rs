@@ -108,9 +108,22 @@ pub async fn exchange(
     content_type: &str,
     body: &str,
 ) -> std::io::Result<(u16, String, String)> {
+    exchange_with(addr, method, path, content_type, &[], body).await
+}
+
+/// As [`exchange`], sending extra request headers.
+pub async fn exchange_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String, String)> {
     let mut s = TcpStream::connect(addr).await?;
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).await?;
