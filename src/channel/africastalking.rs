@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
 use crate::BoxFuture;
-use crate::channel::{BadRequest, Dialect, field, form_pairs};
+use crate::channel::{BadRequest, Dialect, field, form_pairs, refuse};
 use crate::hub::{Hop, HopInput, Reply};
 use crate::server::AppState;
 use crate::store::SessionEnd;
@@ -25,12 +25,10 @@ const MAX_TEXT: usize = 2048;
 /// Where Africa's Talking POSTs hops.
 pub const HOP_PATH: &str = "/ussd/africastalking";
 
-pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: Some(hop_boxed), routes };
+pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: Some(hop_boxed), routes: Some(routes) };
 
 fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route(HOP_PATH, post(|State(app): State<Arc<AppState>>, body: Bytes| hop(app, body)))
-        .route("/ussd/africastalking/events", post(session_end))
+    Router::new().route("/ussd/africastalking/events", post(session_end))
 }
 
 fn hop_boxed(app: Arc<AppState>, body: Bytes) -> BoxFuture<'static, Response> {
@@ -72,10 +70,7 @@ async fn hop(app: Arc<AppState>, body: Bytes) -> Response {
     let hop = match parse_hop(&body, app.screen_limit) {
         Ok(h) => h,
         Err(e) => {
-            let pairs = form_pairs(&body);
-            let phone = field(&pairs, "phoneNumber").map(mask_raw_phone);
-            tracing::warn!(channel = CHANNEL, msisdn = phone.as_deref().unwrap_or("-"), reason = %e.0, "malformed USSD request");
-            return e.into_response();
+            return refuse(CHANNEL, field(&form_pairs(&body), "phoneNumber").map(mask_raw_phone), e);
         }
     };
     let reply = app.hub.hop(hop).await;

@@ -10,7 +10,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::channel::{BadRequest, Dialect, MAX_INPUT, field, form_pairs, session_key};
+use crate::channel::{BadRequest, Dialect, MAX_INPUT, field, form_pairs, refuse, session_key};
 use crate::hub::{Hop, HopInput, Reply};
 use crate::server::AppState;
 use crate::types::{Msisdn, mask_raw_phone};
@@ -18,7 +18,7 @@ use crate::types::{Msisdn, mask_raw_phone};
 pub const CHANNEL: &str = "airtel";
 pub const HOP_PATH: &str = "/ussd/airtel";
 
-pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: None, routes };
+pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: None, routes: Some(routes) };
 
 fn routes() -> Router<Arc<AppState>> {
     Router::new().route(HOP_PATH, get(hop))
@@ -80,11 +80,6 @@ async fn hop(State(app): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Res
             tracing::info!(channel = CHANNEL, "session cleaned up by the network");
             "OK".into_response()
         }
-        Err(e) => {
-            let pairs = form_pairs(query.as_bytes());
-            let phone = field(&pairs, "MSISDN").map(mask_raw_phone);
-            tracing::warn!(channel = CHANNEL, msisdn = phone.as_deref().unwrap_or("-"), reason = %e.0, "malformed USSD request");
-            e.into_response()
-        }
+        Err(e) => refuse(CHANNEL, field(&form_pairs(query.as_bytes()), "MSISDN").map(mask_raw_phone), e),
     }
 }

@@ -4,27 +4,20 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::response::Response;
 use serde::Deserialize;
 
 use crate::BoxFuture;
-use crate::channel::{BadRequest, Dialect, MAX_INPUT, json_reply, session_key};
+use crate::channel::{BadRequest, Dialect, MAX_INPUT, json_phone, json_reply, refuse, session_key};
 use crate::hub::{Hop, HopInput, Reply};
 use crate::server::AppState;
-use crate::types::{Msisdn, mask_raw_phone};
+use crate::types::Msisdn;
 
 pub const CHANNEL: &str = "beem";
 pub const HOP_PATH: &str = "/ussd/beem";
 
-pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: Some(hop_boxed), routes };
-
-fn routes() -> Router<Arc<AppState>> {
-    Router::new().route(HOP_PATH, post(|State(app): State<Arc<AppState>>, body: Bytes| hop(app, body)))
-}
+pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: Some(hop_boxed), routes: None };
 
 fn hop_boxed(app: Arc<AppState>, body: Bytes) -> BoxFuture<'static, Response> {
     Box::pin(hop(app, body))
@@ -130,12 +123,6 @@ async fn hop(app: Arc<AppState>, body: Bytes) -> Response {
                 json_reply(format_reply(&parsed, &Reply { text: String::new(), end: true }))
             }
         },
-        Err(e) => {
-            let phone = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("msisdn").and_then(|m| m.as_str()).map(mask_raw_phone));
-            tracing::warn!(channel = CHANNEL, msisdn = phone.as_deref().unwrap_or("-"), reason = %e.0, "malformed USSD request");
-            e.into_response()
-        }
+        Err(e) => refuse(CHANNEL, json_phone(&body, "msisdn"), e),
     }
 }

@@ -37,13 +37,42 @@ pub struct Dialect {
     /// the router (the hot path: the router's boxing and matching cost about 2 µs per hop).
     /// `None` for a dialect whose hops are not POSTs (Safaricom's GETs go through its routes).
     pub hop: Option<HopHandler>,
-    /// Every route of the dialect, the hop path included (so other methods get a 405).
-    pub routes: fn() -> Router<Arc<AppState>>,
+    /// The dialect's other routes (GET hops, end-of-session notices). The POST hop route is
+    /// added for every dialect with a `hop` handler, so other methods get a 405 there.
+    pub routes: Option<fn() -> Router<Arc<AppState>>>,
 }
 
 /// Every dialect's routes.
 pub fn routes() -> Router<Arc<AppState>> {
-    DIALECTS.iter().fold(Router::new(), |r, d| r.merge((d.routes)()))
+    DIALECTS.iter().fold(Router::new(), |r, d| {
+        let r = match d.hop {
+            Some(h) => r.route(
+                d.hop_path,
+                axum::routing::post(
+                    move |axum::extract::State(app): axum::extract::State<Arc<AppState>>, body: Bytes| h(app, body),
+                ),
+            ),
+            None => r,
+        };
+        match d.routes {
+            Some(extra) => r.merge(extra()),
+            None => r,
+        }
+    })
+}
+
+/// Answers a request a dialect could not parse: 400 with the reason, and a log line with the
+/// masked phone number when one could be read.
+pub fn refuse(channel: &str, phone: Option<String>, e: BadRequest) -> Response {
+    tracing::warn!(channel, msisdn = phone.as_deref().unwrap_or("-"), reason = %e.0, "malformed USSD request");
+    e.into_response()
+}
+
+/// The masked phone number in a JSON body's `field`, for the log line of a refused request.
+pub fn json_phone(body: &[u8], field: &str) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get(field).and_then(|m| m.as_str()).map(crate::types::mask_raw_phone))
 }
 
 /// The dialect whose routes `path` belongs to (its hop path, or below it).

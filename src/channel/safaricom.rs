@@ -10,7 +10,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::channel::{BadRequest, Dialect, field, form_pairs, session_key};
+use crate::channel::{BadRequest, Dialect, field, form_pairs, refuse, session_key};
 use crate::hub::{Hop, HopInput};
 use crate::server::AppState;
 use crate::types::{Msisdn, mask_raw_phone};
@@ -21,7 +21,7 @@ pub const HOP_PATH: &str = "/ussd/safaricom";
 /// Longest `USSD_PARAMS` accepted.
 const MAX_PARAMS: usize = 2048;
 
-pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: None, routes };
+pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: None, routes: Some(routes) };
 
 fn routes() -> Router<Arc<AppState>> {
     Router::new().route(HOP_PATH, get(hop))
@@ -56,10 +56,7 @@ async fn hop(State(app): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Res
     let hop = match parse_hop(&query, app.screen_limit) {
         Ok(h) => h,
         Err(e) => {
-            let pairs = form_pairs(query.as_bytes());
-            let phone = field(&pairs, "ORIG").map(mask_raw_phone);
-            tracing::warn!(channel = CHANNEL, msisdn = phone.as_deref().unwrap_or("-"), reason = %e.0, "malformed USSD request");
-            return e.into_response();
+            return refuse(CHANNEL, field(&form_pairs(query.as_bytes()), "ORIG").map(mask_raw_phone), e);
         }
     };
     let reply = app.hub.hop(hop).await;
