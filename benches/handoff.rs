@@ -34,13 +34,7 @@ use common::{Conn, free_port, wait_ready};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let smoke = args.iter().any(|a| a == "--test");
-    let flag = |name: &str, default: u64| -> u64 {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
+    let flag = |name: &str, default: u64| common::flag(&args, name, default);
     let seconds = if smoke { 1 } else { flag("--seconds", 5) };
     let conns = if smoke { 2 } else { flag("--conns", 16) as usize };
     let jobs = if smoke { 50 } else { flag("--jobs", 2000) as usize };

@@ -28,13 +28,7 @@ fn main() {
     }
     // `cargo test --benches` runs benches with `--test`: do a tiny smoke run then.
     let smoke = args.iter().any(|a| a == "--test");
-    let flag = |name: &str, default: u64| -> u64 {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
+    let flag = |name: &str, default: u64| common::flag(&args, name, default);
     let seconds = if smoke { 1 } else { flag("--seconds", 5) };
     let sessions = if smoke { 1000 } else { flag("--sessions", 100_000) };
 

@@ -71,3 +71,8 @@ impl Conn {
         }
     }
 }
+
+/// The number after `name` on the command line, or `default`.
+pub fn flag(args: &[String], name: &str, default: u64) -> u64 {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}

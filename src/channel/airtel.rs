@@ -12,6 +12,7 @@ use axum::routing::get;
 
 use crate::channel::{BadRequest, Dialect, MAX_INPUT, field, form_pairs, refuse, session_key};
 use crate::hub::{Hop, HopInput, Reply};
+use crate::menu::normalize_code;
 use crate::server::AppState;
 use crate::types::{Msisdn, mask_raw_phone};
 
@@ -49,7 +50,7 @@ pub fn parse(query: &str, limit: usize) -> Result<Parsed, BadRequest> {
     // Airtel has no new-session signal: the first input is the code (`384*1`), which the hub
     // recognises when it has no session for this id.
     let code = if !input.is_empty() && input.bytes().all(|b| b.is_ascii_digit() || b == b'*') {
-        format!("*{}#", input.trim_start_matches('*').trim_end_matches('#'))
+        format!("*{}#", normalize_code(input))
     } else {
         String::new()
     };

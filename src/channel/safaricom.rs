@@ -12,6 +12,7 @@ use axum::routing::get;
 
 use crate::channel::{BadRequest, Dialect, field, form_pairs, refuse, session_key};
 use crate::hub::{Hop, HopInput};
+use crate::menu::normalize_code;
 use crate::server::AppState;
 use crate::types::{Msisdn, mask_raw_phone};
 
@@ -45,7 +46,7 @@ pub fn parse_hop(query: &str, limit: usize) -> Result<Hop, BadRequest> {
     Ok(Hop {
         key,
         msisdn,
-        service_code: format!("*{}#", dest.trim_start_matches('*').trim_end_matches('#')),
+        service_code: format!("*{}#", normalize_code(dest)),
         input: HopInput::Cumulative(params.to_owned()),
         limit,
     })

@@ -315,8 +315,9 @@ async fn insert_jobs(
 }
 
 async fn insert_attempt(t: &Tx<'_>, request_id: i64, a: &NewAttempt, now: i64) -> Result<i64, StoreError> {
-    // The request row is locked by the caller's guard or was inserted in this transaction,
-    // so the next sequence number cannot race.
+    // A new attempt comes either with a new request (inserted in this transaction) or from
+    // settling the previous attempt, whose row the guard locked: two runs settling it queue
+    // on that lock and the second is stale, so the next sequence number cannot race.
     let st = t
         .prepare_cached(
             "INSERT INTO payment_attempts (request_id, seq, token, provider, msisdn, amount_kes, status, created_at, \
