@@ -19,6 +19,7 @@ fn load() -> check::Loaded {
         menus_dir: &root.join("menus"),
         locales_dir: &root.join("locales"),
         limit: 160,
+        channels: &[],
         fallback: &fallback,
     };
     match check::load(&opts) {
@@ -107,6 +108,7 @@ fn hub(c: &mut Criterion) {
                     service_code: "*384#".into(),
                     input: HopInput::Cumulative(text.into()),
                     limit: 160,
+                    menus: None,
                 };
                 black_box(rt.block_on(hub.hop(hop)));
             }

@@ -219,6 +219,7 @@ async fn dispatch_run(label: &str, store: Arc<dyn Store>, agency_url: &str, n: u
         menus_dir: &root.join("menus"),
         locales_dir: &root.join("locales"),
         limit: 160,
+        channels: &[],
         fallback: &fallback,
     })
     .expect("the menus check clean");

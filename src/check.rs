@@ -34,9 +34,35 @@ pub struct Loaded {
 pub struct Options<'a> {
     pub menus_dir: &'a Path,
     pub locales_dir: &'a Path,
-    /// The smallest screen limit of any channel the menus are served on.
+    /// The screen limit when no channels are given.
     pub limit: usize,
+    /// The channels the menus are served on: each menu must fit the smallest limit of the
+    /// channels that may reach it.
+    pub channels: &'a [ScreenLimit],
     pub fallback: &'a [Locale],
+}
+
+/// A channel's screen limit and the menus it may reach, as the checker needs them.
+#[derive(Clone, Debug)]
+pub struct ScreenLimit {
+    pub channel: String,
+    pub limit: usize,
+    pub menus: crate::hub::MenuFilter,
+}
+
+impl Options<'_> {
+    /// The limit menu `id` must fit and the channel that sets it; `None` when no channel
+    /// reaches the menu.
+    fn limit_for(&self, id: &str) -> Option<(usize, Option<&str>)> {
+        if self.channels.is_empty() {
+            return Some((self.limit, None));
+        }
+        self.channels
+            .iter()
+            .filter(|c| crate::hub::allows(c.menus.as_deref(), id))
+            .min_by_key(|c| c.limit)
+            .map(|c| (c.limit, Some(c.channel.as_str())))
+    }
 }
 
 /// Runs every rule; returns all problems, sorted by file and position.
@@ -54,7 +80,15 @@ pub fn load(opts: &Options<'_>) -> Result<Loaded, Vec<Problem>> {
     problems.extend(menu_problems);
     system_messages(&catalog, opts.locales_dir, &mut problems);
     for m in &menus {
-        check_menu(m, &catalog, opts.limit, &mut problems);
+        let limit = opts.limit_for(&m.id);
+        if limit.is_none() {
+            problems.push(Problem::warning(
+                Place::whole_file(&m.file),
+                format!("no channel may reach menu {:?}", m.id),
+                "add it to a channel's `menus` in the configuration, or remove the file",
+            ));
+        }
+        check_menu(m, &catalog, limit, &mut problems);
     }
     diag::sort(&mut problems);
     problems.dedup();
@@ -106,7 +140,7 @@ fn system_messages(catalog: &Catalog, dir: &Path, problems: &mut Vec<Problem>) {
     }
 }
 
-fn check_menu(m: &Menu, catalog: &Catalog, limit: usize, problems: &mut Vec<Problem>) {
+fn check_menu(m: &Menu, catalog: &Catalog, limit: Option<(usize, Option<&str>)>, problems: &mut Vec<Problem>) {
     messages_exist(m, catalog, problems);
     if let Some(l) = &m.default_locale
         && !catalog.has_locale(l)
@@ -122,7 +156,9 @@ fn check_menu(m: &Menu, catalog: &Catalog, limit: usize, problems: &mut Vec<Prob
     ways_out(m, &edges, problems);
     let available = available_vars(m, &edges);
     variables(m, catalog, &available, problems);
-    fits(m, catalog, limit, &edges, problems);
+    if let Some((limit, channel)) = limit {
+        fits(m, catalog, limit, channel, &edges, problems);
+    }
 }
 
 /// Every message a menu names (texts, labels, errors) exists in every locale.
@@ -332,7 +368,15 @@ fn variables(m: &Menu, catalog: &Catalog, available: &[BTreeSet<String>], proble
 }
 
 /// Worst-case rendering of every screen in every locale must fit the limit.
-fn fits(m: &Menu, catalog: &Catalog, limit: usize, edges: &[Vec<ScreenId>], problems: &mut Vec<Problem>) {
+fn fits(
+    m: &Menu,
+    catalog: &Catalog,
+    limit: usize,
+    channel: Option<&str>,
+    edges: &[Vec<ScreenId>],
+    problems: &mut Vec<Problem>,
+) {
+    let on = channel.map(|c| format!(" (channel {c})")).unwrap_or_default();
     let widths = |v: &str| m.var_widths.get(v).copied().unwrap_or(UNKNOWN_WIDTH);
     for locale in catalog.locales() {
         let worst = |id: &str| catalog.worst_case(locale, id, &widths).unwrap_or_default();
@@ -397,17 +441,33 @@ fn fits(m: &Menu, catalog: &Catalog, limit: usize, edges: &[Vec<ScreenId>], prob
                 }
                 Kind::End | Kind::Submit(_) | Kind::Lookup(_) => Vec::new(),
             };
-            let error = errors.into_iter().max_by_key(|e| gsm7::cost(e).units);
-            let mut screen = String::new();
-            if let Some(e) = error.filter(|e| !e.is_empty()) {
-                screen.push_str(&e);
-                screen.push('\n');
-            }
-            screen.push_str(&text);
-            for l in lines {
-                screen.push('\n');
-                screen.push_str(&l);
-            }
+            let error = errors.into_iter().max_by_key(|e| gsm7::cost(e).units).filter(|e| !e.is_empty());
+            let join = |top: &[&str]| {
+                let mut screen = String::new();
+                for part in top.iter().filter(|p| !p.is_empty()) {
+                    if !screen.is_empty() {
+                        screen.push('\n');
+                    }
+                    screen.push_str(part);
+                }
+                for l in &lines {
+                    screen.push('\n');
+                    screen.push_str(l);
+                }
+                screen
+            };
+            // A menu page whose error line would not fit shows the error in the title's place
+            // (the engine's `page_text`), so it must fit with either on top; other screens
+            // carry both.
+            let paged = matches!(s.kind, Kind::Menu { .. } | Kind::Language { .. });
+            let screen = match &error {
+                Some(e) if paged => {
+                    let (a, b) = (join(&[&text]), join(&[e]));
+                    if gsm7::cost(&a).units >= gsm7::cost(&b).units { a } else { b }
+                }
+                Some(e) => join(&[e, &text]),
+                None => join(&[&text]),
+            };
             let cost = gsm7::cost(&screen);
             let room = gsm7::limit_for(cost.encoding, limit);
             if cost.units > room {
@@ -418,8 +478,12 @@ fn fits(m: &Menu, catalog: &Catalog, limit: usize, edges: &[Vec<ScreenId>], prob
                 let at = s.text.as_ref().map_or_else(|| s.place.clone(), |t| t.place.clone());
                 problems.push(Problem::error(
                     at,
-                    format!("screen {:?} can need {} {enc} characters in {locale}, over the limit of {room}", s.name, cost.units),
-                    "shorten the texts or lower the variables' max_width (worst case includes the error line and navigation)",
+                    format!(
+                        "screen {:?} can need {} {enc} characters in {locale}, over the limit of {room}{on}",
+                        s.name, cost.units
+                    ),
+                    "shorten the texts or lower the variables' max_width (the worst case includes navigation and, except on \
+                     menus, the error line)",
                 ));
             }
         }

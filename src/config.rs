@@ -53,9 +53,9 @@ pub struct Config {
     pub sms: SmsSection,
     /// Agency backends by name (`[backends.lands]`); see `docs/agency-api.md`.
     pub backends: BTreeMap<String, BackendSection>,
-    /// USSD channels by dialect name (`[channels.africastalking]`) and how each is
-    /// authenticated. With none configured every dialect is served (the embedded default, on
-    /// loopback); with some, only those.
+    /// Channels by name (`[channels.safaricom-ke]`): a dialect at a path, its screen limit,
+    /// the menus it may reach and how it is authenticated. With none configured every dialect
+    /// is served at `/ussd/<dialect>` (the embedded default, on loopback); with some, only those.
     pub channels: BTreeMap<String, ChannelSection>,
     /// Secrets handed in by an embedder (tests), consulted before the process environment.
     /// Never read from a file: secrets do not belong in configuration files.
@@ -166,10 +166,19 @@ pub struct BackendSection {
     pub services: Vec<String>,
 }
 
-/// One channel's authentication; every rule given must pass.
+/// One channel. Every authentication rule given must pass.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChannelSection {
+    /// The dialect it speaks; defaults to the section name (`[channels.hubtel]`).
+    pub dialect: Option<String>,
+    /// Where the telco sends requests; defaults to `/ussd/<section name>`.
+    pub path: Option<String>,
+    /// Screen limit in GSM-7 characters; defaults to `screen_limit`, or the dialect's own
+    /// when smaller (Nalo: 120).
+    pub screen_limit: Option<usize>,
+    /// Ids of the menus this channel may reach; defaults to every menu.
+    pub menus: Option<Vec<String>>,
     /// A shared secret the aggregator sends in a header.
     pub header: Option<HeaderAuthSection>,
     /// HTTP basic auth.

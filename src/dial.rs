@@ -1,9 +1,14 @@
 //! `njia dial`: a terminal phone. It walks a menu through the same hub, engine and limits as
-//! the server, speaking the Africa's Talking input model (cumulative `text`), so what an
-//! administrator sees here is what a citizen sees on a handset.
+//! the server. By default it speaks to the hub directly in the Africa's Talking input model
+//! (cumulative `text`); with `--dialect` it sends each hop over HTTP to a server on loopback in
+//! that channel's wire format and prints both sides, so administrators see what a telco sees.
 
 use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
+use crate::channel::Channel;
+use crate::channel::telco::{Screen, Walk, WireReply, WireRequest};
 use crate::hub::{Hop, HopInput, Hub};
 use crate::types::{Msisdn, SessionKey};
 
@@ -16,34 +21,90 @@ pub struct Dial<'a> {
     pub echo: bool,
 }
 
+/// How hops reach the hub.
+pub enum Transport<'a> {
+    /// Straight to the hub, as Africa's Talking would build them.
+    Direct,
+    /// Over HTTP to the server at `addr`, in `channel`'s wire format, printing the traffic.
+    Wire { addr: SocketAddr, channel: &'a Channel },
+}
+
+/// Why a dial stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("the gateway could not read the reply: {0}")]
+    Gateway(String),
+}
+
 /// Dials and then reads one input per line until the session ends or input runs out.
 /// Returns the number of screens shown.
-pub async fn run(hub: &Hub, d: Dial<'_>, input: impl BufRead, mut out: impl Write) -> std::io::Result<usize> {
+pub async fn run(
+    hub: &Hub,
+    d: Dial<'_>,
+    transport: Transport<'_>,
+    input: impl BufRead,
+    mut out: impl Write,
+) -> Result<usize, DialError> {
     // Unique per dial (a submit's idempotency key derives from it): the clock, not the pid,
     // which the system reuses.
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_nanos());
     let session_id = format!("dial-{}-{nanos}", d.msisdn.as_u64());
-    let key = SessionKey::new(std::sync::Arc::from("dial"), &session_id).map_err(std::io::Error::other)?;
-    let mut text = String::new();
+    let channel_name: Arc<str> = match &transport {
+        Transport::Direct => Arc::from("dial"),
+        Transport::Wire { channel, .. } => Arc::clone(&channel.name),
+    };
+    let key = SessionKey::new(channel_name, &session_id).map_err(std::io::Error::other)?;
+    let client = reqwest::Client::new();
+    let phone = d.msisdn.as_u64().to_string();
+    let mut inputs: Vec<String> = Vec::new();
+    // The secret typed last, so the printed wire traffic never shows it.
+    let mut secret: Option<String> = None;
     let mut lines = input.lines();
     let mut screens = 0;
     loop {
-        let hop = Hop {
-            key: key.clone(),
-            msisdn: d.msisdn,
-            service_code: d.code.to_owned(),
-            input: HopInput::Cumulative(text.clone()),
-            limit: d.limit,
+        let screen = match &transport {
+            Transport::Direct => {
+                let hop = Hop {
+                    key: key.clone(),
+                    msisdn: d.msisdn,
+                    service_code: d.code.to_owned(),
+                    input: HopInput::Cumulative(cumulative(&inputs)),
+                    limit: d.limit,
+                    menus: None,
+                };
+                let reply = hub.hop(hop).await;
+                Screen { text: reply.text, end: reply.end }
+            }
+            Transport::Wire { addr, channel } => {
+                let walk =
+                    Walk { path: &channel.path, session: &session_id, phone: &phone, code: d.code, inputs: &inputs };
+                let request = (channel.dialect.telco.request)(&walk, screens);
+                writeln!(out, "→ {}", shown(&request.method_line(), secret.as_deref()))?;
+                if !request.body.is_empty() {
+                    writeln!(out, "  {}", shown(&request.body, secret.as_deref()))?;
+                }
+                let reply = send(&client, *addr, channel, &request).await.map_err(DialError::Gateway)?;
+                let headers: Vec<String> = reply
+                    .headers
+                    .iter()
+                    .filter(|(n, _)| n != "content-length" && n != "date")
+                    .map(|(n, v)| format!("{n}: {v}"))
+                    .collect();
+                writeln!(out, "← {} {}", reply.status, headers.join("; "))?;
+                writeln!(out, "  {}", reply.body)?;
+                (channel.dialect.telco.read)(&reply).map_err(DialError::Gateway)?
+            }
         };
-        let reply = hub.hop(hop).await;
         screens += 1;
-        let cost = crate::gsm7::cost(&reply.text);
-        writeln!(out, "┌── {} · {}/{} ──", if reply.end { "END" } else { "CON" }, cost.units, d.limit)?;
-        for l in reply.text.lines() {
+        let cost = crate::gsm7::cost(&screen.text);
+        writeln!(out, "┌── {} · {}/{} ──", if screen.end { "END" } else { "CON" }, cost.units, d.limit)?;
+        for l in screen.text.lines() {
             writeln!(out, "│ {l}")?;
         }
         writeln!(out, "└──")?;
-        if reply.end {
+        if screen.end {
             return Ok(screens);
         }
         write!(out, "> ")?;
@@ -53,21 +114,62 @@ pub async fn run(hub: &Hub, d: Dial<'_>, input: impl BufRead, mut out: impl Writ
             return Ok(screens);
         };
         let line = line?;
-        let typed = line.trim_end_matches(['\r', '\n']);
+        let typed = line.trim_end_matches(['\r', '\n']).to_owned();
+        // A PIN typed into a transcript is shown masked, never in clear.
+        let is_secret = hub.expects_secret(&key).await;
         if d.echo {
-            // A PIN typed into a transcript is shown masked, never in clear.
-            if hub.expects_secret(&key).await {
+            if is_secret {
                 writeln!(out, "{}", "*".repeat(typed.chars().count()))?;
             } else {
                 writeln!(out, "{typed}")?;
             }
         }
-        // Cumulative, exactly as Africa's Talking builds it: the first input alone, then `*`.
-        if screens == 1 {
-            text.push_str(typed);
-        } else {
-            text.push('*');
-            text.push_str(typed);
-        }
+        secret = (is_secret && !typed.is_empty()).then(|| typed.clone());
+        inputs.push(typed);
     }
+}
+
+/// Cumulative, exactly as Africa's Talking builds it: the inputs joined with `*`.
+fn cumulative(inputs: &[String]) -> String {
+    inputs.join("*")
+}
+
+/// Traffic as printed: a secret typed on the last screen is masked.
+fn shown(text: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(s) => text.replace(s, &"*".repeat(s.chars().count())),
+        None => text.to_owned(),
+    }
+}
+
+impl WireRequest {
+    fn method_line(&self) -> String {
+        format!("{} {}", self.method, self.target)
+    }
+}
+
+/// Sends a request as the gateway would, with the channel's credentials when it has any.
+async fn send(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    channel: &Channel,
+    r: &WireRequest,
+) -> Result<WireReply, String> {
+    let method = reqwest::Method::from_bytes(r.method.as_bytes()).map_err(|e| e.to_string())?;
+    let mut req = client
+        .request(method, format!("http://{addr}{}", r.target))
+        .header("content-type", r.content_type)
+        .body(r.body.clone());
+    if let Some((name, secret)) = &channel.auth.header {
+        req = req.header(name.clone(), secret.clone());
+    }
+    if let Some((user, password)) = &channel.auth.basic {
+        req = req.basic_auth(user, Some(password));
+    }
+    let resp = req.send().await.map_err(|e| format!("sending: {e}"))?;
+    let status = resp.status().as_u16();
+    let headers =
+        resp.headers().iter().map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("?").to_owned())).collect();
+    let body = resp.text().await.map_err(|e| format!("reading: {e}"))?;
+    Ok(WireReply { status, headers, body })
 }

@@ -40,7 +40,12 @@ pub struct Hop {
     pub input: HopInput,
     /// The channel's screen limit in GSM-7 characters.
     pub limit: usize,
+    /// The menus the channel may reach.
+    pub menus: MenuFilter,
 }
+
+/// The menus (by id) a channel may reach; `None` for every menu.
+pub type MenuFilter = Option<Arc<[String]>>;
 
 /// What the user sent, in the dialect's input model. Its `Debug` shows only the length: the
 /// text can hold a PIN.
@@ -103,6 +108,11 @@ pub struct Hub {
     pub store: Arc<dyn Store>,
     pub lookups: Arc<dyn Lookup>,
     pub config: HubConfig,
+}
+
+/// Whether a channel restricted to `allowed` menus may reach `menu`.
+pub fn allows(allowed: Option<&[String]>, menu: &str) -> bool {
+    allowed.is_none_or(|a| a.iter().any(|m| m == menu))
 }
 
 /// How the new input relates to what the session already saw.
@@ -213,7 +223,7 @@ impl Hub {
             // has no other signal); otherwise the session is gone.
             None if latest
                 && !matches!(hop.input, HopInput::Latest { first: true, .. })
-                && self.menus.route(&hop.service_code).is_none()
+                && self.menus.route_in(&hop.service_code, hop.menus.as_deref()).is_none()
                 || !latest && !is_dial_string(raw) =>
             {
                 // Not digits dialled with the code but the middle of a session we no longer
@@ -227,11 +237,12 @@ impl Hub {
             }
             None => {
                 // An empty code is a channel with no code field (Arkesel, Nalo): its menu is
-                // the first one.
+                // the first one it may reach.
+                let allowed = hop.menus.as_deref();
                 let routed = if hop.service_code.is_empty() {
-                    self.menus.menus.first().map(|m| (m, Vec::new()))
+                    self.menus.menus.iter().find(|m| allows(allowed, &m.id)).map(|m| (m, Vec::new()))
                 } else {
-                    self.menus.route(&hop.service_code)
+                    self.menus.route_in(&hop.service_code, allowed)
                 };
                 let Some((menu, mut extras)) = routed else {
                     tracing::warn!(msisdn = %hop.msisdn.masked(), code = ?hop.service_code, "no menu for service code");
@@ -297,6 +308,11 @@ impl Hub {
         rec.hops += 1;
         self.sessions.put(hop.key.clone(), rec).await.map_err(|e| HubError(e.to_string()))?;
         Ok(reply)
+    }
+
+    /// True when the session is live: known and not ended.
+    pub async fn is_active(&self, key: &SessionKey) -> bool {
+        matches!(self.sessions.get(key).await, Ok(Some(rec)) if !rec.ended)
     }
 
     /// True when the session's current screen asks for a secret (a PIN), so a terminal

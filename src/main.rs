@@ -34,13 +34,19 @@ enum Command {
     },
     /// Check menus and locales; print every problem as file:line:column; exit 1 on any error.
     Check {
-        #[arg(long, default_value = "menus")]
-        menus: PathBuf,
-        #[arg(long, default_value = "locales")]
-        locales: PathBuf,
-        /// Screen limit in GSM-7 characters to check against.
-        #[arg(long, default_value_t = 160)]
-        limit: usize,
+        /// Menus folder [default: the configuration's, `menus`].
+        #[arg(long)]
+        menus: Option<PathBuf>,
+        /// Locales folder [default: the configuration's, `locales`].
+        #[arg(long)]
+        locales: Option<PathBuf>,
+        /// Check every menu against this screen limit instead of its channels' limits.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Configuration file whose channels (limits and menus) to check against; without one,
+        /// the embedded default: every dialect, Nalo at 120 characters, the others at 160.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// A terminal phone: dial a code and walk the menu, one input per line (interactive or from stdin).
     Dial {
@@ -58,6 +64,10 @@ enum Command {
         /// Seconds to wait after the session for the request's SMS (payment, delivery).
         #[arg(long, default_value_t = 30)]
         wait: u64,
+        /// Walk over HTTP in this channel's wire format (a dialect or channel name such as
+        /// hubtel or nalo), printing every request and reply as the telco sends and reads them.
+        #[arg(long)]
+        dialect: Option<String>,
     },
     /// Submitted requests: list them, or show one with its whole history.
     Requests {
@@ -150,12 +160,19 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { menus, locales, limit } => {
-            let config = Config::default();
+        Command::Check { menus, locales, limit, config } => {
+            let config = Config::load(config.as_deref())?;
+            // An explicit --limit checks every menu against it; otherwise each menu is checked
+            // at the smallest limit of the channels that may reach it.
+            let channels = match limit {
+                Some(_) => Vec::new(),
+                None => njia::channel::layout(&config).map_err(anyhow::Error::msg)?,
+            };
             let problems = njia::check::check(&njia::check::Options {
-                menus_dir: &menus,
-                locales_dir: &locales,
-                limit,
+                menus_dir: menus.as_deref().unwrap_or(&config.menus_dir),
+                locales_dir: locales.as_deref().unwrap_or(&config.locales_dir),
+                limit: limit.unwrap_or(config.screen_limit),
+                channels: &njia::channel::screen_limits(&channels),
                 fallback: &config.fallback_locales,
             });
             Ok(report(&problems, "ok: menus and locales pass every check"))
@@ -226,7 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", njia::admin::sms_list(s.as_ref(), limit, json).await?);
             Ok(ExitCode::SUCCESS)
         }),
-        Command::Dial { code, phone, lang, config, data_dir, wait } => {
+        Command::Dial { code, phone, lang, config, data_dir, wait, dialect } => {
             let mut config = Config::load(config.as_deref())?;
             if let Some(d) = data_dir {
                 config.data_dir = d;
@@ -235,7 +252,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let msisdn = Msisdn::parse(&phone).map_err(|e| anyhow::anyhow!("--phone {phone}: {e}"))?;
             let lang = lang.map(|l| Locale::parse(&l)).transpose()?;
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            rt.block_on(dial(config, code, msisdn, lang, std::time::Duration::from_secs(wait)))
+            rt.block_on(dial(config, code, msisdn, lang, std::time::Duration::from_secs(wait), dialect))
         }
     }
 }
@@ -283,28 +300,68 @@ async fn dial(
     msisdn: Msisdn,
     lang: Option<Locale>,
     wait: std::time::Duration,
+    dialect: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let app = match njia::server::build(&config).await {
         Ok(app) => app,
         Err(njia::server::StartError::Check(problems)) => return Ok(report(&problems, "")),
         Err(e) => return Err(e.into()),
     };
-    // The terminal phone carries its request through like the server would: the dispatcher
-    // runs beside it, and the request's SMS is printed when it is sent.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let dispatcher = app.dispatcher.clone().map(|d| tokio::spawn(d.run(stop_rx, std::sync::Arc::clone(&app.wake))));
-    let hub = &app.state.hub;
+    let state = std::sync::Arc::clone(&app.state);
+    let hub = &state.hub;
     if let Some(l) = lang {
         hub.store.set_language(msisdn, l).await?;
     }
+    // The terminal phone carries its request through like the server would: the dispatcher
+    // runs beside it (inside the loopback server when walking a wire format), and the
+    // request's SMS is printed when it is sent.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut running: Option<tokio::task::JoinHandle<()>> = None;
+    let wire = match &dialect {
+        None => {
+            if let Some(d) = app.dispatcher.clone() {
+                let wake = std::sync::Arc::clone(&app.wake);
+                running = Some(tokio::spawn(d.run(stop_rx, wake)));
+            }
+            None
+        }
+        Some(name) => {
+            let channel = state
+                .channels
+                .by_name(name)
+                .or_else(|| state.channels.iter().find(|c| c.dialect.name == name))
+                .cloned()
+                .ok_or_else(|| {
+                    let known: Vec<&str> = state.channels.iter().map(|c| &*c.name).collect();
+                    anyhow::anyhow!("--dialect {name}: no such channel (served: {})", known.join(", "))
+                })?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let mut stop = stop_rx;
+            let shutdown = async move {
+                let _ = stop.changed().await;
+            };
+            running = Some(tokio::spawn(async move {
+                if let Err(e) = njia::server::serve(listener, app, shutdown).await {
+                    eprintln!("error: loopback server: {e}");
+                }
+            }));
+            Some((addr, channel))
+        }
+    };
     let started = njia::store::now_ms();
     let stdin = std::io::stdin();
     let echo = !stdin.is_terminal();
-    let d = njia::dial::Dial { code: &code, msisdn, limit: config.screen_limit, echo };
-    njia::dial::run(hub, d, stdin.lock(), std::io::stdout().lock()).await?;
+    let limit = wire.as_ref().map_or(config.screen_limit, |(_, c)| c.limit);
+    let d = njia::dial::Dial { code: &code, msisdn, limit, echo };
+    let transport = match &wire {
+        None => njia::dial::Transport::Direct,
+        Some((addr, channel)) => njia::dial::Transport::Wire { addr: *addr, channel },
+    };
+    njia::dial::run(hub, d, transport, stdin.lock(), std::io::stdout().lock()).await?;
     let mine = hub.store.recent_requests(Some(msisdn), 1).await?;
     if let Some(r) = mine.into_iter().find(|r| r.created_at_ms >= started)
-        && dispatcher.is_some()
+        && config.dispatcher.enabled
         && !wait.is_zero()
     {
         println!(
@@ -323,8 +380,8 @@ async fn dial(
         }
     }
     let _ = stop_tx.send(true);
-    if let Some(d) = dispatcher {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(20), d).await;
+    if let Some(task) = running {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(20), task).await;
     }
     Ok(ExitCode::SUCCESS)
 }

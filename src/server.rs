@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -24,6 +24,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::agency::{Agencies, HttpBackend};
 use crate::channel::auth::{ChannelAuth, Cidr, Denied};
+use crate::channel::{Channel, ChannelRequest, Channels};
 use crate::check::{self, Loaded};
 use crate::config::Config;
 use crate::diag::Problem;
@@ -43,9 +44,8 @@ use crate::store::sqlite::SqliteStore;
 /// What every handler shares.
 pub struct AppState {
     pub hub: Hub,
-    pub screen_limit: usize,
-    /// The channels served, by dialect name, with their authentication.
-    pub channels: std::collections::HashMap<&'static str, ChannelAuth>,
+    /// The channels served, found by path, with their authentication.
+    pub channels: Channels,
     /// Requests refused by channel authentication since start.
     pub denied: std::sync::atomic::AtomicU64,
 }
@@ -80,13 +80,22 @@ pub struct App {
 /// Loads menus and locales (refusing on any `njia check` error), opens the store (migrating
 /// it) and wires the hub. Runs inside a tokio runtime (it starts the session sweeper).
 pub async fn build(config: &Config) -> Result<App, StartError> {
+    let channels = channels(config)?;
+    let limits = crate::channel::screen_limits(&channels);
     let Loaded { catalog, menus, warnings } = check::load(&check::Options {
         menus_dir: &config.menus_dir,
         locales_dir: &config.locales_dir,
         limit: config.screen_limit,
+        channels: &limits,
         fallback: &config.fallback_locales,
     })
     .map_err(StartError::Check)?;
+    for c in &channels {
+        if let Some(unknown) = c.menus.iter().flat_map(|m| m.iter()).find(|id| menus.by_id(id).is_none()) {
+            return Err(StartError::Config(format!("[channels.{}]: no menu with id {unknown:?}", c.name)));
+        }
+    }
+    let channels = Channels::new(channels.into_iter().map(Arc::new).collect());
     let store = open_store(config).await?;
     let files = DataFiles::load(&config.lookups_dir).map_err(StartError::Lookups)?;
     let sandbox = config.is_sandbox();
@@ -129,12 +138,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         },
     };
     Ok(App {
-        state: Arc::new(AppState {
-            hub,
-            screen_limit: config.screen_limit,
-            channels: channels(config)?,
-            denied: std::sync::atomic::AtomicU64::new(0),
-        }),
+        state: Arc::new(AppState { hub, channels, denied: std::sync::atomic::AtomicU64::new(0) }),
         max_body_bytes: config.max_body_bytes,
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
         warnings,
@@ -144,22 +148,13 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
     })
 }
 
-/// The channels to serve with their authentication: every dialect, unauthenticated, when none
-/// is configured; otherwise exactly the configured ones.
-fn channels(config: &Config) -> Result<std::collections::HashMap<&'static str, ChannelAuth>, StartError> {
-    if config.channels.is_empty() {
-        return Ok(crate::channel::DIALECTS.iter().map(|d| (d.name, ChannelAuth::default())).collect());
-    }
-    let mut out = std::collections::HashMap::new();
-    for (name, c) in &config.channels {
-        let Some(d) = crate::channel::DIALECTS.iter().find(|d| d.name == name) else {
-            let known: Vec<_> = crate::channel::DIALECTS.iter().map(|d| d.name).collect();
-            return Err(StartError::Config(format!(
-                "[channels.{name}]: no such dialect (known: {})",
-                known.join(", ")
-            )));
-        };
-        let bad = |e: String| StartError::Config(format!("[channels.{name}]: {e}"));
+/// The channels to serve, with their authentication: every dialect at its default path,
+/// unauthenticated, when none is configured; otherwise exactly the configured ones.
+fn channels(config: &Config) -> Result<Vec<Channel>, StartError> {
+    let mut channels = crate::channel::layout(config).map_err(StartError::Config)?;
+    for ch in &mut channels {
+        let Some(c) = config.channels.get(&*ch.name) else { continue };
+        let bad = |e: String| StartError::Config(format!("[channels.{}]: {e}", ch.name));
         let cidrs = |list: &[String]| list.iter().map(|s| Cidr::parse(s)).collect::<Result<Vec<_>, _>>();
         let header = match &c.header {
             Some(h) => Some((
@@ -172,15 +167,14 @@ fn channels(config: &Config) -> Result<std::collections::HashMap<&'static str, C
             Some(b) => Some((b.user.clone(), config.secret(&b.password_env).map_err(|e| bad(e.to_string()))?)),
             None => None,
         };
-        let auth = ChannelAuth {
+        ch.auth = ChannelAuth {
             header,
             basic,
             allow: cidrs(&c.allow).map_err(bad)?,
             trusted_proxies: cidrs(&c.trusted_proxies).map_err(bad)?,
         };
-        out.insert(d.name, auth);
     }
-    Ok(out)
+    Ok(channels)
 }
 
 /// PostgreSQL when a database URL is configured (several instances share it); otherwise the
@@ -303,8 +297,7 @@ fn sms_sender(config: &Config, sandbox: bool) -> Result<Arc<dyn SmsSender>, Star
 
 /// The router: every channel's routes plus health.
 pub fn router(app: &App) -> Router {
-    crate::channel::routes()
-        .merge(crate::payment::routes())
+    crate::payment::routes()
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(app.max_body_bytes))
         .with_state(Arc::clone(&app.state))
@@ -334,7 +327,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     let local = listener.local_addr()?;
     if !local.ip().is_loopback() {
         let mut open: Vec<&str> =
-            app.state.channels.iter().filter(|(_, a)| !a.is_configured()).map(|(n, _)| *n).collect();
+            app.state.channels.iter().filter(|c| !c.auth.is_configured()).map(|c| &*c.name).collect();
         open.sort_unstable();
         if !open.is_empty() {
             return Err(std::io::Error::other(format!(
@@ -413,57 +406,45 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
     type Future = crate::BoxFuture<'static, Result<Response, Self::Error>>;
 
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
-        if let Some(d) = crate::channel::dialect_of(req.uri().path()) {
-            let refused = match self.state.channels.get(d.name) {
-                // Not a configured channel: as if the route did not exist.
-                None => Some((StatusCode::NOT_FOUND, "no such channel\n")),
-                Some(auth) => match auth.check(req.headers(), self.peer) {
-                    Ok(()) => None,
-                    Err(why) => {
-                        self.state.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let client = auth.client_ip(req.headers(), self.peer);
-                        tracing::warn!(channel = d.name, client = %client, reason = ?why, "request refused by channel authentication");
-                        Some(match why {
-                            Denied::Credentials => (StatusCode::UNAUTHORIZED, "unauthorized\n"),
-                            Denied::Address => (StatusCode::FORBIDDEN, "forbidden\n"),
-                        })
-                    }
-                },
+        let Some((ch, rest)) = self.state.channels.find(req.uri().path()) else {
+            let router = self.router.clone();
+            return Box::pin(async move { router.oneshot(req.map(axum::body::Body::new)).await });
+        };
+        if let Err(why) = ch.auth.check(req.headers(), self.peer) {
+            self.state.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let client = ch.auth.client_ip(req.headers(), self.peer);
+            tracing::warn!(channel = %ch.name, client = %client, reason = ?why, "request refused by channel authentication");
+            let refused = match why {
+                Denied::Credentials => (StatusCode::UNAUTHORIZED, "unauthorized\n"),
+                Denied::Address => (StatusCode::FORBIDDEN, "forbidden\n"),
             };
-            if let Some((status, text)) = refused {
-                return Box::pin(async move { Ok((status, text).into_response()) });
-            }
+            return Box::pin(async move { Ok(refused.into_response()) });
         }
-        let hop = (req.method() == Method::POST).then(|| crate::channel::hop_handler(req.uri().path())).flatten();
-        match hop {
-            Some(handler) => {
-                let state = Arc::clone(&self.state);
-                let max = self.max_body;
-                let read_timeout = self.read_timeout;
-                Box::pin(async move {
-                    // A body that trickles in is cut off like slow headers are.
-                    let Ok(read) =
-                        tokio::time::timeout(read_timeout, Limited::new(req.into_body(), max).collect()).await
-                    else {
-                        return Ok((StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response());
-                    };
-                    match read {
-                        Ok(body) => Ok(handler(state, body.to_bytes()).await),
-                        Err(e) if e.is::<LengthLimitError>() => {
-                            Ok((StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response())
-                        }
-                        Err(e) => {
-                            tracing::debug!(error = %e, "request body could not be read");
-                            Ok((StatusCode::BAD_REQUEST, "request body could not be read\n").into_response())
-                        }
-                    }
-                })
-            }
-            None => {
-                let router = self.router.clone();
-                Box::pin(async move { router.oneshot(req.map(axum::body::Body::new)).await })
-            }
-        }
+        let ch = Arc::clone(ch);
+        let rest = rest.to_owned();
+        let state = Arc::clone(&self.state);
+        let max = self.max_body;
+        let read_timeout = self.read_timeout;
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            // A body that trickles in is cut off like slow headers are.
+            let Ok(read) = tokio::time::timeout(read_timeout, Limited::new(body, max).collect()).await else {
+                return Ok((StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response());
+            };
+            let body = match read {
+                Ok(body) => body.to_bytes(),
+                Err(e) if e.is::<LengthLimitError>() => {
+                    return Ok((StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response());
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "request body could not be read");
+                    return Ok((StatusCode::BAD_REQUEST, "request body could not be read\n").into_response());
+                }
+            };
+            let query = parts.uri.query().unwrap_or_default().to_owned();
+            let request = ChannelRequest { method: parts.method, rest, query, body };
+            Ok((ch.dialect.handle)(state, ch, request).await)
+        })
     }
 }
 

@@ -118,7 +118,7 @@ async fn no_listening_beyond_loopback_with_an_open_channel() {
     let mut bad = config(dir.path());
     bad.channels.insert("vodafone".into(), ChannelSection::default());
     match njia::server::build(&bad).await {
-        Err(njia::server::StartError::Config(msg)) => assert!(msg.contains("no such dialect"), "{msg}"),
+        Err(njia::server::StartError::Config(msg)) => assert!(msg.contains("no dialect \"vodafone\""), "{msg}"),
         _ => panic!("an unknown channel must refuse to start"),
     }
 }

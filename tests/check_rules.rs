@@ -85,7 +85,7 @@ fn fixtures() -> PathBuf {
 
 fn run(menus_dir: &Path, locales_dir: &Path) -> Vec<Problem> {
     let fallback: Vec<Locale> = ["sw", "en"].iter().map(|l| Locale::parse(l).expect("locale")).collect();
-    check(&Options { menus_dir, locales_dir, limit: LIMIT, fallback: &fallback })
+    check(&Options { menus_dir, locales_dir, limit: LIMIT, channels: &[], fallback: &fallback })
 }
 
 fn run_fixture(name: &str) -> Vec<Problem> {

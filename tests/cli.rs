@@ -39,6 +39,38 @@ fn check_prints_file_line_column_and_exits_1() {
     assert!(err.contains("1 error(s)"), "{err}");
 }
 
+/// `njia dial --dialect` walks the wire format of a channel: every request and reply is
+/// printed as the telco sends and reads it, at that channel's screen limit.
+#[test]
+fn dial_walks_a_dialects_wire_format() {
+    for (dialect, request, reply) in [
+        ("nalo", "→ POST /ussd/nalo", r#""MSGTYPE":true"#),
+        ("airtel", "→ GET /ussd/airtel?SessionID=", "freeflow: FC"),
+        ("infobip", "/session/dial-", r#""shouldClose":false"#),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(NJIA)
+            .args(["dial", "*384#", "--phone", "0711223355", "--wait", "0", "--dialect", dialect, "--data-dir"])
+            .arg(data.path())
+            .current_dir(repo())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"2\n1\nkajiado/1234\n1\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{dialect}: {}", String::from_utf8_lossy(&out.stderr));
+        let screen = String::from_utf8_lossy(&out.stdout);
+        assert!(screen.contains(request), "{dialect}: {screen}");
+        assert!(screen.contains(reply), "{dialect}: {screen}");
+        assert!(screen.contains("│ Chagua lugha / Choose language"), "{dialect}: {screen}");
+        assert!(screen.contains("┌── END"), "{dialect}: {screen}");
+        let limit = if dialect == "nalo" { "/120 ──" } else { "/160 ──" };
+        assert!(screen.contains(limit), "{dialect}: {screen}");
+    }
+}
+
 #[test]
 fn dial_replays_a_scripted_walk() {
     let data = tempfile::tempdir().unwrap();
@@ -58,7 +90,7 @@ fn dial_replays_a_scripted_walk() {
     assert!(screen.contains("│ Chagua lugha / Choose language"), "{screen}");
     assert!(screen.contains("> kajiado/1234"), "inputs are echoed when stdin is not a terminal: {screen}");
     assert!(screen.contains("┌── END"), "{screen}");
-    assert!(screen.contains("You will receive an M-Pesa prompt for KES 4,500"), "{screen}");
+    assert!(screen.contains("You will get an M-Pesa prompt for KES 4,500"), "{screen}");
     // Sandbox mode carried the request through: push, payment, delivery, receipt.
     let sms = screen.lines().find(|l| l.starts_with("SMS to +2547****344: ")).unwrap_or_else(|| panic!("{screen}"));
     assert!(sms.contains("KES 4,500 received for land rates, M-Pesa receipt S"), "{sms}");

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{TestServer, config};
+use njia::channel::telco::{Walk, WireReply};
 
 /// One row: what the telco sends, the status, and text the reply must contain.
 struct Case {
@@ -278,6 +279,147 @@ const ARKESEL: &[Case] = &[
     },
 ];
 
+const NALO: &[Case] = &[
+    Case {
+        what: "nalo: the first hop (MSGTYPE true) carries the dial string",
+        method: "POST",
+        path: "/ussd/nalo",
+        content_type: JSON,
+        body: r#"{"USERID":"NALOTest","MSISDN":"233244000101","USERDATA":"*384#","MSGTYPE":true,"NETWORK":"MTN","SESSIONID":"16590115252429751"}"#,
+        status: 200,
+        contains: &[r#""MSGTYPE":true"#, r#""USERID":"NALOTest""#, r#""MSISDN":"233244000101""#, "Chagua lugha"],
+    },
+    Case {
+        what: "nalo: the next hop (MSGTYPE false) carries the latest input (1 = Kiswahili)",
+        method: "POST",
+        path: "/ussd/nalo",
+        content_type: JSON,
+        body: r#"{"USERID":"NALOTest","MSISDN":"233244000101","USERDATA":"1","MSGTYPE":false,"NETWORK":"MTN","SESSIONID":"16590115252429751"}"#,
+        status: 200,
+        contains: &[r#""MSGTYPE":true"#, "Karibu e-Citizen"],
+    },
+    Case {
+        what: "nalo: the documented continuing hop, for a session this server does not have, ends (MSGTYPE false)",
+        method: "POST",
+        path: "/ussd/nalo",
+        content_type: JSON,
+        body: r#"{"USERID":"NALOTest","MSISDN":"233244000102","USERDATA":"3","MSGTYPE":false,"NETWORK":"MTN","SESSIONID":"16590115252429752"}"#,
+        status: 200,
+        contains: &[r#""MSGTYPE":false"#, "Piga *384# tena"],
+    },
+    Case {
+        what: "nalo: MSGTYPE as the string \"true\" and a numeric SESSIONID are read the same",
+        method: "POST",
+        path: "/ussd/nalo",
+        content_type: JSON,
+        body: r#"{"USERID":"NALOTest","MSISDN":233244000103,"USERDATA":"*384#","MSGTYPE":"true","NETWORK":"MTN","SESSIONID":16590115252429753}"#,
+        status: 200,
+        contains: &[r#""MSGTYPE":true"#, "Chagua lugha"],
+    },
+    Case {
+        what: "nalo: a request without MSGTYPE",
+        method: "POST",
+        path: "/ussd/nalo",
+        content_type: JSON,
+        body: r#"{"USERID":"NALOTest","MSISDN":"233244000104","USERDATA":"1","SESSIONID":"x"}"#,
+        status: 400,
+        contains: &["MSGTYPE"],
+    },
+    Case {
+        what: "nalo: an MSISDN that is not a phone number",
+        method: "POST",
+        path: "/ussd/nalo",
+        content_type: JSON,
+        body: r#"{"USERID":"NALOTest","MSISDN":"233XXXXXXXXX","USERDATA":"1","MSGTYPE":true,"SESSIONID":"x"}"#,
+        status: 400,
+        contains: &["MSISDN"],
+    },
+];
+
+const INFOBIP: &[Case] = &[
+    Case {
+        what: "vumi: a start for a code this server does not serve (*123#) ends with a clear answer",
+        method: "POST",
+        path: "/ussd/infobip/session/1/start",
+        content_type: JSON,
+        body: r#"{"msisdn":"385955363443","imsi":"429011234567890","shortCode":"*123#1#","optional":"o=1","ussdGwId":"11","language":null,"text":"hi"}"#,
+        status: 200,
+        contains: &[r#""shouldClose":true"#, r#""responseExitCode":200"#, "huduma hii haipo"],
+    },
+    Case {
+        what: "infobip: a start on *384# shows the first screen",
+        method: "POST",
+        path: "/ussd/infobip/session/2/start",
+        content_type: JSON,
+        body: r#"{"msisdn":"385955363444","imsi":"429011234567890","shortCode":"*384#","ussdGwId":"11","language":null,"text":"*384#"}"#,
+        status: 200,
+        contains: &[r#""shouldClose":false"#, r#""responseExitCode":200"#, "Chagua lugha"],
+    },
+    Case {
+        what: "infobip: a response carries the latest input (2 = English)",
+        method: "POST",
+        path: "/ussd/infobip/session/2/response",
+        content_type: JSON,
+        body: r#"{"msisdn":"385955363444","imsi":"429011234567890","text":"2"}"#,
+        status: 200,
+        contains: &[r#""shouldClose":false"#, "Welcome to e-Citizen"],
+    },
+    Case {
+        what: "vumi: status of a live session",
+        method: "GET",
+        path: "/ussd/infobip/session/2/status",
+        content_type: JSON,
+        body: "",
+        status: 200,
+        contains: &[r#""sessionActive":true"#, r#""responseExitCode":200"#],
+    },
+    Case {
+        what: "vumi: status of a session this server never saw",
+        method: "GET",
+        path: "/ussd/infobip/session/99/status",
+        content_type: JSON,
+        body: "",
+        status: 200,
+        contains: &[r#""sessionActive":false"#],
+    },
+    Case {
+        what: "vumi: the gateway ends the session",
+        method: "PUT",
+        path: "/ussd/infobip/session/2/end",
+        content_type: JSON,
+        body: r#"{"reason":"ok","exitCode":0}"#,
+        status: 200,
+        contains: &[r#""responseExitCode":200"#],
+    },
+    Case {
+        what: "infobip: a start that is not JSON",
+        method: "POST",
+        path: "/ussd/infobip/session/3/start",
+        content_type: JSON,
+        body: "msisdn=385955363445",
+        status: 400,
+        contains: &["not an Infobip session request"],
+    },
+    Case {
+        what: "infobip: an action the API does not have",
+        method: "POST",
+        path: "/ussd/infobip/session/3/resume",
+        content_type: JSON,
+        body: "{}",
+        status: 404,
+        contains: &["/session/{id}/start"],
+    },
+    Case {
+        what: "infobip: end must be a PUT",
+        method: "POST",
+        path: "/ussd/infobip/session/3/end",
+        content_type: JSON,
+        body: "{}",
+        status: 404,
+        contains: &[],
+    },
+];
+
 async fn run(table: &[Case]) {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(config(dir.path())).await;
@@ -316,93 +458,57 @@ async fn arkesel_examples() {
     run(ARKESEL).await;
 }
 
-/// Sends step `k` of `inputs` (the inputs typed so far are `inputs[..k]`) in a dialect's wire
-/// format and returns the screen and whether it ended the session.
-async fn step(server: &TestServer, dialect: &str, phone: &str, inputs: &[&str], k: usize) -> (String, bool) {
+#[tokio::test]
+async fn nalo_examples() {
+    run(NALO).await;
+}
+
+#[tokio::test]
+async fn infobip_examples() {
+    run(INFOBIP).await;
+}
+
+/// Walks `inputs` through `dialect`'s channel with the library's gateway side
+/// (`njia::channel::telco`, which `njia dial --dialect` uses too) and returns the screens.
+async fn walk(server: &TestServer, dialect: &str, phone: &str, inputs: &[String]) -> Vec<(String, bool)> {
+    let d = njia::channel::dialect(dialect).unwrap();
     let session = format!("walk-{dialect}");
-    let so_far = inputs[..k].join("*");
-    let last = if k == 0 { "" } else { inputs[k - 1] };
-    let (status, body) = match dialect {
-        "africastalking" => {
-            let body = common::at_hop(&session, phone, "*384#", &so_far);
-            server.post_form("/ussd/africastalking", &body).await
-        }
-        "safaricom" => {
-            let q =
-                common::form(&[("ORIG", phone), ("DEST", "384"), ("SESSION_ID", &session), ("USSD_PARAMS", &so_far)]);
-            server.request("GET", &format!("/ussd/safaricom?{q}"), FORM, "").await
-        }
-        "airtel" => {
-            let input = if k == 0 { "384" } else { last };
-            let q = common::form(&[("SessionID", &session), ("MSISDN", phone), ("MSC", "airtel"), ("input", input)]);
-            // Whether the session goes on is the `Freeflow` header.
-            let (status, head, body) =
-                common::exchange(server.addr, "GET", &format!("/ussd/airtel?{q}"), FORM, "").await.unwrap();
-            assert_eq!(status, 200, "airtel step {k}: {body}");
-            let head = head.to_ascii_lowercase();
-            let end = head.contains("\r\nfreeflow: fb");
-            assert!(end || head.contains("\r\nfreeflow: fc"), "airtel: no Freeflow header in {head}");
-            return (body, end);
-        }
-        "beem" => {
-            let response = if k == 0 { serde_json::json!(0) } else { serde_json::json!(last) };
-            let body = serde_json::json!({"command": if k == 0 { "initiate" } else { "continue" }, "msisdn": phone,
-                "session_id": session, "operator": "vodacom", "payload": {"request_id": k, "response": response}});
-            server.request("POST", "/ussd/beem", JSON, &body.to_string()).await
-        }
-        "hubtel" => {
-            let kind = if k == 0 { "initiation" } else { "response" };
-            let message = if k == 0 { "*384#" } else { last };
-            let body = serde_json::json!({"Type": kind, "Message": message, "ServiceCode": "384", "Mobile": phone,
-                "SessionId": session, "Sequence": k + 1, "Operator": "mtn"});
-            server.request("POST", "/ussd/hubtel", JSON, &body.to_string()).await
-        }
-        "arkesel" => {
-            let data = if k == 0 { "*384#" } else { last };
-            let body = serde_json::json!({"sessionID": session, "userID": "NJIA", "newSession": k == 0, "msisdn": phone,
-                "userData": data, "network": "MTN"});
-            server.request("POST", "/ussd/arkesel", JSON, &body.to_string()).await
-        }
-        other => panic!("no walker for {other}"),
-    };
-    assert_eq!(status, 200, "{dialect} step {k}: {body}");
-    match dialect {
-        "africastalking" | "safaricom" => {
-            let end = body.starts_with("END ");
-            assert!(end || body.starts_with("CON "), "{dialect}: {body}");
-            (body[4..].to_owned(), end)
-        }
-        "hubtel" => {
-            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-            (v["Message"].as_str().unwrap().to_owned(), v["Type"] == "Release")
-        }
-        "beem" => {
-            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-            (v["payload"]["request"].as_str().unwrap().to_owned(), v["command"] == "terminate")
-        }
-        _ => {
-            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-            (v["message"].as_str().unwrap().to_owned(), v["continueSession"] == false)
-        }
+    let mut screens = Vec::new();
+    for k in 0..=inputs.len() {
+        let w = Walk { path: d.default_path, session: &session, phone, code: "*384#", inputs };
+        let r = (d.telco.request)(&w, k);
+        let (status, head, body) =
+            common::exchange(server.addr, r.method, &r.target, r.content_type, &r.body).await.unwrap();
+        let headers = head
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let reply = WireReply { status, headers, body };
+        let screen = (d.telco.read)(&reply).unwrap_or_else(|e| panic!("{dialect} step {k}: {e}"));
+        screens.push((screen.text, screen.end));
     }
+    screens
 }
 
 /// The same path (English, land rates, a parcel, pay) through every dialect: the same screens,
-/// and a stored request at the end.
+/// within each channel's limit, and a stored request at the end.
 #[tokio::test]
 async fn every_dialect_walks_the_same_menu_to_the_same_screens() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(config(dir.path())).await;
-    let inputs = ["2", "1", "kajiado/1234", "1"];
+    let inputs: Vec<String> = ["2", "1", "kajiado/1234", "1"].map(String::from).to_vec();
     let names: Vec<&str> = njia::channel::DIALECTS.iter().map(|d| d.name).collect();
-    assert_eq!(names, ["africastalking", "safaricom", "airtel", "hubtel", "arkesel", "beem"]);
+    assert_eq!(names, ["africastalking", "safaricom", "airtel", "hubtel", "arkesel", "nalo", "beem", "infobip"]);
     let mut walks = Vec::new();
     for (i, dialect) in names.iter().enumerate() {
         let phone = format!("25471100080{i}");
         let mut screens = Vec::new();
-        for k in 0..=inputs.len() {
-            let (text, end) = step(&server, dialect, &phone, &inputs, k).await;
+        for (k, (text, end)) in walk(&server, dialect, &phone, &inputs).await.into_iter().enumerate() {
             assert_eq!(end, k == inputs.len(), "{dialect} step {k}: {text}");
+            let limit = njia::channel::dialect(dialect).unwrap().max_screen.unwrap_or(160);
+            assert!(njia::gsm7::fits(&text, limit), "{dialect} step {k} is over {limit}: {text}");
             // References differ per request; everything else must match.
             let masked = match text.find("NJ-") {
                 Some(at) => format!("{}NJ-?????{}", &text[..at], &text[at + 8..]),
@@ -414,22 +520,44 @@ async fn every_dialect_walks_the_same_menu_to_the_same_screens() {
     }
     let (first, reference) = &walks[0];
     assert!(reference[4].starts_with("Request NJ-????? received."), "{reference:?}");
+    // A screen that fits a channel's limit is the same on it; one that does not is paged
+    // there (same title, "98. More"), never cut.
+    let mut paged = 0;
     for (dialect, screens) in &walks[1..] {
-        assert_eq!(screens, reference, "{dialect} differs from {first}");
+        let limit = njia::channel::dialect(dialect).unwrap().max_screen.unwrap_or(160);
+        for (k, (screen, want)) in screens.iter().zip(reference).enumerate() {
+            if njia::gsm7::fits(want, limit) {
+                assert_eq!(screen, want, "{dialect} step {k} differs from {first}");
+            } else {
+                paged += 1;
+                assert_eq!(screen.lines().next(), want.lines().next(), "{dialect} step {k}");
+                assert!(screen.ends_with("\n98. More"), "{dialect} step {k} is not paged: {screen}");
+            }
+        }
     }
+    assert_eq!(paged, 1, "only Nalo's 120 characters page the home menu");
     server.stop().await;
 }
 
 mod never_panic {
+    use njia::channel::{Channel, dialect};
     use proptest::prelude::*;
+
+    fn ch(name: &str) -> Channel {
+        Channel::default_for(dialect(name).unwrap(), 160)
+    }
 
     proptest! {
         #[test]
         fn json_dialects(body in proptest::collection::vec(any::<u8>(), 0..400)) {
-            let _ = njia::channel::hubtel::parse(&body, 160);
-            let _ = njia::channel::arkesel::parse(&body, 160);
-            let _ = njia::channel::africastalking::parse_hop(&body, 160);
-            let _ = njia::channel::beem::parse(&body, 160);
+            let _ = njia::channel::hubtel::parse(&body, &ch("hubtel"));
+            let _ = njia::channel::arkesel::parse(&body, &ch("arkesel"));
+            let _ = njia::channel::africastalking::parse_hop(&body, &ch("africastalking"));
+            let _ = njia::channel::africastalking::parse_session_end(&body, &ch("africastalking"));
+            let _ = njia::channel::beem::parse(&body, &ch("beem"));
+            let _ = njia::channel::nalo::parse(&body, &ch("nalo"));
+            let _ = njia::channel::infobip::parse("1", &body, true, &ch("infobip"));
+            let _ = njia::channel::infobip::parse_end("1", &body, &ch("infobip"));
         }
 
         #[test]
@@ -437,16 +565,28 @@ mod never_panic {
                                 mobile in "[0-9+]{0,16}", session in ".{0,140}", new_session in any::<bool>()) {
             let hubtel = serde_json::json!({"Type": kind, "Message": message, "Mobile": mobile, "SessionId": session,
                 "ServiceCode": "384", "Sequence": 3});
-            let _ = njia::channel::hubtel::parse(hubtel.to_string().as_bytes(), 160);
+            let _ = njia::channel::hubtel::parse(hubtel.to_string().as_bytes(), &ch("hubtel"));
             let arkesel = serde_json::json!({"sessionID": session, "newSession": new_session, "msisdn": mobile,
                 "userData": message});
-            let _ = njia::channel::arkesel::parse(arkesel.to_string().as_bytes(), 160);
+            let _ = njia::channel::arkesel::parse(arkesel.to_string().as_bytes(), &ch("arkesel"));
+            let nalo = serde_json::json!({"SESSIONID": session, "MSGTYPE": new_session, "MSISDN": mobile,
+                "USERDATA": message, "USERID": kind});
+            let _ = njia::channel::nalo::parse(nalo.to_string().as_bytes(), &ch("nalo"));
+            let infobip = serde_json::json!({"msisdn": mobile, "text": message, "shortCode": kind});
+            let _ = njia::channel::infobip::parse(&session, infobip.to_string().as_bytes(), new_session, &ch("infobip"));
         }
 
         #[test]
         fn safaricom_queries(query in ".{0,300}") {
-            let _ = njia::channel::safaricom::parse_hop(&query, 160);
-            let _ = njia::channel::airtel::parse(&query, 160);
+            let _ = njia::channel::safaricom::parse_hop(&query, &ch("safaricom"));
+            let _ = njia::channel::airtel::parse(&query, &ch("airtel"));
+        }
+
+        #[test]
+        fn infobip_paths(rest in "(/session/)?[a-z0-9/]{0,30}") {
+            for m in [http::Method::GET, http::Method::POST, http::Method::PUT] {
+                let _ = njia::channel::infobip::route(&m, &rest);
+            }
         }
     }
 }

@@ -57,6 +57,7 @@ fn hop(text: &str) -> Hop {
         service_code: "*384#".into(),
         input: HopInput::Cumulative(text.into()),
         limit: 160,
+        menus: None,
     }
 }
 

@@ -19,10 +19,9 @@ cancelled = Cancelled. Thank you for using e-Citizen.
 land-enter-parcel = Enter the land parcel number (e.g. KAJIADO/1234):
 land-parcel-invalid = That parcel number is not valid.
 land-parcel-unknown = That parcel was not found.
-land-confirm = Parcel {$parcel}
-    Owner: {$owner}
+land-confirm = {$parcel}, {$owner}
     Rates due: KES {$amount}
-land-submitted = Request {$reference} received. You will receive an M-Pesa prompt for KES {$amount} on your phone. Enter your M-Pesa PIN to pay.
+land-submitted = Request {$reference} received. You will get an M-Pesa prompt for KES {$amount}. Enter your M-Pesa PIN to pay.
 
 licence-enter-number = Enter your driving licence number:
 licence-invalid = That licence number is not valid.

@@ -19,9 +19,8 @@ cancelled = Umeghairi. Asante kwa kutumia e-Citizen.
 land-enter-parcel = Weka nambari ya kipande cha ardhi (mfano KAJIADO/1234):
 land-parcel-invalid = Nambari ya kipande si sahihi.
 land-parcel-unknown = Kipande hicho hakijapatikana.
-land-confirm = Kipande {$parcel}
-    Mwenye: {$owner}
-    Ushuru unaodaiwa: KES {$amount}
+land-confirm = {$parcel}, {$owner}
+    Unadaiwa KES {$amount}
 land-submitted = Ombi {$reference} limepokelewa. Utapokea ombi la M-Pesa la KES {$amount} kwenye simu yako. Weka PIN yako ya M-Pesa kulipa.
 
 licence-enter-number = Weka nambari ya leseni ya udereva:

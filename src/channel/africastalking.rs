@@ -1,48 +1,64 @@
 //! Africa's Talking USSD: form POSTs with a cumulative `text`, `CON `/`END ` plain-text replies,
 //! and a separate end-of-session notification.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 
 use crate::BoxFuture;
-use crate::channel::{BadRequest, Dialect, field, form_pairs, refuse};
+use crate::channel::telco::{self, Telco, Walk, WireRequest};
+use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, field, form_pairs, refuse};
 use crate::hub::{Hop, HopInput, Reply};
 use crate::server::AppState;
 use crate::store::SessionEnd;
-use crate::types::{Msisdn, SessionKey, mask_raw_phone};
+use crate::types::{Msisdn, mask_raw_phone};
 
-/// The channel name sessions are keyed under.
+/// The dialect's name, and the channel name sessions are keyed under by default.
 pub const CHANNEL: &str = "africastalking";
 
 /// Longest `text` accepted; a real session is far shorter (180 s of typing on a keypad).
 const MAX_TEXT: usize = 2048;
 
-/// Where Africa's Talking POSTs hops.
-pub const HOP_PATH: &str = "/ussd/africastalking";
+/// Hops are POSTed to the channel path, end-of-session notices to `{path}/events`.
+pub const DIALECT: Dialect = Dialect {
+    name: CHANNEL,
+    default_path: "/ussd/africastalking",
+    max_screen: None,
+    handle,
+    telco: &Telco { request: telco_request, read: telco::read_con_end },
+};
 
-pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: Some(hop_boxed), routes: Some(routes) };
-
-fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/ussd/africastalking/events", post(session_end))
+fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
+    Box::pin(async move {
+        match (&req.method, req.rest.as_str()) {
+            (&Method::POST, "") => hop(app, ch, req.body).await,
+            (&Method::POST, "/events") => session_end(app, ch, req.body).await,
+            _ => req.unrouted(),
+        }
+    })
 }
 
-fn hop_boxed(app: Arc<AppState>, body: Bytes) -> BoxFuture<'static, Response> {
-    Box::pin(hop(app, body))
+/// How Africa's Talking sends hop `k`: the cumulative text, digits dialled with the code first.
+fn telco_request(w: &Walk<'_>, k: usize) -> WireRequest {
+    let phone = format!("+{}", w.phone);
+    let text = w.cumulative(k);
+    let body = telco::form(&[
+        ("sessionId", w.session),
+        ("phoneNumber", &phone),
+        ("networkCode", "63902"),
+        ("serviceCode", &w.base_code()),
+        ("text", &text),
+    ]);
+    WireRequest { method: "POST", target: w.path.to_owned(), content_type: telco::FORM, body }
 }
 
 /// Parses a hop. Pure, so the table-driven tests and fuzzers can call it directly.
-pub fn parse_hop(body: &[u8], limit: usize) -> Result<Hop, BadRequest> {
+pub fn parse_hop(body: &[u8], ch: &Channel) -> Result<Hop, BadRequest> {
     let pairs = form_pairs(body);
     let session_id = field(&pairs, "sessionId").ok_or_else(|| BadRequest("field 'sessionId' is required".into()))?;
-    // One shared allocation for the channel name, not one per hop.
-    static CHANNEL_NAME: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(CHANNEL));
-    let key =
-        SessionKey::new(Arc::clone(&CHANNEL_NAME), session_id).map_err(|e| BadRequest(format!("sessionId: {e}")))?;
+    let key = ch.key(session_id)?;
     let phone = field(&pairs, "phoneNumber").ok_or_else(|| BadRequest("field 'phoneNumber' is required".into()))?;
     let msisdn = Msisdn::parse(phone).map_err(|e| BadRequest(format!("phoneNumber: {e}")))?;
     let service_code =
@@ -55,7 +71,7 @@ pub fn parse_hop(body: &[u8], limit: usize) -> Result<Hop, BadRequest> {
     if text.len() > MAX_TEXT {
         return Err(BadRequest(format!("text is longer than {MAX_TEXT} bytes")));
     }
-    Ok(Hop { key, msisdn, service_code: service_code.to_owned(), input: HopInput::Cumulative(text.to_owned()), limit })
+    Ok(ch.hop(key, msisdn, service_code.to_owned(), HopInput::Cumulative(text.to_owned())))
 }
 
 /// Formats a reply: `CON ` continues the session, `END ` closes it.
@@ -66,11 +82,11 @@ pub fn format_reply(reply: &Reply) -> String {
     out
 }
 
-async fn hop(app: Arc<AppState>, body: Bytes) -> Response {
-    let hop = match parse_hop(&body, app.screen_limit) {
+async fn hop(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
+    let hop = match parse_hop(&body, &ch) {
         Ok(h) => h,
         Err(e) => {
-            return refuse(CHANNEL, field(&form_pairs(&body), "phoneNumber").map(mask_raw_phone), e);
+            return refuse(&ch.name, field(&form_pairs(&body), "phoneNumber").map(mask_raw_phone), e);
         }
     };
     let reply = app.hub.hop(hop).await;
@@ -78,7 +94,7 @@ async fn hop(app: Arc<AppState>, body: Bytes) -> Response {
 }
 
 /// Parses an end-of-session notification.
-pub fn parse_session_end(body: &[u8]) -> Result<SessionEnd, BadRequest> {
+pub fn parse_session_end(body: &[u8], ch: &Channel) -> Result<SessionEnd, BadRequest> {
     let pairs = form_pairs(body);
     let session_id = field(&pairs, "sessionId").filter(|s| !s.is_empty() && s.len() <= 128);
     let session_id = session_id.ok_or_else(|| BadRequest("field 'sessionId' is required".into()))?;
@@ -93,7 +109,7 @@ pub fn parse_session_end(body: &[u8]) -> Result<SessionEnd, BadRequest> {
         }
     };
     Ok(SessionEnd {
-        channel: CHANNEL.to_owned(),
+        channel: ch.name.to_string(),
         session_id: session_id.to_owned(),
         msisdn: field(&pairs, "phoneNumber").and_then(|p| Msisdn::parse(p).ok()),
         status: status.to_owned(),
@@ -104,16 +120,16 @@ pub fn parse_session_end(body: &[u8]) -> Result<SessionEnd, BadRequest> {
     })
 }
 
-async fn session_end(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
-    let end = match parse_session_end(&body) {
+async fn session_end(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
+    let end = match parse_session_end(&body, &ch) {
         Ok(e) => e,
         Err(e) => {
-            tracing::warn!(channel = CHANNEL, reason = %e.0, "malformed end-of-session notification");
+            tracing::warn!(channel = %ch.name, reason = %e.0, "malformed end-of-session notification");
             return e.into_response();
         }
     };
     let masked = end.msisdn.map(|m| m.masked().to_string());
-    tracing::info!(channel = CHANNEL, msisdn = masked.as_deref().unwrap_or("-"), status = ?end.status, hops = ?end.hops, "session ended");
+    tracing::info!(channel = %ch.name, msisdn = masked.as_deref().unwrap_or("-"), status = ?end.status, hops = ?end.hops, "session ended");
     match app.hub.store.record_session_end(end).await {
         Ok(()) => "OK".into_response(),
         Err(e) => {

@@ -5,24 +5,52 @@
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
-use crate::channel::{BadRequest, Dialect, MAX_INPUT, field, form_pairs, refuse, session_key};
+use crate::BoxFuture;
+use crate::channel::telco::{self, Screen, Telco, Walk, WireReply, WireRequest};
+use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, MAX_INPUT, field, form_pairs, refuse};
 use crate::hub::{Hop, HopInput, Reply};
 use crate::menu::normalize_code;
 use crate::server::AppState;
 use crate::types::{Msisdn, mask_raw_phone};
 
 pub const CHANNEL: &str = "airtel";
-pub const HOP_PATH: &str = "/ussd/airtel";
 
-pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: None, routes: Some(routes) };
+/// Hops and cleanups are GETs of the channel path.
+pub const DIALECT: Dialect = Dialect {
+    name: CHANNEL,
+    default_path: "/ussd/airtel",
+    max_screen: None,
+    handle,
+    telco: &Telco { request: telco_request, read: telco_read },
+};
 
-fn routes() -> Router<Arc<AppState>> {
-    Router::new().route(HOP_PATH, get(hop))
+fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
+    Box::pin(async move {
+        match (&req.method, req.rest.as_str()) {
+            (&Method::GET, "") => hop(app, ch, &req.query).await,
+            _ => req.unrouted(),
+        }
+    })
+}
+
+/// How Airtel sends hop `k`: the code without `*` and `#` first (`384*5`), then the latest input.
+fn telco_request(w: &Walk<'_>, k: usize) -> WireRequest {
+    let code = w.code.trim_start_matches('*').trim_end_matches('#');
+    let input = if k == 0 { code } else { w.last(k) };
+    telco::get(w, &[("SessionID", w.session), ("MSISDN", w.phone), ("MSC", "airtel"), ("input", input)])
+}
+
+/// Whether the session goes on is the `Freeflow` header: `FC` continues, `FB` ends.
+fn telco_read(r: &WireReply) -> Result<Screen, String> {
+    telco::ok(r)?;
+    match r.header("freeflow") {
+        Some("FC") => Ok(Screen { text: r.body.clone(), end: false }),
+        Some("FB") => Ok(Screen { text: r.body.clone(), end: true }),
+        other => Err(format!("Freeflow header is {other:?}, not FC or FB")),
+    }
 }
 
 /// What an Airtel request is.
@@ -34,14 +62,14 @@ pub enum Parsed {
 }
 
 /// Parses a request from its query string. Pure, for the table-driven tests.
-pub fn parse(query: &str, limit: usize) -> Result<Parsed, BadRequest> {
+pub fn parse(query: &str, ch: &Channel) -> Result<Parsed, BadRequest> {
     let pairs = form_pairs(query.as_bytes());
     if field(&pairs, "clean").is_some() {
         return Ok(Parsed::Cleanup);
     }
     let required =
         |name: &str| field(&pairs, name).ok_or_else(|| BadRequest(format!("parameter '{name}' is required")));
-    let key = session_key(CHANNEL, required("SessionID")?)?;
+    let key = ch.key(required("SessionID")?)?;
     let msisdn = Msisdn::parse(required("MSISDN")?).map_err(|e| BadRequest(format!("MSISDN: {e}")))?;
     let input = field(&pairs, "input").unwrap_or_default();
     if input.len() > MAX_INPUT {
@@ -54,13 +82,12 @@ pub fn parse(query: &str, limit: usize) -> Result<Parsed, BadRequest> {
     } else {
         String::new()
     };
-    Ok(Parsed::Hop(Hop {
+    Ok(Parsed::Hop(ch.hop(
         key,
         msisdn,
-        service_code: code,
-        input: HopInput::Latest { text: input.to_owned(), first: false, sequence: None },
-        limit,
-    }))
+        code,
+        HopInput::Latest { text: input.to_owned(), first: false, sequence: None },
+    )))
 }
 
 /// The reply: the screen as the body, `Freeflow` saying whether the session goes on.
@@ -73,14 +100,13 @@ pub fn format_reply(reply: &Reply) -> Response {
         .into_response()
 }
 
-async fn hop(State(app): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
-    let query = query.unwrap_or_default();
-    match parse(&query, app.screen_limit) {
+async fn hop(app: Arc<AppState>, ch: Arc<Channel>, query: &str) -> Response {
+    match parse(query, &ch) {
         Ok(Parsed::Hop(hop)) => format_reply(&app.hub.hop(hop).await),
         Ok(Parsed::Cleanup) => {
-            tracing::info!(channel = CHANNEL, "session cleaned up by the network");
+            tracing::info!(channel = %ch.name, "session cleaned up by the network");
             "OK".into_response()
         }
-        Err(e) => refuse(CHANNEL, field(&form_pairs(query.as_bytes()), "MSISDN").map(mask_raw_phone), e),
+        Err(e) => refuse(&ch.name, field(&form_pairs(query.as_bytes()), "MSISDN").map(mask_raw_phone), e),
     }
 }

@@ -5,22 +5,54 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::http::Method;
 use axum::response::Response;
 use serde::Deserialize;
 
 use crate::BoxFuture;
-use crate::channel::{BadRequest, Dialect, MAX_INPUT, is_dial_string, json_phone, json_reply, refuse, session_key};
+use crate::channel::telco::{self, Screen, Telco, Walk, WireReply, WireRequest};
+use crate::channel::{
+    BadRequest, Channel, ChannelRequest, Dialect, MAX_INPUT, is_dial_string, json_phone, json_reply, refuse,
+};
 use crate::hub::{Hop, HopInput, Reply};
 use crate::server::AppState;
 use crate::types::Msisdn;
 
 pub const CHANNEL: &str = "arkesel";
-pub const HOP_PATH: &str = "/ussd/arkesel";
+/// Hops are JSON POSTs to the channel path.
+pub const DIALECT: Dialect = Dialect {
+    name: CHANNEL,
+    default_path: "/ussd/arkesel",
+    max_screen: None,
+    handle,
+    telco: &Telco { request: telco_request, read: telco_read },
+};
 
-pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: Some(hop_boxed), routes: None };
+fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
+    Box::pin(async move {
+        match (&req.method, req.rest.as_str()) {
+            (&Method::POST, "") => hop(app, ch, req.body).await,
+            _ => req.unrouted(),
+        }
+    })
+}
 
-fn hop_boxed(app: Arc<AppState>, body: Bytes) -> BoxFuture<'static, Response> {
-    Box::pin(hop(app, body))
+/// How Arkesel sends hop `k`: `newSession` with the dial string first, then the latest input.
+fn telco_request(w: &Walk<'_>, k: usize) -> WireRequest {
+    let data = if k == 0 { w.code } else { w.last(k) };
+    telco::json_post(
+        w,
+        "",
+        serde_json::json!({"sessionID": w.session, "userID": "NJIA", "newSession": k == 0, "msisdn": w.phone,
+            "userData": data, "network": "MTN"}),
+    )
+}
+
+fn telco_read(r: &WireReply) -> Result<Screen, String> {
+    telco::ok(r)?;
+    let v = r.json()?;
+    let end = v.get("continueSession").and_then(serde_json::Value::as_bool).ok_or("reply has no continueSession")?;
+    Ok(Screen { text: telco::json_str(&v, "/message")?, end: !end })
 }
 
 #[derive(Deserialize)]
@@ -46,21 +78,16 @@ pub struct Parsed {
 }
 
 /// Parses a request. Pure, for the table-driven tests.
-pub fn parse(body: &[u8], limit: usize) -> Result<Parsed, BadRequest> {
+pub fn parse(body: &[u8], ch: &Channel) -> Result<Parsed, BadRequest> {
     let r: Request = serde_json::from_slice(body).map_err(|e| BadRequest(format!("not an Arkesel request: {e}")))?;
-    let key = session_key(CHANNEL, &r.session_id)?;
+    let key = ch.key(&r.session_id)?;
     let msisdn = Msisdn::parse(&r.msisdn).map_err(|e| BadRequest(format!("msisdn: {e}")))?;
     if r.user_data.len() > MAX_INPUT || r.user_id.len() > 64 {
         return Err(BadRequest(format!("userData is longer than {MAX_INPUT} bytes, or userID than 64")));
     }
     let service_code = if r.new_session && is_dial_string(&r.user_data) { r.user_data.clone() } else { String::new() };
-    let hop = Hop {
-        key,
-        msisdn,
-        service_code,
-        input: HopInput::Latest { text: r.user_data, first: r.new_session, sequence: None },
-        limit,
-    };
+    let hop =
+        ch.hop(key, msisdn, service_code, HopInput::Latest { text: r.user_data, first: r.new_session, sequence: None });
     Ok(Parsed { hop, session_id: r.session_id, user_id: r.user_id, msisdn: r.msisdn })
 }
 
@@ -74,12 +101,12 @@ pub fn format_reply(parsed: &Parsed, reply: &Reply) -> serde_json::Value {
     })
 }
 
-async fn hop(app: Arc<AppState>, body: Bytes) -> Response {
-    match parse(&body, app.screen_limit) {
+async fn hop(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
+    match parse(&body, &ch) {
         Ok(parsed) => {
             let reply = app.hub.hop(parsed.hop.clone()).await;
             json_reply(format_reply(&parsed, &reply))
         }
-        Err(e) => refuse(CHANNEL, json_phone(&body, "msisdn"), e),
+        Err(e) => refuse(&ch.name, json_phone(&body, "msisdn"), e),
     }
 }

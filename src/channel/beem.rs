@@ -5,22 +5,52 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::http::Method;
 use axum::response::Response;
 use serde::Deserialize;
 
 use crate::BoxFuture;
-use crate::channel::{BadRequest, Dialect, MAX_INPUT, json_phone, json_reply, refuse, session_key};
+use crate::channel::telco::{self, Screen, Telco, Walk, WireReply, WireRequest};
+use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, MAX_INPUT, json_phone, json_reply, refuse};
 use crate::hub::{Hop, HopInput, Reply};
 use crate::server::AppState;
 use crate::types::Msisdn;
 
 pub const CHANNEL: &str = "beem";
-pub const HOP_PATH: &str = "/ussd/beem";
+/// Hops are JSON POSTs to the channel path.
+pub const DIALECT: Dialect = Dialect {
+    name: CHANNEL,
+    default_path: "/ussd/beem",
+    max_screen: None,
+    handle,
+    telco: &Telco { request: telco_request, read: telco_read },
+};
 
-pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: Some(hop_boxed), routes: None };
+fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
+    Box::pin(async move {
+        match (&req.method, req.rest.as_str()) {
+            (&Method::POST, "") => hop(app, ch, req.body).await,
+            _ => req.unrouted(),
+        }
+    })
+}
 
-fn hop_boxed(app: Arc<AppState>, body: Bytes) -> BoxFuture<'static, Response> {
-    Box::pin(hop(app, body))
+/// How Beem sends hop `k`: `initiate` with a 0 response (Beem names no code), then `continue`
+/// with the latest input; `request_id` counts hops.
+fn telco_request(w: &Walk<'_>, k: usize) -> WireRequest {
+    let response = if k == 0 { serde_json::json!(0) } else { serde_json::json!(w.last(k)) };
+    telco::json_post(
+        w,
+        "",
+        serde_json::json!({"command": if k == 0 { "initiate" } else { "continue" }, "msisdn": w.phone,
+            "session_id": w.session, "operator": "vodacom", "payload": {"request_id": k, "response": response}}),
+    )
+}
+
+fn telco_read(r: &WireReply) -> Result<Screen, String> {
+    telco::ok(r)?;
+    let v = r.json()?;
+    Ok(Screen { text: telco::json_str(&v, "/payload/request")?, end: telco::json_str(&v, "/command")? == "terminate" })
 }
 
 #[derive(Deserialize)]
@@ -63,9 +93,9 @@ fn number(v: &Option<serde_json::Value>) -> Option<u32> {
 }
 
 /// Parses a request. Pure, for the table-driven tests.
-pub fn parse(body: &[u8], limit: usize) -> Result<Parsed, BadRequest> {
+pub fn parse(body: &[u8], ch: &Channel) -> Result<Parsed, BadRequest> {
     let r: Request = serde_json::from_slice(body).map_err(|e| BadRequest(format!("not a Beem request: {e}")))?;
-    let key = session_key(CHANNEL, &r.session_id)?;
+    let key = ch.key(&r.session_id)?;
     let msisdn = Msisdn::parse(&r.msisdn).map_err(|e| BadRequest(format!("msisdn: {e}")))?;
     let text = match &r.payload.response {
         Some(serde_json::Value::String(s)) => s.clone(),
@@ -90,14 +120,7 @@ pub fn parse(body: &[u8], limit: usize) -> Result<Parsed, BadRequest> {
         }
         other => return Err(BadRequest(format!("command {other:?} is not initiate, continue or terminate"))),
     };
-    let hop = Hop {
-        key,
-        msisdn,
-        // Beem names no code: the channel's first menu answers.
-        service_code: String::new(),
-        input: HopInput::Latest { text, first, sequence: Some(request_id) },
-        limit,
-    };
+    let hop = ch.hop(key, msisdn, String::new(), HopInput::Latest { text, first, sequence: Some(request_id) });
     Ok(Parsed { hop: Some(hop), msisdn: r.msisdn, operator: r.operator, session_id: r.session_id, request_id })
 }
 
@@ -111,18 +134,18 @@ pub fn format_reply(parsed: &Parsed, reply: &Reply) -> serde_json::Value {
     })
 }
 
-async fn hop(app: Arc<AppState>, body: Bytes) -> Response {
-    match parse(&body, app.screen_limit) {
+async fn hop(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
+    match parse(&body, &ch) {
         Ok(parsed) => match &parsed.hop {
             Some(hop) => {
                 let reply = app.hub.hop(hop.clone()).await;
                 json_reply(format_reply(&parsed, &reply))
             }
             None => {
-                tracing::info!(channel = CHANNEL, "session terminated by the network");
+                tracing::info!(channel = %ch.name, "session terminated by the network");
                 json_reply(format_reply(&parsed, &Reply { text: String::new(), end: true }))
             }
         },
-        Err(e) => refuse(CHANNEL, json_phone(&body, "msisdn"), e),
+        Err(e) => refuse(&ch.name, json_phone(&body, "msisdn"), e),
     }
 }

@@ -5,22 +5,54 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::http::Method;
 use axum::response::Response;
 use serde::Deserialize;
 
 use crate::BoxFuture;
-use crate::channel::{BadRequest, Dialect, MAX_INPUT, is_dial_string, json_phone, json_reply, refuse, session_key};
+use crate::channel::telco::{self, Screen, Telco, Walk, WireReply, WireRequest};
+use crate::channel::{
+    BadRequest, Channel, ChannelRequest, Dialect, MAX_INPUT, is_dial_string, json_phone, json_reply, refuse,
+};
 use crate::hub::{Hop, HopInput, Reply};
 use crate::server::AppState;
 use crate::types::Msisdn;
 
 pub const CHANNEL: &str = "hubtel";
-pub const HOP_PATH: &str = "/ussd/hubtel";
+/// Hops are JSON POSTs to the channel path.
+pub const DIALECT: Dialect = Dialect {
+    name: CHANNEL,
+    default_path: "/ussd/hubtel",
+    max_screen: None,
+    handle,
+    telco: &Telco { request: telco_request, read: telco_read },
+};
 
-pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: Some(hop_boxed), routes: None };
+fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
+    Box::pin(async move {
+        match (&req.method, req.rest.as_str()) {
+            (&Method::POST, "") => hop(app, ch, req.body).await,
+            _ => req.unrouted(),
+        }
+    })
+}
 
-fn hop_boxed(app: Arc<AppState>, body: Bytes) -> BoxFuture<'static, Response> {
-    Box::pin(hop(app, body))
+/// How Hubtel sends hop `k`: the whole dial string at initiation, then the latest input, with a
+/// `Sequence` that counts hops.
+fn telco_request(w: &Walk<'_>, k: usize) -> WireRequest {
+    let (kind, message) = if k == 0 { ("initiation", w.code) } else { ("response", w.last(k)) };
+    telco::json_post(
+        w,
+        "",
+        serde_json::json!({"Type": kind, "Message": message, "ServiceCode": w.split_code().0, "Mobile": w.phone,
+            "SessionId": w.session, "Sequence": k + 1, "Operator": "mtn"}),
+    )
+}
+
+fn telco_read(r: &WireReply) -> Result<Screen, String> {
+    telco::ok(r)?;
+    let v = r.json()?;
+    Ok(Screen { text: telco::json_str(&v, "/Message")?, end: telco::json_str(&v, "/Type")? == "Release" })
 }
 
 #[derive(Deserialize)]
@@ -51,9 +83,9 @@ pub enum Parsed {
 }
 
 /// Parses a request. Pure, for the table-driven tests.
-pub fn parse(body: &[u8], limit: usize) -> Result<Parsed, BadRequest> {
+pub fn parse(body: &[u8], ch: &Channel) -> Result<Parsed, BadRequest> {
     let r: Request = serde_json::from_slice(body).map_err(|e| BadRequest(format!("not a Hubtel request: {e}")))?;
-    let key = session_key(CHANNEL, &r.session_id)?;
+    let key = ch.key(&r.session_id)?;
     let msisdn = Msisdn::parse(&r.mobile).map_err(|e| BadRequest(format!("Mobile: {e}")))?;
     if r.message.len() > MAX_INPUT {
         return Err(BadRequest(format!("Message is longer than {MAX_INPUT} bytes")));
@@ -74,21 +106,19 @@ pub fn parse(body: &[u8], limit: usize) -> Result<Parsed, BadRequest> {
             } else {
                 return Err(BadRequest("initiation needs a dial string in Message or a code in ServiceCode".into()));
             };
-            Ok(Parsed::Hop(Hop {
+            Ok(Parsed::Hop(ch.hop(
                 key,
                 msisdn,
                 service_code,
-                input: HopInput::Latest { text: String::new(), first: true, sequence },
-                limit,
-            }))
+                HopInput::Latest { text: String::new(), first: true, sequence },
+            )))
         }
-        "response" => Ok(Parsed::Hop(Hop {
+        "response" => Ok(Parsed::Hop(ch.hop(
             key,
             msisdn,
-            service_code: String::new(),
-            input: HopInput::Latest { text: r.message, first: false, sequence },
-            limit,
-        })),
+            String::new(),
+            HopInput::Latest { text: r.message, first: false, sequence },
+        ))),
         "release" | "timeout" => Ok(Parsed::Ended { kind: r.kind, msisdn }),
         other => Err(BadRequest(format!("Type {other:?} is not initiation, response, release or timeout"))),
     }
@@ -106,13 +136,13 @@ pub fn format_reply(reply: &Reply) -> serde_json::Value {
     })
 }
 
-async fn hop(app: Arc<AppState>, body: Bytes) -> Response {
-    match parse(&body, app.screen_limit) {
+async fn hop(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
+    match parse(&body, &ch) {
         Ok(Parsed::Hop(hop)) => json_reply(format_reply(&app.hub.hop(hop).await)),
         Ok(Parsed::Ended { kind, msisdn }) => {
-            tracing::info!(channel = CHANNEL, msisdn = %msisdn.masked(), kind = %kind, "session ended by the network");
+            tracing::info!(channel = %ch.name, msisdn = %msisdn.masked(), kind = %kind, "session ended by the network");
             json_reply(serde_json::json!({ "Type": "Release", "Message": "" }))
         }
-        Err(e) => refuse(CHANNEL, json_phone(&body, "Mobile"), e),
+        Err(e) => refuse(&ch.name, json_phone(&body, "Mobile"), e),
     }
 }

@@ -1,6 +1,8 @@
-//! Telco dialects: one module each, registered in [`routes`]. An adapter parses its wire
-//! format into a [`crate::hub::Hop`], authenticates it, and formats the [`crate::hub::Reply`];
-//! it holds no business logic and the engine knows no telco.
+//! Channels and their telco dialects: one module per dialect, registered in [`DIALECTS`]. A
+//! channel is a dialect served at a path with a screen limit, the menus it may reach and its
+//! authentication ([`Channel`]). An adapter parses its wire format into a
+//! [`crate::hub::Hop`] and formats the [`crate::hub::Reply`]; it holds no business logic and
+//! the engine knows no telco.
 
 pub mod africastalking;
 pub mod airtel;
@@ -8,57 +10,234 @@ pub mod arkesel;
 pub mod auth;
 pub mod beem;
 pub mod hubtel;
+pub mod infobip;
+pub mod nalo;
 pub mod safaricom;
+pub mod telco;
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::BoxFuture;
+use crate::channel::auth::ChannelAuth;
+use crate::hub::{Hop, HopInput, MenuFilter};
 use crate::server::AppState;
+use crate::types::{Msisdn, SessionKey};
 
 /// Every dialect, in one explicit list.
-pub const DIALECTS: &[Dialect] =
-    &[africastalking::DIALECT, safaricom::DIALECT, airtel::DIALECT, hubtel::DIALECT, arkesel::DIALECT, beem::DIALECT];
+pub const DIALECTS: &[Dialect] = &[
+    africastalking::DIALECT,
+    safaricom::DIALECT,
+    airtel::DIALECT,
+    hubtel::DIALECT,
+    arkesel::DIALECT,
+    nalo::DIALECT,
+    beem::DIALECT,
+    infobip::DIALECT,
+];
 
-/// A USSD hop handler: takes the whole (size-limited) body, returns the reply.
-pub type HopHandler = fn(Arc<AppState>, Bytes) -> BoxFuture<'static, Response>;
+/// The dialect called `name`.
+pub fn dialect(name: &str) -> Option<&'static Dialect> {
+    DIALECTS.iter().find(|d| d.name == name)
+}
+
+/// A request's handler: the channel it came in on and the request, its body already read
+/// (size- and time-limited) and its authentication already checked.
+pub type Handler = fn(Arc<AppState>, Arc<Channel>, ChannelRequest) -> BoxFuture<'static, Response>;
 
 /// What the server needs to know of a dialect.
 pub struct Dialect {
     pub name: &'static str,
-    /// Where the telco sends hops.
-    pub hop_path: &'static str,
-    /// The handler of hops POSTed to `hop_path`, which the server calls without going through
-    /// the router (the hot path: the router's boxing and matching cost about 2 µs per hop).
-    /// `None` for a dialect whose hops are not POSTs (Safaricom's GETs go through its routes).
-    pub hop: Option<HopHandler>,
-    /// The dialect's other routes (GET hops, end-of-session notices). The POST hop route is
-    /// added for every dialect with a `hop` handler, so other methods get a 405 there.
-    pub routes: Option<fn() -> Router<Arc<AppState>>>,
+    /// Where a channel of this dialect listens unless configured otherwise.
+    pub default_path: &'static str,
+    /// The longest screen the dialect's documentation allows (Nalo: 120), when it is below the
+    /// server's `screen_limit`.
+    pub max_screen: Option<usize>,
+    /// Serves every request at or below the channel's path.
+    pub handle: Handler,
+    /// The telco's side of the wire format, for `njia dial --dialect` and the tests.
+    pub telco: &'static telco::Telco,
 }
 
-/// Every dialect's routes.
-pub fn routes() -> Router<Arc<AppState>> {
-    DIALECTS.iter().fold(Router::new(), |r, d| {
-        let r = match d.hop {
-            Some(h) => r.route(
-                d.hop_path,
-                axum::routing::post(
-                    move |axum::extract::State(app): axum::extract::State<Arc<AppState>>, body: Bytes| h(app, body),
-                ),
-            ),
-            None => r,
-        };
-        match d.routes {
-            Some(extra) => r.merge(extra()),
-            None => r,
+impl std::fmt::Debug for Dialect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// A request for a channel, as its dialect sees it.
+pub struct ChannelRequest {
+    pub method: Method,
+    /// The path below the channel's own (`""` for the channel path itself, `/events`, …).
+    pub rest: String,
+    /// The raw query string (GET dialects carry their fields there).
+    pub query: String,
+    pub body: Bytes,
+}
+
+impl ChannelRequest {
+    /// The answer for a path or method this dialect does not serve: 405 on the channel path
+    /// itself, 404 below it.
+    pub fn unrouted(&self) -> Response {
+        if self.rest.is_empty() {
+            (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response()
+        } else {
+            (StatusCode::NOT_FOUND, "not found\n").into_response()
         }
-    })
+    }
+}
+
+/// One configured channel: a dialect at a path, with its screen limit, the menus it may reach
+/// and who may call it.
+#[derive(Debug)]
+pub struct Channel {
+    /// Sessions are keyed under this name, so two channels never share a session.
+    pub name: Arc<str>,
+    pub dialect: &'static Dialect,
+    pub path: String,
+    /// Screen limit in GSM-7 characters.
+    pub limit: usize,
+    /// The menus (by id) this channel may reach; `None` for every menu.
+    pub menus: MenuFilter,
+    pub auth: ChannelAuth,
+}
+
+impl Channel {
+    /// The channel a dialect gets when none is configured: its name, its default path, the
+    /// smaller of `limit` and the dialect's own, every menu, no authentication.
+    pub fn default_for(d: &'static Dialect, limit: usize) -> Channel {
+        Channel {
+            name: Arc::from(d.name),
+            dialect: d,
+            path: d.default_path.to_owned(),
+            limit: d.max_screen.map_or(limit, |m| m.min(limit)),
+            menus: None,
+            auth: ChannelAuth::default(),
+        }
+    }
+
+    /// Checks a session id (1 to 128 printable characters) and keys it under this channel.
+    pub fn key(&self, id: &str) -> Result<SessionKey, BadRequest> {
+        SessionKey::new(Arc::clone(&self.name), id).map_err(|e| BadRequest(format!("session id: {e}")))
+    }
+
+    /// A hop on this channel, carrying its limit and menus.
+    pub fn hop(&self, key: SessionKey, msisdn: Msisdn, service_code: String, input: HopInput) -> Hop {
+        Hop { key, msisdn, service_code, input, limit: self.limit, menus: self.menus.clone() }
+    }
+
+    /// Whether `menu` is reachable on this channel.
+    pub fn reaches(&self, menu: &str) -> bool {
+        self.menus.as_ref().is_none_or(|m| m.iter().any(|id| &**id == menu))
+    }
+}
+
+/// Smallest screen limit a channel may be configured with: below it no menu screen is usable.
+pub const MIN_SCREEN: usize = 60;
+
+/// Paths the server itself serves, which no channel may take.
+const RESERVED: &[&str] = &["/payments", "/healthz", "/readyz", "/metrics", "/admin"];
+
+/// The channels `config` describes, without authentication (which needs secrets): every
+/// dialect at its default path when none is configured. For the server and for `njia check`,
+/// which checks every menu at the limit of each channel that may reach it.
+pub fn layout(config: &crate::config::Config) -> Result<Vec<Channel>, String> {
+    if config.channels.is_empty() {
+        return Ok(DIALECTS.iter().map(|d| Channel::default_for(d, config.screen_limit)).collect());
+    }
+    let mut out: Vec<Channel> = Vec::new();
+    for (name, c) in &config.channels {
+        let bad = |e: String| format!("[channels.{name}]: {e}");
+        let dialect_name = c.dialect.as_deref().unwrap_or(name);
+        let Some(d) = dialect(dialect_name) else {
+            let known: Vec<_> = DIALECTS.iter().map(|d| d.name).collect();
+            return Err(bad(format!("no dialect {dialect_name:?} (known: {}); set `dialect`", known.join(", "))));
+        };
+        if name.is_empty()
+            || name.len() > 32
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(bad("a channel name is 1 to 32 letters, digits, '-' or '_'".into()));
+        }
+        let mut ch = Channel::default_for(d, config.screen_limit);
+        ch.name = Arc::from(name.as_str());
+        ch.path = c.path.clone().unwrap_or_else(|| format!("/ussd/{name}"));
+        let path_ok = ch.path.len() > 1
+            && ch.path.starts_with('/')
+            && !ch.path.ends_with('/')
+            && ch.path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
+        if !path_ok {
+            return Err(bad(format!("path {:?} must look like /ussd/name", ch.path)));
+        }
+        let clash =
+            |p: &str| ch.path == p || ch.path.starts_with(&format!("{p}/")) || p.starts_with(&format!("{}/", ch.path));
+        if let Some(r) = RESERVED.iter().find(|r| clash(r)) {
+            return Err(bad(format!("path {:?} overlaps the server's own {r}", ch.path)));
+        }
+        if let Some(other) = out.iter().find(|o| clash(&o.path)) {
+            return Err(bad(format!("path {:?} overlaps channel {}'s {:?}", ch.path, other.name, other.path)));
+        }
+        if let Some(limit) = c.screen_limit {
+            if !(MIN_SCREEN..=1000).contains(&limit) {
+                return Err(bad(format!("screen_limit {limit} is not between {MIN_SCREEN} and 1000")));
+            }
+            if let Some(max) = d.max_screen.filter(|m| limit > *m) {
+                tracing::warn!(channel = %name, limit, max, "screen_limit is above what the dialect documents");
+            }
+            ch.limit = limit;
+        }
+        ch.menus = c.menus.as_ref().map(|m| Arc::from(m.clone()));
+        out.push(ch);
+    }
+    Ok(out)
+}
+
+/// The checker's view of channels: name, limit and menus.
+pub fn screen_limits(channels: &[Channel]) -> Vec<crate::check::ScreenLimit> {
+    channels
+        .iter()
+        .map(|c| crate::check::ScreenLimit { channel: c.name.to_string(), limit: c.limit, menus: c.menus.clone() })
+        .collect()
+}
+
+/// The channels a server serves, found by path.
+#[derive(Debug, Default)]
+pub struct Channels {
+    list: Vec<Arc<Channel>>,
+}
+
+impl Channels {
+    pub fn new(list: Vec<Arc<Channel>>) -> Channels {
+        // Longest path first, so `/ussd/at/ke` wins over `/ussd/at` for its own requests.
+        let mut list = list;
+        list.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
+        Channels { list }
+    }
+
+    /// Every dialect on its default path with the default limit.
+    pub fn defaults(limit: usize) -> Channels {
+        Channels::new(DIALECTS.iter().map(|d| Arc::new(Channel::default_for(d, limit))).collect())
+    }
+
+    /// The channel serving `path` and the part of the path below the channel's.
+    pub fn find<'p>(&self, path: &'p str) -> Option<(&Arc<Channel>, &'p str)> {
+        self.list.iter().find_map(|c| {
+            let rest = path.strip_prefix(c.path.as_str())?;
+            (rest.is_empty() || rest.starts_with('/')).then_some((c, rest))
+        })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Channel>> {
+        self.list.iter()
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Arc<Channel>> {
+        self.list.iter().find(|c| &*c.name == name)
+    }
 }
 
 /// Answers a request a dialect could not parse: 400 with the reason, and a log line with the
@@ -73,16 +252,6 @@ pub fn json_phone(body: &[u8], field: &str) -> Option<String> {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.get(field).and_then(|m| m.as_str()).map(crate::types::mask_raw_phone))
-}
-
-/// The dialect whose routes `path` belongs to (its hop path, or below it).
-pub fn dialect_of(path: &str) -> Option<&'static Dialect> {
-    DIALECTS.iter().find(|d| path.strip_prefix(d.hop_path).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
-}
-
-/// The hop handler for a POST to `path`, if a dialect serves hops there.
-pub fn hop_handler(path: &str) -> Option<HopHandler> {
-    DIALECTS.iter().find(|d| d.hop_path == path).and_then(|d| d.hop)
 }
 
 /// A request a dialect refused: 400 with a body saying what was wrong.
@@ -106,11 +275,6 @@ pub fn form_pairs(body: &[u8]) -> FormPairs<'_> {
     let mut pairs = Vec::with_capacity(12);
     pairs.extend(form_urlencoded::parse(body));
     pairs
-}
-
-/// Checks a session id: 1 to 128 printable characters.
-pub fn session_key(channel: &'static str, id: &str) -> Result<crate::types::SessionKey, BadRequest> {
-    crate::types::SessionKey::new(Arc::from(channel), id).map_err(|e| BadRequest(format!("session id: {e}")))
 }
 
 /// Longest latest input accepted: a screen's answer, never a whole session.

@@ -5,35 +5,53 @@
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
-use crate::channel::{BadRequest, Dialect, field, form_pairs, refuse, session_key};
+use crate::BoxFuture;
+use crate::channel::telco::{self, Telco, Walk, WireRequest};
+use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, field, form_pairs, refuse};
 use crate::hub::{Hop, HopInput};
 use crate::menu::normalize_code;
 use crate::server::AppState;
 use crate::types::{Msisdn, mask_raw_phone};
 
 pub const CHANNEL: &str = "safaricom";
-pub const HOP_PATH: &str = "/ussd/safaricom";
 
 /// Longest `USSD_PARAMS` accepted.
 const MAX_PARAMS: usize = 2048;
 
-pub const DIALECT: Dialect = Dialect { name: CHANNEL, hop_path: HOP_PATH, hop: None, routes: Some(routes) };
+/// Hops are GETs of the channel path.
+pub const DIALECT: Dialect = Dialect {
+    name: CHANNEL,
+    default_path: "/ussd/safaricom",
+    max_screen: None,
+    handle,
+    telco: &Telco { request: telco_request, read: telco::read_con_end },
+};
 
-fn routes() -> Router<Arc<AppState>> {
-    Router::new().route(HOP_PATH, get(hop))
+fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
+    Box::pin(async move {
+        match (&req.method, req.rest.as_str()) {
+            (&Method::GET, "") => hop(app, ch, &req.query).await,
+            _ => req.unrouted(),
+        }
+    })
+}
+
+/// How Safaricom sends hop `k`: the code's digits in `DEST`, everything typed since the dial
+/// (digits dialled with the code first) in `USSD_PARAMS`.
+fn telco_request(w: &Walk<'_>, k: usize) -> WireRequest {
+    let params = w.cumulative(k);
+    telco::get(w, &[("ORIG", w.phone), ("DEST", w.split_code().0), ("SESSION_ID", w.session), ("USSD_PARAMS", &params)])
 }
 
 /// Parses a hop from the query string. Pure, for the table-driven tests.
-pub fn parse_hop(query: &str, limit: usize) -> Result<Hop, BadRequest> {
+pub fn parse_hop(query: &str, ch: &Channel) -> Result<Hop, BadRequest> {
     let pairs = form_pairs(query.as_bytes());
     let required =
         |name: &str| field(&pairs, name).ok_or_else(|| BadRequest(format!("parameter '{name}' is required")));
-    let key = session_key(CHANNEL, required("SESSION_ID")?)?;
+    let key = ch.key(required("SESSION_ID")?)?;
     let msisdn = Msisdn::parse(required("ORIG")?).map_err(|e| BadRequest(format!("ORIG: {e}")))?;
     let dest = required("DEST")?;
     if dest.is_empty() || dest.len() > 32 || !dest.bytes().all(|b| b.is_ascii_digit() || b == b'*' || b == b'#') {
@@ -43,21 +61,14 @@ pub fn parse_hop(query: &str, limit: usize) -> Result<Hop, BadRequest> {
     if params.len() > MAX_PARAMS {
         return Err(BadRequest(format!("USSD_PARAMS is longer than {MAX_PARAMS} bytes")));
     }
-    Ok(Hop {
-        key,
-        msisdn,
-        service_code: format!("*{}#", normalize_code(dest)),
-        input: HopInput::Cumulative(params.to_owned()),
-        limit,
-    })
+    Ok(ch.hop(key, msisdn, format!("*{}#", normalize_code(dest)), HopInput::Cumulative(params.to_owned())))
 }
 
-async fn hop(State(app): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
-    let query = query.unwrap_or_default();
-    let hop = match parse_hop(&query, app.screen_limit) {
+async fn hop(app: Arc<AppState>, ch: Arc<Channel>, query: &str) -> Response {
+    let hop = match parse_hop(query, &ch) {
         Ok(h) => h,
         Err(e) => {
-            return refuse(CHANNEL, field(&form_pairs(query.as_bytes()), "ORIG").map(mask_raw_phone), e);
+            return refuse(&ch.name, field(&form_pairs(query.as_bytes()), "ORIG").map(mask_raw_phone), e);
         }
     };
     let reply = app.hub.hop(hop).await;

@@ -236,8 +236,17 @@ impl MenuSet {
     ///
     /// `*384*1*2#` reaches the menu bound to `*384#` with extras `["1", "2"]`.
     pub fn route(&self, service_code: &str) -> Option<(&Arc<Menu>, Vec<String>)> {
+        self.route_in(service_code, None)
+    }
+
+    /// Like [`MenuSet::route`], among the menus whose ids are in `allowed` (all when `None`):
+    /// a channel never reaches a menu it is not configured for.
+    pub fn route_in(&self, service_code: &str, allowed: Option<&[String]>) -> Option<(&Arc<Menu>, Vec<String>)> {
         let dialled = normalize_code(service_code);
         for (code, idx) in &self.routes {
+            if !crate::hub::allows(allowed, &self.menus[*idx].id) {
+                continue;
+            }
             if dialled == *code {
                 return Some((&self.menus[*idx], Vec::new()));
             }

@@ -25,6 +25,7 @@ pub fn load(dir: &Path) -> njia::check::Loaded {
         menus_dir: &dir.join("menus"),
         locales_dir: &dir.join("locales"),
         limit: 160,
+        channels: &[],
         fallback: &fallback,
     };
     match njia::check::load(&opts) {

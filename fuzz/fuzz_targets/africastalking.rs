@@ -1,0 +1,18 @@
+//! Fuzzes the africastalking dialect's parser: any bytes get a parsed request or a 400 reason,
+//! never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use njia::channel::{africastalking, Channel, dialect};
+
+fn ch(name: &str) -> Channel {
+    match dialect(name) {
+        Some(d) => Channel::default_for(d, 160),
+        None => unreachable!("{name} is registered"),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = africastalking::parse_hop(data, &ch("africastalking"));
+    let _ = africastalking::parse_session_end(data, &ch("africastalking"));
+});

@@ -1,0 +1,17 @@
+//! Fuzzes the beem dialect's parser: any bytes get a parsed request or a 400 reason,
+//! never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use njia::channel::{beem, Channel, dialect};
+
+fn ch(name: &str) -> Channel {
+    match dialect(name) {
+        Some(d) => Channel::default_for(d, 160),
+        None => unreachable!("{name} is registered"),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = beem::parse(data, &ch("beem"));
+});
