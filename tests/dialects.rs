@@ -590,3 +590,21 @@ mod never_panic {
         }
     }
 }
+
+/// Every channel refuses an oversized request with a 4xx before its parser sees it, and a
+/// request its dialect does not serve gets a 404 or 405, never a session.
+#[tokio::test]
+async fn every_dialect_refuses_oversized_and_unrouted_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let big = "x".repeat(20 * 1024);
+    for d in njia::channel::DIALECTS {
+        let (status, body) = server.request("POST", d.default_path, JSON, &big).await;
+        assert_eq!(status, 413, "{}: {body}", d.name);
+        let (status, _) = server.request("DELETE", d.default_path, JSON, "").await;
+        assert!(status == 404 || status == 405, "{}: DELETE got {status}", d.name);
+        let (status, _) = server.request("POST", &format!("{}/nothing/here", d.default_path), JSON, "{}").await;
+        assert_eq!(status, 404, "{}", d.name);
+    }
+    server.stop().await;
+}
