@@ -304,6 +304,7 @@ fn sms_sender(config: &Config, sandbox: bool) -> Result<Arc<dyn SmsSender>, Star
 /// The router: every channel's routes plus health.
 pub fn router(app: &App) -> Router {
     crate::channel::routes()
+        .merge(crate::channel::sms_africastalking::routes())
         .merge(crate::payment::routes())
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(app.max_body_bytes))

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod beem;
 pub mod hubtel;
 pub mod safaricom;
+pub mod sms_africastalking;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -61,10 +62,10 @@ pub fn routes() -> Router<Arc<AppState>> {
     })
 }
 
-/// Answers a request a dialect could not parse: 400 with the reason, and a log line with the
+/// Answers a request a channel could not parse: 400 with the reason, and a log line with the
 /// masked phone number when one could be read.
 pub fn refuse(channel: &str, phone: Option<String>, e: BadRequest) -> Response {
-    tracing::warn!(channel, msisdn = phone.as_deref().unwrap_or("-"), reason = %e.0, "malformed USSD request");
+    tracing::warn!(channel, msisdn = phone.as_deref().unwrap_or("-"), reason = %e.0, "malformed request refused");
     e.into_response()
 }
 
