@@ -1,5 +1,5 @@
 //! What administrators read and do from the command line: requests with their full history,
-//! jobs and their dead letters, and the SMS that went out. `main` parses the arguments; this
+//! jobs and their dead letters, the SMS that went out and those whose delivery failed for good. `main` parses the arguments; this
 //! module renders (as aligned text or JSON) so the output is tested like any other code.
 
 use serde_json::{Value, json};
@@ -42,7 +42,8 @@ fn job_json(j: &JobRow) -> Value {
         "id": j.id,
         "key": j.key,
         "kind": j.kind.as_str(),
-        "reference": j.reference.as_str(),
+        "reference": j.reference.as_ref().map(|r| r.as_str().to_owned()),
+        "sms_id": j.sms_id,
         "state": j.state.as_str(),
         "run_at_ms": j.run_at_ms,
         "tries": j.tries,
@@ -64,6 +65,12 @@ fn sms_json(s: &SmsRow) -> Value {
         "provider_id": s.record.provider_id,
         "text": s.record.text,
         "at_ms": s.at_ms,
+        "attempt": s.attempt,
+        "resend_of": s.resend_of,
+        "reply_to_inbound": s.inbound_id,
+        "delivery": s.delivery.map(|d| d.as_str()),
+        "failure_reason": s.failure_reason,
+        "delivery_at_ms": s.delivery_at_ms,
     })
 }
 
@@ -177,12 +184,21 @@ pub async fn request_show(
     Ok(Some(out))
 }
 
+/// What a job carries: its request's reference, or the SMS it sends.
+fn job_owner(j: &JobRow) -> String {
+    match (&j.reference, j.sms_id) {
+        (Some(r), _) => r.as_str().to_owned(),
+        (None, Some(id)) => format!("sms#{id}"),
+        (None, None) => "-".to_owned(),
+    }
+}
+
 fn job_line(j: &JobRow) -> String {
     format!(
         "  {:>6}  {:<8} {:<9} {:<7} tries {} failures {}/{}  next {}{}\n",
         j.id,
         j.kind.as_str(),
-        j.reference.as_str(),
+        job_owner(j),
         j.state.as_str(),
         j.tries,
         j.failures,
@@ -213,19 +229,30 @@ pub async fn jobs_list(
     Ok(out)
 }
 
-/// `njia sms list [--json]`.
-pub async fn sms_list(store: &dyn Store, limit: u32, as_json: bool) -> Result<String, StoreError> {
-    let rows = store.sms(None, limit).await?;
-    if as_json {
-        return Ok(Value::Array(rows.iter().map(sms_json).collect()).to_string() + "\n");
+/// What an SMS is about: its request's reference, a reply to an inbound SMS, or nothing.
+fn sms_about(s: &SmsRow) -> String {
+    match (&s.reference, s.inbound_id) {
+        (Some(r), _) => r.as_str().to_owned(),
+        (None, Some(id)) => format!("reply to inbound #{id}"),
+        (None, None) => "-".to_owned(),
     }
+}
+
+fn sms_lines(rows: &[SmsRow], empty: &str) -> String {
     let mut out = String::new();
-    for s in &rows {
+    for s in rows {
+        let delivery = match (s.delivery, &s.failure_reason) {
+            (Some(d), Some(why)) if d.is_failure() => format!(", delivery {d}: {why}"),
+            (Some(d), _) => format!(", delivery {d}"),
+            (None, _) => String::new(),
+        };
+        let attempt = if s.attempt > 1 { format!(", send {} of the same text", s.attempt) } else { String::new() };
         out.push_str(&format!(
-            "{}  to {}  {}  [{} {}, {} segment(s)]\n  {}\n",
+            "{}  #{}  to {}  {}  [{} {}, {} segment(s){delivery}{attempt}]\n  {}\n",
             format_eat_ms(s.at_ms),
+            s.id,
             s.record.msisdn.masked(),
-            s.reference.as_ref().map_or("-", |r| r.as_str()),
+            sms_about(s),
             s.record.sender,
             s.record.status,
             s.record.segments,
@@ -233,7 +260,27 @@ pub async fn sms_list(store: &dyn Store, limit: u32, as_json: bool) -> Result<St
         ));
     }
     if rows.is_empty() {
-        out.push_str("(no SMS yet)\n");
+        out.push_str(empty);
     }
-    Ok(out)
+    out
+}
+
+/// `njia sms list [--json]`.
+pub async fn sms_list(store: &dyn Store, limit: u32, as_json: bool) -> Result<String, StoreError> {
+    let rows = store.sms(None, limit).await?;
+    if as_json {
+        return Ok(Value::Array(rows.iter().map(sms_json).collect()).to_string() + "\n");
+    }
+    Ok(sms_lines(&rows, "(no SMS yet)\n"))
+}
+
+/// `njia sms list --failed [--json]`: SMS whose delivery failed for good (refused by the
+/// sender, or reported failed for a reason that will not pass, or failed again after every
+/// re-send), with the reason, for an administrator to follow up another way.
+pub async fn sms_failed(store: &dyn Store, limit: u32, as_json: bool) -> Result<String, StoreError> {
+    let rows = store.failed_sms(limit).await?;
+    if as_json {
+        return Ok(Value::Array(rows.iter().map(sms_json).collect()).to_string() + "\n");
+    }
+    Ok(sms_lines(&rows, "(no failed SMS)\n"))
 }

@@ -4,7 +4,10 @@
 //! from [`crate::menu`]; Fluent syntax and cross-locale rules from [`crate::i18n`]. This module
 //! adds the rules that need both: messages exist in every locale, every screen is reachable and
 //! has a way out, every variable a message uses is set on some path to it, and every screen
-//! fits the channel limit in every locale with every variable at its declared maximum width.
+//! fits the channel limit in every locale with every variable at its declared maximum width;
+//! and the SMS channel's rules: one `[sms]` section, every keyword and reply in every locale,
+//! keywords that are plain words, no word shared by two actions, replies that use only the
+//! variables they are given.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::path::Path;
@@ -16,6 +19,7 @@ use crate::gsm7;
 use crate::handoff::SMS_MESSAGES;
 use crate::hub::HUB_MESSAGES;
 use crate::i18n::Catalog;
+use crate::keywords::{self, Action};
 use crate::menu::{self, Kind, Menu, MenuSet, ScreenId};
 use crate::types::Locale;
 
@@ -90,6 +94,7 @@ pub fn load(opts: &Options<'_>) -> Result<Loaded, Vec<Problem>> {
         }
         check_menu(m, &catalog, limit, &mut problems);
     }
+    sms_sections(&menus, &catalog, &mut problems);
     diag::sort(&mut problems);
     problems.dedup();
     if problems.iter().any(Problem::is_error) {
@@ -99,6 +104,9 @@ pub fn load(opts: &Options<'_>) -> Result<Loaded, Vec<Problem>> {
         .into_iter()
         .map(|mut m| {
             m.prepared = Prepared::new(&m, &catalog);
+            if let Some(sms) = m.sms.as_mut() {
+                sms.words = keywords::words(sms, &catalog);
+            }
             Arc::new(m)
         })
         .collect();
@@ -134,6 +142,113 @@ fn system_messages(catalog: &Catalog, dir: &Path, problems: &mut Vec<Problem>) {
                         format!("{kind} {id:?} is missing in {locale}"),
                         format!("add it to locales/{locale}/{file_name} ({why})"),
                     ));
+                }
+            }
+        }
+    }
+}
+
+/// The `[sms]` rules (see the module documentation).
+fn sms_sections(menus: &[Menu], catalog: &Catalog, problems: &mut Vec<Problem>) {
+    let mut with_sms = menus.iter().filter_map(|m| m.sms.as_ref().map(|s| (m, s)));
+    let Some((first_menu, _)) = with_sms.next() else { return };
+    for (m, sms) in with_sms {
+        problems.push(Problem::error(
+            sms.place.clone(),
+            format!(
+                "menu {:?} has an [sms] section, and so does menu {:?} ({}); SMS keywords are one set per server",
+                m.id,
+                first_menu.id,
+                first_menu.file.display()
+            ),
+            "keep the [sms] section in one menu file",
+        ));
+    }
+    let locales: Vec<Locale> = catalog.locales().cloned().collect();
+    for m in menus {
+        let Some(sms) = &m.sms else { continue };
+        for (msg, what) in sms.messages() {
+            for locale in &locales {
+                if catalog.message(locale, &msg.id).is_none() {
+                    problems.push(Problem::error(
+                        msg.place.clone(),
+                        format!("message {:?} ([sms] {what}) is missing in locale {locale}", msg.id),
+                        format!("add {} = … to locales/{locale}/sms.ftl", msg.id),
+                    ));
+                }
+            }
+        }
+        // Replies may use only the variables Njia gives them.
+        let mut replies: Vec<(&menu::Message, &[&str], &str)> = vec![(&sms.help, &[], "help reply")];
+        if let Some(st) = &sms.status {
+            replies.push((&st.reply, &["reference", "service", "status"], "status reply"));
+            replies.push((&st.not_found, &["reference"], "status not_found reply"));
+        }
+        if let Some(l) = &sms.language {
+            replies.push((&l.reply, &[], "language reply"));
+            replies.push((&l.unknown, &[], "language unknown reply"));
+        }
+        for (msg, allowed, what) in replies {
+            for locale in &locales {
+                for v in catalog.vars_used(locale, &msg.id) {
+                    if !allowed.contains(&v.as_str()) {
+                        let can = if allowed.is_empty() {
+                            "it is given no variables".to_owned()
+                        } else {
+                            format!(
+                                "it is given {}",
+                                allowed.iter().map(|a| format!("${a}")).collect::<Vec<_>>().join(", ")
+                            )
+                        };
+                        problems.push(Problem::error(
+                            msg.place.clone(),
+                            format!("message {:?} ([sms] {what}) uses ${v} in {locale}, but {can}", msg.id),
+                            format!("remove ${v} from {} in locales/{locale}/", msg.id),
+                        ));
+                    }
+                }
+            }
+        }
+        // Keywords: plain words, and each word belongs to one action only.
+        let keyword_messages = [
+            sms.status.as_ref().map(|s| (Action::Status, &s.keyword)),
+            sms.language.as_ref().map(|l| (Action::Language, &l.keyword)),
+        ];
+        let mut owner: Vec<(String, Action, Locale)> = Vec::new();
+        for (action, msg) in keyword_messages.into_iter().flatten() {
+            for locale in &locales {
+                if catalog.message(locale, &msg.id).is_none() {
+                    continue;
+                }
+                let value = catalog.format(locale, &msg.id, None);
+                let words = keywords::split_words(&value);
+                let plain = !words.is_empty()
+                    && words.iter().all(|w| keywords::valid_word(w))
+                    && catalog.vars_used(locale, &msg.id).is_empty();
+                if !plain {
+                    problems.push(Problem::error(
+                        msg.place.clone(),
+                        format!(
+                            "keyword message {:?} ({locale}) must be one or more words of letters and digits, not {value:?}",
+                            msg.id
+                        ),
+                        format!("write the word citizens send, e.g. {} = HALI", msg.id),
+                    ));
+                    continue;
+                }
+                for word in words {
+                    match owner.iter().find(|(w, a, _)| *w == word && *a != action) {
+                        Some((_, other, other_locale)) => problems.push(Problem::error(
+                            msg.place.clone(),
+                            format!(
+                                "keyword {word} is used by two actions: {} in {other_locale} and {} in {locale}",
+                                other.as_str(),
+                                action.as_str()
+                            ),
+                            "give each action its own words in every locale",
+                        )),
+                        None => owner.push((word, action, locale.clone())),
+                    }
                 }
             }
         }

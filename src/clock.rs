@@ -1,6 +1,6 @@
-//! Calendar arithmetic for the two places that show wall-clock time: Daraja's `Timestamp`
+//! Calendar arithmetic for the places that show or read wall-clock time: Daraja's `Timestamp`
 //! and the administrator's listings, both in Africa/Nairobi time (UTC+3 all year, no daylight
-//! saving), so no time-zone database is needed.
+//! saving), so no time-zone database is needed; and the UTC `date` of inbound SMS.
 
 /// Nairobi's offset from UTC.
 pub const EAT_OFFSET_SECS: i64 = 3 * 3600;
@@ -30,6 +30,51 @@ pub fn format_eat_ms(ms: i64) -> String {
     format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02} EAT", c.year, c.month, c.day, c.hour, c.minute, c.second)
 }
 
+/// Unix milliseconds of a UTC wall-clock time as SMS providers write it:
+/// `2006-01-02T15:04:05Z` or `2006-01-02 15:04:05`, optionally with fractional seconds.
+/// `None` for anything else, including impossible dates.
+pub fn parse_utc_ms(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let s = s.strip_suffix('Z').unwrap_or(s);
+    let (date, time) = s.split_once('T').or_else(|| s.split_once(' '))?;
+    let num = |t: &str, len: usize| -> Option<i64> {
+        (t.len() == len && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok()).flatten()
+    };
+    let mut d = date.split('-');
+    let (year, month, day) = (num(d.next()?, 4)?, num(d.next()?, 2)?, num(d.next()?, 2)?);
+    let (time, fraction) = match time.split_once('.') {
+        Some((t, f)) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) => (t, f),
+        Some(_) => return None,
+        None => (time, ""),
+    };
+    let mut t = time.split(':');
+    let (hour, minute, second) = (num(t.next()?, 2)?, num(t.next()?, 2)?, num(t.next()?, 2)?);
+    if d.next().is_some() || t.next().is_some() {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let valid_day =
+        usize::try_from(month - 1).ok().and_then(|m| month_days.get(m)).is_some_and(|&n| (1..=n).contains(&day));
+    if !valid_day || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let millis: i64 = format!("{fraction:0<3}")[..3].parse().ok()?;
+    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(secs * 1000 + millis)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`,
+/// the inverse of [`civil_from_days`]).
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Converts days since 1970-01-01 into a proleptic Gregorian (year, month, day).
 ///
 /// This is Howard Hinnant's `civil_from_days`: it counts in 400-year eras that start on
@@ -57,5 +102,29 @@ mod tests {
         // 2024-02-29 21:30:00 UTC is already 1 March in Nairobi.
         assert_eq!(format_eat_ms(1_709_242_200_000), "2024-03-01 00:30:00 EAT");
         assert_eq!(format_eat_ms(-1000), "1970-01-01 02:59:59 EAT");
+    }
+
+    #[test]
+    fn provider_dates() {
+        assert_eq!(parse_utc_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_utc_ms("2024-02-29 21:30:00"), Some(1_709_242_200_000));
+        assert_eq!(parse_utc_ms("2024-02-29T21:30:00Z"), Some(1_709_242_200_000));
+        assert_eq!(parse_utc_ms("2024-02-29 21:30:00.250"), Some(1_709_242_200_250));
+        for bad in [
+            "",
+            "2023-02-29 10:00:00",
+            "2024-13-01 10:00:00",
+            "2024-01-01",
+            "2024-01-01 24:00:00",
+            "2024-1-01 10:00:00",
+            "2024-01-01 10:00:00:00",
+            "2024-01-01 10:00:00.",
+        ] {
+            assert_eq!(parse_utc_ms(bad), None, "{bad:?}");
+        }
+        for days in [-1000, 0, 19_782, 100_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
     }
 }

@@ -36,6 +36,8 @@ pub enum DialError {
     Io(#[from] std::io::Error),
     #[error("the gateway could not read the reply: {0}")]
     Gateway(String),
+    #[error("channel {0} carries no USSD")]
+    NotUssd(String),
 }
 
 /// Dials and then reads one input per line until the session ends or input runs out.
@@ -78,9 +80,10 @@ pub async fn run(
                 Screen { text: reply.text, end: reply.end }
             }
             Transport::Wire { addr, channel } => {
+                let telco = channel.dialect.telco.ok_or_else(|| DialError::NotUssd(channel.name.to_string()))?;
                 let walk =
                     Walk { path: &channel.path, session: &session_id, phone: &phone, code: d.code, inputs: &inputs };
-                let request = (channel.dialect.telco.request)(&walk, screens);
+                let request = (telco.request)(&walk, screens);
                 writeln!(out, "→ {}", shown(&request.method_line(), secret.as_deref()))?;
                 if !request.body.is_empty() {
                     writeln!(out, "  {}", shown(&request.body, secret.as_deref()))?;
@@ -94,7 +97,7 @@ pub async fn run(
                     .collect();
                 writeln!(out, "← {} {}", reply.status, headers.join("; "))?;
                 writeln!(out, "  {}", reply.body)?;
-                (channel.dialect.telco.read)(&reply).map_err(DialError::Gateway)?
+                (telco.read)(&reply).map_err(DialError::Gateway)?
             }
         };
         screens += 1;

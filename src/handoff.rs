@@ -8,7 +8,12 @@
 //! changes nothing.
 //!
 //! Jobs: `push` (one STK push per attempt), `query` (settles an attempt the callback did not),
-//! `deliver` (to the agency), `notify` (the citizen's SMS).
+//! `deliver` (to the agency), `notify` (the citizen's SMS), `send` (an SMS kept as queued: the
+//! reply to an inbound SMS, or an SMS sent again after its delivery failed).
+//!
+//! Delivery reports are decided here too ([`delivery_change`]): a final status is never
+//! overwritten, and a delivery that failed for a reason that may pass is sent again a bounded
+//! number of times.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,12 +22,12 @@ use fluent::FluentArgs;
 
 use crate::agency::{Agency, DeliveredPayment, Delivery, DeliveryOutcome};
 use crate::i18n::Catalog;
-use crate::lifecycle::{AttemptStatus, JobKind, RequestStatus};
+use crate::lifecycle::{AttemptStatus, DeliveryStatus, JobKind, RequestStatus};
 use crate::payment::{PaymentResult, Payments, PushOutcome, PushRequest, QueryOutcome};
-use crate::sms::{OutgoingSms, SmsOutcome, SmsSender};
+use crate::sms::{DeliveryReport, OutgoingSms, SmsOutcome, SmsSender};
 use crate::store::{
-    AttemptChange, AttemptRow, ClaimedJob, Effects, Finished, JobAttempt, JobFinish, NewAttempt, NewJob, RequestChange,
-    RequestRow, SmsRecord, Store, StoreError, now_ms,
+    AttemptChange, AttemptRow, ClaimedJob, DeliveryChange, Effects, Finished, JobAttempt, JobFinish, NewAttempt,
+    NewJob, RequestChange, RequestRow, Resend, SMS_QUEUED, SmsRecord, SmsRow, SmsSent, Store, StoreError, now_ms,
 };
 use crate::types::{Locale, Msisdn};
 
@@ -57,6 +62,11 @@ pub struct Policy {
     pub poll_ms: u64,
     /// Sandbox only: how long the simulated citizen takes to enter the M-Pesa PIN.
     pub sandbox_pin_delay_ms: u64,
+    /// Times an SMS whose delivery failed for a reason that may pass (the phone was off, the
+    /// network failed) is sent again; after that `njia sms list --failed` shows it.
+    pub sms_resends: u32,
+    /// Wait before sending such an SMS again, so the phone has a chance to come back.
+    pub sms_resend_delay_ms: i64,
 }
 
 impl Default for Policy {
@@ -78,6 +88,8 @@ impl Default for Policy {
             batch: 32,
             poll_ms: 250,
             sandbox_pin_delay_ms: 2_000,
+            sms_resends: 2,
+            sms_resend_delay_ms: 300_000,
         }
     }
 }
@@ -491,7 +503,12 @@ impl Dispatcher {
             JobKind::Query => self.query(job, now).await,
             JobKind::Deliver => self.deliver(job, now).await,
             JobKind::Notify => self.notify(job, now).await,
+            JobKind::Send => self.send(job, now).await,
         }
+    }
+
+    fn request_id_of(job: &ClaimedJob) -> Result<i64, JobError> {
+        job.request_id.ok_or_else(|| JobError(format!("{} job {} without a request", job.kind, job.id)))
     }
 
     async fn attempt_of(&self, job: &ClaimedJob) -> Result<AttemptRow, JobError> {
@@ -500,10 +517,8 @@ impl Dispatcher {
     }
 
     async fn request_of(&self, job: &ClaimedJob) -> Result<RequestRow, JobError> {
-        self.store
-            .request_by_id(job.request_id)
-            .await?
-            .ok_or_else(|| JobError(format!("request {} is gone", job.request_id)))
+        let id = Self::request_id_of(job)?;
+        self.store.request_by_id(id).await?.ok_or_else(|| JobError(format!("request {id} is gone")))
     }
 
     fn first_query(&self, attempt: &AttemptRow, now: i64) -> NewJob {
@@ -667,7 +682,8 @@ impl Dispatcher {
 
     async fn deliver(&self, job: &ClaimedJob, now: i64) -> Result<(JobFinish, Option<Effects>), JobError> {
         // Both reads at once: a job waits for the slower, not for the sum.
-        let (request, attempts) = tokio::join!(self.request_of(job), self.store.attempts(job.request_id));
+        let request_id = Self::request_id_of(job)?;
+        let (request, attempts) = tokio::join!(self.request_of(job), self.store.attempts(request_id));
         let request = request?;
         if RequestStatus::parse(&request.status) != Some(RequestStatus::Fulfilling) {
             return Ok((JobFinish::Done, None));
@@ -735,7 +751,8 @@ impl Dispatcher {
     async fn notify(&self, job: &ClaimedJob, _now: i64) -> Result<(JobFinish, Option<Effects>), JobError> {
         let notice =
             Notice::parse(&job.data).ok_or_else(|| JobError(format!("notify job with unknown data {:?}", job.data)))?;
-        let (request, attempts) = tokio::join!(self.request_of(job), self.store.attempts(job.request_id));
+        let request_id = Self::request_id_of(job)?;
+        let (request, attempts) = tokio::join!(self.request_of(job), self.store.attempts(request_id));
         let request = request?;
         let paid = attempts?.into_iter().find(|a| a.status == AttemptStatus::Paid);
         let text = compose_sms(&self.catalog, &self.default_locale, &request, notice, paid.as_ref());
@@ -785,6 +802,111 @@ impl Dispatcher {
             }
         })
     }
+}
+
+impl Dispatcher {
+    /// Sends one queued SMS. The write that records the sender's answer holds only while the
+    /// SMS is still queued, so a run that finds it sent (a run before this one got as far as
+    /// recording it) sends nothing.
+    async fn send(&self, job: &ClaimedJob, now: i64) -> Result<(JobFinish, Option<Effects>), JobError> {
+        let id = job.sms_id.ok_or_else(|| JobError(format!("send job {} without an SMS", job.id)))?;
+        let row = self.store.sms_by_id(id).await?.ok_or_else(|| JobError(format!("SMS {id} is gone")))?;
+        if row.record.status != SMS_QUEUED {
+            return Ok((JobFinish::Done, None));
+        }
+        let sms = OutgoingSms { to: row.record.msisdn, text: row.record.text.clone() };
+        let outcome = self.sms.send(&sms).await;
+        // The outcome holds the provider's status and id, never the text.
+        tracing::info!(sms = id, to = %sms.to.masked(), attempt = row.attempt, outcome = ?outcome, "queued SMS sent");
+        let sent = |status: String, provider_id: Option<String>, failed: Option<String>| Effects {
+            request_id: row.request_id.unwrap_or_default(),
+            sms_sent: Some(SmsSent { id, sender: self.sms.name().to_owned(), status, provider_id, failed }),
+            ..Effects::default()
+        };
+        Ok(match outcome {
+            SmsOutcome::Accepted { provider_id, status } => (JobFinish::Done, Some(sent(status, provider_id, None))),
+            // Nothing to retry: the SMS is failed for good, where `njia sms list --failed` shows it.
+            SmsOutcome::Failed { permanent: true, detail } => {
+                (JobFinish::Done, Some(sent(String::new(), None, Some(detail))))
+            }
+            SmsOutcome::Failed { permanent: false, detail } => {
+                (JobFinish::Retry { error: detail, run_at_ms: self.policy.retry_at(job, now) }, None)
+            }
+        })
+    }
+}
+
+/// Failure reasons after which sending the same SMS again cannot help (Africa's Talking's
+/// delivery report `failureReason` values, and the send API's permanent refusals).
+const PERMANENT_FAILURES: &[&str] = &[
+    "UserInBlackList",
+    "UserInBlacklist",
+    "UserAccountSuspended",
+    "UserDoesNotExist",
+    "NotNetworkSubcriber",
+    "NotNetworkSubscriber",
+    "UserNotSubscribedToProduct",
+    "InvalidLinkId",
+    "InsufficientCredit",
+    "InvalidPhoneNumber",
+    "UnsupportedNumberType",
+];
+
+/// Whether a failed delivery may succeed if the SMS is sent again later: `DeliveryFailure`,
+/// `AbsentSubscriber`, `UserIsInactive` (the phone was off or out of coverage), and any reason
+/// that is unknown or absent (an expired message gives none).
+pub fn transient_failure(reason: Option<&str>) -> bool {
+    reason.is_none_or(|r| !PERMANENT_FAILURES.iter().any(|p| p.eq_ignore_ascii_case(r.trim())))
+}
+
+/// What a delivery report changes on the SMS it names: its delivery status, unless that is
+/// final already (so a duplicate report, or an interim one arriving late, changes nothing),
+/// and, for a failure that may pass, the SMS sent again after `sms_resend_delay_ms`, at most
+/// `sms_resends` times. `None` when nothing is to change: a final status is recorded, or the
+/// report names another phone number than the SMS went to.
+pub fn delivery_change(sms: &SmsRow, report: &DeliveryReport, policy: &Policy, now: i64) -> Option<DeliveryChange> {
+    if sms.delivery.is_some_and(DeliveryStatus::is_final) || report.msisdn.is_some_and(|m| m != sms.record.msisdn) {
+        return None;
+    }
+    let resend = (report.status.is_failure()
+        && transient_failure(report.failure_reason.as_deref())
+        && sms.attempt <= policy.sms_resends)
+        .then(|| Resend { send_at_ms: now + policy.sms_resend_delay_ms, max_failures: policy.max_failures });
+    Some(DeliveryChange {
+        sms_id: sms.id,
+        from: std::iter::once(None).chain(DeliveryStatus::INTERIM.map(Some)).collect(),
+        to: report.status,
+        failure_reason: report.failure_reason.clone(),
+        network_code: report.network_code.clone(),
+        resend,
+    })
+}
+
+/// What became of a delivery report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportOutcome {
+    /// Recorded; `resent` when the SMS is queued to be sent again.
+    Applied { resent: bool },
+    /// Nothing changed: the SMS has a final status already, or the report names another number.
+    Ignored,
+    /// No SMS sent by `sender` has that message id.
+    UnknownMessage,
+}
+
+/// Records a delivery report against the SMS `sender` knows by the report's id. Durable when it
+/// returns.
+pub async fn delivery_report(
+    store: &dyn Store,
+    policy: &Policy,
+    sender: &str,
+    report: &DeliveryReport,
+) -> Result<ReportOutcome, StoreError> {
+    let Some(sms) = store.sms_by_provider_id(sender, &report.provider_id).await? else {
+        return Ok(ReportOutcome::UnknownMessage);
+    };
+    let Some(change) = delivery_change(&sms, report, policy, now_ms()) else { return Ok(ReportOutcome::Ignored) };
+    let resent = change.resend.is_some();
+    Ok(if store.apply_delivery(change).await? { ReportOutcome::Applied { resent } } else { ReportOutcome::Ignored })
 }
 
 /// Messages the SMS receipts use; every locale must define them (`njia check` fails

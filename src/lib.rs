@@ -12,6 +12,7 @@
 //!   reports every mistake in them with file and line.
 //! - [`session`], [`store`], [`lookup`]: the traits at the IO edges and their embedded
 //!   implementations (memory sessions, SQLite, data-file lookups).
+//! - [`keywords`]: the SMS channel's keywords (`HALI NJ-7K2QX`) and their replies.
 //! - [`dial`]: the terminal phone behind `njia dial`.
 
 pub mod admin;
@@ -27,6 +28,7 @@ pub mod gsm7;
 pub mod handoff;
 pub mod hub;
 pub mod i18n;
+pub mod keywords;
 pub mod lifecycle;
 pub mod lookup;
 pub mod menu;

@@ -155,10 +155,13 @@ pub enum JobKind {
     Deliver,
     /// Send the citizen the SMS for the request's outcome.
     Notify,
+    /// Send one SMS kept in the store as queued: the reply to an inbound SMS, or a receipt sent
+    /// again after its delivery failed.
+    Send,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 4] = [JobKind::Push, JobKind::Query, JobKind::Deliver, JobKind::Notify];
+    pub const ALL: [JobKind; 5] = [JobKind::Push, JobKind::Query, JobKind::Deliver, JobKind::Notify, JobKind::Send];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -166,6 +169,7 @@ impl JobKind {
             JobKind::Query => "query",
             JobKind::Deliver => "deliver",
             JobKind::Notify => "notify",
+            JobKind::Send => "send",
         }
     }
 
@@ -175,6 +179,69 @@ impl JobKind {
 }
 
 impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a sent SMS is, as the provider's delivery reports tell it. `sent`, `submitted` and
+/// `buffered` are interim; `success`, `rejected` and `failed` are final and never overwritten.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    /// Handed to the network.
+    Sent,
+    /// Handed to the telco's SMSC.
+    Submitted,
+    /// Queued by the telco (the phone is off or out of coverage).
+    Buffered,
+    /// On the handset.
+    Success,
+    /// Refused by the telco or the provider.
+    Rejected,
+    /// Not delivered (an expired message is failed too).
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 6] = [
+        DeliveryStatus::Sent,
+        DeliveryStatus::Submitted,
+        DeliveryStatus::Buffered,
+        DeliveryStatus::Success,
+        DeliveryStatus::Rejected,
+        DeliveryStatus::Failed,
+    ];
+
+    /// The interim states, from which a report may still move an SMS.
+    pub const INTERIM: [DeliveryStatus; 3] =
+        [DeliveryStatus::Sent, DeliveryStatus::Submitted, DeliveryStatus::Buffered];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Submitted => "submitted",
+            DeliveryStatus::Buffered => "buffered",
+            DeliveryStatus::Success => "success",
+            DeliveryStatus::Rejected => "rejected",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        DeliveryStatus::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn is_final(self) -> bool {
+        !DeliveryStatus::INTERIM.contains(&self)
+    }
+
+    /// Final and not delivered.
+    pub fn is_failure(self) -> bool {
+        matches!(self, DeliveryStatus::Rejected | DeliveryStatus::Failed)
+    }
+}
+
+impl fmt::Display for DeliveryStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -230,6 +297,10 @@ mod tests {
         for s in JobState::ALL {
             assert_eq!(JobState::parse(s.as_str()), Some(s));
         }
+        for s in DeliveryStatus::ALL {
+            assert_eq!(DeliveryStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(DeliveryStatus::ALL.iter().filter(|s| s.is_final()).count(), 3);
     }
 
     #[test]

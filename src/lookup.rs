@@ -100,16 +100,18 @@ pub struct Lookups {
     pub http: HashMap<String, Arc<crate::agency::HttpBackend>>,
 }
 
-impl Lookups {
-    /// What a citizen asking about a request wants to know: `notified` only says they were
-    /// told, so the outcome they were told about is shown instead.
-    async fn outcome(&self, r: &crate::store::RequestRow) -> Result<String, crate::store::StoreError> {
-        if r.status != crate::lifecycle::RequestStatus::Notified.as_str() {
-            return Ok(r.status.clone());
-        }
-        let events = self.store.events(r.id).await?;
-        Ok(events.into_iter().rev().map(|e| e.status).find(|s| s != "notified").unwrap_or_else(|| r.status.clone()))
+/// The status a citizen asking about a request is shown (on the USSD status screen and in the
+/// SMS status reply): `notified` only says they were told, so the outcome they were told about
+/// is shown instead.
+pub async fn citizen_status(
+    store: &dyn Store,
+    r: &crate::store::RequestRow,
+) -> Result<String, crate::store::StoreError> {
+    if r.status != crate::lifecycle::RequestStatus::Notified.as_str() {
+        return Ok(r.status.clone());
     }
+    let events = store.events(r.id).await?;
+    Ok(events.into_iter().rev().map(|e| e.status).find(|s| s != "notified").unwrap_or_else(|| r.status.clone()))
 }
 
 impl Lookup for Lookups {
@@ -129,7 +131,10 @@ impl Lookup for Lookups {
                     match self.store.request(&reference).await.map_err(backend)? {
                         Some(r) if r.msisdn == caller => Ok(LookupAnswer::Found(vec![
                             ("reference".into(), Value::Text(r.reference.as_str().into())),
-                            ("status".into(), Value::Text(self.outcome(&r).await.map_err(backend)?.into())),
+                            (
+                                "status".into(),
+                                Value::Text(citizen_status(self.store.as_ref(), &r).await.map_err(backend)?.into()),
+                            ),
                             ("service".into(), Value::Text(r.service.into())),
                         ])),
                         _ => Ok(LookupAnswer::NotFound),

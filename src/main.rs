@@ -83,7 +83,7 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// SMS sent to citizens (in sandbox mode: recorded, not sent).
+    /// SMS sent to citizens (in sandbox mode: recorded, not sent), and those that failed for good.
     Sms {
         #[command(subcommand)]
         command: SmsCommand,
@@ -139,9 +139,13 @@ enum JobsCommand {
 
 #[derive(Subcommand)]
 enum SmsCommand {
+    /// The newest SMS, with their delivery status.
     List {
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Only SMS whose delivery failed for good, with the reason.
+        #[arg(long)]
+        failed: bool,
         #[arg(long)]
         json: bool,
     },
@@ -239,8 +243,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }),
-        Command::Sms { command: SmsCommand::List { limit, json }, store } => admin(store, |s| async move {
-            print!("{}", njia::admin::sms_list(s.as_ref(), limit, json).await?);
+        Command::Sms { command: SmsCommand::List { limit, failed, json }, store } => admin(store, |s| async move {
+            let out = if failed {
+                njia::admin::sms_failed(s.as_ref(), limit, json).await?
+            } else {
+                njia::admin::sms_list(s.as_ref(), limit, json).await?
+            };
+            print!("{out}");
             Ok(ExitCode::SUCCESS)
         }),
         Command::Dial { code, phone, lang, config, data_dir, wait, dialect } => {

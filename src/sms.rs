@@ -1,6 +1,7 @@
-//! SMS out: the [`SmsSender`] trait, the Africa's Talking messaging API, and the log sink of
-//! the embedded default (every message is also kept in the store by the dispatcher, so
-//! `njia sms list` shows it whichever sender took it).
+//! SMS out and what comes back: the [`SmsSender`] trait, the Africa's Talking messaging API,
+//! the log sink of the embedded default (every message is also kept in the store by the
+//! dispatcher, so `njia sms list` shows it whichever sender took it), and the provider-neutral
+//! shapes of an inbound SMS and a delivery report that the SMS channel parses into.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use serde::Deserialize;
 
 use crate::BoxFuture;
 use crate::gsm7;
+use crate::lifecycle::DeliveryStatus;
 use crate::types::Msisdn;
 
 /// One message to one citizen.
@@ -22,6 +24,49 @@ impl OutgoingSms {
     pub fn segments(&self) -> u32 {
         u32::try_from(gsm7::sms_segments(&self.text)).unwrap_or(u32::MAX)
     }
+}
+
+/// An SMS a citizen sent to the short code, as the provider forwarded it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InboundSms {
+    /// The provider's message id; a provider retry carries the same one.
+    pub provider_id: String,
+    pub from: Msisdn,
+    /// The short code or number it was sent to.
+    pub to: String,
+    pub text: String,
+    /// When the citizen sent it, unix milliseconds.
+    pub sent_at_ms: i64,
+    /// Premium on-demand replies must quote it.
+    pub link_id: Option<String>,
+}
+
+impl std::fmt::Debug for InboundSms {
+    /// The text may hold personal data (ID numbers, names): only its length is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundSms")
+            .field("provider_id", &self.provider_id)
+            .field("from", &self.from.masked())
+            .field("to", &self.to)
+            .field("text_chars", &self.text.chars().count())
+            .field("sent_at_ms", &self.sent_at_ms)
+            .field("link_id", &self.link_id)
+            .finish()
+    }
+}
+
+/// A delivery report on one SMS Njia sent, as the provider forwarded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// The message id the sender got back when it sent the SMS.
+    pub provider_id: String,
+    pub status: DeliveryStatus,
+    pub msisdn: Option<Msisdn>,
+    pub network_code: Option<String>,
+    /// Only given for failures (`UserInBlackList`, `DeliveryFailure`, …).
+    pub failure_reason: Option<String>,
+    /// The provider's own delivery retries so far.
+    pub retry_count: Option<u32>,
 }
 
 /// What the SMS provider said.

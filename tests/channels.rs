@@ -113,3 +113,31 @@ async fn menus_are_checked_at_each_channels_limit_and_bad_channels_are_refused()
     let err = start_error(c).await;
     assert!(err.contains("overlaps channel"), "{err}");
 }
+
+/// The SMS callbacks are a channel like any other: configured with an allow-list that does
+/// not hold the caller, an inbound SMS is refused before it is recorded.
+#[tokio::test]
+async fn the_sms_channel_is_authenticated_like_the_ussd_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.channels.insert(
+        "sms".into(),
+        ChannelSection {
+            dialect: Some("africastalking-sms".into()),
+            path: Some("/sms/africastalking".into()),
+            allow: vec!["196.201.214.0/24".into()],
+            ..ChannelSection::default()
+        },
+    );
+    c.channels.insert("africastalking".into(), ChannelSection::default());
+    let server = TestServer::start(c).await;
+    let inbound = "from=%2B254711000604&to=22384&text=HALI+NJ-7K2QX&date=2026-11-29+10%3A00%3A00&id=ATXid_1";
+    let (status, _) = server.post_form("/sms/africastalking/inbound", inbound).await;
+    assert_eq!(status, 403);
+    let (status, _) = server.post_form("/sms/africastalking/delivery", "id=ATXid_1&status=Success").await;
+    assert_eq!(status, 403);
+    // The USSD channel next to it is open (loopback only).
+    let (status, _) = server.post_form("/ussd/africastalking", &at_hop("s-1", "+254711000604", "*384#", "")).await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}

@@ -73,6 +73,27 @@ const CASES: &[(&str, &str, usize, &str, Severity)] = &[
         Severity::Error,
     ),
     ("field-wrong-kind", "menus/m.toml", 14, "field \"validate\" does not belong on a menu screen", Severity::Error),
+    (
+        "sms-keyword-missing",
+        "menus/m.toml",
+        45,
+        "message \"kw-status\" ([sms] status keyword) is missing in locale sw",
+        Severity::Error,
+    ),
+    (
+        "sms-keyword-twice",
+        "menus/m.toml",
+        46,
+        "keyword HALI is used by two actions: status in sw and language in en",
+        Severity::Error,
+    ),
+    (
+        "sms-reply-missing",
+        "menus/m.toml",
+        45,
+        "message \"sms-status\" ([sms] status reply) is missing in locale en",
+        Severity::Error,
+    ),
 ];
 
 fn repo() -> PathBuf {

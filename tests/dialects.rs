@@ -476,7 +476,8 @@ async fn walk(server: &TestServer, dialect: &str, phone: &str, inputs: &[String]
     let mut screens = Vec::new();
     for k in 0..=inputs.len() {
         let w = Walk { path: d.default_path, session: &session, phone, code: "*384#", inputs };
-        let r = (d.telco.request)(&w, k);
+        let telco = d.telco.unwrap();
+        let r = (telco.request)(&w, k);
         let (status, head, body) =
             common::exchange(server.addr, r.method, &r.target, r.content_type, &r.body).await.unwrap();
         let headers = head
@@ -486,7 +487,7 @@ async fn walk(server: &TestServer, dialect: &str, phone: &str, inputs: &[String]
             .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
             .collect();
         let reply = WireReply { status, headers, body };
-        let screen = (d.telco.read)(&reply).unwrap_or_else(|e| panic!("{dialect} step {k}: {e}"));
+        let screen = (telco.read)(&reply).unwrap_or_else(|e| panic!("{dialect} step {k}: {e}"));
         screens.push((screen.text, screen.end));
     }
     screens
@@ -499,7 +500,7 @@ async fn every_dialect_walks_the_same_menu_to_the_same_screens() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(config(dir.path())).await;
     let inputs: Vec<String> = ["2", "1", "kajiado/1234", "1"].map(String::from).to_vec();
-    let names: Vec<&str> = njia::channel::DIALECTS.iter().map(|d| d.name).collect();
+    let names: Vec<&str> = njia::channel::DIALECTS.iter().filter(|d| d.telco.is_some()).map(|d| d.name).collect();
     assert_eq!(names, ["africastalking", "safaricom", "airtel", "hubtel", "arkesel", "nalo", "beem", "infobip"]);
     let mut walks = Vec::new();
     for (i, dialect) in names.iter().enumerate() {

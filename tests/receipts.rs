@@ -1,5 +1,6 @@
-//! Every SMS a citizen can get, in both languages: it names the request's reference, stays in
-//! GSM-7 (UCS-2 would halve the room), and fits in two segments even with the longest values;
+//! Every SMS a citizen can get, in both languages (receipts and replies to SMS keywords): it
+//! names the request's reference, stays in GSM-7 (UCS-2 would halve the room), and fits in two
+//! segments even with the longest values;
 //! and the parsers of what the outside world sends never panic on any input.
 
 mod common;
@@ -93,6 +94,45 @@ fn every_receipt_names_its_reference_and_fits_two_gsm7_segments() {
         "e-Citizen: KES 250,000 received for land rates, M-Pesa receipt NLJ7RT61SV. Request NJ-WWWWW is complete. Thank you."
     );
     assert!(seen.len() > 40);
+}
+
+/// Every reply to an SMS keyword, in both languages, for every status and service: GSM-7, at
+/// most two segments with the longest values, nothing left unfilled, and the status reply names
+/// the reference.
+#[test]
+fn every_keyword_reply_fits_two_gsm7_segments() {
+    let loaded = common::load(&common::repo());
+    let sms = loaded.menus.menus.iter().find_map(|m| m.sms.as_ref()).expect("the demo menu has an [sms] section");
+    let status = sms.status.as_ref().expect("a status keyword");
+    let language = sms.language.as_ref().expect("a language keyword");
+    let reference = Reference::parse("NJ-WWWWW").unwrap();
+    let check = |what: &str, text: &str| {
+        assert!(njia::gsm7::is_gsm7(text), "{what}: not GSM-7: {text:?}");
+        assert!(njia::gsm7::sms_segments(text) <= 2, "{what}: more than 2 segments: {text:?}");
+        assert!(!text.contains('{') && !text.contains('}'), "{what}: unfilled: {text:?}");
+    };
+    for locale in ["sw", "en"] {
+        let locale = Locale::parse(locale).unwrap();
+        for service in ["land-rates", "licence-renewal", "a-service-with-no-name"] {
+            let reply =
+                |s: &str| njia::keywords::status_reply(&loaded.catalog, status, &locale, &reference, service, s);
+            let fallback = reply("a-status-no-one-knows");
+            for s in njia::lifecycle::RequestStatus::ALL {
+                let text = reply(s.as_str());
+                check(&format!("{locale} {service} {s}"), &text);
+                assert!(text.contains("NJ-WWWWW"), "{text}");
+                // Every status a citizen can be shown has its own words (`notified` is shown as
+                // the outcome the citizen was told about, so it never reaches the message).
+                if s != njia::lifecycle::RequestStatus::Notified {
+                    assert_ne!(text, fallback, "{locale}: status {s} falls through to the catch-all");
+                }
+            }
+        }
+        check("not found", &njia::keywords::not_found_reply(&loaded.catalog, status, &locale, &reference));
+        for id in [&sms.help.id, &language.reply.id, &language.unknown.id] {
+            check(id, &loaded.catalog.format(&locale, id, None));
+        }
+    }
 }
 
 proptest! {

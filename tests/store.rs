@@ -8,11 +8,15 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
-use njia::handoff::{Policy, plan_submit, settle};
-use njia::lifecycle::{AttemptStatus, JobKind, JobState, RequestStatus};
+use njia::handoff::{Policy, delivery_change, plan_submit, settle};
+use njia::lifecycle::{AttemptStatus, DeliveryStatus, JobKind, JobState, RequestStatus};
+use njia::sms::DeliveryReport;
 use njia::store::postgres::PostgresStore;
 use njia::store::sqlite::SqliteStore;
-use njia::store::{Finished, JobFinish, NewRequest, SessionEnd, SmsRecord, Store};
+use njia::store::{
+    DeliveryChange, Effects, Finished, JobFinish, NewInbound, NewRequest, QueuedSms, Resend, SessionEnd, SmsRecord,
+    SmsSent, Store,
+};
 use njia::types::{Locale, Msisdn, Reference};
 
 /// Jobs due at once, so claims in these tests find them.
@@ -155,9 +159,9 @@ async fn claims_are_exclusive_and_leases_fence(open: Opener) {
     let s = store.submit(request("lease")).await.unwrap();
     let id = store.request(&s.reference).await.unwrap().unwrap().id;
     let first = store.claim_jobs("a", 100, -1).await.unwrap();
-    let mine = first.into_iter().find(|j| j.request_id == id).unwrap();
+    let mine = first.into_iter().find(|j| j.request_id == Some(id)).unwrap();
     let second = store.claim_jobs("b", 100, 60_000).await.unwrap();
-    let theirs = second.into_iter().find(|j| j.request_id == id).expect("the expired lease is taken over");
+    let theirs = second.into_iter().find(|j| j.request_id == Some(id)).expect("the expired lease is taken over");
     assert_eq!(theirs.tries, 2);
     assert_eq!(store.finish_job(&mine, JobFinish::Done, None).await.unwrap(), Finished::LostLease);
     assert_eq!(store.finish_job(&theirs, JobFinish::Done, None).await.unwrap(), Finished::Applied);
@@ -223,11 +227,11 @@ async fn failing_jobs_are_dead_lettered_and_can_be_retried(open: Opener) {
     let dead = store.jobs(Some(JobState::Dead), None, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].last_error.as_deref(), Some("down 3"));
-    assert_eq!(dead[0].reference, s.reference);
+    assert_eq!(dead[0].reference, Some(s.reference.clone()));
     assert!(store.retry_job(dead[0].id).await.unwrap());
     assert!(!store.retry_job(dead[0].id).await.unwrap(), "not dead any more");
     let again = store.claim_jobs("w", 1, 60_000).await.unwrap().pop().expect("queued again");
-    assert_eq!((again.request_id, again.failures), (id, 0));
+    assert_eq!((again.request_id, again.failures), (Some(id), 0));
 }
 
 /// A notice's SMS is kept with the request and closes it.
@@ -267,6 +271,180 @@ async fn shared_tokens_are_kept_and_replaced(open: Opener) {
     let store = open().await;
     assert_eq!(store.shared_token("daraja:174379").await.unwrap(), Some(("tok-2".into(), 2_000)));
     assert_eq!(store.shared_token("daraja:600000").await.unwrap(), Some(("tok-x".into(), 3_000)));
+}
+
+fn inbound(id: &str, reply: Option<&str>, language: Option<&str>) -> NewInbound {
+    NewInbound {
+        provider: "africastalking".into(),
+        provider_id: id.into(),
+        msisdn: Msisdn::parse("+254711000222").unwrap(),
+        to: "20384".into(),
+        sent_at_ms: Some(1_700_000_000_000),
+        link_id: None,
+        text_chars: 14,
+        understood: "status NJ-7K2QX".into(),
+        set_language: language.map(|l| Locale::parse(l).unwrap()),
+        reply: reply.map(|text| QueuedSms {
+            msisdn: Msisdn::parse("+254711000222").unwrap(),
+            locale: "en".into(),
+            text: text.into(),
+            send_at_ms: 0,
+            max_failures: 3,
+        }),
+    }
+}
+
+/// Finishes the one due `send` job as the sender answered it.
+async fn send_due(store: &Arc<dyn Store>, provider_id: Option<&str>, failed: Option<&str>) -> i64 {
+    let job = store.claim_jobs("w", 10, 60_000).await.unwrap().pop().expect("a send job is due");
+    assert_eq!(job.kind, JobKind::Send);
+    let id = job.sms_id.expect("a send job names its SMS");
+    let sent = SmsSent {
+        id,
+        sender: "africastalking".into(),
+        status: if failed.is_some() { String::new() } else { "Success".into() },
+        provider_id: provider_id.map(str::to_owned),
+        failed: failed.map(str::to_owned),
+    };
+    let effects =
+        Effects { request_id: job.request_id.unwrap_or_default(), sms_sent: Some(sent), ..Effects::default() };
+    assert_eq!(store.finish_job(&job, JobFinish::Done, Some(effects)).await.unwrap(), Finished::Applied);
+    id
+}
+
+/// An inbound SMS is recorded once per provider id, with the language it sets and its reply
+/// queued beside a `send` job that carries no request; a retry writes nothing.
+async fn inbound_sms_are_recorded_once_with_their_reply(open: Opener) {
+    let store = open().await;
+    let phone = Msisdn::parse("+254711000222").unwrap();
+    assert!(
+        store.record_inbound(inbound("ATXid_in1", Some("Request NJ-7K2QX is complete."), Some("en"))).await.unwrap()
+    );
+    assert!(
+        !store.record_inbound(inbound("ATXid_in1", Some("Request NJ-7K2QX is complete."), Some("sw"))).await.unwrap()
+    );
+    assert_eq!(store.language(phone).await.unwrap(), Some(Locale::parse("en").unwrap()), "the retry set nothing");
+    let sms = store.sms(None, 10).await.unwrap();
+    assert_eq!(sms.len(), 1, "one reply, however often the message arrives");
+    assert_eq!((sms[0].record.status.as_str(), sms[0].reference.as_ref()), ("queued", None));
+    assert!(sms[0].inbound_id.is_some());
+    assert_eq!((sms[0].attempt, sms[0].record.segments), (1, 1));
+    let jobs = store.jobs(None, None, 10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!((jobs[0].kind, jobs[0].reference.as_ref(), jobs[0].sms_id), (JobKind::Send, None, Some(sms[0].id)));
+    // Another message id is another message; one without a reply queues nothing.
+    assert!(store.record_inbound(inbound("ATXid_in2", None, None)).await.unwrap());
+    assert_eq!(store.sms(None, 10).await.unwrap().len(), 1);
+
+    let claimed = store.claim_jobs("w", 10, 60_000).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!((claimed[0].request_id, claimed[0].sms_id), (None, Some(sms[0].id)));
+    let sent = SmsSent {
+        id: sms[0].id,
+        sender: "africastalking".into(),
+        status: "Success".into(),
+        provider_id: Some("ATXid_out1".into()),
+        failed: None,
+    };
+    let effects = Effects { sms_sent: Some(sent.clone()), ..Effects::default() };
+    assert_eq!(store.finish_job(&claimed[0], JobFinish::Done, Some(effects)).await.unwrap(), Finished::Applied);
+    let row = store.sms_by_provider_id("africastalking", "ATXid_out1").await.unwrap().expect("found by its id");
+    assert_eq!(
+        (row.id, row.record.status.as_str(), row.record.sender.as_str()),
+        (sms[0].id, "Success", "africastalking")
+    );
+    assert!(store.sms_by_provider_id("log", "ATXid_out1").await.unwrap().is_none());
+    // Written only while queued: a second answer for the same SMS is stale.
+    let again =
+        Effects { sms_sent: Some(SmsSent { provider_id: Some("ATXid_out2".into()), ..sent }), ..Effects::default() };
+    assert!(!store.apply(again).await.unwrap());
+    assert_eq!(store.sms_by_id(sms[0].id).await.unwrap().unwrap().record.provider_id.as_deref(), Some("ATXid_out1"));
+}
+
+fn report(id: &str, status: DeliveryStatus, reason: Option<&str>) -> DeliveryReport {
+    DeliveryReport {
+        provider_id: id.into(),
+        status,
+        msisdn: Msisdn::parse("+254711000111").ok(),
+        network_code: Some("63902".into()),
+        failure_reason: reason.map(str::to_owned),
+        retry_count: Some(0),
+    }
+}
+
+/// Delivery reports move an SMS's status until a final one, which nothing overwrites; a failure
+/// that may pass queues the same text again (the next attempt, with its job) exactly once per
+/// failed SMS; `failed_sms` lists what failed for good.
+async fn delivery_reports_are_final_once_and_resend_once(open: Opener) {
+    let store = open().await;
+    let policy = Policy { sms_resends: 1, sms_resend_delay_ms: 0, ..policy() };
+    let s = store.submit(request("dlr")).await.unwrap();
+    let row = store.request(&s.reference).await.unwrap().unwrap();
+    let receipt = SmsRecord {
+        msisdn: row.msisdn,
+        locale: "sw".into(),
+        text: format!("Ombi {} limekamilika.", s.reference),
+        segments: 1,
+        sender: "africastalking".into(),
+        status: "Success".into(),
+        provider_id: Some("ATXid_r1".into()),
+    };
+    assert!(store.apply(Effects { request_id: row.id, sms: Some(receipt), ..Effects::default() }).await.unwrap());
+    let first = store.sms_by_provider_id("africastalking", "ATXid_r1").await.unwrap().expect("the receipt");
+    assert_eq!((first.delivery, first.attempt, first.request_id), (None, 1, Some(row.id)));
+
+    let change = |sms_id: i64, to: DeliveryStatus, resend: bool| DeliveryChange {
+        sms_id,
+        from: std::iter::once(None).chain(DeliveryStatus::INTERIM.map(Some)).collect(),
+        to,
+        failure_reason: to.is_failure().then(|| "DeliveryFailure".to_owned()),
+        network_code: Some("63902".into()),
+        resend: resend.then_some(Resend { send_at_ms: 0, max_failures: 3 }),
+    };
+    assert!(store.apply_delivery(change(first.id, DeliveryStatus::Submitted, false)).await.unwrap());
+    assert!(store.apply_delivery(change(first.id, DeliveryStatus::Submitted, false)).await.unwrap(), "interim again");
+    let failed = report("ATXid_r1", DeliveryStatus::Failed, Some("DeliveryFailure"));
+    let current = store.sms_by_id(first.id).await.unwrap().unwrap();
+    let decided = delivery_change(&current, &failed, &policy, 0).expect("a failure to record");
+    assert!(decided.resend.is_some(), "DeliveryFailure may pass: sent again");
+    assert!(store.apply_delivery(decided.clone()).await.unwrap());
+    assert!(!store.apply_delivery(decided).await.unwrap(), "a duplicate report changes nothing");
+    assert!(!store.apply_delivery(change(first.id, DeliveryStatus::Success, false)).await.unwrap(), "final stays");
+    assert!(!store.apply_delivery(change(first.id, DeliveryStatus::Buffered, false)).await.unwrap(), "late interim");
+    let all = store.sms(Some(row.id), 10).await.unwrap();
+    assert_eq!(all.len(), 2, "one re-send for one failed SMS");
+    let resent = &all[0];
+    assert_eq!((resent.attempt, resent.resend_of, resent.record.status.as_str()), (2, Some(first.id), "queued"));
+    assert_eq!(resent.record.text, first.record.text);
+    let kept = store.sms_by_id(first.id).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.delivery, kept.failure_reason.as_deref()),
+        (Some(DeliveryStatus::Failed), Some("DeliveryFailure"))
+    );
+    assert!(store.failed_sms(10).await.unwrap().is_empty(), "a failed SMS sent again is not failed for good");
+
+    // The re-send is sent, fails too, and the policy allows no more: failed for good.
+    assert_eq!(send_due(&store, Some("ATXid_r2"), None).await, resent.id);
+    let second = store.sms_by_provider_id("africastalking", "ATXid_r2").await.unwrap().unwrap();
+    let decided = delivery_change(&second, &report("ATXid_r2", DeliveryStatus::Failed, None), &policy, 0).unwrap();
+    assert!(decided.resend.is_none(), "re-sends are bounded");
+    assert!(store.apply_delivery(decided).await.unwrap());
+    let listed = store.failed_sms(10).await.unwrap();
+    assert_eq!(listed.iter().map(|s| s.id).collect::<Vec<_>>(), [second.id]);
+    assert_eq!(listed[0].reference.as_ref(), Some(&s.reference));
+}
+
+/// An SMS the sender refuses for good at sending is failed, with the reason, and listed.
+async fn refusals_at_sending_are_failed_for_good(open: Opener) {
+    let store = open().await;
+    store.record_inbound(inbound("ATXid_in3", Some("Send STATUS and your request number."), None)).await.unwrap();
+    let id = send_due(&store, None, Some("406 UserInBlacklist")).await;
+    let listed = store.failed_sms(10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, id);
+    assert_eq!(listed[0].delivery, Some(DeliveryStatus::Failed));
+    assert_eq!(listed[0].failure_reason.as_deref(), Some("406 UserInBlacklist"));
+    assert!(listed[0].record.status.starts_with("failed: "), "{}", listed[0].record.status);
 }
 
 // --- SQLite ---------------------------------------------------------------------------------
@@ -329,7 +507,40 @@ conformance!(
     failing_jobs_are_dead_lettered_and_can_be_retried,
     sms_are_kept_with_their_request,
     shared_tokens_are_kept_and_replaced,
+    inbound_sms_are_recorded_once_with_their_reply,
+    delivery_reports_are_final_once_and_resend_once,
+    refusals_at_sending_are_failed_for_good,
 );
+
+/// A database from before the SMS channel keeps its jobs through the migration that lets a job
+/// carry no request (SQLite rebuilds the jobs table to drop the NOT NULL).
+#[tokio::test]
+async fn sqlite_migration_keeps_existing_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("njia.sqlite3");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in [
+            include_str!("../migrations/sqlite/0001_init.sql"),
+            include_str!("../migrations/sqlite/0002_handoff.sql"),
+            include_str!("../migrations/sqlite/0003_shared_tokens.sql"),
+        ] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO requests (id, reference, idempotency_key, menu, service, msisdn, locale, fields, status, \
+             created_at) VALUES (1, 'NJ-22222', 'k', 'ecitizen', 'land-rates', 254711000111, 'sw', '{}', 'fulfilling', 0);
+             INSERT INTO jobs (key, kind, request_id, data, state, run_at, max_failures, created_at, updated_at) \
+             VALUES ('deliver:1:1', 'deliver', 1, '', 'ready', 0, 3, 0, 0);
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let jobs = store.claim_jobs("w", 10, 60_000).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!((jobs[0].kind, jobs[0].request_id, jobs[0].sms_id), (JobKind::Deliver, Some(1), None));
+}
 
 /// Several instances starting together against one fresh database: every migration is
 /// applied exactly once (the advisory lock), and all of them come up.
@@ -347,7 +558,7 @@ async fn postgres_migrations_are_safe_when_instances_start_together() {
     }
     let client = common::pg_client(&db.url).await;
     let n: i64 = client.query_one("SELECT count(*) FROM schema_version", &[]).await.unwrap().get(0);
-    assert_eq!(n, 3, "each migration is recorded once");
+    assert_eq!(n, 4, "each migration is recorded once");
     drop(client);
     drop_database(db).await;
 }

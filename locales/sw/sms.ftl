@@ -18,3 +18,25 @@ sms-payment-busy = e-Citizen: Simu yako ilikuwa na shughuli nyingine, hatukuweza
 sms-payment-failed = e-Citizen: Malipo ya ombi {$reference} hayakufanikiwa na hujakatwa pesa. Piga *384# ujaribu tena.
 sms-payment-unknown = e-Citizen: Bado tunathibitisha malipo ya ombi {$reference}. Usilipe tena; tutakutumia ujumbe.
 sms-delayed = e-Citizen: Ombi {$reference} la {$service} limechelewa kwa sababu idara husika haipatikani. Tunalishughulikia; hutahitaji kulipa tena.
+
+# Majibu ya SMS anazotuma mwananchi kwa nambari fupi ya e-Citizen. Neno la kwanza la ujumbe
+# ndilo neno kuu: HALI (hali ya ombi) au LUGHA (lugha ya huduma). Jibu huja kwa lugha ya neno
+# kuu alilotumia.
+
+sms-keyword-status = HALI
+sms-keyword-language = LUGHA
+sms-help = e-Citizen: Tuma HALI na nambari ya ombi, mfano HALI NJ-7K2QX. Tuma LUGHA EN kwa Kiingereza.
+sms-status = e-Citizen: Ombi {$reference} la {$service} { $status ->
+        [received] limepokelewa.
+        [payment_pending] linasubiri malipo. Weka PIN yako ya M-Pesa ukipata ombi la malipo.
+        [paid] limelipwa na linashughulikiwa.
+        [payment_failed] halijalipwa: malipo hayakufanikiwa. Piga *384# ujaribu tena.
+        [payment_unknown] linasubiri uthibitisho wa malipo. Usilipe tena.
+        [fulfilling] linashughulikiwa na idara husika.
+        [fulfilled] limekamilika.
+        [rejected] limekataliwa na idara husika. Piga *384# kwa maelezo zaidi.
+       *[other] linashughulikiwa.
+    }
+sms-status-unknown = e-Citizen: Hatukupata ombi {$reference} la nambari hii ya simu. Hakikisha nambari ya ombi ni sahihi, au piga *384# uone maombi yako.
+sms-language-set = e-Citizen: Sawa. Sasa utahudumiwa kwa Kiswahili, kwa SMS na kwa *384#.
+sms-language-unknown = e-Citizen: Hatuna lugha hiyo. Tuma LUGHA SW kwa Kiswahili au LUGHA EN kwa Kiingereza.

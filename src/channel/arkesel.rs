@@ -25,7 +25,7 @@ pub const DIALECT: Dialect = Dialect {
     default_path: "/ussd/arkesel",
     max_screen: None,
     handle,
-    telco: &Telco { request: telco_request, read: telco_read },
+    telco: Some(&Telco { request: telco_request, read: telco_read }),
 };
 
 fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {

@@ -28,7 +28,7 @@ pub const DIALECT: Dialect = Dialect {
     // "USSD messages can have up to 182 alphanumeric characters": above the server's limit.
     max_screen: None,
     handle,
-    telco: &Telco { request: telco_request, read: telco_read },
+    telco: Some(&Telco { request: telco_request, read: telco_read }),
 };
 
 /// What a request below the channel path asks for.

@@ -13,6 +13,7 @@ pub mod hubtel;
 pub mod infobip;
 pub mod nalo;
 pub mod safaricom;
+pub mod sms_africastalking;
 pub mod telco;
 
 use std::borrow::Cow;
@@ -38,6 +39,7 @@ pub const DIALECTS: &[Dialect] = &[
     nalo::DIALECT,
     beem::DIALECT,
     infobip::DIALECT,
+    sms_africastalking::DIALECT,
 ];
 
 /// The dialect called `name`.
@@ -59,8 +61,9 @@ pub struct Dialect {
     pub max_screen: Option<usize>,
     /// Serves every request at or below the channel's path.
     pub handle: Handler,
-    /// The telco's side of the wire format, for `njia dial --dialect` and the tests.
-    pub telco: &'static telco::Telco,
+    /// The telco's side of a USSD wire format, for `njia dial --dialect` and the tests;
+    /// `None` for a channel that carries no USSD (SMS).
+    pub telco: Option<&'static telco::Telco>,
 }
 
 impl std::fmt::Debug for Dialect {
@@ -196,10 +199,11 @@ pub fn layout(config: &crate::config::Config) -> Result<Vec<Channel>, String> {
     Ok(out)
 }
 
-/// The checker's view of channels: name, limit and menus.
+/// The checker's view of USSD channels: name, limit and menus.
 pub fn screen_limits(channels: &[Channel]) -> Vec<crate::check::ScreenLimit> {
     channels
         .iter()
+        .filter(|c| c.dialect.telco.is_some())
         .map(|c| crate::check::ScreenLimit { channel: c.name.to_string(), limit: c.limit, menus: c.menus.clone() })
         .collect()
 }
@@ -240,10 +244,10 @@ impl Channels {
     }
 }
 
-/// Answers a request a dialect could not parse: 400 with the reason, and a log line with the
+/// Answers a request a channel could not parse: 400 with the reason, and a log line with the
 /// masked phone number when one could be read.
 pub fn refuse(channel: &str, phone: Option<String>, e: BadRequest) -> Response {
-    tracing::warn!(channel, msisdn = phone.as_deref().unwrap_or("-"), reason = %e.0, "malformed USSD request");
+    tracing::warn!(channel, msisdn = phone.as_deref().unwrap_or("-"), reason = %e.0, "malformed request refused");
     e.into_response()
 }
 

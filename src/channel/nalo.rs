@@ -31,7 +31,7 @@ pub const DIALECT: Dialect = Dialect {
     default_path: "/ussd/nalo",
     max_screen: Some(MAX_SCREEN),
     handle,
-    telco: &Telco { request: telco_request, read: telco_read },
+    telco: Some(&Telco { request: telco_request, read: telco_read }),
 };
 
 fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {

@@ -27,7 +27,7 @@ pub const DIALECT: Dialect = Dialect {
     default_path: "/ussd/safaricom",
     max_screen: None,
     handle,
-    telco: &Telco { request: telco_request, read: telco::read_con_end },
+    telco: Some(&Telco { request: telco_request, read: telco::read_con_end }),
 };
 
 fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {

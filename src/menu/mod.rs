@@ -57,7 +57,57 @@ pub struct Menu {
     pub var_places: HashMap<String, Place>,
     /// Labels formatted per locale at load time (see [`crate::engine::Prepared`]).
     pub prepared: crate::engine::Prepared,
+    /// The `[sms]` section: keywords and replies of the SMS channel.
+    pub sms: Option<Sms>,
     index: HashMap<String, ScreenId>,
+}
+
+/// The SMS channel's keywords and replies, as message ids (the words themselves are the
+/// messages' values, per locale; [`crate::keywords::words`] reads them).
+#[derive(Debug)]
+pub struct Sms {
+    pub place: Place,
+    pub help: Message,
+    pub status: Option<SmsStatus>,
+    pub language: Option<SmsLanguage>,
+    /// Every keyword word with its action and locale, read from the catalog at load time.
+    pub words: Vec<crate::keywords::Keyword>,
+}
+
+#[derive(Debug)]
+pub struct SmsStatus {
+    pub keyword: Message,
+    pub reply: Message,
+    pub not_found: Message,
+}
+
+#[derive(Debug)]
+pub struct SmsLanguage {
+    pub keyword: Message,
+    pub reply: Message,
+    pub unknown: Message,
+}
+
+impl Sms {
+    /// Every message the section names, with what it is for.
+    pub fn messages(&self) -> Vec<(&Message, &'static str)> {
+        let mut out = vec![(&self.help, "help reply")];
+        if let Some(s) = &self.status {
+            out.extend([
+                (&s.keyword, "status keyword"),
+                (&s.reply, "status reply"),
+                (&s.not_found, "status not_found"),
+            ]);
+        }
+        if let Some(l) = &self.language {
+            out.extend([
+                (&l.keyword, "language keyword"),
+                (&l.reply, "language reply"),
+                (&l.unknown, "language unknown"),
+            ]);
+        }
+        out
+    }
 }
 
 impl Menu {
@@ -468,6 +518,30 @@ impl Compiler<'_> {
             let kind = self.compile_kind(name, d, &resolve, &mut var_widths, &mut var_places);
             screens.push(Screen { name: name.get_ref().clone(), place, text, kind: kind.unwrap_or(Kind::End) });
         }
+        let sms = raw.sms.as_ref().map(|d| {
+            let def = d.get_ref();
+            Sms {
+                place: self.place(d.span()),
+                help: self.message(&def.help),
+                status: def.status.as_ref().map(|st| {
+                    let st = st.get_ref();
+                    SmsStatus {
+                        keyword: self.message(&st.keyword),
+                        reply: self.message(&st.reply),
+                        not_found: self.message(&st.not_found),
+                    }
+                }),
+                language: def.language.as_ref().map(|l| {
+                    let l = l.get_ref();
+                    SmsLanguage {
+                        keyword: self.message(&l.keyword),
+                        reply: self.message(&l.reply),
+                        unknown: self.message(&l.unknown),
+                    }
+                }),
+                words: Vec::new(),
+            }
+        });
         if self.problems.len() > before {
             return None;
         }
@@ -487,6 +561,7 @@ impl Compiler<'_> {
             var_widths,
             var_places,
             prepared: crate::engine::Prepared::default(),
+            sms,
             index,
         })
     }

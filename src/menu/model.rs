@@ -17,6 +17,41 @@ pub struct MenuFile {
     #[serde(default)]
     pub variables: BTreeMap<Spanned<String>, Spanned<VariableDef>>,
     pub screens: BTreeMap<Spanned<String>, Spanned<ScreenDef>>,
+    /// SMS keywords citizens send to the short code, and the replies they get.
+    pub sms: Option<Spanned<SmsDef>>,
+}
+
+/// The `[sms]` table. Keywords are Fluent message ids whose value in each locale is the word
+/// (or words, separated by spaces or commas) citizens send in that language.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsDef {
+    /// The reply to a text that names no keyword.
+    pub help: Spanned<String>,
+    /// `HALI NJ-7K2QX`: the state of one of the sender's own requests.
+    pub status: Option<Spanned<SmsStatusDef>>,
+    /// `LUGHA EN`: the language remembered for the sender's number.
+    pub language: Option<Spanned<SmsLanguageDef>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsStatusDef {
+    pub keyword: Spanned<String>,
+    /// The answer; takes `$reference`, `$service` and `$status`.
+    pub reply: Spanned<String>,
+    /// No request of the sender's has that reference; takes `$reference`.
+    pub not_found: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsLanguageDef {
+    pub keyword: Spanned<String>,
+    /// The confirmation, in the language just chosen.
+    pub reply: Spanned<String>,
+    /// The text names no language Njia speaks.
+    pub unknown: Spanned<String>,
 }
 
 /// The `[menu]` table.

@@ -1,6 +1,10 @@
 //! Durable state behind the [`Store`] trait: requests and their history, payment attempts,
 //! the job outbox, sent SMS and citizen profiles.
 //!
+//! Inbound SMS are recorded once per provider message id, with the language they set and
+//! their queued reply in the same transaction; delivery reports update the SMS they name under
+//! a guard that never lets a final status be overwritten.
+//!
 //! The embedded default is SQLite ([`sqlite::SqliteStore`]); PostgreSQL implements the same
 //! trait for production. A submit writes the request, its payment attempt and its first job in
 //! one transaction and returns only after the commit, which is what lets the USSD reply say
@@ -14,7 +18,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::BoxFuture;
-use crate::lifecycle::{AttemptStatus, JobKind, JobState, RequestStatus};
+use crate::lifecycle::{AttemptStatus, DeliveryStatus, JobKind, JobState, RequestStatus};
 use crate::types::{Locale, Msisdn, Reference};
 
 /// A request to store, as the engine produced it.
@@ -73,8 +77,11 @@ pub struct NewJob {
 pub struct ClaimedJob {
     pub id: i64,
     pub kind: JobKind,
-    pub request_id: i64,
+    /// The request the job carries through; `None` for a `send` job of an inbound SMS's reply.
+    pub request_id: Option<i64>,
     pub attempt_id: Option<i64>,
+    /// The queued SMS a `send` job sends.
+    pub sms_id: Option<i64>,
     pub data: String,
     /// Times claimed, this claim included.
     pub tries: u32,
@@ -89,7 +96,9 @@ pub struct JobRow {
     pub id: i64,
     pub key: String,
     pub kind: JobKind,
-    pub reference: Reference,
+    /// The request's reference; `None` for the reply to an inbound SMS.
+    pub reference: Option<Reference>,
+    pub sms_id: Option<i64>,
     pub state: JobState,
     pub run_at_ms: i64,
     pub tries: u32,
@@ -143,12 +152,16 @@ pub enum Finished {
 /// Changes written together, all or nothing, each guarded so that repeating them is harmless.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Effects {
+    /// The request the other parts concern; only read by them (a `send` job's [`SmsSent`] about
+    /// an inbound reply concerns no request).
     pub request_id: i64,
     pub attempt: Option<AttemptChange>,
     pub request: Option<RequestChange>,
     pub new_attempt: Option<NewAttempt>,
     pub jobs: Vec<NewJob>,
     pub sms: Option<SmsRecord>,
+    /// A queued SMS was handed to the sender; otherwise the whole [`Effects`] is stale.
+    pub sms_sent: Option<SmsSent>,
 }
 
 /// An attempt moves to `to` only from one of `from`; otherwise the whole [`Effects`] is stale.
@@ -186,6 +199,12 @@ pub struct SmsRecord {
     pub provider_id: Option<String>,
 }
 
+/// The status of an SMS kept but not sent yet: a `send` job hands it to the sender.
+pub const SMS_QUEUED: &str = "queued";
+
+/// How the status of an SMS the sender refused for good begins (`failed: 406 UserInBlacklist`).
+pub const SMS_FAILED_PREFIX: &str = "failed: ";
+
 /// A kept SMS as `njia sms list` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SmsRow {
@@ -193,6 +212,88 @@ pub struct SmsRow {
     pub reference: Option<Reference>,
     pub record: SmsRecord,
     pub at_ms: i64,
+    pub request_id: Option<i64>,
+    /// The inbound SMS this one answers.
+    pub inbound_id: Option<i64>,
+    /// 1 for the first send; 2, 3, … for each send again after a failed delivery.
+    pub attempt: u32,
+    /// The SMS this one sends again.
+    pub resend_of: Option<i64>,
+    /// The latest delivery report's status (`None` before the first report).
+    pub delivery: Option<DeliveryStatus>,
+    /// Why delivery failed, as the provider or the sender put it.
+    pub failure_reason: Option<String>,
+    pub delivery_at_ms: Option<i64>,
+}
+
+/// An SMS kept as [`SMS_QUEUED`] with the `send` job that will send it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedSms {
+    pub msisdn: Msisdn,
+    pub locale: String,
+    pub text: String,
+    /// When the `send` job is due, and the failures it may have before the dead letters.
+    pub send_at_ms: i64,
+    pub max_failures: u32,
+}
+
+/// An inbound SMS with what Njia made of it; recorded once per provider message id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewInbound {
+    /// `africastalking`.
+    pub provider: String,
+    /// The provider's message id; a provider retry carries the same one.
+    pub provider_id: String,
+    pub msisdn: Msisdn,
+    /// The short code or number the citizen wrote to.
+    pub to: String,
+    /// When the citizen sent it (the provider's `date`), unix milliseconds.
+    pub sent_at_ms: Option<i64>,
+    /// Premium on-demand replies must quote it; kept for them.
+    pub link_id: Option<String>,
+    /// Length of the text in characters. The text itself is not kept: citizens write ID
+    /// numbers and names in it, and what Njia understood is enough to follow it up.
+    pub text_chars: u32,
+    /// What Njia understood: `status NJ-7K2QX`, `language en`, `help`.
+    pub understood: String,
+    /// A language to remember for the number, written with the record.
+    pub set_language: Option<Locale>,
+    /// The reply, queued with the record.
+    pub reply: Option<QueuedSms>,
+}
+
+/// What a delivery report changes on the SMS it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryChange {
+    pub sms_id: i64,
+    /// The SMS's delivery status must be one of these (`None`: no report yet); otherwise
+    /// nothing is written. A final status is never in it, so it is never overwritten.
+    pub from: Vec<Option<DeliveryStatus>>,
+    pub to: DeliveryStatus,
+    pub failure_reason: Option<String>,
+    pub network_code: Option<String>,
+    /// Send the SMS again: a new row (the next attempt, pointing back at this one) and its job.
+    pub resend: Option<Resend>,
+}
+
+/// When the `send` job of a re-sent SMS is due, and the failures it may have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resend {
+    pub send_at_ms: i64,
+    pub max_failures: u32,
+}
+
+/// A queued SMS the sender took (or refused for good), written with the end of its `send` job
+/// only while the SMS is still queued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmsSent {
+    pub id: i64,
+    pub sender: String,
+    pub status: String,
+    pub provider_id: Option<String>,
+    /// Refused for good at sending (an invalid or blacklisted number): why. The SMS is then
+    /// `failed` and `njia sms list --failed` shows it.
+    pub failed: Option<String>,
 }
 
 /// One payment attempt.
@@ -321,6 +422,23 @@ pub trait Store: Send + Sync + 'static {
     fn retry_job(&self, id: i64) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// The newest SMS, optionally one request's.
     fn sms(&self, request_id: Option<i64>, limit: u32) -> BoxFuture<'_, Result<Vec<SmsRow>, StoreError>>;
+    fn sms_by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<SmsRow>, StoreError>>;
+    /// The SMS a sender knows by `provider_id` (the id a delivery report names).
+    fn sms_by_provider_id<'a>(
+        &'a self,
+        sender: &'a str,
+        provider_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SmsRow>, StoreError>>;
+    /// SMS whose delivery failed for good (refused at sending, or reported failed and not sent
+    /// again), newest first.
+    fn failed_sms(&self, limit: u32) -> BoxFuture<'_, Result<Vec<SmsRow>, StoreError>>;
+    /// Records an inbound SMS once per provider and provider id, in one transaction with the
+    /// language it sets and its reply (queued, with the `send` job that sends it). False, with
+    /// nothing written, when the message was recorded before (a provider retry).
+    fn record_inbound(&self, inbound: NewInbound) -> BoxFuture<'_, Result<bool, StoreError>>;
+    /// Writes a delivery report's change if its guard holds, with the re-send it asks for in
+    /// the same transaction; returns whether it did.
+    fn apply_delivery(&self, change: DeliveryChange) -> BoxFuture<'_, Result<bool, StoreError>>;
 
     /// A provider access token shared by every instance, with the time (unix ms) until which
     /// it may be used.
@@ -368,6 +486,27 @@ pub type Fetched = Result<(String, i64), String>;
 /// The key a job is stored under.
 pub(crate) fn job_key(kind: JobKind, request_id: i64, discriminator: &str) -> String {
     format!("{kind}:{request_id}:{discriminator}")
+}
+
+/// The key of the one `send` job of a queued SMS: [`send_job_key_prefix`], then the SMS's id.
+pub(crate) fn send_job_key(sms_id: i64) -> String {
+    format!("{}{sms_id}", send_job_key_prefix())
+}
+
+pub(crate) fn send_job_key_prefix() -> String {
+    format!("{}:sms:", JobKind::Send)
+}
+
+/// Whether a delivery change's guard holds for an SMS whose delivery status reads `current`.
+pub(crate) fn delivery_holds(current: Option<&str>, change: &DeliveryChange) -> bool {
+    let current = match current {
+        None => None,
+        Some(s) => match DeliveryStatus::parse(s) {
+            Some(d) => Some(d),
+            None => return false,
+        },
+    };
+    change.from.contains(&current)
 }
 
 /// An unguessable callback token: 128 random bits as 32 lowercase hex characters.

@@ -8,11 +8,12 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use crate::BoxFuture;
-use crate::lifecycle::{AttemptStatus, JobKind, JobState, RequestStatus};
+use crate::lifecycle::{AttemptStatus, DeliveryStatus, JobKind, JobState, RequestStatus};
 use crate::store::{
-    AttemptRow, ClaimedJob, Effects, EventRow, Finished, JobAttempt, JobFinish, JobRow, NewAttempt, NewJob, NewRequest,
-    RequestChange, RequestRow, SessionEnd, SmsRecord, SmsRow, Store, StoreError, Stored, callback_token,
-    fields_from_json, fields_to_json, job_key, now_ms, reference_bits, request_change_holds,
+    AttemptRow, ClaimedJob, DeliveryChange, Effects, EventRow, Finished, JobAttempt, JobFinish, JobRow, NewAttempt,
+    NewInbound, NewJob, NewRequest, QueuedSms, RequestChange, RequestRow, SMS_FAILED_PREFIX, SMS_QUEUED, SessionEnd,
+    SmsRecord, SmsRow, Store, StoreError, Stored, callback_token, delivery_holds, fields_from_json, fields_to_json,
+    job_key, now_ms, reference_bits, request_change_holds, send_job_key_prefix,
 };
 use crate::types::{Locale, Msisdn, Reference};
 
@@ -21,6 +22,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "0001_init", include_str!("../../migrations/postgres/0001_init.sql")),
     (2, "0002_handoff", include_str!("../../migrations/postgres/0002_handoff.sql")),
     (3, "0003_shared_tokens", include_str!("../../migrations/postgres/0003_shared_tokens.sql")),
+    (4, "0004_sms_channel", include_str!("../../migrations/postgres/0004_sms_channel.sql")),
 ];
 
 /// The advisory lock key migrations hold ("njia" in ASCII, then 1).
@@ -195,8 +197,14 @@ async fn write_effects(t: &Tx<'_>, e: &Effects, now: i64) -> Result<bool, StoreE
         let row = t.query_opt(&st, &[&e.request_id]).await.map_err(pg)?;
         Ok(row.is_some_and(|r| request_change_holds(r.get::<_, &str>(0), c)))
     };
-    let (attempt_ok, request_ok) = tokio::join!(attempt_guard, request_guard);
-    if !(attempt_ok? && request_ok?) {
+    let sms_guard = async {
+        let Some(sent) = &e.sms_sent else { return Ok::<_, StoreError>(true) };
+        let st = t.prepare_cached("SELECT status FROM sms WHERE id = $1 FOR UPDATE").await.map_err(pg)?;
+        let row = t.query_opt(&st, &[&sent.id]).await.map_err(pg)?;
+        Ok(row.is_some_and(|r| r.get::<_, &str>(0) == SMS_QUEUED))
+    };
+    let (attempt_ok, request_ok, sms_ok) = tokio::join!(attempt_guard, request_guard, sms_guard);
+    if !(attempt_ok? && request_ok? && sms_ok?) {
         return Ok(false);
     }
     let attempt_update = async {
@@ -266,12 +274,112 @@ async fn write_effects(t: &Tx<'_>, e: &Effects, now: i64) -> Result<bool, StoreE
             None => Ok(()),
         }
     };
-    let (a, b, c, d) = tokio::join!(attempt_update, request_update, attempt_and_jobs, sms);
+    let sent = async {
+        let Some(sent) = &e.sms_sent else { return Ok::<_, StoreError>(()) };
+        let (status, delivery) = match &sent.failed {
+            Some(why) => (format!("{SMS_FAILED_PREFIX}{why}"), Some(DeliveryStatus::Failed.as_str())),
+            None => (sent.status.clone(), None),
+        };
+        let st = t
+            .prepare_cached(
+                "UPDATE sms SET sender = $2, status = $3, provider_id = $4, delivery = coalesce($5, delivery), \
+                 failure_reason = coalesce($6, failure_reason), \
+                 delivery_at = CASE WHEN $5::text IS NULL THEN delivery_at ELSE $7 END WHERE id = $1",
+            )
+            .await
+            .map_err(pg)?;
+        t.execute(&st, &[&sent.id, &sent.sender, &status, &sent.provider_id, &delivery, &sent.failed, &now])
+            .await
+            .map_err(pg)?;
+        Ok(())
+    };
+    let (a, b, c, d, f) = tokio::join!(attempt_update, request_update, attempt_and_jobs, sms, sent);
     a?;
     b?;
     c?;
     d?;
+    f?;
     Ok(true)
+}
+
+/// Keeps a queued SMS and its `send` job (one statement); returns the SMS's id.
+async fn queue_sms(
+    t: &Tx<'_>,
+    owner: (Option<i64>, Option<i64>, Option<i64>),
+    attempt: u32,
+    q: &QueuedSms,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let (request_id, inbound_id, resend_of) = owner;
+    let st = t
+        .prepare_cached(
+            "WITH s AS (INSERT INTO sms (request_id, inbound_id, resend_of, attempt, msisdn, locale, text, segments, \
+             sender, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '-', $9, $10) RETURNING id), \
+             j AS (INSERT INTO jobs (key, kind, request_id, sms_id, data, state, run_at, max_failures, created_at, \
+             updated_at) SELECT $11 || s.id, $12, $1, s.id, '', 'ready', $13, $14, $10, $10 FROM s \
+             ON CONFLICT (key) DO NOTHING) SELECT id FROM s",
+        )
+        .await
+        .map_err(pg)?;
+    let segments = crate::gsm7::sms_segments(&q.text) as i64;
+    // The job key as `send_job_key` builds it: its prefix, then the SMS's id.
+    let key_prefix = send_job_key_prefix();
+    let row = t
+        .query_one(
+            &st,
+            &[
+                &request_id,
+                &inbound_id,
+                &resend_of,
+                &i64::from(attempt),
+                &(q.msisdn.as_u64() as i64),
+                &q.locale,
+                &q.text,
+                &segments,
+                &SMS_QUEUED,
+                &now,
+                &key_prefix,
+                &JobKind::Send.as_str(),
+                &q.send_at_ms,
+                &i64::from(q.max_failures),
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    Ok(row.get(0))
+}
+
+const SMS_COLUMNS: &str = "s.id, r.reference, s.msisdn, s.locale, s.text, s.segments, s.sender, s.status, \
+     s.provider_id, s.created_at, s.request_id, s.inbound_id, s.attempt, s.resend_of, s.delivery, s.failure_reason, \
+     s.delivery_at";
+
+fn row_to_sms(r: &tokio_postgres::Row) -> Result<SmsRow, StoreError> {
+    let reference: Option<&str> = r.get("reference");
+    let delivery: Option<&str> = r.get("delivery");
+    Ok(SmsRow {
+        id: r.get("id"),
+        reference: reference.and_then(Reference::parse),
+        record: SmsRecord {
+            msisdn: msisdn_of(r.get("msisdn"))?,
+            locale: r.get("locale"),
+            text: r.get("text"),
+            segments: count(r.get("segments")),
+            sender: r.get("sender"),
+            status: r.get("status"),
+            provider_id: r.get("provider_id"),
+        },
+        at_ms: r.get("created_at"),
+        request_id: r.get("request_id"),
+        inbound_id: r.get("inbound_id"),
+        attempt: count(r.get("attempt")),
+        resend_of: r.get("resend_of"),
+        delivery: match delivery {
+            Some(d) => Some(DeliveryStatus::parse(d).ok_or_else(|| bad("delivery status"))?),
+            None => None,
+        },
+        failure_reason: r.get("failure_reason"),
+        delivery_at_ms: r.get("delivery_at"),
+    })
 }
 
 /// Inserts jobs (one statement), skipping any whose key exists.
@@ -385,15 +493,20 @@ fn row_to_attempt(r: &tokio_postgres::Row) -> Result<AttemptRow, StoreError> {
     })
 }
 
-const JOB_COLUMNS: &str = "j.id, j.key, j.kind, r.reference, j.state, j.run_at, j.tries, j.failures, \
+const JOB_COLUMNS: &str = "j.id, j.key, j.kind, r.reference, j.sms_id, j.state, j.run_at, j.tries, j.failures, \
      j.max_failures, j.last_error, j.updated_at";
 
 fn row_to_job(r: &tokio_postgres::Row) -> Result<JobRow, StoreError> {
+    let reference: Option<&str> = r.get("reference");
     Ok(JobRow {
         id: r.get("id"),
         key: r.get("key"),
         kind: JobKind::parse(r.get("kind")).ok_or_else(|| bad("job kind"))?,
-        reference: Reference::parse(r.get("reference")).ok_or_else(|| bad("reference"))?,
+        reference: match reference {
+            Some(s) => Some(Reference::parse(s).ok_or_else(|| bad("reference"))?),
+            None => None,
+        },
+        sms_id: r.get("sms_id"),
         state: JobState::parse(r.get("state")).ok_or_else(|| bad("job state"))?,
         run_at_ms: r.get("run_at"),
         tries: count(r.get("tries")),
@@ -670,7 +783,8 @@ impl Store for PostgresStore {
                      OR (state = 'running' AND lease_until < $3) ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
                      UPDATE jobs j SET state = 'running', tries = j.tries + 1, locked_by = $1, lease_until = $2, \
                      updated_at = $3 FROM c WHERE j.id = c.id \
-                     RETURNING j.id, j.kind, j.request_id, j.attempt_id, j.data, j.tries, j.failures, j.max_failures",
+                     RETURNING j.id, j.kind, j.request_id, j.attempt_id, j.data, j.tries, j.failures, j.max_failures, \
+                     j.sms_id",
                 )
                 .await
                 .map_err(pg)?;
@@ -687,6 +801,7 @@ impl Store for PostgresStore {
                         tries: count(r.get(5)),
                         failures: count(r.get(6)),
                         max_failures: count(r.get(7)),
+                        sms_id: r.get(8),
                         worker: worker.to_owned(),
                     })
                 })
@@ -743,7 +858,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.background().await?;
             let sql = format!(
-                "SELECT {JOB_COLUMNS} FROM jobs j JOIN requests r ON r.id = j.request_id \
+                "SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN requests r ON r.id = j.request_id \
                  WHERE ($1::text IS NULL OR j.state = $1) AND ($2::bigint IS NULL OR j.request_id = $2) \
                  ORDER BY j.id DESC LIMIT $3"
             );
@@ -771,34 +886,153 @@ impl Store for PostgresStore {
     fn sms(&self, request_id: Option<i64>, limit: u32) -> BoxFuture<'_, Result<Vec<SmsRow>, StoreError>> {
         Box::pin(async move {
             let client = self.background().await?;
-            let stmt = client
+            let sql = format!(
+                "SELECT {SMS_COLUMNS} FROM sms s LEFT JOIN requests r ON r.id = s.request_id \
+                 WHERE ($1::bigint IS NULL OR s.request_id = $1) ORDER BY s.id DESC LIMIT $2"
+            );
+            let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+            let rows = client.query(&stmt, &[&request_id, &i64::from(limit)]).await.map_err(pg)?;
+            rows.iter().map(row_to_sms).collect()
+        })
+    }
+
+    fn sms_by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<SmsRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.background().await?;
+            let sql =
+                format!("SELECT {SMS_COLUMNS} FROM sms s LEFT JOIN requests r ON r.id = s.request_id WHERE s.id = $1");
+            let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+            let row = client.query_opt(&stmt, &[&id]).await.map_err(pg)?;
+            row.as_ref().map(row_to_sms).transpose()
+        })
+    }
+
+    fn sms_by_provider_id<'a>(
+        &'a self,
+        sender: &'a str,
+        provider_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SmsRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.background().await?;
+            let sql = format!(
+                "SELECT {SMS_COLUMNS} FROM sms s LEFT JOIN requests r ON r.id = s.request_id \
+                 WHERE s.sender = $1 AND s.provider_id = $2"
+            );
+            let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+            let row = client.query_opt(&stmt, &[&sender, &provider_id]).await.map_err(pg)?;
+            row.as_ref().map(row_to_sms).transpose()
+        })
+    }
+
+    fn failed_sms(&self, limit: u32) -> BoxFuture<'_, Result<Vec<SmsRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.background().await?;
+            // Failed for good: refused at sending, or a failed delivery no re-send follows.
+            let sql = format!(
+                "SELECT {SMS_COLUMNS} FROM sms s LEFT JOIN requests r ON r.id = s.request_id \
+                 WHERE (s.delivery IN ('failed', 'rejected') OR s.status LIKE $1) \
+                 AND NOT EXISTS (SELECT 1 FROM sms n WHERE n.resend_of = s.id) ORDER BY s.id DESC LIMIT $2"
+            );
+            let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+            let pattern = format!("{SMS_FAILED_PREFIX}%");
+            let rows = client.query(&stmt, &[&pattern, &i64::from(limit)]).await.map_err(pg)?;
+            rows.iter().map(row_to_sms).collect()
+        })
+    }
+
+    fn record_inbound(&self, m: NewInbound) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut client = self.background().await?;
+            let tx = client.transaction().await.map_err(pg)?;
+            let now = now_ms();
+            // The unique (provider, provider_id) decides: a provider retry, even one racing the
+            // first delivery on another instance, inserts nothing and so queues nothing.
+            let st = tx
                 .prepare_cached(
-                    "SELECT s.id, r.reference, s.msisdn, s.locale, s.text, s.segments, s.sender, s.status, \
-                     s.provider_id, s.created_at FROM sms s LEFT JOIN requests r ON r.id = s.request_id \
-                     WHERE ($1::bigint IS NULL OR s.request_id = $1) ORDER BY s.id DESC LIMIT $2",
+                    "INSERT INTO inbound_sms (provider, provider_id, msisdn, short_code, link_id, sent_at, text_chars, \
+                     understood, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (provider, provider_id) DO NOTHING RETURNING id",
                 )
                 .await
                 .map_err(pg)?;
-            let rows = client.query(&stmt, &[&request_id, &i64::from(limit)]).await.map_err(pg)?;
-            rows.iter()
-                .map(|r| {
-                    let reference: Option<&str> = r.get(1);
-                    Ok(SmsRow {
-                        id: r.get(0),
-                        reference: reference.and_then(Reference::parse),
-                        record: SmsRecord {
-                            msisdn: msisdn_of(r.get(2))?,
-                            locale: r.get(3),
-                            text: r.get(4),
-                            segments: count(r.get(5)),
-                            sender: r.get(6),
-                            status: r.get(7),
-                            provider_id: r.get(8),
-                        },
-                        at_ms: r.get(9),
-                    })
-                })
-                .collect()
+            let msisdn = m.msisdn.as_u64() as i64;
+            let row = tx
+                .query_opt(
+                    &st,
+                    &[
+                        &m.provider,
+                        &m.provider_id,
+                        &msisdn,
+                        &m.to,
+                        &m.link_id,
+                        &m.sent_at_ms,
+                        &i64::from(m.text_chars),
+                        &m.understood,
+                        &now,
+                    ],
+                )
+                .await
+                .map_err(pg)?;
+            let Some(row) = row else { return Ok(false) };
+            let inbound_id: i64 = row.get(0);
+            if let Some(l) = &m.set_language {
+                let st = tx
+                    .prepare_cached(
+                        "INSERT INTO profiles (msisdn, locale, updated_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (msisdn) DO UPDATE SET locale = excluded.locale, updated_at = excluded.updated_at",
+                    )
+                    .await
+                    .map_err(pg)?;
+                tx.execute(&st, &[&msisdn, &l.as_str(), &now]).await.map_err(pg)?;
+            }
+            if let Some(reply) = &m.reply {
+                queue_sms(&tx, (None, Some(inbound_id), None), 1, reply, now).await?;
+            }
+            tx.commit().await.map_err(pg)?;
+            Ok(true)
+        })
+    }
+
+    fn apply_delivery(&self, c: DeliveryChange) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut client = self.background().await?;
+            let tx = client.transaction().await.map_err(pg)?;
+            let now = now_ms();
+            // Locked before the guard is checked: two instances taking the same report (or two
+            // reports) serialise here, and the second sees the first's status.
+            let sql = format!(
+                "SELECT {SMS_COLUMNS} FROM sms s LEFT JOIN requests r ON r.id = s.request_id WHERE s.id = $1 \
+                 FOR UPDATE OF s"
+            );
+            let st = tx.prepare_cached(&sql).await.map_err(pg)?;
+            let Some(row) = tx.query_opt(&st, &[&c.sms_id]).await.map_err(pg)? else { return Ok(false) };
+            let current: Option<&str> = row.get("delivery");
+            if !delivery_holds(current, &c) {
+                return Ok(false);
+            }
+            let sms = row_to_sms(&row)?;
+            let st = tx
+                .prepare_cached(
+                    "UPDATE sms SET delivery = $2, failure_reason = coalesce($3, failure_reason), \
+                     network_code = coalesce($4, network_code), delivery_at = $5 WHERE id = $1",
+                )
+                .await
+                .map_err(pg)?;
+            tx.execute(&st, &[&c.sms_id, &c.to.as_str(), &c.failure_reason, &c.network_code, &now])
+                .await
+                .map_err(pg)?;
+            if let Some(resend) = &c.resend {
+                let q = QueuedSms {
+                    msisdn: sms.record.msisdn,
+                    locale: sms.record.locale.clone(),
+                    text: sms.record.text.clone(),
+                    send_at_ms: resend.send_at_ms,
+                    max_failures: resend.max_failures,
+                };
+                queue_sms(&tx, (sms.request_id, sms.inbound_id, Some(sms.id)), sms.attempt + 1, &q, now).await?;
+            }
+            tx.commit().await.map_err(pg)?;
+            Ok(true)
         })
     }
 

@@ -14,11 +14,12 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::oneshot;
 
 use crate::BoxFuture;
-use crate::lifecycle::{AttemptStatus, JobKind, JobState, RequestStatus};
+use crate::lifecycle::{AttemptStatus, DeliveryStatus, JobKind, JobState, RequestStatus};
 use crate::store::{
-    AttemptRow, ClaimedJob, Effects, EventRow, Finished, JobAttempt, JobFinish, JobRow, NewAttempt, NewJob, NewRequest,
-    RequestChange, RequestRow, SessionEnd, SmsRecord, SmsRow, Store, StoreError, Stored, callback_token,
-    fields_from_json, fields_to_json, job_key, now_ms, reference_bits, request_change_holds,
+    AttemptRow, ClaimedJob, DeliveryChange, Effects, EventRow, Finished, JobAttempt, JobFinish, JobRow, NewAttempt,
+    NewInbound, NewJob, NewRequest, RequestChange, RequestRow, SMS_FAILED_PREFIX, SMS_QUEUED, SessionEnd, SmsRecord,
+    SmsRow, Store, StoreError, Stored, callback_token, delivery_holds, fields_from_json, fields_to_json, job_key,
+    now_ms, reference_bits, request_change_holds, send_job_key,
 };
 use crate::types::{Locale, Msisdn, Reference};
 
@@ -27,6 +28,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../migrations/sqlite/0001_init.sql")),
     ("0002_handoff", include_str!("../../migrations/sqlite/0002_handoff.sql")),
     ("0003_shared_tokens", include_str!("../../migrations/sqlite/0003_shared_tokens.sql")),
+    ("0004_sms_channel", include_str!("../../migrations/sqlite/0004_sms_channel.sql")),
 ];
 
 /// Most commands one transaction takes, so one batch cannot delay its first reply for long.
@@ -308,6 +310,13 @@ fn write_effects(t: &Connection, e: &Effects, now: i64) -> Result<bool, StoreErr
             return Ok(false);
         }
     }
+    if let Some(sent) = &e.sms_sent {
+        let current: Option<String> =
+            t.query_row("SELECT status FROM sms WHERE id = ?1", [sent.id], |r| r.get(0)).optional().map_err(db)?;
+        if current.as_deref() != Some(SMS_QUEUED) {
+            return Ok(false);
+        }
+    }
     if let Some(a) = &e.attempt {
         t.prepare_cached(
             "UPDATE payment_attempts SET status = ?2, checkout_request_id = coalesce(?3, checkout_request_id), \
@@ -349,7 +358,177 @@ fn write_effects(t: &Connection, e: &Effects, now: i64) -> Result<bool, StoreErr
     if let Some(sms) = &e.sms {
         insert_sms(t, Some(e.request_id), sms, now)?;
     }
+    if let Some(sent) = &e.sms_sent {
+        let (status, delivery) = match &sent.failed {
+            Some(why) => (format!("{SMS_FAILED_PREFIX}{why}"), Some(DeliveryStatus::Failed.as_str())),
+            None => (sent.status.clone(), None),
+        };
+        t.prepare_cached(
+            "UPDATE sms SET sender = ?2, status = ?3, provider_id = ?4, delivery = coalesce(?5, delivery), \
+             failure_reason = coalesce(?6, failure_reason), delivery_at = CASE WHEN ?5 IS NULL THEN delivery_at \
+             ELSE ?7 END WHERE id = ?1",
+        )
+        .and_then(|mut st| {
+            st.execute(params![sent.id, sent.sender, status, sent.provider_id, delivery, sent.failed, now])
+        })
+        .map_err(db)?;
+    }
     Ok(true)
+}
+
+/// Keeps a queued SMS and its `send` job; returns the SMS's id.
+fn queue_sms(
+    t: &Connection,
+    request_id: Option<i64>,
+    inbound_id: Option<i64>,
+    resend_of: Option<i64>,
+    attempt: u32,
+    q: &crate::store::QueuedSms,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let segments = crate::gsm7::sms_segments(&q.text) as i64;
+    t.prepare_cached(
+        "INSERT INTO sms (request_id, inbound_id, resend_of, attempt, msisdn, locale, text, segments, sender, status, \
+         created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '-', ?9, ?10)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            request_id,
+            inbound_id,
+            resend_of,
+            attempt,
+            q.msisdn.as_u64() as i64,
+            q.locale,
+            q.text,
+            segments,
+            SMS_QUEUED,
+            now
+        ])
+    })
+    .map_err(db)?;
+    let sms_id = t.last_insert_rowid();
+    t.prepare_cached(
+        "INSERT INTO jobs (key, kind, request_id, sms_id, data, state, run_at, max_failures, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, '', 'ready', ?5, ?6, ?7, ?7) ON CONFLICT (key) DO NOTHING",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            send_job_key(sms_id),
+            JobKind::Send.as_str(),
+            request_id,
+            sms_id,
+            q.send_at_ms,
+            q.max_failures,
+            now
+        ])
+    })
+    .map_err(db)?;
+    Ok(sms_id)
+}
+
+fn record_inbound_tx(t: &Connection, m: &NewInbound, now: i64) -> Result<bool, StoreError> {
+    let inserted = t
+        .prepare_cached(
+            "INSERT INTO inbound_sms (provider, provider_id, msisdn, short_code, link_id, sent_at, text_chars, \
+             understood, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (provider, provider_id) DO NOTHING",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                m.provider,
+                m.provider_id,
+                m.msisdn.as_u64() as i64,
+                m.to,
+                m.link_id,
+                m.sent_at_ms,
+                m.text_chars,
+                m.understood,
+                now
+            ])
+        })
+        .map_err(db)?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let inbound_id = t.last_insert_rowid();
+    if let Some(l) = &m.set_language {
+        t.execute(
+            "INSERT INTO profiles (msisdn, locale, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (msisdn) DO UPDATE SET locale = excluded.locale, updated_at = excluded.updated_at",
+            params![m.msisdn.as_u64() as i64, l.as_str(), now],
+        )
+        .map_err(db)?;
+    }
+    if let Some(reply) = &m.reply {
+        queue_sms(t, None, Some(inbound_id), None, 1, reply, now)?;
+    }
+    Ok(true)
+}
+
+fn apply_delivery_tx(t: &Connection, c: &DeliveryChange, now: i64) -> Result<bool, StoreError> {
+    let current: Option<(Option<String>, SmsRow)> = t
+        .query_row(
+            &format!("SELECT {SMS_COLUMNS} FROM sms s LEFT JOIN requests r ON r.id = s.request_id WHERE s.id = ?1"),
+            [c.sms_id],
+            |r| Ok((r.get("delivery")?, row_to_sms(r)?)),
+        )
+        .optional()
+        .map_err(db)?;
+    let Some((delivery, row)) = current else { return Ok(false) };
+    if !delivery_holds(delivery.as_deref(), c) {
+        return Ok(false);
+    }
+    t.prepare_cached(
+        "UPDATE sms SET delivery = ?2, failure_reason = coalesce(?3, failure_reason), \
+         network_code = coalesce(?4, network_code), delivery_at = ?5 WHERE id = ?1",
+    )
+    .and_then(|mut st| st.execute(params![c.sms_id, c.to.as_str(), c.failure_reason, c.network_code, now]))
+    .map_err(db)?;
+    if let Some(resend) = &c.resend {
+        let q = crate::store::QueuedSms {
+            msisdn: row.record.msisdn,
+            locale: row.record.locale.clone(),
+            text: row.record.text.clone(),
+            send_at_ms: resend.send_at_ms,
+            max_failures: resend.max_failures,
+        };
+        queue_sms(t, row.request_id, row.inbound_id, Some(row.id), row.attempt + 1, &q, now)?;
+    }
+    Ok(true)
+}
+
+const SMS_COLUMNS: &str = "s.id, r.reference, s.msisdn, s.locale, s.text, s.segments, s.sender, s.status, \
+     s.provider_id, s.created_at, s.request_id, s.inbound_id, s.attempt, s.resend_of, s.delivery, s.failure_reason, \
+     s.delivery_at";
+
+fn row_to_sms(r: &rusqlite::Row<'_>) -> rusqlite::Result<SmsRow> {
+    let reference: Option<String> = r.get("reference")?;
+    let msisdn: i64 = r.get("msisdn")?;
+    let delivery: Option<String> = r.get("delivery")?;
+    Ok(SmsRow {
+        id: r.get("id")?,
+        reference: reference.as_deref().and_then(Reference::parse),
+        record: SmsRecord {
+            msisdn: u64::try_from(msisdn).ok().and_then(Msisdn::from_u64).ok_or_else(|| invalid("msisdn"))?,
+            locale: r.get("locale")?,
+            text: r.get("text")?,
+            segments: r.get("segments")?,
+            sender: r.get("sender")?,
+            status: r.get("status")?,
+            provider_id: r.get("provider_id")?,
+        },
+        at_ms: r.get("created_at")?,
+        request_id: r.get("request_id")?,
+        inbound_id: r.get("inbound_id")?,
+        attempt: r.get("attempt")?,
+        resend_of: r.get("resend_of")?,
+        delivery: match delivery {
+            Some(d) => Some(DeliveryStatus::parse(&d).ok_or_else(|| invalid("delivery"))?),
+            None => None,
+        },
+        failure_reason: r.get("failure_reason")?,
+        delivery_at_ms: r.get("delivery_at")?,
+    })
 }
 
 fn insert_attempt(t: &Connection, request_id: i64, a: &NewAttempt, now: i64) -> Result<i64, StoreError> {
@@ -457,18 +636,22 @@ fn row_to_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptRow> {
     })
 }
 
-const JOB_COLUMNS: &str = "j.id, j.key, j.kind, r.reference, j.state, j.run_at, j.tries, j.failures, \
+const JOB_COLUMNS: &str = "j.id, j.key, j.kind, r.reference, j.sms_id, j.state, j.run_at, j.tries, j.failures, \
      j.max_failures, j.last_error, j.updated_at";
 
 fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
     let kind: String = r.get("kind")?;
     let state: String = r.get("state")?;
-    let reference: String = r.get("reference")?;
+    let reference: Option<String> = r.get("reference")?;
     Ok(JobRow {
         id: r.get("id")?,
         key: r.get("key")?,
         kind: JobKind::parse(&kind).ok_or_else(|| invalid("kind"))?,
-        reference: Reference::parse(&reference).ok_or_else(|| invalid("reference"))?,
+        reference: match reference {
+            Some(s) => Some(Reference::parse(&s).ok_or_else(|| invalid("reference"))?),
+            None => None,
+        },
+        sms_id: r.get("sms_id")?,
         state: JobState::parse(&state).ok_or_else(|| invalid("state"))?,
         run_at_ms: r.get("run_at")?,
         tries: r.get("tries")?,
@@ -488,7 +671,7 @@ fn claim_tx(t: &Connection, worker: &str, limit: u32, lease_ms: i64, now: i64) -
              WHERE id IN (SELECT id FROM (SELECT id, run_at AS due FROM jobs WHERE state = 'ready' AND run_at <= ?3 \
              UNION ALL SELECT id, lease_until AS due FROM jobs WHERE state = 'running' AND lease_until < ?3) \
              ORDER BY due LIMIT ?4) \
-             RETURNING id, kind, request_id, attempt_id, data, tries, failures, max_failures",
+             RETURNING id, kind, request_id, attempt_id, data, tries, failures, max_failures, sms_id",
         )
         .map_err(db)?;
     let rows = st
@@ -503,6 +686,7 @@ fn claim_tx(t: &Connection, worker: &str, limit: u32, lease_ms: i64, now: i64) -
                 tries: r.get(5)?,
                 failures: r.get(6)?,
                 max_failures: r.get(7)?,
+                sms_id: r.get(8)?,
                 worker: worker.to_owned(),
             })
         })
@@ -712,7 +896,7 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'_, Result<Vec<JobRow>, StoreError>> {
         self.exec(move |t| {
             let sql = format!(
-                "SELECT {JOB_COLUMNS} FROM jobs j JOIN requests r ON r.id = j.request_id \
+                "SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN requests r ON r.id = j.request_id \
                  WHERE (?1 IS NULL OR j.state = ?1) AND (?2 IS NULL OR j.request_id = ?2) ORDER BY j.id DESC LIMIT ?3"
             );
             let mut stmt = t.prepare_cached(&sql).map_err(db)?;
@@ -736,38 +920,68 @@ impl Store for SqliteStore {
 
     fn sms(&self, request_id: Option<i64>, limit: u32) -> BoxFuture<'_, Result<Vec<SmsRow>, StoreError>> {
         self.exec(move |t| {
-            let mut stmt = t
-                .prepare_cached(
-                    "SELECT s.id, r.reference, s.msisdn, s.locale, s.text, s.segments, s.sender, s.status, \
-                     s.provider_id, s.created_at FROM sms s LEFT JOIN requests r ON r.id = s.request_id \
-                     WHERE (?1 IS NULL OR s.request_id = ?1) ORDER BY s.id DESC LIMIT ?2",
-                )
-                .map_err(db)?;
-            let rows = stmt
-                .query_map(params![request_id, limit], |r| {
-                    let reference: Option<String> = r.get(1)?;
-                    let msisdn: i64 = r.get(2)?;
-                    Ok(SmsRow {
-                        id: r.get(0)?,
-                        reference: reference.as_deref().and_then(Reference::parse),
-                        record: SmsRecord {
-                            msisdn: u64::try_from(msisdn)
-                                .ok()
-                                .and_then(Msisdn::from_u64)
-                                .ok_or_else(|| invalid("msisdn"))?,
-                            locale: r.get(3)?,
-                            text: r.get(4)?,
-                            segments: r.get(5)?,
-                            sender: r.get(6)?,
-                            status: r.get(7)?,
-                            provider_id: r.get(8)?,
-                        },
-                        at_ms: r.get(9)?,
-                    })
-                })
-                .map_err(db)?;
+            let sql = format!(
+                "SELECT {SMS_COLUMNS} FROM sms s LEFT JOIN requests r ON r.id = s.request_id \
+                 WHERE (?1 IS NULL OR s.request_id = ?1) ORDER BY s.id DESC LIMIT ?2"
+            );
+            let mut stmt = t.prepare_cached(&sql).map_err(db)?;
+            let rows = stmt.query_map(params![request_id, limit], row_to_sms).map_err(db)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(db)
         })
+    }
+
+    fn sms_by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<SmsRow>, StoreError>> {
+        self.exec(move |t| {
+            let sql =
+                format!("SELECT {SMS_COLUMNS} FROM sms s LEFT JOIN requests r ON r.id = s.request_id WHERE s.id = ?1");
+            t.query_row(&sql, [id], row_to_sms).optional().map_err(db)
+        })
+    }
+
+    fn sms_by_provider_id<'a>(
+        &'a self,
+        sender: &'a str,
+        provider_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SmsRow>, StoreError>> {
+        let (sender, provider_id) = (sender.to_owned(), provider_id.to_owned());
+        self.exec(move |t| {
+            let sql = format!(
+                "SELECT {SMS_COLUMNS} FROM sms s LEFT JOIN requests r ON r.id = s.request_id \
+                 WHERE s.sender = ?1 AND s.provider_id = ?2"
+            );
+            t.query_row(&sql, params![sender, provider_id], row_to_sms).optional().map_err(db)
+        })
+    }
+
+    fn failed_sms(&self, limit: u32) -> BoxFuture<'_, Result<Vec<SmsRow>, StoreError>> {
+        self.exec(move |t| {
+            // Failed for good: refused at sending, or a failed delivery no re-send follows.
+            let sql = format!(
+                "SELECT {SMS_COLUMNS} FROM sms s LEFT JOIN requests r ON r.id = s.request_id \
+                 WHERE (s.delivery IN ('failed', 'rejected') OR s.status LIKE ?1) \
+                 AND NOT EXISTS (SELECT 1 FROM sms n WHERE n.resend_of = s.id) ORDER BY s.id DESC LIMIT ?2"
+            );
+            let mut stmt = t.prepare_cached(&sql).map_err(db)?;
+            let rows = stmt.query_map(params![format!("{SMS_FAILED_PREFIX}%"), limit], row_to_sms).map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+    }
+
+    fn record_inbound(&self, inbound: NewInbound) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let remember = inbound.set_language.clone().map(|l| (inbound.msisdn, l));
+        let write = self.exec(move |t| record_inbound_tx(t, &inbound, now_ms()));
+        Box::pin(async move {
+            let new = write.await?;
+            // Only after the commit, and only when this write set it (a retry set nothing).
+            if new && let Some((msisdn, l)) = remember {
+                self.remember_language(msisdn, Some(l));
+            }
+            Ok(new)
+        })
+    }
+
+    fn apply_delivery(&self, change: DeliveryChange) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.exec(move |t| apply_delivery_tx(t, &change, now_ms()))
     }
 
     fn shared_token<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<(String, i64)>, StoreError>> {

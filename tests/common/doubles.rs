@@ -1,6 +1,7 @@
 //! Real HTTP test doubles of the world outside Njia: M-Pesa Daraja ([`DarajaDouble`]), an agency
 //! service backend ([`AgencyDouble`], per `docs/agency-api.md`) and the Africa's Talking messaging
-//! API ([`AtSmsDouble`]).
+//! API ([`AtSmsDouble`]), which also calls Njia back as Africa's Talking does, with inbound SMS
+//! and delivery reports.
 //!
 //! Each double binds `127.0.0.1:0`, serves on a spawned tokio task until it is dropped, records
 //! everything it receives in shared state for assertions and exposes its knobs as methods. They
@@ -1203,6 +1204,70 @@ impl AtSmsDouble {
     pub fn requests(&self) -> usize {
         lock(&self.state).requests
     }
+
+    /// Forwards an SMS a citizen sent to `short_code`, as Africa's Talking POSTs it to the
+    /// incoming-messages callback at `server` + `path`: a form with `from`, `to`, `text`, `date`
+    /// (UTC, `2006-01-02 15:04:05`), `id` and an empty `linkId`. Returns the status and body.
+    pub async fn post_inbound(
+        &self,
+        server: std::net::SocketAddr,
+        path: &str,
+        id: &str,
+        from: &str,
+        short_code: &str,
+        text: &str,
+    ) -> (u16, String) {
+        let date = utc_timestamp(unix_now());
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("from", from),
+                ("to", short_code),
+                ("text", text),
+                ("date", &date),
+                ("id", id),
+                ("linkId", ""),
+            ])
+            .finish();
+        super::try_request(server, "POST", path, "application/x-www-form-urlencoded", &body)
+            .await
+            .expect("the server answers the inbound SMS callback")
+    }
+
+    /// Reports the delivery of a message this double sent (by its `ATXid_…`), as Africa's
+    /// Talking POSTs it to the delivery-reports callback: `id`, `status`, `phoneNumber` (the
+    /// recipient it recorded), `networkCode`, `failureReason` (for `Rejected` and `Failed`) and
+    /// `retryCount`. Panics when the double never sent that message.
+    pub async fn post_delivery_report(
+        &self,
+        server: std::net::SocketAddr,
+        path: &str,
+        message_id: &str,
+        status: &str,
+        failure_reason: Option<&str>,
+    ) -> (u16, String) {
+        let to = self
+            .messages()
+            .into_iter()
+            .find(|m| m.message_id == message_id)
+            .unwrap_or_else(|| panic!("the double never sent {message_id}"))
+            .to;
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.extend_pairs([("id", message_id), ("status", status), ("phoneNumber", &to), ("networkCode", "63902")]);
+        if let Some(reason) = failure_reason {
+            form.append_pair("failureReason", reason);
+        }
+        form.append_pair("retryCount", "0");
+        super::try_request(server, "POST", path, "application/x-www-form-urlencoded", &form.finish())
+            .await
+            .expect("the server answers the delivery report callback")
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC, the `date` of Africa's Talking's inbound SMS callback.
+pub fn utc_timestamp(unix: i64) -> String {
+    let (y, mo, d) = civil_from_days(unix.div_euclid(86_400));
+    let secs = unix.rem_euclid(86_400);
+    format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 /// `+` followed by 10 to 15 digits.
