@@ -573,18 +573,23 @@ fn fits(
             };
             // A menu page whose error line would not fit shows the error in the title's place
             // (the engine's `page_text`), so it must fit with either on top; other screens
-            // carry both.
+            // carry both. (A page the layout filled with a title shorter than the error shows
+            // no error at all, never more than the limit.)
             let paged = matches!(s.kind, Kind::Menu { .. } | Kind::Language { .. });
-            let screen = match &error {
-                Some(e) if paged => {
-                    let (a, b) = (join(&[&text]), join(&[e]));
-                    if gsm7::cost(&a).units >= gsm7::cost(&b).units { a } else { b }
-                }
-                Some(e) => join(&[e, &text]),
-                None => join(&[&text]),
+            // Each version against its own encoding's room; the one furthest over is reported.
+            let versions = match &error {
+                Some(e) if paged => vec![join(&[&text]), join(&[e])],
+                Some(e) => vec![join(&[e, &text])],
+                None => vec![join(&[&text])],
             };
-            let cost = gsm7::cost(&screen);
-            let room = gsm7::limit_for(cost.encoding, limit);
+            let worst = versions
+                .iter()
+                .map(|v| {
+                    let cost = gsm7::cost(v);
+                    (cost, gsm7::limit_for(cost.encoding, limit))
+                })
+                .max_by_key(|(cost, room)| cost.units as i64 - *room as i64);
+            let Some((cost, room)) = worst else { continue };
             if cost.units > room {
                 let enc = match cost.encoding {
                     gsm7::Encoding::Gsm7 => "GSM-7",

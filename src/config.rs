@@ -172,7 +172,8 @@ pub struct BackendSection {
 pub struct ChannelSection {
     /// The dialect it speaks; defaults to the section name (`[channels.hubtel]`).
     pub dialect: Option<String>,
-    /// Where the telco sends requests; defaults to `/ussd/<section name>`.
+    /// Where the telco sends requests; defaults to the dialect's own path for a section named
+    /// after the dialect, otherwise `/ussd/<section name>` (`/sms/<section name>` for SMS).
     pub path: Option<String>,
     /// Screen limit in GSM-7 characters; defaults to `screen_limit`, or the dialect's own
     /// when smaller (Nalo: 120).

@@ -61,8 +61,9 @@ pub async fn run(
     let client = reqwest::Client::new();
     let phone = d.msisdn.as_u64().to_string();
     let mut inputs: Vec<String> = Vec::new();
-    // The secret typed last, so the printed wire traffic never shows it.
-    let mut secret: Option<String> = None;
+    // Every secret typed in the walk: cumulative dialects send the whole history on every
+    // hop, and the printed traffic must never show one.
+    let mut secrets: Vec<String> = Vec::new();
     let mut lines = input.lines();
     let mut screens = 0;
     loop {
@@ -84,9 +85,9 @@ pub async fn run(
                 let walk =
                     Walk { path: &channel.path, session: &session_id, phone: &phone, code: d.code, inputs: &inputs };
                 let request = (telco.request)(&walk, screens);
-                writeln!(out, "→ {}", shown(&request.method_line(), secret.as_deref()))?;
+                writeln!(out, "→ {}", shown(&request.method_line(), &secrets))?;
                 if !request.body.is_empty() {
-                    writeln!(out, "  {}", shown(&request.body, secret.as_deref()))?;
+                    writeln!(out, "  {}", shown(&request.body, &secrets))?;
                 }
                 let reply = send(&client, *addr, channel, &request).await.map_err(DialError::Gateway)?;
                 let headers: Vec<String> = reply
@@ -127,7 +128,9 @@ pub async fn run(
                 writeln!(out, "{typed}")?;
             }
         }
-        secret = (is_secret && !typed.is_empty()).then(|| typed.clone());
+        if is_secret && !typed.is_empty() {
+            secrets.push(typed.clone());
+        }
         inputs.push(typed);
     }
 }
@@ -137,12 +140,9 @@ fn cumulative(inputs: &[String]) -> String {
     inputs.join("*")
 }
 
-/// Traffic as printed: a secret typed on the last screen is masked.
-fn shown(text: &str, secret: Option<&str>) -> String {
-    match secret {
-        Some(s) => text.replace(s, &"*".repeat(s.chars().count())),
-        None => text.to_owned(),
-    }
+/// Traffic as printed: every secret typed in the walk is masked.
+fn shown(text: &str, secrets: &[String]) -> String {
+    secrets.iter().fold(text.to_owned(), |t, s| t.replace(s.as_str(), &"*".repeat(s.chars().count())))
 }
 
 impl WireRequest {

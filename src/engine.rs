@@ -688,10 +688,9 @@ impl LineCost {
     }
 }
 
-/// The text of the session's current page of a laid-out menu.
 /// The text of the session's current page of a laid-out menu. An error line goes on top;
 /// when the page cannot hold both, the error takes the title's place so the options stay
-/// exactly where the layout put them.
+/// exactly where the layout put them; when even that does not fit, the page goes without it.
 fn page_text(s: &Session, v: View<'_>, limit: usize) -> String {
     let page = usize::from(s.page).min(v.pages.len().saturating_sub(1));
     let (a, b) = v.pages.get(page).copied().unwrap_or((0, 0));
@@ -716,7 +715,12 @@ fn page_text(s: &Session, v: View<'_>, limit: usize) -> String {
         text.clear();
         text.push_str(e);
         text.push_str(&body);
-        return text;
+        if gsm7::fits(&text, limit) {
+            return text;
+        }
+        // An error longer than the title it replaces would push the page over the limit and
+        // cut its last lines (Back, Home): the page is shown as laid out, without the error.
+        text.clear();
     }
     text.push_str(&v.header);
     text.push_str(&body);

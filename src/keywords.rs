@@ -96,7 +96,14 @@ impl Understood {
         match self {
             Understood::Status { reference: Some(r), .. } => format!("status {r}"),
             Understood::Status { reference: None, .. } => "status (no reference)".to_owned(),
-            Understood::Language { requested: Some(l), .. } => format!("language {l}"),
+            // Only a word shaped like a language tag is kept: the citizen may have typed
+            // anything there (an ID number), and the text itself is never kept.
+            Understood::Language { requested: Some(l), .. }
+                if l.len() <= 8 && l.chars().all(|c| c.is_ascii_alphabetic()) =>
+            {
+                format!("language {l}")
+            }
+            Understood::Language { requested: Some(_), .. } => "language (not a language tag)".to_owned(),
             Understood::Language { requested: None, .. } => "language (none named)".to_owned(),
             Understood::Help => "help".to_owned(),
         }

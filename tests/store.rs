@@ -447,6 +447,20 @@ async fn refusals_at_sending_are_failed_for_good(open: Opener) {
     assert!(listed[0].record.status.starts_with("failed: "), "{}", listed[0].record.status);
 }
 
+/// A reply whose send job dies (the sender kept failing) is still queued, and listed as failed
+/// for good with the job's error.
+async fn replies_whose_send_job_died_are_failed_for_good(open: Opener) {
+    let store = open().await;
+    store.record_inbound(inbound("ATXid_in4", Some("Send STATUS and your request number."), None)).await.unwrap();
+    let job = store.claim_jobs("w", 10, 60_000).await.unwrap().pop().expect("a send job is due");
+    let dead = JobFinish::Dead { error: "503 from the SMS API".into() };
+    assert_eq!(store.finish_job(&job, dead, None).await.unwrap(), Finished::Applied);
+    let listed = store.failed_sms(10).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(Some(listed[0].id), job.sms_id);
+    assert_eq!(listed[0].record.status, "queued");
+}
+
 // --- SQLite ---------------------------------------------------------------------------------
 
 fn sqlite(dir: &tempfile::TempDir) -> Opener {
@@ -510,6 +524,7 @@ conformance!(
     inbound_sms_are_recorded_once_with_their_reply,
     delivery_reports_are_final_once_and_resend_once,
     refusals_at_sending_are_failed_for_good,
+    replies_whose_send_job_died_are_failed_for_good,
 );
 
 /// A database from before the SMS channel keeps its jobs through the migration that lets a job

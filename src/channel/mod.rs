@@ -168,7 +168,16 @@ pub fn layout(config: &crate::config::Config) -> Result<Vec<Channel>, String> {
         }
         let mut ch = Channel::default_for(d, config.screen_limit);
         ch.name = Arc::from(name.as_str());
-        ch.path = c.path.clone().unwrap_or_else(|| format!("/ussd/{name}"));
+        // Unless configured: the dialect's own path for a section named after it, otherwise
+        // the section's name beside it (`/ussd/at-ke`, `/sms/sms-ke`).
+        ch.path = c.path.clone().unwrap_or_else(|| {
+            if name == d.name {
+                d.default_path.to_owned()
+            } else {
+                let parent = d.default_path.rsplit_once('/').map_or("", |(p, _)| p);
+                format!("{parent}/{name}")
+            }
+        });
         let path_ok = ch.path.len() > 1
             && ch.path.starts_with('/')
             && !ch.path.ends_with('/')
@@ -247,15 +256,46 @@ impl Channels {
 /// Answers a request a channel could not parse: 400 with the reason, and a log line with the
 /// masked phone number when one could be read.
 pub fn refuse(channel: &str, phone: Option<String>, e: BadRequest) -> Response {
+    let e = BadRequest(mask_digit_runs(&e.0));
     tracing::warn!(channel, msisdn = phone.as_deref().unwrap_or("-"), reason = %e.0, "malformed request refused");
     e.into_response()
 }
 
+/// The reason with every run of seven or more digits masked: a parser's error can quote the
+/// value it refused (serde_json does, for a phone number sent as a JSON number), and phone
+/// numbers never reach a log or a reply in full.
+pub fn mask_digit_runs(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 7 {
+            out.push_str(&crate::types::mask_raw_phone(run));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in reason.chars() {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 /// The masked phone number in a JSON body's `field`, for the log line of a refused request.
 pub fn json_phone(body: &[u8], field: &str) -> Option<String> {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get(field).and_then(|m| m.as_str()).map(crate::types::mask_raw_phone))
+    serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| {
+        v.get(field).and_then(|m| match m {
+            serde_json::Value::String(s) => Some(crate::types::mask_raw_phone(s)),
+            serde_json::Value::Number(n) => Some(crate::types::mask_raw_phone(&n.to_string())),
+            _ => None,
+        })
+    })
 }
 
 /// A request a dialect refused: 400 with a body saying what was wrong.
@@ -301,4 +341,24 @@ pub fn json_reply(body: serde_json::Value) -> Response {
 /// The value of `name` in form pairs (the first, if repeated).
 pub fn field<'a>(pairs: &'a FormPairs<'_>, name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| &**v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_never_quotes_a_phone_number() {
+        // What serde_json says of a phone number sent as a JSON number.
+        let body = br#"{"Type":"initiation","Mobile":254711000999,"SessionId":"s","Message":"*384#"}"#;
+        let e = match crate::channel::hubtel::parse(body, &Channel::default_for(&hubtel::DIALECT, 160)) {
+            Err(e) => e,
+            Ok(_) => panic!("a numeric Mobile is refused"),
+        };
+        assert!(e.0.contains("254711000999"), "the raw reason quotes it: {}", e.0);
+        let masked = mask_digit_runs(&e.0);
+        assert!(!masked.contains("254711000999") && masked.contains("+2547****999"), "{masked}");
+        assert_eq!(mask_digit_runs("line 1 column 40"), "line 1 column 40");
+        assert_eq!(json_phone(br#"{"msisdn":254711000999}"#, "msisdn").as_deref(), Some("+2547****999"));
+    }
 }

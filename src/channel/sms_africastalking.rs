@@ -50,6 +50,10 @@ fn handle(app: Arc<AppState>, _ch: Arc<Channel>, req: ChannelRequest) -> BoxFutu
     })
 }
 
+/// How often, and how far apart, a report naming an unknown message id looks again.
+const UNKNOWN_RETRIES: u32 = 4;
+const UNKNOWN_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Longest message id accepted (Africa's Talking ids are about 40 characters).
 const MAX_ID: usize = 128;
 
@@ -165,8 +169,18 @@ pub async fn delivery_report(app: Arc<AppState>, body: Bytes) -> Response {
         }
     };
     let masked = report.msisdn.map(|m| m.masked().to_string());
-    let outcome =
-        crate::handoff::delivery_report(app.hub.store.as_ref(), &app.hub.config.handoff, PROVIDER, &report).await;
+    let record = || crate::handoff::delivery_report(app.hub.store.as_ref(), &app.hub.config.handoff, PROVIDER, &report);
+    let mut outcome = record().await;
+    // A report can overtake the write that records the message id (the dispatcher commits it
+    // just after Africa's Talking answered the send): look again for a moment before calling
+    // the message unknown.
+    for _ in 0..UNKNOWN_RETRIES {
+        if !matches!(outcome, Ok(ReportOutcome::UnknownMessage)) {
+            break;
+        }
+        tokio::time::sleep(UNKNOWN_PAUSE).await;
+        outcome = record().await;
+    }
     match outcome {
         Ok(outcome) => {
             if outcome == ReportOutcome::UnknownMessage {

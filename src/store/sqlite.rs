@@ -955,10 +955,12 @@ impl Store for SqliteStore {
 
     fn failed_sms(&self, limit: u32) -> BoxFuture<'_, Result<Vec<SmsRow>, StoreError>> {
         self.exec(move |t| {
-            // Failed for good: refused at sending, or a failed delivery no re-send follows.
+            // Failed for good: refused at sending, a failed delivery no re-send follows, or a
+            // reply still queued whose send job was dead-lettered.
             let sql = format!(
                 "SELECT {SMS_COLUMNS} FROM sms s LEFT JOIN requests r ON r.id = s.request_id \
-                 WHERE (s.delivery IN ('failed', 'rejected') OR s.status LIKE ?1) \
+                 WHERE (s.delivery IN ('failed', 'rejected') OR s.status LIKE ?1 \
+                 OR (s.status = '{SMS_QUEUED}' AND EXISTS (SELECT 1 FROM jobs j WHERE j.sms_id = s.id AND j.state = 'dead'))) \
                  AND NOT EXISTS (SELECT 1 FROM sms n WHERE n.resend_of = s.id) ORDER BY s.id DESC LIMIT ?2"
             );
             let mut stmt = t.prepare_cached(&sql).map_err(db)?;
