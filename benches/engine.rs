@@ -93,6 +93,7 @@ fn hub(c: &mut Criterion) {
             handoff: njia::handoff::Policy::default(),
             wake: Arc::new(tokio::sync::Notify::new()),
         },
+        limits: Arc::new(njia::limit::RateLimits::none()),
     };
     let channel: Arc<str> = Arc::from("bench");
     let walk = ["", "5", "5*98", "5*98*98", "5*98*98*14"];

@@ -186,6 +186,8 @@ fn start_server(addr: SocketAddr, data: &std::path::Path, database_url: Option<&
     }
     cmd.args(["--listen", &addr.to_string(), "--data-dir"])
         .arg(data)
+        .arg("--config")
+        .arg(common::bench_config(data))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "error")
         .env_remove("DATABASE_URL")

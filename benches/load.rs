@@ -192,6 +192,7 @@ fn run_level(addr: SocketAddr, conns: usize, dur: Duration, warm: bool) -> Vec<u
                         let reply = conn.hop(&sid, &phone, text);
                         lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                         assert!(reply.starts_with("CON ") || reply.starts_with("END "), "unexpected reply {reply:?}");
+                        assert!(!reply.contains("maombi ni mengi"), "the benchmark hit the rate limit: {reply:?}");
                         if reply.starts_with("END ") && text != WALK[WALK.len() - 1] {
                             // The bare server ends every hop; start the next walk.
                             break;
@@ -210,6 +211,8 @@ fn start_server(addr: SocketAddr, data: &std::path::Path) -> Child {
     Command::new("taskset")
         .args(["-c", "0", bin, "serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(data)
+        .arg("--config")
+        .arg(common::bench_config(data))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())

@@ -57,6 +57,11 @@ pub struct Config {
     /// the menus it may reach and how it is authenticated. With none configured every dialect
     /// is served at `/ussd/<dialect>` (the embedded default, on loopback); with some, only those.
     pub channels: BTreeMap<String, ChannelSection>,
+    /// Who may call `/admin/*` (menu reload) and scrape `/metrics` (`[admin]`): the same rules
+    /// as a channel's. With none, `/admin/*` is refused and `/metrics` is open.
+    pub admin: Option<AdminSection>,
+    /// Hops per phone number and per channel (`[rate_limit]`).
+    pub rate_limit: crate::limit::Limits,
     /// Secrets handed in by an embedder (tests), consulted before the process environment.
     /// Never read from a file: secrets do not belong in configuration files.
     #[serde(skip)]
@@ -190,6 +195,16 @@ pub struct ChannelSection {
     pub trusted_proxies: Vec<String>,
 }
 
+/// Who may call the administration endpoints; every rule given must pass.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    pub header: Option<HeaderAuthSection>,
+    pub basic: Option<BasicAuthSection>,
+    pub allow: Vec<String>,
+    pub trusted_proxies: Vec<String>,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderAuthSection {
@@ -247,6 +262,8 @@ impl Default for Config {
             sms: SmsSection::default(),
             backends: BTreeMap::new(),
             channels: BTreeMap::new(),
+            admin: None,
+            rate_limit: crate::limit::Limits::default(),
             secrets: HandedSecrets::default(),
         }
     }

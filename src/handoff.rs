@@ -409,6 +409,9 @@ pub async fn payment_callback(
         a.merchant_request_id = Some(result.merchant_request_id.clone());
     }
     let applied = store.apply(effects).await?;
+    if applied {
+        crate::metrics::payment_result(result.result_code);
+    }
     tracing::info!(
         attempt = attempt.id,
         checkout = %result.checkout_request_id,
@@ -482,13 +485,23 @@ impl Dispatcher {
     }
 
     async fn run_job(&self, job: ClaimedJob) {
+        let started = std::time::Instant::now();
         let now = now_ms();
         let (finish, effects) = match self.handle(&job, now).await {
             Ok(r) => r,
             Err(e) => (JobFinish::Retry { error: e.0.clone(), run_at_ms: self.policy.retry_at(&job, now) }, None),
         };
         let label = format!("{finish:?}");
-        match self.store.finish_job(&job, finish, effects).await {
+        let result = match &finish {
+            JobFinish::Done => "done",
+            JobFinish::Retry { .. } => "retry",
+            JobFinish::Later { .. } => "later",
+            JobFinish::Dead { .. } => "dead",
+        };
+        let written = self.store.finish_job(&job, finish, effects).await;
+        let result = if matches!(written, Ok(Finished::LostLease)) { "lost_lease" } else { result };
+        crate::metrics::job(job.kind.as_str(), result, started.elapsed());
+        match written {
             Ok(Finished::LostLease) => {
                 tracing::warn!(job = job.id, kind = %job.kind, "lease lost before the job finished; its result is dropped")
             }
@@ -644,6 +657,7 @@ impl Dispatcher {
             None => QueryOutcome::Failed { detail: "no checkout id to query; waiting for the callback".into() },
         };
         if let QueryOutcome::Final { result_code, result_desc } = outcome {
+            crate::metrics::payment_result(result_code);
             return Ok((JobFinish::Done, Some(settle(&attempt, result_code, &result_desc, None, &self.policy, now))));
         }
         let note = match outcome {
@@ -758,6 +772,7 @@ impl Dispatcher {
         let text = compose_sms(&self.catalog, &self.default_locale, &request, notice, paid.as_ref());
         let sms = OutgoingSms { to: request.msisdn, text };
         let outcome = self.sms.send(&sms).await;
+        crate::metrics::sms_sent(&outcome);
         let record = |status: String, provider_id: Option<String>| SmsRecord {
             msisdn: request.msisdn,
             locale: request.locale.clone(),
@@ -816,6 +831,7 @@ impl Dispatcher {
         }
         let sms = OutgoingSms { to: row.record.msisdn, text: row.record.text.clone() };
         let outcome = self.sms.send(&sms).await;
+        crate::metrics::sms_sent(&outcome);
         // The outcome holds the provider's status and id, never the text.
         tracing::info!(sms = id, to = %sms.to.masked(), attempt = row.attempt, outcome = ?outcome, "queued SMS sent");
         let sent = |status: String, provider_id: Option<String>, failed: Option<String>| Effects {

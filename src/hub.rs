@@ -20,7 +20,8 @@ use crate::store::{NewRequest, Store};
 use crate::types::{Locale, Msisdn, SessionKey};
 
 /// Messages the hub itself shows; every locale must define them.
-pub const HUB_MESSAGES: &[&str] = &["njia-unknown-service", "njia-technical-problem", "njia-session-expired"];
+pub const HUB_MESSAGES: &[&str] =
+    &["njia-unknown-service", "njia-technical-problem", "njia-session-expired", "njia-rate-limited"];
 
 /// Longest first-hop text taken as digits dialled with the code (`*384*1*2#` gives `1*2`).
 const MAX_DIAL_STRING: usize = 24;
@@ -108,6 +109,8 @@ pub struct Hub {
     pub store: Arc<dyn Store>,
     pub lookups: Arc<dyn Lookup>,
     pub config: HubConfig,
+    /// Hops per phone number and per channel.
+    pub limits: Arc<crate::limit::RateLimits>,
 }
 
 /// Whether a channel restricted to `allowed` menus may reach `menu`.
@@ -148,9 +151,20 @@ pub fn cumulative_delta(raw: &str, prev_len: usize, prev_hash: u64) -> Delta<'_>
 impl Hub {
     /// Handles one hop. Never fails: problems become a localized END screen and a log line.
     pub async fn hop(&self, hop: Hop) -> Reply {
+        if let Err(over) = self.limits.check(hop.msisdn, &hop.key.channel) {
+            // Debug, not warn: a script hammering one number would flood the log; the
+            // metrics count every limited hop.
+            tracing::debug!(msisdn = %hop.msisdn.masked(), channel = %hop.key.channel, over = ?over, "hop over the rate limit");
+            crate::metrics::hop_limited(over);
+            let locale = self.store.language(hop.msisdn).await.ok().flatten();
+            let locale = locale.unwrap_or_else(|| self.config.default_locale.clone());
+            let text = self.catalog.format(&locale, "njia-rate-limited", None).into_owned();
+            return Reply { text: engine::fit(text, hop.limit), end: true };
+        }
         match self.hop_inner(&hop).await {
             Ok(r) => r,
             Err(e) => {
+                crate::metrics::hop("error");
                 tracing::error!(msisdn = %hop.msisdn.masked(), channel = %hop.key.channel, error = %e, "hop failed");
                 let locale = self.config.default_locale.clone();
                 Reply {
@@ -201,8 +215,14 @@ impl Hub {
                     cumulative_delta(raw, rec.raw_len as usize, rec.raw_hash)
                 };
                 match delta {
-                    Delta::Retry => return Ok(Reply { text: rec.last_reply.to_string(), end: rec.ended }),
-                    _ if rec.ended => return Ok(Reply { text: rec.last_reply.to_string(), end: true }),
+                    Delta::Retry => {
+                        crate::metrics::hop("retry");
+                        return Ok(Reply { text: rec.last_reply.to_string(), end: rec.ended });
+                    }
+                    _ if rec.ended => {
+                        crate::metrics::hop("retry");
+                        return Ok(Reply { text: rec.last_reply.to_string(), end: true });
+                    }
                     Delta::Input(i) => (rec, menu, vec![i.to_owned()], None),
                     Delta::Inconsistent => {
                         // A late duplicate of an older hop, or a telco quirk. Answer with the
@@ -232,6 +252,7 @@ impl Hub {
                 let locale = self.store.language(hop.msisdn).await.ok().flatten();
                 let locale = locale.unwrap_or_else(|| self.config.default_locale.clone());
                 tracing::info!(msisdn = %hop.msisdn.masked(), "hop for an unknown session; asking to dial again");
+                crate::metrics::hop("expired");
                 let text = self.catalog.format(&locale, "njia-session-expired", None).into_owned();
                 return Ok(Reply { text: engine::fit(text, hop.limit), end: true });
             }
@@ -246,6 +267,7 @@ impl Hub {
                 };
                 let Some((menu, mut extras)) = routed else {
                     tracing::warn!(msisdn = %hop.msisdn.masked(), code = ?hop.service_code, "no menu for service code");
+                    crate::metrics::hop("unknown_service");
                     let text =
                         self.catalog.format(&self.config.default_locale, "njia-unknown-service", None).into_owned();
                     return Ok(Reply { text: engine::fit(text, hop.limit), end: true });
@@ -303,6 +325,7 @@ impl Hub {
             rec.raw_len = raw.len() as u32;
             rec.raw_hash = raw_hash(raw);
         }
+        crate::metrics::hop(if reply.end { "end" } else { "continue" });
         rec.last_reply = Arc::from(reply.text.as_str());
         rec.ended = reply.end;
         rec.hops += 1;
@@ -340,22 +363,31 @@ impl Hub {
             step = match step {
                 Step::Show { text, end } => return Ok(Reply { text, end }),
                 Step::Lookup(call) => {
-                    let answer = match tokio::time::timeout(
+                    let started = std::time::Instant::now();
+                    let (answer, outcome) = match tokio::time::timeout(
                         self.config.lookup_timeout,
                         self.lookups.call(hop.msisdn, &call),
                     )
                     .await
                     {
-                        Ok(Ok(a)) => a,
+                        Ok(Ok(a)) => {
+                            let outcome = match &a {
+                                LookupAnswer::Found(_) => "found",
+                                LookupAnswer::NotFound => "not_found",
+                                LookupAnswer::Failed => "failed",
+                            };
+                            (a, outcome)
+                        }
                         Ok(Err(e)) => {
                             tracing::warn!(backend = %call.backend, operation = %call.operation, error = %e, "lookup failed");
-                            LookupAnswer::Failed
+                            (LookupAnswer::Failed, "failed")
                         }
                         Err(_) => {
                             tracing::warn!(backend = %call.backend, operation = %call.operation, "lookup timed out");
-                            LookupAnswer::Failed
+                            (LookupAnswer::Failed, "timeout")
                         }
                     };
+                    crate::metrics::lookup(outcome, started.elapsed());
                     engine::lookup_answered(ctx, &mut rec.state, answer)
                 }
                 Step::Submit(call) => {

@@ -48,6 +48,10 @@ pub struct AppState {
     pub channels: Channels,
     /// Requests refused by channel authentication since start.
     pub denied: std::sync::atomic::AtomicU64,
+    /// Who may call `/admin/*` and scrape `/metrics`.
+    pub admin: Option<ChannelAuth>,
+    /// Set when shutdown begins: `/readyz` turns 503 so load balancers stop sending.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// Why the server could not start.
@@ -111,6 +115,16 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
     }
     let sessions = MemorySessions::new(config.session_idle(), config.max_sessions);
     sessions.spawn_sweeper();
+    let live = Arc::downgrade(&sessions);
+    crate::metrics::gauge("njia_sessions_live", "Live USSD sessions held in memory.", move || {
+        live.upgrade().map_or(0.0, |s| s.len() as f64)
+    });
+    let limits = Arc::new(crate::limit::RateLimits::new(&config.rate_limit));
+    limits.spawn_pruner();
+    let tracked = Arc::downgrade(&limits);
+    crate::metrics::gauge("njia_rate_limit_phones", "Phone numbers the rate limiter tracks.", move || {
+        tracked.upgrade().map_or(0.0, |l| l.phones() as f64)
+    });
     let wake = Arc::new(Notify::new());
     let dispatcher = config.dispatcher.enabled.then(|| {
         Arc::new(Dispatcher {
@@ -136,9 +150,16 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
             handoff: policy,
             wake: Arc::clone(&wake),
         },
+        limits,
     };
     Ok(App {
-        state: Arc::new(AppState { hub, channels, denied: std::sync::atomic::AtomicU64::new(0) }),
+        state: Arc::new(AppState {
+            hub,
+            channels,
+            denied: std::sync::atomic::AtomicU64::new(0),
+            admin: admin(config)?,
+            draining: std::sync::atomic::AtomicBool::new(false),
+        }),
         max_body_bytes: config.max_body_bytes,
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
         warnings,
@@ -154,27 +175,52 @@ fn channels(config: &Config) -> Result<Vec<Channel>, StartError> {
     let mut channels = crate::channel::layout(config).map_err(StartError::Config)?;
     for ch in &mut channels {
         let Some(c) = config.channels.get(&*ch.name) else { continue };
-        let bad = |e: String| StartError::Config(format!("[channels.{}]: {e}", ch.name));
-        let cidrs = |list: &[String]| list.iter().map(|s| Cidr::parse(s)).collect::<Result<Vec<_>, _>>();
-        let header = match &c.header {
-            Some(h) => Some((
-                http::HeaderName::from_bytes(h.name.as_bytes()).map_err(|e| bad(format!("header name: {e}")))?,
-                config.secret(&h.secret_env).map_err(|e| bad(e.to_string()))?,
-            )),
-            None => None,
-        };
-        let basic = match &c.basic {
-            Some(b) => Some((b.user.clone(), config.secret(&b.password_env).map_err(|e| bad(e.to_string()))?)),
-            None => None,
-        };
-        ch.auth = ChannelAuth {
-            header,
-            basic,
-            allow: cidrs(&c.allow).map_err(bad)?,
-            trusted_proxies: cidrs(&c.trusted_proxies).map_err(bad)?,
-        };
+        let rules = Rules { header: &c.header, basic: &c.basic, allow: &c.allow, trusted_proxies: &c.trusted_proxies };
+        ch.auth = auth(config, &format!("[channels.{}]", ch.name), rules)?;
     }
     Ok(channels)
+}
+
+/// The authentication rules of a configuration section.
+struct Rules<'a> {
+    header: &'a Option<crate::config::HeaderAuthSection>,
+    basic: &'a Option<crate::config::BasicAuthSection>,
+    allow: &'a [String],
+    trusted_proxies: &'a [String],
+}
+
+/// Builds a section's authentication, reading its secrets from the environment.
+fn auth(config: &Config, section: &str, r: Rules<'_>) -> Result<ChannelAuth, StartError> {
+    let bad = |e: String| StartError::Config(format!("{section}: {e}"));
+    let cidrs = |list: &[String]| list.iter().map(|s| Cidr::parse(s)).collect::<Result<Vec<_>, _>>();
+    let header = match r.header {
+        Some(h) => Some((
+            http::HeaderName::from_bytes(h.name.as_bytes()).map_err(|e| bad(format!("header name: {e}")))?,
+            config.secret(&h.secret_env).map_err(|e| bad(e.to_string()))?,
+        )),
+        None => None,
+    };
+    let basic = match r.basic {
+        Some(b) => Some((b.user.clone(), config.secret(&b.password_env).map_err(|e| bad(e.to_string()))?)),
+        None => None,
+    };
+    Ok(ChannelAuth {
+        header,
+        basic,
+        allow: cidrs(r.allow).map_err(bad)?,
+        trusted_proxies: cidrs(r.trusted_proxies).map_err(bad)?,
+    })
+}
+
+/// Who may call `/admin/*` and scrape `/metrics`: `None` when no `[admin]` section is given.
+fn admin(config: &Config) -> Result<Option<ChannelAuth>, StartError> {
+    let Some(a) = &config.admin else { return Ok(None) };
+    let rules = Rules { header: &a.header, basic: &a.basic, allow: &a.allow, trusted_proxies: &a.trusted_proxies };
+    let auth = auth(config, "[admin]", rules)?;
+    if !auth.is_configured() {
+        return Err(StartError::Config("[admin]: give header, basic or allow".into()));
+    }
+    Ok(Some(auth))
 }
 
 /// PostgreSQL when a database URL is configured (several instances share it); otherwise the
@@ -373,6 +419,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
             }
         });
     }
+    app.state.draining.store(true, std::sync::atomic::Ordering::Relaxed);
     tracing::info!("shutting down: finishing in-flight requests");
     tokio::select! {
         () = graceful.shutdown() => {}
@@ -406,12 +453,21 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
     type Future = crate::BoxFuture<'static, Result<Response, Self::Error>>;
 
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        if crate::ops::serves(req.uri().path()) {
+            let state = Arc::clone(&self.state);
+            let peer = self.peer;
+            return Box::pin(async move {
+                let path = req.uri().path().to_owned();
+                Ok(crate::ops::handle(state, peer, req.method().clone(), &path, req.headers()).await)
+            });
+        }
         let Some((ch, rest)) = self.state.channels.find(req.uri().path()) else {
             let router = self.router.clone();
             return Box::pin(async move { router.oneshot(req.map(axum::body::Body::new)).await });
         };
         if let Err(why) = ch.auth.check(req.headers(), self.peer) {
             self.state.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            crate::metrics::METRICS.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let client = ch.auth.client_ip(req.headers(), self.peer);
             tracing::warn!(channel = %ch.name, client = %client, reason = ?why, "request refused by channel authentication");
             let refused = match why {
@@ -426,25 +482,43 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
         let max = self.max_body;
         let read_timeout = self.read_timeout;
         Box::pin(async move {
-            let (parts, body) = req.into_parts();
-            // A body that trickles in is cut off like slow headers are.
-            let Ok(read) = tokio::time::timeout(read_timeout, Limited::new(body, max).collect()).await else {
-                return Ok((StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response());
-            };
-            let body = match read {
-                Ok(body) => body.to_bytes(),
-                Err(e) if e.is::<LengthLimitError>() => {
-                    return Ok((StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response());
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "request body could not be read");
-                    return Ok((StatusCode::BAD_REQUEST, "request body could not be read\n").into_response());
-                }
-            };
-            let query = parts.uri.query().unwrap_or_default().to_owned();
-            let request = ChannelRequest { method: parts.method, rest, query, body };
-            Ok((ch.dialect.handle)(state, ch, request).await)
+            let started = std::time::Instant::now();
+            let metrics = Arc::clone(&ch.metrics);
+            let response = Self::answer(state, ch, rest, req, max, read_timeout).await;
+            metrics.answered(response.status().as_u16(), started.elapsed());
+            Ok(response)
         })
+    }
+}
+
+impl Dispatch {
+    /// Reads a channel request's body (size- and time-limited) and hands it to the dialect.
+    async fn answer(
+        state: Arc<AppState>,
+        ch: Arc<Channel>,
+        rest: String,
+        req: hyper::Request<Incoming>,
+        max: usize,
+        read_timeout: Duration,
+    ) -> Response {
+        let (parts, body) = req.into_parts();
+        // A body that trickles in is cut off like slow headers are.
+        let Ok(read) = tokio::time::timeout(read_timeout, Limited::new(body, max).collect()).await else {
+            return (StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response();
+        };
+        let body = match read {
+            Ok(body) => body.to_bytes(),
+            Err(e) if e.is::<LengthLimitError>() => {
+                return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "request body could not be read");
+                return (StatusCode::BAD_REQUEST, "request body could not be read\n").into_response();
+            }
+        };
+        let query = parts.uri.query().unwrap_or_default().to_owned();
+        let request = ChannelRequest { method: parts.method, rest, query, body };
+        (ch.dialect.handle)(state, ch, request).await
     }
 }
 

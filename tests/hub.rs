@@ -47,6 +47,7 @@ fn hub(dir: &std::path::Path, delay: Duration) -> Hub {
             handoff: njia::handoff::Policy::default(),
             wake: Arc::new(tokio::sync::Notify::new()),
         },
+        limits: Arc::new(njia::limit::RateLimits::none()),
     }
 }
 

@@ -9,3 +9,4 @@ njia-nav-more = More
 njia-unknown-service = Sorry, this service does not exist. Dial *384# for e-Citizen services.
 njia-technical-problem = Sorry, there is a technical problem. Try again later.
 njia-session-expired = Your session has expired. Dial *384# again to start over.
+njia-rate-limited = Sorry, there are too many requests right now. Please try again in a minute.

@@ -9,3 +9,4 @@ njia-nav-more = Zaidi
 njia-unknown-service = Samahani, huduma hii haipo. Piga *384# kwa huduma za e-Citizen.
 njia-technical-problem = Samahani, kuna tatizo la kiufundi. Jaribu tena baadaye.
 njia-session-expired = Muda wa kikao umeisha. Piga *384# tena kuanza upya.
+njia-rate-limited = Samahani, maombi ni mengi kwa sasa. Jaribu tena baada ya dakika moja.

@@ -380,6 +380,8 @@ pub trait Store: Send + Sync + 'static {
     -> BoxFuture<'_, Result<Vec<RequestRow>, StoreError>>;
     /// Records an end-of-session notification (idempotent on channel and session id).
     fn record_session_end(&self, end: SessionEnd) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// One trivial round trip, for `/readyz`.
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 
     fn request_by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<RequestRow>, StoreError>>;
     /// The newest requests with `status` (all when `None`).

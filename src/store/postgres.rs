@@ -1108,6 +1108,14 @@ impl Store for PostgresStore {
         })
     }
 
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            client.simple_query("SELECT 1").await.map_err(pg)?;
+            Ok(())
+        })
+    }
+
     fn record_session_end(&self, end: SessionEnd) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let client = self.client().await?;

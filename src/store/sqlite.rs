@@ -1016,6 +1016,10 @@ impl Store for SqliteStore {
         })
     }
 
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.exec(|t| t.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
+    }
+
     fn record_session_end(&self, end: SessionEnd) -> BoxFuture<'_, Result<(), StoreError>> {
         self.exec(move |t| {
             t.execute(

@@ -1,0 +1,321 @@
+//! Prometheus metrics: counters and histograms with explicit buckets, kept in atomics so the
+//! hot path pays one relaxed add per figure, and rendered in the text exposition format at
+//! `GET /metrics`.
+//!
+//! The registry is process-wide: every figure has a fixed, small label set (channels are
+//! registered when the server is built), so a scrape never grows with traffic.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use crate::limit::Over;
+
+/// Bucket upper bounds in seconds for work a citizen waits on (a hop, a lookup).
+pub const LATENCY_BUCKETS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+/// Bucket upper bounds in seconds for the dispatcher's jobs (calls to Daraja, agencies, SMS).
+pub const JOB_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// A histogram with fixed buckets.
+pub struct Histogram {
+    bounds: &'static [f64],
+    /// Per bucket (not cumulative), plus one for +Inf.
+    counts: Box<[AtomicU64]>,
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = self.bounds.iter().position(|b| secs <= *b).unwrap_or(self.bounds.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, c) in self.counts.iter().enumerate() {
+            cumulative += c.load(Ordering::Relaxed);
+            let le = self.bounds.get(i).map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}");
+        }
+        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {cumulative}");
+    }
+}
+
+/// Counters over a fixed set of label values.
+pub struct Counters {
+    values: &'static [&'static str],
+    counts: Box<[AtomicU64]>,
+}
+
+impl Counters {
+    pub fn new(values: &'static [&'static str]) -> Counters {
+        Counters { values, counts: values.iter().map(|_| AtomicU64::new(0)).collect() }
+    }
+
+    /// Counts one under `value`, or under the last value (`other`) when it is not in the set.
+    pub fn inc(&self, value: &str) {
+        let i = self.values.iter().position(|v| *v == value).unwrap_or(self.values.len() - 1);
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self, value: &str) -> u64 {
+        self.values.iter().position(|v| *v == value).map_or(0, |i| self.counts[i].load(Ordering::Relaxed))
+    }
+
+    fn render(&self, out: &mut String, name: &str, label: &str, extra: &str) {
+        for (v, c) in self.values.iter().zip(self.counts.iter()) {
+            let _ = writeln!(out, "{name}{{{extra}{label}=\"{v}\"}} {}", c.load(Ordering::Relaxed));
+        }
+    }
+}
+
+/// HTTP statuses a channel answers, as counted (anything else is `other`).
+const STATUSES: &[&str] = &["200", "400", "401", "403", "404", "405", "408", "413", "503", "other"];
+
+/// One channel's figures.
+pub struct ChannelMetrics {
+    pub name: String,
+    pub duration: Histogram,
+    pub statuses: Counters,
+}
+
+impl std::fmt::Debug for ChannelMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelMetrics").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl ChannelMetrics {
+    /// Records one request the channel answered.
+    pub fn answered(&self, status: u16, took: Duration) {
+        self.duration.observe(took);
+        let mut buf = [0u8; 5];
+        self.statuses.inc(status_str(status, &mut buf));
+    }
+}
+
+fn status_str(status: u16, buf: &mut [u8; 5]) -> &str {
+    let mut n = status;
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("other")
+}
+
+/// What became of a hop in the hub.
+pub const HOP_OUTCOMES: &[&str] =
+    &["continue", "end", "retry", "expired", "unknown_service", "limited_phone", "limited_channel", "error"];
+const LOOKUP_OUTCOMES: &[&str] = &["found", "not_found", "failed", "timeout", "other"];
+const JOB_KINDS: &[&str] = &["push", "query", "deliver", "notify", "send", "other"];
+const JOB_RESULTS: &[&str] = &["done", "retry", "later", "dead", "lost_lease", "other"];
+/// Daraja result codes with a meaning of their own (`lifecycle`, `payment::daraja`).
+const RESULT_CODES: &[&str] = &["0", "1", "17", "1001", "1019", "1025", "1032", "1037", "2001", "other"];
+const SMS_RESULTS: &[&str] = &["accepted", "failed", "other"];
+const DELIVERY: &[&str] = &["success", "sent", "submitted", "buffered", "rejected", "failed", "other"];
+const RELOADS: &[&str] = &["ok", "refused", "other"];
+
+/// A gauge read at scrape time: name, help and how to read it.
+type Gauge = (String, String, Box<dyn Fn() -> f64 + Send + Sync>);
+
+/// Every figure Njia keeps.
+pub struct Registry {
+    channels: Mutex<Vec<Arc<ChannelMetrics>>>,
+    pub hops: Counters,
+    pub lookup_duration: Histogram,
+    pub lookups: Counters,
+    pub job_duration: Vec<Histogram>,
+    pub jobs: Vec<Counters>,
+    pub payment_results: Counters,
+    pub sms_sent: Counters,
+    pub delivery_reports: Counters,
+    pub denied: AtomicU64,
+    pub reloads: Counters,
+    /// Called at each scrape for gauges that live elsewhere (live sessions, tracked phones).
+    gauges: Mutex<Vec<Gauge>>,
+}
+
+/// The process's registry.
+pub static METRICS: LazyLock<Registry> = LazyLock::new(|| Registry {
+    channels: Mutex::new(Vec::new()),
+    hops: Counters::new(HOP_OUTCOMES),
+    lookup_duration: Histogram::new(LATENCY_BUCKETS),
+    lookups: Counters::new(LOOKUP_OUTCOMES),
+    job_duration: JOB_KINDS.iter().map(|_| Histogram::new(JOB_BUCKETS)).collect(),
+    jobs: JOB_KINDS.iter().map(|_| Counters::new(JOB_RESULTS)).collect(),
+    payment_results: Counters::new(RESULT_CODES),
+    sms_sent: Counters::new(SMS_RESULTS),
+    delivery_reports: Counters::new(DELIVERY),
+    denied: AtomicU64::new(0),
+    reloads: Counters::new(RELOADS),
+    gauges: Mutex::new(Vec::new()),
+});
+
+/// The figures of channel `name`, shared by every server built in this process with it.
+pub fn channel(name: &str) -> Arc<ChannelMetrics> {
+    let mut list = METRICS.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(c) = list.iter().find(|c| c.name == name) {
+        return Arc::clone(c);
+    }
+    let c = Arc::new(ChannelMetrics {
+        name: name.to_owned(),
+        duration: Histogram::new(LATENCY_BUCKETS),
+        statuses: Counters::new(STATUSES),
+    });
+    list.push(Arc::clone(&c));
+    c
+}
+
+/// Registers a gauge read at each scrape (the latest registration of a name wins).
+pub fn gauge(name: &str, help: &str, read: impl Fn() -> f64 + Send + Sync + 'static) {
+    let mut g = METRICS.gauges.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    g.retain(|(n, _, _)| n != name);
+    g.push((name.to_owned(), help.to_owned(), Box::new(read)));
+}
+
+pub fn hop(outcome: &str) {
+    METRICS.hops.inc(outcome);
+}
+
+pub fn hop_limited(over: Over) {
+    METRICS.hops.inc(match over {
+        Over::Phone => "limited_phone",
+        Over::Channel => "limited_channel",
+    });
+}
+
+pub fn lookup(outcome: &str, took: Duration) {
+    METRICS.lookups.inc(outcome);
+    METRICS.lookup_duration.observe(took);
+}
+
+pub fn job(kind: &str, result: &str, took: Duration) {
+    let i = JOB_KINDS.iter().position(|k| *k == kind).unwrap_or(JOB_KINDS.len() - 1);
+    METRICS.job_duration[i].observe(took);
+    METRICS.jobs[i].inc(result);
+}
+
+pub fn sms_sent(outcome: &crate::sms::SmsOutcome) {
+    METRICS.sms_sent.inc(match outcome {
+        crate::sms::SmsOutcome::Accepted { .. } => "accepted",
+        _ => "failed",
+    });
+}
+
+pub fn delivery_report(status: &str) {
+    METRICS.delivery_reports.inc(status);
+}
+
+pub fn payment_result(code: i64) {
+    let mut buf = [0u8; 5];
+    match u16::try_from(code) {
+        Ok(c) if c < 10_000 => METRICS.payment_results.inc(status_str(c, &mut buf)),
+        _ => METRICS.payment_results.inc("other"),
+    }
+}
+
+/// The text exposition of every figure.
+pub fn render() -> String {
+    let m = &*METRICS;
+    let mut out = String::with_capacity(16 * 1024);
+    let head = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    let channels = m.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    head(
+        &mut out,
+        "njia_channel_request_duration_seconds",
+        "histogram",
+        "Time to answer a channel request (a USSD hop, an SMS callback), by channel.",
+    );
+    for c in &channels {
+        c.duration.render(&mut out, "njia_channel_request_duration_seconds", &format!("channel=\"{}\"", c.name));
+    }
+    head(&mut out, "njia_channel_requests_total", "counter", "Channel requests answered, by channel and HTTP status.");
+    for c in &channels {
+        c.statuses.render(&mut out, "njia_channel_requests_total", "status", &format!("channel=\"{}\",", c.name));
+    }
+    head(&mut out, "njia_channel_denied_total", "counter", "Requests refused by channel authentication.");
+    let _ = writeln!(out, "njia_channel_denied_total {}", m.denied.load(Ordering::Relaxed));
+    head(&mut out, "njia_hops_total", "counter", "USSD hops by outcome.");
+    m.hops.render(&mut out, "njia_hops_total", "outcome", "");
+    head(&mut out, "njia_lookup_duration_seconds", "histogram", "Lookups made inside a session.");
+    m.lookup_duration.render(&mut out, "njia_lookup_duration_seconds", "");
+    head(&mut out, "njia_lookups_total", "counter", "Lookups by outcome.");
+    m.lookups.render(&mut out, "njia_lookups_total", "outcome", "");
+    head(&mut out, "njia_job_duration_seconds", "histogram", "Dispatcher jobs run, by kind.");
+    for (k, h) in JOB_KINDS.iter().zip(&m.job_duration) {
+        h.render(&mut out, "njia_job_duration_seconds", &format!("kind=\"{k}\""));
+    }
+    head(&mut out, "njia_jobs_total", "counter", "Dispatcher jobs by kind and result.");
+    for (k, c) in JOB_KINDS.iter().zip(&m.jobs) {
+        c.render(&mut out, "njia_jobs_total", "result", &format!("kind=\"{k}\","));
+    }
+    head(&mut out, "njia_payment_results_total", "counter", "M-Pesa results by Daraja result code.");
+    m.payment_results.render(&mut out, "njia_payment_results_total", "code", "");
+    head(&mut out, "njia_sms_sent_total", "counter", "SMS handed to the SMS API, by result.");
+    m.sms_sent.render(&mut out, "njia_sms_sent_total", "result", "");
+    head(&mut out, "njia_sms_delivery_reports_total", "counter", "SMS delivery reports by status.");
+    m.delivery_reports.render(&mut out, "njia_sms_delivery_reports_total", "status", "");
+    head(&mut out, "njia_menu_reloads_total", "counter", "Menu and locale reloads by result.");
+    m.reloads.render(&mut out, "njia_menu_reloads_total", "result", "");
+    let gauges = m.gauges.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (name, help, read) in gauges.iter() {
+        head(&mut out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {}", read());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_with_sum_and_count() {
+        let h = Histogram::new(&[0.001, 0.01]);
+        h.observe(Duration::from_micros(500));
+        h.observe(Duration::from_millis(5));
+        h.observe(Duration::from_secs(1));
+        let mut out = String::new();
+        h.render(&mut out, "x", "c=\"a\"");
+        assert!(out.contains("x_bucket{c=\"a\",le=\"0.001\"} 1\n"), "{out}");
+        assert!(out.contains("x_bucket{c=\"a\",le=\"0.01\"} 2\n"), "{out}");
+        assert!(out.contains("x_bucket{c=\"a\",le=\"+Inf\"} 3\n"), "{out}");
+        assert!(out.contains("x_count{c=\"a\"} 3\n"), "{out}");
+        assert!(out.contains("x_sum{c=\"a\"} 1.0055"), "{out}");
+    }
+
+    #[test]
+    fn counters_put_unknown_values_under_other() {
+        let c = Counters::new(&["0", "1032", "other"]);
+        c.inc("1032");
+        c.inc("9999");
+        assert_eq!((c.get("1032"), c.get("other"), c.get("0")), (1, 1, 0));
+        let mut buf = [0u8; 5];
+        assert_eq!(status_str(200, &mut buf), "200");
+        assert_eq!(status_str(7, &mut buf), "7");
+    }
+}

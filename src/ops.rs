@@ -1,0 +1,84 @@
+//! Operations endpoints: `/readyz` (the store answers, menus are loaded, not draining),
+//! `/metrics` (Prometheus text) and `/admin/*` (menu reload). `/metrics` and `/admin/*` are
+//! guarded by the `[admin]` rules; `/admin/*` is refused outright when there are none.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::channel::auth::Denied;
+use crate::server::AppState;
+
+/// Whether `path` is an operations endpoint.
+pub fn serves(path: &str) -> bool {
+    matches!(path, "/readyz" | "/metrics") || path.starts_with("/admin/")
+}
+
+/// Answers an operations request.
+pub async fn handle(
+    state: Arc<AppState>,
+    peer: IpAddr,
+    method: Method,
+    path: &str,
+    headers: &http::HeaderMap,
+) -> Response {
+    match (method, path) {
+        (Method::GET, "/readyz") => readyz(&state).await,
+        (Method::GET, "/metrics") => match guard(&state, peer, headers, false) {
+            Ok(()) => ([("content-type", "text/plain; version=0.0.4")], crate::metrics::render()).into_response(),
+            Err(r) => r.into_response(),
+        },
+        (_, "/readyz" | "/metrics") => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response(),
+        (_, _) => match guard(&state, peer, headers, true) {
+            Ok(()) => (StatusCode::NOT_FOUND, "no such admin endpoint\n").into_response(),
+            Err(r) => r.into_response(),
+        },
+    }
+}
+
+/// Checks the `[admin]` rules; `required` refuses when there are none.
+fn guard(state: &AppState, peer: IpAddr, headers: &http::HeaderMap, required: bool) -> Result<(), Refused> {
+    let Some(auth) = &state.admin else {
+        return if required {
+            Err((StatusCode::FORBIDDEN, "administration is off: configure [admin] to use it\n"))
+        } else {
+            Ok(())
+        };
+    };
+    auth.check(headers, peer).map_err(|why| {
+        crate::metrics::METRICS.denied.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(client = %auth.client_ip(headers, peer), reason = ?why, "administration request refused");
+        match why {
+            Denied::Credentials => (StatusCode::UNAUTHORIZED, "unauthorized\n"),
+            Denied::Address => (StatusCode::FORBIDDEN, "forbidden\n"),
+        }
+    })
+}
+
+/// A refusal: the status and its body.
+type Refused = (StatusCode, &'static str);
+
+/// Ready when the store answers within a second, menus are loaded and the server is not
+/// draining; otherwise 503 with what is wrong, so a load balancer stops sending.
+async fn readyz(state: &AppState) -> Response {
+    let draining = state.draining.load(Ordering::Relaxed);
+    let store = match tokio::time::timeout(std::time::Duration::from_secs(1), state.hub.store.ping()).await {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(e)) => format!("error: {e}"),
+        Err(_) => "error: no answer within 1 s".to_owned(),
+    };
+    let menus: Vec<serde_json::Value> = state
+        .hub
+        .menus
+        .menus
+        .iter()
+        .map(|m| serde_json::json!({"id": m.id, "version": format!("{:016x}", m.version)}))
+        .collect();
+    let ready = !draining && store == "ok" && !menus.is_empty();
+    let body = serde_json::json!({"ready": ready, "store": store, "menus": menus, "draining": draining});
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, [("content-type", "application/json")], body.to_string()).into_response()
+}
