@@ -94,6 +94,7 @@ fn hub(c: &mut Criterion) {
             wake: Arc::new(tokio::sync::Notify::new()),
         },
         limits: Arc::new(njia::limit::RateLimits::none()),
+        retired: Arc::from([]),
     };
     let channel: Arc<str> = Arc::from("bench");
     let walk = ["", "5", "5*98", "5*98*98", "5*98*98*14"];

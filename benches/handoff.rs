@@ -274,7 +274,7 @@ async fn dispatch_run(label: &str, store: Arc<dyn Store>, agency_url: &str, n: u
                 }),
                 agency: Arc::clone(&agencies) as Arc<dyn njia::agency::Agency>,
                 sms: Arc::new(LogSms),
-                catalog: Arc::clone(&loaded.catalog),
+                catalog: Arc::new(njia::reload::Shared::new(Arc::clone(&loaded.catalog))),
                 default_locale: Locale::parse("sw").expect("sw"),
                 policy: policy.clone(),
                 worker: njia::handoff::worker_name(),

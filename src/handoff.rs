@@ -428,7 +428,8 @@ pub struct Dispatcher {
     pub payments: Arc<dyn Payments>,
     pub agency: Arc<dyn Agency>,
     pub sms: Arc<dyn SmsSender>,
-    pub catalog: Arc<Catalog>,
+    /// The locales in service (a reload replaces them).
+    pub catalog: crate::reload::SharedCatalog,
     /// For a request whose stored language no longer parses.
     pub default_locale: Locale,
     pub policy: Policy,
@@ -769,7 +770,7 @@ impl Dispatcher {
         let (request, attempts) = tokio::join!(self.request_of(job), self.store.attempts(request_id));
         let request = request?;
         let paid = attempts?.into_iter().find(|a| a.status == AttemptStatus::Paid);
-        let text = compose_sms(&self.catalog, &self.default_locale, &request, notice, paid.as_ref());
+        let text = compose_sms(&self.catalog.load(), &self.default_locale, &request, notice, paid.as_ref());
         let sms = OutgoingSms { to: request.msisdn, text };
         let outcome = self.sms.send(&sms).await;
         crate::metrics::sms_sent(&outcome);

@@ -111,6 +111,16 @@ pub struct Hub {
     pub config: HubConfig,
     /// Hops per phone number and per channel.
     pub limits: Arc<crate::limit::RateLimits>,
+    /// Menu versions a reload replaced, kept for the sessions that started on them.
+    pub retired: Arc<[Retired]>,
+}
+
+/// A menu version a reload replaced, with the catalog it was checked with.
+#[derive(Clone, Debug)]
+pub struct Retired {
+    pub menu: Arc<Menu>,
+    pub catalog: Arc<Catalog>,
+    pub since: std::time::Instant,
 }
 
 /// Whether a channel restricted to `allowed` menus may reach `menu`.
@@ -200,8 +210,7 @@ impl Hub {
                 return Err(HubError("session id belongs to another number".into()));
             }
             Some(rec) => {
-                let Some(menu) = self.menus.by_id(&rec.menu_id).filter(|m| m.version == rec.menu_version).cloned()
-                else {
+                let Some(menu) = self.menu_version(&rec.menu_id, rec.menu_version) else {
                     return Err(HubError(format!("menu {} of a live session is gone", rec.menu_id)));
                 };
                 let delta = if latest {
@@ -342,12 +351,23 @@ impl Hub {
     /// phone can mask what is typed.
     pub async fn expects_secret(&self, key: &SessionKey) -> bool {
         let Ok(Some(rec)) = self.sessions.get(key).await else { return false };
-        let Some(menu) = self.menus.by_id(&rec.menu_id) else { return false };
+        let Some(menu) = self.menu_version(&rec.menu_id, rec.menu_version) else { return false };
         matches!(&menu.screen(rec.state.screen).kind, crate::menu::Kind::Input(i) if i.secret)
     }
 
+    /// The menu a live session runs on: the version it started with, current or retired.
+    fn menu_version(&self, id: &str, version: u64) -> Option<Arc<Menu>> {
+        let current = self.menus.by_id(id).filter(|m| m.version == version);
+        current.or_else(|| self.retired.iter().map(|r| &r.menu).find(|m| m.id == id && m.version == version)).cloned()
+    }
+
+    /// A menu renders with the catalog it was checked with: a retired version with its own.
     fn ctx<'a>(&'a self, menu: &'a Menu, limit: usize) -> Ctx<'a> {
-        Ctx { menu, catalog: &self.catalog, limit }
+        let catalog = match self.retired.iter().find(|r| std::ptr::eq(Arc::as_ptr(&r.menu), menu)) {
+            Some(r) => &r.catalog,
+            None => &self.catalog,
+        };
+        Ctx { menu, catalog, limit }
     }
 
     /// Performs the IO a step asks for until the engine has a screen to show.

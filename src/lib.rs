@@ -36,6 +36,7 @@ pub mod menu;
 pub mod metrics;
 pub mod ops;
 pub mod payment;
+pub mod reload;
 pub mod server;
 pub mod session;
 pub mod sms;

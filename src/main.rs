@@ -317,7 +317,7 @@ async fn dial(
         Err(e) => return Err(e.into()),
     };
     let state = std::sync::Arc::clone(&app.state);
-    let hub = &state.hub;
+    let hub = state.hub();
     if let Some(l) = lang {
         hub.store.set_language(msisdn, l).await?;
     }
@@ -367,7 +367,7 @@ async fn dial(
         None => njia::dial::Transport::Direct,
         Some((addr, channel)) => njia::dial::Transport::Wire { addr: *addr, channel },
     };
-    njia::dial::run(hub, d, transport, stdin.lock(), std::io::stdout().lock()).await?;
+    njia::dial::run(&hub, d, transport, stdin.lock(), std::io::stdout().lock()).await?;
     let mine = hub.store.recent_requests(Some(msisdn), 1).await?;
     if let Some(r) = mine.into_iter().find(|r| r.created_at_ms >= started)
         && config.dispatcher.enabled

@@ -32,7 +32,9 @@ pub async fn handle(
             Err(r) => r.into_response(),
         },
         (_, "/readyz" | "/metrics") => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response(),
-        (_, _) => match guard(&state, peer, headers, true) {
+        (method, path) => match guard(&state, peer, headers, true) {
+            Ok(()) if path == "/admin/reload" && method == Method::POST => reload(&state).await,
+            Ok(()) if path == "/admin/reload" => (StatusCode::METHOD_NOT_ALLOWED, "POST to reload\n").into_response(),
             Ok(()) => (StatusCode::NOT_FOUND, "no such admin endpoint\n").into_response(),
             Err(r) => r.into_response(),
         },
@@ -65,13 +67,13 @@ type Refused = (StatusCode, &'static str);
 /// draining; otherwise 503 with what is wrong, so a load balancer stops sending.
 async fn readyz(state: &AppState) -> Response {
     let draining = state.draining.load(Ordering::Relaxed);
-    let store = match tokio::time::timeout(std::time::Duration::from_secs(1), state.hub.store.ping()).await {
+    let store = match tokio::time::timeout(std::time::Duration::from_secs(1), state.hub().store.ping()).await {
         Ok(Ok(())) => "ok".to_owned(),
         Ok(Err(e)) => format!("error: {e}"),
         Err(_) => "error: no answer within 1 s".to_owned(),
     };
     let menus: Vec<serde_json::Value> = state
-        .hub
+        .hub()
         .menus
         .menus
         .iter()
@@ -80,5 +82,28 @@ async fn readyz(state: &AppState) -> Response {
     let ready = !draining && store == "ok" && !menus.is_empty();
     let body = serde_json::json!({"ready": ready, "store": store, "menus": menus, "draining": draining});
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, [("content-type", "application/json")], body.to_string()).into_response()
+}
+
+/// `POST /admin/reload`: 200 with the menus now served, or 422 with every problem (the old set
+/// keeps serving).
+async fn reload(state: &AppState) -> Response {
+    let (status, body) = match crate::reload::reload(state).await {
+        crate::reload::Outcome::Reloaded { menus, warnings } => (
+            StatusCode::OK,
+            serde_json::json!({
+                "reloaded": true,
+                "menus": menus.iter().map(|(id, v)| serde_json::json!({"id": id, "version": format!("{v:016x}")})).collect::<Vec<_>>(),
+                "warnings": warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            }),
+        ),
+        crate::reload::Outcome::Refused { problems } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            serde_json::json!({
+                "reloaded": false,
+                "problems": problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            }),
+        ),
+    };
     (status, [("content-type", "application/json")], body.to_string()).into_response()
 }

@@ -43,7 +43,12 @@ use crate::store::sqlite::SqliteStore;
 
 /// What every handler shares.
 pub struct AppState {
-    pub hub: Hub,
+    /// The hub in service; a reload replaces it whole (see [`crate::reload`]).
+    current: crate::reload::Shared<Hub>,
+    /// Where menus and locales are reloaded from, and the rules they must pass.
+    pub source: crate::reload::Source,
+    /// The catalog the dispatcher writes receipts with, replaced by a reload.
+    pub sms_catalog: crate::reload::SharedCatalog,
     /// The channels served, found by path, with their authentication.
     pub channels: Channels,
     /// Requests refused by channel authentication since start.
@@ -52,6 +57,18 @@ pub struct AppState {
     pub admin: Option<ChannelAuth>,
     /// Set when shutdown begins: `/readyz` turns 503 so load balancers stop sending.
     pub draining: std::sync::atomic::AtomicBool,
+}
+
+impl AppState {
+    /// The hub in service. Handlers take it once per request, so a request runs entirely on
+    /// one menu set even when a reload lands meanwhile.
+    pub fn hub(&self) -> Arc<Hub> {
+        self.current.load()
+    }
+
+    pub(crate) fn set_hub(&self, hub: Arc<Hub>) {
+        self.current.store(hub);
+    }
 }
 
 /// Why the server could not start.
@@ -85,12 +102,12 @@ pub struct App {
 /// it) and wires the hub. Runs inside a tokio runtime (it starts the session sweeper).
 pub async fn build(config: &Config) -> Result<App, StartError> {
     let channels = channels(config)?;
-    let limits = crate::channel::screen_limits(&channels);
+    let limits_checked = crate::channel::screen_limits(&channels);
     let Loaded { catalog, menus, warnings } = check::load(&check::Options {
         menus_dir: &config.menus_dir,
         locales_dir: &config.locales_dir,
         limit: config.screen_limit,
-        channels: &limits,
+        channels: &limits_checked,
         fallback: &config.fallback_locales,
     })
     .map_err(StartError::Check)?;
@@ -126,13 +143,14 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         tracked.upgrade().map_or(0.0, |l| l.phones() as f64)
     });
     let wake = Arc::new(Notify::new());
+    let sms_catalog = Arc::new(crate::reload::Shared::new(Arc::clone(&catalog)));
     let dispatcher = config.dispatcher.enabled.then(|| {
         Arc::new(Dispatcher {
             store: Arc::clone(&store),
             payments,
             agency: Arc::clone(&agencies) as Arc<dyn crate::agency::Agency>,
             sms,
-            catalog: Arc::clone(&catalog),
+            catalog: Arc::clone(&sms_catalog),
             default_locale: config.default_locale.clone(),
             policy: policy.clone(),
             worker: worker_name(),
@@ -151,10 +169,20 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
             wake: Arc::clone(&wake),
         },
         limits,
+        retired: Arc::from([]),
+    };
+    let source = crate::reload::Source {
+        menus_dir: config.menus_dir.clone(),
+        locales_dir: config.locales_dir.clone(),
+        limit: config.screen_limit,
+        channels: limits_checked,
+        fallback: config.fallback_locales.clone(),
     };
     Ok(App {
         state: Arc::new(AppState {
-            hub,
+            current: crate::reload::Shared::new(Arc::new(hub)),
+            source,
+            sms_catalog,
             channels,
             denied: std::sync::atomic::AtomicU64::new(0),
             admin: admin(config)?,
@@ -385,6 +413,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     }
     let router = router(&app);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let hangups = reload_on_hangup(Arc::clone(&app.state), stop_rx.clone());
     let dispatcher = app.dispatcher.clone().map(|d| tokio::spawn(d.run(stop_rx, Arc::clone(&app.wake))));
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -427,6 +456,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     }
     // Jobs in hand finish (or their leases expire and another dispatcher takes them over).
     let _ = stop_tx.send(true);
+    hangups.abort();
     if let Some(d) = dispatcher
         && tokio::time::timeout(Duration::from_secs(20), d).await.is_err()
     {
@@ -520,6 +550,36 @@ impl Dispatch {
         let request = ChannelRequest { method: parts.method, rest, query, body };
         (ch.dialect.handle)(state, ch, request).await
     }
+}
+
+/// Reloads menus and locales on every SIGHUP until `stop`.
+fn reload_on_hangup(state: Arc<AppState>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                tracing::warn!("cannot listen for SIGHUP; reload with POST /admin/reload");
+                return;
+            };
+            loop {
+                tokio::select! {
+                    got = hup.recv() => {
+                        if got.is_none() {
+                            return;
+                        }
+                        tracing::info!("SIGHUP: reloading menus and locales");
+                        crate::reload::reload(&state).await;
+                    }
+                    _ = stop.changed() => return,
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (state, stop.changed().await);
+        }
+    })
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

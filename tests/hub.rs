@@ -48,6 +48,7 @@ fn hub(dir: &std::path::Path, delay: Duration) -> Hub {
             wake: Arc::new(tokio::sync::Notify::new()),
         },
         limits: Arc::new(njia::limit::RateLimits::none()),
+        retired: Arc::from([]),
     }
 }
 

@@ -89,7 +89,7 @@ async fn hop(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
             return refuse(&ch.name, field(&form_pairs(&body), "phoneNumber").map(mask_raw_phone), e);
         }
     };
-    let reply = app.hub.hop(hop).await;
+    let reply = app.hub().hop(hop).await;
     ([("content-type", "text/plain; charset=utf-8")], format_reply(&reply)).into_response()
 }
 
@@ -130,7 +130,7 @@ async fn session_end(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Respo
     };
     let masked = end.msisdn.map(|m| m.masked().to_string());
     tracing::info!(channel = %ch.name, msisdn = masked.as_deref().unwrap_or("-"), status = ?end.status, hops = ?end.hops, "session ended");
-    match app.hub.store.record_session_end(end).await {
+    match app.hub().store.record_session_end(end).await {
         Ok(()) => "OK".into_response(),
         Err(e) => {
             tracing::error!(error = %e, "cannot record end of session");

@@ -102,7 +102,7 @@ pub fn format_reply(reply: &Reply) -> Response {
 
 async fn hop(app: Arc<AppState>, ch: Arc<Channel>, query: &str) -> Response {
     match parse(query, &ch) {
-        Ok(Parsed::Hop(hop)) => format_reply(&app.hub.hop(hop).await),
+        Ok(Parsed::Hop(hop)) => format_reply(&app.hub().hop(hop).await),
         Ok(Parsed::Cleanup) => {
             tracing::info!(channel = %ch.name, "session cleaned up by the network");
             "OK".into_response()

@@ -138,7 +138,7 @@ async fn hop(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
     match parse(&body, &ch) {
         Ok(parsed) => match &parsed.hop {
             Some(hop) => {
-                let reply = app.hub.hop(hop.clone()).await;
+                let reply = app.hub().hop(hop.clone()).await;
                 json_reply(format_reply(&parsed, &reply))
             }
             None => {

@@ -138,7 +138,7 @@ pub fn format_reply(reply: &Reply) -> serde_json::Value {
 
 async fn hop(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
     match parse(&body, &ch) {
-        Ok(Parsed::Hop(hop)) => json_reply(format_reply(&app.hub.hop(hop).await)),
+        Ok(Parsed::Hop(hop)) => json_reply(format_reply(&app.hub().hop(hop).await)),
         Ok(Parsed::Ended { kind, msisdn }) => {
             tracing::info!(channel = %ch.name, msisdn = %msisdn.masked(), kind = %kind, "session ended by the network");
             json_reply(serde_json::json!({ "Type": "Release", "Message": "" }))

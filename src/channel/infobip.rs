@@ -63,7 +63,7 @@ fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFutur
             Some(Call::End(id)) => end(&app, &ch, id, &req.body).await,
             Some(Call::Status(id)) => match ch.key(id) {
                 Ok(key) => json_reply(serde_json::json!({
-                    "sessionActive": app.hub.is_active(&key).await,
+                    "sessionActive": app.hub().is_active(&key).await,
                     "responseExitCode": 200,
                     "responseMessage": "",
                 })),
@@ -184,7 +184,7 @@ fn refused(ch: &Channel, body: &[u8], e: BadRequest) -> Response {
 
 async fn hop(app: &AppState, ch: &Channel, id: &str, body: &Bytes, first: bool) -> Response {
     match parse(id, body, first, ch) {
-        Ok(hop) => json_reply(format_reply(&app.hub.hop(hop).await)),
+        Ok(hop) => json_reply(format_reply(&app.hub().hop(hop).await)),
         Err(e) => refused(ch, body, e),
     }
 }
@@ -195,7 +195,7 @@ async fn end(app: &AppState, ch: &Channel, id: &str, body: &Bytes) -> Response {
         Err(e) => return refused(ch, body, e),
     };
     tracing::info!(channel = %ch.name, status = %end.status, "session ended by the gateway");
-    match app.hub.store.record_session_end(end).await {
+    match app.hub().store.record_session_end(end).await {
         Ok(()) => json_reply(serde_json::json!({ "responseExitCode": 200, "responseMessage": "" })),
         Err(e) => {
             tracing::error!(error = %e, "cannot record end of session");

@@ -129,7 +129,7 @@ pub fn format_reply(parsed: &Parsed, reply: &Reply) -> serde_json::Value {
 async fn hop(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
     match parse(&body, &ch) {
         Ok(parsed) => {
-            let reply = app.hub.hop(parsed.hop.clone()).await;
+            let reply = app.hub().hop(parsed.hop.clone()).await;
             json_reply(format_reply(&parsed, &reply))
         }
         Err(e) => refuse(&ch.name, json_phone(&body, "MSISDN"), e),

@@ -71,7 +71,7 @@ async fn hop(app: Arc<AppState>, ch: Arc<Channel>, query: &str) -> Response {
             return refuse(&ch.name, field(&form_pairs(query.as_bytes()), "ORIG").map(mask_raw_phone), e);
         }
     };
-    let reply = app.hub.hop(hop).await;
+    let reply = app.hub().hop(hop).await;
     // The same `CON `/`END ` text as Africa's Talking.
     ([("content-type", "text/plain; charset=utf-8")], crate::channel::africastalking::format_reply(&reply))
         .into_response()

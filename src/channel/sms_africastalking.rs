@@ -149,7 +149,7 @@ pub async fn inbound(app: Arc<AppState>, body: Bytes) -> Response {
         Ok(s) => s,
         Err(e) => return refuse("africastalking-sms", field(&form_pairs(&body), "from").map(mask_raw_phone), e),
     };
-    match crate::keywords::receive(&app.hub, PROVIDER, &sms).await {
+    match crate::keywords::receive(&app.hub(), PROVIDER, &sms).await {
         Ok(_) => ok(),
         Err(e) => {
             tracing::error!(error = %e, id = %sms.provider_id, from = %sms.from.masked(), "cannot record an inbound SMS");
@@ -169,7 +169,8 @@ pub async fn delivery_report(app: Arc<AppState>, body: Bytes) -> Response {
         }
     };
     let masked = report.msisdn.map(|m| m.masked().to_string());
-    let record = || crate::handoff::delivery_report(app.hub.store.as_ref(), &app.hub.config.handoff, PROVIDER, &report);
+    let hub = app.hub();
+    let record = || crate::handoff::delivery_report(hub.store.as_ref(), &hub.config.handoff, PROVIDER, &report);
     let mut outcome = record().await;
     // A report can overtake the write that records the message id (the dispatcher commits it
     // just after Africa's Talking answered the send): look again for a moment before calling
@@ -197,7 +198,7 @@ pub async fn delivery_report(app: Arc<AppState>, body: Bytes) -> Response {
                 );
             }
             if matches!(outcome, ReportOutcome::Applied { resent: true }) {
-                app.hub.config.wake.notify_one();
+                app.hub().config.wake.notify_one();
             }
             ok()
         }

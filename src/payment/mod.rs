@@ -51,7 +51,7 @@ async fn stk_callback(State(state): State<Arc<AppState>>, Path(token): Path<Stri
             return ack(StatusCode::BAD_REQUEST, 1, &format!("Malformed callback: {e}"));
         }
     };
-    let hub = &state.hub;
+    let hub = state.hub();
     match handoff::payment_callback(hub.store.as_ref(), &hub.config.handoff, &token, &result).await {
         Ok(CallbackOutcome::Applied) => {
             hub.config.wake.notify_one();

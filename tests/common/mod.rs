@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod doubles;
+pub mod editable;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,15 @@ impl TestServer {
             })
             .await
         });
+        // Ready once it answers: its menus are loaded and its store is open. A test that edits
+        // menu files right after starting must not race the server's own first load.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while try_request(addr, "GET", "/healthz", "text/plain", "").await.is_err()
+            && !task.is_finished()
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         TestServer { addr, stop: Some(tx), task: Some(task) }
     }
 
