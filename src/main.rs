@@ -280,7 +280,9 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     }
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, "njia listening; Africa's Talking USSD at POST /ussd/africastalking");
+    let channels: Vec<String> =
+        app.state.channels.iter().map(|c| format!("{} ({}) at {}", c.name, c.dialect.name, c.path)).collect();
+    tracing::info!(addr = %listener.local_addr()?, channels = %channels.join(", "), "njia listening");
     njia::server::serve(listener, app, njia::server::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
