@@ -39,6 +39,25 @@ fn check_prints_file_line_column_and_exits_1() {
     assert!(err.contains("1 error(s)"), "{err}");
 }
 
+/// Runs `njia dial *384# ARGS --data-dir DATA` with `input` on stdin; returns what it printed.
+fn dial(args: &[&str], data: &std::path::Path, input: &str) -> String {
+    let mut child = Command::new(NJIA)
+        .args(["dial", "*384#"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "njia dial {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `njia dial --dialect` walks the wire format of a channel: every request and reply is
 /// printed as the telco sends and reads it, at that channel's screen limit.
 #[test]
@@ -49,19 +68,11 @@ fn dial_walks_a_dialects_wire_format() {
         ("infobip", "/session/dial-", r#""shouldClose":false"#),
     ] {
         let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(NJIA)
-            .args(["dial", "*384#", "--phone", "0711223355", "--wait", "0", "--dialect", dialect, "--data-dir"])
-            .arg(data.path())
-            .current_dir(repo())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(b"2\n1\nkajiado/1234\n1\n").unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{dialect}: {}", String::from_utf8_lossy(&out.stderr));
-        let screen = String::from_utf8_lossy(&out.stdout);
+        let screen = dial(
+            &["--phone", "0711223355", "--wait", "0", "--dialect", dialect],
+            data.path(),
+            "2\n1\nkajiado/1234\n1\n",
+        );
         assert!(screen.contains(request), "{dialect}: {screen}");
         assert!(screen.contains(reply), "{dialect}: {screen}");
         assert!(screen.contains("│ Chagua lugha / Choose language"), "{dialect}: {screen}");
@@ -74,19 +85,7 @@ fn dial_walks_a_dialects_wire_format() {
 #[test]
 fn dial_replays_a_scripted_walk() {
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(NJIA)
-        .args(["dial", "*384#", "--phone", "0711223344", "--data-dir"])
-        .arg(data.path())
-        .current_dir(repo())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"2\n1\nkajiado/1234\n1\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let screen = String::from_utf8_lossy(&out.stdout);
+    let screen = dial(&["--phone", "0711223344"], data.path(), "2\n1\nkajiado/1234\n1\n");
     assert!(screen.contains("│ Chagua lugha / Choose language"), "{screen}");
     assert!(screen.contains("> kajiado/1234"), "inputs are echoed when stdin is not a terminal: {screen}");
     assert!(screen.contains("┌── END"), "{screen}");

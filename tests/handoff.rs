@@ -5,11 +5,12 @@
 
 mod common;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::doubles::{AgencyDouble, AtSmsDouble, CallbackMode, DarajaDouble, DarajaDoubleConfig, PushBehaviour};
+use common::doubles::{
+    AgencyDouble, AtSmsDouble, CallbackMode, DarajaDouble, DarajaDoubleConfig, PushBehaviour, eventually,
+};
 use common::{TestServer, at_hop, config, try_request};
 use njia::config::{AfricasTalkingSection, BackendSection, Config, DarajaSection, SmsSection};
 use njia::lifecycle::{AttemptStatus, JobState};
@@ -156,28 +157,12 @@ async fn walk(addr: std::net::SocketAddr, session: &str, phone: &str, lang: &str
     last.starts_with("END ").then(|| Reference::parse(&last[at..at + 8])).flatten()
 }
 
-/// Polls `f` until it is true, failing with `what` after [`WAIT`].
-async fn eventually<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while tokio::time::Instant::now() < deadline {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
-
 #[tokio::test]
 async fn a_paid_request_is_pushed_once_delivered_signed_and_receipted() {
     let w = World::start().await;
     let phone = "+254711000101";
     let r = w.pay_land_rates("ATUid_h1", phone, "2").await;
-    eventually("the request is notified", || async { w.status(&r).await == "notified" }).await;
+    eventually("the request is notified", WAIT, || async { w.status(&r).await == "notified" }).await;
     assert_eq!(w.history(&r).await, ["received", "payment_pending", "paid", "fulfilling", "fulfilled", "notified"]);
 
     // One push, in Daraja's shapes.
@@ -229,7 +214,7 @@ async fn swahili_citizens_get_swahili_receipts_and_failures_are_explained() {
     let phone = "+254711000102";
     w.daraja.set_result("254711000102", 1032);
     let r = w.pay_land_rates("ATUid_h2", phone, "1").await;
-    eventually("the failure is notified", || async { w.status(&r).await == "notified" }).await;
+    eventually("the failure is notified", WAIT, || async { w.status(&r).await == "notified" }).await;
     assert_eq!(w.history(&r).await, ["received", "payment_pending", "payment_failed", "notified"]);
     assert!(w.agency.tries().is_empty(), "nothing unpaid is delivered");
     let sms = w.sms.messages();
@@ -243,8 +228,8 @@ async fn duplicate_callbacks_change_nothing() {
     let w = World::start().await;
     w.daraja.set_callback_mode(CallbackMode::Duplicate);
     let r = w.pay_land_rates("ATUid_h3", "+254711000103", "2").await;
-    eventually("the request is notified", || async { w.status(&r).await == "notified" }).await;
-    eventually("both callbacks were answered", || async { w.daraja.callbacks().len() == 2 }).await;
+    eventually("the request is notified", WAIT, || async { w.status(&r).await == "notified" }).await;
+    eventually("both callbacks were answered", WAIT, || async { w.daraja.callbacks().len() == 2 }).await;
     assert!(w.daraja.callbacks().iter().all(|c| c.status == Some(200)), "both acknowledged");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(w.agency.accepted().len(), 1);
@@ -258,7 +243,7 @@ async fn a_dropped_callback_is_settled_by_the_status_query() {
     let w = World::start().await;
     w.daraja.set_callback_mode(CallbackMode::Drop);
     let r = w.pay_land_rates("ATUid_h4", "+254711000104", "2").await;
-    eventually("the query settled the payment", || async { w.status(&r).await == "notified" }).await;
+    eventually("the query settled the payment", WAIT, || async { w.status(&r).await == "notified" }).await;
     assert!(w.daraja.queries() >= 1);
     assert_eq!(w.daraja.pushes().len(), 1);
     assert_eq!(w.agency.accepted().len(), 1);
@@ -270,7 +255,7 @@ async fn a_push_that_timed_out_is_never_pushed_again_and_its_callback_settles_it
     let w = World::start().await;
     w.daraja.set_push_behaviour(PushBehaviour::TimeoutAfterAccept);
     let r = w.pay_land_rates("ATUid_h5", "+254711000105", "2").await;
-    eventually("the late callback settled it", || async { w.status(&r).await == "notified" }).await;
+    eventually("the late callback settled it", WAIT, || async { w.status(&r).await == "notified" }).await;
     assert_eq!(w.daraja.pushes().len(), 1, "an unknown outcome is never pushed blindly again");
     let id = w.store.request(&r).await.unwrap().unwrap().id;
     let attempts = w.store.attempts(id).await.unwrap();
@@ -285,7 +270,7 @@ async fn spike_arrest_is_retried_and_a_locked_subscriber_gets_a_new_attempt() {
     let w = World::start().await;
     w.daraja.push_behaviours_next(vec![PushBehaviour::SpikeArrest, PushBehaviour::SpikeArrest]);
     let r = w.pay_land_rates("ATUid_h6", "+254711000106", "2").await;
-    eventually("paid after the throttling", || async { w.status(&r).await == "notified" }).await;
+    eventually("paid after the throttling", WAIT, || async { w.status(&r).await == "notified" }).await;
     let pushes = w.daraja.pushes();
     assert_eq!(pushes.iter().filter(|p| p.accepted()).count(), 1, "accepted once");
     assert_eq!(pushes.iter().filter(|p| p.error_code.as_deref() == Some("500.003.02")).count(), 2);
@@ -293,12 +278,12 @@ async fn spike_arrest_is_retried_and_a_locked_subscriber_gets_a_new_attempt() {
     // The handset is still in its USSD dialogue: Daraja cannot lock the subscriber.
     w.daraja.set_ussd_open("254711000107", true);
     let r2 = w.pay_land_rates("ATUid_h7", "+254711000107", "2").await;
-    eventually("the locked push was refused", || async {
+    eventually("the locked push was refused", WAIT, || async {
         w.daraja.pushes().iter().any(|p| p.phone == "254711000107" && !p.accepted())
     })
     .await;
     w.daraja.set_ussd_open("254711000107", false);
-    eventually("the second attempt paid", || async { w.status(&r2).await == "notified" }).await;
+    eventually("the second attempt paid", WAIT, || async { w.status(&r2).await == "notified" }).await;
     let id = w.store.request(&r2).await.unwrap().unwrap().id;
     let attempts: Vec<_> = w.store.attempts(id).await.unwrap().into_iter().map(|a| a.status).collect();
     assert_eq!(attempts, [AttemptStatus::Failed, AttemptStatus::Paid]);
@@ -310,7 +295,7 @@ async fn a_push_daraja_keeps_refusing_fails_the_payment_with_an_sms() {
     let w = World::start().await;
     w.daraja.push_behaviours_next(vec![PushBehaviour::SpikeArrest; 4]);
     let r = w.pay_land_rates("ATUid_h10", "+254711000110", "2").await;
-    eventually("the failure is notified", || async { w.status(&r).await == "notified" }).await;
+    eventually("the failure is notified", WAIT, || async { w.status(&r).await == "notified" }).await;
     assert_eq!(w.history(&r).await, ["received", "payment_pending", "payment_failed", "notified"]);
     let pushes = w.daraja.pushes();
     assert_eq!(pushes.len(), 4, "push_retries tries, then the citizen is told");
@@ -334,7 +319,7 @@ async fn a_delivery_that_dies_tells_the_citizen_and_is_replayed_by_an_administra
     .await;
     w.agency.set_down(true);
     let r = w.pay_land_rates("ATUid_h11", "+254711000111", "2").await;
-    eventually("the citizen hears of the delay", || async { !w.sms.messages().is_empty() }).await;
+    eventually("the citizen hears of the delay", WAIT, || async { !w.sms.messages().is_empty() }).await;
     assert_eq!(
         w.sms.messages()[0].message,
         format!(
@@ -348,7 +333,7 @@ async fn a_delivery_that_dies_tells_the_citizen_and_is_replayed_by_an_administra
     assert_eq!(dead[0].kind, njia::lifecycle::JobKind::Deliver);
     w.agency.set_down(false);
     assert!(w.store.retry_job(dead[0].id).await.unwrap());
-    eventually("delivered after the replay", || async { w.status(&r).await == "notified" }).await;
+    eventually("delivered after the replay", WAIT, || async { w.status(&r).await == "notified" }).await;
     assert_eq!(w.agency.accepted().len(), 1);
     assert_eq!(w.sms.messages().len(), 2, "the delay, then the receipt");
     w.server.stop().await;
@@ -359,7 +344,7 @@ async fn an_agency_rejection_is_told_to_the_citizen_and_flagged_for_refund() {
     let w = World::start().await;
     w.agency.reject_when("parcel", "KAJIADO/1234");
     let r = w.pay_land_rates("ATUid_h8", "+254711000108", "2").await;
-    eventually("the rejection is notified", || async { w.status(&r).await == "notified" }).await;
+    eventually("the rejection is notified", WAIT, || async { w.status(&r).await == "notified" }).await;
     assert_eq!(w.history(&r).await, ["received", "payment_pending", "paid", "fulfilling", "rejected", "notified"]);
     let row = w.store.request(&r).await.unwrap().unwrap();
     assert!(row.refund_review, "paid but rejected: an administrator decides on a refund");
@@ -387,7 +372,7 @@ async fn an_agency_down_for_a_while_gets_every_request_once_it_is_back() {
     for i in 0..5 {
         refs.push(w.pay_land_rates(&format!("ATUid_down{i}"), &format!("+25471100020{i}"), "2").await);
     }
-    eventually("every request was tried while the agency was down", || async {
+    eventually("every request was tried while the agency was down", WAIT, || async {
         let tries = w.agency.tries();
         refs.iter().all(|r| tries.iter().filter(|t| t.idempotency_key.as_deref() == Some(r.as_str())).count() >= 2)
     })
@@ -397,7 +382,7 @@ async fn an_agency_down_for_a_while_gets_every_request_once_it_is_back() {
     }
     w.agency.set_down(false);
     for r in &refs {
-        eventually("delivered after the agency came back", || async { w.status(r).await == "notified" }).await;
+        eventually("delivered after the agency came back", WAIT, || async { w.status(r).await == "notified" }).await;
     }
     assert_eq!(w.agency.accepted().len(), 5);
     assert_eq!(w.agency.duplicates_accepted(), 0);
@@ -410,7 +395,7 @@ async fn undeliverable_sms_is_dead_lettered_and_replayable() {
     let w = World::start().await;
     w.sms.fail_number("+254711000109", 406, "UserInBlacklist");
     let r = w.pay_land_rates("ATUid_h9", "+254711000109", "2").await;
-    eventually("the SMS job is dead", || async {
+    eventually("the SMS job is dead", WAIT, || async {
         !w.store.jobs(Some(JobState::Dead), None, 10).await.unwrap().is_empty()
     })
     .await;
@@ -420,7 +405,7 @@ async fn undeliverable_sms_is_dead_lettered_and_replayable() {
     // The number is fixed at the provider; the administrator replays the job.
     w.sms.fail_number("+254711000109", 101, "Success");
     assert!(w.store.retry_job(dead[0].id).await.unwrap());
-    eventually("the replayed SMS went out", || async { w.status(&r).await == "notified" }).await;
+    eventually("the replayed SMS went out", WAIT, || async { w.status(&r).await == "notified" }).await;
     w.server.stop().await;
 }
 
@@ -501,7 +486,7 @@ async fn two_dispatchers_on_one_postgres_never_double_a_push_or_a_delivery() {
     }
     let store: Arc<dyn Store> = Arc::new(njia::store::postgres::PostgresStore::connect(&db.url).await.unwrap());
     for r in &refs {
-        eventually("every request is notified", || async {
+        eventually("every request is notified", WAIT, || async {
             store.request(r).await.unwrap().unwrap().status == "notified"
         })
         .await;
@@ -639,7 +624,7 @@ services = ["land-rates", "licence-renewal"]
     };
     assert!(unfinished_at_restart > 0, "the kill caught requests mid-flow");
     for r in &refs {
-        eventually("every request is carried through after the restart", || async {
+        eventually("every request is carried through after the restart", WAIT, || async {
             let s = store.request(r).await.unwrap().unwrap().status;
             s == "notified" || s == "payment_unknown"
         })
@@ -664,11 +649,11 @@ services = ["land-rates", "licence-renewal"]
         let row = store.request(r).await.unwrap().unwrap();
         if row.status == "notified" {
             notified += 1;
-            assert_eq!(
-                agency.tries().iter().filter(|t| t.idempotency_key.as_deref() == Some(r.as_str())).count(),
-                1,
-                "{r} delivered once"
-            );
+            // Once in effect: one acceptance; on the wire at most once more, with the same key.
+            let accepted = agency.accepted().iter().filter(|b| b["reference"] == r.as_str()).count();
+            assert_eq!(accepted, 1, "{r} accepted once");
+            let tries = agency.tries().iter().filter(|t| t.idempotency_key.as_deref() == Some(r.as_str())).count();
+            assert!((1..=2).contains(&tries), "{r} sent {tries} times");
         } else {
             // Killed between claiming the push and hearing Daraja's answer: never pushed
             // again, left for an administrator to reconcile.
@@ -676,7 +661,9 @@ services = ["land-rates", "licence-renewal"]
             assert!(attempts.iter().all(|a| a.status == AttemptStatus::Unknown), "{r}: {attempts:?}");
         }
     }
-    assert!(notified >= refs.len() - 1, "at most the one push in flight at the kill is unknown");
+    // The others were killed with their push in flight (the dispatcher runs a batch of jobs at
+    // once, so there can be several): each was asserted above to be unknown, never re-pushed.
+    assert!(notified > 0, "the restart carried requests through");
     eprintln!(
         "killed with {} END'd requests ({unfinished_at_restart} unfinished, {pushed_before_restart} pushed); {notified} notified after restart",
         refs.len()

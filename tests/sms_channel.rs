@@ -7,11 +7,10 @@
 
 mod common;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::doubles::{AgencyDouble, AtSmsDouble, DarajaDouble, DarajaDoubleConfig, RecordedSms};
+use common::doubles::{AgencyDouble, AtSmsDouble, DarajaDouble, DarajaDoubleConfig, RecordedSms, eventually};
 use common::{TestServer, at_hop, config, try_request};
 use njia::channel::sms_africastalking::{DELIVERY_PATH, INBOUND_PATH, parse_delivery_report, parse_inbound};
 use njia::config::{AfricasTalkingSection, BackendSection, Config, DarajaSection, SmsSection};
@@ -121,8 +120,10 @@ impl World {
         let at = last.find("NJ-").unwrap_or_else(|| panic!("no reference in {last:?}"));
         let reference = Reference::parse(&last[at..at + 8]).unwrap();
         let r = reference.to_string();
-        eventually("the receipt is sent", || async { self.sent_to(phone).iter().any(|m| m.message.contains(&r)) })
-            .await;
+        eventually("the receipt is sent", WAIT, || async {
+            self.sent_to(phone).iter().any(|m| m.message.contains(&r))
+        })
+        .await;
         let receipt = self.sent_to(phone).into_iter().find(|m| m.message.contains(&r)).unwrap();
         (reference, receipt)
     }
@@ -145,7 +146,7 @@ impl World {
     async fn ask(&self, id: &str, from: &str, text: &str) -> String {
         let before = self.sent_to(from).len();
         assert_eq!(self.text(id, from, text).await.0, 200);
-        eventually("the reply is sent", || async { self.sent_to(from).len() > before }).await;
+        eventually("the reply is sent", WAIT, || async { self.sent_to(from).len() > before }).await;
         let sent = self.sent_to(from);
         assert_eq!(sent.len(), before + 1, "exactly one reply");
         sent[before].message.clone()
@@ -167,22 +168,6 @@ impl World {
         let row = self.store.sms_by_provider_id("africastalking", message_id).await.unwrap().expect("kept");
         (row.delivery, row.failure_reason)
     }
-}
-
-/// Polls `f` until it is true, failing with `what` after [`WAIT`].
-async fn eventually<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while tokio::time::Instant::now() < deadline {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting until {what}");
 }
 
 /// Long enough for a dispatcher polling every 20 ms to have sent anything it was going to.
@@ -281,7 +266,7 @@ async fn a_retried_inbound_sms_is_answered_once() {
         let (status, body) = w.text("ATXid_in_r1", phone, "HALI NJ-22222").await;
         assert_eq!((status, body.as_str()), (200, "OK\n"));
     }
-    eventually("the reply is sent", || async { !w.sent_to(phone).is_empty() }).await;
+    eventually("the reply is sent", WAIT, || async { !w.sent_to(phone).is_empty() }).await;
     settle().await;
     assert_eq!(w.sent_to(phone).len(), 1, "three deliveries of one message, one reply");
     // Retries racing each other: still one reply.
@@ -303,7 +288,7 @@ async fn a_retried_inbound_sms_is_answered_once() {
     for p in posts {
         assert_eq!(p.await.unwrap(), 200);
     }
-    eventually("the second reply is sent", || async { w.sent_to(phone).len() == 2 }).await;
+    eventually("the second reply is sent", WAIT, || async { w.sent_to(phone).len() == 2 }).await;
     settle().await;
     assert_eq!(w.sent_to(phone).len(), 2);
     w.server.stop().await;
@@ -372,12 +357,12 @@ async fn delivery_reports_are_recorded_once_and_failures_resent_or_listed() {
     let (r, first) = w.paid_request("ATUid_d2", phone, "1").await;
     assert_eq!(w.report(&first.message_id, "Failed", Some("DeliveryFailure")).await, 200);
     assert_eq!(w.report(&first.message_id, "Failed", Some("DeliveryFailure")).await, 200, "a duplicate");
-    eventually("the receipt is sent again", || async { w.sent_to(phone).len() == 2 }).await;
+    eventually("the receipt is sent again", WAIT, || async { w.sent_to(phone).len() == 2 }).await;
     let second = w.sent_to(phone).remove(1);
     assert_eq!(second.message, first.message);
     assert_ne!(second.message_id, first.message_id);
     assert_eq!(w.report(&second.message_id, "Expired", None).await, 200);
-    eventually("the receipt is sent a third time", || async { w.sent_to(phone).len() == 3 }).await;
+    eventually("the receipt is sent a third time", WAIT, || async { w.sent_to(phone).len() == 3 }).await;
     let third = w.sent_to(phone).remove(2);
     assert_eq!(w.report(&third.message_id, "Rejected", Some("AbsentSubscriber")).await, 200);
     settle().await;

@@ -3,14 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use njia::channel::{hubtel, Channel, dialect};
+mod common;
 
-fn ch(name: &str) -> Channel {
-    match dialect(name) {
-        Some(d) => Channel::default_for(d, 160),
-        None => unreachable!("{name} is registered"),
-    }
-}
+use common::ch;
+use njia::channel::hubtel;
 
 fuzz_target!(|data: &[u8]| {
     let _ = hubtel::parse(data, &ch("hubtel"));

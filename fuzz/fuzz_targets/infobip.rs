@@ -3,15 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use njia::channel::{infobip, Channel, dialect};
-use http::Method;
+mod common;
 
-fn ch(name: &str) -> Channel {
-    match dialect(name) {
-        Some(d) => Channel::default_for(d, 160),
-        None => unreachable!("{name} is registered"),
-    }
-}
+use common::ch;
+use http::Method;
+use njia::channel::infobip;
 
 fuzz_target!(|data: &[u8]| {
     // The first line is the path below the channel, the rest the body.
@@ -21,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
         for m in [Method::GET, Method::POST, Method::PUT] {
             if let Some(call) = infobip::route(&m, rest) {
                 let id = match call {
-                    infobip::Call::Start(id) | infobip::Call::Response(id) | infobip::Call::End(id) | infobip::Call::Status(id) => id,
+                    infobip::Call::Start(id)
+                    | infobip::Call::Response(id)
+                    | infobip::Call::End(id)
+                    | infobip::Call::Status(id) => id,
                 };
                 let _ = infobip::parse(id, body, true, &ch("infobip"));
                 let _ = infobip::parse(id, body, false, &ch("infobip"));

@@ -3,14 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use njia::channel::{safaricom, Channel, dialect};
+mod common;
 
-fn ch(name: &str) -> Channel {
-    match dialect(name) {
-        Some(d) => Channel::default_for(d, 160),
-        None => unreachable!("{name} is registered"),
-    }
-}
+use common::ch;
+use njia::channel::safaricom;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(q) = std::str::from_utf8(data) {

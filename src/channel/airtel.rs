@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 
 use crate::BoxFuture;
@@ -28,12 +27,7 @@ pub const DIALECT: Dialect = Dialect {
 };
 
 fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
-    Box::pin(async move {
-        match (&req.method, req.rest.as_str()) {
-            (&Method::GET, "") => hop(app, ch, &req.query).await,
-            _ => req.unrouted(),
-        }
-    })
+    crate::channel::get_hops(app, ch, req, hop)
 }
 
 /// How Airtel sends hop `k`: the code without `*` and `#` first (`384*5`), then the latest input.
@@ -100,8 +94,8 @@ pub fn format_reply(reply: &Reply) -> Response {
         .into_response()
 }
 
-async fn hop(app: Arc<AppState>, ch: Arc<Channel>, query: &str) -> Response {
-    match parse(query, &ch) {
+async fn hop(app: Arc<AppState>, ch: Arc<Channel>, query: String) -> Response {
+    match parse(&query, &ch) {
         Ok(Parsed::Hop(hop)) => format_reply(&app.hub().hop(hop).await),
         Ok(Parsed::Cleanup) => {
             tracing::info!(channel = %ch.name, "session cleaned up by the network");

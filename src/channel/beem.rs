@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::http::Method;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -27,12 +26,7 @@ pub const DIALECT: Dialect = Dialect {
 };
 
 fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
-    Box::pin(async move {
-        match (&req.method, req.rest.as_str()) {
-            (&Method::POST, "") => hop(app, ch, req.body).await,
-            _ => req.unrouted(),
-        }
-    })
+    crate::channel::post_hops(app, ch, req, hop)
 }
 
 /// How Beem sends hop `k`: `initiate` with a 0 response (Beem names no code), then `continue`

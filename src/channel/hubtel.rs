@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::http::Method;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -29,12 +28,7 @@ pub const DIALECT: Dialect = Dialect {
 };
 
 fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
-    Box::pin(async move {
-        match (&req.method, req.rest.as_str()) {
-            (&Method::POST, "") => hop(app, ch, req.body).await,
-            _ => req.unrouted(),
-        }
-    })
+    crate::channel::post_hops(app, ch, req, hop)
 }
 
 /// How Hubtel sends hop `k`: the whole dial string at initiation, then the latest input, with a

@@ -94,6 +94,42 @@ impl ChannelRequest {
     }
 }
 
+/// Serves a dialect whose hops are POSTs to the channel path: `hop` gets the body; any other
+/// method or path is unrouted.
+pub fn post_hops<F>(
+    app: Arc<AppState>,
+    ch: Arc<Channel>,
+    req: ChannelRequest,
+    hop: fn(Arc<AppState>, Arc<Channel>, Bytes) -> F,
+) -> BoxFuture<'static, Response>
+where
+    F: std::future::Future<Output = Response> + Send + 'static,
+{
+    if req.method == Method::POST && req.rest.is_empty() {
+        Box::pin(hop(app, ch, req.body))
+    } else {
+        Box::pin(std::future::ready(req.unrouted()))
+    }
+}
+
+/// Serves a dialect whose hops are GETs of the channel path: `hop` gets the query string; any
+/// other method or path is unrouted.
+pub fn get_hops<F>(
+    app: Arc<AppState>,
+    ch: Arc<Channel>,
+    req: ChannelRequest,
+    hop: fn(Arc<AppState>, Arc<Channel>, String) -> F,
+) -> BoxFuture<'static, Response>
+where
+    F: std::future::Future<Output = Response> + Send + 'static,
+{
+    if req.method == Method::GET && req.rest.is_empty() {
+        Box::pin(hop(app, ch, req.query))
+    } else {
+        Box::pin(std::future::ready(req.unrouted()))
+    }
+}
+
 /// One configured channel: a dialect at a path, with its screen limit, the menus it may reach
 /// and who may call it.
 #[derive(Debug)]

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::http::Method;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -35,12 +34,7 @@ pub const DIALECT: Dialect = Dialect {
 };
 
 fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
-    Box::pin(async move {
-        match (&req.method, req.rest.as_str()) {
-            (&Method::POST, "") => hop(app, ch, req.body).await,
-            _ => req.unrouted(),
-        }
-    })
+    crate::channel::post_hops(app, ch, req, hop)
 }
 
 /// How Nalo sends hop `k`: `MSGTYPE` true with the dial string first, then the latest input.

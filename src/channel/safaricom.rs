@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 
 use crate::BoxFuture;
@@ -31,12 +30,7 @@ pub const DIALECT: Dialect = Dialect {
 };
 
 fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
-    Box::pin(async move {
-        match (&req.method, req.rest.as_str()) {
-            (&Method::GET, "") => hop(app, ch, &req.query).await,
-            _ => req.unrouted(),
-        }
-    })
+    crate::channel::get_hops(app, ch, req, hop)
 }
 
 /// How Safaricom sends hop `k`: the code's digits in `DEST`, everything typed since the dial
@@ -64,8 +58,8 @@ pub fn parse_hop(query: &str, ch: &Channel) -> Result<Hop, BadRequest> {
     Ok(ch.hop(key, msisdn, format!("*{}#", normalize_code(dest)), HopInput::Cumulative(params.to_owned())))
 }
 
-async fn hop(app: Arc<AppState>, ch: Arc<Channel>, query: &str) -> Response {
-    let hop = match parse_hop(query, &ch) {
+async fn hop(app: Arc<AppState>, ch: Arc<Channel>, query: String) -> Response {
+    let hop = match parse_hop(&query, &ch) {
         Ok(h) => h,
         Err(e) => {
             return refuse(&ch.name, field(&form_pairs(query.as_bytes()), "ORIG").map(mask_raw_phone), e);

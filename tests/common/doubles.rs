@@ -87,6 +87,22 @@ fn unix_now() -> i64 {
 }
 
 /// Polls `f` every 20 ms until it holds; panics naming `what` if it does not within `timeout`.
+/// Polls the async check `f` every 20 ms until it holds, failing with `what` after `timeout`.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out after {timeout:?} waiting until {what}");
+}
+
 pub async fn wait_until<F: Fn() -> bool>(what: &str, timeout: Duration, f: F) {
     let deadline = Instant::now() + timeout;
     loop {
