@@ -9,12 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::doubles::{
-    AgencyDouble, AtSmsDouble, CallbackMode, DarajaDouble, DarajaDoubleConfig, PushBehaviour, eventually,
+    AgencyDouble, AtSmsDouble, CallbackMode, DarajaDouble, DarajaDoubleConfig, PushBehaviour, eventually, production,
 };
 use common::{TestServer, at_hop, config, try_request};
-use njia::config::{AfricasTalkingSection, BackendSection, Config, DarajaSection, SmsSection};
+use njia::config::Config;
 use njia::lifecycle::{AttemptStatus, JobState};
-use njia::payment::daraja::TransactionType;
 use njia::store::Store;
 use njia::store::sqlite::SqliteStore;
 use njia::types::Reference;
@@ -30,66 +29,6 @@ struct World {
     /// A second handle on the server's SQLite file, to read what it wrote.
     store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
-}
-
-/// Production configuration (no sandbox) pointed at the doubles, with short timings.
-fn production(
-    base: Config,
-    addr: std::net::SocketAddr,
-    daraja: &DarajaDouble,
-    agency: &AgencyDouble,
-    sms: &AtSmsDouble,
-) -> Config {
-    let mut c = base;
-    c.sandbox = Some(false);
-    c.public_url = Some(format!("http://{addr}"));
-    c.daraja = Some(DarajaSection {
-        base_url: daraja.url.clone(),
-        shortcode: daraja.config.shortcode.clone(),
-        party_b: None,
-        transaction_type: TransactionType::CustomerPayBillOnline,
-        consumer_key_env: "TEST_DARAJA_KEY".into(),
-        consumer_secret_env: "TEST_DARAJA_SECRET".into(),
-        passkey_env: "TEST_DARAJA_PASSKEY".into(),
-        timeout_ms: 1_000,
-    });
-    c.sms = SmsSection {
-        sender: None,
-        africastalking: Some(AfricasTalkingSection {
-            base_url: sms.url.clone(),
-            username: "njia".into(),
-            api_key_env: "TEST_AT_KEY".into(),
-            from: None,
-            timeout_ms: 2_000,
-        }),
-    };
-    c.backends.insert(
-        "lands".into(),
-        BackendSection {
-            base_url: agency.url.clone(),
-            secret_env: "TEST_LANDS_SECRET".into(),
-            services: vec!["land-rates".into(), "licence-renewal".into()],
-        },
-    );
-    for (k, v) in [
-        ("TEST_DARAJA_KEY", daraja.config.consumer_key.clone()),
-        ("TEST_DARAJA_SECRET", daraja.config.consumer_secret.clone()),
-        ("TEST_DARAJA_PASSKEY", daraja.config.passkey.clone()),
-        ("TEST_AT_KEY", "at-test-key".to_owned()),
-        ("TEST_LANDS_SECRET", agency.secret.clone()),
-    ] {
-        c.secrets.insert(k.into(), v);
-    }
-    let d = &mut c.dispatcher;
-    d.push_delay_ms = 50;
-    d.busy_retry_ms = 300;
-    d.query_delays_ms = vec![400, 400, 400];
-    d.backoff_base_ms = 50;
-    d.backoff_cap_ms = 200;
-    d.max_failures = 30;
-    d.poll_ms = 20;
-    d.lease_ms = 5_000;
-    c
 }
 
 impl World {

@@ -10,12 +10,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::doubles::{AgencyDouble, AtSmsDouble, DarajaDouble, DarajaDoubleConfig, RecordedSms, eventually};
+use common::doubles::{
+    AgencyDouble, AtSmsDouble, DarajaDouble, DarajaDoubleConfig, RecordedSms, eventually, production,
+};
 use common::{TestServer, at_hop, config, try_request};
 use njia::channel::sms_africastalking::{DELIVERY_PATH, INBOUND_PATH, parse_delivery_report, parse_inbound};
-use njia::config::{AfricasTalkingSection, BackendSection, Config, DarajaSection, SmsSection};
+use njia::config::Config;
 use njia::lifecycle::DeliveryStatus;
-use njia::payment::daraja::TransactionType;
 use njia::store::Store;
 use njia::store::sqlite::SqliteStore;
 use njia::types::{Msisdn, Reference};
@@ -35,52 +36,21 @@ struct World {
     _daraja: DarajaDouble,
 }
 
-/// Production configuration (no sandbox) pointed at the doubles, with short timings; failed
-/// deliveries are sent again after 50 ms, at most twice.
-fn production(
+/// The hand-off's production configuration against the doubles, with the short code as the
+/// SMS sender and quick re-sends.
+fn production_sms(
     addr: std::net::SocketAddr,
     dir: &std::path::Path,
     d: &DarajaDouble,
     a: &AgencyDouble,
     s: &AtSmsDouble,
 ) -> Config {
-    let mut c = config(dir);
-    c.sandbox = Some(false);
-    c.public_url = Some(format!("http://{addr}"));
-    c.daraja = Some(DarajaSection {
-        base_url: d.url.clone(),
-        shortcode: d.config.shortcode.clone(),
-        party_b: None,
-        transaction_type: TransactionType::CustomerPayBillOnline,
-        consumer_key_env: "K".into(),
-        consumer_secret_env: "S".into(),
-        passkey_env: "P".into(),
-        timeout_ms: 1_000,
-    });
-    c.sms = SmsSection {
-        sender: None,
-        africastalking: Some(AfricasTalkingSection {
-            base_url: s.url.clone(),
-            username: "njia".into(),
-            api_key_env: "AT".into(),
-            from: Some(SHORT_CODE.into()),
-            timeout_ms: 2_000,
-        }),
-    };
-    let services = vec!["land-rates".into(), "licence-renewal".into()];
-    c.backends.insert("lands".into(), BackendSection { base_url: a.url.clone(), secret_env: "L".into(), services });
-    for (k, v) in [
-        ("K", d.config.consumer_key.clone()),
-        ("S", d.config.consumer_secret.clone()),
-        ("P", d.config.passkey.clone()),
-        ("AT", "at-test-key".to_owned()),
-        ("L", a.secret.clone()),
-    ] {
-        c.secrets.insert(k.into(), v);
+    let mut c = production(config(dir), addr, d, a, s);
+    if let Some(at) = c.sms.africastalking.as_mut() {
+        at.from = Some(SHORT_CODE.into());
     }
     let p = &mut c.dispatcher;
-    (p.push_delay_ms, p.query_delays_ms, p.backoff_base_ms, p.backoff_cap_ms) = (50, vec![400, 400], 50, 200);
-    (p.poll_ms, p.lease_ms, p.sms_resends, p.sms_resend_delay_ms) = (20, 5_000, 2, 50);
+    (p.query_delays_ms, p.sms_resends, p.sms_resend_delay_ms) = (vec![400, 400], 2, 50);
     c
 }
 
@@ -96,7 +66,7 @@ impl World {
         let sms = AtSmsDouble::start("at-test-key").await;
         let dir = tempfile::tempdir().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let cfg = production(listener.local_addr().unwrap(), dir.path(), &daraja, &agency, &sms);
+        let cfg = production_sms(listener.local_addr().unwrap(), dir.path(), &daraja, &agency, &sms);
         let server = TestServer::start_on(listener, cfg).await;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
         World { _agency: agency, sms, server, store, dir, _daraja: daraja }
