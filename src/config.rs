@@ -58,7 +58,7 @@ pub struct Config {
     /// is served at `/ussd/<dialect>` (the embedded default, on loopback); with some, only those.
     pub channels: BTreeMap<String, ChannelSection>,
     /// Who may call `/admin/*` (menu reload) and scrape `/metrics` (`[admin]`): the same rules
-    /// as a channel's. With none, `/admin/*` is refused and `/metrics` is open.
+    /// as a channel's. With none, `/admin/*` is refused and `/metrics` answers loopback only.
     pub admin: Option<AdminSection>,
     /// Hops per phone number and per channel (`[rate_limit]`).
     pub rate_limit: crate::limit::Limits,

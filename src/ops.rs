@@ -1,6 +1,7 @@
 //! Operations endpoints: `/readyz` (the store answers, menus are loaded, not draining),
 //! `/metrics` (Prometheus text) and `/admin/*` (menu reload). `/metrics` and `/admin/*` are
-//! guarded by the `[admin]` rules; `/admin/*` is refused outright when there are none.
+//! guarded by the `[admin]` rules; without rules `/admin/*` is refused and `/metrics` answers
+//! loopback clients only.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -44,10 +45,13 @@ pub async fn handle(
 /// Checks the `[admin]` rules; `required` refuses when there are none.
 fn guard(state: &AppState, peer: IpAddr, headers: &http::HeaderMap, required: bool) -> Result<(), Refused> {
     let Some(auth) = &state.admin else {
+        // Without rules, figures go only to this machine: a scraper elsewhere needs [admin].
         return if required {
             Err((StatusCode::FORBIDDEN, "administration is off: configure [admin] to use it\n"))
-        } else {
+        } else if peer.is_loopback() {
             Ok(())
+        } else {
+            Err((StatusCode::FORBIDDEN, "metrics go to loopback only: configure [admin] to scrape from elsewhere\n"))
         };
     };
     auth.check(headers, peer).map_err(|why| {
