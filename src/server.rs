@@ -27,6 +27,7 @@ use crate::channel::auth::{ChannelAuth, Cidr, Denied};
 use crate::channel::{Channel, ChannelRequest, Channels};
 use crate::check::{self, Loaded};
 use crate::config::Config;
+use crate::config::SessionsBackend;
 use crate::diag::Problem;
 use crate::handoff::{Dispatcher, Policy, worker_name};
 use crate::hub::{Hub, HubConfig};
@@ -35,7 +36,8 @@ use crate::menu::{Kind, MenuSet};
 use crate::payment::Payments;
 use crate::payment::daraja::{Daraja, DarajaConfig};
 use crate::payment::sandbox::SandboxPayments;
-use crate::session::MemorySessions;
+use crate::session::postgres::{PgSessions, shared_input_key};
+use crate::session::{MemorySessions, SessionStore};
 use crate::sms::{AfricasTalkingConfig, AfricasTalkingSms, LogSms, SmsSender};
 use crate::store::Store;
 use crate::store::postgres::PostgresStore;
@@ -109,8 +111,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
              to the log; set `sandbox = false` with [daraja], [sms] and [backends.*] for production"
         );
     }
-    let sessions = MemorySessions::new(config.session_idle(), config.max_sessions);
-    sessions.spawn_sweeper();
+    let sessions = sessions(config, &store).await?;
     let wake = Arc::new(Notify::new());
     let dispatcher = config.dispatcher.enabled.then(|| {
         Arc::new(Dispatcher {
@@ -135,6 +136,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
             default_locale: config.default_locale.clone(),
             handoff: policy,
             wake: Arc::clone(&wake),
+            resume_window: config.resume_window(),
         },
     };
     Ok(App {
@@ -175,6 +177,30 @@ fn channels(config: &Config) -> Result<Vec<Channel>, StartError> {
         };
     }
     Ok(channels)
+}
+
+/// Live sessions where the configuration says (see [`Config::sessions_backend`]), with their
+/// sweeper running. Shared sessions hash inputs with the key every instance shares.
+async fn sessions(config: &Config, store: &Arc<dyn Store>) -> Result<Arc<dyn SessionStore>, StartError> {
+    let backend = config.sessions_backend().map_err(|e| StartError::Config(e.to_string()))?;
+    match (backend, &config.database_url) {
+        (SessionsBackend::Postgres, Some(url)) => {
+            let key = shared_input_key(store.as_ref()).await?;
+            let sessions = PgSessions::connect(url, key, config.session_idle(), config.resume_window())
+                .await
+                .map_err(|e| StartError::Store(crate::store::StoreError::Unavailable(e.to_string())))?;
+            sessions.spawn_sweeper();
+            Ok(sessions)
+        }
+        (SessionsBackend::Postgres, None) => {
+            Err(StartError::Config("sessions = \"postgres\" needs database_url".into()))
+        }
+        (SessionsBackend::Memory, _) => {
+            let sessions = MemorySessions::new(config.session_idle(), config.resume_window(), config.max_sessions);
+            sessions.spawn_sweeper();
+            Ok(sessions)
+        }
+    }
 }
 
 /// PostgreSQL when a database URL is configured (several instances share it); otherwise the

@@ -9,3 +9,6 @@ njia-nav-more = More
 njia-unknown-service = Sorry, this service does not exist. Dial *384# for e-Citizen services.
 njia-technical-problem = Sorry, there is a technical problem. Try again later.
 njia-session-expired = Your session has expired. Dial *384# again to start over.
+njia-resume-offer = Your last session was cut off. Continue where you left off?
+njia-resume-continue = Continue
+njia-resume-restart = Start again

@@ -9,3 +9,6 @@ njia-nav-more = Zaidi
 njia-unknown-service = Samahani, huduma hii haipo. Piga *384# kwa huduma za e-Citizen.
 njia-technical-problem = Samahani, kuna tatizo la kiufundi. Jaribu tena baadaye.
 njia-session-expired = Muda wa kikao umeisha. Piga *384# tena kuanza upya.
+njia-resume-offer = Kikao chako cha mwisho kilikatika. Endelea ulipofikia?
+njia-resume-continue = Endelea
+njia-resume-restart = Anza upya
