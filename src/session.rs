@@ -288,7 +288,10 @@ impl MemorySessions {
     }
 
     /// Stores a session; false when a new session was refused because the shard is full.
-    fn put_now(&self, key: SessionKey, record: SessionRecord) -> bool {
+    fn put_now(&self, key: SessionKey, mut record: SessionRecord) -> bool {
+        // Like every session store, never keep a secret from one hop to the next (the checker
+        // makes each secret input lead straight to the lookup that uses it).
+        record.state.secrets.clear();
         let msisdn = record.msisdn;
         let is_new = {
             let Ok(mut m) = self.shard(&key).lock() else { return false };
