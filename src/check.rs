@@ -288,7 +288,7 @@ fn secrets_consumed_at_once(m: &Menu, problems: &mut Vec<Problem>) {
             continue;
         }
         let next = m.screen(i.next);
-        let used = matches!(&next.kind, Kind::Lookup(l) if l.args.iter().any(|a| *a == i.save_as));
+        let used = matches!(&next.kind, Kind::Lookup(l) if l.args.contains(&i.save_as));
         if !used {
             problems.push(Problem::error(
                 s.place.clone(),

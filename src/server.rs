@@ -98,7 +98,15 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         }
     }
     let channels = Channels::new(channels.into_iter().map(Arc::new).collect());
-    let store = open_store(config).await?;
+    // PostgreSQL sessions share the store's USSD pool.
+    let (store, pool) = match &config.database_url {
+        Some(url) => {
+            let pg = PostgresStore::connect(url).await?;
+            let pool = pg.ussd_pool();
+            (Arc::new(pg) as Arc<dyn Store>, Some(pool))
+        }
+        None => (open_store(config).await?, None),
+    };
     let files = DataFiles::load(&config.lookups_dir).map_err(StartError::Lookups)?;
     let sandbox = config.is_sandbox();
     let policy = config.dispatcher.clone();
@@ -111,7 +119,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
              to the log; set `sandbox = false` with [daraja], [sms] and [backends.*] for production"
         );
     }
-    let sessions = sessions(config, &store).await?;
+    let sessions = sessions(config, &store, pool).await?;
     let wake = Arc::new(Notify::new());
     let dispatcher = config.dispatcher.enabled.then(|| {
         Arc::new(Dispatcher {
@@ -181,14 +189,16 @@ fn channels(config: &Config) -> Result<Vec<Channel>, StartError> {
 
 /// Live sessions where the configuration says (see [`Config::sessions_backend`]), with their
 /// sweeper running. Shared sessions hash inputs with the key every instance shares.
-async fn sessions(config: &Config, store: &Arc<dyn Store>) -> Result<Arc<dyn SessionStore>, StartError> {
+async fn sessions(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    pool: Option<deadpool_postgres::Pool>,
+) -> Result<Arc<dyn SessionStore>, StartError> {
     let backend = config.sessions_backend().map_err(|e| StartError::Config(e.to_string()))?;
-    match (backend, &config.database_url) {
-        (SessionsBackend::Postgres, Some(url)) => {
+    match (backend, pool) {
+        (SessionsBackend::Postgres, Some(pool)) => {
             let key = shared_input_key(store.as_ref()).await?;
-            let sessions = PgSessions::connect(url, key, config.session_idle(), config.resume_window())
-                .await
-                .map_err(|e| StartError::Store(crate::store::StoreError::Unavailable(e.to_string())))?;
+            let sessions = PgSessions::with_pool(pool, key, config.session_idle(), config.resume_window()).await;
             sessions.spawn_sweeper();
             Ok(sessions)
         }

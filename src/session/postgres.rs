@@ -20,7 +20,8 @@ use crate::session::{ENDED_SESSION_TTL, InputKey, OpenQuery, SessionError, Sessi
 use crate::store::{Store, StoreError, now_ms};
 use crate::types::SessionKey;
 
-/// Connections for session reads and writes, per instance, beside the store's own pools.
+/// Connections of a pool [`PgSessions::connect`] opens; the server shares the store's USSD
+/// pool instead ([`PgSessions::with_pool`]).
 const POOL_SIZE: usize = crate::store::postgres::POOL_SIZE;
 
 /// The sweeper deletes at most this many rows per statement, so no delete holds many locks
@@ -93,9 +94,8 @@ pub async fn shared_input_key(store: &dyn Store) -> Result<InputKey, StoreError>
 }
 
 impl PgSessions {
-    /// Connects a pool to `url` (migrated by [`crate::store::postgres::PostgresStore`]) and
-    /// prepares the session statements on every connection. Sessions idle for `idle` are gone
-    /// for hops; open ones are kept `resume_window` (when longer) for a later dial to resume.
+    /// Connects a pool of its own to `url` (migrated by
+    /// [`crate::store::postgres::PostgresStore`]); see [`PgSessions::with_pool`].
     pub async fn connect(
         url: &str,
         input_key: InputKey,
@@ -103,6 +103,18 @@ impl PgSessions {
         resume_window: Duration,
     ) -> Result<Arc<PgSessions>, SessionError> {
         let pool = crate::store::postgres::pool(url, POOL_SIZE, 2).map_err(unavailable)?;
+        Ok(PgSessions::with_pool(pool, input_key, idle, resume_window).await)
+    }
+
+    /// Sessions on `pool`, with the session statements prepared on every connection. Sessions
+    /// idle for `idle` are gone for hops; open ones are kept `resume_window` (when longer) for
+    /// a later dial to resume.
+    pub async fn with_pool(
+        pool: Pool,
+        input_key: InputKey,
+        idle: Duration,
+        resume_window: Duration,
+    ) -> Arc<PgSessions> {
         let sessions = PgSessions {
             pool,
             input_key,
@@ -110,22 +122,32 @@ impl PgSessions {
             ended_ms: millis(ENDED_SESSION_TTL.min(idle)),
             keep_open_ms: millis(idle.max(resume_window)),
         };
-        sessions.warm().await?;
-        Ok(Arc::new(sessions))
+        sessions.warm().await;
+        Arc::new(sessions)
     }
 
     /// Opens every pooled connection and prepares the statements on each, so no hop pays for a
-    /// connection set-up or a plan (milliseconds, which would land on the first hops).
-    async fn warm(&self) -> Result<(), SessionError> {
-        let mut held = Vec::with_capacity(POOL_SIZE);
-        for _ in 0..POOL_SIZE {
-            let c = self.pool.get().await.map_err(unavailable)?;
-            for sql in [GET, PUT, TAKE] {
-                c.prepare_cached(sql).await.map_err(unavailable)?;
+    /// connection set-up or a plan (milliseconds, which would land on the first hops). A
+    /// failure here is not fatal: the statement is prepared on first use instead.
+    async fn warm(&self) {
+        let size = self.pool.status().max_size;
+        let mut held = Vec::with_capacity(size);
+        for _ in 0..size {
+            match self.pool.get().await {
+                Ok(c) => {
+                    for sql in [GET, PUT, TAKE] {
+                        if let Err(e) = c.prepare_cached(sql).await {
+                            tracing::warn!(error = %e, "cannot prepare a session statement while warming the pool");
+                        }
+                    }
+                    held.push(c);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open a pooled connection while warming the session pool");
+                    break;
+                }
             }
-            held.push(c);
         }
-        Ok(())
     }
 
     /// Deletes rows past `expires_at` at `now_ms`, in batches through the index; returns how

@@ -79,6 +79,13 @@ impl PostgresStore {
         }
     }
 
+    /// The pool of the USSD path, which PostgreSQL sessions share: a hop holds one
+    /// connection at a time, so sharing costs no waiting and halves the connections an
+    /// instance opens.
+    pub fn ussd_pool(&self) -> Pool {
+        self.pool.clone()
+    }
+
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| StoreError::Unavailable(e.to_string()))
     }
