@@ -80,7 +80,7 @@ fn hub(c: &mut Criterion) {
     let hub = Hub {
         menus: loaded.menus,
         catalog: loaded.catalog,
-        sessions: MemorySessions::new(Duration::from_secs(180), 1_000_000),
+        sessions: MemorySessions::new(Duration::from_secs(180), Duration::from_secs(300), 1_000_000),
         store: Arc::clone(&store),
         lookups: Arc::new(Lookups {
             files: DataFiles::load(&root.join("menus/lookups")).expect("data"),
@@ -92,6 +92,7 @@ fn hub(c: &mut Criterion) {
             default_locale: Locale::parse("sw").expect("sw"),
             handoff: njia::handoff::Policy::default(),
             wake: Arc::new(tokio::sync::Notify::new()),
+            resume_window: Duration::from_secs(300),
         },
         limits: Arc::new(njia::limit::RateLimits::none()),
         retired: Arc::from([]),

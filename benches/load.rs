@@ -6,6 +6,12 @@
 //! latency; then the server's resident memory per live idle session with 100,000 sessions.
 //! Options (after `--`): `--seconds N` per level (default 5), `--sessions N` for the memory
 //! run (default 100000). Linux only (taskset, /proc).
+//!
+//! `--postgres` measures sessions in PostgreSQL instead (what several instances behind a load
+//! balancer need): the same walk against `njia serve` with `DATABASE_URL` set to a scratch
+//! database on `TEST_DATABASE_URL` (default the local server), and besides the server's CPU
+//! the database's (every `postgres` process), per hop. Neither is pinned: the database needs
+//! both cores too.
 
 mod common;
 
@@ -13,7 +19,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Conn, free_port, wait_ready};
+use common::{Conn, create_database, drop_database, free_port, wait_ready};
 
 /// The 5-hop walk: home, agencies, page 2, page 3, pick an agency (END). The phone's language
 /// is remembered, as for a returning citizen.
@@ -31,6 +37,11 @@ fn main() {
     let flag = |name: &str, default: u64| common::flag(&args, name, default);
     let seconds = if smoke { 1 } else { flag("--seconds", 5) };
     let sessions = if smoke { 1000 } else { flag("--sessions", 100_000) };
+
+    if args.iter().any(|a| a == "--postgres") && !smoke {
+        postgres_sessions(seconds);
+        return;
+    }
 
     pin_self_to_core(1);
     println!("# Njia load benchmark: 5-hop Africa's Talking walk, server pinned to core 0\n");
@@ -100,29 +111,78 @@ fn main() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// The walk with sessions in PostgreSQL: one instance of `njia serve` on a scratch database
+/// (sessions follow `DATABASE_URL`), neither it nor the client pinned.
+fn postgres_sessions(seconds: u64) {
+    let admin =
+        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let url = rt.block_on(create_database(&admin, "sessions"));
+    let data = std::env::temp_dir().join(format!("njia-load-pg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_njia"))
+        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+        .arg(&data)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "error")
+        .env("DATABASE_URL", &url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start njia serve");
+    wait_ready(addr);
+    println!("# Njia load benchmark: 5-hop Africa's Talking walk, sessions in PostgreSQL (nothing pinned)\n");
+    println!("## njia serve (PostgreSQL sessions and store)\n");
+    levels_with(addr, server.id(), seconds, true);
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&data);
+    rt.block_on(drop_database(&admin, &url));
+}
+
 /// Runs the walk at 1, 16 and 64 connections and prints one table row each: of `REPEATS`
 /// runs per level, the one with the median server CPU per hop (a shared machine is noisy).
 fn levels(addr: SocketAddr, pid: u32, seconds: u64) -> Vec<f64> {
+    levels_with(addr, pid, seconds, false)
+}
+
+/// As [`levels`]; with `db`, also the CPU every `postgres` process spent, per hop.
+fn levels_with(addr: SocketAddr, pid: u32, seconds: u64, db: bool) -> Vec<f64> {
     const REPEATS: usize = 3;
-    println!("| connections | hops/s | server CPU µs/hop | p50 µs | p99 µs | p99.9 µs | hops |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    if db {
+        println!(
+            "| connections | hops/s | server CPU µs/hop | database CPU µs/hop | p50 µs | p99 µs | p99.9 µs | hops |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    } else {
+        println!("| connections | hops/s | server CPU µs/hop | p50 µs | p99 µs | p99.9 µs | hops |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|");
+    }
     let mut cpu_per_level = Vec::new();
     for conns in [1usize, 16, 64] {
         // Warm up: each connection's phone answers the language question once.
         run_level(addr, conns, Duration::from_millis(300), true);
         let mut runs: Vec<(f64, String)> = (0..REPEATS)
             .map(|_| {
-                let cpu0 = cpu_ticks(pid);
+                let (cpu0, db0) = (cpu_ticks(pid), if db { postgres_ticks() } else { 0 });
                 let t0 = Instant::now();
                 let mut lat = run_level(addr, conns, Duration::from_secs(seconds), false);
                 let wall = t0.elapsed();
                 let cpu = cpu_ticks(pid) - cpu0;
+                let db_ticks = if db { postgres_ticks().saturating_sub(db0) } else { 0 };
                 lat.sort_unstable();
                 let n = lat.len().max(1);
                 let pct = |p: f64| lat[((n as f64 * p) as usize).min(n - 1)];
                 let cpu_us = cpu as f64 * 1e6 / ticks_per_second() as f64 / n as f64;
+                let db_col = if db {
+                    format!(" {:.1} |", db_ticks as f64 * 1e6 / ticks_per_second() as f64 / n as f64)
+                } else {
+                    String::new()
+                };
                 let row = format!(
-                    "| {conns} | {:.0} | {cpu_us:.1} | {} | {} | {} | {n} |",
+                    "| {conns} | {:.0} | {cpu_us:.1} |{db_col} {} | {} | {} | {n} |",
                     n as f64 / wall.as_secs_f64(),
                     pct(0.50),
                     pct(0.99),
@@ -236,6 +296,17 @@ fn cpu_ticks(pid: u32) -> u64 {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     num(11) + num(12)
+}
+
+/// utime + stime of every process named `postgres` (the server's backends and its background
+/// processes), in clock ticks.
+fn postgres_ticks() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres"))
+        .map(cpu_ticks)
+        .sum()
 }
 
 fn ticks_per_second() -> u64 {

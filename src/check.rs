@@ -271,8 +271,34 @@ fn check_menu(m: &Menu, catalog: &Catalog, limit: Option<(usize, Option<&str>)>,
     ways_out(m, &edges, problems);
     let available = available_vars(m, &edges);
     variables(m, catalog, &available, problems);
+    secrets_consumed_at_once(m, problems);
     if let Some((limit, channel)) = limit {
         fits(m, catalog, limit, channel, &edges, problems);
+    }
+}
+
+/// A secret input (a PIN) leads straight to the lookup that uses it, so the secret is used and
+/// forgotten in the hop it was typed in. Sessions never keep a secret between hops (they may
+/// live in PostgreSQL, and a dropped session may be resumed later), so a secret that had to
+/// wait for a later hop would reach its lookup empty.
+fn secrets_consumed_at_once(m: &Menu, problems: &mut Vec<Problem>) {
+    for s in &m.screens {
+        let Kind::Input(i) = &s.kind else { continue };
+        if !i.secret {
+            continue;
+        }
+        let next = m.screen(i.next);
+        let used = matches!(&next.kind, Kind::Lookup(l) if l.args.contains(&i.save_as));
+        if !used {
+            problems.push(Problem::error(
+                s.place.clone(),
+                format!(
+                    "secret input {:?} of screen {:?} leads to screen {:?}, not to a lookup that takes it",
+                    i.save_as, s.name, next.name
+                ),
+                "set `next` to the lookup that uses the secret: sessions never keep a secret from one hop to the next",
+            ));
+        }
     }
 }
 

@@ -34,6 +34,12 @@ pub struct Config {
     pub session_idle_secs: u64,
     /// Bound on live sessions held in memory.
     pub max_sessions: usize,
+    /// Where live sessions are kept: `memory` (one instance) or `postgres` (shared by every
+    /// instance on `database_url`). Unset: `postgres` when a database URL is configured.
+    pub sessions: Option<SessionsBackend>,
+    /// How long after its last hop a session the network dropped (no END) can be continued by
+    /// the next dial from the same number ("1. Continue 2. Start again"); 0 turns it off.
+    pub resume_window_secs: u64,
     /// Hard deadline of a lookup.
     pub lookup_timeout_ms: u64,
     /// Largest request body accepted, in bytes.
@@ -230,6 +236,16 @@ impl Config {
     }
 }
 
+/// Where live sessions are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionsBackend {
+    /// In this process: fastest, but every hop of a session must reach this instance.
+    Memory,
+    /// In PostgreSQL: several instances behind a load balancer serve any hop.
+    Postgres,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -251,6 +267,8 @@ impl Default for Config {
             screen_limit: 160,
             session_idle_secs: 180,
             max_sessions: 1_000_000,
+            sessions: None,
+            resume_window_secs: 300,
             lookup_timeout_ms: 2_000,
             max_body_bytes: 16 * 1024,
             header_read_timeout_ms: 5_000,
@@ -311,6 +329,7 @@ impl Config {
         if let Ok(v) = std::env::var("NJIA_DATA_DIR") {
             c.data_dir = PathBuf::from(v);
         }
+        c.sessions_backend()?;
         let d = &c.dispatcher;
         if d.batch == 0 || d.poll_ms == 0 || d.max_failures == 0 || d.max_payment_attempts == 0 || d.lease_ms <= 0 {
             return Err(ConfigError::Invalid(
@@ -330,6 +349,24 @@ impl Config {
     /// Sandbox unless said otherwise, or unless Daraja is configured.
     pub fn is_sandbox(&self) -> bool {
         self.sandbox.unwrap_or(self.daraja.is_none())
+    }
+
+    /// Where sessions go: as configured, else PostgreSQL when there is a database (several
+    /// instances need it) and memory otherwise. PostgreSQL without a database is refused.
+    pub fn sessions_backend(&self) -> Result<SessionsBackend, ConfigError> {
+        match (self.sessions, &self.database_url) {
+            (Some(SessionsBackend::Postgres), None) => Err(ConfigError::Invalid(
+                "sessions = \"postgres\" needs database_url (or DATABASE_URL): the sessions live in that database"
+                    .into(),
+            )),
+            (Some(b), _) => Ok(b),
+            (None, Some(_)) => Ok(SessionsBackend::Postgres),
+            (None, None) => Ok(SessionsBackend::Memory),
+        }
+    }
+
+    pub fn resume_window(&self) -> Duration {
+        Duration::from_secs(self.resume_window_secs)
     }
 
     pub fn session_idle(&self) -> Duration {
@@ -353,5 +390,21 @@ mod tests {
         assert!(printed.contains("DARAJA_PASSKEY=<redacted>"), "{printed}");
         assert!(!printed.contains("bfb279f9"), "{printed}");
         assert_eq!(c.secret("DARAJA_PASSKEY").unwrap(), "bfb279f9aa9bdbcf158e97dd71a467cd");
+    }
+
+    #[test]
+    fn sessions_follow_the_database_unless_told() {
+        let mut c = Config::default();
+        assert_eq!(c.sessions_backend().unwrap(), SessionsBackend::Memory);
+        c.sessions = Some(SessionsBackend::Postgres);
+        assert!(c.sessions_backend().unwrap_err().to_string().contains("needs database_url"));
+        c.database_url = Some("postgres://njia@db/njia".into());
+        assert_eq!(c.sessions_backend().unwrap(), SessionsBackend::Postgres);
+        c.sessions = Some(SessionsBackend::Memory);
+        assert_eq!(c.sessions_backend().unwrap(), SessionsBackend::Memory);
+        c.sessions = None;
+        assert_eq!(c.sessions_backend().unwrap(), SessionsBackend::Postgres);
+        let parsed: Config = toml::from_str("sessions = \"memory\"\nresume_window_secs = 60").unwrap();
+        assert_eq!((parsed.sessions, parsed.resume_window_secs), (Some(SessionsBackend::Memory), 60));
     }
 }

@@ -373,6 +373,39 @@ pub fn submitted(ctx: Ctx<'_>, s: &mut Session, reference: &str) -> Step {
     Step::Show { text: fit(text, ctx.limit), end: true }
 }
 
+/// Prepares a dropped session's state to be continued by a later dial. Secret inputs are
+/// dropped; if one was still held (typed, and not yet used by a lookup), the screens after it
+/// depend on it, so the session goes back to the screen that asked for it, which asks again.
+/// False when there is nothing worth continuing: the session never left its first screen.
+pub fn resumable(ctx: Ctx<'_>, s: &mut Session) -> bool {
+    if !s.secrets.is_empty() {
+        let asked = s.stack.iter().position(|f| {
+            matches!(&ctx.menu.screen(f.screen).kind,
+                Kind::Input(i) if i.secret && s.secrets.iter().any(|(k, _)| **k == *i.save_as))
+        });
+        match asked {
+            Some(at) => {
+                s.screen = s.stack[at].screen;
+                s.stack.truncate(at);
+            }
+            // Its frame was trimmed from a very deep stack: start over rather than guess.
+            None => {
+                s.screen = ctx.menu.start;
+                s.stack.clear();
+                s.vars.clear();
+            }
+        }
+        s.page = 0;
+        s.secrets.clear();
+    }
+    let resting = matches!(ctx.menu.screen(s.screen).kind, Kind::Menu { .. } | Kind::Input(_) | Kind::Language { .. });
+    let first = s.stack.is_empty()
+        && s.vars.is_empty()
+        && s.page == 0
+        && (s.screen == ctx.menu.start || Some(s.screen) == ctx.menu.language_screen);
+    resting && !first
+}
+
 /// The current screen again (a telco retry after a lost reply, or an inconsistent hop).
 pub fn current(ctx: Ctx<'_>, s: &Session) -> Step {
     render(ctx, s, None)

@@ -15,13 +15,24 @@ use crate::handoff::{Policy, plan_submit};
 use crate::i18n::Catalog;
 use crate::lookup::Lookup;
 use crate::menu::{Menu, MenuSet};
-use crate::session::{SessionRecord, SessionStore, raw_hash};
+use crate::session::{InputKey, OpenQuery, SessionRecord, SessionStore};
 use crate::store::{NewRequest, Store};
 use crate::types::{Locale, Msisdn, SessionKey};
 
 /// Messages the hub itself shows; every locale must define them.
-pub const HUB_MESSAGES: &[&str] =
-    &["njia-unknown-service", "njia-technical-problem", "njia-session-expired", "njia-rate-limited"];
+pub const HUB_MESSAGES: &[&str] = &[
+    "njia-unknown-service",
+    "njia-technical-problem",
+    "njia-session-expired",
+    "njia-rate-limited",
+    "njia-resume-offer",
+    "njia-resume-continue",
+    "njia-resume-restart",
+];
+
+/// The choices of the offer to resume a dropped session.
+const RESUME_CONTINUE: &str = "1";
+const RESUME_RESTART: &str = "2";
 
 /// Longest first-hop text taken as digits dialled with the code (`*384*1*2#` gives `1*2`).
 const MAX_DIAL_STRING: usize = 24;
@@ -99,6 +110,9 @@ pub struct HubConfig {
     pub handoff: Policy,
     /// Wakes the dispatcher when a submit stored a job that is due now.
     pub wake: Arc<Notify>,
+    /// How long after its last hop a session the network dropped (no END) can be continued
+    /// by the next dial from the same number; zero never offers it.
+    pub resume_window: Duration,
 }
 
 /// The shared state behind every channel.
@@ -141,16 +155,16 @@ pub enum Delta<'a> {
 
 /// Derives the new input of a cumulative dialect: the raw text minus the previous raw text and
 /// one `*`. Never a split on `*`, because users type `*` as data. The previous text is known
-/// only by its length and hash (it may contain a PIN).
-pub fn cumulative_delta(raw: &str, prev_len: usize, prev_hash: u64) -> Delta<'_> {
+/// only by its length and its hash under `key` (it may contain a PIN).
+pub fn cumulative_delta<'a>(raw: &'a str, prev_len: usize, prev_hash: u64, key: &InputKey) -> Delta<'a> {
     if raw.len() == prev_len {
-        return if raw_hash(raw) == prev_hash { Delta::Retry } else { Delta::Inconsistent };
+        return if key.hash(raw) == prev_hash { Delta::Retry } else { Delta::Inconsistent };
     }
     if prev_len == 0 {
         return Delta::Input(raw);
     }
     match (raw.get(..prev_len), raw.get(prev_len..)) {
-        (Some(head), Some(tail)) if raw_hash(head) == prev_hash => match tail.strip_prefix('*') {
+        (Some(head), Some(tail)) if key.hash(head) == prev_hash => match tail.strip_prefix('*') {
             Some(input) => Delta::Input(input),
             None => Delta::Inconsistent,
         },
@@ -221,7 +235,7 @@ impl Hub {
                         _ => Delta::Input(raw),
                     }
                 } else {
-                    cumulative_delta(raw, rec.raw_len as usize, rec.raw_hash)
+                    cumulative_delta(raw, rec.raw_len as usize, rec.raw_hash, self.sessions.input_key())
                 };
                 match delta {
                     Delta::Retry => {
@@ -297,17 +311,30 @@ impl Hub {
                 let locale = remembered
                     .or_else(|| menu.default_locale.clone())
                     .unwrap_or_else(|| self.config.default_locale.clone());
-                let (state, step) = engine::begin(self.ctx(&menu, hop.limit), locale, ask);
+                // A dial without extra digits may continue the number's dropped session.
+                let resumed = if extras.is_empty() { self.dropped_session(hop, &menu).await } else { None };
+                let (state, step, resuming) = match resumed {
+                    Some(state) => {
+                        let text = self.resume_offer(&state.locale, None, hop.limit);
+                        tracing::info!(msisdn = %hop.msisdn.masked(), "offering to continue a dropped session");
+                        (state, Step::Show { text, end: false }, true)
+                    }
+                    None => {
+                        let (state, step) = engine::begin(self.ctx(&menu, hop.limit), locale, ask);
+                        (state, step, false)
+                    }
+                };
                 let rec = SessionRecord {
                     menu_id: Arc::from(menu.id.as_str()),
                     menu_version: menu.version,
                     msisdn: hop.msisdn,
                     state,
                     raw_len: 0,
-                    raw_hash: raw_hash(""),
+                    raw_hash: self.sessions.input_key().hash(""),
                     last_reply: Arc::from(""),
                     ended: false,
                     hops: 0,
+                    resuming,
                 };
                 (rec, menu, extras, Some(step))
             }
@@ -317,7 +344,19 @@ impl Hub {
             Some(step) => self.resolve(ctx, hop, &mut rec, step).await?,
             None => Reply { text: rec.last_reply.to_string(), end: rec.ended },
         };
-        for input in &inputs {
+        let mut inputs = inputs.iter();
+        if rec.resuming
+            && let Some(choice) = inputs.next()
+        {
+            reply = match self.resume_choice(ctx, &mut rec, choice.trim()) {
+                Some(step) => self.resolve(ctx, hop, &mut rec, step).await?,
+                None => {
+                    let text = self.resume_offer(&rec.state.locale, Some("njia-invalid-choice"), hop.limit);
+                    Reply { text, end: false }
+                }
+            };
+        }
+        for input in inputs {
             if reply.end {
                 break;
             }
@@ -332,7 +371,7 @@ impl Hub {
             rec.raw_hash = 0;
         } else {
             rec.raw_len = raw.len() as u32;
-            rec.raw_hash = raw_hash(raw);
+            rec.raw_hash = self.sessions.input_key().hash(raw);
         }
         crate::metrics::hop(if reply.end { "end" } else { "continue" });
         rec.last_reply = Arc::from(reply.text.as_str());
@@ -359,6 +398,66 @@ impl Hub {
     fn menu_version(&self, id: &str, version: u64) -> Option<Arc<Menu>> {
         let current = self.menus.by_id(id).filter(|m| m.version == version);
         current.or_else(|| self.retired.iter().map(|r| &r.menu).find(|m| m.id == id && m.version == version)).cloned()
+    }
+
+    /// The state of the number's session the network dropped (no END) within the resume
+    /// window on this channel and menu, ready to continue (secrets dropped), if there is one
+    /// worth continuing. Taking it consumes it: it is offered once.
+    async fn dropped_session(&self, hop: &Hop, menu: &Menu) -> Option<engine::Session> {
+        if self.config.resume_window.is_zero() {
+            return None;
+        }
+        let query =
+            OpenQuery { msisdn: hop.msisdn, new_session: &hop.key, menu: &menu.id, within: self.config.resume_window };
+        let old = match self.sessions.take_open(query).await {
+            Ok(old) => old?,
+            Err(e) => {
+                // Resuming is a convenience: without it the dial starts afresh.
+                tracing::warn!(msisdn = %hop.msisdn.masked(), error = %e, "cannot look up a dropped session");
+                return None;
+            }
+        };
+        // A menu reloaded since has other screens: positions in the old one mean nothing.
+        if old.menu_version != menu.version || !self.catalog.has_locale(&old.state.locale) {
+            return None;
+        }
+        let mut state = old.state;
+        engine::resumable(self.ctx(menu, hop.limit), &mut state).then_some(state)
+    }
+
+    /// The offer to continue a dropped session, in its language, with a reason on top after
+    /// an answer that is neither choice.
+    fn resume_offer(&self, locale: &Locale, error: Option<&str>, limit: usize) -> String {
+        let f = |id: &str| self.catalog.format(locale, id, None).into_owned();
+        let mut text = String::new();
+        if let Some(e) = error {
+            text.push_str(&f(e));
+            text.push('\n');
+        }
+        text.push_str(&f("njia-resume-offer"));
+        for (key, id) in [(RESUME_CONTINUE, "njia-resume-continue"), (RESUME_RESTART, "njia-resume-restart")] {
+            text.push('\n');
+            text.push_str(key);
+            text.push_str(". ");
+            text.push_str(&f(id));
+        }
+        engine::fit(text, limit)
+    }
+
+    /// Applies the answer to the offer: the restored screen again, or the menu afresh; `None`
+    /// for an answer that is neither.
+    fn resume_choice(&self, ctx: Ctx<'_>, rec: &mut SessionRecord, choice: &str) -> Option<Step> {
+        let step = match choice {
+            RESUME_CONTINUE => engine::current(ctx, &rec.state),
+            RESUME_RESTART => {
+                let (state, step) = engine::begin(ctx, rec.state.locale.clone(), false);
+                rec.state = state;
+                step
+            }
+            _ => return None,
+        };
+        rec.resuming = false;
+        Some(step)
     }
 
     /// A menu renders with the catalog it was checked with: a retired version with its own.
@@ -450,7 +549,8 @@ mod tests {
     use super::*;
 
     fn delta<'a>(prev: &str, raw: &'a str) -> Delta<'a> {
-        cumulative_delta(raw, prev.len(), raw_hash(prev))
+        let key = InputKey::random();
+        cumulative_delta(raw, prev.len(), key.hash(prev), &key)
     }
 
     #[test]

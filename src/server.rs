@@ -27,6 +27,7 @@ use crate::channel::auth::{ChannelAuth, Cidr, Denied};
 use crate::channel::{Channel, ChannelRequest, Channels};
 use crate::check::{self, Loaded};
 use crate::config::Config;
+use crate::config::SessionsBackend;
 use crate::diag::Problem;
 use crate::handoff::{Dispatcher, Policy, worker_name};
 use crate::hub::{Hub, HubConfig};
@@ -35,7 +36,8 @@ use crate::menu::{Kind, MenuSet};
 use crate::payment::Payments;
 use crate::payment::daraja::{Daraja, DarajaConfig};
 use crate::payment::sandbox::SandboxPayments;
-use crate::session::MemorySessions;
+use crate::session::postgres::{PgSessions, shared_input_key};
+use crate::session::{MemorySessions, SessionStore};
 use crate::sms::{AfricasTalkingConfig, AfricasTalkingSms, LogSms, SmsSender};
 use crate::store::Store;
 use crate::store::postgres::PostgresStore;
@@ -117,7 +119,15 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         }
     }
     let channels = Channels::new(channels.into_iter().map(Arc::new).collect());
-    let store = open_store(config).await?;
+    // PostgreSQL sessions share the store's USSD pool.
+    let (store, pool) = match &config.database_url {
+        Some(url) => {
+            let pg = PostgresStore::connect(url).await?;
+            let pool = pg.ussd_pool();
+            (Arc::new(pg) as Arc<dyn Store>, Some(pool))
+        }
+        None => (open_store(config).await?, None),
+    };
     let files = DataFiles::load(&config.lookups_dir).map_err(StartError::Lookups)?;
     let sandbox = config.is_sandbox();
     let policy = config.dispatcher.clone();
@@ -130,12 +140,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
              to the log; set `sandbox = false` with [daraja], [sms] and [backends.*] for production"
         );
     }
-    let sessions = MemorySessions::new(config.session_idle(), config.max_sessions);
-    sessions.spawn_sweeper();
-    let live = Arc::downgrade(&sessions);
-    crate::metrics::gauge("njia_sessions_live", "Live USSD sessions held in memory.", move || {
-        live.upgrade().map_or(0.0, |s| s.len() as f64)
-    });
+    let sessions = sessions(config, &store, pool).await?;
     let limits = Arc::new(crate::limit::RateLimits::new(&config.rate_limit));
     limits.spawn_pruner();
     let tracked = Arc::downgrade(&limits);
@@ -167,6 +172,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
             default_locale: config.default_locale.clone(),
             handoff: policy,
             wake: Arc::clone(&wake),
+            resume_window: config.resume_window(),
         },
         limits,
         retired: Arc::from([]),
@@ -249,6 +255,36 @@ fn admin(config: &Config) -> Result<Option<ChannelAuth>, StartError> {
         return Err(StartError::Config("[admin]: give header, basic or allow".into()));
     }
     Ok(Some(auth))
+}
+
+/// Live sessions where the configuration says (see [`Config::sessions_backend`]), with their
+/// sweeper running. Shared sessions hash inputs with the key every instance shares.
+async fn sessions(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    pool: Option<deadpool_postgres::Pool>,
+) -> Result<Arc<dyn SessionStore>, StartError> {
+    let backend = config.sessions_backend().map_err(|e| StartError::Config(e.to_string()))?;
+    match (backend, pool) {
+        (SessionsBackend::Postgres, Some(pool)) => {
+            let key = shared_input_key(store.as_ref()).await?;
+            let sessions = PgSessions::with_pool(pool, key, config.session_idle(), config.resume_window()).await;
+            sessions.spawn_sweeper();
+            Ok(sessions)
+        }
+        (SessionsBackend::Postgres, None) => {
+            Err(StartError::Config("sessions = \"postgres\" needs database_url".into()))
+        }
+        (SessionsBackend::Memory, _) => {
+            let sessions = MemorySessions::new(config.session_idle(), config.resume_window(), config.max_sessions);
+            sessions.spawn_sweeper();
+            let live = Arc::downgrade(&sessions);
+            crate::metrics::gauge("njia_sessions_live", "Live USSD sessions held in memory.", move || {
+                live.upgrade().map_or(0.0, |s| s.len() as f64)
+            });
+            Ok(sessions)
+        }
+    }
 }
 
 /// PostgreSQL when a database URL is configured (several instances share it); otherwise the

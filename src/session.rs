@@ -4,10 +4,15 @@
 //! the engine state plus what the channel layer needs to answer telco retries: a hash and
 //! length of the cumulative input seen so far (never the input itself, which can hold a PIN)
 //! and the last reply.
+//!
+//! A session the telco dropped before its END stays open for the resume window, so the next
+//! dial from the same number can offer to continue it ([`SessionStore::take_open`]).
+
+pub mod postgres;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +36,10 @@ pub struct SessionRecord {
     pub last_reply: Arc<str>,
     pub ended: bool,
     pub hops: u32,
+    /// The session was opened by a dial that found an earlier dropped one: its state is that
+    /// session's (secrets dropped) and its screen is the offer to continue or start again.
+    #[serde(default)]
+    pub resuming: bool,
 }
 
 /// Why a session could not be read or written.
@@ -42,20 +51,72 @@ pub enum SessionError {
     Full,
 }
 
+/// Which dropped session a new dial may resume: the number's newest session other than the
+/// new one, if it is still open (it never reached END and was not resumed already), came
+/// through the new session's channel, is on `menu`, and had a hop within `within`.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenQuery<'a> {
+    pub msisdn: Msisdn,
+    /// The new session (its channel is the one the old session must have come through).
+    pub new_session: &'a SessionKey,
+    pub menu: &'a str,
+    pub within: Duration,
+}
+
 /// Where live sessions are kept. In memory by default; PostgreSQL for several instances.
 pub trait SessionStore: Send + Sync + 'static {
     fn get<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<Option<SessionRecord>, SessionError>>;
     fn put(&self, key: SessionKey, record: SessionRecord) -> BoxFuture<'_, Result<(), SessionError>>;
+    /// Takes the session [`OpenQuery`] describes: marks it ended, so it can be resumed only
+    /// once (two dials at the same moment, even on two instances, never both get it), and
+    /// returns it. Called only on the first hop of a dial without extra digits.
+    fn take_open<'a>(&'a self, query: OpenQuery<'a>) -> BoxFuture<'a, Result<Option<SessionRecord>, SessionError>>;
+    /// The key cumulative inputs are hashed with; every instance sharing these sessions has
+    /// the same one, so any of them can tell a telco retry from a new input.
+    fn input_key(&self) -> &InputKey;
 }
 
-/// Hash of a cumulative input prefix, keyed with random keys drawn when the process starts.
-///
-/// Keyed so that a stored length and hash do not let anyone recover a short PIN by trying
-/// every value: without the key there is nothing to compare guesses against. (Sessions shared
-/// by several instances will need a key shared by them; the in-memory store needs none.)
-pub fn raw_hash(raw: &str) -> u64 {
-    static KEYS: LazyLock<RandomState> = LazyLock::new(RandomState::new);
-    KEYS.hash_one(raw)
+/// The key of [`InputKey::hash`]: 128 random bits, drawn once per process for memory sessions
+/// and once per database for shared ones (kept in `shared_tokens`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct InputKey(u64, u64);
+
+impl std::fmt::Debug for InputKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InputKey(<redacted>)")
+    }
+}
+
+impl InputKey {
+    /// A fresh random key.
+    pub fn random() -> InputKey {
+        InputKey(rand::random(), rand::random())
+    }
+
+    /// The key as 32 lowercase hex characters, the form it is shared in.
+    pub fn to_hex(self) -> String {
+        format!("{:016x}{:016x}", self.0, self.1)
+    }
+
+    pub fn from_hex(hex: &str) -> Option<InputKey> {
+        if hex.len() != 32 || !hex.is_ascii() {
+            return None;
+        }
+        let k0 = u64::from_str_radix(&hex[..16], 16).ok()?;
+        let k1 = u64::from_str_radix(&hex[16..], 16).ok()?;
+        Some(InputKey(k0, k1))
+    }
+
+    /// Keyed SipHash of a cumulative input prefix.
+    ///
+    /// Keyed so that a stored length and hash do not let anyone recover a short PIN by trying
+    /// every value: without the key there is nothing to compare guesses against. Instances
+    /// sharing sessions share the key (through the database), never a constant.
+    pub fn hash(&self, raw: &str) -> u64 {
+        let mut h = siphasher::sip::SipHasher13::new_with_keys(self.0, self.1);
+        h.write(raw.as_bytes());
+        h.finish()
+    }
 }
 
 /// Enough shards that one shard's sweep is a short pause even with a million sessions.
@@ -73,6 +134,7 @@ struct Entry {
 }
 
 impl Entry {
+    /// Gone for hops: idle past the TTL (ended sessions after [`ENDED_SESSION_TTL`]).
     fn expired(&self, now: Instant, idle: Duration, ended: Duration) -> bool {
         let ttl = if self.record.ended { ended } else { idle };
         now.duration_since(self.touched) >= ttl
@@ -83,13 +145,19 @@ impl Entry {
 ///
 /// Sharding keeps lock hold times short under concurrency; the critical sections do no IO and
 /// no allocation beyond the map's own, so a `std::sync::Mutex` is the right tool (never held
-/// across an `.await`).
+/// across an `.await`, and never two at once: the number index is locked only after a
+/// session shard is released).
 pub struct MemorySessions {
     shards: Vec<Mutex<HashMap<SessionKey, Entry>>>,
+    /// Each number's newest session, for resuming a dropped one; sharded by number.
+    newest: Vec<Mutex<HashMap<Msisdn, SessionKey>>>,
     hasher: std::hash::RandomState,
+    input_key: InputKey,
     idle: Duration,
     /// How long an ended session is kept: only to answer a telco's retry of the last hop.
     ended: Duration,
+    /// How long an open session is kept: the idle TTL or the resume window, the longer.
+    keep_open: Duration,
     max_per_shard: usize,
 }
 
@@ -98,12 +166,17 @@ pub struct MemorySessions {
 pub const ENDED_SESSION_TTL: Duration = Duration::from_secs(30);
 
 impl MemorySessions {
-    pub fn new(idle: Duration, max_sessions: usize) -> Arc<MemorySessions> {
+    /// Sessions idle for `idle` are gone for hops; open ones are kept `resume_window` (when
+    /// longer) for a later dial to resume.
+    pub fn new(idle: Duration, resume_window: Duration, max_sessions: usize) -> Arc<MemorySessions> {
         Arc::new(MemorySessions {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            newest: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: std::hash::RandomState::new(),
+            input_key: InputKey::random(),
             idle,
             ended: ENDED_SESSION_TTL.min(idle),
+            keep_open: idle.max(resume_window),
             max_per_shard: max_sessions.div_ceil(SHARDS).max(1),
         })
     }
@@ -111,6 +184,17 @@ impl MemorySessions {
     fn shard(&self, key: &SessionKey) -> &Mutex<HashMap<SessionKey, Entry>> {
         let idx = (self.hasher.hash_one(key) as usize) % SHARDS;
         &self.shards[idx]
+    }
+
+    fn newest_shard(&self, msisdn: Msisdn) -> &Mutex<HashMap<Msisdn, SessionKey>> {
+        &self.newest[(msisdn.as_u64() as usize) % SHARDS]
+    }
+
+    /// Whether a session is past keeping: open ones after `keep_open`, ended ones after
+    /// their retry time.
+    fn gone(&self, e: &Entry, now: Instant) -> bool {
+        let keep = if e.record.ended { self.ended } else { self.keep_open };
+        now.duration_since(e.touched) >= keep
     }
 
     /// Number of live sessions (including idle ones not yet swept).
@@ -127,23 +211,46 @@ impl MemorySessions {
         (0..SHARDS).map(|i| self.sweep_shard(i, now)).sum()
     }
 
-    /// Drops the sessions of one shard that have been idle longer than the TTL (ended ones
-    /// after [`ENDED_SESSION_TTL`]), then, if the shard is over its share of
-    /// `max_sessions`, the least recently used ones; returns how many went.
+    /// Drops the sessions of one shard that are past keeping (open ones idle longer than the
+    /// TTL and the resume window, ended ones after [`ENDED_SESSION_TTL`]), then, if the shard
+    /// is over its share of `max_sessions`, the least recently used ones; returns how many went.
     pub fn sweep_shard(&self, shard: usize, now: Instant) -> usize {
-        let Some(Ok(mut m)) = self.shards.get(shard).map(Mutex::lock) else { return 0 };
-        let before = m.len();
-        m.retain(|_, e| !e.expired(now, self.idle, self.ended));
-        if m.len() > self.max_per_shard {
-            // The cut-off is the touch time of the (excess)-th oldest entry: O(n), and only
-            // when the shard is over its bound.
-            let excess = m.len() - self.max_per_shard;
-            let mut times: Vec<Instant> = m.values().map(|e| e.touched).collect();
-            let (_, cutoff, _) = times.select_nth_unstable(excess - 1);
-            let cutoff = *cutoff;
-            m.retain(|_, e| e.touched > cutoff);
+        let mut dropped: Vec<(Msisdn, SessionKey)> = Vec::new();
+        {
+            let Some(Ok(mut m)) = self.shards.get(shard).map(Mutex::lock) else { return 0 };
+            m.retain(|k, e| {
+                let keep = !self.gone(e, now);
+                if !keep {
+                    dropped.push((e.record.msisdn, k.clone()));
+                }
+                keep
+            });
+            if m.len() > self.max_per_shard {
+                // The cut-off is the touch time of the (excess)-th oldest entry: O(n), and only
+                // when the shard is over its bound.
+                let excess = m.len() - self.max_per_shard;
+                let mut times: Vec<Instant> = m.values().map(|e| e.touched).collect();
+                let (_, cutoff, _) = times.select_nth_unstable(excess - 1);
+                let cutoff = *cutoff;
+                m.retain(|k, e| {
+                    let keep = e.touched > cutoff;
+                    if !keep {
+                        dropped.push((e.record.msisdn, k.clone()));
+                    }
+                    keep
+                });
+            }
         }
-        before - m.len()
+        // The number index forgets a session once the session itself is gone, so it never
+        // outgrows the sessions it points at.
+        for (msisdn, key) in &dropped {
+            if let Ok(mut idx) = self.newest_shard(*msisdn).lock()
+                && idx.get(msisdn) == Some(key)
+            {
+                idx.remove(msisdn);
+            }
+        }
+        dropped.len()
     }
 
     /// Sweeps one shard per tick, every shard once per [`SWEEP_CYCLE`], so a sweep never holds
@@ -169,7 +276,11 @@ impl MemorySessions {
         let e = m.get_mut(key)?;
         let now = Instant::now();
         if e.expired(now, self.idle, self.ended) {
-            m.remove(key);
+            // Idle past the TTL: gone for hops. An open one stays (untouched) for the resume
+            // window; the sweeper drops it after that.
+            if self.gone(e, now) {
+                m.remove(key);
+            }
             return None;
         }
         e.touched = now;
@@ -177,16 +288,54 @@ impl MemorySessions {
     }
 
     /// Stores a session; false when a new session was refused because the shard is full.
-    fn put_now(&self, key: SessionKey, record: SessionRecord) -> bool {
-        let Ok(mut m) = self.shard(&key).lock() else { return false };
-        // Over the bound, the sweeper trims back to it within a sweep cycle. Past twice the
-        // bound (a flood faster than that) new sessions are refused: live citizens keep their
-        // sessions, and the cost stays constant instead of a scan per insert.
-        if m.len() >= self.max_per_shard * 2 && !m.contains_key(&key) {
-            return false;
+    fn put_now(&self, key: SessionKey, mut record: SessionRecord) -> bool {
+        // Like every session store, never keep a secret from one hop to the next (the checker
+        // makes each secret input lead straight to the lookup that uses it).
+        record.state.secrets.clear();
+        let msisdn = record.msisdn;
+        let is_new = {
+            let Ok(mut m) = self.shard(&key).lock() else { return false };
+            // Over the bound, the sweeper trims back to it within a sweep cycle. Past twice the
+            // bound (a flood faster than that) new sessions are refused: live citizens keep
+            // their sessions, and the cost stays constant instead of a scan per insert.
+            if m.len() >= self.max_per_shard * 2 && !m.contains_key(&key) {
+                return false;
+            }
+            match m.get_mut(&key) {
+                Some(e) => {
+                    e.touched = Instant::now();
+                    e.record = record;
+                    false
+                }
+                None => {
+                    m.insert(key.clone(), Entry { touched: Instant::now(), record });
+                    true
+                }
+            }
+        };
+        if is_new && let Ok(mut idx) = self.newest_shard(msisdn).lock() {
+            idx.insert(msisdn, key);
         }
-        m.insert(key, Entry { touched: Instant::now(), record });
         true
+    }
+
+    fn take_open_now(&self, q: OpenQuery<'_>) -> Option<SessionRecord> {
+        let key = self.newest_shard(q.msisdn).lock().ok()?.get(&q.msisdn).cloned()?;
+        if &key == q.new_session || key.channel != q.new_session.channel {
+            return None;
+        }
+        let mut m = self.shard(&key).lock().ok()?;
+        let e = m.get_mut(&key)?;
+        let now = Instant::now();
+        let open = !e.record.ended && e.record.msisdn == q.msisdn && *e.record.menu_id == *q.menu;
+        if !open || now.duration_since(e.touched) >= q.within || self.gone(e, now) {
+            return None;
+        }
+        // Taken under the shard's lock: a second dial finds it ended.
+        let taken = e.record.clone();
+        e.record.ended = true;
+        e.touched = now;
+        Some(taken)
     }
 }
 
@@ -199,6 +348,15 @@ impl SessionStore for MemorySessions {
     fn put(&self, key: SessionKey, record: SessionRecord) -> BoxFuture<'_, Result<(), SessionError>> {
         let stored = self.put_now(key, record);
         Box::pin(async move { if stored { Ok(()) } else { Err(SessionError::Full) } })
+    }
+
+    fn take_open<'a>(&'a self, query: OpenQuery<'a>) -> BoxFuture<'a, Result<Option<SessionRecord>, SessionError>> {
+        let r = self.take_open_now(query);
+        Box::pin(async move { Ok(r) })
+    }
+
+    fn input_key(&self) -> &InputKey {
+        &self.input_key
     }
 }
 
@@ -227,6 +385,7 @@ mod tests {
             last_reply: "x".into(),
             ended: false,
             hops: n,
+            resuming: false,
         }
     }
 
@@ -236,7 +395,7 @@ mod tests {
 
     #[test]
     fn idle_sessions_expire() {
-        let store = MemorySessions::new(Duration::from_secs(180), 1000);
+        let store = MemorySessions::new(Duration::from_secs(180), Duration::ZERO, 1000);
         store.put_now(key(1), record(1));
         assert_eq!(store.get_now(&key(1)).map(|r| r.hops), Some(1));
         assert_eq!(store.sweep(Instant::now()), 0);
@@ -246,7 +405,7 @@ mod tests {
 
     #[test]
     fn ended_sessions_are_kept_only_for_retries() {
-        let store = MemorySessions::new(Duration::from_secs(180), 1000);
+        let store = MemorySessions::new(Duration::from_secs(180), Duration::ZERO, 1000);
         store.put_now(key(1), SessionRecord { ended: true, ..record(1) });
         store.put_now(key(2), record(2));
         let later = Instant::now() + ENDED_SESSION_TTL + Duration::from_secs(1);
@@ -257,7 +416,7 @@ mod tests {
     #[test]
     fn size_is_bounded_and_the_oldest_go_first() {
         let max = 64 * 10;
-        let store = MemorySessions::new(Duration::from_secs(180), max);
+        let store = MemorySessions::new(Duration::from_secs(180), Duration::ZERO, max);
         let stored = (0..5000).filter(|&i| store.put_now(key(i), record(i as u32))).count();
         // Never more than twice the bound: past it, new sessions are refused.
         assert!(store.len() <= 2 * max && stored == store.len(), "{} {stored}", store.len());
@@ -268,5 +427,45 @@ mod tests {
         let newest = (0..5000).rev().find(|&i| store.get_now(&key(i)).is_some());
         let oldest = (0..5000).find(|&i| store.get_now(&key(i)).is_some());
         assert!(newest > oldest, "the sweep keeps the most recently used");
+    }
+
+    fn query(new_session: &SessionKey, within: Duration) -> OpenQuery<'_> {
+        OpenQuery { msisdn: Msisdn::parse("254711000111").unwrap(), new_session, menu: "m", within }
+    }
+
+    #[test]
+    fn an_open_session_is_kept_for_the_resume_window_and_taken_once() {
+        let store = MemorySessions::new(Duration::from_secs(180), Duration::from_secs(300), 1000);
+        store.put_now(key(1), record(1));
+        let later = Instant::now() + Duration::from_secs(200);
+        assert_eq!(store.sweep(later), 0, "open sessions outlive the idle TTL for the resume window");
+        let next = key(2);
+        let taken = store.take_open_now(query(&next, Duration::from_secs(300)));
+        assert_eq!(taken.map(|r| r.hops), Some(1));
+        assert!(store.take_open_now(query(&next, Duration::from_secs(300))).is_none(), "taken once");
+        assert!(store.get_now(&key(1)).is_some_and(|r| r.ended), "a taken session is ended");
+    }
+
+    #[test]
+    fn only_the_newest_open_session_of_the_number_is_taken() {
+        let store = MemorySessions::new(Duration::from_secs(180), Duration::from_secs(300), 1000);
+        store.put_now(key(1), record(1));
+        store.put_now(key(2), SessionRecord { ended: true, ..record(2) });
+        let next = key(3);
+        assert!(store.take_open_now(query(&next, Duration::from_secs(300))).is_none(), "the newest ended");
+        store.put_now(key(4), record(4));
+        assert!(store.take_open_now(query(&key(4), Duration::from_secs(300))).is_none(), "never itself");
+        let other_menu = OpenQuery { menu: "other", ..query(&next, Duration::from_secs(300)) };
+        assert!(store.take_open_now(other_menu).is_none(), "another menu");
+        assert!(store.take_open_now(query(&next, Duration::ZERO)).is_none(), "outside the window");
+        assert_eq!(store.take_open_now(query(&next, Duration::from_secs(300))).map(|r| r.hops), Some(4));
+    }
+
+    #[test]
+    fn input_keys_round_trip_and_differ() {
+        let k = InputKey::random();
+        assert_eq!(InputKey::from_hex(&k.to_hex()), Some(k));
+        assert_ne!(k.hash("1*2"), InputKey::random().hash("1*2"));
+        assert_eq!(format!("{k:?}"), "InputKey(<redacted>)");
     }
 }

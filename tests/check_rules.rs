@@ -58,6 +58,14 @@ const CASES: &[(&str, &str, usize, &str, Severity)] = &[
     ),
     ("non-gsm7", "locales/en/m.ftl", 9, "non-GSM-7 characters", Severity::Warning),
     ("duplicate-service-code", "menus/m2.toml", 3, "service code *500# is claimed", Severity::Error),
+    // Sessions never keep a secret between hops: it must go straight to the lookup that uses it.
+    (
+        "secret-not-consumed",
+        "menus/m.toml",
+        27,
+        "secret input \"pin\" of screen \"ask-pin\" leads to screen \"find\", not to a lookup that takes it",
+        Severity::Error,
+    ),
     (
         "missing-system-message",
         "locales/en/njia.ftl",

@@ -100,3 +100,26 @@ fn a_failed_lookup_returns_to_the_screen_before_it() {
     assert_eq!(text(&sorry), "Samahani, huduma haipatikani sasa. Jaribu tena.\nWeka PIN:");
     assert!(s.secrets.is_empty(), "the PIN is not kept for the retry");
 }
+
+/// A session resumed while it still held a secret (typed, not yet used by its lookup) goes
+/// back to the screen that asked for it, keeps what else was entered, and holds no secret; a
+/// session that never left its first screen has nothing to resume.
+#[test]
+fn resuming_drops_secrets_and_goes_back_to_the_screen_that_asked() {
+    let l = loaded();
+    let m = l.menus.by_id("features").unwrap();
+    let ctx = Ctx { menu: m, catalog: &l.catalog, limit: 160 };
+    let (mut s, _) = engine::begin(ctx, Locale::parse("en").unwrap(), false);
+    assert!(!engine::resumable(ctx, &mut s.clone()), "nothing entered, nothing to resume");
+    for input in ["1", "0722000000", "100", "airtel"] {
+        engine::step(ctx, &mut s, input);
+    }
+    let on_pin = s.clone();
+    assert!(matches!(engine::step(ctx, &mut s, "1234").step, Step::Lookup(_)));
+    assert!(!s.secrets.is_empty());
+    assert!(engine::resumable(ctx, &mut s));
+    assert!(s.secrets.is_empty());
+    assert_eq!(s, on_pin, "back on the PIN screen with everything else entered");
+    assert_eq!(text(&engine::current(ctx, &s)), "Enter PIN:");
+    assert_eq!(s.var("channel"), Some("airtel"));
+}

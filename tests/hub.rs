@@ -35,7 +35,7 @@ fn hub(dir: &std::path::Path, delay: Duration) -> Hub {
     Hub {
         menus: loaded.menus,
         catalog: loaded.catalog,
-        sessions: MemorySessions::new(Duration::from_secs(180), 1000),
+        sessions: MemorySessions::new(Duration::from_secs(180), Duration::from_secs(300), 1000),
         store: Arc::new(SqliteStore::open(dir).unwrap()),
         lookups: Arc::new(SlowBackend {
             delay,
@@ -46,6 +46,7 @@ fn hub(dir: &std::path::Path, delay: Duration) -> Hub {
             default_locale: Locale::parse("sw").unwrap(),
             handoff: njia::handoff::Policy::default(),
             wake: Arc::new(tokio::sync::Notify::new()),
+            resume_window: Duration::from_secs(300),
         },
         limits: Arc::new(njia::limit::RateLimits::none()),
         retired: Arc::from([]),

@@ -87,3 +87,32 @@ pub fn bench_config(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::write(&path, text).expect("write the benchmark configuration");
     path
 }
+
+/// A scratch database on the server at `admin_url`, named for this process and `suffix`;
+/// returns its URL.
+pub async fn create_database(admin_url: &str, suffix: &str) -> String {
+    let (client, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL is required at {admin_url}: {e}"));
+    tokio::spawn(conn);
+    let name = format!("njia_bench_{}_{suffix}", std::process::id());
+    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.expect("drop");
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create");
+    let mut config: tokio_postgres::Config = admin_url.parse().expect("url");
+    config.dbname(&name);
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("postgres").to_owned();
+    format!("postgres://{user}@{host}:{port}/{name}")
+}
+
+pub async fn drop_database(admin_url: &str, url: &str) {
+    let Some(name) = url.rsplit('/').next() else { return };
+    if let Ok((client, conn)) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls).await {
+        tokio::spawn(conn);
+        let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    }
+}

@@ -10,3 +10,6 @@ njia-unknown-service = Sorry, this service does not exist. Dial *384# for e-Citi
 njia-technical-problem = Sorry, there is a technical problem. Try again later.
 njia-session-expired = Your session has expired. Dial *384# again to start over.
 njia-rate-limited = Sorry, there are too many requests right now. Please try again in a minute.
+njia-resume-offer = Your last session was cut off. Continue where you left off?
+njia-resume-continue = Continue
+njia-resume-restart = Start again

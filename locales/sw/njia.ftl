@@ -10,3 +10,6 @@ njia-unknown-service = Samahani, huduma hii haipo. Piga *384# kwa huduma za e-Ci
 njia-technical-problem = Samahani, kuna tatizo la kiufundi. Jaribu tena baadaye.
 njia-session-expired = Muda wa kikao umeisha. Piga *384# tena kuanza upya.
 njia-rate-limited = Samahani, maombi ni mengi kwa sasa. Jaribu tena baada ya dakika moja.
+njia-resume-offer = Kikao chako cha mwisho kilikatika. Endelea ulipofikia?
+njia-resume-continue = Endelea
+njia-resume-restart = Anza upya

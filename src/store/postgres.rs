@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (2, "0002_handoff", include_str!("../../migrations/postgres/0002_handoff.sql")),
     (3, "0003_shared_tokens", include_str!("../../migrations/postgres/0003_shared_tokens.sql")),
     (4, "0004_sms_channel", include_str!("../../migrations/postgres/0004_sms_channel.sql")),
+    (5, "0005_sessions", include_str!("../../migrations/postgres/0005_sessions.sql")),
 ];
 
 /// The advisory lock key migrations hold ("njia" in ASCII, then 1).
@@ -31,7 +32,7 @@ const MIGRATION_LOCK: i64 = 0x6e6a_6961_0000_0001;
 /// Connections per instance for the USSD path, plus [`BACKGROUND_POOL_SIZE`] for the
 /// hand-off. Size them from the database's `max_connections` divided by the number of
 /// instances, not from the number of cores.
-const POOL_SIZE: usize = 16;
+pub(crate) const POOL_SIZE: usize = 16;
 const BACKGROUND_POOL_SIZE: usize = 8;
 
 pub struct PostgresStore {
@@ -46,22 +47,9 @@ impl PostgresStore {
     /// Connects to `url` (e.g. `postgres://user@host:5432/db`), runs the migrations this
     /// binary knows, and refuses a database that is newer than the binary.
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        let config: tokio_postgres::Config =
-            url.parse().map_err(|e| StoreError::Unavailable(format!("database_url: {e}")))?;
         // A hop waits at most 2 s for a connection (the telco's budget is a few seconds); a
         // job can wait longer.
-        let build = |size: usize, wait: u64| {
-            let manager =
-                Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-            Pool::builder(manager)
-                .max_size(size)
-                .runtime(deadpool_postgres::Runtime::Tokio1)
-                .wait_timeout(Some(std::time::Duration::from_secs(wait)))
-                .create_timeout(Some(std::time::Duration::from_secs(5)))
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))
-        };
-        let (pool, background) = (build(POOL_SIZE, 2)?, build(BACKGROUND_POOL_SIZE, 30)?);
+        let (pool, background) = (pool(url, POOL_SIZE, 2)?, pool(url, BACKGROUND_POOL_SIZE, 30)?);
         let store = PostgresStore { pool, background };
         store.migrate().await?;
         store.warm().await;
@@ -89,6 +77,13 @@ impl PostgresStore {
                 }
             }
         }
+    }
+
+    /// The pool of the USSD path, which PostgreSQL sessions share: a hop holds one
+    /// connection at a time, so sharing costs no waiting and halves the connections an
+    /// instance opens.
+    pub fn ussd_pool(&self) -> Pool {
+        self.pool.clone()
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -127,6 +122,20 @@ impl PostgresStore {
         }
         tx.commit().await.map_err(pg)
     }
+}
+
+/// A pool of `size` connections to `url`, waiting at most `wait_secs` for one.
+pub(crate) fn pool(url: &str, size: usize, wait_secs: u64) -> Result<Pool, StoreError> {
+    let config: tokio_postgres::Config =
+        url.parse().map_err(|e| StoreError::Unavailable(format!("database_url: {e}")))?;
+    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(std::time::Duration::from_secs(wait_secs)))
+        .create_timeout(Some(std::time::Duration::from_secs(5)))
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
 fn pg(e: tokio_postgres::Error) -> StoreError {
