@@ -1,29 +1,81 @@
 //! Load benchmark: the real `njia serve` binary, pinned to one core, walked by many concurrent
 //! Africa's Talking sessions from a client pinned to the other core.
 //!
-//! Run: `cargo bench --bench load` (release build). It reports, for 1, 16 and 64 keep-alive
-//! connections: hops/s, server CPU µs per hop (from /proc/<pid>/stat), and p50/p99/p99.9
-//! latency; then the server's resident memory per live idle session with 100,000 sessions.
-//! Options (after `--`): `--seconds N` per level (default 5), `--sessions N` for the memory
-//! run (default 100000). Linux only (taskset, /proc).
+//! Run: `cargo bench --bench load` (release build). Sections, each at 1, 16 and 64 keep-alive
+//! connections with walks/s, hops/s, server CPU µs per hop (from /proc/<pid>/stat) and
+//! p50/p99/p99.9 latency:
 //!
-//! `--postgres` measures sessions in PostgreSQL instead (what several instances behind a load
-//! balancer need): the same walk against `njia serve` with `DATABASE_URL` set to a scratch
-//! database on `TEST_DATABASE_URL` (default the local server), and besides the server's CPU
-//! the database's (every `postgres` process), per hop. Neither is pinned: the database needs
-//! both cores too.
+//! - `bare`: a bare hyper server, the floor any Rust HTTP service pays here;
+//! - `agencies`: njia, returning citizens paging through the agencies menu;
+//! - `peer`: the e-Citizen land-rates walk (language, home, land rates, parcel with its lookup,
+//!   confirm) by new citizens, against njia and against the Node.js peer built on ussd-builder
+//!   (`benches/peer/ussd-builder`, installed with `npm ci`; skipped when `node` is absent);
+//! - `memory`: resident memory per live idle session at each count of `--sessions`.
+//!
+//! - `postgres` (only when named, or with `--postgres`): the agencies walk with sessions in
+//!   PostgreSQL (what several instances behind a load balancer need), against `njia serve` with
+//!   `DATABASE_URL` set to a scratch database on `TEST_DATABASE_URL` (default the local server);
+//!   besides the server's CPU, the database's (every `postgres` process) per hop. Neither is
+//!   pinned: the database needs both cores too.
+//!
+//! Options (after `--`): `--seconds N` per run (default 5), `--sessions N[,N…]` (default
+//! 100000,1000000), `--only SECTION[,SECTION…]` (default all but postgres). Linux only
+//! (taskset, /proc). The server runs with rate limits that check every hop but never limit
+//! (`common::bench_config`): one phone per connection stands for many citizens.
 
 mod common;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Conn, create_database, drop_database, free_port, wait_ready};
 
-/// The 5-hop walk: home, agencies, page 2, page 3, pick an agency (END). The phone's language
-/// is remembered, as for a returning citizen.
+/// The agencies walk: home, agencies, page 2, page 3, pick an agency (END). The phone's
+/// language is remembered, as for a returning citizen.
 const WALK: [&str; 5] = ["", "5", "5*98", "5*98*98", "5*98*98*14"];
+
+/// Parcels of the land-rates walk, with their owners (`menus/lookups/lands.toml`).
+const PARCELS: [(&str, &str); 3] = [
+    ("KAJIADO/1234", "Wanjiku Kamau"),
+    ("NAIROBI/BLOCK82/1234", "Otieno Odhiambo"),
+    ("MOMBASA/MN/5678", "Amina Hassan"),
+];
+
+/// Which walk a level drives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// [`WALK`], by returning citizens (one phone per connection).
+    Agencies,
+    /// The land-rates path by a new citizen each walk: language (English), home, land rates,
+    /// a parcel (looked up), then Cancel at the confirm screen. Cancel, not Pay: paying is the
+    /// durable submit, which `benches/handoff.rs` measures; here no hop should wait on a disk
+    /// except njia's remembering of the language (see BENCHMARKS.md).
+    LandRates,
+    /// The same path by a returning citizen (one phone per connection, language remembered):
+    /// home, land rates, parcel, Cancel. Neither server touches anything but memory.
+    LandRatesReturning,
+}
+
+impl Walk {
+    fn name(self) -> &'static str {
+        match self {
+            Walk::Agencies => "agencies walk, returning citizens",
+            Walk::LandRates => "land-rates walk, new citizens (5 hops)",
+            Walk::LandRatesReturning => "land-rates walk, returning citizens (4 hops)",
+        }
+    }
+}
+
+/// Phone numbers of new citizens: each land-rates walk takes the next, so every walk starts
+/// with the language question on both servers.
+static NEXT_CITIZEN: AtomicU64 = AtomicU64::new(20_000_000);
+
+/// Numbers every run, so no run reuses another's session ids: njia keeps an ended session 30 s
+/// to answer telco retries, and a reused id would be answered as a retry of its last hop.
+static NEXT_RUN: AtomicU64 = AtomicU64::new(0);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -32,66 +84,141 @@ fn main() {
         serve_bare(addr);
         return;
     }
-    // `cargo test --benches` runs benches with `--test`: do a tiny smoke run then.
+    // `cargo test --benches` runs benches with `--test`: do a tiny smoke run then (never the
+    // Node.js peer: CI does not need node).
     let smoke = args.iter().any(|a| a == "--test");
     let flag = |name: &str, default: u64| common::flag(&args, name, default);
     let seconds = if smoke { 1 } else { flag("--seconds", 5) };
-    let sessions = if smoke { 1000 } else { flag("--sessions", 100_000) };
-
-    if args.iter().any(|a| a == "--postgres") && !smoke {
+    let list = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let sessions: Vec<u64> = if smoke {
+        vec![1000]
+    } else {
+        list("--sessions")
+            .map(|v| v.split(',').filter_map(|n| n.trim().replace('_', "").parse().ok()).collect())
+            .unwrap_or_else(|| vec![100_000, 1_000_000])
+    };
+    let only = list("--only");
+    let named = |section: &str| only.as_deref().is_some_and(|o| o.split(',').any(|s| s.trim() == section));
+    let wants = |section: &str| {
+        let on = only.is_none() || named(section);
+        on && !(smoke && section == "peer")
+    };
+    if (named("postgres") || args.iter().any(|a| a == "--postgres")) && !smoke {
         postgres_sessions(seconds);
-        return;
+        if only.as_deref().is_none_or(|o| o.trim() == "postgres") {
+            return;
+        }
     }
 
     pin_self_to_core(1);
-    println!("# Njia load benchmark: 5-hop Africa's Talking walk, server pinned to core 0\n");
+    println!("# Njia load benchmark: server pinned to core 0, client to core 1, {seconds} s a run\n");
+    // NJIA_BENCH_DATA: where njia's data directory goes (default the temp dir), to tell the
+    // disk's share from SQLite's (e.g. /dev/shm, where an fsync costs nothing).
+    let base = std::env::var_os("NJIA_BENCH_DATA").map_or_else(std::env::temp_dir, PathBuf::from);
+    let data = base.join(format!("njia-load-{}", std::process::id()));
 
-    // The floor: a bare hyper server that only parses the same form and answers.
-    let port = free_port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let exe = std::env::current_exe().expect("own path");
-    let mut bare = Command::new("taskset")
-        .args(["-c", "0"])
-        .arg(&exe)
-        .args(["--serve-bare", &addr.to_string()])
-        .spawn()
-        .expect("start the bare hyper server");
-    wait_ready(addr);
-    println!("## bare hyper (parse the form, answer END)\n");
-    let bare_cpu = levels(addr, bare.id(), seconds);
-    let _ = bare.kill();
-    let _ = bare.wait();
+    let mut bare_cpu = Vec::new();
+    if wants("bare") {
+        // The floor: a bare hyper server that only parses the same form and answers.
+        let port = free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let exe = std::env::current_exe().expect("own path");
+        let mut bare = Command::new("taskset")
+            .args(["-c", "0"])
+            .arg(&exe)
+            .args(["--serve-bare", &addr.to_string()])
+            .spawn()
+            .expect("start the bare hyper server");
+        wait_ready(addr);
+        println!("## bare hyper (parse the form, answer END)\n");
+        bare_cpu = levels("bare hyper", addr, bare.id(), seconds, Walk::Agencies);
+        let _ = bare.kill();
+        let _ = bare.wait();
+    }
 
-    let data = std::env::temp_dir().join(format!("njia-load-{}", std::process::id()));
+    if wants("agencies") {
+        let _ = std::fs::remove_dir_all(&data);
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let mut server = start_server(addr, &data, None);
+        wait_ready(addr);
+        println!("\n## njia serve, agencies walk by returning citizens (in-memory sessions, SQLite store)\n");
+        let njia_cpu = levels("njia", addr, server.id(), seconds, Walk::Agencies);
+        if !bare_cpu.is_empty() {
+            let ratios: Vec<String> = njia_cpu.iter().zip(&bare_cpu).map(|(n, b)| format!("{:.2}", n / b)).collect();
+            println!("\nnjia CPU per hop / bare hyper CPU per hop at 1, 16, 64 connections: {}", ratios.join(", "));
+        }
+        let _ = server.kill();
+        let _ = server.wait();
+    }
+
+    if wants("peer") {
+        println!("\n## The land-rates walk by new citizens: njia and the Node.js peer (ussd-builder)\n");
+        let _ = std::fs::remove_dir_all(&data);
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let mut server = start_server(addr, &data, None);
+        wait_ready(addr);
+        let mut njia_cpu = Vec::new();
+        for walk in [Walk::LandRates, Walk::LandRatesReturning] {
+            println!("\n### njia, {}\n", walk.name());
+            njia_cpu.push(levels("njia", addr, server.id(), seconds, walk));
+        }
+        let _ = server.kill();
+        let _ = server.wait();
+        match start_peer() {
+            Err(why) => println!("\nNode.js peer skipped: {why}"),
+            Ok((mut peer, addr)) => {
+                for (walk, njia_cpu) in [Walk::LandRates, Walk::LandRatesReturning].into_iter().zip(&njia_cpu) {
+                    println!("\n### ussd-builder, {}\n", walk.name());
+                    let peer_cpu = levels("ussd-builder (Node.js)", addr, peer.id(), seconds, walk);
+                    let ratios: Vec<String> =
+                        peer_cpu.iter().zip(njia_cpu).map(|(p, n)| format!("{:.2}", p / n)).collect();
+                    println!(
+                        "\n{}: peer CPU per hop / njia CPU per hop (njia's hops per core-second over the peer's) \
+                         at 1, 16, 64 connections: {}",
+                        walk.name(),
+                        ratios.join(", ")
+                    );
+                }
+                let _ = peer.kill();
+                let _ = peer.wait();
+            }
+        }
+    }
+
+    if wants("memory") {
+        for &count in &sessions {
+            memory(&data, count);
+        }
+    }
     let _ = std::fs::remove_dir_all(&data);
-    let port = free_port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut server = start_server(addr, &data);
-    wait_ready(addr);
-    println!("\n## njia serve (in-memory sessions, SQLite store)\n");
-    let njia_cpu = levels(addr, server.id(), seconds);
-    let ratios: Vec<String> = njia_cpu.iter().zip(&bare_cpu).map(|(n, b)| format!("{:.2}", n / b)).collect();
-    println!("\nnjia CPU per hop / bare hyper CPU per hop at 1, 16, 64 connections: {}", ratios.join(", "));
+}
 
-    let _ = server.kill();
-    let _ = server.wait();
-
-    // Memory per live idle session, on a fresh server: open `sessions` sessions (one hop
-    // each, left idle mid-menu) and compare resident memory before and after.
-    let _ = std::fs::remove_dir_all(&data);
-    let port = free_port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut server = start_server(addr, &data);
+/// Memory per live idle session, on a fresh server: opens `count` sessions (one hop each, left
+/// idle on the language screen) and compares resident memory before and after. The server's
+/// `max_sessions` is raised to twice the count, so the bound never trims the set being
+/// measured; a sample of the sessions is then continued to show they are all still live.
+fn memory(data: &Path, count: u64) {
+    const CONNS: u64 = 8;
+    let _ = std::fs::remove_dir_all(data);
+    let _ = std::fs::create_dir_all(data);
+    let config = data.with_extension("toml");
+    let limits = std::fs::read_to_string(common::bench_config(data)).expect("the benchmark configuration");
+    std::fs::write(&config, format!("max_sessions = {}\n{limits}", count * 2)).expect("write the config");
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut server = start_server(addr, data, Some(&config));
     wait_ready(addr);
     let before = rss_kib(server.id());
-    let per_conn = sessions / 8;
-    let handles: Vec<_> = (0..8)
+    let per_conn = count / CONNS;
+    // Session ids shaped like Africa's Talking's (`ATUid_` and 32 hex digits): the id is part
+    // of each session's key, so its length is part of the cost.
+    let sid = |c: u64, i: u64| format!("ATUid_{c:02x}{i:030x}");
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..CONNS)
         .map(|c| {
             std::thread::spawn(move || {
                 let mut conn = Conn::open(addr);
                 for i in 0..per_conn {
-                    let sid = format!("mem-{c}-{i}");
-                    let _ = conn.hop(&sid, "+254700000099", "");
+                    let _ = conn.hop(&sid(c, i), "+254700000099", "");
                 }
             })
         })
@@ -99,16 +226,29 @@ fn main() {
     for h in handles {
         let _ = h.join();
     }
-    std::thread::sleep(Duration::from_millis(200));
+    let opened_in = t0.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
     let after = rss_kib(server.id());
-    let total = per_conn * 8;
+    let total = per_conn * CONNS;
+    // Every 997th session of each connection answers its language question: a live session
+    // shows the home screen, a lost one the "dial again" END.
+    let mut conn = Conn::open(addr);
+    let (mut sampled, mut live) = (0, 0);
+    for c in 0..CONNS {
+        for i in (0..per_conn).step_by(997) {
+            sampled += 1;
+            live += u32::from(conn.hop(&sid(c, i), "+254700000099", "1").starts_with("CON "));
+        }
+    }
     println!(
-        "\nMemory: RSS {before} KiB -> {after} KiB with {total} live idle sessions: {:.0} bytes per session",
+        "\nMemory: RSS {before} KiB -> {after} KiB with {total} live idle sessions (opened in {:.1} s; {live} of \
+         {sampled} sampled still live): {:.0} bytes per session",
+        opened_in.as_secs_f64(),
         (after.saturating_sub(before)) as f64 * 1024.0 / total as f64
     );
     let _ = server.kill();
     let _ = server.wait();
-    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_file(&config);
 }
 
 /// The walk with sessions in PostgreSQL: one instance of `njia serve` on a scratch database
@@ -125,6 +265,8 @@ fn postgres_sessions(seconds: u64) {
     let mut server = Command::new(env!("CARGO_BIN_EXE_njia"))
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(&data)
+        .arg("--config")
+        .arg(common::bench_config(&data))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "error")
         .env("DATABASE_URL", &url)
@@ -133,48 +275,86 @@ fn postgres_sessions(seconds: u64) {
         .spawn()
         .expect("start njia serve");
     wait_ready(addr);
-    println!("# Njia load benchmark: 5-hop Africa's Talking walk, sessions in PostgreSQL (nothing pinned)\n");
+    println!("# Njia load benchmark: the agencies walk, sessions in PostgreSQL (nothing pinned)\n");
     println!("## njia serve (PostgreSQL sessions and store)\n");
-    levels_with(addr, server.id(), seconds, true);
+    levels_with("njia (PostgreSQL sessions)", addr, server.id(), seconds, Walk::Agencies, true);
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&data);
     rt.block_on(drop_database(&admin, &url));
 }
 
-/// Runs the walk at 1, 16 and 64 connections and prints one table row each: of `REPEATS`
-/// runs per level, the one with the median server CPU per hop (a shared machine is noisy).
-fn levels(addr: SocketAddr, pid: u32, seconds: u64) -> Vec<f64> {
-    levels_with(addr, pid, seconds, false)
+/// Installs the Node.js peer with `npm ci` and starts it pinned to core 0; `Err` says why it
+/// cannot run here (no node or npm, no registry).
+fn start_peer() -> Result<(Child, SocketAddr), String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/peer/ussd-builder");
+    let version = Command::new("node").arg("--version").output().map_err(|e| format!("no node ({e})"))?;
+    println!("\nNode.js {}", String::from_utf8_lossy(&version.stdout).trim());
+    let ci = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&dir)
+        .status()
+        .map_err(|e| format!("no npm ({e})"))?;
+    if !ci.success() {
+        return Err(format!("npm ci failed in {}", dir.display()));
+    }
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let peer = Command::new("taskset")
+        .args(["-c", "0", "node", "server.js", &addr.to_string()])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start node: {e}"))?;
+    wait_ready(addr);
+    Ok((peer, addr))
+}
+
+/// Runs `walk` at 1, 16 and 64 connections and prints one table row each: of `REPEATS` runs
+/// per level, the one with the median server CPU per hop (a shared machine is noisy). Returns
+/// those CPU figures.
+fn levels(server: &str, addr: SocketAddr, pid: u32, seconds: u64, walk: Walk) -> Vec<f64> {
+    levels_with(server, addr, pid, seconds, walk, false)
 }
 
 /// As [`levels`]; with `db`, also the CPU every `postgres` process spent, per hop.
-fn levels_with(addr: SocketAddr, pid: u32, seconds: u64, db: bool) -> Vec<f64> {
+fn levels_with(server: &str, addr: SocketAddr, pid: u32, seconds: u64, walk: Walk, db: bool) -> Vec<f64> {
     const REPEATS: usize = 3;
-    if db {
-        println!(
-            "| connections | hops/s | server CPU µs/hop | database CPU µs/hop | p50 µs | p99 µs | p99.9 µs | hops |"
-        );
-        println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
-    } else {
-        println!("| connections | hops/s | server CPU µs/hop | p50 µs | p99 µs | p99.9 µs | hops |");
-        println!("|---:|---:|---:|---:|---:|---:|---:|");
-    }
+    let db_head = if db { " database CPU µs/hop |" } else { "" };
+    let db_rule = if db { "---:|" } else { "" };
+    println!(
+        "| server | connections | walks/s | hops/s | server CPU µs/hop |{db_head} p50 µs | p99 µs | p99.9 µs | hops | p50 µs by hop |"
+    );
+    println!("|---|---:|---:|---:|---:|{db_rule}---:|---:|---:|---:|---|");
     let mut cpu_per_level = Vec::new();
     for conns in [1usize, 16, 64] {
-        // Warm up: each connection's phone answers the language question once.
-        run_level(addr, conns, Duration::from_millis(300), true);
+        // Warm up (a JIT warms up too): each connection's phone answers the language question
+        // once for the agencies walk.
+        run_level(addr, conns, Duration::from_millis(1000), true, walk);
         let mut runs: Vec<(f64, String)> = (0..REPEATS)
             .map(|_| {
                 let (cpu0, db0) = (cpu_ticks(pid), if db { postgres_ticks() } else { 0 });
                 let t0 = Instant::now();
-                let mut lat = run_level(addr, conns, Duration::from_secs(seconds), false);
-                let wall = t0.elapsed();
+                let run = run_level(addr, conns, Duration::from_secs(seconds), false, walk);
+                let wall = t0.elapsed().as_secs_f64();
                 let cpu = cpu_ticks(pid) - cpu0;
                 let db_ticks = if db { postgres_ticks().saturating_sub(db0) } else { 0 };
+                let mut lat: Vec<u32> = run.by_hop.iter().flatten().copied().collect();
                 lat.sort_unstable();
                 let n = lat.len().max(1);
-                let pct = |p: f64| lat[((n as f64 * p) as usize).min(n - 1)];
+                let pct = |lat: &[u32], p: f64| {
+                    lat.get(((lat.len() as f64 * p) as usize).min(lat.len().max(1) - 1)).copied().unwrap_or(0)
+                };
+                let by_hop: Vec<String> = run
+                    .by_hop
+                    .iter()
+                    .filter(|l| !l.is_empty())
+                    .map(|l| {
+                        let mut l = l.clone();
+                        l.sort_unstable();
+                        pct(&l, 0.5).to_string()
+                    })
+                    .collect();
                 let cpu_us = cpu as f64 * 1e6 / ticks_per_second() as f64 / n as f64;
                 let db_col = if db {
                     format!(" {:.1} |", db_ticks as f64 * 1e6 / ticks_per_second() as f64 / n as f64)
@@ -182,11 +362,13 @@ fn levels_with(addr: SocketAddr, pid: u32, seconds: u64, db: bool) -> Vec<f64> {
                     String::new()
                 };
                 let row = format!(
-                    "| {conns} | {:.0} | {cpu_us:.1} |{db_col} {} | {} | {} | {n} |",
-                    n as f64 / wall.as_secs_f64(),
-                    pct(0.50),
-                    pct(0.99),
-                    pct(0.999)
+                    "| {server} | {conns} | {:.0} | {:.0} | {cpu_us:.1} |{db_col} {} | {} | {} | {n} | {} |",
+                    run.walks as f64 / wall,
+                    n as f64 / wall,
+                    pct(&lat, 0.50),
+                    pct(&lat, 0.99),
+                    pct(&lat, 0.999),
+                    by_hop.join(" / ")
                 );
                 (cpu_us, row)
             })
@@ -227,53 +409,122 @@ fn serve_bare(addr: SocketAddr) {
     });
 }
 
+/// What one run of a level measured.
+struct Run {
+    /// Each hop's latency in µs, by its place in the walk.
+    by_hop: [Vec<u32>; 5],
+    /// Walks completed.
+    walks: u64,
+}
+
 /// Runs `conns` client threads for `dur`, each walking sessions back to back on one keep-alive
-/// connection; returns every hop's latency in µs.
-fn run_level(addr: SocketAddr, conns: usize, dur: Duration, warm: bool) -> Vec<u32> {
+/// connection and checking every reply.
+fn run_level(addr: SocketAddr, conns: usize, dur: Duration, warm: bool, walk: Walk) -> Run {
     let deadline = Instant::now() + dur;
+    let run_no = NEXT_RUN.fetch_add(1, Ordering::Relaxed);
     let handles: Vec<_> = (0..conns)
         .map(|c| {
             std::thread::spawn(move || {
                 let mut conn = Conn::open(addr);
                 let phone = format!("+2547{:08}", 10_000 + c);
-                let mut lat = Vec::with_capacity(200_000);
-                let mut walk_no = 0u64;
-                if warm {
-                    // Answer the first-use language question so later walks start at home.
-                    let sid = format!("warm-{c}-{}", std::process::id());
-                    let _ = conn.hop(&sid, &phone, "");
-                    let _ = conn.hop(&sid, &phone, "1");
+                let mut run = Run { by_hop: Default::default(), walks: 0 };
+                for l in &mut run.by_hop {
+                    l.reserve(50_000);
                 }
+                if warm && walk != Walk::LandRates {
+                    // Answer the first-use language question so later walks start at home
+                    // (English for the land-rates walk, whose screens are checked).
+                    let sid = format!("warm-{run_no}-{c}");
+                    let _ = conn.hop(&sid, &phone, "");
+                    let _ = conn.hop(&sid, &phone, if walk == Walk::Agencies { "1" } else { "2" });
+                }
+                let mut walk_no = 0u64;
                 while Instant::now() < deadline {
                     walk_no += 1;
-                    let sid = format!("load-{c}-{walk_no}-{}", u8::from(warm));
-                    for text in WALK {
-                        let t = Instant::now();
-                        let reply = conn.hop(&sid, &phone, text);
-                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                        assert!(reply.starts_with("CON ") || reply.starts_with("END "), "unexpected reply {reply:?}");
-                        assert!(!reply.contains("maombi ni mengi"), "the benchmark hit the rate limit: {reply:?}");
-                        if reply.starts_with("END ") && text != WALK[WALK.len() - 1] {
-                            // The bare server ends every hop; start the next walk.
-                            break;
+                    let sid = format!("load-{run_no}-{c}-{walk_no}");
+                    let complete = match walk {
+                        Walk::Agencies => agencies_walk(&mut conn, &sid, &phone, &mut run.by_hop),
+                        Walk::LandRates => land_rates_walk(&mut conn, &sid, None, walk_no, &mut run.by_hop),
+                        Walk::LandRatesReturning => {
+                            land_rates_walk(&mut conn, &sid, Some(&phone), walk_no, &mut run.by_hop)
                         }
-                    }
+                    };
+                    run.walks += u64::from(complete);
                 }
-                lat
+                run
             })
         })
         .collect();
-    handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    let mut total = Run { by_hop: Default::default(), walks: 0 };
+    for h in handles {
+        if let Ok(run) = h.join() {
+            for (all, one) in total.by_hop.iter_mut().zip(run.by_hop) {
+                all.extend(one);
+            }
+            total.walks += run.walks;
+        }
+    }
+    total
 }
 
-fn start_server(addr: SocketAddr, data: &std::path::Path) -> Child {
+/// One hop, timed into its place in the walk.
+fn timed(conn: &mut Conn, sid: &str, phone: &str, text: &str, lat: &mut Vec<u32>) -> String {
+    let t = Instant::now();
+    let reply = conn.hop(sid, phone, text);
+    lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+    reply
+}
+
+/// [`WALK`]; false when the server ended it early (the bare server ends every hop).
+fn agencies_walk(conn: &mut Conn, sid: &str, phone: &str, lat: &mut [Vec<u32>; 5]) -> bool {
+    for (i, text) in WALK.into_iter().enumerate() {
+        let reply = timed(conn, sid, phone, text, &mut lat[i]);
+        assert!(reply.starts_with("CON ") || reply.starts_with("END "), "unexpected reply {reply:?}");
+        if reply.starts_with("END ") && i != WALK.len() - 1 {
+            return false;
+        }
+    }
+    true
+}
+
+/// [`Walk::LandRates`] by a new citizen (`returning` None) or [`Walk::LandRatesReturning`] by
+/// the returning citizen `returning`. Every screen is checked, so a server that answers the
+/// wrong screen (or mixes up concurrent sessions) fails the benchmark instead of winning it.
+fn land_rates_walk(conn: &mut Conn, sid: &str, returning: Option<&str>, walk_no: u64, lat: &mut [Vec<u32>; 5]) -> bool {
+    let (parcel, owner) = PARCELS[(walk_no % PARCELS.len() as u64) as usize];
+    let mut hops: Vec<(String, String)> = vec![
+        (String::new(), "CON Chagua lugha / Choose language\n1. Kiswahili\n2. English".into()),
+        ("2".into(), "CON Welcome to e-Citizen\n1. Pay land rates\n".into()),
+        ("2*1".into(), "CON Enter the land parcel number (e.g. KAJIADO/1234):".into()),
+        (format!("2*1*{parcel}"), format!("CON {parcel}, {owner}\nRates due: KES ")),
+        (format!("2*1*{parcel}*2"), "END Cancelled. Thank you for using e-Citizen.".into()),
+    ];
+    let phone = match returning {
+        None => format!("+2547{:08}", NEXT_CITIZEN.fetch_add(1, Ordering::Relaxed)),
+        Some(phone) => {
+            // No language question: the walk starts at home, and no input chose a language.
+            hops.remove(0);
+            hops[0].0.clear();
+            for (text, _) in &mut hops[1..] {
+                *text = text.split_off(2);
+            }
+            phone.to_owned()
+        }
+    };
+    for (i, (text, expect)) in hops.iter().enumerate() {
+        let reply = timed(conn, sid, &phone, text, &mut lat[i]);
+        assert!(reply.starts_with(expect.as_str()), "hop {} of {sid}: expected {expect:?}, got {reply:?}", i + 1);
+    }
+    true
+}
+
+fn start_server(addr: SocketAddr, data: &Path, config: Option<&Path>) -> Child {
     let bin = env!("CARGO_BIN_EXE_njia");
-    Command::new("taskset")
-        .args(["-c", "0", bin, "serve", "--listen", &addr.to_string(), "--data-dir"])
-        .arg(data)
-        .arg("--config")
-        .arg(common::bench_config(data))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "0", bin, "serve", "--listen", &addr.to_string(), "--data-dir"]).arg(data);
+    let config = config.map_or_else(|| common::bench_config(data), Path::to_path_buf);
+    cmd.arg("--config").arg(config);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -449,6 +449,16 @@ fn available_vars(m: &Menu, edges: &[Vec<ScreenId>]) -> Vec<BTreeSet<String>> {
 
 fn variables(m: &Menu, catalog: &Catalog, available: &[BTreeSet<String>], problems: &mut Vec<Problem>) {
     let mut unsized_reported = BTreeSet::new();
+    // Once per menu, not per screen: per screen it made checking a menu quadratic in its size
+    // (most of a minute for one file of 19,000 screens).
+    let secrets: BTreeSet<&str> = m
+        .screens
+        .iter()
+        .filter_map(|s| match &s.kind {
+            Kind::Input(i) if i.secret => Some(i.save_as.as_str()),
+            _ => None,
+        })
+        .collect();
     for (i, s) in m.screens.iter().enumerate() {
         let have = &available[i];
         for msg in screen_messages(s) {
@@ -487,14 +497,6 @@ fn variables(m: &Menu, catalog: &Catalog, available: &[BTreeSet<String>], proble
             }
             _ => {}
         }
-        let secrets: BTreeSet<&str> = m
-            .screens
-            .iter()
-            .filter_map(|s| match &s.kind {
-                Kind::Input(i) if i.secret => Some(i.save_as.as_str()),
-                _ => None,
-            })
-            .collect();
         for (v, what) in needs {
             let secret_ok = what == "lookup argument" && secrets.contains(v);
             if !have.contains(v) && !secret_ok {

@@ -83,6 +83,13 @@ impl Place {
         Place::new(file, line, col)
     }
 
+    /// The place of byte `offset` in `source`, whose lines `lines` indexes: for the many places
+    /// of one file (a menu file names one for every screen, option and message).
+    pub fn at_indexed(file: &Path, source: &str, lines: &LineIndex, offset: usize) -> Place {
+        let (line, col) = lines.line_col(source, offset);
+        Place::new(file, line, col)
+    }
+
     pub fn whole_file(file: &Path) -> Place {
         Place::new(file, 1, 1)
     }
@@ -90,15 +97,34 @@ impl Place {
 
 /// 1-based line and column (in characters) of byte `offset` in `source`.
 pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(source.len());
-    while !source.is_char_boundary(offset) {
-        offset -= 1;
+    LineIndex::new(source).line_col(source, offset)
+}
+
+/// Where each line of a source starts, so that each of many offsets becomes a line and column
+/// by a binary search instead of a scan from the top of the file (with a place per screen,
+/// option and message, scanning made loading a large menu file quadratic in its size).
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(source: &str) -> LineIndex {
+        LineIndex { starts: std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect() }
     }
-    let before = &source[..offset];
-    let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let col = source[line_start..offset].chars().count() + 1;
-    (line, col)
+
+    /// 1-based line and column (in characters) of byte `offset` in `source`, the text this
+    /// index was built from.
+    pub fn line_col(&self, source: &str, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(source.len());
+        while !source.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        // Lines starting at or before the offset; the first always does.
+        let line = self.starts.partition_point(|&s| s <= offset).max(1);
+        let line_start = self.starts.get(line - 1).copied().unwrap_or(0);
+        let col = source[line_start..offset].chars().count() + 1;
+        (line, col)
+    }
 }
 
 /// Sorts problems by file and position so output is stable and easy to follow.
@@ -117,5 +143,8 @@ mod tests {
         assert_eq!(line_col(s, 3), (2, 1));
         assert_eq!(line_col(s, 5), (2, 2));
         assert_eq!(line_col(s, 100), (3, 2));
+        assert_eq!(line_col(s, 2), (1, 3), "the newline itself ends its line");
+        assert_eq!(line_col("", 0), (1, 1));
+        assert_eq!(line_col("a\n", 2), (2, 1));
     }
 }
