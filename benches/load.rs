@@ -12,14 +12,14 @@
 //!   (`benches/peer/ussd-builder`, installed with `npm ci`; skipped when `node` is absent);
 //! - `memory`: resident memory per live idle session at each count of `--sessions`.
 //!
-//! - `postgres` (only when named, or with `--postgres`): the agencies walk with sessions in
+//! - `postgres`: the agencies walk with sessions in
 //!   PostgreSQL (what several instances behind a load balancer need), against `njia serve` with
 //!   `DATABASE_URL` set to a scratch database on `TEST_DATABASE_URL` (default the local server);
 //!   besides the server's CPU, the database's (every `postgres` process) per hop. Neither is
 //!   pinned: the database needs both cores too.
 //!
 //! Options (after `--`): `--seconds N` per run (default 5), `--sessions N[,N…]` (default
-//! 100000,1000000), `--only SECTION[,SECTION…]` (default all but postgres). Linux only
+//! 100000,1000000), `--only SECTION[,SECTION…]` (default all). Linux only
 //! (taskset, /proc). The server runs with rate limits that check every hop but never limit
 //! (`common::bench_config`): one phone per connection stands for many citizens.
 
@@ -98,17 +98,11 @@ fn main() {
             .unwrap_or_else(|| vec![100_000, 1_000_000])
     };
     let only = list("--only");
-    let named = |section: &str| only.as_deref().is_some_and(|o| o.split(',').any(|s| s.trim() == section));
     let wants = |section: &str| {
-        let on = only.is_none() || named(section);
-        on && !(smoke && section == "peer")
+        let on = only.as_deref().is_none_or(|o| o.split(',').any(|s| s.trim() == section));
+        // The smoke run needs neither node nor PostgreSQL.
+        on && !(smoke && (section == "peer" || section == "postgres"))
     };
-    if (named("postgres") || args.iter().any(|a| a == "--postgres")) && !smoke {
-        postgres_sessions(seconds);
-        if only.as_deref().is_none_or(|o| o.trim() == "postgres") {
-            return;
-        }
-    }
 
     pin_self_to_core(1);
     println!("# Njia load benchmark: server pinned to core 0, client to core 1, {seconds} s a run\n");
@@ -190,6 +184,10 @@ fn main() {
             memory(&data, count);
         }
     }
+
+    if wants("postgres") {
+        postgres_sessions(seconds);
+    }
     let _ = std::fs::remove_dir_all(&data);
 }
 
@@ -254,6 +252,11 @@ fn memory(data: &Path, count: u64) {
 /// The walk with sessions in PostgreSQL: one instance of `njia serve` on a scratch database
 /// (sessions follow `DATABASE_URL`), neither it nor the client pinned.
 fn postgres_sessions(seconds: u64) {
+    // The database needs both cores; so may the client.
+    let _ = Command::new("taskset")
+        .args(["-p", "-c", "0-1", &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status();
     let admin =
         std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -275,8 +278,7 @@ fn postgres_sessions(seconds: u64) {
         .spawn()
         .expect("start njia serve");
     wait_ready(addr);
-    println!("# Njia load benchmark: the agencies walk, sessions in PostgreSQL (nothing pinned)\n");
-    println!("## njia serve (PostgreSQL sessions and store)\n");
+    println!("\n## njia serve, agencies walk, sessions and store in PostgreSQL (nothing pinned)\n");
     levels_with("njia (PostgreSQL sessions)", addr, server.id(), seconds, Walk::Agencies, true);
     let _ = server.kill();
     let _ = server.wait();
