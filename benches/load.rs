@@ -210,13 +210,15 @@ fn memory(data: &Path, count: u64) {
     // Session ids shaped like Africa's Talking's (`ATUid_` and 32 hex digits): the id is part
     // of each session's key, so its length is part of the cost.
     let sid = |c: u64, i: u64| format!("ATUid_{c:02x}{i:030x}");
+    // A citizen each: one number's new dial would take over its earlier open session.
+    let phone = move |c: u64, i: u64| format!("+2547{:08}", c * per_conn + i);
     let t0 = Instant::now();
     let handles: Vec<_> = (0..CONNS)
         .map(|c| {
             std::thread::spawn(move || {
                 let mut conn = Conn::open(addr);
                 for i in 0..per_conn {
-                    let _ = conn.hop(&sid(c, i), "+254700000099", "");
+                    let _ = conn.hop(&sid(c, i), &phone(c, i), "");
                 }
             })
         })
@@ -235,7 +237,7 @@ fn memory(data: &Path, count: u64) {
     for c in 0..CONNS {
         for i in (0..per_conn).step_by(997) {
             sampled += 1;
-            live += u32::from(conn.hop(&sid(c, i), "+254700000099", "1").starts_with("CON "));
+            live += u32::from(conn.hop(&sid(c, i), &phone(c, i), "1").starts_with("CON "));
         }
     }
     println!(

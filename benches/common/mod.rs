@@ -79,11 +79,13 @@ pub fn flag(args: &[String], name: &str, default: u64) -> u64 {
 
 /// Writes the configuration the benchmarks serve with into `dir` and returns its path: the
 /// rate limiter still checks every hop (its cost is measured) but never limits, because one
-/// phone number per connection stands for the many citizens a real load has.
+/// phone number per connection stands for the many citizens a real load has; and resuming is
+/// off, because a run abandons its walks mid-session at its deadline and the next run's first
+/// dial from the same number would otherwise be offered to continue.
 pub fn bench_config(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).expect("create the data directory");
     let path = dir.join("bench.toml");
-    let text = "[rate_limit]\nphone_per_minute = 4000000000\nphone_burst = 4000000000\n";
+    let text = "resume_window_secs = 0\n[rate_limit]\nphone_per_minute = 4000000000\nphone_burst = 4000000000\n";
     std::fs::write(&path, text).expect("write the benchmark configuration");
     path
 }
