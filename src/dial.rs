@@ -145,12 +145,6 @@ fn shown(text: &str, secrets: &[String]) -> String {
     secrets.iter().fold(text.to_owned(), |t, s| t.replace(s.as_str(), &"*".repeat(s.chars().count())))
 }
 
-impl WireRequest {
-    fn method_line(&self) -> String {
-        format!("{} {}", self.method, self.target)
-    }
-}
-
 /// Sends a request as the gateway would, with the channel's credentials when it has any.
 async fn send(
     client: &reqwest::Client,

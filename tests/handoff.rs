@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::doubles::{
-    AgencyDouble, AtSmsDouble, CallbackMode, DarajaDouble, DarajaDoubleConfig, PushBehaviour, eventually, production,
+    AgencyDouble, AtSmsDouble, CallbackMode, DarajaDouble, DarajaDoubleConfig, PushBehaviour, eventually,
+    outside_world, production,
 };
 use common::{TestServer, at_hop, config, try_request};
 use njia::config::Config;
@@ -37,15 +38,7 @@ impl World {
     }
 
     async fn start_with(tweak: impl FnOnce(Config) -> Config) -> World {
-        let daraja = DarajaDouble::start(DarajaDoubleConfig::default()).await;
-        let agency = AgencyDouble::start(&AgencyDouble::new_secret()).await;
-        // The `lands` backend answers the menu's lookup over signed HTTP too.
-        agency.set_lookup(
-            "rates_due",
-            serde_json::json!({ "parcel": "KAJIADO/1234" }),
-            Some(serde_json::json!({ "owner": "Wanjiku Kamau", "amount": "4,500" })),
-        );
-        let sms = AtSmsDouble::start("at-test-key").await;
+        let (daraja, agency, sms) = outside_world().await;
         let dir = tempfile::tempdir().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -10,9 +10,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::doubles::{
-    AgencyDouble, AtSmsDouble, DarajaDouble, DarajaDoubleConfig, RecordedSms, eventually, production,
-};
+use common::doubles::{AgencyDouble, AtSmsDouble, DarajaDouble, RecordedSms, eventually, outside_world, production};
 use common::{TestServer, at_hop, config, try_request};
 use njia::channel::sms_africastalking::{DELIVERY_PATH, INBOUND_PATH, parse_delivery_report, parse_inbound};
 use njia::config::Config;
@@ -56,14 +54,7 @@ fn production_sms(
 
 impl World {
     async fn start() -> World {
-        let daraja = DarajaDouble::start(DarajaDoubleConfig::default()).await;
-        let agency = AgencyDouble::start(&AgencyDouble::new_secret()).await;
-        agency.set_lookup(
-            "rates_due",
-            serde_json::json!({ "parcel": "KAJIADO/1234" }),
-            Some(serde_json::json!({ "owner": "Wanjiku Kamau", "amount": "4,500" })),
-        );
-        let sms = AtSmsDouble::start("at-test-key").await;
+        let (daraja, agency, sms) = outside_world().await;
         let dir = tempfile::tempdir().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let cfg = production_sms(listener.local_addr().unwrap(), dir.path(), &daraja, &agency, &sms);

@@ -53,6 +53,13 @@ pub struct WireRequest {
     pub body: String,
 }
 
+impl WireRequest {
+    /// The request line as printed: method and target.
+    pub fn method_line(&self) -> String {
+        format!("{} {}", self.method, self.target)
+    }
+}
+
 /// A reply as it came off the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WireReply {

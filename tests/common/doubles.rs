@@ -1383,6 +1383,20 @@ async fn at_messaging(State(s): State<Arc<Mutex<AtState>>>, headers: HeaderMap, 
     )
 }
 
+/// Daraja, an agency whose `lands` backend answers the demo parcel's lookup (over signed HTTP,
+/// like a real agency), and Africa's Talking SMS: the outside world of a production walk.
+pub async fn outside_world() -> (DarajaDouble, AgencyDouble, AtSmsDouble) {
+    let daraja = DarajaDouble::start(DarajaDoubleConfig::default()).await;
+    let agency = AgencyDouble::start(&AgencyDouble::new_secret()).await;
+    agency.set_lookup(
+        "rates_due",
+        json!({ "parcel": "KAJIADO/1234" }),
+        Some(json!({ "owner": "Wanjiku Kamau", "amount": "4,500" })),
+    );
+    let sms = AtSmsDouble::start("at-test-key").await;
+    (daraja, agency, sms)
+}
+
 // --- A production configuration against the doubles --------------------------------------------
 
 /// Production configuration (no sandbox) pointed at the doubles, with short timings.
