@@ -69,6 +69,20 @@ impl Options<'_> {
     }
 }
 
+impl Options<'_> {
+    /// Every screen limit menu `id` is served at, smallest first.
+    fn limits_serving(&self, id: &str) -> Vec<usize> {
+        if self.channels.is_empty() {
+            return vec![self.limit];
+        }
+        let mut limits: Vec<usize> =
+            self.channels.iter().filter(|c| crate::hub::allows(c.menus.as_deref(), id)).map(|c| c.limit).collect();
+        limits.sort_unstable();
+        limits.dedup();
+        limits
+    }
+}
+
 /// Runs every rule; returns all problems, sorted by file and position.
 pub fn check(opts: &Options<'_>) -> Vec<Problem> {
     match load(opts) {
@@ -103,7 +117,7 @@ pub fn load(opts: &Options<'_>) -> Result<Loaded, Vec<Problem>> {
     let menus = menus
         .into_iter()
         .map(|mut m| {
-            m.prepared = Prepared::new(&m, &catalog);
+            m.prepared = Prepared::new(&m, &catalog, &opts.limits_serving(&m.id));
             if let Some(sms) = m.sms.as_mut() {
                 sms.words = keywords::words(sms, &catalog);
             }

@@ -7,7 +7,6 @@
 //! with a localized reason on top.
 
 use std::borrow::Cow;
-use std::fmt::Write;
 
 use fluent::{FluentArgs, FluentValue};
 use serde::{Deserialize, Serialize};
@@ -57,6 +56,11 @@ pub struct Prepared {
 struct PreparedLocale {
     /// Per screen, per option (menu and language screens; empty for other kinds).
     labels: Vec<Vec<Line>>,
+    /// Per screen, its text when that uses no variable (the same on every render).
+    headers: Vec<Option<Line>>,
+    /// Per screen, the finished pages of a screen that looks the same to everyone (see
+    /// [`Fixed`]); empty for other screens.
+    fixed: Vec<Vec<Fixed>>,
     more: Line,
     back: Line,
     home: Line,
@@ -81,9 +85,73 @@ fn nav_line(catalog: &Catalog, locale: &Locale, key: &str, id: &str) -> Line {
     Line::new(format!("{key}. {}", catalog.format(locale, id, None)))
 }
 
+/// The finished pages of a screen whose text and options use no variable and no condition,
+/// at one screen limit and one navigation depth: all a render of it can depend on besides the
+/// page. Most hops land on such a menu, and answering them is then a copy.
+#[derive(Debug)]
+struct Fixed {
+    limit: usize,
+    /// The back stack's depth, capped at 2: none (no Back), one (Back), two or more (Back and
+    /// Home).
+    depth: u8,
+    pages: Box<[Box<str>]>,
+}
+
+/// The depth class of [`Fixed`] for a session.
+fn depth_class(s: &Session) -> u8 {
+    s.stack.len().min(2) as u8
+}
+
+/// True when a screen renders the same for every session at a given page, limit and depth.
+fn is_fixed(screen: &crate::menu::Screen, catalog: &Catalog, locale: &Locale) -> bool {
+    let plain = match &screen.kind {
+        Kind::Menu { options, list: None } => options.iter().all(|o| o.when.is_none()),
+        Kind::Language { .. } => true,
+        _ => false,
+    };
+    plain
+        && screen
+            .text
+            .as_ref()
+            .is_none_or(|t| catalog.message(locale, &t.id).is_some() && catalog.vars_used(locale, &t.id).is_empty())
+}
+
+/// Lays out every page of a fixed screen at each limit and depth, through the same code as
+/// a render (so the two can never disagree; a test holds them to it).
+fn fixed_pages(menu: &Menu, catalog: &Catalog, locale: &Locale, screen: ScreenId, limits: &[usize]) -> Vec<Fixed> {
+    let mut out = Vec::new();
+    for &limit in limits {
+        let ctx = Ctx { menu, catalog, limit };
+        for depth in 0..=2u8 {
+            let mut s = Session {
+                locale: locale.clone(),
+                screen,
+                page: 0,
+                stack: vec![Frame { screen: menu.start, page: 0 }; usize::from(depth)],
+                vars: Vec::new(),
+                secrets: Secrets::default(),
+            };
+            let count = view_with(ctx, &s, None).pages.len().max(1);
+            let pages = (0..count)
+                .map(|p| {
+                    s.page = p as u16;
+                    match laid_out(ctx, &s, None) {
+                        Step::Show { text, .. } => text.into_boxed_str(),
+                        _ => Box::from(""),
+                    }
+                })
+                .collect();
+            out.push(Fixed { limit, depth, pages });
+        }
+    }
+    out
+}
+
 impl Prepared {
-    /// Formats every option label and navigation line of `menu` in every locale of `catalog`.
-    pub fn new(menu: &Menu, catalog: &Catalog) -> Prepared {
+    /// Formats every option label and navigation line of `menu` in every locale of `catalog`,
+    /// and lays out the pages of its fixed screens at each of `limits` (the screen limits of
+    /// the channels that serve it).
+    pub fn new(menu: &Menu, catalog: &Catalog, limits: &[usize]) -> Prepared {
         let locales = catalog
             .locales()
             .map(|locale| {
@@ -97,9 +165,32 @@ impl Prepared {
                         _ => Vec::new(),
                     })
                     .collect();
+                let headers = menu
+                    .screens
+                    .iter()
+                    .map(|sc| {
+                        let text = sc.text.as_ref()?;
+                        // Only a message this locale has: a fallback's text may use variables.
+                        let fixed = catalog.message(locale, &text.id).is_some()
+                            && catalog.vars_used(locale, &text.id).is_empty();
+                        fixed.then(|| Line::new(f(&text.id)))
+                    })
+                    .collect();
+                let fixed = (0..menu.screens.len())
+                    .map(|i| {
+                        let id = ScreenId(i as u16);
+                        if is_fixed(menu.screen(id), catalog, locale) {
+                            fixed_pages(menu, catalog, locale, id, limits)
+                        } else {
+                            Vec::new()
+                        }
+                    })
+                    .collect();
                 let nav = &menu.nav;
                 let prepared = PreparedLocale {
                     labels,
+                    headers,
+                    fixed,
                     more: nav_line(catalog, locale, &nav.more, "njia-nav-more"),
                     back: nav_line(catalog, locale, &nav.back, "njia-nav-back"),
                     home: nav_line(catalog, locale, &nav.home, "njia-nav-home"),
@@ -520,7 +611,7 @@ struct View<'a> {
     labels: Vec<Cow<'a, str>>,
     /// Item index ranges, one per page.
     pages: Vec<(usize, usize)>,
-    header: String,
+    header: Cow<'a, str>,
     /// A reason shown on top (invalid choice, lookup failed), not part of the layout.
     error: Option<Cow<'a, str>>,
     nav: NavLabels<'a>,
@@ -535,10 +626,19 @@ fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> View<'a> {
     // The layout never depends on the error line: the same page holds the same items with or
     // without it, so an error never moves or hides an option (see `page_text`).
     let error = error.map(|e| Cow::Owned(ctx.catalog.format(&s.locale, e, None).into_owned()));
-    let header = screen.text.as_ref().map_or_else(String::new, |t| format(ctx, s, &t.id));
-    // Labels prepared at load time when the locale has them; formatted here otherwise (a
-    // menu built without `Prepared`, or a locale added to sessions but not to the catalog).
+    // Labels (and texts without variables) prepared at load time when the locale has them;
+    // formatted here otherwise (a menu built without `Prepared`, or a locale added to sessions
+    // but not to the catalog).
     let prepared = ctx.menu.prepared.get(&s.locale);
+    let (header, header_cost) =
+        match prepared.and_then(|p| p.headers.get(usize::from(s.screen.0))).and_then(Option::as_ref) {
+            Some(line) => (Cow::Borrowed(&*line.text), line.cost),
+            None => {
+                let text = screen.text.as_ref().map_or_else(String::new, |t| format(ctx, s, &t.id));
+                let cost = LineCost::of(&text);
+                (Cow::Owned(text), cost)
+            }
+        };
     let labels: Vec<(Cow<'a, str>, LineCost)> = items(ctx, s)
         .iter()
         .map(|item| match (&screen.kind, *item) {
@@ -562,7 +662,7 @@ fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> View<'a> {
         },
         None => NavLabels::new(ctx, s),
     };
-    let pages = paginate(ctx, s, &nav, &header, &labels);
+    let pages = paginate(ctx, s, &nav, header_cost, &labels);
     View { labels: labels.into_iter().map(|(t, _)| t).collect(), pages, header, error, nav }
 }
 
@@ -641,11 +741,10 @@ fn paginate(
     ctx: Ctx<'_>,
     s: &Session,
     nav: &NavLabels<'_>,
-    header: &str,
+    header_cost: LineCost,
     items: &[(Cow<'_, str>, LineCost)],
 ) -> Vec<(usize, usize)> {
     let item_costs: Vec<LineCost> = items.iter().enumerate().map(|(i, (_, c))| c.numbered(i + 1)).collect();
-    let header_cost = LineCost::of(header);
     // Navigation costs for (first page?, has more?): the lines differ only in those two ways.
     let nav_cost = |page: usize, has_more: bool| -> LineCost {
         nav.lines(s, page, has_more).fold(LineCost::EMPTY, |acc, (_, c)| acc.then(*c))
@@ -729,8 +828,10 @@ fn page_text(s: &Session, v: View<'_>, limit: usize) -> String {
     let (a, b) = v.pages.get(page).copied().unwrap_or((0, 0));
     let mut body = String::with_capacity(v.labels[a..b].iter().map(|l| l.len() + 6).sum::<usize>() + 48);
     for (i, l) in v.labels[a..b].iter().enumerate() {
-        // Writing to a String cannot fail.
-        let _ = write!(body, "\n{}. {l}", a + i + 1);
+        body.push('\n');
+        push_number(&mut body, a + i + 1);
+        body.push_str(". ");
+        body.push_str(l);
     }
     for (l, _) in v.nav.lines(s, page, b < v.labels.len()) {
         body.push('\n');
@@ -760,16 +861,53 @@ fn page_text(s: &Session, v: View<'_>, limit: usize) -> String {
     text
 }
 
+/// Appends `n` in decimal: what `write!` would do, without the formatting machinery (this
+/// runs for every line of every menu page).
+fn push_number(out: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+}
+
 /// The header with the error line on top, for screens without pages.
 fn with_error(v: View<'_>) -> String {
     match v.error {
         Some(e) if v.header.is_empty() => e.into_owned(),
         Some(e) => format!("{e}\n{}", v.header),
-        None => v.header,
+        None => v.header.into_owned(),
     }
 }
 
 fn render(ctx: Ctx<'_>, s: &Session, error: Option<&str>) -> Step {
+    if error.is_none()
+        && let Some(text) = fixed_page(ctx, s)
+    {
+        return Step::Show { text: text.to_owned(), end: false };
+    }
+    laid_out(ctx, s, error)
+}
+
+/// The prepared text of the session's page, when its screen is fixed (see [`Fixed`]).
+fn fixed_page<'a>(ctx: Ctx<'a>, s: &Session) -> Option<&'a str> {
+    let fixed = ctx.menu.prepared.get(&s.locale)?.fixed.get(usize::from(s.screen.0))?;
+    let depth = depth_class(s);
+    let pages = &fixed.iter().find(|f| f.limit == ctx.limit && f.depth == depth)?.pages;
+    // Past the last page shows the last page, as a layout does.
+    let page = usize::from(s.page).min(pages.len().checked_sub(1)?);
+    pages.get(page).map(|p| &**p)
+}
+
+/// A render laid out now: the screen's view, its page and the error line.
+fn laid_out(ctx: Ctx<'_>, s: &Session, error: Option<&str>) -> Step {
     let screen = ctx.menu.screen(s.screen);
     let mut text;
     match &screen.kind {
@@ -912,4 +1050,95 @@ fn validate(inp: &Input, raw: &str) -> Result<String, ()> {
         return Msisdn::parse_kenyan_mobile(&v).map(Msisdn::digits).map_err(|_| ());
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{Options, ScreenLimit};
+
+    /// Every prepared page of every fixed screen of the shipped menus is exactly what laying
+    /// it out now gives, in both languages, at two channel limits, at every depth and page
+    /// (and past the last page).
+    #[test]
+    fn fixed_pages_are_the_pages_a_render_lays_out() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let channels: Vec<ScreenLimit> =
+            [120, 160].iter().map(|&limit| ScreenLimit { channel: format!("c{limit}"), limit, menus: None }).collect();
+        let fallback = [Locale::parse("sw").unwrap()];
+        let opts = Options {
+            menus_dir: &root.join("menus"),
+            locales_dir: &root.join("locales"),
+            limit: 160,
+            channels: &channels,
+            fallback: &fallback,
+        };
+        let loaded = crate::check::load(&opts).unwrap_or_else(|p| panic!("{p:?}"));
+        let mut compared = 0;
+        for menu in loaded.menus.menus.iter() {
+            for locale in loaded.catalog.locales() {
+                for (i, screen) in menu.screens.iter().enumerate() {
+                    let id = ScreenId(i as u16);
+                    let fixed = is_fixed(screen, &loaded.catalog, locale);
+                    for limit in [120, 160] {
+                        let ctx = Ctx { menu, catalog: &loaded.catalog, limit };
+                        for depth in 0..=3 {
+                            for page in 0..6u16 {
+                                let s = Session {
+                                    locale: locale.clone(),
+                                    screen: id,
+                                    page,
+                                    stack: vec![Frame { screen: menu.start, page: 0 }; depth],
+                                    vars: Vec::new(),
+                                    secrets: Secrets::default(),
+                                };
+                                let prepared = fixed_page(ctx, &s);
+                                assert_eq!(prepared.is_some(), fixed, "{} screen {}", menu.id, screen.name);
+                                if let (Some(text), Step::Show { text: now, .. }) = (prepared, laid_out(ctx, &s, None))
+                                {
+                                    assert_eq!(
+                                        text, now,
+                                        "{} screen {} page {page} depth {depth}",
+                                        menu.id, screen.name
+                                    );
+                                    compared += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(compared > 100, "only {compared} pages compared");
+    }
+
+    /// A limit no channel serves is laid out at render time, never answered from another
+    /// limit's pages.
+    #[test]
+    fn a_limit_without_prepared_pages_is_laid_out() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let fallback = [Locale::parse("sw").unwrap()];
+        let opts = Options {
+            menus_dir: &root.join("menus"),
+            locales_dir: &root.join("locales"),
+            limit: 160,
+            channels: &[],
+            fallback: &fallback,
+        };
+        let loaded = crate::check::load(&opts).unwrap_or_else(|p| panic!("{p:?}"));
+        let menu = loaded.menus.by_id("ecitizen").unwrap();
+        let s = Session {
+            locale: Locale::parse("en").unwrap(),
+            screen: menu.start,
+            page: 0,
+            stack: Vec::new(),
+            vars: Vec::new(),
+            secrets: Secrets::default(),
+        };
+        let at = |limit| Ctx { menu, catalog: &loaded.catalog, limit };
+        assert!(fixed_page(at(160), &s).is_some());
+        assert!(fixed_page(at(120), &s).is_none());
+        let Step::Show { text, .. } = render(at(120), &s, None) else { panic!("a screen") };
+        assert!(gsm7::fits(&text, 120), "{text}");
+    }
 }

@@ -377,7 +377,7 @@ impl Hub {
         rec.last_reply = Arc::from(reply.text.as_str());
         rec.ended = reply.end;
         rec.hops += 1;
-        self.sessions.put(hop.key.clone(), rec).await.map_err(|e| HubError(e.to_string()))?;
+        self.sessions.put(&hop.key, rec).await.map_err(|e| HubError(e.to_string()))?;
         Ok(reply)
     }
 

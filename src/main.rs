@@ -11,6 +11,11 @@ use njia::diag::Problem;
 use njia::lifecycle::{JobState, RequestStatus};
 use njia::types::{Locale, Msisdn, Reference};
 
+/// mimalloc instead of glibc's allocator: a hop makes a few dozen small allocations, and glibc
+/// spent about 14 % of the server's instructions per hop on them (callgrind, BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "njia", version, about = "USSD and SMS channel server for government services")]
 struct Cli {

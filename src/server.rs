@@ -568,9 +568,16 @@ impl Dispatch {
         read_timeout: Duration,
     ) -> Response {
         let (parts, body) = req.into_parts();
-        // A body that trickles in is cut off like slow headers are.
-        let Ok(read) = tokio::time::timeout(read_timeout, Limited::new(body, max).collect()).await else {
-            return (StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response();
+        // A body that trickles in is cut off like slow headers are. A telco's small form has
+        // almost always arrived with its headers: the first read takes it without arming a
+        // timer, and only a body still on its way gets one.
+        let mut collect = std::pin::pin!(Limited::new(body, max).collect());
+        let read = match std::future::poll_fn(|cx| std::task::Poll::Ready(collect.as_mut().poll(cx))).await {
+            std::task::Poll::Ready(read) => read,
+            std::task::Poll::Pending => match tokio::time::timeout(read_timeout, collect).await {
+                Ok(read) => read,
+                Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response(),
+            },
         };
         let body = match read {
             Ok(body) => body.to_bytes(),

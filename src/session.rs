@@ -10,11 +10,11 @@
 
 pub mod postgres;
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 
 use crate::BoxFuture;
@@ -66,7 +66,7 @@ pub struct OpenQuery<'a> {
 /// Where live sessions are kept. In memory by default; PostgreSQL for several instances.
 pub trait SessionStore: Send + Sync + 'static {
     fn get<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<Option<SessionRecord>, SessionError>>;
-    fn put(&self, key: SessionKey, record: SessionRecord) -> BoxFuture<'_, Result<(), SessionError>>;
+    fn put<'a>(&'a self, key: &'a SessionKey, record: SessionRecord) -> BoxFuture<'a, Result<(), SessionError>>;
     /// Takes the session [`OpenQuery`] describes: marks it ended, so it can be resumed only
     /// once (two dials at the same moment, even on two instances, never both get it), and
     /// returns it. Called only on the first hop of a dial without extra digits.
@@ -128,12 +128,16 @@ const SHARDS: usize = 64;
 /// 5 % of a core in the load benchmark).
 const SWEEP_CYCLE: Duration = Duration::from_secs(8);
 
-struct Entry {
+/// One live session and its key. Boxed in the table: sessions come and go thousands of times a
+/// second, and the table then moves only pointers when it grows or clears its tombstones,
+/// never whole records (that copying was 3 % of a busy server's time).
+struct Slot {
+    key: SessionKey,
     touched: Instant,
     record: SessionRecord,
 }
 
-impl Entry {
+impl Slot {
     /// Gone for hops: idle past the TTL (ended sessions after [`ENDED_SESSION_TTL`]).
     fn expired(&self, now: Instant, idle: Duration, ended: Duration) -> bool {
         let ttl = if self.record.ended { ended } else { idle };
@@ -141,17 +145,24 @@ impl Entry {
     }
 }
 
+type Shard = HashTable<Box<Slot>>;
+
 /// In-memory sessions: sharded maps with an idle TTL and a size bound.
 ///
 /// Sharding keeps lock hold times short under concurrency; the critical sections do no IO and
 /// no allocation beyond the map's own, so a `std::sync::Mutex` is the right tool (never held
 /// across an `.await`, and never two at once: the number index is locked only after a
 /// session shard is released).
+///
+/// A key is hashed once per access, and that one hash picks both the shard and the bucket.
+/// The hasher is foldhash, seeded per process: session ids come from authenticated telcos,
+/// not from citizens, so SipHash's stronger resistance to chosen keys would buy nothing here
+/// and costs several times more per hop.
 pub struct MemorySessions {
-    shards: Vec<Mutex<HashMap<SessionKey, Entry>>>,
+    shards: Vec<Mutex<Shard>>,
     /// Each number's newest session, for resuming a dropped one; sharded by number.
-    newest: Vec<Mutex<HashMap<Msisdn, SessionKey>>>,
-    hasher: std::hash::RandomState,
+    newest: Vec<Mutex<hashbrown::HashMap<Msisdn, SessionKey>>>,
+    hasher: hashbrown::DefaultHashBuilder,
     input_key: InputKey,
     idle: Duration,
     /// How long an ended session is kept: only to answer a telco's retry of the last hop.
@@ -170,9 +181,9 @@ impl MemorySessions {
     /// longer) for a later dial to resume.
     pub fn new(idle: Duration, resume_window: Duration, max_sessions: usize) -> Arc<MemorySessions> {
         Arc::new(MemorySessions {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            newest: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            hasher: std::hash::RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashTable::new())).collect(),
+            newest: (0..SHARDS).map(|_| Mutex::new(hashbrown::HashMap::new())).collect(),
+            hasher: hashbrown::DefaultHashBuilder::default(),
             input_key: InputKey::random(),
             idle,
             ended: ENDED_SESSION_TTL.min(idle),
@@ -181,20 +192,23 @@ impl MemorySessions {
         })
     }
 
-    fn shard(&self, key: &SessionKey) -> &Mutex<HashMap<SessionKey, Entry>> {
-        let idx = (self.hasher.hash_one(key) as usize) % SHARDS;
-        &self.shards[idx]
+    /// The key's hash and its shard. The table takes bucket positions from a hash's low bits
+    /// and its tags from the top seven, so the shard comes from bits in between: neither is
+    /// then the same for every key of a shard.
+    fn locate(&self, key: &SessionKey) -> (u64, &Mutex<Shard>) {
+        let hash = self.hasher.hash_one(key);
+        (hash, &self.shards[(hash >> 32) as usize % SHARDS])
     }
 
-    fn newest_shard(&self, msisdn: Msisdn) -> &Mutex<HashMap<Msisdn, SessionKey>> {
+    fn newest_shard(&self, msisdn: Msisdn) -> &Mutex<hashbrown::HashMap<Msisdn, SessionKey>> {
         &self.newest[(msisdn.as_u64() as usize) % SHARDS]
     }
 
     /// Whether a session is past keeping: open ones after `keep_open`, ended ones after
     /// their retry time.
-    fn gone(&self, e: &Entry, now: Instant) -> bool {
-        let keep = if e.record.ended { self.ended } else { self.keep_open };
-        now.duration_since(e.touched) >= keep
+    fn gone(&self, s: &Slot, now: Instant) -> bool {
+        let keep = if s.record.ended { self.ended } else { self.keep_open };
+        now.duration_since(s.touched) >= keep
     }
 
     /// Number of live sessions (including idle ones not yet swept).
@@ -218,10 +232,10 @@ impl MemorySessions {
         let mut dropped: Vec<(Msisdn, SessionKey)> = Vec::new();
         {
             let Some(Ok(mut m)) = self.shards.get(shard).map(Mutex::lock) else { return 0 };
-            m.retain(|k, e| {
-                let keep = !self.gone(e, now);
+            m.retain(|s| {
+                let keep = !self.gone(s, now);
                 if !keep {
-                    dropped.push((e.record.msisdn, k.clone()));
+                    dropped.push((s.record.msisdn, s.key.clone()));
                 }
                 keep
             });
@@ -229,13 +243,13 @@ impl MemorySessions {
                 // The cut-off is the touch time of the (excess)-th oldest entry: O(n), and only
                 // when the shard is over its bound.
                 let excess = m.len() - self.max_per_shard;
-                let mut times: Vec<Instant> = m.values().map(|e| e.touched).collect();
+                let mut times: Vec<Instant> = m.iter().map(|s| s.touched).collect();
                 let (_, cutoff, _) = times.select_nth_unstable(excess - 1);
                 let cutoff = *cutoff;
-                m.retain(|k, e| {
-                    let keep = e.touched > cutoff;
+                m.retain(|s| {
+                    let keep = s.touched > cutoff;
                     if !keep {
-                        dropped.push((e.record.msisdn, k.clone()));
+                        dropped.push((s.record.msisdn, s.key.clone()));
                     }
                     keep
                 });
@@ -272,49 +286,49 @@ impl MemorySessions {
     }
 
     fn get_now(&self, key: &SessionKey) -> Option<SessionRecord> {
-        let mut m = self.shard(key).lock().ok()?;
-        let e = m.get_mut(key)?;
+        let (hash, shard) = self.locate(key);
+        let mut m = shard.lock().ok()?;
+        let found = m.find_entry(hash, |s| s.key == *key).ok()?;
         let now = Instant::now();
-        if e.expired(now, self.idle, self.ended) {
+        if found.get().expired(now, self.idle, self.ended) {
             // Idle past the TTL: gone for hops. An open one stays (untouched) for the resume
             // window; the sweeper drops it after that.
-            if self.gone(e, now) {
-                m.remove(key);
+            if self.gone(found.get(), now) {
+                found.remove();
             }
             return None;
         }
-        e.touched = now;
-        Some(e.record.clone())
+        let slot = found.into_mut();
+        slot.touched = now;
+        Some(slot.record.clone())
     }
 
     /// Stores a session; false when a new session was refused because the shard is full.
-    fn put_now(&self, key: SessionKey, mut record: SessionRecord) -> bool {
+    fn put_now(&self, key: &SessionKey, mut record: SessionRecord) -> bool {
         // Like every session store, never keep a secret from one hop to the next (the checker
         // makes each secret input lead straight to the lookup that uses it).
         record.state.secrets.clear();
         let msisdn = record.msisdn;
-        let is_new = {
-            let Ok(mut m) = self.shard(&key).lock() else { return false };
+        let (hash, shard) = self.locate(key);
+        let now = Instant::now();
+        {
+            let Ok(mut m) = shard.lock() else { return false };
+            if let Some(slot) = m.find_mut(hash, |s| s.key == *key) {
+                slot.touched = now;
+                slot.record = record;
+                return true;
+            }
             // Over the bound, the sweeper trims back to it within a sweep cycle. Past twice the
             // bound (a flood faster than that) new sessions are refused: live citizens keep
             // their sessions, and the cost stays constant instead of a scan per insert.
-            if m.len() >= self.max_per_shard * 2 && !m.contains_key(&key) {
+            if m.len() >= self.max_per_shard * 2 {
                 return false;
             }
-            match m.get_mut(&key) {
-                Some(e) => {
-                    e.touched = Instant::now();
-                    e.record = record;
-                    false
-                }
-                None => {
-                    m.insert(key.clone(), Entry { touched: Instant::now(), record });
-                    true
-                }
-            }
-        };
-        if is_new && let Ok(mut idx) = self.newest_shard(msisdn).lock() {
-            idx.insert(msisdn, key);
+            let slot = Box::new(Slot { key: key.clone(), touched: now, record });
+            m.insert_unique(hash, slot, |s| self.hasher.hash_one(&s.key));
+        }
+        if let Ok(mut idx) = self.newest_shard(msisdn).lock() {
+            idx.insert(msisdn, key.clone());
         }
         true
     }
@@ -324,17 +338,18 @@ impl MemorySessions {
         if &key == q.new_session || key.channel != q.new_session.channel {
             return None;
         }
-        let mut m = self.shard(&key).lock().ok()?;
-        let e = m.get_mut(&key)?;
+        let (hash, shard) = self.locate(&key);
+        let mut m = shard.lock().ok()?;
+        let s = m.find_mut(hash, |s| s.key == key)?;
         let now = Instant::now();
-        let open = !e.record.ended && e.record.msisdn == q.msisdn && *e.record.menu_id == *q.menu;
-        if !open || now.duration_since(e.touched) >= q.within || self.gone(e, now) {
+        let open = !s.record.ended && s.record.msisdn == q.msisdn && *s.record.menu_id == *q.menu;
+        if !open || now.duration_since(s.touched) >= q.within || self.gone(s, now) {
             return None;
         }
         // Taken under the shard's lock: a second dial finds it ended.
-        let taken = e.record.clone();
-        e.record.ended = true;
-        e.touched = now;
+        let taken = s.record.clone();
+        s.record.ended = true;
+        s.touched = now;
         Some(taken)
     }
 }
@@ -345,7 +360,7 @@ impl SessionStore for MemorySessions {
         Box::pin(async move { Ok(r) })
     }
 
-    fn put(&self, key: SessionKey, record: SessionRecord) -> BoxFuture<'_, Result<(), SessionError>> {
+    fn put<'a>(&'a self, key: &'a SessionKey, record: SessionRecord) -> BoxFuture<'a, Result<(), SessionError>> {
         let stored = self.put_now(key, record);
         Box::pin(async move { if stored { Ok(()) } else { Err(SessionError::Full) } })
     }
@@ -396,7 +411,7 @@ mod tests {
     #[test]
     fn idle_sessions_expire() {
         let store = MemorySessions::new(Duration::from_secs(180), Duration::ZERO, 1000);
-        store.put_now(key(1), record(1));
+        store.put_now(&key(1), record(1));
         assert_eq!(store.get_now(&key(1)).map(|r| r.hops), Some(1));
         assert_eq!(store.sweep(Instant::now()), 0);
         assert_eq!(store.sweep(Instant::now() + Duration::from_secs(181)), 1);
@@ -406,8 +421,8 @@ mod tests {
     #[test]
     fn ended_sessions_are_kept_only_for_retries() {
         let store = MemorySessions::new(Duration::from_secs(180), Duration::ZERO, 1000);
-        store.put_now(key(1), SessionRecord { ended: true, ..record(1) });
-        store.put_now(key(2), record(2));
+        store.put_now(&key(1), SessionRecord { ended: true, ..record(1) });
+        store.put_now(&key(2), record(2));
         let later = Instant::now() + ENDED_SESSION_TTL + Duration::from_secs(1);
         assert_eq!(store.sweep(later), 1);
         assert!(store.get_now(&key(2)).is_some(), "a live session stays for the idle TTL");
@@ -417,11 +432,11 @@ mod tests {
     fn size_is_bounded_and_the_oldest_go_first() {
         let max = 64 * 10;
         let store = MemorySessions::new(Duration::from_secs(180), Duration::ZERO, max);
-        let stored = (0..5000).filter(|&i| store.put_now(key(i), record(i as u32))).count();
+        let stored = (0..5000).filter(|&i| store.put_now(&key(i), record(i as u32))).count();
         // Never more than twice the bound: past it, new sessions are refused.
         assert!(store.len() <= 2 * max && stored == store.len(), "{} {stored}", store.len());
         let kept = (0..5000).find(|&i| store.get_now(&key(i)).is_some()).expect("some were stored");
-        assert!(store.put_now(key(kept), record(7)), "updates of live sessions are never refused");
+        assert!(store.put_now(&key(kept), record(7)), "updates of live sessions are never refused");
         store.sweep(Instant::now());
         assert!(store.len() <= max, "{}", store.len());
         let newest = (0..5000).rev().find(|&i| store.get_now(&key(i)).is_some());
@@ -436,7 +451,7 @@ mod tests {
     #[test]
     fn an_open_session_is_kept_for_the_resume_window_and_taken_once() {
         let store = MemorySessions::new(Duration::from_secs(180), Duration::from_secs(300), 1000);
-        store.put_now(key(1), record(1));
+        store.put_now(&key(1), record(1));
         let later = Instant::now() + Duration::from_secs(200);
         assert_eq!(store.sweep(later), 0, "open sessions outlive the idle TTL for the resume window");
         let next = key(2);
@@ -449,11 +464,11 @@ mod tests {
     #[test]
     fn only_the_newest_open_session_of_the_number_is_taken() {
         let store = MemorySessions::new(Duration::from_secs(180), Duration::from_secs(300), 1000);
-        store.put_now(key(1), record(1));
-        store.put_now(key(2), SessionRecord { ended: true, ..record(2) });
+        store.put_now(&key(1), record(1));
+        store.put_now(&key(2), SessionRecord { ended: true, ..record(2) });
         let next = key(3);
         assert!(store.take_open_now(query(&next, Duration::from_secs(300))).is_none(), "the newest ended");
-        store.put_now(key(4), record(4));
+        store.put_now(&key(4), record(4));
         assert!(store.take_open_now(query(&key(4), Duration::from_secs(300))).is_none(), "never itself");
         let other_menu = OpenQuery { menu: "other", ..query(&next, Duration::from_secs(300)) };
         assert!(store.take_open_now(other_menu).is_none(), "another menu");

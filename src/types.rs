@@ -26,17 +26,19 @@ impl Msisdn {
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(MsisdnError);
         }
-        let international = match digits.len() {
+        // At most 15 digits: the value always fits a u64. Computed, not re-formatted, because
+        // this runs on every hop.
+        let value = |d: &str| d.bytes().fold(0u64, |n, b| n * 10 + u64::from(b - b'0'));
+        const KENYA: u64 = 254_000_000_000;
+        let number = match digits.len() {
             // A Kenyan national number with its trunk prefix: 0711000111 or 0110000111.
-            10 if digits.starts_with('0') && !raw.starts_with('+') => format!("254{}", &digits[1..]),
+            10 if digits.starts_with('0') && !raw.starts_with('+') => KENYA + value(&digits[1..]),
             // A Kenyan subscriber number without the trunk prefix: 711000111.
-            9 if !raw.starts_with('+') && (digits.starts_with('7') || digits.starts_with('1')) => {
-                format!("254{digits}")
-            }
-            9..=15 if !digits.starts_with('0') => digits.to_owned(),
+            9 if !raw.starts_with('+') && (digits.starts_with('7') || digits.starts_with('1')) => KENYA + value(digits),
+            9..=15 if !digits.starts_with('0') => value(digits),
             _ => return Err(MsisdnError),
         };
-        international.parse().map(Msisdn).map_err(|_| MsisdnError)
+        Ok(Msisdn(number))
     }
 
     /// Parses a number a citizen typed, accepting only Kenyan mobile numbers (`2547…`, `2541…`).

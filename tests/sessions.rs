@@ -60,9 +60,9 @@ async fn records_round_trip(open: Opener) {
     let s = open().await;
     let k = key("at", "s1");
     assert!(s.get(&k).await.unwrap().is_none());
-    s.put(k.clone(), record(1)).await.unwrap();
+    s.put(&k, record(1)).await.unwrap();
     assert_eq!(s.get(&k).await.unwrap(), Some(record(1)));
-    s.put(k.clone(), SessionRecord { hops: 2, ended: true, ..record(2) }).await.unwrap();
+    s.put(&k, SessionRecord { hops: 2, ended: true, ..record(2) }).await.unwrap();
     assert_eq!(s.get(&k).await.unwrap().map(|r| (r.hops, r.ended)), Some((2, true)));
     assert!(s.get(&key("other", "s1")).await.unwrap().is_none(), "a session belongs to one channel");
     let other = open().await;
@@ -72,7 +72,7 @@ async fn records_round_trip(open: Opener) {
 
 async fn a_dropped_session_is_taken_once(open: Opener) {
     let s = open().await;
-    s.put(key("at", "old"), record(3)).await.unwrap();
+    s.put(&key("at", "old"), record(3)).await.unwrap();
     let new = key("at", "new");
     assert!(s.take_open(OpenQuery { menu: "other", ..query(&new) }).await.unwrap().is_none(), "another menu");
     assert!(s.take_open(query(&key("hubtel", "new"))).await.unwrap().is_none(), "another channel");
@@ -87,12 +87,12 @@ async fn a_dropped_session_is_taken_once(open: Opener) {
 
 async fn only_the_newest_session_of_the_number_counts(open: Opener) {
     let s = open().await;
-    s.put(key("at", "a"), record(1)).await.unwrap();
+    s.put(&key("at", "a"), record(1)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    s.put(key("at", "b"), SessionRecord { ended: true, ..record(2) }).await.unwrap();
+    s.put(&key("at", "b"), SessionRecord { ended: true, ..record(2) }).await.unwrap();
     assert!(s.take_open(query(&key("at", "c"))).await.unwrap().is_none(), "the newest reached END");
     tokio::time::sleep(Duration::from_millis(5)).await;
-    s.put(key("at", "c"), record(4)).await.unwrap();
+    s.put(&key("at", "c"), record(4)).await.unwrap();
     assert!(s.take_open(query(&key("at", "c"))).await.unwrap().is_none(), "never the new session itself");
     let d = key("at", "d");
     let recent = OpenQuery { within: Duration::ZERO, ..query(&d) };
@@ -102,7 +102,7 @@ async fn only_the_newest_session_of_the_number_counts(open: Opener) {
 
 async fn concurrent_dials_resume_it_once(open: Opener) {
     let stores = [open().await, open().await];
-    stores[0].put(key("at", "old"), record(5)).await.unwrap();
+    stores[0].put(&key("at", "old"), record(5)).await.unwrap();
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let s = Arc::clone(&stores[i % 2]);
@@ -123,7 +123,7 @@ async fn secrets_are_never_kept(open: Opener) {
     let s = open().await;
     let mut r = record(1);
     r.state.secrets.push(("pin".into(), "4321".into()));
-    s.put(key("at", "pin"), r).await.unwrap();
+    s.put(&key("at", "pin"), r).await.unwrap();
     let back = open().await.get(&key("at", "pin")).await.unwrap().expect("stored");
     assert!(back.state.secrets.is_empty(), "no session store keeps a secret between hops");
     assert_eq!(back.state.vars, record(1).state.vars);
@@ -188,7 +188,7 @@ async fn postgres_rows_are_small_unlogged_and_hold_no_secret() {
     let s = postgres(&db)().await;
     let mut r = record(1);
     r.state.secrets.push(("pin".into(), "98765".into()));
-    s.put(key("africastalking", "ATUid_0123456789abcdef"), r).await.unwrap();
+    s.put(&key("africastalking", "ATUid_0123456789abcdef"), r).await.unwrap();
     let c = pg_client(&db.url).await;
     let row = c
         .query_one(
@@ -218,7 +218,7 @@ async fn postgres_expiry_and_sweep() {
     let s = PgSessions::connect(&db.url, input_key, Duration::from_millis(300), WINDOW).await.unwrap();
     for i in 0..2500 {
         let r = SessionRecord { ended: i % 2 == 0, ..record(i) };
-        s.put(key("at", &format!("s{i}")), r).await.unwrap();
+        s.put(&key("at", &format!("s{i}")), r).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(s.get(&key("at", "s1")).await.unwrap().is_none(), "idle past the TTL: gone for hops");

@@ -587,3 +587,41 @@ async fn sqlite_uses_wal() {
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
 }
+
+/// A language choice is a preference: SQLite remembers it at once and writes it within
+/// `LANGUAGE_FLUSH` even when nothing else commits, and before its thread stops.
+#[tokio::test]
+async fn sqlite_writes_a_language_choice_behind_the_hop() {
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let phone = Msisdn::parse("0722000001").unwrap();
+    let other = Msisdn::parse("0722000002").unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.language(phone).await.unwrap(), None);
+    store.set_language(phone, Locale::parse("en").unwrap()).await.unwrap();
+    assert_eq!(store.language(phone).await.unwrap(), Some(Locale::parse("en").unwrap()), "seen at once");
+    let on_disk = |p: Msisdn| {
+        let conn = rusqlite::Connection::open(dir.path().join("njia.sqlite3")).unwrap();
+        conn.query_row("SELECT locale FROM profiles WHERE msisdn = ?1", [p.as_u64() as i64], |r| r.get::<_, String>(0))
+            .ok()
+    };
+    let started = Instant::now();
+    while on_disk(phone).is_none() {
+        assert!(started.elapsed() < Duration::from_secs(5), "the choice never reached the file");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(on_disk(phone).as_deref(), Some("en"));
+    // Stopping the store writes what is still waiting.
+    store.set_language(other, Locale::parse("sw").unwrap()).await.unwrap();
+    drop(store);
+    let started = Instant::now();
+    while on_disk(other).is_none() {
+        assert!(started.elapsed() < Duration::from_secs(5), "a choice waiting at shutdown was lost");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A store opened on the file knows every profile without reading it again.
+    let reopened = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.language(other).await.unwrap(), Some(Locale::parse("sw").unwrap()));
+    assert_eq!(reopened.language(Msisdn::parse("0722000003").unwrap()).await.unwrap(), None);
+}

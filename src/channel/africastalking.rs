@@ -90,7 +90,7 @@ async fn hop(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
         }
     };
     let reply = app.hub().hop(hop).await;
-    ([("content-type", "text/plain; charset=utf-8")], format_reply(&reply)).into_response()
+    crate::channel::plain_text(format_reply(&reply))
 }
 
 /// Parses an end-of-session notification.

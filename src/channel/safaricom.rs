@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::BoxFuture;
 use crate::channel::telco::{self, Telco, Walk, WireRequest};
@@ -67,6 +67,5 @@ async fn hop(app: Arc<AppState>, ch: Arc<Channel>, query: String) -> Response {
     };
     let reply = app.hub().hop(hop).await;
     // The same `CON `/`END ` text as Africa's Talking.
-    ([("content-type", "text/plain; charset=utf-8")], crate::channel::africastalking::format_reply(&reply))
-        .into_response()
+    crate::channel::plain_text(crate::channel::africastalking::format_reply(&reply))
 }

@@ -134,7 +134,7 @@ pub fn parse_delivery_report(body: &[u8]) -> Result<DeliveryReport, BadRequest> 
 }
 
 fn ok() -> Response {
-    ([("content-type", "text/plain; charset=utf-8")], "OK\n").into_response()
+    crate::channel::plain_text("OK\n".to_owned())
 }
 
 /// A store failure: the provider retries, and the retry finds nothing half done.

@@ -205,7 +205,7 @@ impl SessionStore for PgSessions {
         })
     }
 
-    fn put(&self, key: SessionKey, record: SessionRecord) -> BoxFuture<'_, Result<(), SessionError>> {
+    fn put<'a>(&'a self, key: &'a SessionKey, record: SessionRecord) -> BoxFuture<'a, Result<(), SessionError>> {
         Box::pin(async move {
             let bytes = serde_json::to_vec(&record).map_err(unavailable)?;
             let now = now_ms();

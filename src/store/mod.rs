@@ -370,7 +370,9 @@ pub enum StoreError {
 pub trait Store: Send + Sync + 'static {
     /// The language remembered for a phone number.
     fn language(&self, msisdn: Msisdn) -> BoxFuture<'_, Result<Option<Locale>, StoreError>>;
-    /// Remembers a language; durable when the future resolves.
+    /// Remembers a language: later reads see it at once. PostgreSQL has written it when the
+    /// future resolves (another instance may answer the next dial); SQLite writes it with its
+    /// next commit, within `sqlite::LANGUAGE_FLUSH` (a preference, not a request: see there).
     fn set_language(&self, msisdn: Msisdn, locale: Locale) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Stores a request (idempotent on its key); durable when the future resolves.
     fn submit(&self, request: NewRequest) -> BoxFuture<'_, Result<Stored, StoreError>>;

@@ -5,10 +5,17 @@
 //! and runs it in one transaction, so a burst of submits costs one fsync, not one each (group
 //! commit). Each command runs inside its own savepoint, so one failing command cannot undo the
 //! others in its batch. Replies are sent only after the commit returned.
+//!
+//! Languages are the exception, on purpose: a citizen's language choice is a preference, not a
+//! request, and waiting for its fsync made the language hop the slowest of a first walk. It is
+//! remembered in memory at once and written with the next commit, or within
+//! [`LANGUAGE_FLUSH`] when nothing else commits. A crash can forget the last such choices;
+//! the citizen is then asked again, which is the whole cost.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::oneshot;
@@ -40,17 +47,50 @@ const MAX_BATCH: usize = 128;
 type Job = Box<dyn FnOnce(&mut Transaction<'_>) -> Release + Send>;
 type Release = Box<dyn FnOnce(bool) + Send>;
 
-/// Handle to the store thread; cheap to share behind an `Arc`.
-pub struct SqliteStore {
-    tx: mpsc::Sender<Job>,
-    /// Remembered languages (including "none yet"), so the first hop of a session does not
-    /// wait on the store thread. Coherent because this store is the only writer of its file;
-    /// cleared wholesale when it reaches [`LANGUAGE_CACHE_MAX`] to bound memory.
-    languages: Mutex<HashMap<u64, Option<Locale>>>,
+/// What the store thread is sent.
+enum Command {
+    Job(Job),
+    /// Language choices are waiting in [`Pending`]: write them within [`LANGUAGE_FLUSH`].
+    Languages,
 }
 
-/// Most phone numbers whose language is cached.
-const LANGUAGE_CACHE_MAX: usize = 200_000;
+/// Language choices not yet written, in the order they were made.
+type Pending = Arc<Mutex<Vec<(Msisdn, Locale)>>>;
+
+/// Longest a language choice waits for its write when nothing else commits.
+pub const LANGUAGE_FLUSH: Duration = Duration::from_millis(50);
+
+/// Handle to the store thread; cheap to share behind an `Arc`.
+pub struct SqliteStore {
+    tx: mpsc::Sender<Command>,
+    languages: Mutex<Languages>,
+    pending: Pending,
+}
+
+/// Remembered languages, so no hop waits on the store thread to learn one. Coherent because
+/// this store is the only writer of its file.
+///
+/// Up to [`LANGUAGE_CACHE_MAX`] numbers, the index holds every profile (loaded when the store
+/// opens), so a number it lacks has no language yet and a new citizen's first dial needs no
+/// read either. Past that it becomes a cache: cleared wholesale, misses read from disk.
+struct Languages {
+    map: HashMap<u64, Option<Locale>>,
+    /// Every profile is in `map`: a miss means "none yet".
+    complete: bool,
+}
+
+impl Languages {
+    fn remember(&mut self, msisdn: Msisdn, locale: Option<Locale>) {
+        if self.map.len() >= LANGUAGE_CACHE_MAX && !self.map.contains_key(&msisdn.as_u64()) {
+            self.map.clear();
+            self.complete = false;
+        }
+        self.map.insert(msisdn.as_u64(), locale);
+    }
+}
+
+/// Most phone numbers whose language is kept in memory (about 40 bytes each).
+const LANGUAGE_CACHE_MAX: usize = 1_000_000;
 
 impl SqliteStore {
     /// Opens (creating if needed) `<data_dir>/njia.sqlite3`, runs migrations, starts the thread.
@@ -65,20 +105,20 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
         migrate(&mut conn)?;
-        let (tx, rx) = mpsc::channel::<Job>();
+        let languages = load_languages(&conn)?;
+        let (tx, rx) = mpsc::channel::<Command>();
+        let pending = Pending::default();
+        let thread_pending = Arc::clone(&pending);
         std::thread::Builder::new()
             .name("njia-sqlite".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, thread_pending))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(SqliteStore { tx, languages: Mutex::new(HashMap::new()) })
+        Ok(SqliteStore { tx, languages: Mutex::new(languages), pending })
     }
 
     fn remember_language(&self, msisdn: Msisdn, locale: Option<Locale>) {
         if let Ok(mut m) = self.languages.lock() {
-            if m.len() >= LANGUAGE_CACHE_MAX {
-                m.clear();
-            }
-            m.insert(msisdn.as_u64(), locale);
+            m.remember(msisdn, locale);
         }
     }
 
@@ -108,7 +148,7 @@ impl SqliteStore {
                 let _ = reply_tx.send(res);
             })
         });
-        let sent = self.tx.send(job).is_ok();
+        let sent = self.tx.send(Command::Job(job)).is_ok();
         Box::pin(async move {
             if !sent {
                 return Err(StoreError::Unavailable("store thread stopped".into()));
@@ -118,37 +158,120 @@ impl SqliteStore {
     }
 }
 
-/// The store thread: take a batch, run it in one transaction, commit, then release replies.
-fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+/// Every profile, when there are at most [`LANGUAGE_CACHE_MAX`]; otherwise an empty cache.
+fn load_languages(conn: &Connection) -> Result<Languages, StoreError> {
+    let count: i64 = conn.query_row("SELECT count(*) FROM profiles", [], |r| r.get(0)).map_err(db)?;
+    let mut map = HashMap::new();
+    if count as usize > LANGUAGE_CACHE_MAX {
+        return Ok(Languages { map, complete: false });
+    }
+    map.reserve(count as usize);
+    // A handful of distinct languages: every entry shares its language's one allocation.
+    let mut seen: Vec<Locale> = Vec::new();
+    let mut st = conn.prepare("SELECT msisdn, locale FROM profiles").map_err(db)?;
+    let mut rows = st.query([]).map_err(db)?;
+    while let Some(row) = rows.next().map_err(db)? {
+        let (msisdn, tag): (i64, String) = (row.get(0).map_err(db)?, row.get(1).map_err(db)?);
+        let locale = match seen.iter().find(|l| l.as_str() == tag) {
+            Some(l) => Some(l.clone()),
+            None => Locale::parse(&tag).ok().inspect(|l| seen.push(l.clone())),
+        };
+        map.insert(msisdn as u64, locale);
+    }
+    Ok(Languages { map, complete: true })
+}
+
+/// The store thread: take a batch, run it in one transaction with any waiting language
+/// choices, commit, then release replies. Language choices alone are written once
+/// [`LANGUAGE_FLUSH`] has passed since they started waiting, and before the thread stops.
+fn run(mut conn: Connection, rx: mpsc::Receiver<Command>, pending: Pending) {
+    let mut due: Option<Instant> = None;
+    loop {
+        let first = match due {
+            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+        };
+        let mut batch = Vec::new();
+        let take = |c: Command, batch: &mut Vec<Job>, due: &mut Option<Instant>| match c {
+            Command::Job(j) => batch.push(j),
+            Command::Languages => {
+                due.get_or_insert_with(|| Instant::now() + LANGUAGE_FLUSH);
+            }
+        };
+        let stopping = match first {
+            Ok(c) => {
+                take(c, &mut batch, &mut due);
+                false
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => false,
+            Err(mpsc::RecvTimeoutError::Disconnected) => true,
+        };
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(j) => batch.push(j),
+                Ok(c) => take(c, &mut batch, &mut due),
                 Err(_) => break,
             }
         }
-        let tx = match conn.transaction() {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(error = %e, "sqlite: cannot begin a transaction");
-                // Dropping the jobs drops their reply senders: callers see "unavailable".
-                continue;
-            }
-        };
-        let mut tx = tx;
-        let releases: Vec<Release> = batch.into_iter().map(|job| job(&mut tx)).collect();
-        let committed = match tx.commit() {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(error = %e, "sqlite: commit failed");
-                false
-            }
-        };
-        for release in releases {
-            release(committed);
+        let languages_due = stopping || due.is_some_and(|at| Instant::now() >= at);
+        if batch.is_empty() && !languages_due {
+            continue;
+        }
+        // Every waiting choice rides along with this commit, due or not.
+        let languages = pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+        due = None;
+        if !(batch.is_empty() && languages.is_empty()) {
+            commit(&mut conn, batch, &languages);
+        }
+        if stopping {
+            return;
         }
     }
+}
+
+/// Runs one batch (and the waiting language choices) in one transaction, then releases the
+/// batch's replies with the commit's outcome.
+fn commit(conn: &mut Connection, batch: Vec<Job>, languages: &[(Msisdn, Locale)]) {
+    let mut tx = match conn.transaction() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, languages = languages.len(), "sqlite: cannot begin a transaction");
+            // Dropping the jobs drops their reply senders: callers see "unavailable".
+            return;
+        }
+    };
+    if !languages.is_empty()
+        && let Err(e) = write_languages(&mut tx, languages)
+    {
+        // The choices stay remembered in memory; only a restart would forget them.
+        tracing::error!(error = %e, languages = languages.len(), "sqlite: cannot write language choices");
+    }
+    let releases: Vec<Release> = batch.into_iter().map(|job| job(&mut tx)).collect();
+    let committed = match tx.commit() {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, languages = languages.len(), "sqlite: commit failed");
+            false
+        }
+    };
+    for release in releases {
+        release(committed);
+    }
+}
+
+/// Upserts language choices inside a savepoint, so a failure undoes only them.
+fn write_languages(t: &mut Transaction<'_>, languages: &[(Msisdn, Locale)]) -> rusqlite::Result<()> {
+    let sp = t.savepoint()?;
+    {
+        let mut st = sp.prepare_cached(
+            "INSERT INTO profiles (msisdn, locale, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (msisdn) DO UPDATE SET locale = excluded.locale, updated_at = excluded.updated_at",
+        )?;
+        let now = now_ms();
+        for (msisdn, locale) in languages {
+            st.execute(params![msisdn.as_u64() as i64, locale.as_str(), now])?;
+        }
+    }
+    sp.commit()
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -728,7 +851,12 @@ fn finish_tx(
 
 impl Store for SqliteStore {
     fn language(&self, msisdn: Msisdn) -> BoxFuture<'_, Result<Option<Locale>, StoreError>> {
-        if let Some(hit) = self.languages.lock().ok().and_then(|m| m.get(&msisdn.as_u64()).cloned()) {
+        let known = self.languages.lock().ok().and_then(|m| match m.map.get(&msisdn.as_u64()) {
+            Some(hit) => Some(hit.clone()),
+            None if m.complete => Some(None),
+            None => None,
+        });
+        if let Some(hit) = known {
             return Box::pin(async move { Ok(hit) });
         }
         let read = self.exec(move |t| {
@@ -742,31 +870,27 @@ impl Store for SqliteStore {
             let l = read.await?;
             // Only fill a gap: a language set while this read was in flight must win.
             if let Ok(mut m) = self.languages.lock()
-                && m.len() < LANGUAGE_CACHE_MAX
+                && m.map.len() < LANGUAGE_CACHE_MAX
             {
-                m.entry(msisdn.as_u64()).or_insert_with(|| l.clone());
+                m.map.entry(msisdn.as_u64()).or_insert_with(|| l.clone());
             }
             Ok(l)
         })
     }
 
     fn set_language(&self, msisdn: Msisdn, locale: Locale) -> BoxFuture<'_, Result<(), StoreError>> {
-        let cached = locale.clone();
-        let write = self.exec(move |t| {
-            t.execute(
-                "INSERT INTO profiles (msisdn, locale, updated_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (msisdn) DO UPDATE SET locale = excluded.locale, updated_at = excluded.updated_at",
-                params![msisdn.as_u64() as i64, locale.as_str(), now_ms()],
-            )
-            .map_err(db)?;
-            Ok(())
-        });
-        Box::pin(async move {
-            write.await?;
-            // Only after the commit: a failed write must not be remembered.
-            self.remember_language(msisdn, Some(cached));
-            Ok(())
-        })
+        // Remembered at once, written with the next commit (see the module's note).
+        self.remember_language(msisdn, Some(locale.clone()));
+        let first = match self.pending.lock() {
+            Ok(mut p) => {
+                p.push((msisdn, locale));
+                p.len() == 1
+            }
+            Err(_) => false,
+        };
+        // One wake-up per batch of choices, not one per choice.
+        let sent = !first || self.tx.send(Command::Languages).is_ok();
+        Box::pin(async move { if sent { Ok(()) } else { Err(StoreError::Unavailable("store thread stopped".into())) } })
     }
 
     fn submit(&self, request: NewRequest) -> BoxFuture<'_, Result<Stored, StoreError>> {
