@@ -372,6 +372,13 @@ pub fn step(ctx: Ctx<'_>, s: &mut Session, input: &str) -> Outcome {
                 return go_back(ctx, s).into();
             }
             if input == &*nav.more {
+                if let Some(pages) = fixed_for(ctx, s) {
+                    if usize::from(s.page) + 1 < pages.len() {
+                        s.page += 1;
+                        return Step::Show { text: pages[usize::from(s.page)].to_string(), end: false }.into();
+                    }
+                    return render(ctx, s, Some("njia-invalid-choice")).into();
+                }
                 let view = view(ctx, s);
                 if view.pages.get(usize::from(s.page) + 1).is_some() {
                     s.page += 1;
@@ -896,11 +903,16 @@ fn render(ctx: Ctx<'_>, s: &Session, error: Option<&str>) -> Step {
     laid_out(ctx, s, error)
 }
 
-/// The prepared text of the session's page, when its screen is fixed (see [`Fixed`]).
-fn fixed_page<'a>(ctx: Ctx<'a>, s: &Session) -> Option<&'a str> {
+/// The prepared pages of the session's screen, when it is fixed (see [`Fixed`]).
+fn fixed_for<'a>(ctx: Ctx<'a>, s: &Session) -> Option<&'a [Box<str>]> {
     let fixed = ctx.menu.prepared.get(&s.locale)?.fixed.get(usize::from(s.screen.0))?;
     let depth = depth_class(s);
-    let pages = &fixed.iter().find(|f| f.limit == ctx.limit && f.depth == depth)?.pages;
+    fixed.iter().find(|f| f.limit == ctx.limit && f.depth == depth).map(|f| &*f.pages)
+}
+
+/// The prepared text of the session's page, when its screen is fixed.
+fn fixed_page<'a>(ctx: Ctx<'a>, s: &Session) -> Option<&'a str> {
+    let pages = fixed_for(ctx, s)?;
     // Past the last page shows the last page, as a layout does.
     let page = usize::from(s.page).min(pages.len().checked_sub(1)?);
     pages.get(page).map(|p| &**p)

@@ -393,24 +393,34 @@ fn form_decode(part: &[u8]) -> Cow<'_, str> {
             Err(_) => String::from_utf8_lossy(part),
         };
     }
-    let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16)).map(|d| d as u8);
+    let hex = |b: Option<&u8>| match b? {
+        b @ b'0'..=b'9' => Some(b - b'0'),
+        b @ b'a'..=b'f' => Some(b - b'a' + 10),
+        b @ b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    };
     let mut out = Vec::with_capacity(part.len());
-    let mut i = 0;
-    while let Some(&b) = part.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                if let (Some(hi), Some(lo)) = (hex(part.get(i + 1)), hex(part.get(i + 2))) {
-                    out.push(hi << 4 | lo);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            b => out.push(b),
+    let mut rest = part;
+    // Plain runs are copied whole; only `+` and `%` are looked at one by one.
+    while let Some(i) = rest.iter().position(|&b| b == b'+' || b == b'%') {
+        out.extend_from_slice(&rest[..i]);
+        if rest[i] == b'+' {
+            out.push(b' ');
+            rest = &rest[i + 1..];
+            continue;
         }
-        i += 1;
+        match (hex(rest.get(i + 1)), hex(rest.get(i + 2))) {
+            (Some(hi), Some(lo)) => {
+                out.push(hi << 4 | lo);
+                rest = &rest[i + 3..];
+            }
+            _ => {
+                out.push(b'%');
+                rest = &rest[i + 1..];
+            }
+        }
     }
+    out.extend_from_slice(rest);
     match String::from_utf8(out) {
         Ok(s) => Cow::Owned(s),
         Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
