@@ -209,7 +209,9 @@ async fn postgres_rows_are_small_unlogged_and_hold_no_secret() {
 }
 
 /// Reads treat rows past `live_until` as absent while the resume window keeps them; the
-/// sweeper deletes rows past `expires_at` through the index, in batches.
+/// sweeper deletes rows past `expires_at` through the index on `sweep_after` (`expires_at`
+/// rounded up to the minute), in batches; an ordinary hop changes no indexed column, so
+/// PostgreSQL rewrites the row in place.
 #[tokio::test]
 async fn postgres_expiry_and_sweep() {
     let db = create_database().await;
@@ -225,17 +227,22 @@ async fn postgres_expiry_and_sweep() {
     // Ended rows expire with their retry time (here the idle TTL, which is shorter); open ones
     // are kept for the resume window.
     let now = njia::store::now_ms();
+    // Found through the minute they expire in: none before its end, all of them after.
+    let minute_ago = now - 60_000;
+    assert_eq!(s.sweep(minute_ago).await.unwrap(), 0, "nothing has expired a minute ago");
+    let now = now + 60_000;
     assert_eq!(s.sweep(now).await.unwrap(), 1250);
     assert!(s.take_open(query(&key("at", "new"))).await.unwrap().is_some(), "kept for resuming");
     assert_eq!(s.sweep(now + WINDOW.as_millis() as i64 + 1000).await.unwrap(), 1250);
     let c = pg_client(&db.url).await;
     let n: i64 = c.query_one("SELECT count(*) FROM sessions", &[]).await.unwrap().get(0);
     assert_eq!(n, 0);
-    // The sweep finds its rows through the expires_at index, never by a full scan.
+    // The sweep finds its rows through the sweep_after index, never by a full scan.
     c.batch_execute("SET enable_seqscan = off").await.unwrap();
     let plan: Vec<String> = c
         .query(
-            "EXPLAIN SELECT channel, session_id FROM sessions WHERE expires_at <= 0 ORDER BY expires_at LIMIT 1000",
+            "EXPLAIN SELECT channel, session_id FROM sessions WHERE sweep_after <= 0 AND expires_at <= 0 \
+             ORDER BY sweep_after LIMIT 1000",
             &[],
         )
         .await
@@ -243,7 +250,30 @@ async fn postgres_expiry_and_sweep() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert!(plan.iter().any(|l| l.contains("sessions_expires")), "{plan:#?}");
+    assert!(plan.iter().any(|l| l.contains("sessions_sweep")), "{plan:#?}");
+    // Hops within a minute rewrite a session's row in place: no index gains an entry.
+    c.batch_execute("SET enable_seqscan = on").await.unwrap();
+    let k = key("at", "hot");
+    for hop in 0..50 {
+        s.put(&k, record(hop)).await.unwrap();
+    }
+    // Statistics reach the view when the writing connections close (or after ten idle
+    // seconds): close them.
+    drop(s);
+    let started = std::time::Instant::now();
+    let (updates, hot) = loop {
+        let row = c
+            .query_one("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'sessions'", &[])
+            .await
+            .unwrap();
+        let (updates, hot): (i64, i64) = (row.get(0), row.get(1));
+        if updates >= 49 || started.elapsed() > Duration::from_secs(15) {
+            break (updates, hot);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(updates >= 49, "the updates were counted: {updates}");
+    assert!(hot * 10 >= updates * 8, "most hops update in place: {hot} of {updates}");
     drop(c);
     drop_database(db).await;
 }

@@ -8,7 +8,9 @@
 //! prepared on every pooled connection at start-up, and the record (a [`SessionRecord`] as
 //! JSON, about 300 bytes) in one `bytea` column. Expiry needs no scan: reads treat a row past
 //! `live_until` as absent, and a sweeper deletes rows past `expires_at` in bounded batches
-//! through that column's index.
+//! through the index on `sweep_after` (`expires_at` rounded up to the minute). No indexed
+//! column changes on an ordinary hop, so PostgreSQL rewrites the row in place (a HOT update,
+//! `0006_sessions_hot.sql`) instead of adding an entry to every index on every hop.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -30,6 +32,10 @@ const SWEEP_BATCH: i64 = 1_000;
 const SWEEP_BATCHES: usize = 20;
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
+/// `sweep_after` is `expires_at` rounded up to a multiple of this: it changes about once a
+/// minute in a session's life, so most hops leave every indexed column as it was.
+const SWEEP_BUCKET_MS: i64 = 60_000;
+
 /// The name the shared input key is kept under in `shared_tokens`.
 const INPUT_KEY_NAME: &str = "njia-session-input-key";
 
@@ -37,11 +43,11 @@ const GET: &str = "SELECT record, open FROM sessions WHERE channel = $1 AND sess
 
 /// A consumed (resumed) session stays closed whatever a late hop writes.
 const PUT: &str = "\
-INSERT INTO sessions (channel, session_id, msisdn, menu, open, touched_at, live_until, expires_at, record)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO sessions (channel, session_id, msisdn, menu, open, touched_at, live_until, expires_at, sweep_after, record)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (channel, session_id) DO UPDATE SET
     open = sessions.open AND EXCLUDED.open, touched_at = EXCLUDED.touched_at, live_until = EXCLUDED.live_until,
-    expires_at = EXCLUDED.expires_at, record = EXCLUDED.record";
+    expires_at = EXCLUDED.expires_at, sweep_after = EXCLUDED.sweep_after, record = EXCLUDED.record";
 
 /// The number's newest session other than the new one, closed and returned if it is open, on
 /// the same channel and menu, and recent enough. The row lock makes two dials at once
@@ -58,8 +64,8 @@ RETURNING s.record";
 /// Skips rows another instance's sweeper is deleting, so sweepers never wait on each other.
 const SWEEP: &str = "\
 DELETE FROM sessions WHERE (channel, session_id) IN (
-    SELECT channel, session_id FROM sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2
-    FOR UPDATE SKIP LOCKED)";
+    SELECT channel, session_id FROM sessions WHERE sweep_after <= $1 AND expires_at <= $1
+    ORDER BY sweep_after LIMIT $2 FOR UPDATE SKIP LOCKED)";
 
 pub struct PgSessions {
     pool: Pool,
@@ -212,6 +218,8 @@ impl SessionStore for PgSessions {
             let open = !record.ended;
             let live_until = now.saturating_add(if open { self.idle_ms } else { self.ended_ms });
             let expires_at = if open { now.saturating_add(self.keep_open_ms) } else { live_until };
+            // Never before `expires_at`, so a row the sweeper finds through it has expired.
+            let sweep_after = expires_at.saturating_add(SWEEP_BUCKET_MS - 1) / SWEEP_BUCKET_MS * SWEEP_BUCKET_MS;
             let msisdn = record.msisdn.as_u64() as i64;
             let c = self.pool.get().await.map_err(unavailable)?;
             let st = c.prepare_cached(PUT).await.map_err(unavailable)?;
@@ -226,6 +234,7 @@ impl SessionStore for PgSessions {
                     &now,
                     &live_until,
                     &expires_at,
+                    &sweep_after,
                     &bytes,
                 ],
             )
