@@ -1,0 +1,35 @@
+"""Walks `njia serve` over one keep-alive connection: the agencies walk by a returning citizen
+(as `benches/load.rs` does), or with `landrates` the land-rates walk by new citizens."""
+import http.client
+import sys
+import urllib.parse
+
+port, walks, run = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+walk = sys.argv[4] if len(sys.argv) > 4 else "agencies"
+conn = http.client.HTTPConnection("127.0.0.1", port)
+
+
+def hop(sid, text, phone):
+    body = urllib.parse.urlencode(
+        {"sessionId": sid, "phoneNumber": phone, "networkCode": "63902", "serviceCode": "*384#", "text": text}
+    )
+    conn.request("POST", "/ussd/africastalking", body, {"Content-Type": "application/x-www-form-urlencoded"})
+    return conn.getresponse().read().decode()
+
+
+parcels = ["KAJIADO/1234", "NAIROBI/BLOCK82/1234", "MOMBASA/MN/5678"]
+if walk == "agencies":
+    hop(f"{run}-lang", "", "+254711000111")
+    hop(f"{run}-lang", "2", "+254711000111")
+for w in range(walks):
+    sid = f"{run}-{w}"
+    if walk == "agencies":
+        texts, phone, last = ["", "5", "5*98", "5*98*98", "5*98*98*14"], "+254711000111", "END "
+    else:
+        p = parcels[w % 3]
+        # A new number every walk, and other numbers in the warm-up than in the counted run.
+        prefix = 10 if run == "warm" else 11
+        texts, phone, last = ["", "2", "2*1", f"2*1*{p}", f"2*1*{p}*2"], f"+2547{prefix}{w:06}", "END Cancelled"
+    for text in texts:
+        reply = hop(sid, text, phone)
+    assert reply.startswith(last), reply
