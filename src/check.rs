@@ -83,16 +83,22 @@ impl Options<'_> {
     }
 }
 
-/// Runs every rule; returns all problems, sorted by file and position.
+/// Runs every rule; returns all problems, sorted by file and position. Prepares nothing for
+/// serving (`njia check` only reports).
 pub fn check(opts: &Options<'_>) -> Vec<Problem> {
-    match load(opts) {
+    match load_with(opts, false) {
         Ok(l) => l.warnings,
         Err(p) => p,
     }
 }
 
 /// Loads and checks; `Err` carries every problem (errors and warnings) when any is an error.
+/// The menus come back ready to serve: labels, texts and fixed pages prepared.
 pub fn load(opts: &Options<'_>) -> Result<Loaded, Vec<Problem>> {
+    load_with(opts, true)
+}
+
+fn load_with(opts: &Options<'_>, serve: bool) -> Result<Loaded, Vec<Problem>> {
     let (catalog, mut problems) = Catalog::load(opts.locales_dir, opts.fallback);
     let (menus, menu_problems) = menu::load_dir(opts.menus_dir);
     problems.extend(menu_problems);
@@ -117,7 +123,9 @@ pub fn load(opts: &Options<'_>) -> Result<Loaded, Vec<Problem>> {
     let menus = menus
         .into_iter()
         .map(|mut m| {
-            m.prepared = Prepared::new(&m, &catalog, &opts.limits_serving(&m.id));
+            if serve {
+                m.prepared = Prepared::new(&m, &catalog, &opts.limits_serving(&m.id));
+            }
             if let Some(sms) = m.sms.as_mut() {
                 sms.words = keywords::words(sms, &catalog);
             }

@@ -85,7 +85,8 @@ fn nav_line(catalog: &Catalog, locale: &Locale, key: &str, id: &str) -> Line {
     Line::new(format!("{key}. {}", catalog.format(locale, id, None)))
 }
 
-/// The finished pages of a screen whose text and options use no variable and no condition,
+/// The finished pages of a screen whose text and options use no variable and no condition
+/// (a menu, language or input screen),
 /// at one screen limit and one navigation depth: all a render of it can depend on besides the
 /// page. Most hops land on such a menu, and answering them is then a copy.
 #[derive(Debug)]
@@ -106,7 +107,8 @@ fn depth_class(s: &Session) -> u8 {
 fn is_fixed(screen: &crate::menu::Screen, catalog: &Catalog, locale: &Locale) -> bool {
     let plain = match &screen.kind {
         Kind::Menu { options, list: None } => options.iter().all(|o| o.when.is_none()),
-        Kind::Language { .. } => true,
+        // An input screen is its text and, at depth, Back and Home.
+        Kind::Language { .. } | Kind::Input(_) => true,
         _ => false,
     };
     plain
@@ -571,7 +573,11 @@ fn enter(ctx: Ctx<'_>, s: &mut Session, target: ScreenId) -> Step {
     match &screen.kind {
         Kind::Menu { .. } | Kind::Input(_) | Kind::Language { .. } => render(ctx, s, None),
         Kind::End => {
-            let text = screen.text.as_ref().map_or_else(String::new, |m| format(ctx, s, &m.id));
+            let prepared = ctx.menu.prepared.get(&s.locale).and_then(|p| p.headers.get(usize::from(target.0)));
+            let text = match prepared.and_then(Option::as_ref) {
+                Some(line) => line.text.to_string(),
+                None => screen.text.as_ref().map_or_else(String::new, |m| format(ctx, s, &m.id)),
+            };
             s.secrets.clear();
             Step::Show { text: fit(text, ctx.limit), end: true }
         }

@@ -20,10 +20,10 @@ RUST_LOG=error valgrind --tool=callgrind --callgrind-out-file="$work/out" --inst
 server=$!
 for _ in $(seq 1 100); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.3; done
 python3 benches/callgrind/drive.py "$port" 100 warm "$walk"
-callgrind_control -i on "$server" >/dev/null
+callgrind_control -i on "$server" >/dev/null 2>&1
 python3 benches/callgrind/drive.py "$port" 1000 run1 "$walk"
-callgrind_control -i off "$server" >/dev/null
-callgrind_control -d "$server" >/dev/null
+callgrind_control -i off "$server" >/dev/null 2>&1
+callgrind_control -d "$server" >/dev/null 2>&1
 sleep 1
 kill "$server"
 wait "$server" 2>/dev/null || true
