@@ -18,6 +18,8 @@ def hop(sid, text, phone):
 
 
 parcels = ["KAJIADO/1234", "NAIROBI/BLOCK82/1234", "MOMBASA/MN/5678"]
+if walk == "bare":
+    walk = "agencies"
 if walk == "agencies":
     hop(f"{run}-lang", "", "+254711000111")
     hop(f"{run}-lang", "2", "+254711000111")

@@ -3,7 +3,10 @@
 # CPU times vary by ±10 % on a shared machine. Counts user-space instructions only (the kernel's
 # share is the same for any server: see BENCHMARKS.md).
 #
-#   benches/callgrind/run.sh [agencies|landrates] [BINARY]    (default: agencies, target/release/njia)
+#   benches/callgrind/run.sh [agencies|landrates|bare] [BINARY]    (default: agencies, target/release/njia)
+#
+# `bare` walks the agencies requests against the load bench's bare hyper server (the floor:
+# the same form parsed, a fixed reply).
 #
 # Needs valgrind and python3. Warms up with 100 walks, then counts 1,000 walks (5,000 hops).
 set -euo pipefail
@@ -11,12 +14,18 @@ cd "$(dirname "$0")/../.."
 walk=${1:-agencies}
 bin=${2:-target/release/njia}
 [ -x "$bin" ] || cargo build --release --quiet
+serve=(serve --listen)
+if [ "$walk" = bare ]; then
+    cargo bench --bench load --no-run --quiet 2>/dev/null
+    bin=$(ls -t target/release/deps/load-* | grep -v '\.d$' | head -1)
+    serve=(--serve-bare)
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 printf 'resume_window_secs = 0\n[rate_limit]\nphone_per_minute = 4000000000\nphone_burst = 4000000000\n' >"$work/bench.toml"
 port=$((20000 + RANDOM % 20000))
 RUST_LOG=error valgrind --tool=callgrind --callgrind-out-file="$work/out" --instr-atstart=no \
-    "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/data" --config "$work/bench.toml" 2>"$work/valgrind.log" &
+    "$bin" "${serve[@]}" "127.0.0.1:$port" --data-dir "$work/data" --config "$work/bench.toml" 2>"$work/valgrind.log" &
 server=$!
 for _ in $(seq 1 100); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.3; done
 python3 benches/callgrind/drive.py "$port" 100 warm "$walk"
