@@ -50,10 +50,11 @@ ON CONFLICT (channel, session_id) DO UPDATE SET
     expires_at = EXCLUDED.expires_at, sweep_after = EXCLUDED.sweep_after, record = EXCLUDED.record";
 
 /// A later hop of a session rewrites its row. An upsert would first try an insert, find the
-/// key taken and only then update: measurably more work for the database on every hop.
+/// key taken and only then update: more work for the database on every hop. Same parameters as
+/// [`PUT`]; the number and menu of a session never change, so they only confirm the row.
 const UPDATE: &str = "\
-UPDATE sessions SET open = open AND $3, touched_at = $4, live_until = $5, expires_at = $6, sweep_after = $7, record = $8
-WHERE channel = $1 AND session_id = $2";
+UPDATE sessions SET open = open AND $5, touched_at = $6, live_until = $7, expires_at = $8, sweep_after = $9, record = $10
+WHERE channel = $1 AND session_id = $2 AND msisdn = $3 AND menu = $4";
 
 /// The number's newest session other than the new one, closed and returned if it is open, on
 /// the same channel and menu, and recent enough. The row lock makes two dials at once
@@ -227,49 +228,29 @@ impl SessionStore for PgSessions {
             // Never before `expires_at`, so a row the sweeper finds through it has expired.
             let sweep_after = expires_at.saturating_add(SWEEP_BUCKET_MS - 1) / SWEEP_BUCKET_MS * SWEEP_BUCKET_MS;
             let msisdn = record.msisdn.as_u64() as i64;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
+                &&*key.channel,
+                &&*key.session_id,
+                &msisdn,
+                &&*record.menu_id,
+                &open,
+                &now,
+                &live_until,
+                &expires_at,
+                &sweep_after,
+                &bytes,
+            ];
             let c = self.pool.get().await.map_err(unavailable)?;
             // A session's first hop inserts its row; a later one updates it, and inserts only
             // if the row has gone meanwhile (swept while the citizen was idle past its TTL).
             if record.hops > 1 {
                 let st = c.prepare_cached(UPDATE).await.map_err(unavailable)?;
-                let updated = c
-                    .execute(
-                        &st,
-                        &[
-                            &&*key.channel,
-                            &&*key.session_id,
-                            &open,
-                            &now,
-                            &live_until,
-                            &expires_at,
-                            &sweep_after,
-                            &bytes,
-                        ],
-                    )
-                    .await
-                    .map_err(unavailable)?;
-                if updated == 1 {
+                if c.execute(&st, &params).await.map_err(unavailable)? == 1 {
                     return Ok(());
                 }
             }
             let st = c.prepare_cached(PUT).await.map_err(unavailable)?;
-            c.execute(
-                &st,
-                &[
-                    &&*key.channel,
-                    &&*key.session_id,
-                    &msisdn,
-                    &&*record.menu_id,
-                    &open,
-                    &now,
-                    &live_until,
-                    &expires_at,
-                    &sweep_after,
-                    &bytes,
-                ],
-            )
-            .await
-            .map_err(unavailable)?;
+            c.execute(&st, &params).await.map_err(unavailable)?;
             Ok(())
         })
     }
