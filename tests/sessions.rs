@@ -15,9 +15,21 @@ use njia::session::postgres::{PgSessions, shared_input_key};
 use njia::session::{MemorySessions, OpenQuery, SessionRecord, SessionStore};
 use njia::store::postgres::PostgresStore;
 use njia::types::{Locale, Msisdn, SessionKey};
+use tokio::sync::{RwLock, RwLockReadGuard};
 
 const IDLE: Duration = Duration::from_secs(180);
 const WINDOW: Duration = Duration::from_secs(300);
+
+/// Instances racing on one database (the input-key test) hold 64 connections at once; the
+/// other PostgreSQL tests of this file wait while it runs, so together they stay under the
+/// server's `max_connections` (100 by default).
+static CONNECTIONS: RwLock<()> = RwLock::const_new(());
+
+/// A fresh database, and a share of the connection budget for as long as the test holds it.
+async fn database() -> (TestDatabase, RwLockReadGuard<'static, ()>) {
+    let share = CONNECTIONS.read().await;
+    (create_database().await, share)
+}
 
 fn key(channel: &str, id: &str) -> SessionKey {
     SessionKey::new(Arc::from(channel), id).unwrap()
@@ -164,7 +176,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $check() {
-                    let db = super::create_database().await;
+                    let (db, _share) = super::database().await;
                     super::$check(super::postgres(&db)).await;
                     super::drop_database(db).await;
                 }
@@ -184,7 +196,7 @@ conformance!(
 /// The row never holds a secret, the table is UNLOGGED, and the record is small.
 #[tokio::test]
 async fn postgres_rows_are_small_unlogged_and_hold_no_secret() {
-    let db = create_database().await;
+    let (db, _share) = database().await;
     let s = postgres(&db)().await;
     let mut r = record(1);
     r.state.secrets.push(("pin".into(), "98765".into()));
@@ -214,7 +226,7 @@ async fn postgres_rows_are_small_unlogged_and_hold_no_secret() {
 /// PostgreSQL rewrites the row in place.
 #[tokio::test]
 async fn postgres_expiry_and_sweep() {
-    let db = create_database().await;
+    let (db, _share) = database().await;
     let store = PostgresStore::connect(&db.url).await.unwrap();
     let input_key = shared_input_key(&store).await.unwrap();
     let s = PgSessions::connect(&db.url, input_key, Duration::from_millis(300), WINDOW).await.unwrap();
@@ -281,6 +293,7 @@ async fn postgres_expiry_and_sweep() {
 /// Every instance on one database hashes inputs with one key, drawn at random per database.
 #[tokio::test]
 async fn the_input_key_is_shared_per_database_and_random() {
+    let _alone = CONNECTIONS.write().await;
     let (a, b) = (create_database().await, create_database().await);
     let key_of = |url: String| async move {
         let store = PostgresStore::connect(&url).await.unwrap();
