@@ -111,11 +111,18 @@ fn is_fixed(screen: &crate::menu::Screen, catalog: &Catalog, locale: &Locale) ->
         Kind::Language { .. } | Kind::Input(_) => true,
         _ => false,
     };
-    plain
-        && screen
-            .text
-            .as_ref()
-            .is_none_or(|t| catalog.message(locale, &t.id).is_some() && catalog.vars_used(locale, &t.id).is_empty())
+    plain && screen.text.as_ref().is_none_or(|t| fixed_text(catalog, locale, &t.id))
+}
+
+/// True when message `id` reads the same for everyone in `locale`: the locale has it (a
+/// fallback's text may use variables) and it uses no variable.
+fn fixed_text(catalog: &Catalog, locale: &Locale, id: &str) -> bool {
+    catalog.message(locale, id).is_some() && catalog.vars_used(locale, id).is_empty()
+}
+
+/// The prepared text of `screen` in the session's locale, when it has no variables.
+fn prepared_text<'a>(ctx: Ctx<'a>, s: &Session, screen: ScreenId) -> Option<&'a Line> {
+    ctx.menu.prepared.get(&s.locale)?.headers.get(usize::from(screen.0))?.as_ref()
 }
 
 /// Lays out every page of a fixed screen at each limit and depth, through the same code as
@@ -172,10 +179,7 @@ impl Prepared {
                     .iter()
                     .map(|sc| {
                         let text = sc.text.as_ref()?;
-                        // Only a message this locale has: a fallback's text may use variables.
-                        let fixed = catalog.message(locale, &text.id).is_some()
-                            && catalog.vars_used(locale, &text.id).is_empty();
-                        fixed.then(|| Line::new(f(&text.id)))
+                        fixed_text(catalog, locale, &text.id).then(|| Line::new(f(&text.id)))
                     })
                     .collect();
                 let fixed = (0..menu.screens.len())
@@ -573,8 +577,7 @@ fn enter(ctx: Ctx<'_>, s: &mut Session, target: ScreenId) -> Step {
     match &screen.kind {
         Kind::Menu { .. } | Kind::Input(_) | Kind::Language { .. } => render(ctx, s, None),
         Kind::End => {
-            let prepared = ctx.menu.prepared.get(&s.locale).and_then(|p| p.headers.get(usize::from(target.0)));
-            let text = match prepared.and_then(Option::as_ref) {
+            let text = match prepared_text(ctx, s, target) {
                 Some(line) => line.text.to_string(),
                 None => screen.text.as_ref().map_or_else(String::new, |m| format(ctx, s, &m.id)),
             };
@@ -643,15 +646,14 @@ fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> View<'a> {
     // formatted here otherwise (a menu built without `Prepared`, or a locale added to sessions
     // but not to the catalog).
     let prepared = ctx.menu.prepared.get(&s.locale);
-    let (header, header_cost) =
-        match prepared.and_then(|p| p.headers.get(usize::from(s.screen.0))).and_then(Option::as_ref) {
-            Some(line) => (Cow::Borrowed(&*line.text), line.cost),
-            None => {
-                let text = screen.text.as_ref().map_or_else(String::new, |t| format(ctx, s, &t.id));
-                let cost = LineCost::of(&text);
-                (Cow::Owned(text), cost)
-            }
-        };
+    let (header, header_cost) = match prepared_text(ctx, s, s.screen) {
+        Some(line) => (Cow::Borrowed(&*line.text), line.cost),
+        None => {
+            let text = screen.text.as_ref().map_or_else(String::new, |t| format(ctx, s, &t.id));
+            let cost = LineCost::of(&text);
+            (Cow::Owned(text), cost)
+        }
+    };
     let labels: Vec<(Cow<'a, str>, LineCost)> = items(ctx, s)
         .iter()
         .map(|item| match (&screen.kind, *item) {

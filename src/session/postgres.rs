@@ -139,28 +139,9 @@ impl PgSessions {
         Arc::new(sessions)
     }
 
-    /// Opens every pooled connection and prepares the statements on each, so no hop pays for a
-    /// connection set-up or a plan (milliseconds, which would land on the first hops). A
-    /// failure here is not fatal: the statement is prepared on first use instead.
+    /// Opens every pooled connection and prepares the session statements on each.
     async fn warm(&self) {
-        let size = self.pool.status().max_size;
-        let mut held = Vec::with_capacity(size);
-        for _ in 0..size {
-            match self.pool.get().await {
-                Ok(c) => {
-                    for sql in [GET, PUT, UPDATE, TAKE] {
-                        if let Err(e) = c.prepare_cached(sql).await {
-                            tracing::warn!(error = %e, "cannot prepare a session statement while warming the pool");
-                        }
-                    }
-                    held.push(c);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot open a pooled connection while warming the session pool");
-                    break;
-                }
-            }
-        }
+        crate::store::postgres::warm(&self.pool, &[GET, PUT, UPDATE, TAKE], "sessions").await;
     }
 
     /// Deletes rows past `expires_at` at `now_ms`, in batches through the index; returns how

@@ -27,6 +27,31 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (6, "0006_sessions_hot", include_str!("../../migrations/postgres/0006_sessions_hot.sql")),
 ];
 
+/// Opens every connection of `pool` and prepares `statements` on each, so no citizen's hop
+/// pays for a connection set-up or a statement plan (both cost milliseconds, and would
+/// otherwise land on the first hops after a start). A failure is not fatal: the connection or
+/// statement is then made on first use. `what` names the pool in the log.
+pub(crate) async fn warm(pool: &Pool, statements: &[&str], what: &str) {
+    let size = pool.status().max_size;
+    let mut held = Vec::with_capacity(size);
+    for _ in 0..size {
+        match pool.get().await {
+            Ok(c) => {
+                for sql in statements {
+                    if let Err(e) = c.prepare_cached(sql).await {
+                        tracing::warn!(error = %e, pool = what, "cannot prepare a statement while warming the pool");
+                    }
+                }
+                held.push(c);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, pool = what, "cannot open a pooled connection while warming the pool");
+                break;
+            }
+        }
+    }
+}
+
 /// The advisory lock key migrations hold ("njia" in ASCII, then 1).
 const MIGRATION_LOCK: i64 = 0x6e6a_6961_0000_0001;
 
@@ -57,27 +82,10 @@ impl PostgresStore {
         Ok(store)
     }
 
-    /// Opens every pooled connection and prepares the statements of the USSD path on each, so
-    /// no citizen's hop pays for a connection set-up or a statement plan (both cost
-    /// milliseconds, and would otherwise land on the first hops after a start).
+    /// Opens every pooled connection and prepares the statements of the USSD path on each (see
+    /// [`warm`]).
     async fn warm(&self) {
-        let mut held = Vec::with_capacity(POOL_SIZE);
-        for _ in 0..POOL_SIZE {
-            match self.pool.get().await {
-                Ok(c) => {
-                    for sql in [SUBMIT, BY_KEY, LANGUAGE] {
-                        if let Err(e) = c.prepare_cached(sql).await {
-                            tracing::warn!(error = %e, "cannot prepare a statement while warming the pool");
-                        }
-                    }
-                    held.push(c);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot open a pooled connection while warming the pool");
-                    break;
-                }
-            }
-        }
+        warm(&self.pool, &[SUBMIT, BY_KEY, LANGUAGE], "store").await;
     }
 
     /// The pool of the USSD path, which PostgreSQL sessions share: a hop holds one
