@@ -233,7 +233,7 @@ async fn dispatch_run(label: &str, store: Arc<dyn Store>, agency_url: &str, n: u
             let policy = policy.clone();
             tokio::spawn(async move {
                 let msisdn = Msisdn::parse(&format!("+2547115{i:05}")).expect("phone");
-                let plan = plan_submit(msisdn, None, &policy, 0).expect("plan");
+                let plan = plan_submit(msisdn, None, &policy, 0);
                 store
                     .submit(NewRequest {
                         idempotency_key: format!("bench:{i}"),

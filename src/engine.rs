@@ -25,10 +25,8 @@ pub const SYSTEM_MESSAGES: &[&str] = &[
     "njia-nav-back",
     "njia-nav-home",
     "njia-nav-more",
+    "njia-technical-problem",
 ];
-
-/// Widest value kept from a lookup whatever the menu declares (a screen is at most 182).
-const MAX_VALUE_WIDTH: usize = 182;
 
 /// Most items kept from a list a lookup returns (they are paginated, but not without end).
 pub const MAX_LIST_ITEMS: usize = 50;
@@ -212,13 +210,7 @@ impl Prepared {
     }
 }
 
-/// A variable's value.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Value {
-    Text(Box<str>),
-    /// Items shown by a menu with `options_from`.
-    List(Vec<Box<str>>),
-}
+pub use crate::value::Value;
 
 /// A screen to return to with Back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,18 +258,21 @@ impl std::ops::DerefMut for Secrets {
 }
 
 impl Session {
-    pub fn var(&self, name: &str) -> Option<&str> {
-        self.vars.iter().find(|(k, _)| &**k == name).and_then(|(_, v)| match v {
-            Value::Text(t) => Some(&**t),
-            Value::List(_) => None,
-        })
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.vars.iter().find(|(k, _)| &**k == name).map(|(_, v)| v)
+    }
+
+    /// A variable's canonical text (digits for an amount, ISO for a date); `None` when unset
+    /// or a list.
+    pub fn var(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.value(name).and_then(Value::canonical)
     }
 
     fn list(&self, name: &str) -> &[Box<str>] {
-        self.vars.iter().find(|(k, _)| &**k == name).map_or(&[], |(_, v)| match v {
-            Value::List(l) => l.as_slice(),
-            Value::Text(_) => &[],
-        })
+        match self.value(name) {
+            Some(Value::List(l)) => l.as_slice(),
+            _ => &[],
+        }
     }
 
     pub fn set_var(&mut self, name: &str, value: Value) {
@@ -346,10 +341,34 @@ pub enum LookupAnswer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubmitCall {
     pub service: String,
-    /// Amount and account (e.g. the parcel number) when the request must be paid first.
-    pub payment: Option<(String, String)>,
+    /// What the request must be paid with first, if anything.
+    pub payment: Option<PaymentCall>,
     /// The request's fields, never including secrets.
     pub fields: Vec<(String, String)>,
+}
+
+/// The payment a submit asks for: the amount as the number it was admitted as, never re-read
+/// from a screen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentCall {
+    pub amount: crate::money::Kes,
+    /// The account the payment is for (e.g. the parcel number).
+    pub account: String,
+}
+
+/// A lookup answer the engine refused: a value that did not parse as its variable's type or
+/// did not fit its width. The citizen sees the lookup apology; the caller logs and counts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub variable: String,
+    pub why: crate::value::Refusal,
+}
+
+/// The step after a lookup answer, and what was refused in it, if anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answered {
+    pub step: Step,
+    pub refused: Option<Refused>,
 }
 
 /// Starts a session: the language screen on first use, else the menu's start screen.
@@ -386,6 +405,9 @@ pub fn step(ctx: Ctx<'_>, s: &mut Session, input: &str) -> Outcome {
                     return render(ctx, s, Some("njia-invalid-choice")).into();
                 }
                 let view = view(ctx, s);
+                if view.broken {
+                    return apology(ctx, s).into();
+                }
                 if view.pages.get(usize::from(s.page) + 1).is_some() {
                     s.page += 1;
                     // The layout does not depend on the page, so reuse it.
@@ -407,13 +429,23 @@ pub fn step(ctx: Ctx<'_>, s: &mut Session, input: &str) -> Outcome {
             if inp.navigation && input == &*nav.back {
                 return go_back(ctx, s).into();
             }
-            match validate(inp, input) {
+            // What the citizen typed is admitted like any other value: typed amounts and dates
+            // are parsed here, and a value wider than its variable is a wrong input.
+            let admitted = validate(inp, input).and_then(|value| {
+                if inp.secret {
+                    Ok(Value::Text(value.into()))
+                } else {
+                    admit(ctx, &inp.save_as, &value).map_err(|_| ())
+                }
+            });
+            match admitted {
                 Ok(value) => {
                     if inp.secret {
+                        let Value::Text(value) = value else { return render(ctx, s, None).into() };
                         s.secrets.retain(|(k, _)| **k != *inp.save_as);
-                        s.secrets.push((inp.save_as.as_str().into(), value.into()));
+                        s.secrets.push((inp.save_as.as_str().into(), value));
                     } else {
-                        s.set_var(&inp.save_as, Value::Text(value.into()));
+                        s.set_var(&inp.save_as, value);
                     }
                     s.push();
                     enter(ctx, s, inp.next).into()
@@ -430,35 +462,76 @@ pub fn step(ctx: Ctx<'_>, s: &mut Session, input: &str) -> Outcome {
 }
 
 /// Continues after a lookup the caller performed.
-pub fn lookup_answered(ctx: Ctx<'_>, s: &mut Session, answer: LookupAnswer) -> Step {
+///
+/// Every value the answer provides is admitted first ([`crate::value::admit`]): parsed into
+/// its variable's type and held to its declared width. One refused value refuses the whole
+/// answer (the citizen sees the lookup apology, nothing is set), because a screen or a submit
+/// built on part of an answer would be wrong in a way nobody sees.
+pub fn lookup_answered(ctx: Ctx<'_>, s: &mut Session, answer: LookupAnswer) -> Answered {
     let Kind::Lookup(l) = &ctx.menu.screen(s.screen).kind else {
-        return render(ctx, s, None);
+        return Answered { step: render(ctx, s, None), refused: None };
     };
     s.secrets.clear();
+    let mut refused = None;
     let error = match answer {
-        LookupAnswer::Found(values) => {
-            // A backend sets only what the menu says it provides, each value within its
-            // declared width: the checker proved the screens fit with those widths, and a
-            // backend must not overwrite what the citizen entered.
-            for (k, v) in values {
-                if !l.provides.contains(&k) {
-                    continue;
+        LookupAnswer::Found(values) => match admit_answer(ctx, &l.provides, values) {
+            Ok(values) => {
+                // A backend sets only what the menu says it provides: the checker proved the
+                // screens fit with those widths, and a backend must not overwrite what the
+                // citizen entered.
+                for (k, v) in values {
+                    s.set_var(&k, v);
                 }
-                let width = ctx.menu.var_widths.get(&k).copied().unwrap_or(MAX_VALUE_WIDTH).min(MAX_VALUE_WIDTH);
-                let v = match v {
-                    Value::Text(t) => Value::Text(clamp(&t, width)),
-                    Value::List(items) => {
-                        Value::List(items.iter().take(MAX_LIST_ITEMS).map(|i| clamp(i, width)).collect())
-                    }
-                };
-                s.set_var(&k, v);
+                return Answered { step: enter(ctx, s, l.next), refused: None };
             }
-            return enter(ctx, s, l.next);
-        }
+            Err(r) => {
+                refused = Some(r);
+                "njia-lookup-failed"
+            }
+        },
         LookupAnswer::NotFound => l.not_found.as_ref().map_or("njia-lookup-not-found", |m| m.id.as_str()),
         LookupAnswer::Failed => "njia-lookup-failed",
     };
-    // Back to the screen that led here, with the reason on top: the session goes on.
+    Answered { step: lookup_failed(ctx, s, error), refused }
+}
+
+/// The provided values of an answer, admitted; the first refusal otherwise.
+fn admit_answer(
+    ctx: Ctx<'_>,
+    provides: &[String],
+    values: Vec<(String, Value)>,
+) -> Result<Vec<(String, Value)>, Refused> {
+    let mut out = Vec::with_capacity(values.len());
+    for (k, v) in values {
+        if !provides.contains(&k) {
+            continue;
+        }
+        let refuse = |why| Refused { variable: k.clone(), why };
+        let v = match v {
+            Value::Text(t) => admit(ctx, &k, &t).map_err(refuse)?,
+            Value::List(items) => {
+                let rule = ctx.menu.rule(&k);
+                if rule.ty != crate::value::VarType::Text {
+                    return Err(refuse(crate::value::Refusal::List(rule.ty.name())));
+                }
+                let items = items.iter().take(MAX_LIST_ITEMS).map(|i| crate::value::admit_text(rule, i));
+                Value::List(items.collect::<Result<_, _>>().map_err(refuse)?)
+            }
+            // Backends answer in text; a typed value is already admitted.
+            typed => typed,
+        };
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+/// Admits `raw` as a value of `var` under the menu's declaration.
+fn admit(ctx: Ctx<'_>, var: &str, raw: &str) -> Result<Value, crate::value::Refusal> {
+    crate::value::admit(ctx.menu.rule(var), raw)
+}
+
+/// Back to the screen that led to a lookup, with the reason on top: the session goes on.
+fn lookup_failed(ctx: Ctx<'_>, s: &mut Session, error: &str) -> Step {
     match s.stack.pop() {
         Some(f) => {
             s.screen = f.screen;
@@ -473,7 +546,21 @@ pub fn lookup_answered(ctx: Ctx<'_>, s: &mut Session, answer: LookupAnswer) -> S
 pub fn submitted(ctx: Ctx<'_>, s: &mut Session, reference: &str) -> Step {
     s.secrets.clear();
     s.set_var("reference", Value::Text(reference.into()));
-    let text = ctx.menu.screen(s.screen).text.as_ref().map_or_else(String::new, |m| format(ctx, s, &m.id));
+    let text = match ctx.menu.screen(s.screen).text.as_ref() {
+        Some(m) => format(ctx, s, &m.id),
+        None => Some(String::new()),
+    };
+    match text {
+        Some(text) => Step::Show { text: fit(text, ctx.limit), end: true },
+        None => apology(ctx, s),
+    }
+}
+
+/// The localized apology that replaces a screen whose text could not be formatted (a variable
+/// it uses is unset): a citizen never sees a raw `{$…}`. The checker makes this unreachable
+/// for shipped menus; it guards the rest.
+fn apology(ctx: Ctx<'_>, s: &Session) -> Step {
+    let text = ctx.catalog.format(&s.locale, "njia-technical-problem", None).into_owned();
     Step::Show { text: fit(text, ctx.limit), end: true }
 }
 
@@ -520,7 +607,7 @@ fn choose(ctx: Ctx<'_>, s: &mut Session, item: Item) -> Outcome {
         (Kind::Menu { options, .. }, Item::Option(i)) => {
             let o = &options[i];
             for (k, v) in &o.set {
-                s.set_var(k, Value::Text(v.as_str().into()));
+                s.set_var(k, v.clone());
             }
             s.push();
             enter(ctx, s, o.goto).into()
@@ -577,12 +664,16 @@ fn enter(ctx: Ctx<'_>, s: &mut Session, target: ScreenId) -> Step {
     match &screen.kind {
         Kind::Menu { .. } | Kind::Input(_) | Kind::Language { .. } => render(ctx, s, None),
         Kind::End => {
-            let text = match prepared_text(ctx, s, target) {
-                Some(line) => line.text.to_string(),
-                None => screen.text.as_ref().map_or_else(String::new, |m| format(ctx, s, &m.id)),
+            let text = match (prepared_text(ctx, s, target), &screen.text) {
+                (Some(line), _) => Some(line.text.to_string()),
+                (None, Some(m)) => format(ctx, s, &m.id),
+                (None, None) => Some(String::new()),
             };
             s.secrets.clear();
-            Step::Show { text: fit(text, ctx.limit), end: true }
+            match text {
+                Some(text) => Step::Show { text: fit(text, ctx.limit), end: true },
+                None => apology(ctx, s),
+            }
         }
         Kind::Lookup(l) => Step::Lookup(LookupCall {
             language: s.locale.clone(),
@@ -591,24 +682,30 @@ fn enter(ctx: Ctx<'_>, s: &mut Session, target: ScreenId) -> Step {
             args: l
                 .args
                 .iter()
-                .map(|a| (a.clone(), s.var(a).or_else(|| s.secret(a)).unwrap_or_default().to_owned()))
+                .map(|a| {
+                    let v = s.var(a).map(Cow::into_owned).or_else(|| s.secret(a).map(str::to_owned));
+                    (a.clone(), v.unwrap_or_default())
+                })
                 .collect(),
         }),
         Kind::Submit(sub) => {
             let fields = match &sub.fields {
-                Some(names) => names.iter().filter_map(|n| s.var(n).map(|v| (n.clone(), v.to_owned()))).collect(),
-                None => s
-                    .vars
-                    .iter()
-                    .filter_map(|(k, v)| match v {
-                        Value::Text(t) => Some((k.to_string(), t.to_string())),
-                        Value::List(_) => None,
-                    })
-                    .collect(),
+                Some(names) => names.iter().filter_map(|n| s.var(n).map(|v| (n.clone(), v.into_owned()))).collect(),
+                None => s.vars.iter().filter_map(|(k, v)| Some((k.to_string(), v.canonical()?.into_owned()))).collect(),
             };
-            let payment = sub.payment.as_ref().map(|p| {
-                (s.var(&p.amount).unwrap_or_default().to_owned(), s.var(&p.account).unwrap_or_default().to_owned())
-            });
+            let payment = match &sub.payment {
+                None => None,
+                // The amount is the number admitted when it entered the session. Anything else
+                // here (unset, or text from a session stored before amounts were typed) is never
+                // parsed into a charge: the citizen gets the apology, nothing is stored.
+                Some(p) => match s.value(&p.amount) {
+                    Some(Value::Amount(amount)) => Some(PaymentCall {
+                        amount: *amount,
+                        account: s.var(&p.account).map(Cow::into_owned).unwrap_or_default(),
+                    }),
+                    _ => return apology(ctx, s),
+                },
+            };
             Step::Submit(SubmitCall { service: sub.service.clone(), payment, fields })
         }
     }
@@ -631,6 +728,8 @@ struct View<'a> {
     /// A reason shown on top (invalid choice, lookup failed), not part of the layout.
     error: Option<Cow<'a, str>>,
     nav: NavLabels<'a>,
+    /// The header could not be formatted: the screen must not be shown (see [`apology`]).
+    broken: bool,
 }
 
 fn view<'a>(ctx: Ctx<'a>, s: &Session) -> View<'a> {
@@ -646,10 +745,17 @@ fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> View<'a> {
     // formatted here otherwise (a menu built without `Prepared`, or a locale added to sessions
     // but not to the catalog).
     let prepared = ctx.menu.prepared.get(&s.locale);
+    let mut broken = false;
     let (header, header_cost) = match prepared_text(ctx, s, s.screen) {
         Some(line) => (Cow::Borrowed(&*line.text), line.cost),
         None => {
-            let text = screen.text.as_ref().map_or_else(String::new, |t| format(ctx, s, &t.id));
+            let text = match &screen.text {
+                Some(t) => format(ctx, s, &t.id).unwrap_or_else(|| {
+                    broken = true;
+                    String::new()
+                }),
+                None => String::new(),
+            };
             let cost = LineCost::of(&text);
             (Cow::Owned(text), cost)
         }
@@ -678,7 +784,7 @@ fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> View<'a> {
         None => NavLabels::new(ctx, s),
     };
     let pages = paginate(ctx, s, &nav, header_cost, &labels);
-    View { labels: labels.into_iter().map(|(t, _)| t).collect(), pages, header, error, nav }
+    View { labels: labels.into_iter().map(|(t, _)| t).collect(), pages, header, error, nav, broken }
 }
 
 fn option_label<'a>(
@@ -929,13 +1035,16 @@ fn fixed_page<'a>(ctx: Ctx<'a>, s: &Session) -> Option<&'a str> {
 /// A render laid out now: the screen's view, its page and the error line.
 fn laid_out(ctx: Ctx<'_>, s: &Session, error: Option<&str>) -> Step {
     let screen = ctx.menu.screen(s.screen);
+    let v = view_with(ctx, s, error);
+    if v.broken {
+        return apology(ctx, s);
+    }
     let mut text;
     match &screen.kind {
         Kind::Menu { .. } | Kind::Language { .. } => {
-            text = page_text(s, view_with(ctx, s, error), ctx.limit);
+            text = page_text(s, v, ctx.limit);
         }
         Kind::Input(inp) => {
-            let v = view_with(ctx, s, error);
             let nav: Vec<String> = if inp.navigation {
                 v.nav.lines(s, 0, false).map(|(l, _)| l.to_string()).collect()
             } else {
@@ -948,24 +1057,29 @@ fn laid_out(ctx: Ctx<'_>, s: &Session, error: Option<&str>) -> Step {
             }
         }
         Kind::End | Kind::Lookup(_) | Kind::Submit(_) => {
-            text = with_error(view_with(ctx, s, error));
+            text = with_error(v);
         }
     }
     Step::Show { text: fit(text, ctx.limit), end: false }
 }
 
-/// Formats a screen message with the session's variables as arguments.
-fn format(ctx: Ctx<'_>, s: &Session, id: &str) -> String {
+/// Formats a screen message with the session's variables as arguments (amounts and dates as
+/// citizens read them); `None` when Fluent could not (a variable it uses is unset), so no raw
+/// `{$…}` placeable ever reaches a screen.
+fn format(ctx: Ctx<'_>, s: &Session, id: &str) -> Option<String> {
     if s.vars.is_empty() {
-        return ctx.catalog.format(&s.locale, id, None).into_owned();
+        return ctx.catalog.format_strict(&s.locale, id, None).map(Cow::into_owned);
     }
     let mut args = FluentArgs::with_capacity(s.vars.len());
     for (k, v) in &s.vars {
-        if let Value::Text(t) = v {
-            args.set(&**k, fluent_value(t));
+        match v {
+            Value::Text(t) => args.set(&**k, fluent_value(t)),
+            Value::Amount(a) => args.set(&**k, FluentValue::from(a.formatted())),
+            Value::Date(d) => args.set(&**k, FluentValue::from(d.shown())),
+            Value::List(_) => {}
         }
     }
-    ctx.catalog.format(&s.locale, id, Some(&args)).into_owned()
+    ctx.catalog.format_strict(&s.locale, id, Some(&args)).map(Cow::into_owned)
 }
 
 /// Canonical integers become numbers so plural selectors work; everything else (identifiers
@@ -1005,20 +1119,12 @@ pub fn fit(mut text: String, limit: usize) -> String {
     text
 }
 
-/// `value` cut to at most `width` characters.
-fn clamp(value: &str, width: usize) -> Box<str> {
-    match value.char_indices().nth(width) {
-        Some((i, _)) => value[..i].into(),
-        None => value.into(),
-    }
-}
-
 fn holds(c: &Condition, s: &Session) -> bool {
     match c {
         Condition::Set(v) => s.var(v).is_some_and(|x| !x.is_empty()),
-        Condition::Unset(v) => s.var(v).is_none_or(str::is_empty),
-        Condition::Equals(v, want) => s.var(v) == Some(want.as_str()),
-        Condition::NotEquals(v, want) => s.var(v) != Some(want.as_str()),
+        Condition::Unset(v) => s.var(v).is_none_or(|x| x.is_empty()),
+        Condition::Equals(v, want) => s.var(v).as_deref() == Some(want.as_str()),
+        Condition::NotEquals(v, want) => s.var(v).as_deref() != Some(want.as_str()),
     }
 }
 

@@ -23,6 +23,7 @@ use fluent::FluentArgs;
 use crate::agency::{Agency, DeliveredPayment, Delivery, DeliveryOutcome};
 use crate::i18n::Catalog;
 use crate::lifecycle::{AttemptStatus, DeliveryStatus, JobKind, RequestStatus};
+use crate::money::Kes;
 use crate::payment::{PaymentResult, Payments, PushOutcome, PushRequest, QueryOutcome};
 use crate::sms::{DeliveryReport, OutgoingSms, SmsOutcome, SmsSender};
 use crate::store::{
@@ -107,29 +108,6 @@ impl Policy {
     }
 }
 
-/// Why a submit could not be planned.
-#[derive(Debug, thiserror::Error)]
-pub enum PlanError {
-    #[error("amount {0:?} is not a whole number of shillings between 1 and 250,000")]
-    Amount(String),
-}
-
-/// Parses an amount as menus show it (`4,500`, `4500`, `4 500`, `4500.00`) into whole
-/// shillings. Daraja takes integers from 1 to 250,000.
-pub fn parse_amount_kes(raw: &str) -> Result<u64, PlanError> {
-    let cleaned: String = raw.chars().filter(|c| !matches!(c, ',' | ' ' | '_')).collect();
-    let cleaned = cleaned.strip_prefix("KES").unwrap_or(&cleaned);
-    let whole = match cleaned.split_once('.') {
-        Some((w, cents)) if cents.chars().all(|c| c == '0') => w,
-        Some(_) => return Err(PlanError::Amount(raw.to_owned())),
-        None => cleaned,
-    };
-    match whole.parse::<u64>() {
-        Ok(n) if (1..=250_000).contains(&n) => Ok(n),
-        _ => Err(PlanError::Amount(raw.to_owned())),
-    }
-}
-
 /// What a new request starts with, written in the same transaction as the request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
@@ -140,16 +118,13 @@ pub struct Plan {
 
 /// Plans a new request: with payment, an attempt and its push after the push delay; without,
 /// a delivery now.
-pub fn plan_submit(
-    msisdn: Msisdn,
-    payment: Option<&(String, String)>,
-    policy: &Policy,
-    now: i64,
-) -> Result<Plan, PlanError> {
-    Ok(match payment {
-        Some((amount, _account)) => Plan {
+///
+/// The amount is the [`Kes`] admitted where it entered the session: nothing here parses text.
+pub fn plan_submit(msisdn: Msisdn, amount: Option<Kes>, policy: &Policy, now: i64) -> Plan {
+    match amount {
+        Some(amount) => Plan {
             statuses: vec![RequestStatus::PaymentPending],
-            attempt: Some(NewAttempt { provider: "mpesa".into(), msisdn, amount_kes: parse_amount_kes(amount)? }),
+            attempt: Some(NewAttempt { provider: "mpesa".into(), msisdn, amount_kes: amount.get() }),
             jobs: vec![job(JobKind::Push, "1", JobAttempt::New, now + policy.push_delay_ms, policy, "")],
         },
         None => Plan {
@@ -157,7 +132,7 @@ pub fn plan_submit(
             attempt: None,
             jobs: vec![job(JobKind::Deliver, "1", JobAttempt::None, now, policy, "")],
         },
-    })
+    }
 }
 
 fn job(kind: JobKind, discriminator: &str, attempt: JobAttempt, run_at_ms: i64, policy: &Policy, data: &str) -> NewJob {
@@ -963,7 +938,8 @@ pub fn compose_sms(
         args.set("amount", format_kes(a.amount_kes));
         args.set("receipt", a.receipt.clone().unwrap_or_else(|| "-".into()));
     } else if let Some((amount, _)) = &request.payment {
-        args.set("amount", amount.clone());
+        // The store keeps the amount as digits (older rows grouped); shown grouped either way.
+        args.set("amount", Kes::parse(amount).map_or_else(|_| amount.clone(), Kes::formatted));
     }
     let id = match (notice, paid.is_some()) {
         (Notice::Fulfilled, true) => "sms-fulfilled-paid",
@@ -979,15 +955,7 @@ pub fn compose_sms(
 
 /// `4500` as `4,500`.
 pub fn format_kes(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::money::group_thousands(n)
 }
 
 /// Awaits every future (the batch of one claim), concurrently on this task.
@@ -1006,14 +974,6 @@ mod tests {
 
     #[test]
     fn amounts() {
-        assert_eq!(parse_amount_kes("4,500").unwrap(), 4500);
-        assert_eq!(parse_amount_kes("12 500").unwrap(), 12500);
-        assert_eq!(parse_amount_kes("1500.00").unwrap(), 1500);
-        assert_eq!(parse_amount_kes("KES 20").unwrap(), 20);
-        assert!(parse_amount_kes("0").is_err());
-        assert!(parse_amount_kes("250001").is_err());
-        assert!(parse_amount_kes("10.50").is_err());
-        assert!(parse_amount_kes("ten").is_err());
         assert_eq!(format_kes(4500), "4,500");
         assert_eq!(format_kes(250000), "250,000");
         assert_eq!(format_kes(7), "7");

@@ -22,7 +22,6 @@ use crate::types::{Locale, Msisdn, SessionKey};
 /// Messages the hub itself shows; every locale must define them.
 pub const HUB_MESSAGES: &[&str] = &[
     "njia-unknown-service",
-    "njia-technical-problem",
     "njia-session-expired",
     "njia-rate-limited",
     "njia-resume-offer",
@@ -506,13 +505,29 @@ impl Hub {
                             (LookupAnswer::Failed, "timeout")
                         }
                     };
+                    let answered = engine::lookup_answered(ctx, &mut rec.state, answer);
+                    let outcome = match &answered.refused {
+                        Some(r) => {
+                            // Which backend, variable and width, never the value itself (it can
+                            // be personal data).
+                            tracing::warn!(
+                                backend = %call.backend,
+                                operation = %call.operation,
+                                variable = %r.variable,
+                                width = ctx.menu.rule(&r.variable).width,
+                                why = %r.why,
+                                "lookup answer refused: the citizen gets the apology"
+                            );
+                            "refused"
+                        }
+                        None => outcome,
+                    };
                     crate::metrics::lookup(outcome, started.elapsed());
-                    engine::lookup_answered(ctx, &mut rec.state, answer)
+                    answered.step
                 }
                 Step::Submit(call) => {
-                    let plan =
-                        plan_submit(hop.msisdn, call.payment.as_ref(), &self.config.handoff, crate::store::now_ms())
-                            .map_err(|e| HubError(e.to_string()))?;
+                    let amount = call.payment.as_ref().map(|p| p.amount);
+                    let plan = plan_submit(hop.msisdn, amount, &self.config.handoff, crate::store::now_ms());
                     let request = NewRequest {
                         // One submit per session: a retried or duplicated submit hop maps to
                         // the same key and stores nothing new. The number is part of the key,
@@ -522,7 +537,7 @@ impl Hub {
                         service: call.service,
                         msisdn: hop.msisdn,
                         locale: rec.state.locale.clone(),
-                        payment: call.payment,
+                        payment: call.payment.map(|p| (p.amount, p.account)),
                         fields: call.fields,
                         statuses: plan.statuses,
                         attempt: plan.attempt,

@@ -152,6 +152,26 @@ impl Catalog {
         Cow::Borrowed(id)
     }
 
+    /// Like [`Catalog::format`], but `None` when Fluent reported an error (a variable the
+    /// message uses was not given): what a citizen would see then holds a raw `{$…}`.
+    pub fn format_strict<'a>(
+        &'a self,
+        locale: &Locale,
+        id: &'a str,
+        args: Option<&FluentArgs>,
+    ) -> Option<Cow<'a, str>> {
+        let chain = std::iter::once(locale).chain(self.fallback.iter());
+        for loc in chain {
+            let Some(l) = self.get(loc) else { continue };
+            let Some(msg) = l.bundle.get_message(id) else { continue };
+            let Some(pattern) = msg.value() else { continue };
+            let mut errors = Vec::new();
+            let text = l.bundle.format_pattern(pattern, args, &mut errors);
+            return errors.is_empty().then_some(text);
+        }
+        None
+    }
+
     /// The widest text `id` can render to in `locale`: every variable at its maximum width
     /// (as `X`s, one GSM-7 septet each) and every select expression at its widest variant.
     pub fn worst_case(&self, locale: &Locale, id: &str, widths: &dyn Widths) -> Option<String> {

@@ -13,6 +13,7 @@
 //! - [`session`], [`store`], [`lookup`]: the traits at the IO edges and their embedded
 //!   implementations (memory sessions, SQLite, data-file lookups).
 //! - [`keywords`]: the SMS channel's keywords (`HALI NJ-7K2QX`) and their replies.
+//! - [`money`], [`value`]: typed values (whole shillings, dates), parsed once where they enter.
 //! - [`dial`]: the terminal phone behind `njia dial`.
 
 pub mod admin;
@@ -34,6 +35,7 @@ pub mod limit;
 pub mod lookup;
 pub mod menu;
 pub mod metrics;
+pub mod money;
 pub mod ops;
 pub mod payment;
 pub mod reload;
@@ -42,6 +44,7 @@ pub mod session;
 pub mod sms;
 pub mod store;
 pub mod types;
+pub mod value;
 pub mod webhook;
 
 /// A boxed future, the return type of the async traits at the IO edges (object-safe without

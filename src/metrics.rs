@@ -128,7 +128,7 @@ fn status_str(status: u16, buf: &mut [u8; 5]) -> &str {
 /// What became of a hop in the hub.
 pub const HOP_OUTCOMES: &[&str] =
     &["continue", "end", "retry", "expired", "unknown_service", "limited_phone", "limited_channel", "error"];
-const LOOKUP_OUTCOMES: &[&str] = &["found", "not_found", "failed", "timeout", "other"];
+const LOOKUP_OUTCOMES: &[&str] = &["found", "not_found", "failed", "timeout", "refused", "other"];
 const JOB_KINDS: &[&str] = &["push", "query", "deliver", "notify", "send", "other"];
 const JOB_RESULTS: &[&str] = &["done", "retry", "later", "dead", "lost_lease", "other"];
 /// Daraja result codes with a meaning of their own (`lifecycle`, `payment::daraja`).

@@ -45,7 +45,7 @@ fn settle(ctx: Ctx<'_>, s: &mut Session, mut step: Step, files: &DataFiles, show
                 } else {
                     files.answer(&call).unwrap_or(LookupAnswer::Failed)
                 };
-                engine::lookup_answered(ctx, s, answer)
+                engine::lookup_answered(ctx, s, answer).step
             }
             Step::Submit(_) => engine::submitted(ctx, s, "NJ-7K2QX"),
         };
@@ -163,7 +163,7 @@ proptest! {
                         if end { return Ok(()); }
                         break;
                     }
-                    Step::Lookup(_) => engine::lookup_answered(ctx, &mut s, answers.next().unwrap_or(LookupAnswer::Failed)),
+                    Step::Lookup(_) => engine::lookup_answered(ctx, &mut s, answers.next().unwrap_or(LookupAnswer::Failed)).step,
                     Step::Submit(_) => engine::submitted(ctx, &mut s, "NJ-7K2QX"),
                 };
             }

@@ -45,7 +45,7 @@ fn validators_secrets_and_input_navigation() {
     let bad_phone = engine::step(ctx, &mut s, "12345").step;
     assert_eq!(text(&bad_phone), "That is not valid. Try again.\nEnter the phone number:\n0. Back");
     engine::step(ctx, &mut s, "0722 000 000".replace(' ', "").as_str());
-    assert_eq!(s.var("to"), Some("254722000000"), "phone numbers are saved normalised");
+    assert_eq!(s.var("to").as_deref(), Some("254722000000"), "phone numbers are saved normalised");
     let too_much = engine::step(ctx, &mut s, "70001").step;
     assert_eq!(text(&too_much), "The amount is KES 10 to 70,000.\nEnter the amount:");
     let not_a_number = engine::step(ctx, &mut s, "1,000").step;
@@ -54,7 +54,7 @@ fn validators_secrets_and_input_navigation() {
     let bad_channel = engine::step(ctx, &mut s, "tkash").step;
     assert!(text(&bad_channel).starts_with("That is not valid."));
     engine::step(ctx, &mut s, "MPESA");
-    assert_eq!(s.var("channel"), Some("mpesa"));
+    assert_eq!(s.var("channel").as_deref(), Some("mpesa"));
 
     // The PIN reaches the lookup, and nothing else.
     let call = match engine::step(ctx, &mut s, "4321").step {
@@ -65,24 +65,38 @@ fn validators_secrets_and_input_navigation() {
     assert!(s.var("pin").is_none(), "a secret is never a shown variable");
     let serialized = serde_json::to_string(&s).unwrap();
     assert!(!serialized.contains("4321"), "a secret is never serialized: {serialized}");
-    // A backend sets only what the lookup provides, within its declared width: an attempt to
-    // overwrite the amount is ignored, an over-long balance is cut to max_width (8).
+    // #11: a value wider than its declared width (balance, max_width 8) is never cut: the
+    // whole answer is refused, nothing is set, and the citizen is back on the PIN screen.
     let answer = LookupAnswer::Found(vec![
         ("amount".into(), Value::Text("999999".into())),
         ("balance".into(), Value::Text("5,000 and a great deal more".into())),
     ]);
-    let submit = engine::lookup_answered(ctx, &mut s, answer);
-    assert_eq!(s.var("amount"), Some("1000"));
-    assert_eq!(s.var("balance"), Some("5,000 an"));
-    s.set_var("balance", Value::Text("5,000".into()));
+    let refused = engine::lookup_answered(ctx, &mut s, answer);
+    let r = refused.refused.expect("refused");
+    assert_eq!(r.variable, "balance");
+    assert_eq!(r.why, njia::value::Refusal::TooWide { len: 27, width: 8 });
+    assert_eq!(text(&refused.step), "Sorry, the service is unavailable now. Try again.\nEnter PIN:");
+    assert!(s.var("balance").is_none());
     assert!(s.secrets.is_empty(), "secrets are dropped once the lookup used them");
-    let Step::Submit(call) = submit else { panic!("expected a submit, got {submit:?}") };
+    // A backend sets only what the lookup provides: an attempt to overwrite the amount is
+    // ignored.
+    engine::step(ctx, &mut s, "4321");
+    let answer = LookupAnswer::Found(vec![
+        ("amount".into(), Value::Text("999999".into())),
+        ("balance".into(), Value::Text("5,000".into())),
+    ]);
+    let submit = engine::lookup_answered(ctx, &mut s, answer);
+    assert_eq!(submit.refused, None);
+    assert_eq!(s.var("amount").as_deref(), Some("1000"));
+    assert_eq!(s.var("balance").as_deref(), Some("5,000"));
+    let Step::Submit(call) = submit.step else { panic!("expected a submit, got {submit:?}") };
     assert!(call.fields.iter().all(|(k, v)| k != "pin" && v != "4321"), "{:?}", call.fields);
-    assert_eq!(call.payment, Some(("1000".to_owned(), "254722000000".to_owned())));
+    let payment = call.payment.expect("a payment");
+    assert_eq!((payment.amount.get(), payment.account.as_str()), (1000, "254722000000"));
     let end = engine::submitted(ctx, &mut s, "NJ-7K2QX");
     assert_eq!(
         end,
-        Step::Show { text: "Request NJ-7K2QX: KES 1000 to 254722000000. Balance 5,000.".into(), end: true }
+        Step::Show { text: "Request NJ-7K2QX: KES 1,000 to 254722000000. Balance 5,000.".into(), end: true }
     );
 }
 
@@ -97,7 +111,7 @@ fn a_failed_lookup_returns_to_the_screen_before_it() {
     }
     assert!(matches!(engine::step(ctx, &mut s, "1234").step, Step::Lookup(_)));
     let sorry = engine::lookup_answered(ctx, &mut s, LookupAnswer::Failed);
-    assert_eq!(text(&sorry), "Samahani, huduma haipatikani sasa. Jaribu tena.\nWeka PIN:");
+    assert_eq!(text(&sorry.step), "Samahani, huduma haipatikani sasa. Jaribu tena.\nWeka PIN:");
     assert!(s.secrets.is_empty(), "the PIN is not kept for the retry");
 }
 
@@ -121,5 +135,5 @@ fn resuming_drops_secrets_and_goes_back_to_the_screen_that_asked() {
     assert!(s.secrets.is_empty());
     assert_eq!(s, on_pin, "back on the PIN screen with everything else entered");
     assert_eq!(text(&engine::current(ctx, &s)), "Enter PIN:");
-    assert_eq!(s.var("channel"), Some("airtel"));
+    assert_eq!(s.var("channel").as_deref(), Some("airtel"));
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use njia::handoff::{Policy, delivery_change, plan_submit, settle};
 use njia::lifecycle::{AttemptStatus, DeliveryStatus, JobKind, JobState, RequestStatus};
+use njia::money::Kes;
 use njia::sms::DeliveryReport;
 use njia::store::postgres::PostgresStore;
 use njia::store::sqlite::SqliteStore;
@@ -26,8 +27,8 @@ fn policy() -> Policy {
 
 fn request(key: &str) -> NewRequest {
     let msisdn = Msisdn::parse("+254711000111").unwrap();
-    let payment = ("4,500".to_owned(), "KAJIADO/1234".to_owned());
-    let plan = plan_submit(msisdn, Some(&payment), &policy(), 0).unwrap();
+    let payment = (Kes::new(4500).unwrap(), "KAJIADO/1234".to_owned());
+    let plan = plan_submit(msisdn, Some(payment.0), &policy(), 0);
     NewRequest {
         idempotency_key: key.to_owned(),
         menu: "ecitizen".into(),
@@ -54,7 +55,7 @@ async fn submit_is_idempotent_on_its_key(open: Opener) {
     let row = store.request(&a.reference).await.unwrap().expect("stored");
     assert_eq!(row.status, "payment_pending");
     assert_eq!(row.msisdn, Msisdn::parse("+254711000111").unwrap());
-    assert_eq!(row.payment, Some(("4,500".into(), "KAJIADO/1234".into())));
+    assert_eq!(row.payment, Some(("4500".into(), "KAJIADO/1234".into())));
     assert_eq!(row.fields, vec![("parcel".to_owned(), "KAJIADO/1234".to_owned())]);
     assert!(store.request(&Reference::parse("NJ-22222").unwrap()).await.unwrap().is_none());
 }

@@ -6,7 +6,7 @@
 
 pub mod model;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use toml::Spanned;
 
 use crate::diag::{Place, Problem};
 use crate::types::Locale;
+use crate::value::{Value, VarRule, VarType};
 use model::{MenuFile, OptionDef, ScreenDef, ValidateDef};
 
 /// Index of a screen within its menu.
@@ -55,6 +56,12 @@ pub struct Menu {
     pub var_widths: HashMap<String, usize>,
     /// Where each variable was declared, for the checker.
     pub var_places: HashMap<String, Place>,
+    /// Variables that hold something other than text (amounts, dates); every other is text.
+    pub var_types: HashMap<String, VarType>,
+    /// Text variables a wider value may be shortened in (`truncate = true`).
+    pub var_truncate: HashSet<String>,
+    /// Values declared with `values = [...]`, for the selector-key rule.
+    pub var_values: HashMap<String, Vec<String>>,
     /// Labels formatted per locale at load time (see [`crate::engine::Prepared`]).
     pub prepared: crate::engine::Prepared,
     /// The `[sms]` section: keywords and replies of the SMS channel.
@@ -118,6 +125,12 @@ impl Menu {
     pub fn screen_id(&self, name: &str) -> Option<ScreenId> {
         self.index.get(name).copied()
     }
+
+    /// How a value of `var` is admitted: its type, its width (the widest a screen is checked
+    /// with; [`MAX_WIDTH`] for a variable never declared) and whether it may be shortened.
+    pub fn rule(&self, var: &str) -> VarRule {
+        Rules { widths: &self.var_widths, types: &self.var_types, truncate: &self.var_truncate }.rule(var)
+    }
 }
 
 /// One screen.
@@ -152,7 +165,8 @@ pub struct MenuOption {
     pub label: Message,
     pub goto: ScreenId,
     pub when: Option<Condition>,
-    pub set: Vec<(String, String)>,
+    /// Values set when chosen, admitted at load time like any other value.
+    pub set: Vec<(String, Value)>,
 }
 
 /// Options built at run time from a list variable; the chosen item is saved in `save_as`.
@@ -516,17 +530,83 @@ impl Compiler<'_> {
 
         let mut var_widths = HashMap::new();
         let mut var_places = HashMap::new();
+        let mut var_types = HashMap::new();
+        let mut var_truncate = HashSet::new();
+        let mut var_values = HashMap::new();
+        // A submit's payment amount is an amount whatever its declaration says; a declaration
+        // that says otherwise is a mistake worth naming.
+        let paid: HashSet<&str> = raw
+            .screens
+            .values()
+            .filter_map(|d| d.get_ref().payment.as_ref().map(|p| p.get_ref().amount.get_ref().as_str()))
+            .collect();
         for (name, def) in &raw.variables {
-            let width = def.get_ref().max_width;
+            let d = def.get_ref();
+            let var = name.get_ref();
+            let ty = match &d.ty {
+                None if paid.contains(var.as_str()) => VarType::Amount,
+                None => VarType::Text,
+                Some(t) => match VarType::parse(t.get_ref()) {
+                    Some(VarType::Text) if paid.contains(var.as_str()) => {
+                        self.error(
+                            t.span(),
+                            format!("{var:?} is a payment amount, so it cannot be text"),
+                            "write type = \"amount\" (whole shillings), or leave type out",
+                        );
+                        VarType::Amount
+                    }
+                    Some(ty) => ty,
+                    None => {
+                        self.error(
+                            t.span(),
+                            format!("unknown variable type {:?}", t.get_ref()),
+                            "use text, amount (whole shillings) or date (YYYY-MM-DD)",
+                        );
+                        VarType::Text
+                    }
+                },
+            };
+            let width = match (d.max_width, ty.natural_width()) {
+                (Some(w), _) => w,
+                (None, Some(w)) => w,
+                (None, None) => {
+                    self.error(
+                        def.span(),
+                        format!("variable {var:?} has no max_width"),
+                        format!("declare the widest value it can take: {var} = {{ max_width = N }}"),
+                    );
+                    MAX_WIDTH
+                }
+            };
             if width > MAX_WIDTH {
                 self.error(
                     def.span(),
-                    format!("max_width {width} of {:?} is wider than any screen", name.get_ref()),
+                    format!("max_width {width} of {var:?} is wider than any screen"),
                     format!("use at most {MAX_WIDTH} (a USSD screen holds 182 characters)"),
                 );
             }
-            var_widths.insert(name.get_ref().clone(), width.min(MAX_WIDTH));
-            var_places.insert(name.get_ref().clone(), self.place(name.span()));
+            if d.truncate && ty != VarType::Text {
+                self.error(
+                    def.span(),
+                    format!("{var:?} is an {}: it can never be shortened", ty.name()),
+                    "remove truncate = true (a value that does not fit is refused)",
+                );
+            }
+            if ty != VarType::Text {
+                var_types.insert(var.clone(), ty);
+            }
+            if d.truncate {
+                var_truncate.insert(var.clone());
+            }
+            if let Some(v) = &d.values {
+                var_values.insert(var.clone(), v.clone());
+            }
+            var_widths.insert(var.clone(), width.min(MAX_WIDTH));
+            var_places.insert(var.clone(), self.place(name.span()));
+        }
+        // A payment amount is an amount even where no declaration says so.
+        for var in &paid {
+            var_types.entry((*var).to_owned()).or_insert(VarType::Amount);
         }
         // The reference of a submitted request is always available to the END screen.
         var_widths.entry("reference".to_owned()).or_insert(8);
@@ -541,12 +621,13 @@ impl Compiler<'_> {
                 var_widths.entry(var.get_ref().clone()).or_insert(w);
             }
         }
+        let rules = Rules { widths: &var_widths, types: &var_types, truncate: &var_truncate };
         let mut screens = Vec::with_capacity(raw.screens.len());
         for (name, def) in &raw.screens {
             let place = self.place(name.span());
             let d = def.get_ref();
             let text = d.text.as_ref().map(|t| self.message(t));
-            let kind = self.compile_kind(name, d, &resolve, &mut var_widths, &mut var_places);
+            let kind = self.compile_kind(name, d, &resolve, &rules, &mut var_places);
             screens.push(Screen { name: name.get_ref().clone(), place, text, kind: kind.unwrap_or(Kind::End) });
         }
         let sms = raw.sms.as_ref().map(|d| {
@@ -591,6 +672,9 @@ impl Compiler<'_> {
             screens,
             var_widths,
             var_places,
+            var_types,
+            var_truncate,
+            var_values,
             prepared: crate::engine::Prepared::default(),
             sms,
             index,
@@ -602,7 +686,7 @@ impl Compiler<'_> {
         name: &Spanned<String>,
         d: &ScreenDef,
         resolve: &dyn Fn(&mut Self, &Spanned<String>) -> Option<ScreenId>,
-        var_widths: &mut HashMap<String, usize>,
+        rules: &Rules<'_>,
         var_places: &mut HashMap<String, Place>,
     ) -> Option<Kind> {
         let Some(kind) = &d.kind else {
@@ -668,7 +752,7 @@ impl Compiler<'_> {
                     .as_deref()
                     .unwrap_or_default()
                     .iter()
-                    .filter_map(|o| self.menu_option(o, resolve))
+                    .filter_map(|o| self.menu_option(o, resolve, rules))
                     .collect::<Vec<_>>();
                 let list = match &d.options_from {
                     Some(var) => {
@@ -738,7 +822,7 @@ impl Compiler<'_> {
                 let provides: Vec<String> =
                     d.provides.as_deref().unwrap_or_default().iter().map(|p| p.get_ref().clone()).collect();
                 for p in d.provides.as_deref().unwrap_or_default() {
-                    if !var_widths.contains_key(p.get_ref()) {
+                    if !rules.widths.contains_key(p.get_ref()) {
                         self.error(
                             p.span(),
                             format!("variable {:?} set by this lookup has no declared width", p.get_ref()),
@@ -802,6 +886,7 @@ impl Compiler<'_> {
         &mut self,
         o: &Spanned<OptionDef>,
         resolve: &dyn Fn(&mut Self, &Spanned<String>) -> Option<ScreenId>,
+        rules: &Rules<'_>,
     ) -> Option<MenuOption> {
         let od = o.get_ref();
         let when = match &od.when {
@@ -823,12 +908,22 @@ impl Compiler<'_> {
             return None;
         };
         let goto = resolve(self, goto)?;
-        Some(MenuOption {
-            label: self.message(&od.label),
-            goto,
-            when,
-            set: od.set.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        })
+        let mut set = Vec::with_capacity(od.set.len());
+        for (k, v) in &od.set {
+            match crate::value::admit(rules.rule(k), v) {
+                Ok(value) => set.push((k.clone(), value)),
+                Err(why) => self.error(
+                    o.span(),
+                    format!("set {k} = {v:?}: {why}"),
+                    match rules.rule(k).ty {
+                        VarType::Amount => "write whole shillings: 4500 or 4,500".to_owned(),
+                        VarType::Date => "write the date as YYYY-MM-DD".to_owned(),
+                        VarType::Text => format!("shorten it, or raise {k}'s max_width"),
+                    },
+                ),
+            }
+        }
+        Some(MenuOption { label: self.message(&od.label), goto, when, set })
     }
 
     fn validation(&mut self, v: &Spanned<ValidateDef>) -> Validation {
@@ -869,6 +964,23 @@ impl Compiler<'_> {
             phone: d.phone,
             one_of: d.one_of.clone(),
             error: d.error.as_ref().map(|m| self.message(m)),
+        }
+    }
+}
+
+/// The declarations admission needs while screens compile.
+struct Rules<'a> {
+    widths: &'a HashMap<String, usize>,
+    types: &'a HashMap<String, VarType>,
+    truncate: &'a HashSet<String>,
+}
+
+impl Rules<'_> {
+    fn rule(&self, var: &str) -> VarRule {
+        VarRule {
+            ty: self.types.get(var).copied().unwrap_or_default(),
+            width: self.widths.get(var).copied().unwrap_or(MAX_WIDTH).min(MAX_WIDTH),
+            truncate: self.truncate.contains(var),
         }
     }
 }

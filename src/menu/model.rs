@@ -81,7 +81,17 @@ pub struct NavigationDef {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariableDef {
-    pub max_width: usize,
+    /// Widest value as shown; an amount defaults to 7 (`250,000`), a date to 10.
+    pub max_width: Option<usize>,
+    /// `text` (the default), `amount` (whole shillings) or `date` (`YYYY-MM-DD`).
+    #[serde(rename = "type")]
+    pub ty: Option<Spanned<String>>,
+    /// A wider text value is shortened with `...` instead of refused (screens only: a variable
+    /// that reaches a submit or a lookup may not be shortened).
+    #[serde(default)]
+    pub truncate: bool,
+    /// Every value the variable can take, for the checker's selector-key rule.
+    pub values: Option<Vec<String>>,
 }
 
 /// One screen: a flat table whose allowed fields depend on `kind`.

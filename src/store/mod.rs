@@ -31,7 +31,7 @@ pub struct NewRequest {
     pub msisdn: Msisdn,
     pub locale: Locale,
     /// Amount and account when the request must be paid.
-    pub payment: Option<(String, String)>,
+    pub payment: Option<(crate::money::Kes, String)>,
     pub fields: Vec<(String, String)>,
     /// Statuses after `received`, in order (planned by [`crate::handoff::plan_submit`]).
     pub statuses: Vec<RequestStatus>,

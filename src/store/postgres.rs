@@ -605,7 +605,7 @@ impl Store for PostgresStore {
             let by_key = client.prepare_cached(BY_KEY).await.map_err(pg)?;
             let fields = fields_to_json(&r.fields);
             let msisdn = r.msisdn.as_u64() as i64;
-            let amount = r.payment.as_ref().map(|p| p.0.as_str());
+            let amount = r.payment.as_ref().map(|p| p.0.to_string());
             let account = r.payment.as_ref().map(|p| p.1.as_str());
             let statuses: Vec<&str> = std::iter::once(RequestStatus::Received)
                 .chain(r.statuses.iter().copied())

@@ -359,7 +359,7 @@ fn submit_tx(t: &Connection, r: &NewRequest) -> Result<Stored, StoreError> {
                 r.msisdn.as_u64() as i64,
                 r.locale.as_str(),
                 fields,
-                r.payment.as_ref().map(|p| p.0.as_str()),
+                r.payment.as_ref().map(|p| p.0.to_string()),
                 r.payment.as_ref().map(|p| p.1.as_str()),
                 now
             ],
