@@ -105,8 +105,15 @@ fn main() {
         let menus = dir.path().join("menus");
         let locales = dir.path().join("locales");
         let fallback = [Locale::parse("sw").expect("sw"), Locale::parse("en").expect("en")];
-        let opts =
-            check::Options { menus_dir: &menus, locales_dir: &locales, limit: 120, channels: &[], fallback: &fallback };
+        let opts = check::Options {
+            menus_dir: &menus,
+            locales_dir: &locales,
+            limit: 120,
+            channels: &[],
+            fallback: &fallback,
+            lookups_dir: None,
+            http_backends: &[],
+        };
         let mut in_process: Vec<Duration> = (0..runs)
             .map(|_| {
                 let t = Instant::now();

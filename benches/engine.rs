@@ -21,6 +21,8 @@ fn load() -> check::Loaded {
         limit: 160,
         channels: &[],
         fallback: &fallback,
+        lookups_dir: None,
+        http_backends: &[],
     };
     match check::load(&opts) {
         Ok(loaded) => loaded,
@@ -64,13 +66,12 @@ fn hub(c: &mut Criterion) {
     use std::time::Duration;
 
     use njia::hub::{Hop, HopInput, Hub, HubConfig};
-    use njia::lookup::{DataFiles, Lookups};
+    use njia::lookup::Lookups;
     use njia::session::MemorySessions;
     use njia::store::Store;
     use njia::store::sqlite::SqliteStore;
     use njia::types::{Msisdn, SessionKey};
 
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let loaded = load();
     let data = std::env::temp_dir().join(format!("njia-bench-hub-{}", std::process::id()));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -83,7 +84,7 @@ fn hub(c: &mut Criterion) {
         sessions: MemorySessions::new(Duration::from_secs(180), Duration::from_secs(300), 1_000_000),
         store: Arc::clone(&store),
         lookups: Arc::new(Lookups {
-            files: DataFiles::load(&root.join("menus/lookups")).expect("data"),
+            files: Arc::new(njia::reload::Shared::new(Arc::clone(&loaded.lookups))),
             store,
             http: Default::default(),
         }),

@@ -223,6 +223,8 @@ async fn dispatch_run(label: &str, store: Arc<dyn Store>, agency_url: &str, n: u
         limit: 160,
         channels: &[],
         fallback: &fallback,
+        lookups_dir: None,
+        http_backends: &[],
     })
     .expect("the menus check clean");
     let policy = Policy { batch: 32, poll_ms: 5, ..Policy::default() };

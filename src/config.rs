@@ -22,8 +22,9 @@ pub struct Config {
     pub database_url: Option<String>,
     pub menus_dir: PathBuf,
     pub locales_dir: PathBuf,
-    /// Data files answering lookups offline (`<backend>.toml`).
-    pub lookups_dir: PathBuf,
+    /// Data files answering lookups offline (`<backend>.toml`); unset, `lookups/` inside
+    /// `menus_dir`, so a menu directory carries its own data wherever it is.
+    pub lookups_dir: Option<PathBuf>,
     /// Locale for users with no remembered language, when a menu names none.
     pub default_locale: Locale,
     /// Tried in order when a message is missing in the user's locale.
@@ -261,7 +262,7 @@ impl Default for Config {
             database_url: None,
             menus_dir: PathBuf::from("menus"),
             locales_dir: PathBuf::from("locales"),
-            lookups_dir: PathBuf::from("menus/lookups"),
+            lookups_dir: None,
             default_locale: Locale::parse("sw").unwrap_or_else(|_| unreachable_locale()),
             fallback_locales: ["sw", "en"].iter().filter_map(|l| Locale::parse(l).ok()).collect(),
             screen_limit: 160,
@@ -371,6 +372,11 @@ impl Config {
 
     pub fn session_idle(&self) -> Duration {
         Duration::from_secs(self.session_idle_secs)
+    }
+
+    /// Backends configured as agencies over HTTP, by name.
+    pub fn http_backends(&self) -> Vec<String> {
+        self.backends.keys().cloned().collect()
     }
 
     pub fn lookup_timeout(&self) -> Duration {

@@ -1198,6 +1198,8 @@ mod tests {
             limit: 160,
             channels: &channels,
             fallback: &fallback,
+            lookups_dir: None,
+            http_backends: &[],
         };
         let loaded = crate::check::load(&opts).unwrap_or_else(|p| panic!("{p:?}"));
         let mut compared = 0;
@@ -1250,6 +1252,8 @@ mod tests {
             limit: 160,
             channels: &[],
             fallback: &fallback,
+            lookups_dir: None,
+            http_backends: &[],
         };
         let loaded = crate::check::load(&opts).unwrap_or_else(|p| panic!("{p:?}"));
         let menu = loaded.menus.by_id("ecitizen").unwrap();

@@ -152,6 +152,17 @@ impl Catalog {
         Cow::Borrowed(id)
     }
 
+    /// The select expressions on a variable in `id`'s own pattern (nested ones included), with
+    /// their variant keys: what the checker compares across locales and against the values the
+    /// variable can take.
+    pub fn selectors(&self, locale: &Locale, id: &str) -> Vec<Selector> {
+        let mut out = Vec::new();
+        if let Some(p) = self.get(locale).and_then(|l| l.bundle.get_message(id)).and_then(|m| m.value()) {
+            collect_selectors(p, &mut out, 0);
+        }
+        out
+    }
+
     /// Like [`Catalog::format`], but `None` when Fluent reported an error (a variable the
     /// message uses was not given): what a citizen would see then holds a raw `{$…}`.
     pub fn format_strict<'a>(
@@ -404,6 +415,42 @@ fn collect_vars(l: &LocaleCatalog, id: &str, out: &mut BTreeSet<String>, seen: &
         out.extend(info.vars.iter().cloned());
         for r in &info.refs {
             collect_vars(l, r, out, seen);
+        }
+    }
+}
+
+/// A select expression on a variable: `{ $status -> [paid] … *[other] … }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selector {
+    pub var: String,
+    /// Every variant key as written (identifiers and numbers), the default's included.
+    pub keys: Vec<String>,
+    pub default: String,
+}
+
+/// The plural categories of CLDR: keys a number selects by, whatever the variable's values.
+pub const PLURAL_CATEGORIES: &[&str] = &["zero", "one", "two", "few", "many", "other"];
+
+fn collect_selectors(p: &ast::Pattern<&str>, out: &mut Vec<Selector>, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    for el in &p.elements {
+        let ast::PatternElement::Placeable { expression } = el else { continue };
+        let ast::Expression::Select { selector, variants } = expression else { continue };
+        if let ast::InlineExpression::VariableReference { id } = selector {
+            let key = |k: &ast::VariantKey<&str>| match k {
+                ast::VariantKey::Identifier { name } => (*name).to_owned(),
+                ast::VariantKey::NumberLiteral { value } => (*value).to_owned(),
+            };
+            out.push(Selector {
+                var: id.name.to_owned(),
+                keys: variants.iter().map(|v| key(&v.key)).collect(),
+                default: variants.iter().find(|v| v.default).map(|v| key(&v.key)).unwrap_or_default(),
+            });
+        }
+        for v in variants {
+            collect_selectors(&v.value, out, depth + 1);
         }
     }
 }

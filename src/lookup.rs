@@ -4,11 +4,14 @@
 //! The embedded implementation answers from data files (`menus/lookups/<backend>.toml`) so the
 //! demo works offline; HTTP lookups to agency backends implement the same trait.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use toml::Spanned;
+
 use crate::BoxFuture;
+use crate::diag::{Place, Problem};
 use crate::engine::{LookupAnswer, LookupCall, Value};
 use crate::store::Store;
 use crate::types::{Msisdn, Reference};
@@ -34,54 +37,136 @@ pub trait Lookup: Send + Sync + 'static {
 /// [rates_due."NAIROBI/BLOCK82/1234"]
 /// amount = "12,500"
 /// ```
+///
+/// Every entry and value keeps the place it was written, so `njia check` can point at the
+/// line of a value that does not fit or does not parse, and the server answers from exactly
+/// the data the checker passed.
 #[derive(Debug, Default)]
 pub struct DataFiles {
-    backends: HashMap<String, toml::Table>,
+    backends: HashMap<String, DataFile>,
 }
+
+/// One backend's data file.
+#[derive(Debug)]
+pub struct DataFile {
+    pub file: PathBuf,
+    pub operations: HashMap<String, Operation>,
+}
+
+/// One operation's table of entries, by key (the lookup's arguments joined with `|`).
+#[derive(Debug)]
+pub struct Operation {
+    pub place: Place,
+    pub entries: HashMap<String, Entry>,
+}
+
+/// One entry: its result variables.
+#[derive(Debug)]
+pub struct Entry {
+    pub place: Place,
+    pub values: Vec<(String, Value, Place)>,
+}
+
+/// The shape of a data file as written, with places.
+type RawFile = BTreeMap<Spanned<String>, Spanned<BTreeMap<Spanned<String>, Spanned<RawEntry>>>>;
+type RawEntry = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 
 impl DataFiles {
     /// Loads every `*.toml` in `dir`; the file stem names the backend. A missing directory is
-    /// an empty set of backends.
-    pub fn load(dir: &Path) -> Result<DataFiles, String> {
+    /// an empty set of backends. Problems (unreadable files, TOML errors, values that are not
+    /// text, whole numbers or lists of text) come back with their places.
+    pub fn load(dir: &Path) -> (DataFiles, Vec<Problem>) {
         let mut backends = HashMap::new();
-        let Ok(rd) = std::fs::read_dir(dir) else { return Ok(DataFiles::default()) };
-        for entry in rd.filter_map(Result::ok) {
-            let path = entry.path();
+        let mut problems = Vec::new();
+        let Ok(rd) = std::fs::read_dir(dir) else { return (DataFiles::default(), problems) };
+        let mut paths: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
+        paths.sort();
+        for path in paths {
             if path.extension().is_none_or(|x| x != "toml") {
                 continue;
             }
             let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            let src = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let table: toml::Table =
-                toml::from_str(&src).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-            backends.insert(stem, table);
+            let src = match std::fs::read_to_string(&path) {
+                Ok(src) => src,
+                Err(e) => {
+                    problems.push(Problem::error(
+                        Place::whole_file(&path),
+                        format!("cannot read: {e}"),
+                        "save it as UTF-8",
+                    ));
+                    continue;
+                }
+            };
+            let raw: RawFile = match toml::from_str(&src) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    let at =
+                        e.span().map_or_else(|| Place::whole_file(&path), |s| Place::at_offset(&path, &src, s.start));
+                    problems.push(Problem::error(
+                        at,
+                        format!("invalid lookup data: {}", e.message().trim().replace('\n', " ")),
+                        "write [<operation>.\"<key>\"] tables of variable = \"value\" (see README.md, lookups)",
+                    ));
+                    continue;
+                }
+            };
+            let lines = crate::diag::LineIndex::new(&src);
+            let place = |offset: usize| Place::at_indexed(&path, &src, &lines, offset);
+            let mut operations = HashMap::new();
+            for (op, table) in raw {
+                let mut entries = HashMap::new();
+                for (key, entry) in table.into_inner() {
+                    let mut values = Vec::new();
+                    let entry_place = place(key.span().start);
+                    for (var, v) in entry.into_inner() {
+                        let at = place(v.span().start);
+                        let value = match v.into_inner() {
+                            toml::Value::String(s) => Value::Text(s.into()),
+                            toml::Value::Integer(i) => Value::Text(i.to_string().into()),
+                            toml::Value::Array(a) if a.iter().all(toml::Value::is_str) => {
+                                Value::List(a.iter().filter_map(|x| x.as_str().map(Into::into)).collect())
+                            }
+                            other => {
+                                problems.push(Problem::error(
+                                    at,
+                                    format!(
+                                        "{} = {other}: a lookup value is text, a whole number or a list of text",
+                                        var.get_ref()
+                                    ),
+                                    "quote it: dates as \"2026-12-31\", amounts as \"4,500\" or 4500",
+                                ));
+                                continue;
+                            }
+                        };
+                        values.push((var.into_inner(), value, at));
+                    }
+                    entries.insert(key.into_inner(), Entry { place: entry_place, values });
+                }
+                operations.insert(op.get_ref().clone(), Operation { place: place(op.span().start), entries });
+            }
+            backends.insert(stem, DataFile { file: path.clone(), operations });
         }
-        Ok(DataFiles { backends })
+        (DataFiles { backends }, problems)
+    }
+
+    pub fn backend(&self, name: &str) -> Option<&DataFile> {
+        self.backends.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.backends.keys().map(String::as_str)
     }
 
     pub fn answer(&self, call: &LookupCall) -> Result<LookupAnswer, LookupError> {
-        let table =
-            self.backends.get(&call.backend).ok_or_else(|| LookupError::UnknownBackend(call.backend.clone()))?;
-        let Some(op) = table.get(&call.operation).and_then(toml::Value::as_table) else {
+        let file = self.backends.get(&call.backend).ok_or_else(|| LookupError::UnknownBackend(call.backend.clone()))?;
+        let Some(op) = file.operations.get(&call.operation) else {
             return Err(LookupError::Backend(format!("no operation {:?}", call.operation)));
         };
         let key = call.args.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join("|");
-        let Some(row) = op.get(&key).or_else(|| op.get(&key.to_uppercase())).and_then(toml::Value::as_table) else {
+        let Some(entry) = op.entries.get(&key).or_else(|| op.entries.get(&key.to_uppercase())) else {
             return Ok(LookupAnswer::NotFound);
         };
-        let values = row
-            .iter()
-            .filter_map(|(k, v)| {
-                let v = match v {
-                    toml::Value::String(s) => Value::Text(s.as_str().into()),
-                    toml::Value::Integer(i) => Value::Text(i.to_string().into()),
-                    toml::Value::Array(a) => Value::List(a.iter().filter_map(|x| x.as_str().map(Into::into)).collect()),
-                    _ => return None,
-                };
-                Some((k.clone(), v))
-            })
-            .collect();
-        Ok(LookupAnswer::Found(values))
+        Ok(LookupAnswer::Found(entry.values.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect()))
     }
 }
 
@@ -93,7 +178,8 @@ impl DataFiles {
 /// a reference is not a password); `my_requests` gives `requests`, the references of the
 /// caller's five newest requests.
 pub struct Lookups {
-    pub files: DataFiles,
+    /// The data files the menus were checked with; a reload swaps them with the menus.
+    pub files: Arc<crate::reload::Shared<DataFiles>>,
     pub store: Arc<dyn Store>,
     /// Agency backends answering over HTTP (`docs/agency-api.md`), by backend name; they take
     /// precedence over a data file of the same name.
@@ -121,7 +207,7 @@ impl Lookup for Lookups {
                 return backend.lookup(caller, call).await;
             }
             if call.backend != "njia" {
-                return self.files.answer(call);
+                return self.files.load().answer(call);
             }
             let backend = |e: crate::store::StoreError| LookupError::Backend(e.to_string());
             match call.operation.as_str() {

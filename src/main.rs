@@ -183,6 +183,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 limit: limit.unwrap_or(config.screen_limit),
                 channels: &njia::channel::screen_limits(&channels),
                 fallback: &config.fallback_locales,
+                lookups_dir: config.lookups_dir.as_deref(),
+                http_backends: &config.http_backends(),
             });
             Ok(report(&problems, "ok: menus and locales pass every check"))
         }

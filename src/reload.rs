@@ -53,6 +53,8 @@ pub struct Source {
     pub limit: usize,
     pub channels: Vec<ScreenLimit>,
     pub fallback: Vec<Locale>,
+    pub lookups_dir: Option<PathBuf>,
+    pub http_backends: Vec<String>,
 }
 
 impl Source {
@@ -64,6 +66,8 @@ impl Source {
             limit: self.limit,
             channels: &self.channels,
             fallback: &self.fallback,
+            lookups_dir: self.lookups_dir.as_deref(),
+            http_backends: &self.http_backends,
         })
     }
 }
@@ -157,6 +161,7 @@ fn swap(state: &AppState, loaded: Loaded) -> Outcome {
     };
     state.set_hub(Arc::new(hub));
     state.sms_catalog.store(loaded.catalog);
+    state.lookup_files.store(loaded.lookups);
     Outcome::Reloaded { menus, warnings: loaded.warnings }
 }
 

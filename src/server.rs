@@ -51,6 +51,8 @@ pub struct AppState {
     pub source: crate::reload::Source,
     /// The catalog the dispatcher writes receipts with, replaced by a reload.
     pub sms_catalog: crate::reload::SharedCatalog,
+    /// The lookup data files answering lookups, checked with the menus and replaced with them.
+    pub lookup_files: Arc<crate::reload::Shared<DataFiles>>,
     /// The channels served, found by path, with their authentication.
     pub channels: Channels,
     /// Requests refused by channel authentication since start.
@@ -81,8 +83,6 @@ pub enum StartError {
     Check(Vec<Problem>),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
-    #[error("lookup data: {0}")]
-    Lookups(String),
     /// The hand-off is misconfigured (a missing secret, a service with no backend).
     #[error("configuration: {0}")]
     Config(String),
@@ -105,12 +105,14 @@ pub struct App {
 pub async fn build(config: &Config) -> Result<App, StartError> {
     let channels = channels(config)?;
     let limits_checked = crate::channel::screen_limits(&channels);
-    let Loaded { catalog, menus, warnings } = check::load(&check::Options {
+    let Loaded { catalog, menus, lookups: files, warnings } = check::load(&check::Options {
         menus_dir: &config.menus_dir,
         locales_dir: &config.locales_dir,
         limit: config.screen_limit,
         channels: &limits_checked,
         fallback: &config.fallback_locales,
+        lookups_dir: config.lookups_dir.as_deref(),
+        http_backends: &config.http_backends(),
     })
     .map_err(StartError::Check)?;
     for c in &channels {
@@ -128,7 +130,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         }
         None => (open_store(config).await?, None),
     };
-    let files = DataFiles::load(&config.lookups_dir).map_err(StartError::Lookups)?;
+    let lookup_files = Arc::new(crate::reload::Shared::new(files));
     let sandbox = config.is_sandbox();
     let policy = config.dispatcher.clone();
     let agencies = agencies(config, &menus, sandbox)?;
@@ -166,7 +168,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         catalog,
         sessions,
         store: Arc::clone(&store),
-        lookups: Arc::new(Lookups { files, store, http: agencies.by_name.clone() }),
+        lookups: Arc::new(Lookups { files: Arc::clone(&lookup_files), store, http: agencies.by_name.clone() }),
         config: HubConfig {
             lookup_timeout: config.lookup_timeout(),
             default_locale: config.default_locale.clone(),
@@ -183,12 +185,15 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         limit: config.screen_limit,
         channels: limits_checked,
         fallback: config.fallback_locales.clone(),
+        lookups_dir: config.lookups_dir.clone(),
+        http_backends: config.http_backends(),
     };
     Ok(App {
         state: Arc::new(AppState {
             current: crate::reload::Shared::new(Arc::new(hub)),
             source,
             sms_catalog,
+            lookup_files,
             channels,
             denied: std::sync::atomic::AtomicU64::new(0),
             admin: admin(config)?,

@@ -102,6 +102,26 @@ const CASES: &[(&str, &str, usize, &str, Severity)] = &[
         "message \"sms-status\" ([sms] status reply) is missing in locale en",
         Severity::Error,
     ),
+    // #11: check loads the lookup data serve answers from, and holds it to the menu.
+    ("unknown-backend", "menus/m.toml", 28, "no lookup backend \"registri\"", Severity::Error),
+    (
+        "data-missing-variable",
+        "menus/lookups/registry.toml",
+        2,
+        "entry \"12345678\" of person has no name",
+        Severity::Error,
+    ),
+    (
+        "data-too-wide",
+        "menus/lookups/registry.toml",
+        3,
+        "name of entry \"12345678\": 17 characters, wider than its max_width 10",
+        Severity::Error,
+    ),
+    ("data-not-amount", "menus/lookups/registry.toml", 4, "fee of entry \"12345678\": not an amount", Severity::Error),
+    // An active member told they are in arrears: a selector key no value takes.
+    ("selector-key-typo", "locales/sw/m.ftl", 8, "[activ] in sw can never be chosen", Severity::Error),
+    ("truncate-amount", "menus/m.toml", 10, "it can never be shortened", Severity::Error),
 ];
 
 fn repo() -> PathBuf {
@@ -114,7 +134,15 @@ fn fixtures() -> PathBuf {
 
 fn run(menus_dir: &Path, locales_dir: &Path) -> Vec<Problem> {
     let fallback: Vec<Locale> = ["sw", "en"].iter().map(|l| Locale::parse(l).expect("locale")).collect();
-    check(&Options { menus_dir, locales_dir, limit: LIMIT, channels: &[], fallback: &fallback })
+    check(&Options {
+        menus_dir,
+        locales_dir,
+        limit: LIMIT,
+        channels: &[],
+        fallback: &fallback,
+        lookups_dir: None,
+        http_backends: &[],
+    })
 }
 
 fn run_fixture(name: &str) -> Vec<Problem> {

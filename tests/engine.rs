@@ -56,10 +56,10 @@ fn walk(locale: &str, inputs: &[&str]) -> String {
     let l = loaded();
     let m = menu(&l);
     let ctx = Ctx { menu: &m, catalog: &l.catalog, limit: 160 };
-    let files = DataFiles::load(&common::repo().join("menus/lookups")).expect("data files");
+    let files = &l.lookups;
     let (mut s, first) = engine::begin(ctx, Locale::parse(locale).unwrap(), true);
     let mut shown = Vec::new();
-    settle(ctx, &mut s, first, &files, &mut shown);
+    settle(ctx, &mut s, first, files, &mut shown);
     let mut out = String::new();
     let mut inputs = inputs.iter();
     loop {
@@ -72,7 +72,7 @@ fn walk(locale: &str, inputs: &[&str]) -> String {
         let Some(input) = inputs.next() else { break };
         let _ = writeln!(out, ">>> {input}");
         let o = engine::step(ctx, &mut s, input);
-        settle(ctx, &mut s, o.step, &files, &mut shown);
+        settle(ctx, &mut s, o.step, files, &mut shown);
     }
     out
 }

@@ -37,10 +37,7 @@ fn hub(dir: &std::path::Path, delay: Duration) -> Hub {
         catalog: loaded.catalog,
         sessions: MemorySessions::new(Duration::from_secs(180), Duration::from_secs(300), 1000),
         store: Arc::new(SqliteStore::open(dir).unwrap()),
-        lookups: Arc::new(SlowBackend {
-            delay,
-            files: njia::lookup::DataFiles::load(&root.join("menus/lookups")).unwrap(),
-        }),
+        lookups: Arc::new(SlowBackend { delay, files: njia::lookup::DataFiles::load(&root.join("menus/lookups")).0 }),
         config: HubConfig {
             lookup_timeout: Duration::from_millis(100),
             default_locale: Locale::parse("sw").unwrap(),
@@ -84,7 +81,7 @@ async fn a_lookup_past_its_deadline_shows_an_apology_and_keeps_the_session() {
     let fast = Hub {
         lookups: Arc::new(SlowBackend {
             delay: Duration::ZERO,
-            files: njia::lookup::DataFiles::load(&common::repo().join("menus/lookups")).unwrap(),
+            files: njia::lookup::DataFiles::load(&common::repo().join("menus/lookups")).0,
         }),
         ..slow
     };

@@ -163,7 +163,7 @@ fn fixture(dir: &Path) -> Config {
         data_dir: dir.to_path_buf(),
         menus_dir: root.join("menus"),
         locales_dir: root.join("locales"),
-        lookups_dir: root.join("lookups"),
+        lookups_dir: Some(root.join("lookups")),
         ..Config::default()
     }
 }

@@ -27,7 +27,7 @@ fn fixture_config(db: &TestDatabase, data: &std::path::Path) -> Config {
     Config {
         menus_dir: root.join("menus"),
         locales_dir: root.join("locales"),
-        lookups_dir: root.join("lookups"),
+        lookups_dir: Some(root.join("lookups")),
         ..instance_config(db, data)
     }
 }

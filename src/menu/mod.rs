@@ -215,6 +215,9 @@ pub struct Validation {
 pub struct Lookup {
     pub backend: String,
     pub operation: String,
+    /// Where `backend` and `operation` are written, for the checker's lookup-data rules.
+    pub backend_place: Place,
+    pub operation_place: Place,
     pub args: Vec<String>,
     pub provides: Vec<String>,
     pub next: ScreenId,
@@ -830,7 +833,10 @@ impl Compiler<'_> {
                         );
                     }
                 }
+                let at = |c: &Self, f: &Option<Spanned<String>>| c.place(f.as_ref().map_or(kind.span(), |f| f.span()));
                 Some(Kind::Lookup(Lookup {
+                    backend_place: at(self, &d.backend),
+                    operation_place: at(self, &d.operation),
                     backend: backend?,
                     operation: operation?,
                     args: d.args.as_deref().unwrap_or_default().iter().map(|a| a.get_ref().clone()).collect(),

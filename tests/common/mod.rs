@@ -28,6 +28,8 @@ pub fn load(dir: &Path) -> njia::check::Loaded {
         limit: 160,
         channels: &[],
         fallback: &fallback,
+        lookups_dir: None,
+        http_backends: &[],
     };
     match njia::check::load(&opts) {
         Ok(l) => l,
@@ -41,7 +43,7 @@ pub fn config(data_dir: &Path) -> Config {
         data_dir: data_dir.to_path_buf(),
         menus_dir: root.join("menus"),
         locales_dir: root.join("locales"),
-        lookups_dir: root.join("menus/lookups"),
+        lookups_dir: Some(root.join("menus/lookups")),
         ..Config::default()
     }
 }

@@ -9,6 +9,8 @@
 //! keywords that are plain words, no word shared by two actions, replies that use only the
 //! variables they are given.
 
+mod data;
+
 use std::collections::{BTreeSet, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
@@ -30,6 +32,8 @@ const UNKNOWN_WIDTH: usize = 20;
 pub struct Loaded {
     pub catalog: Arc<Catalog>,
     pub menus: Arc<MenuSet>,
+    /// The lookup data the menus were checked against: what serving answers from.
+    pub lookups: Arc<crate::lookup::DataFiles>,
     pub warnings: Vec<Problem>,
 }
 
@@ -44,6 +48,11 @@ pub struct Options<'a> {
     /// channels that may reach it.
     pub channels: &'a [ScreenLimit],
     pub fallback: &'a [Locale],
+    /// Lookup data files; `None` for `lookups/` beside the menus (as `serve` resolves it).
+    pub lookups_dir: Option<&'a Path>,
+    /// Backends configured as agencies over HTTP (`[backends.NAME]`): they answer instead of a
+    /// data file of the same name.
+    pub http_backends: &'a [String],
 }
 
 /// A channel's screen limit and the menus it may reach, as the checker needs them.
@@ -115,6 +124,13 @@ fn load_with(opts: &Options<'_>, serve: bool) -> Result<Loaded, Vec<Problem>> {
         check_menu(m, &catalog, limit, &mut problems);
     }
     sms_sections(&menus, &catalog, &mut problems);
+    let lookups_dir = opts.lookups_dir.map_or_else(|| opts.menus_dir.join("lookups"), Path::to_path_buf);
+    let (files, data_problems) = crate::lookup::DataFiles::load(&lookups_dir);
+    problems.extend(data_problems);
+    for m in &menus {
+        data::lookups(m, &files, opts.http_backends, &lookups_dir, &mut problems);
+    }
+    data::selectors(&menus, &catalog, &files, opts.http_backends, &mut problems);
     diag::sort(&mut problems);
     problems.dedup();
     if problems.iter().any(Problem::is_error) {
@@ -132,7 +148,12 @@ fn load_with(opts: &Options<'_>, serve: bool) -> Result<Loaded, Vec<Problem>> {
             Arc::new(m)
         })
         .collect();
-    Ok(Loaded { catalog: Arc::new(catalog), menus: Arc::new(MenuSet::new(menus)), warnings: problems })
+    Ok(Loaded {
+        catalog: Arc::new(catalog),
+        menus: Arc::new(MenuSet::new(menus)),
+        lookups: Arc::new(files),
+        warnings: problems,
+    })
 }
 
 fn system_messages(catalog: &Catalog, dir: &Path, problems: &mut Vec<Problem>) {
