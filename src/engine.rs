@@ -556,6 +556,40 @@ pub fn submitted(ctx: Ctx<'_>, s: &mut Session, reference: &str) -> Step {
     }
 }
 
+/// The END a stored request's submit showed, rendered again from what the store kept (its
+/// language, fields and amount): the answer to a telco's retry of the final hop when the
+/// session that showed it is gone. `None` when the menu has no submit for the service.
+pub fn stored_end(
+    ctx: Ctx<'_>,
+    locale: Locale,
+    service: &str,
+    fields: &[(String, String)],
+    amount: Option<crate::money::Kes>,
+    reference: &str,
+) -> Option<Step> {
+    let screen =
+        ctx.menu.screens.iter().position(|s| matches!(&s.kind, Kind::Submit(sub) if sub.service == service))?;
+    let mut s = Session {
+        locale,
+        screen: ScreenId(u16::try_from(screen).ok()?),
+        page: 0,
+        stack: Vec::new(),
+        vars: Vec::new(),
+        secrets: Secrets::default(),
+    };
+    for (k, v) in fields {
+        // Stored canonical; typed again so amounts and dates show as they did.
+        let value = admit(ctx, k, v).unwrap_or_else(|_| Value::Text(v.as_str().into()));
+        s.set_var(k, value);
+    }
+    if let (Kind::Submit(sub), Some(kes)) = (&ctx.menu.screen(s.screen).kind, amount)
+        && let Some(p) = &sub.payment
+    {
+        s.set_var(&p.amount, Value::Amount(kes));
+    }
+    Some(submitted(ctx, &mut s, reference))
+}
+
 /// The localized apology that replaces a screen whose text could not be formatted (a variable
 /// it uses is unset): a citizen never sees a raw `{$…}`. The checker makes this unreachable
 /// for shipped menus; it guards the rest.

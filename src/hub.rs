@@ -189,7 +189,10 @@ impl Hub {
             Err(e) => {
                 crate::metrics::hop("error");
                 tracing::error!(msisdn = %hop.msisdn.masked(), channel = %hop.key.channel, error = %e, "hop failed");
-                let locale = self.config.default_locale.clone();
+                // In the caller's language when the store can still say it.
+                let locale = self.store.language(hop.msisdn).await.ok().flatten();
+                let locale =
+                    locale.filter(|l| self.catalog.has_locale(l)).unwrap_or_else(|| self.config.default_locale.clone());
                 Reply {
                     text: engine::fit(
                         self.catalog.format(&locale, "njia-technical-problem", None).into_owned(),
@@ -270,7 +273,13 @@ impl Hub {
             {
                 // Not digits dialled with the code but the middle of a session we no longer
                 // have (it expired, or the server restarted): replaying it from the start
-                // screen would apply the inputs to the wrong screens.
+                // screen would apply the inputs to the wrong screens. But a retry of a final
+                // hop whose submit was stored (the server crashed after the commit) gets the
+                // END it would have got: its reference, never "expired" and a second payment.
+                if let Some(reply) = self.stored_reply(hop).await {
+                    crate::metrics::hop("retry");
+                    return Ok(reply);
+                }
                 let locale = self.store.language(hop.msisdn).await.ok().flatten();
                 let locale = locale.unwrap_or_else(|| self.config.default_locale.clone());
                 tracing::info!(msisdn = %hop.msisdn.masked(), "hop for an unknown session; asking to dial again");
@@ -376,8 +385,39 @@ impl Hub {
         rec.last_reply = Arc::from(reply.text.as_str());
         rec.ended = reply.end;
         rec.hops += 1;
-        self.sessions.put(&hop.key, rec).await.map_err(|e| HubError(e.to_string()))?;
+        if let Err(e) = self.sessions.put(&hop.key, rec).await {
+            // An END needs no session afterwards (only a retry would read it, and a retry of a
+            // submit finds the request by its key): once a submit is durable, its reference is
+            // shown whatever happens to the session write. A CON without its session would
+            // strand the citizen on the next hop, so that is the apology.
+            if !reply.end {
+                return Err(HubError(e.to_string()));
+            }
+            tracing::error!(msisdn = %hop.msisdn.masked(), error = %e, "session not saved after an END; answering the END");
+        }
         Ok(reply)
+    }
+
+    /// The END of the request a submit stored for this hop's session, if there is one.
+    async fn stored_reply(&self, hop: &Hop) -> Option<Reply> {
+        let row = match self.store.request_by_key(&idempotency_key(hop)).await {
+            Ok(row) => row?,
+            Err(e) => {
+                tracing::warn!(msisdn = %hop.msisdn.masked(), error = %e, "cannot look up a stored request for a retry");
+                return None;
+            }
+        };
+        let menu = self.menus.by_id(&row.menu)?;
+        let locale = Locale::parse(&row.locale).ok().filter(|l| self.catalog.has_locale(l))?;
+        // The stored amount is the number charged, kept as digits.
+        let amount = row.payment.as_ref().and_then(|(a, _)| crate::money::Kes::parse(a).ok());
+        let ctx = self.ctx(menu, hop.limit);
+        let step = engine::stored_end(ctx, locale, &row.service, &row.fields, amount, row.reference.as_str())?;
+        tracing::info!(msisdn = %hop.msisdn.masked(), reference = %row.reference, "retry of a stored submit; answering its END");
+        match step {
+            Step::Show { text, end } => Some(Reply { text, end }),
+            _ => None,
+        }
     }
 
     /// True when the session is live: known and not ended.
@@ -529,10 +569,7 @@ impl Hub {
                     let amount = call.payment.as_ref().map(|p| p.amount);
                     let plan = plan_submit(hop.msisdn, amount, &self.config.handoff, crate::store::now_ms());
                     let request = NewRequest {
-                        // One submit per session: a retried or duplicated submit hop maps to
-                        // the same key and stores nothing new. The number is part of the key,
-                        // so a telco that reuses session ids cannot collide two citizens.
-                        idempotency_key: format!("{}:{}:{}", hop.key.channel, hop.key.session_id, hop.msisdn.as_u64()),
+                        idempotency_key: idempotency_key(hop),
                         menu: ctx.menu.id.clone(),
                         service: call.service,
                         msisdn: hop.msisdn,
@@ -553,6 +590,13 @@ impl Hub {
         }
         Err(HubError("lookup chain longer than the menu".into()))
     }
+}
+
+/// The key a session's submit is stored under: one submit per session, so a retried or
+/// duplicated submit hop stores nothing new. The number is part of it, so a telco that reuses
+/// session ids cannot collide two citizens.
+fn idempotency_key(hop: &Hop) -> String {
+    format!("{}:{}:{}", hop.key.channel, hop.key.session_id, hop.msisdn.as_u64())
 }
 
 #[derive(Debug, thiserror::Error)]

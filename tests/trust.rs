@@ -99,3 +99,177 @@ fn a_screen_that_cannot_be_formatted_is_the_apology_not_a_raw_placeable() {
         }
     }
 }
+
+// --- Finding 3: a stored request's reference always reaches the caller ------------------------
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::{TestServer, at_hop};
+use njia::BoxFuture;
+use njia::hub::{Hop, HopInput, Hub, HubConfig};
+use njia::session::{InputKey, MemorySessions, OpenQuery, SessionError, SessionRecord, SessionStore};
+use njia::store::Store;
+use njia::store::sqlite::SqliteStore;
+use njia::types::{Msisdn, SessionKey};
+
+/// The land-rates walk in English, one cumulative Africa's Talking text per hop.
+const WALK: [&str; 5] = ["", "2", "2*1", "2*1*KAJIADO/1234", "2*1*KAJIADO/1234*1"];
+
+async fn at(server: &TestServer, session: &str, phone: &str, text: &str) -> String {
+    server.post_form("/ussd/africastalking", &at_hop(session, phone, "*384#", text)).await.1
+}
+
+/// The reference an END shows.
+fn reference(end: &str) -> &str {
+    let at = end.find("NJ-").unwrap_or_else(|| panic!("no reference in {end:?}"));
+    &end[at..at + 8]
+}
+
+/// A telco retry of the final hop after the server lost its sessions (a restart: memory
+/// sessions are gone) answers the same END with the same reference, and stores nothing new.
+#[tokio::test]
+async fn a_retry_of_the_final_hop_after_a_restart_answers_its_reference_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(common::config(dir.path())).await;
+    let (session, phone) = ("ATUid_retry_1", "+254711000301");
+    let mut end = String::new();
+    for text in WALK {
+        end = at(&server, session, phone, text).await;
+    }
+    assert!(end.starts_with("END Request NJ-"), "{end}");
+    server.stop().await;
+
+    let server = TestServer::start(common::config(dir.path())).await;
+    let retry = at(&server, session, phone, WALK[4]).await;
+    assert_eq!(retry, end, "the retry answers the END it would have got");
+    // Another session's final hop is still "expired": the key is the session's.
+    let other = at(&server, "ATUid_retry_other", phone, WALK[4]).await;
+    assert!(other.starts_with("END ") && !other.contains("NJ-"), "{other}");
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.recent_requests(None, 10).await.unwrap().len(), 1, "nothing stored twice");
+    server.stop().await;
+}
+
+/// The same on PostgreSQL, with PostgreSQL sessions; then the session write after a final
+/// hop's submit fails (a trigger makes every session write raise, as a restarting database
+/// would) and the caller still gets the reference, not "technical problem".
+#[tokio::test]
+async fn postgres_retry_and_session_write_failure_both_answer_the_reference() {
+    let db = common::create_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = njia::config::Config { database_url: Some(db.url.clone()), ..common::config(dir.path()) };
+    let server = TestServer::start(config).await;
+    let client = common::pg_client(&db.url).await;
+
+    let (session, phone) = ("ATUid_pg_retry", "+254711000302");
+    let mut end = String::new();
+    for text in WALK {
+        end = at(&server, session, phone, text).await;
+    }
+    assert!(end.starts_with("END Request NJ-"), "{end}");
+    client.batch_execute("DELETE FROM sessions").await.unwrap();
+    assert_eq!(at(&server, session, phone, WALK[4]).await, end, "the retry finds its request by key");
+
+    let (session, phone) = ("ATUid_pg_fail", "+254711000303");
+    for text in &WALK[..4] {
+        assert!(at(&server, session, phone, text).await.starts_with("CON "));
+    }
+    client
+        .batch_execute(
+            "CREATE FUNCTION njia_test_fail() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected: the database is restarting'; END $$; \
+             CREATE TRIGGER njia_test_fail BEFORE INSERT OR UPDATE ON sessions \
+             FOR EACH ROW EXECUTE FUNCTION njia_test_fail();",
+        )
+        .await
+        .unwrap();
+    let end = at(&server, session, phone, WALK[4]).await;
+    assert!(end.starts_with("END Request NJ-"), "the reference, not technical problem: {end}");
+    let row = client.query_one("SELECT reference FROM requests WHERE msisdn = 254711000303", &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), reference(&end));
+    server.stop().await;
+    drop(client);
+    common::drop_database(db).await;
+}
+
+/// Memory sessions whose writes fail on demand: the fault a test injects into the real store.
+struct FailingWrites {
+    inner: Arc<MemorySessions>,
+    fail: AtomicBool,
+}
+
+impl SessionStore for FailingWrites {
+    fn get<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<Option<SessionRecord>, SessionError>> {
+        self.inner.get(key)
+    }
+    fn put<'a>(&'a self, key: &'a SessionKey, record: SessionRecord) -> BoxFuture<'a, Result<(), SessionError>> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Box::pin(async { Err(SessionError::Unavailable("injected".into())) });
+        }
+        self.inner.put(key, record)
+    }
+    fn take_open<'a>(&'a self, query: OpenQuery<'a>) -> BoxFuture<'a, Result<Option<SessionRecord>, SessionError>> {
+        self.inner.take_open(query)
+    }
+    fn input_key(&self) -> &InputKey {
+        self.inner.input_key()
+    }
+}
+
+/// With memory sessions: a failed session write after the submit still shows the reference;
+/// a failed write before any submit is the apology in the caller's language (English here),
+/// not the default locale's.
+#[tokio::test]
+async fn memory_session_write_failure_after_the_submit_shows_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = common::load(&common::repo());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let sessions = Arc::new(FailingWrites {
+        inner: MemorySessions::new(Duration::from_secs(180), Duration::from_secs(300), 100),
+        fail: AtomicBool::new(false),
+    });
+    let hub = Hub {
+        menus: loaded.menus,
+        catalog: loaded.catalog,
+        sessions: Arc::clone(&sessions) as Arc<dyn SessionStore>,
+        store: Arc::clone(&store),
+        lookups: Arc::new(njia::lookup::Lookups {
+            files: Arc::new(njia::reload::Shared::new(loaded.lookups)),
+            store: Arc::clone(&store),
+            http: Default::default(),
+        }),
+        config: HubConfig {
+            lookup_timeout: Duration::from_secs(2),
+            default_locale: Locale::parse("sw").unwrap(),
+            handoff: njia::handoff::Policy::default(),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            resume_window: Duration::from_secs(300),
+        },
+        limits: Arc::new(njia::limit::RateLimits::none()),
+        retired: Arc::from([]),
+    };
+    let hop = |session: &str, text: &str| Hop {
+        key: SessionKey::new(Arc::from("africastalking"), session).unwrap(),
+        msisdn: Msisdn::parse("+254711000304").unwrap(),
+        service_code: "*384#".into(),
+        input: HopInput::Cumulative(text.into()),
+        limit: 160,
+        menus: None,
+    };
+    for text in &WALK[..4] {
+        assert!(!hub.hop(hop("mem-1", text)).await.end);
+    }
+    sessions.fail.store(true, Ordering::SeqCst);
+    let end = hub.hop(hop("mem-1", WALK[4])).await;
+    assert!(end.end && end.text.starts_with("Request NJ-"), "{}", end.text);
+    let stored = store.recent_requests(None, 10).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].reference.as_str(), reference(&end.text));
+
+    // Before any submit, a session that cannot be saved is the apology, in English: the
+    // number chose English on its first dial.
+    let sorry = hub.hop(hop("mem-2", "")).await;
+    assert!(sorry.end && sorry.text.starts_with("Sorry, there is a technical problem"), "{}", sorry.text);
+}

@@ -377,6 +377,9 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a request (idempotent on its key); durable when the future resolves.
     fn submit(&self, request: NewRequest) -> BoxFuture<'_, Result<Stored, StoreError>>;
     fn request<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<Option<RequestRow>, StoreError>>;
+    /// The request a submit stored under `key` (its [`NewRequest::idempotency_key`]): how a
+    /// telco's retry of a final hop, arriving after the session was lost, finds its reference.
+    fn request_by_key<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<RequestRow>, StoreError>>;
     /// The newest requests, optionally only one phone number's.
     fn recent_requests(&self, msisdn: Option<Msisdn>, limit: u32)
     -> BoxFuture<'_, Result<Vec<RequestRow>, StoreError>>;

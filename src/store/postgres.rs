@@ -678,6 +678,16 @@ impl Store for PostgresStore {
         })
     }
 
+    fn request_by_key<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<RequestRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE idempotency_key = $1");
+            let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+            let row = client.query_opt(&stmt, &[&key]).await.map_err(pg)?;
+            row.as_ref().map(row_to_request).transpose()
+        })
+    }
+
     fn recent_requests(
         &self,
         msisdn: Option<Msisdn>,

@@ -910,6 +910,19 @@ impl Store for SqliteStore {
         })
     }
 
+    fn request_by_key<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<RequestRow>, StoreError>> {
+        let key = key.to_owned();
+        self.exec(move |t| {
+            t.query_row(
+                &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE idempotency_key = ?1"),
+                [key],
+                row_to_request,
+            )
+            .optional()
+            .map_err(db)
+        })
+    }
+
     fn recent_requests(
         &self,
         msisdn: Option<Msisdn>,
