@@ -376,8 +376,11 @@ pub async fn payment_callback(
     if attempt.checkout_request_id.as_deref().is_some_and(|id| id != result.checkout_request_id) {
         return Ok(CallbackOutcome::Mismatch);
     }
-    let mut effects =
-        settle(&attempt, result.result_code, &result.result_desc, result.receipt.clone(), policy, now_ms());
+    let disagreement = disagrees(&attempt, result);
+    let mut effects = match &disagreement {
+        Some(why) => hold(&attempt, result, why),
+        None => settle(&attempt, result.result_code, &result.result_desc, result.receipt.clone(), policy, now_ms()),
+    };
     // A push whose HTTP answer was lost learns its checkout id here.
     if let Some(a) = effects.attempt.as_mut() {
         a.checkout_request_id = Some(result.checkout_request_id.clone());
@@ -387,6 +390,10 @@ pub async fn payment_callback(
     if applied {
         crate::metrics::payment_result(result.result_code);
     }
+    if let (true, Some(why)) = (applied, &disagreement) {
+        crate::metrics::METRICS.payment_reviews.inc(why.kind());
+        tracing::warn!(attempt = attempt.id, checkout = %result.checkout_request_id, why = %why, "payment callback disagrees with its attempt: request held for review");
+    }
     tracing::info!(
         attempt = attempt.id,
         checkout = %result.checkout_request_id,
@@ -395,6 +402,84 @@ pub async fn payment_callback(
         "payment callback"
     );
     Ok(if applied { CallbackOutcome::Applied } else { CallbackOutcome::Duplicate })
+}
+
+/// How a callback that says "paid" disagrees with the attempt it settles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Disagreement {
+    /// The amount paid is not the attempt's (or is not whole shillings).
+    Amount { paid: String, asked: u64 },
+    /// Another phone number paid.
+    Phone { paid: u64 },
+}
+
+impl Disagreement {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Disagreement::Amount { .. } => "amount",
+            Disagreement::Phone { .. } => "phone",
+        }
+    }
+}
+
+impl std::fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Disagreement::Amount { paid, asked } => write!(f, "paid amount {paid} is not the KES {asked} asked"),
+            Disagreement::Phone { paid } => {
+                write!(f, "paid from {}, not the number pushed", crate::types::mask_raw_phone(&paid.to_string()))
+            }
+        }
+    }
+}
+
+/// A successful callback's `Amount` and `PhoneNumber` against the attempt: the callback token
+/// proves which attempt it is about, not that the citizen paid what was asked. Absent fields
+/// are not a disagreement (queries carry neither, and Daraja may mask the number); present
+/// ones must match exactly.
+pub fn disagrees(attempt: &AttemptRow, result: &PaymentResult) -> Option<Disagreement> {
+    if verdict(result.result_code) != Verdict::Paid {
+        return None;
+    }
+    if let Some(paid) = &result.amount {
+        // Daraja sends `4500`, `4500.0` or `4500.00`.
+        let whole = match paid.trim().split_once('.') {
+            Some((w, cents)) if cents.bytes().all(|b| b == b'0') => w,
+            Some(_) => "",
+            None => paid.trim(),
+        };
+        if whole.parse::<u64>().ok() != Some(attempt.amount_kes) {
+            return Some(Disagreement::Amount { paid: paid.clone(), asked: attempt.amount_kes });
+        }
+    }
+    match result.phone {
+        Some(paid) if paid != attempt.msisdn.as_u64() => Some(Disagreement::Phone { paid }),
+        _ => None,
+    }
+}
+
+/// A disagreeing "paid": the attempt is held with what the callback said, the request waits
+/// for an administrator, and nothing is delivered or announced.
+fn hold(attempt: &AttemptRow, result: &PaymentResult, why: &Disagreement) -> Effects {
+    Effects {
+        request_id: attempt.request_id,
+        attempt: Some(AttemptChange {
+            id: attempt.id,
+            from: AttemptStatus::OPEN.to_vec(),
+            to: AttemptStatus::Held,
+            checkout_request_id: None,
+            merchant_request_id: None,
+            receipt: result.receipt.clone(),
+            result_code: Some(result.result_code),
+            result_desc: Some(format!("{}; {why}", result.result_desc)),
+        }),
+        request: Some(RequestChange {
+            from: vec![RequestStatus::PaymentPending, RequestStatus::PaymentUnknown],
+            to: vec![(RequestStatus::HeldForReview, Some(why.to_string()))],
+            refund_review: false,
+        }),
+        ..Effects::default()
+    }
 }
 
 /// Runs due jobs against the outside world.

@@ -9,7 +9,9 @@
 //! ```
 //!
 //! `payment_unknown` waits for an administrator (or a late callback, which may still settle it
-//! as paid or failed). Every transition is stored with its time in `request_events`.
+//! as paid or failed). `held_for_review` is a payment callback that said "paid" with an amount
+//! or a phone number other than the attempt's: never settled as paid by itself, it waits for
+//! an administrator to decide (paid, or failed). Every transition is stored with its time in `request_events`.
 
 use std::fmt;
 
@@ -21,6 +23,7 @@ pub enum RequestStatus {
     Paid,
     PaymentFailed,
     PaymentUnknown,
+    HeldForReview,
     Fulfilling,
     Fulfilled,
     Rejected,
@@ -28,12 +31,13 @@ pub enum RequestStatus {
 }
 
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 9] = [
+    pub const ALL: [RequestStatus; 10] = [
         RequestStatus::Received,
         RequestStatus::PaymentPending,
         RequestStatus::Paid,
         RequestStatus::PaymentFailed,
         RequestStatus::PaymentUnknown,
+        RequestStatus::HeldForReview,
         RequestStatus::Fulfilling,
         RequestStatus::Fulfilled,
         RequestStatus::Rejected,
@@ -47,6 +51,7 @@ impl RequestStatus {
             RequestStatus::Paid => "paid",
             RequestStatus::PaymentFailed => "payment_failed",
             RequestStatus::PaymentUnknown => "payment_unknown",
+            RequestStatus::HeldForReview => "held_for_review",
             RequestStatus::Fulfilling => "fulfilling",
             RequestStatus::Fulfilled => "fulfilled",
             RequestStatus::Rejected => "rejected",
@@ -71,6 +76,12 @@ impl RequestStatus {
                 // A late callback or an administrator settles an unknown payment.
                 | (PaymentUnknown, Paid)
                 | (PaymentUnknown, PaymentFailed)
+                // A callback whose amount or phone disagrees with the attempt; an
+                // administrator decides.
+                | (PaymentPending, HeldForReview)
+                | (PaymentUnknown, HeldForReview)
+                | (HeldForReview, Paid)
+                | (HeldForReview, PaymentFailed)
                 | (Paid, Fulfilling)
                 | (Fulfilling, Fulfilled)
                 | (Fulfilling, Rejected)
@@ -104,10 +115,12 @@ pub enum AttemptStatus {
     Failed,
     /// Nothing settled it in time; an administrator reconciles it.
     Unknown,
+    /// A callback said paid with an amount or phone number other than the attempt's.
+    Held,
 }
 
 impl AttemptStatus {
-    pub const ALL: [AttemptStatus; 7] = [
+    pub const ALL: [AttemptStatus; 8] = [
         AttemptStatus::Created,
         AttemptStatus::Pushing,
         AttemptStatus::PushSent,
@@ -115,6 +128,7 @@ impl AttemptStatus {
         AttemptStatus::Paid,
         AttemptStatus::Failed,
         AttemptStatus::Unknown,
+        AttemptStatus::Held,
     ];
 
     /// The states a result (callback or query) may still settle.
@@ -130,6 +144,7 @@ impl AttemptStatus {
             AttemptStatus::Paid => "paid",
             AttemptStatus::Failed => "failed",
             AttemptStatus::Unknown => "unknown",
+            AttemptStatus::Held => "held",
         }
     }
 

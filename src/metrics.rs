@@ -149,6 +149,8 @@ pub struct Registry {
     pub job_duration: Vec<Histogram>,
     pub jobs: Vec<Counters>,
     pub payment_results: Counters,
+    /// Callbacks that said paid with another amount or phone: requests held for review.
+    pub payment_reviews: Counters,
     pub sms_sent: Counters,
     pub delivery_reports: Counters,
     pub denied: AtomicU64,
@@ -166,6 +168,7 @@ pub static METRICS: LazyLock<Registry> = LazyLock::new(|| Registry {
     job_duration: JOB_KINDS.iter().map(|_| Histogram::new(JOB_BUCKETS)).collect(),
     jobs: JOB_KINDS.iter().map(|_| Counters::new(JOB_RESULTS)).collect(),
     payment_results: Counters::new(RESULT_CODES),
+    payment_reviews: Counters::new(&["amount", "phone", "other"]),
     sms_sent: Counters::new(SMS_RESULTS),
     delivery_reports: Counters::new(DELIVERY),
     denied: AtomicU64::new(0),
@@ -275,6 +278,13 @@ pub fn render() -> String {
     }
     head(&mut out, "njia_payment_results_total", "counter", "M-Pesa results by Daraja result code.");
     m.payment_results.render(&mut out, "njia_payment_results_total", "code", "");
+    head(
+        &mut out,
+        "njia_payment_reviews_total",
+        "counter",
+        "Payment callbacks whose amount or phone disagreed with the attempt: requests held for review.",
+    );
+    m.payment_reviews.render(&mut out, "njia_payment_reviews_total", "reason", "");
     head(&mut out, "njia_sms_sent_total", "counter", "SMS handed to the SMS API, by result.");
     m.sms_sent.render(&mut out, "njia_sms_sent_total", "result", "");
     head(&mut out, "njia_sms_delivery_reports_total", "counter", "SMS delivery reports by status.");

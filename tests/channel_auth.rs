@@ -122,3 +122,21 @@ async fn no_listening_beyond_loopback_with_an_open_channel() {
         _ => panic!("an unknown channel must refuse to start"),
     }
 }
+
+/// #11: an allow list that covers every address (`0.0.0.0/0`, `::/0`) refuses no one, so it
+/// is no authentication: the server will not listen beyond loopback with it.
+#[tokio::test]
+async fn an_allow_all_list_is_no_authentication() {
+    for everything in [vec!["0.0.0.0/0"], vec!["::/0"], vec!["196.201.214.0/24", "0.0.0.0/0"]] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path());
+        c.channels.insert(
+            "africastalking".into(),
+            ChannelSection { allow: everything.iter().map(|s| s.to_string()).collect(), ..ChannelSection::default() },
+        );
+        let app = njia::server::build(&c).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let err = njia::server::serve(listener, app, async {}).await.expect_err("refused");
+        assert!(err.to_string().contains("have no authentication"), "{everything:?}: {err}");
+    }
+}

@@ -273,3 +273,75 @@ async fn memory_session_write_failure_after_the_submit_shows_the_reference() {
     let sorry = hub.hop(hop("mem-2", "")).await;
     assert!(sorry.end && sorry.text.starts_with("Sorry, there is a technical problem"), "{}", sorry.text);
 }
+
+// --- Finding 3: an STK callback is trusted on its token only for which attempt it is about ------
+
+use common::doubles::{CallbackMode, eventually, outside_world, production};
+use serde_json::json;
+
+/// A callback with the right token and checkout id but another amount (1 for a 4,500
+/// attempt), or another payer, holds the request for review: it is not paid, not delivered,
+/// counted, and a later query's "paid" does not settle it either. The genuine amount and
+/// number settle as before.
+#[tokio::test]
+async fn a_paid_callback_with_another_amount_or_phone_holds_the_request_for_review() {
+    let (daraja, agency, sms) = outside_world().await;
+    daraja.set_callback_mode(CallbackMode::Drop);
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server =
+        TestServer::start_on(listener, production(common::config(dir.path()), addr, &daraja, &agency, &sms)).await;
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let wait = Duration::from_secs(10);
+
+    // (phone, forged Amount, forged PhoneNumber, the status the request must reach)
+    let cases = [
+        ("+254711000311", json!(1), json!(254711000311u64), "held_for_review"),
+        ("+254711000312", json!("4500.00"), json!(254799999999u64), "held_for_review"),
+        ("+254711000313", json!("4500.00"), json!(254711000313u64), "notified"),
+    ];
+    for (i, (phone, amount, payer, want)) in cases.iter().enumerate() {
+        let mut end = String::new();
+        for text in WALK {
+            end = at(&server, &format!("ATUid_cb_{i}"), phone, text).await;
+        }
+        let r = njia::types::Reference::parse(reference(&end)).unwrap();
+        let digits = phone.trim_start_matches('+').to_owned();
+        eventually("the push", wait, || async { daraja.pushes().iter().any(|p| p.phone == digits) }).await;
+        let push = daraja.pushes().into_iter().find(|p| p.phone == digits).unwrap();
+        let body = json!({"Body": {"stkCallback": {
+            "MerchantRequestID": push.merchant_request_id,
+            "CheckoutRequestID": push.checkout_request_id,
+            "ResultCode": 0,
+            "ResultDesc": "The service request is processed successfully.",
+            "CallbackMetadata": {"Item": [
+                {"Name": "Amount", "Value": amount},
+                {"Name": "MpesaReceiptNumber", "Value": format!("SFORGED{i}")},
+                {"Name": "TransactionDate", "Value": 20261204101010u64},
+                {"Name": "PhoneNumber", "Value": payer},
+            ]},
+        }}});
+        let path = push.callback_url.split_once(&addr.to_string()).unwrap().1.to_owned();
+        let (status, _) = server.request("POST", &path, "application/json", &body.to_string()).await;
+        assert_eq!(status, 200, "Daraja is always answered 200");
+        eventually(want, wait, || async { store.request(&r).await.unwrap().unwrap().status == *want }).await;
+    }
+    // Past the query schedule (400 ms steps): the double's query says paid, and still the
+    // held requests are neither paid nor delivered.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let statuses: Vec<String> = {
+        let mut out = Vec::new();
+        for r in store.recent_requests(None, 10).await.unwrap() {
+            out.push(format!("{} {}", r.msisdn.digits(), r.status));
+        }
+        out.sort();
+        out
+    };
+    assert_eq!(statuses, ["254711000311 held_for_review", "254711000312 held_for_review", "254711000313 notified"],);
+    assert_eq!(agency.accepted().len(), 1, "only the genuine payment was delivered");
+    let metrics = server.request("GET", "/metrics", "text/plain", "").await.1;
+    assert!(metrics.contains("njia_payment_reviews_total{reason=\"amount\"} 1"), "{metrics}");
+    assert!(metrics.contains("njia_payment_reviews_total{reason=\"phone\"} 1"), "{metrics}");
+    server.stop().await;
+}

@@ -32,6 +32,7 @@ sms-status = e-Citizen: Request {$reference} for {$service} { $status ->
         [paid] is paid and being processed.
         [payment_failed] is not paid: the payment failed. Dial *384# to try again.
         [payment_unknown] is awaiting payment confirmation. Do not pay again.
+        [held_for_review] is being checked: its payment did not match. Do not pay again; we will contact you.
         [fulfilling] is being processed by the agency.
         [fulfilled] is complete.
         [rejected] was turned down by the agency. Dial *384# for details.

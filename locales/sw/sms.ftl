@@ -32,6 +32,7 @@ sms-status = e-Citizen: Ombi {$reference} la {$service} { $status ->
         [paid] limelipwa na linashughulikiwa.
         [payment_failed] halijalipwa: malipo hayakufanikiwa. Piga *384# ujaribu tena.
         [payment_unknown] linasubiri uthibitisho wa malipo. Usilipe tena.
+        [held_for_review] linakaguliwa: malipo yake hayakulingana. Usilipe tena; tutawasiliana nawe.
         [fulfilling] linashughulikiwa na idara husika.
         [fulfilled] limekamilika.
         [rejected] limekataliwa na idara husika. Piga *384# kwa maelezo zaidi.

@@ -89,8 +89,12 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 impl ChannelAuth {
     /// True when the channel has at least one rule.
+    /// True when some rule can refuse someone. An allow list with a block that covers a whole
+    /// address family (`0.0.0.0/0`, `::/0`) refuses no one of that family, so on its own it is
+    /// no authentication: `allow = ["0.0.0.0/0"]` beyond loopback is an open channel.
     pub fn is_configured(&self) -> bool {
-        self.header.is_some() || self.basic.is_some() || !self.allow.is_empty()
+        let allow_restricts = !self.allow.is_empty() && !self.allow.iter().any(|c| c.bits == 0);
+        self.header.is_some() || self.basic.is_some() || allow_restricts
     }
 
     /// The client's address: the peer, or, when the peer is a trusted proxy, the nearest
