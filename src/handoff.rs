@@ -68,6 +68,11 @@ pub struct Policy {
     pub sms_resends: u32,
     /// Wait before sending such an SMS again, so the phone has a chance to come back.
     pub sms_resend_delay_ms: i64,
+    /// After a push whose outcome is unknown (its answer was lost, or the server stopped
+    /// mid-push), wait this long for the callback, then tell the citizen by SMS what happened,
+    /// how to check, and not to pay again until told (the query schedule goes on, and a late
+    /// callback still settles the payment).
+    pub unknown_notice_ms: i64,
 }
 
 impl Default for Policy {
@@ -91,6 +96,7 @@ impl Default for Policy {
             sandbox_pin_delay_ms: 2_000,
             sms_resends: 2,
             sms_resend_delay_ms: 300_000,
+            unknown_notice_ms: 120_000,
         }
     }
 }
@@ -229,6 +235,9 @@ pub enum Notice {
     Rejected,
     PaymentFailed(FailReason),
     PaymentUnknown,
+    /// A push's outcome is unknown (never pushed again): sent a few minutes after it, only if
+    /// nothing settled the payment meanwhile.
+    PushUnknown,
     /// The agency could not be reached for a long time; an administrator has it.
     Delayed,
 }
@@ -240,6 +249,7 @@ impl Notice {
             Notice::Rejected => "rejected".into(),
             Notice::PaymentFailed(r) => format!("payment_failed:{}", r.as_str()),
             Notice::PaymentUnknown => "payment_unknown".into(),
+            Notice::PushUnknown => "push_unknown".into(),
             Notice::Delayed => "delayed".into(),
         }
     }
@@ -249,6 +259,7 @@ impl Notice {
             "fulfilled" => Notice::Fulfilled,
             "rejected" => Notice::Rejected,
             "payment_unknown" => Notice::PaymentUnknown,
+            "push_unknown" => Notice::PushUnknown,
             "delayed" => Notice::Delayed,
             other => Notice::PaymentFailed(FailReason::parse(other.strip_prefix("payment_failed:")?)),
         })
@@ -261,12 +272,20 @@ impl Notice {
             Notice::Rejected => "rejected",
             Notice::PaymentFailed(_) => "payment_failed",
             Notice::PaymentUnknown => "payment_unknown",
+            Notice::PushUnknown => "push_unknown",
             Notice::Delayed => "delayed",
         }
     }
 
     fn job(self, policy: &Policy, now: i64) -> NewJob {
         job(JobKind::Notify, self.discriminator(), JobAttempt::None, now, policy, &self.data())
+    }
+
+    /// The notice about attempt `seq`'s unknown push, due after the callback had its chance.
+    fn push_unknown(policy: &Policy, seq: u32, now: i64) -> NewJob {
+        let n = Notice::PushUnknown;
+        let discriminator = format!("{}:{seq}", n.discriminator());
+        job(JobKind::Notify, &discriminator, JobAttempt::None, now + policy.unknown_notice_ms, policy, &n.data())
     }
 }
 
@@ -627,7 +646,7 @@ impl Dispatcher {
                 let e = Effects {
                     request_id: attempt.request_id,
                     attempt: Some(moved(AttemptStatus::Pushing, AttemptStatus::PushUnknown)),
-                    jobs: vec![self.first_query(&attempt, now)],
+                    jobs: vec![self.first_query(&attempt, now), Notice::push_unknown(&self.policy, attempt.seq, now)],
                     ..Effects::default()
                 };
                 return Ok((JobFinish::Done, Some(e)));
@@ -674,7 +693,9 @@ impl Dispatcher {
             PushOutcome::Unknown { detail } => {
                 let mut change = moved(AttemptStatus::Pushing, AttemptStatus::PushUnknown);
                 change.result_desc = Some(detail);
-                (JobFinish::Done, Some(awaiting_result(change)))
+                let mut e = awaiting_result(change);
+                e.jobs.push(Notice::push_unknown(&self.policy, attempt.seq, now));
+                (JobFinish::Done, Some(e))
             }
             // Certainly not accepted: pushed again after a backoff, but only a few times: the
             // citizen is waiting for the prompt, and a prompt an hour late is worse than an SMS
@@ -829,6 +850,12 @@ impl Dispatcher {
         let request_id = Self::request_id_of(job)?;
         let (request, attempts) = tokio::join!(self.request_of(job), self.store.attempts(request_id));
         let request = request?;
+        // The unknown-push notice is for a payment still unsettled when it comes due: a
+        // callback or query that settled it meanwhile sent its own SMS.
+        if notice == Notice::PushUnknown && RequestStatus::parse(&request.status) != Some(RequestStatus::PaymentPending)
+        {
+            return Ok((JobFinish::Done, None));
+        }
         let paid = attempts?.into_iter().find(|a| a.status == AttemptStatus::Paid);
         let text = compose_sms(&self.catalog.load(), &self.default_locale, &request, notice, paid.as_ref());
         let sms = OutgoingSms { to: request.msisdn, text };
@@ -849,7 +876,7 @@ impl Dispatcher {
             Notice::Fulfilled => Some(RequestStatus::Fulfilled),
             Notice::Rejected => Some(RequestStatus::Rejected),
             Notice::PaymentFailed(_) => Some(RequestStatus::PaymentFailed),
-            Notice::PaymentUnknown | Notice::Delayed => None,
+            Notice::PaymentUnknown | Notice::PushUnknown | Notice::Delayed => None,
         };
         let effects = |sms: SmsRecord| Effects {
             request_id: request.id,
@@ -1001,6 +1028,7 @@ pub const SMS_MESSAGES: &[&str] = &[
     "sms-payment-busy",
     "sms-payment-failed",
     "sms-payment-unknown",
+    "sms-push-unknown",
     "sms-delayed",
 ];
 
@@ -1033,6 +1061,7 @@ pub fn compose_sms(
         (Notice::Rejected, false) => "sms-rejected",
         (Notice::PaymentFailed(r), _) => r.message_id(),
         (Notice::PaymentUnknown, _) => "sms-payment-unknown",
+        (Notice::PushUnknown, _) => "sms-push-unknown",
         (Notice::Delayed, _) => "sms-delayed",
     };
     catalog.format(&locale, id, Some(&args)).into_owned()
@@ -1093,6 +1122,7 @@ mod tests {
             Notice::Fulfilled,
             Notice::Rejected,
             Notice::PaymentUnknown,
+            Notice::PushUnknown,
             Notice::PaymentFailed(FailReason::WrongPin),
             Notice::PaymentFailed(FailReason::Busy),
             Notice::PaymentFailed(FailReason::Other),

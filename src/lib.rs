@@ -32,6 +32,7 @@ pub mod i18n;
 pub mod keywords;
 pub mod lifecycle;
 pub mod limit;
+pub mod logging;
 pub mod lookup;
 pub mod menu;
 pub mod metrics;

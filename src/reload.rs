@@ -106,8 +106,11 @@ pub async fn reload(state: &AppState) -> Outcome {
     match &outcome {
         Outcome::Reloaded { menus, warnings } => {
             crate::metrics::METRICS.reloads.inc("ok");
-            let menus: Vec<String> = menus.iter().map(|(id, v)| format!("{id}@{v:016x}")).collect();
-            tracing::info!(menus = ?menus, warnings = warnings.len(), "menus and locales reloaded");
+            // One line per menu: log collectors get plain fields, not an array in a string.
+            for (id, v) in menus {
+                tracing::info!(menu = %id, version = %format!("{v:016x}"), "menu in service");
+            }
+            tracing::info!(menus = menus.len(), warnings = warnings.len(), "menus and locales reloaded");
         }
         Outcome::Refused { problems } => {
             crate::metrics::METRICS.reloads.inc("refused");

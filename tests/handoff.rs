@@ -197,6 +197,61 @@ async fn a_push_that_timed_out_is_never_pushed_again_and_its_callback_settles_it
     w.server.stop().await;
 }
 
+/// #11: a push whose outcome is unknown (its answer was lost) is never pushed again, and the
+/// citizen, told "you will get an M-Pesa prompt", is not left waiting for the query schedule
+/// (about 41 minutes): after `unknown_notice_ms` an SMS in their language says what happened,
+/// not to pay again until told, and how to check. A late callback still settles the payment.
+#[tokio::test]
+async fn a_push_with_an_unknown_outcome_tells_the_citizen_within_minutes_and_a_late_callback_settles_it() {
+    let w = World::start_with(|mut c| {
+        c.dispatcher.unknown_notice_ms = 300;
+        // Queries keep finding nothing for the length of the test.
+        c.dispatcher.query_delays_ms = vec![60_000];
+        c
+    })
+    .await;
+    w.daraja.set_push_behaviour(PushBehaviour::TimeoutAfterAccept);
+    w.daraja.set_callback_mode(CallbackMode::Drop);
+    let r = w.pay_land_rates("ATUid_h5u", "+254711000125", "1").await;
+    eventually("the citizen is told", WAIT, || async {
+        w.sms.messages().iter().any(|m| m.to == "+254711000125" && m.message.contains(r.as_str()))
+    })
+    .await;
+    let told = w.sms.messages().into_iter().find(|m| m.to == "+254711000125").unwrap();
+    assert_eq!(
+        told.message,
+        format!(
+            "e-Citizen: Bado hatujathibitisha ujumbe wa malipo wa M-Pesa wa ombi {r}. Usilipe tena hadi tukutumie SMS; tuma HALI {r} kuangalia."
+        ),
+        "in Swahili, the language the citizen chose"
+    );
+    assert_eq!(w.status(&r).await, "payment_pending", "still open: only a result settles it");
+    assert_eq!(w.daraja.pushes().len(), 1, "never pushed again");
+
+    // The callback arrives late (here: sent by hand, as Daraja would); it settles the payment.
+    let push = w.daraja.pushes().remove(0);
+    let body = serde_json::json!({"Body": {"stkCallback": {
+        "MerchantRequestID": push.merchant_request_id,
+        "CheckoutRequestID": push.checkout_request_id,
+        "ResultCode": 0,
+        "ResultDesc": "The service request is processed successfully.",
+        "CallbackMetadata": {"Item": [
+            {"Name": "Amount", "Value": 4500},
+            {"Name": "MpesaReceiptNumber", "Value": "SLATE00001"},
+            {"Name": "TransactionDate", "Value": 20261204101010u64},
+            {"Name": "PhoneNumber", "Value": 254711000125u64},
+        ]},
+    }}});
+    let path = push.callback_url.split_once(&w.server.addr.to_string()).unwrap().1.to_owned();
+    assert_eq!(w.server.request("POST", &path, "application/json", &body.to_string()).await.0, 200);
+    eventually("the late callback settled it", WAIT, || async { w.status(&r).await == "notified" }).await;
+    let texts: Vec<String> =
+        w.sms.messages().into_iter().filter(|m| m.to == "+254711000125").map(|m| m.message).collect();
+    assert_eq!(texts.len(), 2, "the notice, then the receipt: {texts:?}");
+    assert!(texts[1].contains("SLATE00001"), "{texts:?}");
+    w.server.stop().await;
+}
+
 #[tokio::test]
 async fn spike_arrest_is_retried_and_a_locked_subscriber_gets_a_new_attempt() {
     let w = World::start().await;

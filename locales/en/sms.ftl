@@ -41,3 +41,4 @@ sms-status = e-Citizen: Request {$reference} for {$service} { $status ->
 sms-status-unknown = e-Citizen: We found no request {$reference} for this phone number. Check the request number, or dial *384# to see your requests.
 sms-language-set = e-Citizen: Done. You will now be served in English, by SMS and on *384#.
 sms-language-unknown = e-Citizen: We do not have that language. Send LANGUAGE EN for English or LANGUAGE SW for Kiswahili.
+sms-push-unknown = e-Citizen: We cannot yet confirm the M-Pesa payment prompt for request {$reference}. Do not pay again until we send an SMS; send STATUS {$reference} to check.

@@ -41,3 +41,4 @@ sms-status = e-Citizen: Ombi {$reference} la {$service} { $status ->
 sms-status-unknown = e-Citizen: Hatukupata ombi {$reference} la nambari hii ya simu. Hakikisha nambari ya ombi ni sahihi, au piga *384# uone maombi yako.
 sms-language-set = e-Citizen: Sawa. Sasa utahudumiwa kwa Kiswahili, kwa SMS na kwa *384#.
 sms-language-unknown = e-Citizen: Hatuna lugha hiyo. Tuma LUGHA SW kwa Kiswahili au LUGHA EN kwa Kiingereza.
+sms-push-unknown = e-Citizen: Bado hatujathibitisha ujumbe wa malipo wa M-Pesa wa ombi {$reference}. Usilipe tena hadi tukutumie SMS; tuma HALI {$reference} kuangalia.

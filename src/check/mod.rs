@@ -136,9 +136,18 @@ fn load_with(opts: &Options<'_>, serve: bool) -> Result<Loaded, Vec<Problem>> {
     if problems.iter().any(Problem::is_error) {
         return Err(problems);
     }
+    // A menu's version covers what its screens show and answer from: its file, every locale
+    // and the lookup data. A reload that changes only words or data is a new version, so
+    // /readyz and the log say something changed, and live sessions finish on what they began.
+    let words_and_data = fingerprint(&[opts.locales_dir, &lookups_dir]);
     let menus = menus
         .into_iter()
         .map(|mut m| {
+            m.version = {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(&(m.version, words_and_data), &mut h);
+                std::hash::Hasher::finish(&h)
+            };
             if serve {
                 m.prepared = Prepared::new(&m, &catalog, &opts.limits_serving(&m.id));
             }
@@ -154,6 +163,29 @@ fn load_with(opts: &Options<'_>, serve: bool) -> Result<Loaded, Vec<Problem>> {
         lookups: Arc::new(files),
         warnings: problems,
     })
+}
+
+/// A hash of every file's relative path and bytes under `dirs`, in a stable order.
+fn fingerprint(dirs: &[&Path]) -> u64 {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        for e in rd.filter_map(Result::ok) {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                out.push((p.strip_prefix(root).map(Path::to_path_buf).unwrap_or_default(), bytes));
+            }
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for dir in dirs {
+        let mut files = Vec::new();
+        walk(dir, dir, &mut files);
+        files.sort();
+        std::hash::Hash::hash(&files, &mut h);
+    }
+    std::hash::Hasher::finish(&h)
 }
 
 fn system_messages(catalog: &Catalog, dir: &Path, problems: &mut Vec<Problem>) {
