@@ -180,13 +180,13 @@ async fn a_secret_is_never_restored() {
     let b = walk(&server, "ATUid_r7b", phone, "*555#", &["", "1", "1*4321"]).await;
     assert_eq!(b[0], OFFER_SW);
     assert_eq!(b[1], "CON Weka PIN:", "asked again: a PIN is never kept");
-    assert_eq!(b[2], "CON Tuma KES 1000 kwa 254722000000? Salio KES 12,000.\n1. Tuma\n2. Ondoka\n0. Rudi\n00. Mwanzo");
+    assert_eq!(b[2], "CON Tuma KES 1,000 kwa 254722000000? Salio KES 12,000.\n1. Tuma\n2. Ondoka\n0. Rudi\n00. Mwanzo");
     // Dropped after the PIN was used: Continue restores the confirmation (its values came
     // from the lookup), and the request goes through without the PIN.
     let c = walk(&server, "ATUid_r7c", phone, "*555#", &["", "1", "1*1"]).await;
     assert_eq!(c[0], OFFER_SW);
     assert_eq!(c[1], b[2]);
-    assert!(c[2].starts_with("END Ombi NJ-") && c[2].ends_with(": KES 1000 kwa 254722000000."), "{}", c[2]);
+    assert!(c[2].starts_with("END Ombi NJ-") && c[2].ends_with(": KES 1,000 kwa 254722000000."), "{}", c[2]);
     assert_eq!(requests_of(dir.path(), phone).await, 1);
     server.stop().await;
 }

@@ -198,7 +198,7 @@ async fn a_pin_never_reaches_the_shared_sessions() {
         screens.push(hop(&servers[k % 2], "ATUid_pin", phone, "*555#", text).await);
     }
     assert_eq!(screens[3], "CON Weka PIN:");
-    assert!(screens[4].starts_with("CON Tuma KES 1000 kwa 254722000000? Salio KES 12,000."), "{}", screens[4]);
+    assert!(screens[4].starts_with("CON Tuma KES 1,000 kwa 254722000000? Salio KES 12,000."), "{}", screens[4]);
     let c = pg_client(&db.url).await;
     for row in c.query("SELECT record FROM sessions", &[]).await.unwrap() {
         let record: Vec<u8> = row.get(0);
@@ -209,7 +209,7 @@ async fn a_pin_never_reaches_the_shared_sessions() {
     assert_eq!(hop(&servers[1], "ATUid_pin2", phone, "*555#", "").await, OFFER_SW);
     assert_eq!(hop(&servers[0], "ATUid_pin2", phone, "*555#", "1").await, screens[4]);
     let end = hop(&servers[1], "ATUid_pin2", phone, "*555#", "1*1").await;
-    assert!(end.starts_with("END Ombi NJ-") && end.ends_with(": KES 1000 kwa 254722000000."), "{end}");
+    assert!(end.starts_with("END Ombi NJ-") && end.ends_with(": KES 1,000 kwa 254722000000."), "{end}");
     drop(c);
     stop(servers).await;
     drop_database(db).await;
