@@ -276,7 +276,7 @@ async fn bad_input_keeps_the_session() {
     // The middle of a session this server does not have (expired, or before a restart) is
     // not replayed from the start screen.
     let (_, lost) = server.post_form("/ussd/africastalking", &at_hop("ATUid_lost", phone, "*384#", "1*3*A12345")).await;
-    assert_eq!(lost, "END Muda wa kikao umeisha. Piga *384# tena kuanza upya.");
+    assert_eq!(lost, "END Muda umekwisha. Piga *384# tena kuanza upya.");
     server.stop().await;
 }
 

@@ -151,7 +151,7 @@ async fn swahili_citizens_get_swahili_receipts_and_failures_are_explained() {
     assert!(w.agency.tries().is_empty(), "nothing unpaid is delivered");
     let sms = w.sms.messages();
     assert_eq!(sms.len(), 1);
-    assert_eq!(sms[0].message, format!("e-Citizen: Ulisitisha malipo ya ombi {r}. Piga *384# ukitaka kujaribu tena."));
+    assert_eq!(sms[0].message, format!("e-Citizen: Ulighairi malipo ya ombi {r}. Piga *384# ukitaka kujaribu tena."));
     w.server.stop().await;
 }
 

@@ -73,7 +73,7 @@ async fn a_lookup_past_its_deadline_shows_an_apology_and_keeps_the_session() {
     assert!(started.elapsed() < Duration::from_secs(5), "the deadline cut the 30 s lookup short");
     assert!(!reply.end);
     assert!(
-        reply.text.starts_with("Samahani, huduma haipatikani sasa. Jaribu tena.\nWeka PIN ya KRA"),
+        reply.text.starts_with("Samahani, huduma haipatikani kwa sasa. Jaribu tena.\nWeka PIN ya KRA"),
         "{}",
         reply.text
     );

@@ -110,7 +110,7 @@ async fn a_phone_over_its_rate_gets_a_localized_end_and_others_go_on() {
     // (Kiswahili was chosen on the first screen), never an HTTP error.
     let (status, body) = server.post_form("/ussd/africastalking", &at_hop("r-1", phone, "*384#", "1*1*2")).await;
     assert_eq!(status, 200);
-    assert_eq!(body, "END Samahani, maombi ni mengi kwa sasa. Jaribu tena baada ya dakika moja.");
+    assert_eq!(body, "END Samahani, kuna majaribio mengi mno kwa sasa. Jaribu tena baada ya dakika moja.");
     // Another number is not affected.
     let (_, body) = server.post_form("/ussd/africastalking", &at_hop("r-2", "+254711000703", "*384#", "")).await;
     assert!(body.starts_with("CON Chagua lugha"), "{body}");

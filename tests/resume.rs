@@ -10,7 +10,7 @@ use std::path::Path;
 use common::{TestServer, at_hop, config};
 use njia::config::Config;
 
-const OFFER_SW: &str = "CON Kikao chako cha mwisho kilikatika. Endelea ulipofikia?\n1. Endelea\n2. Anza upya";
+const OFFER_SW: &str = "CON Huduma ilikatika. Ungependa kuendelea ulipofikia?\n1. Endelea\n2. Anza upya";
 const OFFER_EN: &str = "CON Your last session was cut off. Continue where you left off?\n1. Continue\n2. Start again";
 
 /// Sends Africa's Talking hops of one session and returns each reply.
@@ -39,7 +39,7 @@ async fn continue_in_swahili_restores_the_screen_and_what_was_entered() {
     let confirm = &before[3];
     assert_eq!(
         confirm,
-        "CON KAJIADO/1234, Wanjiku Kamau\nUnadaiwa KES 4,500\n1. Lipa kwa M-Pesa\n2. Ghairi\n0. Rudi\n00. Mwanzo"
+        "CON KAJIADO/1234, Wanjiku Kamau\nUshuru: KES 4,500\n1. Lipa kwa M-Pesa\n2. Ghairi\n0. Rudi\n00. Mwanzo"
     );
     // The network drops the dialogue here. The next dial offers to continue it.
     let after = walk(&server, "ATUid_r1b", phone, "*384#", &["", "3", "3*1"]).await;

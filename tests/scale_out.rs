@@ -16,7 +16,7 @@ use njia::config::Config;
 /// The land-rates walk to the paid submit: language, land, parcel (lookup), pay (END).
 const WALK: [&str; 5] = ["", "1", "1*1", "1*1*KAJIADO/1234", "1*1*KAJIADO/1234*1"];
 
-const OFFER_SW: &str = "CON Kikao chako cha mwisho kilikatika. Endelea ulipofikia?\n1. Endelea\n2. Anza upya";
+const OFFER_SW: &str = "CON Huduma ilikatika. Ungependa kuendelea ulipofikia?\n1. Endelea\n2. Anza upya";
 
 fn instance_config(db: &TestDatabase, data: &std::path::Path) -> Config {
     Config { database_url: Some(db.url.clone()), ..common::config(data) }

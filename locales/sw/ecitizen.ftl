@@ -20,8 +20,8 @@ land-enter-parcel = Weka nambari ya kipande cha ardhi (mfano KAJIADO/1234):
 land-parcel-invalid = Nambari ya kipande si sahihi.
 land-parcel-unknown = Kipande hicho hakijapatikana.
 land-confirm = {$parcel}, {$owner}
-    Unadaiwa KES {$amount}
-land-submitted = Ombi {$reference} limepokelewa. Utapokea ombi la M-Pesa la KES {$amount} kwenye simu yako. Weka PIN yako ya M-Pesa kulipa.
+    Ushuru: KES {$amount}
+land-submitted = Ombi {$reference} limepokelewa. Utapokea ujumbe wa M-Pesa kwenye simu yako: weka PIN yako ya M-Pesa kulipa KES {$amount}.
 
 licence-enter-number = Weka nambari ya leseni ya udereva:
 licence-invalid = Nambari ya leseni si sahihi.
@@ -33,7 +33,7 @@ licence-confirm = Leseni {$licence}: { $years ->
         [one] mwaka {$years}
        *[other] miaka {$years}
     }. Ada: KES {$fee}
-licence-submitted = Ombi {$reference} limepokelewa. Utapokea ombi la M-Pesa la KES {$fee}. Weka PIN yako ya M-Pesa kulipa.
+licence-submitted = Ombi {$reference} limepokelewa. Utapokea ujumbe wa M-Pesa kwenye simu yako: weka PIN yako ya M-Pesa kulipa KES {$fee}.
 
 kra-enter-pin = Weka PIN ya KRA (mfano A123456789B):
 kra-pin-invalid = PIN ya KRA si sahihi.
@@ -44,7 +44,7 @@ kra-result = PIN {$pin}: {$taxpayer}. Hali: { $pin_status ->
     }.
 
 status-pick = Chagua ombi:
-status-enter-other = Weka nambari nyingine
+status-enter-other = Weka nambari nyingine ya ombi
 status-enter-ref = Weka nambari ya kumbukumbu (mfano NJ-7K2QX):
 status-ref-invalid = Nambari ya kumbukumbu si sahihi.
 status-unknown = Ombi hilo halijapatikana.
@@ -68,16 +68,16 @@ agency-ntsa = Usalama Barabarani (NTSA)
 agency-lands = Wizara ya Ardhi
 agency-immigration = Uhamiaji na Huduma kwa Raia
 agency-sha = Mamlaka ya Afya ya Jamii (SHA)
-agency-nssf = Hazina ya Uzeeni (NSSF)
+agency-nssf = NSSF (malipo ya uzeeni)
 agency-helb = Mikopo ya Elimu ya Juu (HELB)
 agency-brs = Usajili wa Biashara (BRS)
 agency-kpa = Mamlaka ya Bandari (KPA)
 agency-ca = Mamlaka ya Mawasiliano
 agency-ncpb = Bodi ya Nafaka na Mazao (NCPB)
 agency-nema = Mamlaka ya Mazingira (NEMA)
-agency-knls = Huduma za Maktaba (KNLS)
-agency-kaa = Viwanja vya Ndege (KAA)
-agency-tsc = Tume ya Walimu (TSC)
+agency-knls = Huduma za Kitaifa za Maktaba
+agency-kaa = Mamlaka ya Viwanja vya Ndege (KAA)
+agency-tsc = Tume ya Utumishi wa Walimu (TSC)
 agency-judiciary = Mahakama
 agency-info = Huduma za { $agency ->
         [kra] KRA
