@@ -199,7 +199,7 @@ async fn land_rates_walk_is_durable_and_retry_safe() {
         .expect("the request is stored");
     assert_eq!(
         (service.as_str(), amount.as_str(), account.as_str(), status.as_str()),
-        ("land-rates", "4,500", "KAJIADO/1234", "payment_pending")
+        ("land-rates", "4500", "KAJIADO/1234", "payment_pending")
     );
     // Its payment attempt and the job that will push it committed with it.
     let (attempt, job): (String, String) = conn
