@@ -30,13 +30,14 @@ pub fn format_eat_ms(ms: i64) -> String {
     format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02} EAT", c.year, c.month, c.day, c.hour, c.minute, c.second)
 }
 
-/// Unix milliseconds of a UTC wall-clock time as SMS providers write it:
-/// `2006-01-02T15:04:05Z` or `2006-01-02 15:04:05`, optionally with fractional seconds.
-/// `None` for anything else, including impossible dates.
+/// Unix milliseconds of a wall-clock time as SMS providers write it: `2006-01-02 15:04:05` or
+/// ISO 8601 `2006-01-02T15:04:05`, either with optional fractional seconds (`.250`, up to nine
+/// digits) and an optional zone, `Z` or an offset from UTC (`+03:00`, `+0300`, `+03`, `-05:00`).
+/// A time without a zone is UTC. `None` for anything else, including impossible dates.
 pub fn parse_utc_ms(s: &str) -> Option<i64> {
     let s = s.trim();
-    let s = s.strip_suffix('Z').unwrap_or(s);
     let (date, time) = s.split_once('T').or_else(|| s.split_once(' '))?;
+    let (time, offset_secs) = split_zone(time)?;
     let num = |t: &str, len: usize| -> Option<i64> {
         (t.len() == len && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok()).flatten()
     };
@@ -61,7 +62,35 @@ pub fn parse_utc_ms(s: &str) -> Option<i64> {
     }
     let millis: i64 = format!("{fraction:0<3}")[..3].parse().ok()?;
     let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
-    Some(secs * 1000 + millis)
+    Some((secs - offset_secs) * 1000 + millis)
+}
+
+/// Splits the zone off a time of day: `Z` is UTC, `+03:00`, `+0300` and `+03` (or with `-`)
+/// are offsets from UTC in seconds, and no zone at all is UTC. `None` for an offset that is
+/// not two-digit hours (0 to 23) with optional two-digit minutes (0 to 59).
+fn split_zone(time: &str) -> Option<(&str, i64)> {
+    if let Some(t) = time.strip_suffix(['Z', 'z']) {
+        return Some((t, 0));
+    }
+    // The time itself has no sign, so the first one starts the offset.
+    let Some(at) = time.find(['+', '-']) else { return Some((time, 0)) };
+    let (time, zone) = time.split_at(at);
+    let sign = if zone.starts_with('-') { -1 } else { 1 };
+    let digits = &zone[1..];
+    let (hours, minutes) = match (digits.len(), digits.as_bytes().get(2)) {
+        (2, _) => (digits, "00"),
+        (4, _) => digits.split_at(2),
+        (5, Some(b':')) => (&digits[..2], &digits[3..]),
+        _ => return None,
+    };
+    let two = |t: &str| -> Option<i64> {
+        (t.len() == 2 && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok()).flatten()
+    };
+    let (hours, minutes) = (two(hours)?, two(minutes)?);
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    Some((time, sign * (hours * 3600 + minutes * 60)))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`,
@@ -110,6 +139,14 @@ mod tests {
         assert_eq!(parse_utc_ms("2024-02-29 21:30:00"), Some(1_709_242_200_000));
         assert_eq!(parse_utc_ms("2024-02-29T21:30:00Z"), Some(1_709_242_200_000));
         assert_eq!(parse_utc_ms("2024-02-29 21:30:00.250"), Some(1_709_242_200_250));
+        assert_eq!(parse_utc_ms("2024-02-29T21:30:00"), Some(1_709_242_200_000));
+        assert_eq!(parse_utc_ms("2024-02-29T21:30:00.25Z"), Some(1_709_242_200_250));
+        // Offsets from UTC: 1 March 00:30 in Nairobi is 29 February 21:30 UTC.
+        for nairobi in ["2024-03-01T00:30:00+03:00", "2024-03-01T00:30:00+0300", "2024-03-01T00:30:00+03"] {
+            assert_eq!(parse_utc_ms(nairobi), Some(1_709_242_200_000), "{nairobi:?}");
+        }
+        assert_eq!(parse_utc_ms("2024-02-29T16:30:00.5-05:00"), Some(1_709_242_200_500));
+        assert_eq!(parse_utc_ms("2024-02-29 21:30:00+00:00"), Some(1_709_242_200_000));
         for bad in [
             "",
             "2023-02-29 10:00:00",
@@ -119,6 +156,14 @@ mod tests {
             "2024-1-01 10:00:00",
             "2024-01-01 10:00:00:00",
             "2024-01-01 10:00:00.",
+            "2024-01-01T10:00:00+3",
+            "2024-01-01T10:00:00+03:0",
+            "2024-01-01T10:00:00+24:00",
+            "2024-01-01T10:00:00+03:60",
+            "2024-01-01T10:00:00 03:00",
+            "2024-01-01T10:00:00+03:00Z",
+            "2024-01-01T10:00:00Z+03:00",
+            "2024-01-01T10:00:00.+03:00",
         ] {
             assert_eq!(parse_utc_ms(bad), None, "{bad:?}");
         }

@@ -393,6 +393,8 @@ fn inbound_sms_as_africas_talking_sends_them() {
         ("from=0711082306&to=20384&text=x&id=x", Err("'date'")),
         ("from=0711082306&to=20384&text=x&date=2026-11-29 07:52:17", Err("'id'")),
         ("from=0711082306&to=20384&text=x&date=29/11/2026&id=x", Err("date must be")),
+        ("from=0711082306&to=20384&text=x&date=2026-12-04 10:10&id=x", Err("YYYY-MM-DD HH:MM:SS")),
+        ("from=0711082306&to=20384&text=x&date=2026-12-04T13:10:10+03:00&id=x", Err("offset such as +03:00")),
         ("from=0711082306&to=20384&text=x&date=2026-11-29 07:52:17&id=", Err("id must be")),
         ("from=0711082306&to=&text=x&date=2026-11-29 07:52:17&id=x", Err("to must be")),
         ("from=%FF&to=20384&text=x&date=2026-11-29 07:52:17&id=x", Err("from:")),
@@ -406,6 +408,51 @@ fn inbound_sms_as_africas_talking_sends_them() {
             }
             (Err(e), Err(fragment)) => assert!(e.0.contains(fragment), "{body}: {:?} lacks {fragment:?}", e.0),
             (got, want) => panic!("{body}: got {got:?}, wanted {want:?}"),
+        }
+    }
+}
+
+/// Every `date` format Africa's Talking sends (a space or ISO 8601's `T`; fractional seconds,
+/// `Z` or an offset optional), and the malformed ones refused with the expected format named.
+#[test]
+fn inbound_sms_dates_in_every_accepted_format() {
+    // 2026-12-04 10:10:10 UTC.
+    const AT: i64 = 1_796_379_010_000;
+    let cases: &[(&str, Result<i64, ()>)] = &[
+        ("2026-12-04 10:10:10", Ok(AT)),
+        ("2026-12-04+10%3A10%3A10", Ok(AT)),
+        ("2026-12-04T10:10:10", Ok(AT)),
+        ("2026-12-04T10:10:10Z", Ok(AT)),
+        ("2026-12-04T10:10:10.5Z", Ok(AT + 500)),
+        ("2026-12-04T10:10:10.123456Z", Ok(AT + 123)),
+        ("2026-12-04 10:10:10.250", Ok(AT + 250)),
+        ("2026-12-04T13:10:10%2B03:00", Ok(AT)),
+        ("2026-12-04T13:10:10%2B0300", Ok(AT)),
+        ("2026-12-04T13:10:10.750%2B03:00", Ok(AT + 750)),
+        ("2026-12-04T05:10:10-05:00", Ok(AT)),
+        ("2026-12-04T10:10:10%2B00:00", Ok(AT)),
+        ("", Err(())),
+        ("2026-12-04", Err(())),
+        ("2026-12-04T10:10", Err(())),
+        ("04/12/2026 10:10:10", Err(())),
+        ("2026-12-4 10:10:10", Err(())),
+        ("2026-02-30 10:10:10", Err(())),
+        ("2026-12-04T10:10:10%2B3", Err(())),
+        ("2026-12-04T10:10:10%2B24:00", Err(())),
+        // A `+` the sender did not escape reads as a space: not a date.
+        ("2026-12-04T13:10:10+03:00", Err(())),
+        ("2026-12-04T10:10:10 UTC", Err(())),
+        ("1796379010", Err(())),
+    ];
+    for (date, want) in cases {
+        let body = format!("from=0711082306&to=20384&text=x&id=x&date={date}");
+        match (parse_inbound(body.as_bytes()), want) {
+            (Ok(got), Ok(at)) => assert_eq!(got.sent_at_ms, *at, "{date}"),
+            (Err(e), Err(())) => {
+                assert!(e.0.starts_with("date must be YYYY-MM-DD HH:MM:SS (UTC) or ISO 8601"), "{date}: {}", e.0);
+                assert!(!e.0.contains('\n'), "one line: {}", e.0);
+            }
+            (got, want) => panic!("{date}: got {got:?}, wanted {want:?}"),
         }
     }
 }
@@ -453,6 +500,32 @@ fn delivery_reports_as_africas_talking_sends_them() {
 }
 
 proptest! {
+    /// Any instant written in any accepted format, in UTC or at any offset, reads back as that
+    /// instant.
+    #[test]
+    fn inbound_dates_read_back_in_every_format(
+        secs in 0i64..4_102_444_800,
+        millis in 0i64..1000,
+        offset_minutes in -(23 * 60 + 59)..=(23 * 60 + 59i64),
+        style in 0usize..4,
+    ) {
+        let civil = |at: i64| {
+            let (y, mo, d) = njia::clock::civil_from_days(at.div_euclid(86_400));
+            let s = at.rem_euclid(86_400);
+            format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}", s / 3600, s % 3600 / 60, s % 60)
+        };
+        let (sign, abs) = if offset_minutes < 0 { ('-', -offset_minutes) } else { ('+', offset_minutes) };
+        let date = match style {
+            0 => civil(secs).replace('T', " "),
+            1 => format!("{}Z", civil(secs)),
+            2 => format!("{}{sign}{:02}:{:02}", civil(secs + offset_minutes * 60), abs / 60, abs % 60),
+            _ => format!("{}{sign}{:02}{:02}", civil(secs + offset_minutes * 60), abs / 60, abs % 60),
+        };
+        let body = common::form(&[("from", "0711082306"), ("to", "20384"), ("text", "x"), ("id", "x"), ("date", &date)]);
+        let got = parse_inbound(body.as_bytes()).map(|s| s.sent_at_ms);
+        prop_assert_eq!(got, Ok(secs * 1000 + millis), "{}", date);
+    }
+
     #[test]
     fn the_sms_parsers_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = parse_inbound(&body);

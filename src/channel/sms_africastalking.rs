@@ -57,6 +57,10 @@ const UNKNOWN_PAUSE: std::time::Duration = std::time::Duration::from_millis(500)
 /// Longest message id accepted (Africa's Talking ids are about 40 characters).
 const MAX_ID: usize = 128;
 
+/// Why a `date` was refused, naming the formats that are accepted.
+const DATE_FORMAT: &str = "date must be YYYY-MM-DD HH:MM:SS (UTC) or ISO 8601 YYYY-MM-DDTHH:MM:SS, \
+                           optionally with fractional seconds and Z or an offset such as +03:00";
+
 fn message_id(value: Option<&str>, name: &str) -> Result<String, BadRequest> {
     let id = value.ok_or_else(|| BadRequest(format!("field '{name}' is required")))?;
     if id.is_empty() || id.len() > MAX_ID || !id.bytes().all(|b| b.is_ascii_graphic()) {
@@ -66,8 +70,9 @@ fn message_id(value: Option<&str>, name: &str) -> Result<String, BadRequest> {
 }
 
 /// Parses an inbound SMS: `from`, `to`, `text`, `date`, `id` are required (`text` may be empty),
-/// `linkId` is optional; `date` is `2006-01-02T15:04:05Z` or `2006-01-02 15:04:05` (UTC).
-/// Pure, for the tables, the properties and the fuzzer.
+/// `linkId` is optional; `date` is `2026-12-04 10:10:10` or ISO 8601 `2026-12-04T10:10:10`,
+/// with optional fractional seconds and `Z` or an offset (`+03:00`); without a zone it is UTC
+/// ([`crate::clock::parse_utc_ms`]). Pure, for the tables, the properties and the fuzzer.
 pub fn parse_inbound(body: &[u8]) -> Result<InboundSms, BadRequest> {
     let pairs = form_pairs(body);
     let provider_id = message_id(field(&pairs, "id"), "id")?;
@@ -79,8 +84,7 @@ pub fn parse_inbound(body: &[u8]) -> Result<InboundSms, BadRequest> {
     }
     let text = field(&pairs, "text").ok_or_else(|| BadRequest("field 'text' is required".into()))?;
     let date = field(&pairs, "date").ok_or_else(|| BadRequest("field 'date' is required".into()))?;
-    let sent_at_ms = crate::clock::parse_utc_ms(date)
-        .ok_or_else(|| BadRequest("date must be like 2006-01-02T15:04:05Z or 2006-01-02 15:04:05".into()))?;
+    let sent_at_ms = crate::clock::parse_utc_ms(date).ok_or_else(|| BadRequest(DATE_FORMAT.into()))?;
     let link_id = match field(&pairs, "linkId").filter(|l| !l.is_empty()) {
         Some(l) => Some(message_id(Some(l), "linkId")?),
         None => None,
