@@ -415,9 +415,12 @@ pub fn step(ctx: Ctx<'_>, s: &mut Session, input: &str) -> Outcome {
                 }
                 return render(ctx, s, Some("njia-invalid-choice")).into();
             }
-            // Validating a choice needs only the visible items, not the layout.
+            // Numbering is stable across pages, but only what this page shows can be chosen:
+            // a citizen never lands somewhere they never saw (typing 16 on page 2, where 16
+            // is on page 3, is a wrong choice, not a jump).
             let items = items(ctx, s);
-            let Some(n) = parse_choice(input).filter(|n| (1..=items.len()).contains(n)) else {
+            let (first, last) = on_page(ctx, s, items.len());
+            let Some(n) = parse_choice(input).filter(|n| (first + 1..=last).contains(n)) else {
                 return render(ctx, s, Some("njia-invalid-choice")).into();
             };
             choose(ctx, s, items[n - 1])
@@ -631,6 +634,25 @@ pub fn resumable(ctx: Ctx<'_>, s: &mut Session) -> bool {
     resting && !first
 }
 
+/// The first page of `screen` as shown with `error` on top, for a citizen `depth` screens deep
+/// with nothing entered: what the checker lays out to warn where an error line takes the
+/// title's place (see [`page_text`]).
+pub fn shown_with_error(ctx: Ctx<'_>, locale: Locale, screen: ScreenId, depth: usize, error: &str) -> String {
+    let frame = Frame { screen: ctx.menu.start, page: 0 };
+    let s = Session {
+        locale,
+        screen,
+        page: 0,
+        stack: vec![frame; depth.min(MAX_STACK)],
+        vars: Vec::new(),
+        secrets: Secrets::default(),
+    };
+    match laid_out(ctx, &s, Some(error)) {
+        Step::Show { text, .. } => text,
+        _ => String::new(),
+    }
+}
+
 /// The current screen again (a telco retry after a lost reply, or an inconsistent hop).
 pub fn current(ctx: Ctx<'_>, s: &Session) -> Step {
     render(ctx, s, None)
@@ -666,6 +688,17 @@ fn choose(ctx: Ctx<'_>, s: &mut Session, item: Item) -> Outcome {
         }
         _ => render(ctx, s, Some("njia-invalid-choice")).into(),
     }
+}
+
+/// The items the session's page shows, as `(first, last)` with item `i` numbered `i + 1`.
+/// A screen with one page shows them all (no layout needed); otherwise the layout says.
+fn on_page(ctx: Ctx<'_>, s: &Session, n: usize) -> (usize, usize) {
+    if s.page == 0 && fixed_for(ctx, s).is_some_and(|pages| pages.len() == 1) {
+        return (0, n);
+    }
+    let v = view(ctx, s);
+    let page = usize::from(s.page).min(v.pages.len().saturating_sub(1));
+    v.pages.get(page).copied().map_or((0, n), |(a, b)| (a, b.min(n)))
 }
 
 /// Home starts over: the back stack and everything entered so far are forgotten, so a later

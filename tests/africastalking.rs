@@ -252,7 +252,8 @@ async fn land_rates_walk_is_durable_and_retry_safe() {
 }
 
 /// Invalid input shows the same screen with the reason in the user's language; `*` typed as
-/// data is data; a typed `0` on an input screen is data, not Back.
+/// data is data; on an input screen whose pattern can never be `0` (a KRA PIN), `0` is Back
+/// (#11: a citizen who chose the wrong service can go back).
 #[tokio::test]
 async fn bad_input_keeps_the_session() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -265,9 +266,11 @@ async fn bad_input_keeps_the_session() {
         // The error line takes the title's place when both do not fit: options never move.
         ("1*9", "CON Chaguo si sahihi.\n1. Lipa ushuru wa ardhi"),
         ("1*9*3", "CON Weka PIN ya KRA"),
-        ("1*9*3*0", "CON PIN ya KRA si sahihi.\nWeka PIN ya KRA"),
-        ("1*9*3*0*A1**", "CON PIN ya KRA si sahihi.\nWeka PIN ya KRA"),
-        ("1*9*3*0*A1***a123456789b", "END PIN A123456789B: Wanjiku Kamau. Hali: inatumika."),
+        ("1*9*3*X1", "CON PIN ya KRA si sahihi.\nWeka PIN ya KRA"),
+        ("1*9*3*X1*0", "CON Karibu e-Citizen"),
+        ("1*9*3*X1*0*3", "CON Weka PIN ya KRA (mfano A123456789B):\n0. Rudi"),
+        ("1*9*3*X1*0*3*A1**", "CON PIN ya KRA si sahihi.\nWeka PIN ya KRA"),
+        ("1*9*3*X1*0*3*A1***a123456789b", "END PIN A123456789B: Wanjiku Kamau. Hali: inatumika."),
     ];
     for (text, want) in steps {
         let (_, body) = server.post_form("/ussd/africastalking", &at_hop(sid, phone, "*384#", text)).await;
@@ -336,8 +339,21 @@ async fn navigation_and_pagination() {
     assert_eq!(home_again, home);
     let (_, again) = server.post_form("/ussd/africastalking", &hop("2*5*98*0*00*5")).await;
     assert_eq!(again, page1);
-    let (_, pick) = server.post_form("/ussd/africastalking", &hop("2*5*98*0*00*5*16")).await;
-    assert!(pick.starts_with("END Judiciary services"), "option 16 from page 1 picks the 16th: {pick}");
+    // #11: numbering is stable, but only what the page shows can be chosen: 16 is not on
+    // page 1, so typing it there is a wrong choice, never a jump to a screen not seen.
+    let (_, off_page) = server.post_form("/ussd/africastalking", &hop("2*5*98*0*00*5*16")).await;
+    assert!(off_page.starts_with("CON Invalid choice."), "{off_page}");
+    assert!(off_page.contains("1. Kenya Revenue Authority"), "still page 1: {off_page}");
+    let mut text = String::from("2*5*98*0*00*5*16");
+    let mut page = off_page;
+    while !page.lines().any(|l| l.starts_with("16. ")) {
+        assert!(page.contains("98. More"), "16 is on some page: {page}");
+        text.push_str("*98");
+        page = server.post_form("/ussd/africastalking", &at_hop(sid, phone, "*384#", &text)).await.1;
+    }
+    text.push_str("*16");
+    let (_, pick) = server.post_form("/ussd/africastalking", &at_hop(sid, phone, "*384#", &text)).await;
+    assert!(pick.starts_with("END Judiciary services"), "16 on the page that shows it: {pick}");
     server.stop().await;
 }
 

@@ -63,7 +63,7 @@ async fn start_again_in_english_begins_afresh() {
     let phone = "+254711500002";
     let before = walk(&server, "ATUid_r2a", phone, "*384#", &["", "2", "2*1"]).await;
     assert!(before[1].starts_with("CON Welcome to e-Citizen"), "{}", before[1]);
-    assert_eq!(before[2], "CON Enter the land parcel number (e.g. KAJIADO/1234):");
+    assert_eq!(before[2], "CON Enter the land parcel number (e.g. KAJIADO/1234):\n0. Back");
     let after = walk(&server, "ATUid_r2b", phone, "*384#", &["", "2", "2*1"]).await;
     assert_eq!(after[0], OFFER_EN);
     assert_eq!(after[1], before[1], "Start again: the home menu");
@@ -142,7 +142,7 @@ async fn hubtel_release_then_continue() {
     for (i, (kind, message)) in [("initiation", "*384#"), ("response", "2"), ("response", "1")].iter().enumerate() {
         seen.push(hubtel(&server, hubtel_hop("hub-r6a", kind, message, i as u32 + 1)).await);
     }
-    assert_eq!(seen[2], ("Response".into(), "Enter the land parcel number (e.g. KAJIADO/1234):".into()));
+    assert_eq!(seen[2], ("Response".into(), "Enter the land parcel number (e.g. KAJIADO/1234):\n0. Back".into()));
     let released = hubtel(&server, hubtel_hop("hub-r6a", "release", "", 4)).await;
     assert_eq!(released.0, "Release");
     let offer = hubtel(&server, hubtel_hop("hub-r6b", "initiation", "*384#", 1)).await;
@@ -176,10 +176,10 @@ async fn a_secret_is_never_restored() {
     let server = TestServer::start(fixture(dir.path())).await;
     let phone = "+254711500007";
     let a = walk(&server, "ATUid_r7a", phone, "*555#", &["", "1", "1*0722000000", "1*0722000000*1000"]).await;
-    assert_eq!(a[3], "CON Weka PIN:");
+    assert_eq!(a[3], "CON Weka PIN:\n0. Rudi\n00. Mwanzo");
     let b = walk(&server, "ATUid_r7b", phone, "*555#", &["", "1", "1*4321"]).await;
     assert_eq!(b[0], OFFER_SW);
-    assert_eq!(b[1], "CON Weka PIN:", "asked again: a PIN is never kept");
+    assert_eq!(b[1], "CON Weka PIN:\n0. Rudi\n00. Mwanzo", "asked again: a PIN is never kept");
     assert_eq!(b[2], "CON Tuma KES 1,000 kwa 254722000000? Salio KES 12,000.\n1. Tuma\n2. Ondoka\n0. Rudi\n00. Mwanzo");
     // Dropped after the PIN was used: Continue restores the confirmation (its values came
     // from the lookup), and the request goes through without the PIN.

@@ -197,7 +197,7 @@ async fn a_pin_never_reaches_the_shared_sessions() {
     for (k, text) in texts.iter().enumerate() {
         screens.push(hop(&servers[k % 2], "ATUid_pin", phone, "*555#", text).await);
     }
-    assert_eq!(screens[3], "CON Weka PIN:");
+    assert_eq!(screens[3], "CON Weka PIN:\n0. Rudi\n00. Mwanzo");
     assert!(screens[4].starts_with("CON Tuma KES 1,000 kwa 254722000000? Salio KES 12,000."), "{}", screens[4]);
     let c = pg_client(&db.url).await;
     for row in c.query("SELECT record FROM sessions", &[]).await.unwrap() {

@@ -16,7 +16,7 @@ pay-mpesa = Lipa kwa M-Pesa
 cancel = Ghairi
 cancelled = Umeghairi. Asante kwa kutumia e-Citizen.
 
-land-enter-parcel = Weka nambari ya kipande cha ardhi (mfano KAJIADO/1234):
+land-enter-parcel = Weka nambari ya kipande (mfano KAJIADO/1234):
 land-parcel-invalid = Nambari ya kipande si sahihi.
 land-parcel-unknown = Kipande hicho hakijapatikana.
 land-confirm = {$parcel}, {$owner}

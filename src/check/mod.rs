@@ -347,8 +347,77 @@ fn check_menu(m: &Menu, catalog: &Catalog, limit: Option<(usize, Option<&str>)>,
     let available = available_vars(m, &edges);
     variables(m, catalog, &available, problems);
     secrets_consumed_at_once(m, problems);
+    input_navigation(m, problems);
     if let Some((limit, channel)) = limit {
         fits(m, catalog, limit, channel, &edges, problems);
+        titles_kept(m, catalog, limit, problems);
+    }
+}
+
+/// Back and Home on input screens: by default they work exactly where the validators could
+/// never take `0` or `00` as data. Where they could, a citizen who chose the wrong service is
+/// stuck on the screen: worth a warning unless the file says `navigation = false` on purpose;
+/// and `navigation = true` on a screen where `0` is valid data means the data can never be typed.
+fn input_navigation(m: &Menu, problems: &mut Vec<Problem>) {
+    let (back, home) = (&*m.nav.back, &*m.nav.home);
+    for s in &m.screens {
+        let Kind::Input(inp) = &s.kind else { continue };
+        if inp.secret {
+            continue;
+        }
+        let data = [back, home].into_iter().filter(|k| inp.validate.admits(k)).collect::<Vec<_>>();
+        match inp.navigation_declared {
+            None if !data.is_empty() => problems.push(Problem::warning(
+                s.place.clone(),
+                format!(
+                    "on input screen {:?} a typed {} is data (the validators accept it), so citizens cannot go back or home from it",
+                    s.name,
+                    data.join(" or ")
+                ),
+                "give it a validate pattern that excludes them, or write navigation = false to say this is intended",
+            )),
+            Some(true) if !data.is_empty() => problems.push(Problem::warning(
+                s.place.clone(),
+                format!(
+                    "on input screen {:?} {} is valid data and also navigation: navigation wins, so it can never be entered",
+                    s.name,
+                    data.join(" and ")
+                ),
+                "exclude them from the validators, or remove navigation = true",
+            )),
+            _ => {}
+        }
+    }
+}
+
+/// A menu page whose error line ("not a valid choice") does not fit with its title shows the
+/// error in the title's place (see `engine::page_text`): said here, screen by screen, with the
+/// page laid out exactly as the engine lays it out.
+fn titles_kept(m: &Menu, catalog: &Catalog, limit: usize, problems: &mut Vec<Problem>) {
+    let ctx = crate::engine::Ctx { menu: m, catalog, limit };
+    for (i, s) in m.screens.iter().enumerate() {
+        let (Kind::Menu { list: None, .. }, Some(text)) = (&s.kind, &s.text) else { continue };
+        let Ok(id) = u16::try_from(i).map(ScreenId) else { continue };
+        for locale in catalog.locales() {
+            // Titles with variables change with every session; those without are what a
+            // citizen always sees.
+            if !catalog.vars_used(locale, &text.id).is_empty() {
+                continue;
+            }
+            let Some(title) = catalog.format_strict(locale, &text.id, None) else { continue };
+            let depth = usize::from(id != m.start);
+            let shown = crate::engine::shown_with_error(ctx, locale.clone(), id, depth, "njia-invalid-choice");
+            if !title.is_empty() && !shown.contains(&*title) {
+                problems.push(Problem::warning(
+                    text.place.clone(),
+                    format!(
+                        "screen {:?} in {locale}: after a wrong choice the error line replaces the title (both do not fit in {limit} characters with the first page)",
+                        s.name
+                    ),
+                    "fine if the options speak for themselves; otherwise shorten the title or the options",
+                ));
+            }
+        }
     }
 }
 

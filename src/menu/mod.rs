@@ -129,7 +129,8 @@ impl Menu {
     /// How a value of `var` is admitted: its type, its width (the widest a screen is checked
     /// with; [`MAX_WIDTH`] for a variable never declared) and whether it may be shortened.
     pub fn rule(&self, var: &str) -> VarRule {
-        Rules { widths: &self.var_widths, types: &self.var_types, truncate: &self.var_truncate }.rule(var)
+        Rules { nav: &self.nav, widths: &self.var_widths, types: &self.var_types, truncate: &self.var_truncate }
+            .rule(var)
     }
 }
 
@@ -188,8 +189,12 @@ pub struct Input {
     pub save_as: String,
     pub validate: Validation,
     pub secret: bool,
-    /// When false (the default), a typed `0` or `00` is data, not navigation.
+    /// Whether the Back and Home keys navigate here (and are shown). By default they do
+    /// exactly when the validators could never accept them as data (`[A-Z]{3}[0-9]{4}` cannot
+    /// be `0`); `navigation = true` or `false` in the file decides instead.
     pub navigation: bool,
+    /// `navigation` as the file wrote it, for the checker's warnings.
+    pub navigation_declared: Option<bool>,
     pub normalize: Normalize,
     pub next: ScreenId,
 }
@@ -199,6 +204,31 @@ pub enum Normalize {
     Trim,
     Upper,
     Lower,
+}
+
+impl Validation {
+    /// Whether a citizen typing `v` would pass every validator (before normalising, which
+    /// changes no digit): how the menu learns whether `0` and `00` can be data on a screen.
+    pub fn admits(&self, v: &str) -> bool {
+        if let Some((lo, hi)) = self.length {
+            let n = v.chars().count();
+            if n < lo || n > hi {
+                return false;
+            }
+        }
+        if self.pattern.as_ref().is_some_and(|p| !p.is_match(v)) {
+            return false;
+        }
+        if let Some((lo, hi)) = self.range
+            && !v.parse::<i64>().is_ok_and(|n| n >= lo && n <= hi)
+        {
+            return false;
+        }
+        if self.one_of.as_ref().is_some_and(|o| !o.iter().any(|a| a.eq_ignore_ascii_case(v))) {
+            return false;
+        }
+        !self.phone || crate::types::Msisdn::parse_kenyan_mobile(v).is_ok()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -624,7 +654,7 @@ impl Compiler<'_> {
                 var_widths.entry(var.get_ref().clone()).or_insert(w);
             }
         }
-        let rules = Rules { widths: &var_widths, types: &var_types, truncate: &var_truncate };
+        let rules = Rules { nav: &nav, widths: &var_widths, types: &var_types, truncate: &var_truncate };
         let mut screens = Vec::with_capacity(raw.screens.len());
         for (name, def) in &raw.screens {
             let place = self.place(name.span());
@@ -806,11 +836,17 @@ impl Compiler<'_> {
                 if let (Some(var), Some(s)) = (&save_as, &d.save_as) {
                     var_places.entry(var.clone()).or_insert_with(|| self.place(s.span()));
                 }
+                let navigation = d
+                    .navigation
+                    .as_ref()
+                    .map(|s| *s.get_ref())
+                    .unwrap_or_else(|| !validate.admits(&rules.nav.back) && !validate.admits(&rules.nav.home));
                 Some(Kind::Input(Input {
                     save_as: save_as?,
                     validate,
                     secret: d.secret.as_ref().is_some_and(|s| *s.get_ref()),
-                    navigation: d.navigation.as_ref().is_some_and(|s| *s.get_ref()),
+                    navigation,
+                    navigation_declared: d.navigation.as_ref().map(|s| *s.get_ref()),
                     normalize,
                     next: next?,
                 }))
@@ -976,6 +1012,7 @@ impl Compiler<'_> {
 
 /// The declarations admission needs while screens compile.
 struct Rules<'a> {
+    nav: &'a Navigation,
     widths: &'a HashMap<String, usize>,
     types: &'a HashMap<String, VarType>,
     truncate: &'a HashSet<String>,
