@@ -1,18 +1,17 @@
 //! The `njia` binary as administrators use it: `check` output and exit codes, and `dial`
-//! replaying a scripted walk from stdin.
+//! replaying a scripted walk from stdin. Every run clears the operator's `DATABASE_URL` and
+//! `NJIA_*` (`common::njia`).
+
+mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-const NJIA: &str = env!("CARGO_BIN_EXE_njia");
-
-fn repo() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{njia, repo};
 
 #[test]
 fn check_passes_on_the_shipped_menus() {
-    let out = Command::new(NJIA).arg("check").current_dir(repo()).output().unwrap();
+    let out = njia().arg("check").current_dir(repo()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("pass every check"));
 }
@@ -20,7 +19,7 @@ fn check_passes_on_the_shipped_menus() {
 #[test]
 fn check_prints_file_line_column_and_exits_1() {
     let fixture = repo().join("tests/fixtures/check/bad-regex");
-    let out = Command::new(NJIA)
+    let out = njia()
         .args(["check", "--menus"])
         .arg(fixture.join("menus"))
         .arg("--locales")
@@ -41,7 +40,7 @@ fn check_prints_file_line_column_and_exits_1() {
 
 /// Runs `njia dial *384# ARGS --data-dir DATA` with `input` on stdin; returns what it printed.
 fn dial(args: &[&str], data: &std::path::Path, input: &str) -> String {
-    let mut child = Command::new(NJIA)
+    let mut child = njia()
         .args(["dial", "*384#"])
         .args(args)
         .arg("--data-dir")
@@ -98,8 +97,7 @@ fn dial_replays_a_scripted_walk() {
 
     // What an administrator reads afterwards, from the same store.
     let admin = |args: &[&str]| {
-        let out =
-            Command::new(NJIA).args(args).arg("--data-dir").arg(data.path()).current_dir(repo()).output().unwrap();
+        let out = njia().args(args).arg("--data-dir").arg(data.path()).current_dir(repo()).output().unwrap();
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
