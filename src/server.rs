@@ -410,10 +410,15 @@ fn sms_sender(config: &Config, sandbox: bool) -> Result<Arc<dyn SmsSender>, Star
     }
 }
 
-/// The router: every channel's routes plus health.
+/// The router: every channel's routes plus health. What it does not serve is answered with a
+/// reason in the body, like every 4xx.
 pub fn router(app: &App) -> Router {
     crate::payment::routes()
         .route("/healthz", get(|| async { "ok" }))
+        .method_not_allowed_fallback(|| async {
+            (StatusCode::METHOD_NOT_ALLOWED, "method not allowed: the Allow header lists the methods this path takes\n")
+        })
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found: nothing is served at this path\n") })
         .layer(DefaultBodyLimit::max(app.max_body_bytes))
         .with_state(Arc::clone(&app.state))
 }
@@ -481,7 +486,9 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
             max_body: app.max_body_bytes,
             read_timeout: app.header_read_timeout,
         };
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        // hyper's own replies to what it cannot parse get a reason (see `autoreply`).
+        let io = crate::autoreply::Reasoned::new(TokioIo::new(stream));
+        let conn = builder.serve_connection(io, service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
