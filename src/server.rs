@@ -301,6 +301,18 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, crate::store:
     })
 }
 
+/// The store the configuration names, only if it already exists ([`StoreError::Missing`]
+/// otherwise): what the administration commands open. Only `serve` (and `dial`, which runs
+/// one) creates a store.
+///
+/// [`StoreError::Missing`]: crate::store::StoreError::Missing
+pub async fn open_existing_store(config: &Config) -> Result<Arc<dyn Store>, crate::store::StoreError> {
+    Ok(match &config.database_url {
+        Some(url) => Arc::new(PostgresStore::connect_existing(url).await?),
+        None => Arc::new(SqliteStore::open_existing(&config.data_dir)?),
+    })
+}
+
 /// Agency backends from `[backends.*]`; outside sandbox mode every service a menu submits
 /// must have one, or the server refuses to start (a request nobody can deliver is a request
 /// lost).
