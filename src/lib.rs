@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod agency;
+mod autoreply;
 pub mod channel;
 pub mod check;
 pub mod clock;

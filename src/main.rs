@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 use njia::config::{Config, LogFormat};
 use njia::diag::Problem;
@@ -16,8 +17,26 @@ use njia::types::{Locale, Msisdn, Reference};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// What `njia --help` lists after the commands: the environment the configuration reads.
+const ENVIRONMENT: &str = "\
+Environment:
+  DATABASE_URL     PostgreSQL instead of SQLite, e.g. postgres://njia@db:5432/njia (overrides
+                   database_url in the configuration file); every command then uses that database
+  NJIA_LISTEN      the address serve listens on (overrides listen; --listen overrides it)
+  NJIA_DATA_DIR    the directory of the SQLite store (overrides data_dir; --data-dir overrides it)
+  NJIA_LOG_FORMAT  text or json log lines (overrides log_format)
+  RUST_LOG         log levels, e.g. debug or njia=debug (default: info for serve, warn otherwise)
+
+Each setting comes from the flag if given, else the environment, else the --config file, else the
+built-in default. `njia COMMAND --help` describes a command's flags.";
+
 #[derive(Parser)]
-#[command(name = "njia", version, about = "USSD and SMS channel server for government services")]
+#[command(
+    name = "njia",
+    version,
+    about = "USSD and SMS channel server for government services",
+    after_help = ENVIRONMENT
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,55 +45,66 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (embedded defaults: loopback address, SQLite in ./data, no config file needed).
+    ///
+    /// SIGTERM or Ctrl-C drains in-flight requests; SIGHUP reloads menus and locales. Creates
+    /// the store (and the data directory) on its first start.
     Serve {
-        #[arg(long)]
-        config: Option<PathBuf>,
-        #[arg(long)]
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Address to listen on [env: NJIA_LISTEN] [default: 127.0.0.1:8384, or listen in the
+        /// configuration file]. Beyond loopback every channel needs authentication.
+        #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        menus: MenuArgs,
         /// Answer USSD and callbacks only; leave the hand-off's jobs to other instances.
         #[arg(long)]
         no_dispatcher: bool,
     },
     /// Check menus and locales; print every problem as file:line:column; exit 1 on any error.
     Check {
-        /// Menus folder [default: the configuration's, `menus`].
-        #[arg(long)]
-        menus: Option<PathBuf>,
-        /// Locales folder [default: the configuration's, `locales`].
-        #[arg(long)]
-        locales: Option<PathBuf>,
-        /// Check every menu against this screen limit instead of its channels' limits.
-        #[arg(long)]
+        #[command(flatten)]
+        menus: MenuArgs,
+        /// Check every menu against this screen limit (GSM-7 characters) instead of its
+        /// channels' limits.
+        #[arg(long, value_name = "N")]
         limit: Option<usize>,
         /// Configuration file whose channels (limits and menus) to check against; without one,
         /// the embedded default: every dialect, Nalo at 120 characters, the others at 160.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
     /// A terminal phone: dial a code and walk the menu, one input per line (interactive or from stdin).
+    ///
+    /// Runs the server's hub (or, with --dialect, the server itself on a loopback port) on the
+    /// store the configuration names, creating it if needed, then waits for the request's SMS.
     Dial {
         /// The code as dialled, e.g. '*384#' or '*384*1#'.
         code: String,
-        #[arg(long, default_value = "+254700000001")]
+        /// The caller's phone number (Kenyan, e.g. 0711223344 or +254711223344).
+        #[arg(long, value_name = "NUMBER", default_value = "+254700000001")]
         phone: String,
-        /// Remember this language for the phone before dialling (skips the first-use question).
-        #[arg(long)]
+        /// Remember this language for the phone before dialling (skips the first-use question):
+        /// one of the folders of the locales directory, e.g. sw or en.
+        #[arg(long, value_name = "LOCALE")]
         lang: Option<String>,
-        #[arg(long)]
-        config: Option<PathBuf>,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Seconds to wait after the session for the request's SMS (payment, delivery).
-        #[arg(long, default_value_t = 30)]
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        menus: MenuArgs,
+        /// Seconds to wait after the session for the request's SMS (payment, delivery); 0 does
+        /// not wait.
+        #[arg(long, value_name = "SECS", default_value_t = 30)]
         wait: u64,
         /// Walk over HTTP in this channel's wire format (a dialect or channel name such as
         /// hubtel or nalo), printing every request and reply as the telco sends and reads them.
-        #[arg(long)]
+        #[arg(long, value_name = "NAME")]
         dialect: Option<String>,
     },
     /// Submitted requests: list them, or show one with its whole history.
+    ///
+    /// Reads the store serve writes (the same --config, --data-dir and DATABASE_URL); refuses,
+    /// and creates nothing, when there is none.
     Requests {
         #[command(subcommand)]
         command: RequestsCommand,
@@ -82,6 +112,9 @@ enum Command {
         store: StoreArgs,
     },
     /// The hand-off's jobs: list them (dead letters with --state dead), replay a dead one.
+    ///
+    /// Reads the store serve writes (the same --config, --data-dir and DATABASE_URL); refuses,
+    /// and creates nothing, when there is none.
     Jobs {
         #[command(subcommand)]
         command: JobsCommand,
@@ -89,6 +122,9 @@ enum Command {
         store: StoreArgs,
     },
     /// SMS sent to citizens (in sandbox mode: recorded, not sent), and those that failed for good.
+    ///
+    /// Reads the store serve writes (the same --config, --data-dir and DATABASE_URL); refuses,
+    /// and creates nothing, when there is none.
     Sms {
         #[command(subcommand)]
         command: SmsCommand,
@@ -97,31 +133,87 @@ enum Command {
     },
 }
 
-/// Which store the administration commands read (the server's, from the same config).
+/// The configuration file and the store: the server's, for the commands that read it.
 #[derive(clap::Args)]
 struct StoreArgs {
-    #[arg(long, global = true)]
+    /// Configuration file (TOML) [default: none: the built-in defaults and the environment].
+    #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    #[arg(long, global = true)]
+    /// Directory of the SQLite store, njia.sqlite3 [env: NJIA_DATA_DIR] [default: ./data, or
+    /// data_dir in the configuration file]. Unused when DATABASE_URL names PostgreSQL.
+    #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The configuration file, with these flags over it.
+    fn load(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(d) = &self.data_dir {
+            config.data_dir.clone_from(d);
+        }
+        Ok(config)
+    }
+}
+
+/// Where menus and locales are read from, over the configuration's `menus_dir` and
+/// `locales_dir`.
+#[derive(clap::Args)]
+struct MenuArgs {
+    /// Menus folder, one TOML file per menu [default: ./menus, or menus_dir in the
+    /// configuration file].
+    #[arg(long, value_name = "DIR")]
+    menus: Option<PathBuf>,
+    /// Locales folder, one folder per language (sw, en), each holding njia.ftl and sms.ftl
+    /// (system and SMS messages) besides the menus' own .ftl files [default: ./locales, or
+    /// locales_dir in the configuration file].
+    #[arg(long, value_name = "DIR")]
+    locales: Option<PathBuf>,
+}
+
+impl MenuArgs {
+    fn apply(self, config: &mut Config) {
+        if let Some(m) = self.menus {
+            config.menus_dir = m;
+        }
+        if let Some(l) = self.locales {
+            config.locales_dir = l;
+        }
+    }
+}
+
+/// `--status`: one of [`RequestStatus::ALL`], which clap lists in the help and in its error.
+fn request_status() -> impl TypedValueParser<Value = RequestStatus> {
+    PossibleValuesParser::new(RequestStatus::ALL.map(RequestStatus::as_str))
+        .try_map(|s: String| RequestStatus::parse(&s).ok_or("not a request status"))
+}
+
+/// `--state`: one of [`JobState::ALL`].
+fn job_state() -> impl TypedValueParser<Value = JobState> {
+    PossibleValuesParser::new(JobState::ALL.map(JobState::as_str))
+        .try_map(|s: String| JobState::parse(&s).ok_or("not a job state"))
 }
 
 #[derive(Subcommand)]
 enum RequestsCommand {
-    /// The newest requests.
+    /// The newest requests; REFUND REVIEW marks paid requests an agency rejected.
     List {
-        /// Only requests in this status (received, payment_pending, paid, payment_failed,
-        /// payment_unknown, fulfilling, fulfilled, rejected, notified).
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long, default_value_t = 50)]
+        /// Only requests in this status.
+        #[arg(long, value_name = "STATUS", value_parser = request_status())]
+        status: Option<RequestStatus>,
+        /// How many to list, newest first.
+        #[arg(long, value_name = "N", default_value_t = 50)]
         limit: u32,
+        /// Print JSON instead of aligned text.
         #[arg(long)]
         json: bool,
     },
     /// One request: fields, every transition with its time, payment attempts, jobs, SMS.
     Show {
+        /// The request's reference, e.g. NJ-7K2QX.
+        #[arg(value_name = "REF")]
         reference: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -129,28 +221,36 @@ enum RequestsCommand {
 
 #[derive(Subcommand)]
 enum JobsCommand {
+    /// The newest jobs, with their state, tries and last error.
     List {
-        /// ready, running, done or dead.
-        #[arg(long)]
-        state: Option<String>,
-        #[arg(long, default_value_t = 50)]
+        /// Only jobs in this state (dead: the dead letters `njia jobs retry` replays).
+        #[arg(long, value_name = "STATE", value_parser = job_state())]
+        state: Option<JobState>,
+        /// How many to list, newest first.
+        #[arg(long, value_name = "N", default_value_t = 50)]
         limit: u32,
+        /// Print JSON instead of aligned text.
         #[arg(long)]
         json: bool,
     },
     /// Put a dead job back in the queue (its failure count starts again).
-    Retry { id: i64 },
+    Retry {
+        /// The job's id, as `njia jobs list --state dead` shows it.
+        id: i64,
+    },
 }
 
 #[derive(Subcommand)]
 enum SmsCommand {
     /// The newest SMS, with their delivery status.
     List {
-        #[arg(long, default_value_t = 50)]
+        /// How many to list, newest first.
+        #[arg(long, value_name = "N", default_value_t = 50)]
         limit: u32,
         /// Only SMS whose delivery failed for good, with the reason.
         #[arg(long)]
         failed: bool,
+        /// Print JSON instead of aligned text.
         #[arg(long)]
         json: bool,
     },
@@ -175,8 +275,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { menus, locales, limit, config } => {
-            let config = Config::load(config.as_deref())?;
+        Command::Check { menus, limit, config } => {
+            let mut config = Config::load(config.as_deref())?;
+            menus.apply(&mut config);
             // An explicit --limit checks every menu against it; otherwise each menu is checked
             // at the smallest limit of the channels that may reach it.
             let channels = match limit {
@@ -184,8 +285,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => njia::channel::layout(&config).map_err(anyhow::Error::msg)?,
             };
             let problems = njia::check::check(&njia::check::Options {
-                menus_dir: menus.as_deref().unwrap_or(&config.menus_dir),
-                locales_dir: locales.as_deref().unwrap_or(&config.locales_dir),
+                menus_dir: &config.menus_dir,
+                locales_dir: &config.locales_dir,
                 limit: limit.unwrap_or(config.screen_limit),
                 channels: &njia::channel::screen_limits(&channels),
                 fallback: &config.fallback_locales,
@@ -194,16 +295,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             });
             Ok(report(&problems, "ok: menus and locales pass every check"))
         }
-        Command::Serve { config, listen, data_dir, no_dispatcher } => {
-            let mut config = Config::load(config.as_deref())?;
+        Command::Serve { store, listen, menus, no_dispatcher } => {
+            let mut config = store.load()?;
+            menus.apply(&mut config);
             if no_dispatcher {
                 config.dispatcher.enabled = false;
             }
             if let Some(l) = listen {
                 config.listen = l;
-            }
-            if let Some(d) = data_dir {
-                config.data_dir = d;
             }
             init_logging(config.log_format, "info");
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
@@ -212,24 +311,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Requests { command, store } => admin(store, |s| async move {
             match command {
                 RequestsCommand::List { status, limit, json } => {
-                    let status = status
-                        .map(|st| {
-                            RequestStatus::parse(&st).ok_or_else(|| anyhow::anyhow!("--status {st}: no such status"))
-                        })
-                        .transpose()?;
                     print!("{}", njia::admin::requests_list(s.as_ref(), status, limit, json).await?);
                     Ok(ExitCode::SUCCESS)
                 }
                 RequestsCommand::Show { reference, json } => {
-                    let r = Reference::parse(&reference)
-                        .ok_or_else(|| anyhow::anyhow!("{reference:?} is not a reference like NJ-7K2QX"))?;
+                    let r = Reference::parse(&reference).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{reference:?} is not a reference: give one like NJ-7K2QX, as `njia requests list` \
+                             shows them"
+                        )
+                    })?;
                     match njia::admin::request_show(s.as_ref(), &r, json).await? {
                         Some(text) => {
                             print!("{text}");
                             Ok(ExitCode::SUCCESS)
                         }
                         None => {
-                            eprintln!("no request {}", r.as_str());
+                            eprintln!(
+                                "error: there is no request {}; `njia requests list` shows the newest",
+                                r.as_str()
+                            );
                             Ok(ExitCode::FAILURE)
                         }
                     }
@@ -239,20 +340,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs { command, store } => admin(store, |s| async move {
             match command {
                 JobsCommand::List { state, limit, json } => {
-                    let state = state
-                        .map(|st| JobState::parse(&st).ok_or_else(|| anyhow::anyhow!("--state {st}: no such state")))
-                        .transpose()?;
                     print!("{}", njia::admin::jobs_list(s.as_ref(), state, limit, json).await?);
                     Ok(ExitCode::SUCCESS)
                 }
                 JobsCommand::Retry { id } => {
                     if s.retry_job(id).await? {
                         println!("job {id} is queued again");
-                        Ok(ExitCode::SUCCESS)
-                    } else {
-                        eprintln!("job {id} is not a dead job (see `njia jobs list --state dead`)");
-                        Ok(ExitCode::FAILURE)
+                        return Ok(ExitCode::SUCCESS);
                     }
+                    match s.job(id).await? {
+                        None => eprintln!("error: job {id} does not exist; `njia jobs list` shows the jobs there are"),
+                        Some(job) => eprintln!(
+                            "error: job {id} is not a dead job (it is {}): only a dead job can be retried; \
+                             `njia jobs list --state dead` shows them",
+                            job.state.as_str()
+                        ),
+                    }
+                    Ok(ExitCode::FAILURE)
                 }
             }
         }),
@@ -265,17 +369,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }),
-        Command::Dial { code, phone, lang, config, data_dir, wait, dialect } => {
-            let mut config = Config::load(config.as_deref())?;
-            if let Some(d) = data_dir {
-                config.data_dir = d;
-            }
-            init_logging(config.log_format, "warn");
+        Command::Dial { code, phone, lang, store, menus, wait, dialect } => {
+            let mut config = store.load()?;
+            menus.apply(&mut config);
             let msisdn = Msisdn::parse(&phone).map_err(|e| anyhow::anyhow!("--phone {phone}: {e}"))?;
-            let lang = lang.map(|l| Locale::parse(&l)).transpose()?;
+            let lang = lang.map(|l| dial_language(&l, &config.locales_dir)).transpose()?;
+            init_logging(config.log_format, "warn");
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
             rt.block_on(dial(config, code, msisdn, lang, std::time::Duration::from_secs(wait), dialect))
         }
+    }
+}
+
+/// `dial --lang`: a language that has a folder in the locales directory, refused otherwise
+/// with the ones there are (before anything is opened or created).
+fn dial_language(lang: &str, locales_dir: &std::path::Path) -> anyhow::Result<Locale> {
+    let mut known: Vec<String> = std::fs::read_dir(locales_dir)
+        .with_context(|| format!("--lang {lang}: cannot read the locales directory {}", locales_dir.display()))?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| Locale::parse(n).ok()))
+        .map(|l| l.as_str().to_owned())
+        .collect();
+    known.sort();
+    match Locale::parse(lang) {
+        Ok(l) if known.iter().any(|k| k == l.as_str()) => Ok(l),
+        _ => Err(anyhow::anyhow!(
+            "--lang {lang}: there is no such locale in {} (available: {}); give one of those, or add a folder {} \
+             with njia.ftl, sms.ftl and the menus' messages",
+            locales_dir.display(),
+            if known.is_empty() { "none".to_owned() } else { known.join(", ") },
+            locales_dir.join(lang).display()
+        )),
     }
 }
 
@@ -300,20 +425,32 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens the store the configuration names and runs one administration command on it.
+/// Opens the store the configuration names, only if it exists (no administration command
+/// creates one), and runs one administration command on it.
 fn admin<F, Fut>(args: StoreArgs, f: F) -> anyhow::Result<ExitCode>
 where
     F: FnOnce(std::sync::Arc<dyn njia::store::Store>) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
 {
-    let mut config = Config::load(args.config.as_deref())?;
-    if let Some(d) = args.data_dir {
-        config.data_dir = d;
-    }
+    let config = args.load()?;
     init_logging(config.log_format, "warn");
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(async {
-        let store = njia::server::open_store(&config).await?;
+        let store = match njia::server::open_existing_store(&config).await {
+            Ok(store) => store,
+            Err(e @ njia::store::StoreError::Missing(_)) => {
+                let what = if config.database_url.is_some() {
+                    "Check DATABASE_URL (or database_url in the configuration file): it must name the database \
+                     the server uses"
+                } else {
+                    "Check --data-dir (or NJIA_DATA_DIR, or data_dir in the configuration file): it must name the \
+                     directory the server keeps its data in; if the server uses PostgreSQL, set DATABASE_URL as it \
+                     does"
+                };
+                anyhow::bail!("{e}. {what}. Only `njia serve` (or `njia dial`) creates a database.");
+            }
+            Err(e) => return Err(e.into()),
+        };
         f(store).await
     })
 }

@@ -301,6 +301,18 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, crate::store:
     })
 }
 
+/// The store the configuration names, only if it already exists ([`StoreError::Missing`]
+/// otherwise): what the administration commands open. Only `serve` (and `dial`, which runs
+/// one) creates a store.
+///
+/// [`StoreError::Missing`]: crate::store::StoreError::Missing
+pub async fn open_existing_store(config: &Config) -> Result<Arc<dyn Store>, crate::store::StoreError> {
+    Ok(match &config.database_url {
+        Some(url) => Arc::new(PostgresStore::connect_existing(url).await?),
+        None => Arc::new(SqliteStore::open_existing(&config.data_dir)?),
+    })
+}
+
 /// Agency backends from `[backends.*]`; outside sandbox mode every service a menu submits
 /// must have one, or the server refuses to start (a request nobody can deliver is a request
 /// lost).
@@ -410,10 +422,15 @@ fn sms_sender(config: &Config, sandbox: bool) -> Result<Arc<dyn SmsSender>, Star
     }
 }
 
-/// The router: every channel's routes plus health.
+/// The router: every channel's routes plus health. What it does not serve is answered with a
+/// reason in the body, like every 4xx.
 pub fn router(app: &App) -> Router {
     crate::payment::routes()
         .route("/healthz", get(|| async { "ok" }))
+        .method_not_allowed_fallback(|| async {
+            (StatusCode::METHOD_NOT_ALLOWED, "method not allowed: the Allow header lists the methods this path takes\n")
+        })
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found: nothing is served at this path\n") })
         .layer(DefaultBodyLimit::max(app.max_body_bytes))
         .with_state(Arc::clone(&app.state))
 }
@@ -481,7 +498,9 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
             max_body: app.max_body_bytes,
             read_timeout: app.header_read_timeout,
         };
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        // hyper's own replies to what it cannot parse get a reason (see `autoreply`).
+        let io = crate::autoreply::Reasoned::new(TokioIo::new(stream));
+        let conn = builder.serve_connection(io, service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

@@ -553,7 +553,7 @@ services = ["land-rates", "licence-renewal"]
     let config_path = dir.path().join("njia.toml");
     std::fs::write(&config_path, toml).unwrap();
     let spawn = || {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_njia"))
+        tokio::process::Command::from(common::njia())
             .args(["serve", "--config"])
             .arg(&config_path)
             .env("T_KEY", &daraja.config.consumer_key)

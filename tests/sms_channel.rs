@@ -338,7 +338,7 @@ async fn delivery_reports_are_recorded_once_and_failures_resent_or_listed() {
     assert_eq!(w.sent_to(blocked).len(), 1);
 
     // What an administrator sees, from the real binary on the same store.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_njia"))
+    let out = common::njia()
         .args(["sms", "list", "--failed", "--json", "--data-dir"])
         .arg(w.dir.path())
         .current_dir(common::repo())
@@ -357,7 +357,7 @@ async fn delivery_reports_are_recorded_once_and_failures_resent_or_listed() {
         (failed[1]["attempt"].as_u64(), failed[1]["failure_reason"].as_str()),
         (Some(3), Some("AbsentSubscriber"))
     );
-    let text = std::process::Command::new(env!("CARGO_BIN_EXE_njia"))
+    let text = common::njia()
         .args(["sms", "list", "--failed", "--data-dir"])
         .arg(w.dir.path())
         .current_dir(common::repo())

@@ -16,7 +16,7 @@ use njia::store::postgres::PostgresStore;
 use njia::store::sqlite::SqliteStore;
 use njia::store::{
     DeliveryChange, Effects, Finished, JobFinish, NewInbound, NewRequest, QueuedSms, Resend, SessionEnd, SmsRecord,
-    SmsSent, Store,
+    SmsSent, Store, StoreError,
 };
 use njia::types::{Locale, Msisdn, Reference};
 
@@ -213,7 +213,8 @@ async fn results_apply_once_and_never_overwrite_success(open: Opener) {
     assert_eq!(deliver.len(), 1, "one delivery, however many results arrive");
 }
 
-/// Failures back off and then dead-letter; `retry_job` revives a dead job, and only a dead one.
+/// Failures back off and then dead-letter; `retry_job` revives a dead job, and only a dead one;
+/// `job` finds one by id (what `njia jobs retry` tells a missing job from a live one with).
 async fn failing_jobs_are_dead_lettered_and_can_be_retried(open: Opener) {
     let store = open().await;
     let s = store.submit(request("dead")).await.unwrap();
@@ -229,8 +230,11 @@ async fn failing_jobs_are_dead_lettered_and_can_be_retried(open: Opener) {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].last_error.as_deref(), Some("down 3"));
     assert_eq!(dead[0].reference, Some(s.reference.clone()));
+    assert_eq!(store.job(dead[0].id).await.unwrap().map(|j| (j.state, j.failures)), Some((JobState::Dead, 3)));
+    assert!(store.job(dead[0].id + 1000).await.unwrap().is_none());
     assert!(store.retry_job(dead[0].id).await.unwrap());
     assert!(!store.retry_job(dead[0].id).await.unwrap(), "not dead any more");
+    assert_eq!(store.job(dead[0].id).await.unwrap().map(|j| j.state), Some(JobState::Ready));
     let again = store.claim_jobs("w", 1, 60_000).await.unwrap().pop().expect("queued again");
     assert_eq!((again.request_id, again.failures), (Some(id), 0));
 }
@@ -577,6 +581,42 @@ async fn postgres_migrations_are_safe_when_instances_start_together() {
     let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).unwrap().count();
     assert_eq!(n, files as i64, "each migration is recorded once");
     drop(client);
+    drop_database(db).await;
+}
+
+/// What the administration commands open: an existing store, never a new one.
+#[tokio::test]
+async fn only_an_existing_store_is_opened_for_administration() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for missing in [dir.path().to_path_buf(), data.clone()] {
+        match SqliteStore::open_existing(&missing) {
+            Err(StoreError::Missing(place)) => assert!(place.contains(&missing.display().to_string()), "{place}"),
+            other => panic!("{}: {:?}", missing.display(), other.err()),
+        }
+    }
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing was created");
+    let s = SqliteStore::open(&data).unwrap().submit(request("existing")).await.unwrap();
+    let store = SqliteStore::open_existing(&data).unwrap();
+    assert!(store.request(&s.reference).await.unwrap().is_some());
+
+    let db = create_database().await;
+    let absent = db.url.rsplit_once('/').map(|(base, _)| format!("{base}/njia_no_such_database")).unwrap();
+    for url in [&db.url, &absent] {
+        match PostgresStore::connect_existing(url).await {
+            Err(StoreError::Missing(place)) => assert!(!place.contains("postgres://"), "no URL, no password: {place}"),
+            other => panic!("{url}: {:?}", other.err()),
+        }
+    }
+    let client = common::pg_client(&db.url).await;
+    let tables: i64 =
+        client.query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &[]).await.unwrap().get(0);
+    assert_eq!(tables, 0, "nothing was created");
+    drop(client);
+    let s = PostgresStore::connect(&db.url).await.unwrap().submit(request("existing")).await.unwrap();
+    let store = PostgresStore::connect_existing(&db.url).await.unwrap();
+    assert!(store.request(&s.reference).await.unwrap().is_some());
+    drop(store);
     drop_database(db).await;
 }
 

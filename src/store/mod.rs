@@ -365,6 +365,10 @@ pub enum StoreError {
     Unavailable(String),
     #[error("database error: {0}")]
     Database(String),
+    /// No store where one was expected, and the caller asked not to create one (the
+    /// administration commands): the place looked at, described without secrets.
+    #[error("no Njia database {0}")]
+    Missing(String),
 }
 
 pub trait Store: Send + Sync + 'static {
@@ -425,6 +429,8 @@ pub trait Store: Send + Sync + 'static {
         request_id: Option<i64>,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<JobRow>, StoreError>>;
+    /// One job by id.
+    fn job(&self, id: i64) -> BoxFuture<'_, Result<Option<JobRow>, StoreError>>;
     /// Puts a dead job back in the queue with its failures forgiven; false if it is not dead.
     fn retry_job(&self, id: i64) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// The newest SMS, optionally one request's.

@@ -82,6 +82,35 @@ impl PostgresStore {
         Ok(store)
     }
 
+    /// Connects to a database that already holds Njia's tables ([`StoreError::Missing`] when
+    /// the database or its tables are not there), migrating it like [`connect`] but creating
+    /// nothing else and warming no pool: what the administration commands read, so a wrong
+    /// `DATABASE_URL` is reported instead of answered from a new, empty schema.
+    ///
+    /// [`connect`]: PostgresStore::connect
+    pub async fn connect_existing(url: &str) -> Result<PostgresStore, StoreError> {
+        let (pool, background) = (pool(url, POOL_SIZE, 2)?, pool(url, BACKGROUND_POOL_SIZE, 30)?);
+        let store = PostgresStore { pool, background };
+        let place = describe(url);
+        let client = match store.pool.get().await {
+            Ok(c) => c,
+            Err(deadpool_postgres::PoolError::Backend(e))
+                if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) =>
+            {
+                return Err(StoreError::Missing(format!("at {place} (that database does not exist)")));
+            }
+            Err(e) => return Err(StoreError::Unavailable(e.to_string())),
+        };
+        let found: bool =
+            client.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[]).await.map_err(pg)?.get(0);
+        drop(client);
+        if !found {
+            return Err(StoreError::Missing(format!("at {place} (it has no Njia tables)")));
+        }
+        store.migrate().await?;
+        Ok(store)
+    }
+
     /// Opens every pooled connection and prepares the statements of the USSD path on each (see
     /// [`warm`]).
     async fn warm(&self) {
@@ -131,6 +160,21 @@ impl PostgresStore {
         }
         tx.commit().await.map_err(pg)
     }
+}
+
+/// A database URL as an administrator may read it: database, host and port, never the
+/// password.
+fn describe(url: &str) -> String {
+    let Ok(c) = url.parse::<tokio_postgres::Config>() else { return "the configured database URL".into() };
+    let host = match c.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    let db = c.get_dbname().or(c.get_user()).unwrap_or("postgres");
+    format!("database {db:?} on {host}:{port}")
 }
 
 /// A pool of `size` connections to `url`, waiting at most `wait_secs` for one.
@@ -894,6 +938,16 @@ impl Store for PostgresStore {
             let rows =
                 client.query(&stmt, &[&state.map(|s| s.as_str()), &request_id, &i64::from(limit)]).await.map_err(pg)?;
             rows.iter().map(row_to_job).collect()
+        })
+    }
+
+    fn job(&self, id: i64) -> BoxFuture<'_, Result<Option<JobRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.background().await?;
+            let sql =
+                format!("SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN requests r ON r.id = j.request_id WHERE j.id = $1");
+            let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+            client.query_opt(&stmt, &[&id]).await.map_err(pg)?.as_ref().map(row_to_job).transpose()
         })
     }
 

@@ -30,6 +30,9 @@ use crate::store::{
 };
 use crate::types::{Locale, Msisdn, Reference};
 
+/// The database file inside the data directory.
+const FILE: &str = "njia.sqlite3";
+
 /// Migrations in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../migrations/sqlite/0001_init.sql")),
@@ -97,8 +100,32 @@ impl SqliteStore {
     pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", data_dir.display())))?;
-        let path = data_dir.join("njia.sqlite3");
-        let mut conn = Connection::open(&path).map_err(db)?;
+        let conn = Connection::open(data_dir.join(FILE)).map_err(db)?;
+        SqliteStore::start(conn)
+    }
+
+    /// Opens `<data_dir>/njia.sqlite3` only if it exists ([`StoreError::Missing`] otherwise),
+    /// creating neither the directory nor the file: what the administration commands read, so
+    /// a mistyped data directory is reported instead of answered from a new, empty store.
+    pub fn open_existing(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        let path = data_dir.join(FILE);
+        let missing = || StoreError::Missing(format!("in {} (there is no {FILE} in it)", data_dir.display()));
+        if !path.is_file() {
+            return Err(missing());
+        }
+        // Without SQLITE_OPEN_CREATE: a file removed since the check is not made again.
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&path, flags).map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::CannotOpen) => missing(),
+            _ => db(e),
+        })?;
+        SqliteStore::start(conn)
+    }
+
+    /// Sets the connection up, migrates it and starts the store thread.
+    fn start(mut conn: Connection) -> Result<SqliteStore, StoreError> {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         // FULL: a commit is on disk before it returns, so "received" is never a lie.
         conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
@@ -1039,6 +1066,15 @@ impl Store for SqliteStore {
             let mut stmt = t.prepare_cached(&sql).map_err(db)?;
             let rows = stmt.query_map(params![state.map(|s| s.as_str()), request_id, limit], row_to_job).map_err(db)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+    }
+
+    fn job(&self, id: i64) -> BoxFuture<'_, Result<Option<JobRow>, StoreError>> {
+        self.exec(move |t| {
+            let sql =
+                format!("SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN requests r ON r.id = j.request_id WHERE j.id = ?1");
+            let mut stmt = t.prepare_cached(&sql).map_err(db)?;
+            stmt.query_row(params![id], row_to_job).optional().map_err(db)
         })
     }
 

@@ -37,6 +37,20 @@ pub fn load(dir: &Path) -> njia::check::Loaded {
     }
 }
 
+/// The `njia` binary with none of the operator's settings: `DATABASE_URL` and every `NJIA_*`
+/// variable are removed from its environment (a shell that has them set would otherwise send
+/// the test to another store), so a test sets exactly what it means to.
+pub fn njia() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_njia"));
+    cmd.env_remove("DATABASE_URL");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("NJIA_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
 pub fn config(data_dir: &Path) -> Config {
     let root = repo();
     Config {
@@ -176,7 +190,13 @@ pub struct TestDatabase {
 
 pub async fn pg_client(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL is required for the store conformance suite and is not reachable at {url}: {e}")
+        let cause = std::error::Error::source(&e).map(|c| format!(" ({c})")).unwrap_or_default();
+        panic!(
+            "the tests need PostgreSQL and it is not reachable at {url}: {e}{cause}. Fix: start PostgreSQL on \
+             127.0.0.1:5432 with trust authentication for user postgres (on Debian: `pg_ctlcluster \
+             --skip-systemctl-redirect $(ls /etc/postgresql) main start`), or set TEST_DATABASE_URL to a server \
+             where the user may create databases"
+        )
     });
     tokio::spawn(conn);
     client
