@@ -47,7 +47,7 @@ fn validators_secrets_and_input_navigation() {
     engine::step(ctx, &mut s, "0722 000 000".replace(' ', "").as_str());
     assert_eq!(s.var("to").as_deref(), Some("254722000000"), "phone numbers are saved normalised");
     let too_much = engine::step(ctx, &mut s, "70001").step;
-    assert_eq!(text(&too_much), "The amount is KES 10 to 70,000.\nEnter the amount:");
+    assert_eq!(text(&too_much), "The amount is KES 10 to 70,000.\nEnter the amount:\n0. Back\n00. Home");
     let not_a_number = engine::step(ctx, &mut s, "1,000").step;
     assert!(text(&not_a_number).starts_with("The amount is"));
     engine::step(ctx, &mut s, "1000");
@@ -75,7 +75,7 @@ fn validators_secrets_and_input_navigation() {
     let r = refused.refused.expect("refused");
     assert_eq!(r.variable, "balance");
     assert_eq!(r.why, njia::value::Refusal::TooWide { len: 27, width: 8 });
-    assert_eq!(text(&refused.step), "Sorry, the service is unavailable now. Try again.\nEnter PIN:");
+    assert_eq!(text(&refused.step), "Sorry, the service is unavailable now. Try again.\nEnter PIN:\n0. Back\n00. Home");
     assert!(s.var("balance").is_none());
     assert!(s.secrets.is_empty(), "secrets are dropped once the lookup used them");
     // A backend sets only what the lookup provides: an attempt to overwrite the amount is
@@ -111,7 +111,7 @@ fn a_failed_lookup_returns_to_the_screen_before_it() {
     }
     assert!(matches!(engine::step(ctx, &mut s, "1234").step, Step::Lookup(_)));
     let sorry = engine::lookup_answered(ctx, &mut s, LookupAnswer::Failed);
-    assert_eq!(text(&sorry.step), "Samahani, huduma haipatikani sasa. Jaribu tena.\nWeka PIN:");
+    assert_eq!(text(&sorry.step), "Samahani, huduma haipatikani sasa. Jaribu tena.\nWeka PIN:\n0. Rudi\n00. Mwanzo");
     assert!(s.secrets.is_empty(), "the PIN is not kept for the retry");
 }
 
@@ -134,6 +134,6 @@ fn resuming_drops_secrets_and_goes_back_to_the_screen_that_asked() {
     assert!(engine::resumable(ctx, &mut s));
     assert!(s.secrets.is_empty());
     assert_eq!(s, on_pin, "back on the PIN screen with everything else entered");
-    assert_eq!(text(&engine::current(ctx, &s)), "Enter PIN:");
+    assert_eq!(text(&engine::current(ctx, &s)), "Enter PIN:\n0. Back\n00. Home");
     assert_eq!(s.var("channel").as_deref(), Some("airtel"));
 }

@@ -142,7 +142,12 @@ async fn status_keywords_answer_in_their_language_about_own_requests_only() {
     let phone = "+254711000301";
     let (r, receipt) = w.paid_request("ATUid_s1", phone, "2").await;
     assert!(receipt.message_id.starts_with("ATXid_"));
-    // The sender's message id is kept with the receipt: delivery reports are matched by it.
+    // The sender's message id is kept with the receipt: delivery reports are matched by it. The
+    // double has the SMS as soon as it answers; the server records it in the commit after that.
+    eventually("the receipt is recorded", WAIT, || async {
+        w.store.sms_by_provider_id("africastalking", &receipt.message_id).await.unwrap().is_some()
+    })
+    .await;
     let kept = w.store.sms_by_provider_id("africastalking", &receipt.message_id).await.unwrap().expect("kept");
     assert_eq!(kept.reference.as_ref(), Some(&r));
 
