@@ -121,6 +121,14 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         }
     }
     let channels = Channels::new(channels.into_iter().map(Arc::new).collect());
+    // The whole configuration is validated, and every secret it names read, before anything
+    // is created or migrated: a missing admin token or Daraja key is found before the data
+    // directory exists or a database has a table.
+    let sandbox = config.is_sandbox();
+    let admin = admin(config)?;
+    let agencies = agencies(config, &menus, sandbox)?;
+    let sms = sms_sender(config, sandbox)?;
+    let daraja = daraja_config(config, sandbox)?;
     // PostgreSQL sessions share the store's USSD pool.
     let (store, pool) = match &config.database_url {
         Some(url) => {
@@ -131,11 +139,8 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         None => (open_store(config).await?, None),
     };
     let lookup_files = Arc::new(crate::reload::Shared::new(files));
-    let sandbox = config.is_sandbox();
     let policy = config.dispatcher.clone();
-    let agencies = agencies(config, &menus, sandbox)?;
-    let payments = payments(config, &store, &policy, sandbox)?;
-    let sms = sms_sender(config, sandbox)?;
+    let payments = payments(config, daraja, &store, &policy)?;
     if sandbox {
         tracing::warn!(
             "SANDBOX MODE: M-Pesa and agencies are SIMULATED (no money moves, nothing reaches an agency) and SMS go \
@@ -196,7 +201,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
             lookup_files,
             channels,
             denied: std::sync::atomic::AtomicU64::new(0),
-            admin: admin(config)?,
+            admin,
             draining: std::sync::atomic::AtomicBool::new(false),
         }),
         max_body_bytes: config.max_body_bytes,
@@ -351,18 +356,31 @@ fn agencies(config: &Config, menus: &MenuSet, sandbox: bool) -> Result<Arc<Agenc
     Ok(Arc::new(agencies))
 }
 
+/// The M-Pesa provider: the sandbox's simulation, or Daraja with the configuration
+/// [`daraja_config`] validated.
 fn payments(
     config: &Config,
+    daraja: Option<DarajaConfig>,
     store: &Arc<dyn Store>,
     policy: &Policy,
-    sandbox: bool,
 ) -> Result<Arc<dyn Payments>, StartError> {
-    if sandbox {
+    let Some(daraja) = daraja else {
         return Ok(Arc::new(SandboxPayments {
             store: Arc::clone(store),
             policy: policy.clone(),
             pin_delay: Duration::from_millis(config.dispatcher.sandbox_pin_delay_ms),
         }));
+    };
+    let daraja = Daraja::new(daraja)
+        .map_err(|e| StartError::Config(format!("daraja: {e}")))?
+        .with_shared_token(Arc::clone(store));
+    Ok(Arc::new(daraja))
+}
+
+/// Daraja's configuration with its secrets read, outside sandbox mode; `None` in it.
+fn daraja_config(config: &Config, sandbox: bool) -> Result<Option<DarajaConfig>, StartError> {
+    if sandbox {
+        return Ok(None);
     }
     let Some(d) = &config.daraja else {
         return Err(StartError::Config("`sandbox = false` needs a [daraja] section".into()));
@@ -371,7 +389,7 @@ fn payments(
         return Err(StartError::Config("[daraja] needs `public_url`, where Daraja sends payment callbacks".into()));
     };
     let env = |name: &str| config.secret(name).map_err(|e| StartError::Config(format!("daraja: {e}")));
-    let daraja = Daraja::new(DarajaConfig {
+    Ok(Some(DarajaConfig {
         base_url: d.base_url.clone(),
         consumer_key: env(&d.consumer_key_env)?,
         consumer_secret: env(&d.consumer_secret_env)?,
@@ -381,10 +399,7 @@ fn payments(
         party_b: d.party_b.clone().unwrap_or_else(|| d.shortcode.clone()),
         callback_base_url: format!("{}{}", public.trim_end_matches('/'), crate::payment::CALLBACK_PATH),
         timeout: Duration::from_millis(d.timeout_ms),
-    })
-    .map_err(|e| StartError::Config(format!("daraja: {e}")))?
-    .with_shared_token(Arc::clone(store));
-    Ok(Arc::new(daraja))
+    }))
 }
 
 fn sms_sender(config: &Config, sandbox: bool) -> Result<Arc<dyn SmsSender>, StartError> {

@@ -345,3 +345,43 @@ async fn a_paid_callback_with_another_amount_or_phone_holds_the_request_for_revi
     assert!(metrics.contains("njia_payment_reviews_total{reason=\"phone\"} 1"), "{metrics}");
     server.stop().await;
 }
+
+// --- Finding 4: configuration is validated completely before any side effect ------------------
+
+/// A missing secret (here the admin token) is found before the data directory is created or a
+/// database migrated: nothing is left behind by a start that was refused.
+#[tokio::test]
+async fn a_refused_start_creates_no_data_dir_and_migrates_no_database() {
+    use njia::config::{AdminSection, HeaderAuthSection};
+    let admin = || {
+        Some(AdminSection {
+            header: Some(HeaderAuthSection {
+                name: "X-Njia-Admin".into(),
+                secret_env: "NJIA_TEST_NO_SUCH_SECRET".into(),
+            }),
+            ..AdminSection::default()
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("not-yet");
+    let c = njia::config::Config { admin: admin(), ..common::config(&data) };
+    match njia::server::build(&c).await {
+        Err(StartError::Config(msg)) => assert!(msg.contains("NJIA_TEST_NO_SUCH_SECRET"), "{msg}"),
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("started without the admin token"),
+    }
+    assert!(!data.exists(), "the data directory was created by a refused start");
+
+    let db = common::create_database().await;
+    let c = njia::config::Config { admin: admin(), database_url: Some(db.url.clone()), ..common::config(&data) };
+    assert!(matches!(njia::server::build(&c).await, Err(StartError::Config(_))));
+    let client = common::pg_client(&db.url).await;
+    let tables: i64 = client
+        .query_one("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "a refused start migrated the database");
+    drop(client);
+    common::drop_database(db).await;
+}
