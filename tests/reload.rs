@@ -72,3 +72,39 @@ async fn a_broken_change_is_refused_with_every_problem_and_the_old_set_keeps_ser
     assert_eq!(status, 401);
     server.stop().await;
 }
+
+/// #11: a reload that changes only words, or only lookup data, is a new version: /readyz says
+/// so, and the data served is the new data (checked like the menus).
+#[tokio::test]
+async fn words_or_lookup_data_alone_make_a_new_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let version = |readyz: &str| {
+        let v: serde_json::Value = serde_json::from_str(readyz).unwrap();
+        v["menus"][0]["version"].as_str().unwrap().to_owned()
+    };
+    let v0 = version(&server.request("GET", "/readyz", "text/plain", "").await.1);
+
+    edit(&dir.path().join("locales/sw/ecitizen.ftl"), "home-title = Karibu e-Citizen", "home-title = Karibu");
+    assert_eq!(reload(&server).await.0, 200);
+    let v1 = version(&server.request("GET", "/readyz", "text/plain", "").await.1);
+    assert_ne!(v0, v1, "a change of words is a new version");
+
+    edit(&dir.path().join("menus/lookups/lands.toml"), "amount = \"4,500\"", "amount = \"4,600\"");
+    assert_eq!(reload(&server).await.0, 200);
+    let v2 = version(&server.request("GET", "/readyz", "text/plain", "").await.1);
+    assert_ne!(v1, v2, "a change of lookup data is a new version");
+    let phone = "+254711000804";
+    let mut last = String::new();
+    for text in ["", "2", "2*1", "2*1*KAJIADO/1234"] {
+        last = hop(&server, "v-1", phone, text).await;
+    }
+    assert!(last.contains("KES 4,600"), "the reloaded data answers: {last}");
+
+    // Data that check refuses is refused by a reload too, and the old data keeps serving.
+    edit(&dir.path().join("menus/lookups/lands.toml"), "amount = \"4,600\"", "amount = \"46,00\"");
+    let (status, answer) = reload(&server).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["problems"].to_string().contains("lands.toml"), "{answer}");
+    server.stop().await;
+}

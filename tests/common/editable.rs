@@ -36,6 +36,8 @@ pub async fn server(dir: &Path) -> TestServer {
     let mut c = config(&dir.join("data"));
     c.menus_dir = dir.join("menus");
     c.locales_dir = dir.join("locales");
+    // The lookup data beside the copied menus, as serve resolves it by default.
+    c.lookups_dir = None;
     c.admin = Some(AdminSection {
         header: Some(HeaderAuthSection { name: ADMIN.0.into(), secret_env: "T_RELOAD_ADMIN".into() }),
         ..AdminSection::default()
