@@ -278,6 +278,7 @@ async fn dispatch_run(label: &str, store: Arc<dyn Store>, agency_url: &str, n: u
                 sms: Arc::new(LogSms),
                 catalog: Arc::new(njia::reload::Shared::new(Arc::clone(&loaded.catalog))),
                 default_locale: Locale::parse("sw").expect("sw"),
+                senders: Arc::new(njia::reload::Shared::new(Arc::new(njia::server::menu_senders(&loaded.menus)))),
                 policy: policy.clone(),
                 worker: njia::handoff::worker_name(),
             });

@@ -15,6 +15,7 @@
 //! overwritten, and a delivery that failed for a reason that may pass is sent again a bounded
 //! number of times.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -511,6 +512,9 @@ pub struct Dispatcher {
     pub catalog: crate::reload::SharedCatalog,
     /// For a request whose stored language no longer parses.
     pub default_locale: Locale,
+    /// The sender id of each menu that has its own (`sms_sender`), by menu id; a reload
+    /// replaces it with the menus.
+    pub senders: Arc<crate::reload::Shared<HashMap<String, String>>>,
     pub policy: Policy,
     /// Unique per dispatcher; fences its claims.
     pub worker: String,
@@ -858,7 +862,8 @@ impl Dispatcher {
         }
         let paid = attempts?.into_iter().find(|a| a.status == AttemptStatus::Paid);
         let text = compose_sms(&self.catalog.load(), &self.default_locale, &request, notice, paid.as_ref());
-        let sms = OutgoingSms { to: request.msisdn, text };
+        let from = self.senders.load().get(&request.menu).cloned();
+        let sms = OutgoingSms { to: request.msisdn, text, from };
         let outcome = self.sms.send(&sms).await;
         crate::metrics::sms_sent(&outcome);
         let record = |status: String, provider_id: Option<String>| SmsRecord {
@@ -917,7 +922,7 @@ impl Dispatcher {
         if row.record.status != SMS_QUEUED {
             return Ok((JobFinish::Done, None));
         }
-        let sms = OutgoingSms { to: row.record.msisdn, text: row.record.text.clone() };
+        let sms = OutgoingSms { to: row.record.msisdn, text: row.record.text.clone(), from: None };
         let outcome = self.sms.send(&sms).await;
         crate::metrics::sms_sent(&outcome);
         // The outcome holds the provider's status and id, never the text.
@@ -1041,9 +1046,15 @@ pub fn compose_sms(
     paid: Option<&AttemptRow>,
 ) -> String {
     let locale = Locale::parse(&request.locale).unwrap_or_else(|_| default_locale.clone());
+    // A menu's own receipts: `<menu id>-sms-…` where the locales define it (a county's
+    // menu signs and refers to its own code), the deployment's `sms-…` otherwise.
+    let own = |id: &str| {
+        let mine = format!("{}-{id}", request.menu);
+        if catalog.message(&locale, &mine).is_some() { mine } else { id.to_owned() }
+    };
     let mut args = FluentArgs::new();
     args.set("service", request.service.clone());
-    let service = catalog.format(&locale, "sms-service", Some(&args)).into_owned();
+    let service = catalog.format(&locale, &own("sms-service"), Some(&args)).into_owned();
     let mut args = FluentArgs::new();
     args.set("reference", request.reference.to_string());
     args.set("service", service);
@@ -1064,7 +1075,7 @@ pub fn compose_sms(
         (Notice::PushUnknown, _) => "sms-push-unknown",
         (Notice::Delayed, _) => "sms-delayed",
     };
-    catalog.format(&locale, id, Some(&args)).into_owned()
+    catalog.format(&locale, &own(id), Some(&args)).into_owned()
 }
 
 /// `4500` as `4,500`.

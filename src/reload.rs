@@ -165,6 +165,7 @@ fn swap(state: &AppState, loaded: Loaded) -> Outcome {
     state.set_hub(Arc::new(hub));
     state.sms_catalog.store(loaded.catalog);
     state.lookup_files.store(loaded.lookups);
+    state.senders.store(Arc::new(crate::server::menu_senders(&state.hub().menus)));
     Outcome::Reloaded { menus, warnings: loaded.warnings }
 }
 

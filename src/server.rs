@@ -51,6 +51,9 @@ pub struct AppState {
     pub source: crate::reload::Source,
     /// The catalog the dispatcher writes receipts with, replaced by a reload.
     pub sms_catalog: crate::reload::SharedCatalog,
+    /// The sender id of each menu with its own, for the dispatcher's receipts; replaced by a
+    /// reload.
+    pub senders: Arc<crate::reload::Shared<std::collections::HashMap<String, String>>>,
     /// The lookup data files answering lookups, checked with the menus and replaced with them.
     pub lookup_files: Arc<crate::reload::Shared<DataFiles>>,
     /// The channels served, found by path, with their authentication.
@@ -156,6 +159,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
     });
     let wake = Arc::new(Notify::new());
     let sms_catalog = Arc::new(crate::reload::Shared::new(Arc::clone(&catalog)));
+    let senders = Arc::new(crate::reload::Shared::new(Arc::new(menu_senders(&menus))));
     let dispatcher = config.dispatcher.enabled.then(|| {
         Arc::new(Dispatcher {
             store: Arc::clone(&store),
@@ -164,6 +168,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
             sms,
             catalog: Arc::clone(&sms_catalog),
             default_locale: config.default_locale.clone(),
+            senders: Arc::clone(&senders),
             policy: policy.clone(),
             worker: worker_name(),
         })
@@ -198,6 +203,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
             current: crate::reload::Shared::new(Arc::new(hub)),
             source,
             sms_catalog,
+            senders,
             lookup_files,
             channels,
             denied: std::sync::atomic::AtomicU64::new(0),
@@ -211,6 +217,11 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         wake,
         sandbox,
     })
+}
+
+/// The sender id of each menu that names one.
+pub fn menu_senders(menus: &MenuSet) -> std::collections::HashMap<String, String> {
+    menus.menus.iter().filter_map(|m| Some((m.id.clone(), m.sms_sender.clone()?))).collect()
 }
 
 /// The channels to serve, with their authentication: every dialect at its default path,

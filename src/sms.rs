@@ -17,6 +17,8 @@ use crate::types::Msisdn;
 pub struct OutgoingSms {
     pub to: Msisdn,
     pub text: String,
+    /// The sender id to send as, when not the deployment's (a menu's own `sms_sender`).
+    pub from: Option<String>,
 }
 
 impl OutgoingSms {
@@ -187,7 +189,7 @@ impl SmsSender for AfricasTalkingSms {
                 form.append_pair("username", &self.config.username)
                     .append_pair("to", &to)
                     .append_pair("message", &sms.text);
-                if let Some(from) = &self.config.from {
+                if let Some(from) = sms.from.as_ref().or(self.config.from.as_ref()) {
                     form.append_pair("from", from);
                 }
                 form.finish()
@@ -265,9 +267,9 @@ mod tests {
     #[test]
     fn segments_follow_the_encoding() {
         let to = Msisdn::parse("254712345678").unwrap();
-        assert_eq!(OutgoingSms { to, text: "a".repeat(160) }.segments(), 1);
-        assert_eq!(OutgoingSms { to, text: "a".repeat(161) }.segments(), 2);
-        assert_eq!(OutgoingSms { to, text: "ŵ".repeat(70) }.segments(), 1);
-        assert_eq!(OutgoingSms { to, text: "ŵ".repeat(71) }.segments(), 2);
+        assert_eq!(OutgoingSms { to, text: "a".repeat(160), from: None }.segments(), 1);
+        assert_eq!(OutgoingSms { to, text: "a".repeat(161), from: None }.segments(), 2);
+        assert_eq!(OutgoingSms { to, text: "ŵ".repeat(70), from: None }.segments(), 1);
+        assert_eq!(OutgoingSms { to, text: "ŵ".repeat(71), from: None }.segments(), 2);
     }
 }

@@ -10,6 +10,7 @@ use njia::lifecycle::AttemptStatus;
 use njia::store::{AttemptRow, RequestRow};
 use njia::types::{Locale, Msisdn, Reference};
 use proptest::prelude::*;
+use std::time::Duration;
 
 fn request(locale: &str, service: &str) -> RequestRow {
     RequestRow {
@@ -159,4 +160,63 @@ proptest! {
         let _ = njia::agency::classify_delivery(status, &body);
         let _ = njia::agency::parse_lookup_answer(&body);
     }
+}
+
+/// #11: receipts and their sender belong to the menu. A server with two menus (the national
+/// e-Citizen menu and a county's) sends each citizen the receipt of the menu they used: the
+/// county's own texts (`county-sms-…`) from the county's sender id, e-Citizen's from the
+/// deployment's.
+#[tokio::test]
+async fn each_menu_sends_its_own_receipts_from_its_own_sender() {
+    use common::doubles::{eventually, outside_world, production};
+    use common::editable::copy_dir;
+
+    let (daraja, agency, sms) = outside_world().await;
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&common::repo().join("menus"), &dir.path().join("menus"));
+    copy_dir(&common::repo().join("locales"), &dir.path().join("locales"));
+    let national = std::fs::read_to_string(dir.path().join("menus/ecitizen.toml")).unwrap();
+    let county = national[..national.find("\n[sms]").unwrap()]
+        .replacen("id = \"ecitizen\"", "id = \"county\"\nsms_sender = \"NAIROBI\"", 1)
+        .replacen("service_codes = [\"*384#\"]", "service_codes = [\"*385#\"]", 1);
+    std::fs::write(dir.path().join("menus/county.toml"), county).unwrap();
+    for (lang, text) in [
+        (
+            "en",
+            "Nairobi County: KES {$amount} received for {$service}, M-Pesa {$receipt}. Request {$reference} is complete. Dial *385#.",
+        ),
+        (
+            "sw",
+            "Kaunti ya Nairobi: Tumepokea KES {$amount} za {$service}, M-Pesa {$receipt}. Ombi {$reference} limekamilika. Piga *385#.",
+        ),
+    ] {
+        let path = dir.path().join(format!("locales/{lang}/county.ftl"));
+        std::fs::write(path, format!("county-sms-fulfilled-paid = {text}\n")).unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut c = production(common::config(&dir.path().join("data")), addr, &daraja, &agency, &sms);
+    c.menus_dir = dir.path().join("menus");
+    c.locales_dir = dir.path().join("locales");
+    c.lookups_dir = None;
+    let server = common::TestServer::start_on(listener, c).await;
+
+    for (code, phone, session) in [("*384#", "+254711000601", "r-national"), ("*385#", "+254711000602", "r-county")] {
+        let mut end = String::new();
+        for text in ["", "2", "2*1", "2*1*KAJIADO/1234", "2*1*KAJIADO/1234*1"] {
+            end = server.post_form("/ussd/africastalking", &common::at_hop(session, phone, code, text)).await.1;
+        }
+        assert!(end.starts_with("END Request NJ-"), "{code}: {end}");
+        eventually("the receipt", Duration::from_secs(15), || async { sms.messages().iter().any(|m| m.to == phone) })
+            .await;
+    }
+    let receipt = |phone: &str| sms.messages().into_iter().find(|m| m.to == phone).unwrap();
+    let national = receipt("+254711000601");
+    assert!(national.message.starts_with("e-Citizen: KES 4,500 received"), "{}", national.message);
+    assert_eq!(national.from, None, "the deployment's sender (none configured here)");
+    let county = receipt("+254711000602");
+    assert!(county.message.starts_with("Nairobi County: KES 4,500 received for land rates"), "{}", county.message);
+    assert!(county.message.ends_with("Dial *385#."), "{}", county.message);
+    assert_eq!(county.from.as_deref(), Some("NAIROBI"));
+    server.stop().await;
 }

@@ -66,6 +66,8 @@ pub struct Menu {
     pub prepared: crate::engine::Prepared,
     /// The `[sms]` section: keywords and replies of the SMS channel.
     pub sms: Option<Sms>,
+    /// The sender id of this menu's receipts, when it has its own.
+    pub sms_sender: Option<String>,
     index: HashMap<String, ScreenId>,
 }
 
@@ -548,6 +550,22 @@ impl Compiler<'_> {
                 );
             }
         }
+        let sms_sender = h.sms_sender.as_ref().and_then(|s| {
+            let v = s.get_ref();
+            // Africa's Talking takes an alphanumeric sender id of at most 11 characters, or a
+            // short code (digits).
+            let ok = !v.is_empty()
+                && v.bytes().all(|b| b.is_ascii_alphanumeric())
+                && (v.len() <= 11 || v.bytes().all(|b| b.is_ascii_digit()) && v.len() <= 15);
+            if !ok {
+                self.error(
+                    s.span(),
+                    format!("sms_sender {v:?} is not a sender id"),
+                    "use the alphanumeric sender id you registered (at most 11 letters and digits) or your short code",
+                );
+            }
+            ok.then(|| v.clone())
+        });
         let nav = Navigation {
             back: h.navigation.back.clone().unwrap_or_else(|| "0".into()).into(),
             home: h.navigation.home.clone().unwrap_or_else(|| "00".into()).into(),
@@ -710,6 +728,7 @@ impl Compiler<'_> {
             var_values,
             prepared: crate::engine::Prepared::default(),
             sms,
+            sms_sender,
             index,
         })
     }

@@ -67,6 +67,9 @@ pub struct Header {
     pub default_locale: Option<Spanned<String>>,
     #[serde(default)]
     pub navigation: NavigationDef,
+    /// The sender id receipts of this menu's requests come from (Africa's Talking `from`):
+    /// a county's menu sends as the county. Unset: the deployment's `[sms.africastalking].from`.
+    pub sms_sender: Option<Spanned<String>>,
 }
 
 /// Navigation keys; Kenyan defaults `0` Back, `00` Home, `98` More.
