@@ -140,3 +140,26 @@ async fn no_log_line_holds_a_phone_number_or_a_pin() {
         assert!(lines.iter().any(|l| l.contains("2547*****000")), "{format}: {lines:#?}");
     }
 }
+
+/// Under `log_format = "json"` even the line saying why the process stopped is JSON.
+#[test]
+fn the_last_word_is_json_too() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(NJIA)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .current_dir(repo())
+        .env("NJIA_LISTEN", taken.local_addr().unwrap().to_string())
+        .env("NJIA_LOG_FORMAT", "json")
+        .env_remove("DATABASE_URL")
+        .env_remove("NJIA_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(v["fields"]["message"], "njia stopped", "{last}");
+    assert!(v["fields"]["error"].as_str().unwrap().contains("binding"), "{last}");
+}

@@ -118,3 +118,55 @@ async fn a_phone_over_its_rate_gets_a_localized_end_and_others_go_on() {
     assert!(sample(&text, "njia_hops_total", &["outcome=\"limited_phone\""]) >= 1.0);
     server.stop().await;
 }
+
+/// #11: the README's metrics table is the registry: every metric `/metrics` serves is in the
+/// table with exactly its labels, and the table names nothing the server does not serve.
+#[tokio::test]
+async fn the_readme_metrics_table_matches_what_is_served() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::TestServer::start(common::config(dir.path())).await;
+    let (status, body) = server.request("GET", "/metrics", "text/plain", "").await;
+    assert_eq!(status, 200);
+    let mut served: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let name = rest.split_whitespace().next().unwrap().to_owned();
+            served.entry(name).or_default();
+        }
+    }
+    let names: Vec<String> = served.keys().cloned().collect();
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let (series, _) = line.split_once(' ').unwrap();
+        let (metric, labels) = series.split_once('{').map_or((series, ""), |(m, l)| (m, l.trim_end_matches('}')));
+        let base = names.iter().filter(|n| metric.starts_with(n.as_str())).max_by_key(|n| n.len()).unwrap();
+        for pair in labels.split(',').filter(|p| !p.is_empty()) {
+            let label = pair.split_once('=').unwrap().0;
+            if label != "le" {
+                served.get_mut(base).unwrap().insert(label.to_owned());
+            }
+        }
+    }
+    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+    let mut documented: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for row in readme.lines().filter(|l| l.starts_with("| `njia_")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let ticked = |cell: &str| -> Vec<String> {
+            cell.split(',').map(|s| s.trim().trim_matches('`').to_owned()).filter(|s| !s.is_empty()).collect()
+        };
+        let labels: BTreeSet<String> = ticked(cells[2]).into_iter().collect();
+        for name in ticked(cells[1]) {
+            documented.insert(name, labels.clone());
+        }
+    }
+    // Exactly: a row names metrics that all carry exactly the labels it lists.
+    for (name, labels) in &served {
+        let doc =
+            documented.get(name).unwrap_or_else(|| panic!("{name} is served but not in README.md's metrics table"));
+        assert_eq!(labels, doc, "{name}: served with labels {labels:?}, README.md says {doc:?}");
+    }
+    for name in documented.keys() {
+        assert!(served.contains_key(name), "README.md's metrics table names {name}, which is not served");
+    }
+    server.stop().await;
+}
