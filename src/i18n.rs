@@ -135,21 +135,30 @@ impl Catalog {
     /// Returns borrowed text for messages without placeables (Fluent's fast path), so static
     /// labels cost no allocation on the hot path.
     pub fn format<'a>(&'a self, locale: &Locale, id: &'a str, args: Option<&FluentArgs>) -> Cow<'a, str> {
+        // Errors here are missing variables; the text still renders with the variable's name
+        // in braces, and the checker reports the flow that leaves it unset. Screens use
+        // `format_strict`, which refuses such a text.
+        self.format_checked(locale, id, args).map_or(Cow::Borrowed(id), |(text, _)| text)
+    }
+
+    /// The text of `id` in the first locale of the chain that has it, and whether Fluent
+    /// formatted it without error.
+    fn format_checked<'a>(
+        &'a self,
+        locale: &Locale,
+        id: &str,
+        args: Option<&FluentArgs>,
+    ) -> Option<(Cow<'a, str>, bool)> {
         let chain = std::iter::once(locale).chain(self.fallback.iter());
         for loc in chain {
             let Some(l) = self.get(loc) else { continue };
             let Some(msg) = l.bundle.get_message(id) else { continue };
             let Some(pattern) = msg.value() else { continue };
             let mut errors = Vec::new();
-            // Errors here are missing variables; the text still renders with the variable's
-            // name in braces, and the checker reports the flow that leaves it unset.
             let text = l.bundle.format_pattern(pattern, args, &mut errors);
-            return match text {
-                Cow::Borrowed(b) => Cow::Borrowed(b),
-                Cow::Owned(o) => Cow::Owned(o),
-            };
+            return Some((text, errors.is_empty()));
         }
-        Cow::Borrowed(id)
+        None
     }
 
     /// The select expressions on a variable in `id`'s own pattern (nested ones included), with
@@ -171,16 +180,7 @@ impl Catalog {
         id: &'a str,
         args: Option<&FluentArgs>,
     ) -> Option<Cow<'a, str>> {
-        let chain = std::iter::once(locale).chain(self.fallback.iter());
-        for loc in chain {
-            let Some(l) = self.get(loc) else { continue };
-            let Some(msg) = l.bundle.get_message(id) else { continue };
-            let Some(pattern) = msg.value() else { continue };
-            let mut errors = Vec::new();
-            let text = l.bundle.format_pattern(pattern, args, &mut errors);
-            return errors.is_empty().then_some(text);
-        }
-        None
+        self.format_checked(locale, id, args).and_then(|(text, clean)| clean.then_some(text))
     }
 
     /// The widest text `id` can render to in `locale`: every variable at its maximum width

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use njia::BoxFuture;
 use njia::engine::{LookupAnswer, LookupCall};
-use njia::hub::{Hop, HopInput, Hub, HubConfig};
+use njia::hub::{Hop, HopInput, Hub};
 use njia::lookup::{Lookup, LookupError};
 use njia::session::MemorySessions;
 use njia::store::sqlite::SqliteStore;
-use njia::types::{Locale, Msisdn, SessionKey};
+use njia::types::{Msisdn, SessionKey};
 
 /// An agency backend that takes `delay` to answer, then answers from the shipped data.
 struct SlowBackend {
@@ -31,23 +31,12 @@ impl Lookup for SlowBackend {
 
 fn hub(dir: &std::path::Path, delay: Duration) -> Hub {
     let root = common::repo();
-    let loaded = common::load(&root);
-    Hub {
-        menus: loaded.menus,
-        catalog: loaded.catalog,
-        sessions: MemorySessions::new(Duration::from_secs(180), Duration::from_secs(300), 1000),
-        store: Arc::new(SqliteStore::open(dir).unwrap()),
-        lookups: Arc::new(SlowBackend { delay, files: njia::lookup::DataFiles::load(&root.join("menus/lookups")).0 }),
-        config: HubConfig {
-            lookup_timeout: Duration::from_millis(100),
-            default_locale: Locale::parse("sw").unwrap(),
-            handoff: njia::handoff::Policy::default(),
-            wake: Arc::new(tokio::sync::Notify::new()),
-            resume_window: Duration::from_secs(300),
-        },
-        limits: Arc::new(njia::limit::RateLimits::none()),
-        retired: Arc::from([]),
-    }
+    common::hub(
+        MemorySessions::new(Duration::from_secs(180), Duration::from_secs(300), 1000),
+        Arc::new(SqliteStore::open(dir).unwrap()),
+        Arc::new(SlowBackend { delay, files: njia::lookup::DataFiles::load(&root.join("menus/lookups")).0 }),
+        Duration::from_millis(100),
+    )
 }
 
 fn hop(text: &str) -> Hop {

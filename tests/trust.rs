@@ -108,7 +108,7 @@ use std::time::Duration;
 
 use common::{TestServer, at_hop};
 use njia::BoxFuture;
-use njia::hub::{Hop, HopInput, Hub, HubConfig};
+use njia::hub::{Hop, HopInput};
 use njia::session::{InputKey, MemorySessions, OpenQuery, SessionError, SessionRecord, SessionStore};
 use njia::store::Store;
 use njia::store::sqlite::SqliteStore;
@@ -230,26 +230,16 @@ async fn memory_session_write_failure_after_the_submit_shows_the_reference() {
         inner: MemorySessions::new(Duration::from_secs(180), Duration::from_secs(300), 100),
         fail: AtomicBool::new(false),
     });
-    let hub = Hub {
-        menus: loaded.menus,
-        catalog: loaded.catalog,
-        sessions: Arc::clone(&sessions) as Arc<dyn SessionStore>,
-        store: Arc::clone(&store),
-        lookups: Arc::new(njia::lookup::Lookups {
+    let hub = common::hub(
+        Arc::clone(&sessions) as Arc<dyn SessionStore>,
+        Arc::clone(&store),
+        Arc::new(njia::lookup::Lookups {
             files: Arc::new(njia::reload::Shared::new(loaded.lookups)),
             store: Arc::clone(&store),
             http: Default::default(),
         }),
-        config: HubConfig {
-            lookup_timeout: Duration::from_secs(2),
-            default_locale: Locale::parse("sw").unwrap(),
-            handoff: njia::handoff::Policy::default(),
-            wake: Arc::new(tokio::sync::Notify::new()),
-            resume_window: Duration::from_secs(300),
-        },
-        limits: Arc::new(njia::limit::RateLimits::none()),
-        retired: Arc::from([]),
-    };
+        Duration::from_secs(2),
+    );
     let hop = |session: &str, text: &str| Hop {
         key: SessionKey::new(Arc::from("africastalking"), session).unwrap(),
         msisdn: Msisdn::parse("+254711000304").unwrap(),

@@ -51,6 +51,33 @@ pub fn njia() -> std::process::Command {
     cmd
 }
 
+/// A hub on the shipped menus with the given sessions, store and lookups, and the defaults a
+/// hop needs (Swahili first, a 5-minute resume window, no rate limits).
+pub fn hub(
+    sessions: std::sync::Arc<dyn njia::session::SessionStore>,
+    store: std::sync::Arc<dyn njia::store::Store>,
+    lookups: std::sync::Arc<dyn njia::lookup::Lookup>,
+    lookup_timeout: std::time::Duration,
+) -> njia::hub::Hub {
+    let loaded = load(&repo());
+    njia::hub::Hub {
+        menus: loaded.menus,
+        catalog: loaded.catalog,
+        sessions,
+        store,
+        lookups,
+        config: njia::hub::HubConfig {
+            lookup_timeout,
+            default_locale: njia::types::Locale::parse("sw").unwrap(),
+            handoff: njia::handoff::Policy::default(),
+            wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+            resume_window: std::time::Duration::from_secs(300),
+        },
+        limits: std::sync::Arc::new(njia::limit::RateLimits::none()),
+        retired: std::sync::Arc::from([]),
+    }
+}
+
 pub fn config(data_dir: &Path) -> Config {
     let root = repo();
     Config {
