@@ -99,7 +99,7 @@ fn hub(c: &mut Criterion) {
         retired: Arc::from([]),
     };
     let channel: Arc<str> = Arc::from("bench");
-    let walk = ["", "5", "5*98", "5*98*98", "5*98*98*14"];
+    let walk = ["", "5", "5*98", "5*98*98", "5*98*98*12"];
     let mut n = 0u64;
     c.bench_function("hub: a whole 5-hop agencies walk (divide by 5 for a hop)", |b| {
         b.iter(|| {

@@ -35,7 +35,7 @@ use common::{Conn, create_database, drop_database, free_port, wait_ready};
 
 /// The agencies walk: home, agencies, page 2, page 3, pick an agency (END). The phone's
 /// language is remembered, as for a returning citizen.
-const WALK: [&str; 5] = ["", "5", "5*98", "5*98*98", "5*98*98*14"];
+const WALK: [&str; 5] = ["", "5", "5*98", "5*98*98", "5*98*98*12"];
 
 /// Parcels of the land-rates walk, with their owners (`menus/lookups/lands.toml`).
 const PARCELS: [(&str, &str); 3] = [

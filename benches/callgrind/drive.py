@@ -26,7 +26,7 @@ if walk == "agencies":
 for w in range(walks):
     sid = f"{run}-{w}"
     if walk == "agencies":
-        texts, phone, last = ["", "5", "5*98", "5*98*98", "5*98*98*14"], "+254711000111", "END "
+        texts, phone, last = ["", "5", "5*98", "5*98*98", "5*98*98*12"], "+254711000111", "END "
     else:
         p = parcels[w % 3]
         # A new number every walk, and other numbers in the warm-up than in the counted run.
