@@ -94,6 +94,9 @@ struct Fixed {
     /// Home).
     depth: u8,
     pages: Box<[Box<str>]>,
+    /// The items each page shows, as `(first, last)` item indices: what a choice on that page
+    /// may pick, known without laying the page out again.
+    items: Box<[(usize, usize)]>,
 }
 
 /// The depth class of [`Fixed`] for a session.
@@ -138,7 +141,8 @@ fn fixed_pages(menu: &Menu, catalog: &Catalog, locale: &Locale, screen: ScreenId
                 vars: Vec::new(),
                 secrets: Secrets::default(),
             };
-            let count = view_with(ctx, &s, None).pages.len().max(1);
+            let items: Box<[(usize, usize)]> = view_with(ctx, &s, None).pages.into();
+            let count = items.len().max(1);
             let pages = (0..count)
                 .map(|p| {
                     s.page = p as u16;
@@ -148,7 +152,7 @@ fn fixed_pages(menu: &Menu, catalog: &Catalog, locale: &Locale, screen: ScreenId
                     }
                 })
                 .collect();
-            out.push(Fixed { limit, depth, pages });
+            out.push(Fixed { limit, depth, pages, items });
         }
     }
     out
@@ -693,8 +697,12 @@ fn choose(ctx: Ctx<'_>, s: &mut Session, item: Item) -> Outcome {
 /// The items the session's page shows, as `(first, last)` with item `i` numbered `i + 1`.
 /// A screen with one page shows them all (no layout needed); otherwise the layout says.
 fn on_page(ctx: Ctx<'_>, s: &Session, n: usize) -> (usize, usize) {
-    if s.page == 0 && fixed_for(ctx, s).is_some_and(|pages| pages.len() == 1) {
-        return (0, n);
+    if let Some(f) = fixed_layout(ctx, s) {
+        if f.items.len() <= 1 {
+            return (0, n);
+        }
+        let page = usize::from(s.page).min(f.items.len() - 1);
+        return f.items.get(page).map_or((0, n), |&(a, b)| (a, b.min(n)));
     }
     let v = view(ctx, s);
     let page = usize::from(s.page).min(v.pages.len().saturating_sub(1));
@@ -1086,9 +1094,13 @@ fn render(ctx: Ctx<'_>, s: &Session, error: Option<&str>) -> Step {
 
 /// The prepared pages of the session's screen, when it is fixed (see [`Fixed`]).
 fn fixed_for<'a>(ctx: Ctx<'a>, s: &Session) -> Option<&'a [Box<str>]> {
+    fixed_layout(ctx, s).map(|f| &*f.pages)
+}
+
+fn fixed_layout<'a>(ctx: Ctx<'a>, s: &Session) -> Option<&'a Fixed> {
     let fixed = ctx.menu.prepared.get(&s.locale)?.fixed.get(usize::from(s.screen.0))?;
     let depth = depth_class(s);
-    fixed.iter().find(|f| f.limit == ctx.limit && f.depth == depth).map(|f| &*f.pages)
+    fixed.iter().find(|f| f.limit == ctx.limit && f.depth == depth)
 }
 
 /// The prepared text of the session's page, when its screen is fixed.
@@ -1295,6 +1307,20 @@ mod tests {
                                         text, now,
                                         "{} screen {} page {page} depth {depth}",
                                         menu.id, screen.name
+                                    );
+                                    // The items a choice may pick on this page are the ones a
+                                    // fresh layout puts there.
+                                    let n = items(ctx, &s).len();
+                                    let v = view(ctx, &s);
+                                    let p = usize::from(page).min(v.pages.len().saturating_sub(1));
+                                    let fresh = v.pages.get(p).map_or((0, n), |&(a, b)| (a, b.min(n)));
+                                    let fresh = if v.pages.len() <= 1 { (0, n) } else { fresh };
+                                    assert_eq!(
+                                        on_page(ctx, &s, n),
+                                        fresh,
+                                        "{} screen {} page {page}",
+                                        menu.id,
+                                        screen.name
                                     );
                                     compared += 1;
                                 }

@@ -122,6 +122,22 @@ const CASES: &[(&str, &str, usize, &str, Severity)] = &[
     // An active member told they are in arrears: a selector key no value takes.
     ("selector-key-typo", "locales/sw/m.ftl", 8, "[activ] in sw can never be chosen", Severity::Error),
     ("truncate-amount", "menus/m.toml", 10, "it can never be shortened", Severity::Error),
+    // An ID pattern that takes 0: Back and Home are data there, and a citizen is stuck.
+    (
+        "input-zero-is-data",
+        "menus/m.toml",
+        19,
+        "a typed 0 or 00 is data (the validators accept it), so citizens cannot go back",
+        Severity::Warning,
+    ),
+    // A long title: after a wrong choice the error line takes its place.
+    (
+        "title-replaced",
+        "menus/m.toml",
+        13,
+        "in sw: after a wrong choice the error line replaces the title",
+        Severity::Warning,
+    ),
 ];
 
 fn repo() -> PathBuf {
