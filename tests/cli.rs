@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::editable::copy_dir;
+
 use std::io::Write;
 use std::process::Stdio;
 
@@ -228,20 +230,6 @@ fn dial_refuses_a_language_there_is_no_locale_for() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--lang fr") && err.contains("(available: en, sw)"), "{err}");
     assert!(!dir.exists(), "nothing was opened or created");
-}
-
-/// Copies `from` into `to`, folders included.
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// A copy of the shipped menus and locales answering `*385#` with "Pick language": only read
