@@ -214,6 +214,18 @@ fn generate(root: &Path, services: usize, layout: Layout) -> Stats {
             }
             Layout::One => format!("agency{a}"),
         };
+        // The agency's lookup data, as check loads it: one entry per looked-up service.
+        let mut data = String::new();
+        for s in range.clone().filter(|s| !s.is_multiple_of(3)) {
+            let _ = writeln!(
+                data,
+                "[s{s}.\"A{s:07}\"]\nholder = \"Holder {s}\"\namount = \"{},{:03}\"\n",
+                1 + s % 9,
+                s % 1000
+            );
+        }
+        std::fs::create_dir_all(menus.join("lookups")).expect("lookups dir");
+        std::fs::write(menus.join("lookups").join(format!("agency{a}.toml")), data).expect("write lookup data");
         agency(&mut toml, &mut en, &mut sw, a, &home, range, &mut stats);
         if layout == Layout::Files {
             toml.push_str("[screens.cancelled]\nkind = \"end\"\ntext = \"cancelled\"\n");
@@ -313,8 +325,10 @@ fn service(toml: &mut String, en: &mut String, sw: &mut String, a: usize, s: usi
     );
     let _ = writeln!(en, "s{s} = {act_en} {thing_en} ({})", s % 97);
     let _ = writeln!(sw, "s{s} = {act_sw} {thing_sw} ({})", s % 97);
-    let _ = writeln!(en, "s{s}-enter = {act_en} {thing_en}: enter your {noun_en}:");
-    let _ = writeln!(sw, "s{s}-enter = {act_sw} {thing_sw}: weka {noun_sw}:");
+    let _ = writeln!(en, "s{s}-enter = {thing_en}: enter your {noun_en}:");
+    // Short enough for Nalo's 120 characters with the lookup apology on top and Back and Home
+    // below (the input screens navigate: no pattern here can be 0 or 00).
+    let _ = writeln!(sw, "s{s}-enter = {thing_sw}: weka {noun_sw}:");
     let _ = writeln!(en, "s{s}-invalid = That {noun_en} is not valid.");
     let _ = writeln!(sw, "s{s}-invalid = {noun_sw} si sahihi.");
     stats.messages += 3;
