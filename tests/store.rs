@@ -134,6 +134,50 @@ async fn submit_writes_request_attempt_and_job_together(open: Opener) {
     assert_eq!((jobs[0].kind, jobs[0].state), (JobKind::Push, JobState::Ready));
 }
 
+/// #12: the stores accept exactly the same new requests. A job of a new request that points at
+/// an older attempt, or at an attempt the request does not create, is refused by both (once
+/// PostgreSQL refused the first and SQLite stored it; SQLite refused the second and PostgreSQL
+/// wrote a job pointing nowhere). Nothing of a refused request is stored.
+async fn both_stores_refuse_the_same_new_request_plans(open: Opener) {
+    use njia::store::JobAttempt;
+    let store = open().await;
+    let mut older = request("plan-older");
+    older.jobs[0].attempt = JobAttempt::Id(1);
+    assert!(store.submit(older).await.is_err(), "a job pointing at an older attempt");
+    let mut nowhere = request("plan-nowhere");
+    nowhere.attempt = None;
+    assert!(store.submit(nowhere).await.is_err(), "a job pointing at an attempt not created");
+    let mut lifecycle = request("plan-lifecycle");
+    lifecycle.statuses = vec![njia::lifecycle::RequestStatus::Notified];
+    assert!(store.submit(lifecycle).await.is_err(), "statuses the lifecycle does not allow");
+    assert!(store.recent_requests(None, 10).await.unwrap().is_empty(), "nothing of them was stored");
+    assert!(store.jobs(None, None, 10).await.unwrap().is_empty());
+}
+
+/// #12: both stores claim due jobs in the order they became due: a ready job at its `run_at`,
+/// a job whose lease ran out at its `lease_until` (once PostgreSQL ordered both by `run_at`).
+async fn jobs_are_claimed_in_the_order_they_became_due(open: Opener) {
+    let store = open().await;
+    // B: due long ago, claimed, and its lease expires at once (now).
+    let mut b = request("due-b");
+    b.jobs[0].run_at_ms = 1;
+    let b = store.submit(b).await.unwrap();
+    let b_id = store.request(&b.reference).await.unwrap().unwrap().id;
+    let claimed = store.claim_jobs("first", 10, -1).await.unwrap();
+    assert_eq!(claimed.iter().filter(|j| j.request_id == Some(b_id)).count(), 1);
+    // A: ready since 2 ms after the epoch, before B's lease ran out (now).
+    let mut a = request("due-a");
+    a.jobs[0].run_at_ms = 2;
+    let a = store.submit(a).await.unwrap();
+    let a_id = store.request(&a.reference).await.unwrap().unwrap().id;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let next = store.claim_jobs("second", 1, 60_000).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].request_id, Some(a_id), "A became due before B's lease ran out");
+    let then = store.claim_jobs("second", 1, 60_000).await.unwrap();
+    assert_eq!(then.first().and_then(|j| j.request_id), Some(b_id), "then the expired lease");
+}
+
 /// Concurrent claimers never get the same job; a claim whose lease ran out is taken over, and
 /// the first claimant's late finish is then refused.
 async fn claims_are_exclusive_and_leases_fence(open: Opener) {
@@ -516,6 +560,8 @@ macro_rules! conformance {
 }
 
 conformance!(
+    both_stores_refuse_the_same_new_request_plans,
+    jobs_are_claimed_in_the_order_they_became_due,
     submit_is_idempotent_on_its_key,
     concurrent_submits_each_get_their_own_reference,
     languages_and_requests_survive_reopening,

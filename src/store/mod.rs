@@ -528,6 +528,28 @@ pub(crate) fn callback_token() -> String {
     format!("{bits:032x}")
 }
 
+/// The one check of a new request's plan, made before either store writes anything (decided
+/// once, so the two stores cannot disagree about what they accept): its statuses follow the
+/// lifecycle from `received`, no job points at an attempt other than the one created with it,
+/// and a job that points at that attempt has one to point at.
+pub(crate) fn check_new_request(r: &NewRequest) -> Result<(), StoreError> {
+    let plan = RequestChange {
+        from: vec![RequestStatus::Received],
+        to: r.statuses.iter().map(|s| (*s, None)).collect(),
+        refund_review: false,
+    };
+    if !r.statuses.is_empty() && !request_change_holds(RequestStatus::Received.as_str(), &plan) {
+        return Err(StoreError::Database("a new request's plan breaks the lifecycle".into()));
+    }
+    if r.jobs.iter().any(|j| matches!(j.attempt, JobAttempt::Id(_))) {
+        return Err(StoreError::Database("a new request's job cannot point at an older attempt".into()));
+    }
+    if r.attempt.is_none() && r.jobs.iter().any(|j| j.attempt == JobAttempt::New) {
+        return Err(StoreError::Database("a new request's job points at an attempt it does not create".into()));
+    }
+    Ok(())
+}
+
 /// Checks a request change against the request's current status: the current status is one
 /// of `from` and every step of `to` is a transition the lifecycle allows.
 pub(crate) fn request_change_holds(current: &str, change: &RequestChange) -> bool {

@@ -11,9 +11,9 @@ use crate::BoxFuture;
 use crate::lifecycle::{AttemptStatus, DeliveryStatus, JobKind, JobState, RequestStatus};
 use crate::store::{
     AttemptRow, ClaimedJob, DeliveryChange, Effects, EventRow, Finished, JobAttempt, JobFinish, JobRow, NewAttempt,
-    NewInbound, NewJob, NewRequest, QueuedSms, RequestChange, RequestRow, SMS_FAILED_PREFIX, SMS_QUEUED, SessionEnd,
-    SmsRecord, SmsRow, Store, StoreError, Stored, callback_token, delivery_holds, fields_from_json, fields_to_json,
-    job_key, now_ms, reference_bits, request_change_holds, send_job_key_prefix,
+    NewInbound, NewJob, NewRequest, QueuedSms, RequestRow, SMS_FAILED_PREFIX, SMS_QUEUED, SessionEnd, SmsRecord,
+    SmsRow, Store, StoreError, Stored, callback_token, check_new_request, delivery_holds, fields_from_json,
+    fields_to_json, job_key, now_ms, reference_bits, request_change_holds, send_job_key_prefix,
 };
 use crate::types::{Locale, Msisdn, Reference};
 
@@ -631,17 +631,7 @@ impl Store for PostgresStore {
     fn submit(&self, r: NewRequest) -> BoxFuture<'_, Result<Stored, StoreError>> {
         Box::pin(async move {
             // The plan is checked here, once, so the database only writes.
-            let plan = RequestChange {
-                from: vec![RequestStatus::Received],
-                to: r.statuses.iter().map(|s| (*s, None)).collect(),
-                refund_review: false,
-            };
-            if !r.statuses.is_empty() && !request_change_holds(RequestStatus::Received.as_str(), &plan) {
-                return Err(StoreError::Database("a new request's plan breaks the lifecycle".into()));
-            }
-            if r.jobs.iter().any(|j| matches!(j.attempt, JobAttempt::Id(_))) {
-                return Err(StoreError::Database("a new request's job cannot point at an older attempt".into()));
-            }
+            check_new_request(&r)?;
             let client = self.client().await?;
             // One statement, so one round trip and its own transaction: the request, its
             // history, its payment attempt and its jobs commit together or not at all.
@@ -852,7 +842,8 @@ impl Store for PostgresStore {
             let stmt = client
                 .prepare_cached(
                     "WITH c AS (SELECT id FROM jobs WHERE (state = 'ready' AND run_at <= $3) \
-                     OR (state = 'running' AND lease_until < $3) ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                     OR (state = 'running' AND lease_until < $3) \
+                     ORDER BY CASE WHEN state = 'ready' THEN run_at ELSE lease_until END LIMIT $4 FOR UPDATE SKIP LOCKED) \
                      UPDATE jobs j SET state = 'running', tries = j.tries + 1, locked_by = $1, lease_until = $2, \
                      updated_at = $3 FROM c WHERE j.id = c.id \
                      RETURNING j.id, j.kind, j.request_id, j.attempt_id, j.data, j.tries, j.failures, j.max_failures, \

@@ -359,6 +359,7 @@ fn row_to_request(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
 }
 
 fn submit_tx(t: &Connection, r: &NewRequest) -> Result<Stored, StoreError> {
+    super::check_new_request(r)?;
     if let Some(existing) = t
         .query_row("SELECT reference FROM requests WHERE idempotency_key = ?1", [&r.idempotency_key], |row| {
             row.get::<_, String>(0)
