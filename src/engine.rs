@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::gsm7;
 use crate::i18n::Catalog;
 use crate::menu::{Condition, Input, Kind, Menu, Normalize, ScreenId};
-use crate::types::{Locale, Msisdn};
+use crate::types::Locale;
 
 /// Messages the engine itself shows; every locale must define them (the checker enforces it).
 pub const SYSTEM_MESSAGES: &[&str] = &[
@@ -513,21 +513,18 @@ fn admit_answer(
         if !provides.contains(&k) {
             continue;
         }
-        let refuse = |why| Refused { variable: k.clone(), why };
+        // A list is kept to what a menu can page through.
         let v = match v {
-            Value::Text(t) => admit(ctx, &k, &t).map_err(refuse)?,
-            Value::List(items) => {
-                let rule = ctx.menu.rule(&k);
-                if rule.ty != crate::value::VarType::Text {
-                    return Err(refuse(crate::value::Refusal::List(rule.ty.name())));
-                }
-                let items = items.iter().take(MAX_LIST_ITEMS).map(|i| crate::value::admit_text(rule, i));
-                Value::List(items.collect::<Result<_, _>>().map_err(refuse)?)
+            Value::List(mut items) => {
+                items.truncate(MAX_LIST_ITEMS);
+                Value::List(items)
             }
-            // Backends answer in text; a typed value is already admitted.
-            typed => typed,
+            other => other,
         };
-        out.push((k, v));
+        match crate::value::admit_value(ctx.menu.rule(&k), &v) {
+            Ok(v) => out.push((k, v)),
+            Err(why) => return Err(Refused { variable: k, why }),
+        }
     }
     Ok(out)
 }
@@ -1221,40 +1218,10 @@ fn validate(inp: &Input, raw: &str) -> Result<String, ()> {
         Normalize::Upper => raw.trim().to_uppercase(),
         Normalize::Lower => raw.trim().to_lowercase(),
     };
-    let rules = &inp.validate;
     if v.is_empty() {
         return Err(());
     }
-    if let Some((lo, hi)) = rules.length {
-        let n = v.chars().count();
-        if n < lo || n > hi {
-            return Err(());
-        }
-    }
-    if let Some(p) = &rules.pattern
-        && !p.is_match(&v)
-    {
-        return Err(());
-    }
-    // Saved values are canonical: `+003` is saved as `3`, `YES` as the listed `yes`, a phone
-    // number as `2547…`, so conditions, lookups and widths see one spelling.
-    let mut v = v;
-    if let Some((lo, hi)) = rules.range {
-        match v.parse::<i64>() {
-            Ok(n) if n >= lo && n <= hi => v = n.to_string(),
-            _ => return Err(()),
-        }
-    }
-    if let Some(allowed) = &rules.one_of {
-        match allowed.iter().find(|a| a.eq_ignore_ascii_case(&v)) {
-            Some(a) => v = a.clone(),
-            None => return Err(()),
-        }
-    }
-    if rules.phone {
-        return Msisdn::parse_kenyan_mobile(&v).map(Msisdn::digits).map_err(|_| ());
-    }
-    Ok(v)
+    inp.validate.accept(v).ok_or(())
 }
 
 #[cfg(test)]

@@ -1059,7 +1059,7 @@ pub fn compose_sms(
     args.set("reference", request.reference.to_string());
     args.set("service", service);
     if let Some(a) = paid {
-        args.set("amount", format_kes(a.amount_kes));
+        args.set("amount", crate::money::group_thousands(a.amount_kes));
         args.set("receipt", a.receipt.clone().unwrap_or_else(|| "-".into()));
     } else if let Some((amount, _)) = &request.payment {
         // The store keeps the amount as digits (older rows grouped); shown grouped either way.
@@ -1078,11 +1078,6 @@ pub fn compose_sms(
     catalog.format(&locale, &own(id), Some(&args)).into_owned()
 }
 
-/// `4500` as `4,500`.
-pub fn format_kes(n: u64) -> String {
-    crate::money::group_thousands(n)
-}
-
 /// Awaits every future (the batch of one claim), concurrently on this task.
 async fn join_all<F: std::future::Future<Output = ()>>(futures: impl IntoIterator<Item = F>) {
     let mut set: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
@@ -1099,9 +1094,9 @@ mod tests {
 
     #[test]
     fn amounts() {
-        assert_eq!(format_kes(4500), "4,500");
-        assert_eq!(format_kes(250000), "250,000");
-        assert_eq!(format_kes(7), "7");
+        assert_eq!(crate::money::group_thousands(4500), "4,500");
+        assert_eq!(crate::money::group_thousands(250000), "250,000");
+        assert_eq!(crate::money::group_thousands(7), "7");
     }
 
     #[test]

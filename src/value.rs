@@ -38,6 +38,21 @@ impl Value {
         }
     }
 
+    /// How many characters [`Value::shown`] takes, without building it (admission measures
+    /// every looked-up amount on the hop's path).
+    pub fn shown_width(&self) -> usize {
+        match self {
+            Value::Amount(k) => {
+                let digits = k.get().checked_ilog10().unwrap_or(0) as usize + 1;
+                digits + (digits - 1) / 3
+            }
+            // DD/MM/YYYY
+            Value::Date(_) => 10,
+            Value::Text(t) => t.chars().count(),
+            Value::List(_) => 0,
+        }
+    }
+
     /// The value as a citizen reads it on a screen or in an SMS.
     pub fn shown(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
@@ -123,11 +138,25 @@ pub fn admit(rule: VarRule, raw: &str) -> Result<Value, Refusal> {
         VarType::Amount => Value::Amount(Kes::parse(raw)?),
         VarType::Date => Value::Date(Date::parse(raw).ok_or(Refusal::Date)?),
     };
-    let len = value.shown().map_or(0, |s| s.chars().count());
+    let len = value.shown_width();
     if len > rule.width {
         return Err(Refusal::TooWide { len, width: rule.width });
     }
     Ok(value)
+}
+
+/// A value as a backend answers it (text, or a list of text) admitted under `rule`: the one
+/// rule the engine applies to a lookup answer and the checker to lookup data. A list is only
+/// for a text variable, each item held to its width; an already typed value stands.
+pub fn admit_value(rule: VarRule, value: &Value) -> Result<Value, Refusal> {
+    match value {
+        Value::Text(t) => admit(rule, t),
+        Value::List(items) if rule.ty == VarType::Text => {
+            Ok(Value::List(items.iter().map(|i| admit_text(rule, i)).collect::<Result<_, _>>()?))
+        }
+        Value::List(_) => Err(Refusal::List(rule.ty.name())),
+        typed => Ok(typed.clone()),
+    }
 }
 
 /// A text value within `rule`'s width: as it is, shortened when the rule allows, else refused.
@@ -212,6 +241,16 @@ mod tests {
         assert_eq!(admit(rule(VarType::Text, 5, false), "Aminata"), Err(Refusal::TooWide { len: 7, width: 5 }));
         assert_eq!(admit(rule(VarType::Text, 6, true), "Aminata").unwrap(), Value::Text("Ami...".into()));
         assert_eq!(admit(rule(VarType::Text, 2, true), "Aminata").unwrap(), Value::Text("..".into()));
+    }
+
+    #[test]
+    fn widths_are_what_is_shown() {
+        for n in [1, 9, 10, 999, 1_000, 9_999, 10_000, 100_000, 250_000] {
+            let v = Value::Amount(Kes::new(n).unwrap());
+            assert_eq!(v.shown_width(), v.shown().unwrap().chars().count(), "{n}");
+        }
+        let d = Value::Date(Date::parse("2026-12-31").unwrap());
+        assert_eq!(d.shown_width(), d.shown().unwrap().chars().count());
     }
 
     #[test]

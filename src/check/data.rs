@@ -109,15 +109,7 @@ pub fn lookups(m: &Menu, files: &DataFiles, http: &[String], dir: &Path, problem
                     continue;
                 };
                 let rule = m.rule(p);
-                let refused = match value {
-                    Value::Text(t) => crate::value::admit(rule, t).err(),
-                    Value::List(items) if rule.ty == VarType::Text => {
-                        items.iter().find_map(|i| crate::value::admit_text(rule, i).err())
-                    }
-                    Value::List(_) => Some(crate::value::Refusal::List(rule.ty.name())),
-                    Value::Amount(_) | Value::Date(_) => None,
-                };
-                if let Some(why) = refused {
+                if let Err(why) = crate::value::admit_value(rule, value) {
                     let fix = match rule.ty {
                         VarType::Amount => "write whole shillings: 4500 or \"4,500\"".to_owned(),
                         VarType::Date => "write the date as \"YYYY-MM-DD\"".to_owned(),

@@ -209,27 +209,37 @@ pub enum Normalize {
 }
 
 impl Validation {
-    /// Whether a citizen typing `v` would pass every validator (before normalising, which
-    /// changes no digit): how the menu learns whether `0` and `00` can be data on a screen.
-    pub fn admits(&self, v: &str) -> bool {
+    /// The value to save when `v` (already normalised, not empty) passes every validator, in
+    /// its canonical spelling: `+003` is saved as `3`, `YES` as the listed `yes`, a phone
+    /// number as `2547…`, so conditions, lookups and widths see one spelling. `None` when a
+    /// validator refuses it.
+    pub fn accept(&self, v: String) -> Option<String> {
         if let Some((lo, hi)) = self.length {
             let n = v.chars().count();
             if n < lo || n > hi {
-                return false;
+                return None;
             }
         }
-        if self.pattern.as_ref().is_some_and(|p| !p.is_match(v)) {
-            return false;
+        if self.pattern.as_ref().is_some_and(|p| !p.is_match(&v)) {
+            return None;
         }
-        if let Some((lo, hi)) = self.range
-            && !v.parse::<i64>().is_ok_and(|n| n >= lo && n <= hi)
-        {
-            return false;
+        let mut v = v;
+        if let Some((lo, hi)) = self.range {
+            v = v.parse::<i64>().ok().filter(|n| *n >= lo && *n <= hi)?.to_string();
         }
-        if self.one_of.as_ref().is_some_and(|o| !o.iter().any(|a| a.eq_ignore_ascii_case(v))) {
-            return false;
+        if let Some(allowed) = &self.one_of {
+            v = allowed.iter().find(|a| a.eq_ignore_ascii_case(&v))?.clone();
         }
-        !self.phone || crate::types::Msisdn::parse_kenyan_mobile(v).is_ok()
+        if self.phone {
+            return crate::types::Msisdn::parse_kenyan_mobile(&v).ok().map(crate::types::Msisdn::digits);
+        }
+        Some(v)
+    }
+
+    /// Whether a citizen typing `v` would pass every validator (normalising changes no
+    /// digit): how the menu learns whether `0` and `00` can be data on a screen.
+    pub fn admits(&self, v: &str) -> bool {
+        self.accept(v.to_owned()).is_some()
     }
 }
 
