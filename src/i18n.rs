@@ -30,6 +30,8 @@ pub struct MessageInfo {
 
 struct LocaleCatalog {
     locale: Locale,
+    /// A hash of the locale's files (names and text), as loaded.
+    fingerprint: u64,
     bundle: FluentBundle<Arc<FluentResource>>,
     resources: Vec<Arc<FluentResource>>,
     messages: BTreeMap<String, MessageInfo>,
@@ -101,6 +103,15 @@ impl Catalog {
         let catalog = Catalog { locales, fallback: fallback.to_vec() };
         catalog.cross_check(&mut problems);
         (catalog, problems)
+    }
+
+    /// A hash of every locale's files as loaded: a change of any word changes it.
+    pub fn fingerprint(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for l in &self.locales {
+            std::hash::Hash::hash(&(l.locale.as_str(), l.fingerprint), &mut h);
+        }
+        std::hash::Hasher::finish(&h)
     }
 
     /// Locales in the order they were loaded.
@@ -249,6 +260,7 @@ fn load_locale(dir: &Path, locale: Locale, problems: &mut Vec<Problem>) -> Local
     bundle.set_use_isolating(false);
     let mut resources = Vec::new();
     let mut messages = BTreeMap::new();
+    let mut fingerprint = std::collections::hash_map::DefaultHasher::new();
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(rd) => {
             rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "ftl")).collect()
@@ -271,6 +283,7 @@ fn load_locale(dir: &Path, locale: Locale, problems: &mut Vec<Problem>) -> Local
                 continue;
             }
         };
+        std::hash::Hash::hash(&(file.file_name(), &source), &mut fingerprint);
         let lines = definition_lines(&source);
         let res = match FluentResource::try_new(source.clone()) {
             Ok(r) => r,
@@ -319,7 +332,7 @@ fn load_locale(dir: &Path, locale: Locale, problems: &mut Vec<Problem>) -> Local
         let _ = bundle.add_resource(Arc::clone(&res));
         resources.push(res);
     }
-    LocaleCatalog { locale, bundle, resources, messages }
+    LocaleCatalog { locale, fingerprint: std::hash::Hasher::finish(&fingerprint), bundle, resources, messages }
 }
 
 fn lang_id(locale: &Locale) -> unic_langid::LanguageIdentifier {

@@ -44,6 +44,8 @@ pub trait Lookup: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct DataFiles {
     backends: HashMap<String, DataFile>,
+    /// A hash of the files (names and text), as loaded.
+    fingerprint: u64,
 }
 
 /// One backend's data file.
@@ -78,6 +80,7 @@ impl DataFiles {
     pub fn load(dir: &Path) -> (DataFiles, Vec<Problem>) {
         let mut backends = HashMap::new();
         let mut problems = Vec::new();
+        let mut fingerprint = std::collections::hash_map::DefaultHasher::new();
         let Ok(rd) = std::fs::read_dir(dir) else { return (DataFiles::default(), problems) };
         let mut paths: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
         paths.sort();
@@ -97,6 +100,7 @@ impl DataFiles {
                     continue;
                 }
             };
+            std::hash::Hash::hash(&(&stem, &src), &mut fingerprint);
             let raw: RawFile = match toml::from_str(&src) {
                 Ok(raw) => raw,
                 Err(e) => {
@@ -146,7 +150,12 @@ impl DataFiles {
             }
             backends.insert(stem, DataFile { file: path.clone(), operations });
         }
-        (DataFiles { backends }, problems)
+        (DataFiles { backends, fingerprint: std::hash::Hasher::finish(&fingerprint) }, problems)
+    }
+
+    /// A hash of the data files as loaded: a change of any value changes it.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     pub fn backend(&self, name: &str) -> Option<&DataFile> {

@@ -139,7 +139,7 @@ fn load_with(opts: &Options<'_>, serve: bool) -> Result<Loaded, Vec<Problem>> {
     // A menu's version covers what its screens show and answer from: its file, every locale
     // and the lookup data. A reload that changes only words or data is a new version, so
     // /readyz and the log say something changed, and live sessions finish on what they began.
-    let words_and_data = fingerprint(&[opts.locales_dir, &lookups_dir]);
+    let words_and_data = (catalog.fingerprint(), files.fingerprint());
     let menus = menus
         .into_iter()
         .map(|mut m| {
@@ -163,29 +163,6 @@ fn load_with(opts: &Options<'_>, serve: bool) -> Result<Loaded, Vec<Problem>> {
         lookups: Arc::new(files),
         warnings: problems,
     })
-}
-
-/// A hash of every file's relative path and bytes under `dirs`, in a stable order.
-fn fingerprint(dirs: &[&Path]) -> u64 {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
-        for e in rd.filter_map(Result::ok) {
-            let p = e.path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else if let Ok(bytes) = std::fs::read(&p) {
-                out.push((p.strip_prefix(root).map(Path::to_path_buf).unwrap_or_default(), bytes));
-            }
-        }
-    }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for dir in dirs {
-        let mut files = Vec::new();
-        walk(dir, dir, &mut files);
-        files.sort();
-        std::hash::Hash::hash(&files, &mut h);
-    }
-    std::hash::Hasher::finish(&h)
 }
 
 fn system_messages(catalog: &Catalog, dir: &Path, problems: &mut Vec<Problem>) {
