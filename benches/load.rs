@@ -11,6 +11,11 @@
 //!   confirm) by new citizens, against njia and against the Node.js peer built on ussd-builder
 //!   (`benches/peer/ussd-builder`, installed with `npm ci`; skipped when `node` is absent);
 //! - `memory`: resident memory per live idle session at each count of `--sessions`.
+//! - `paid`: completed paid requests on one core. Returning citizens walk to the land-rates
+//!   payment and pay (sandbox mode: the durable submit, the simulated STK push and callback,
+//!   the delivery to the agency and the receipt SMS, all in the one pinned server process);
+//!   after the walks stop, the run lasts until every receipt is sent. Reports the server's CPU
+//!   per completed request and completed requests per second of that core.
 //!
 //! - `postgres`: the agencies walk with sessions in
 //!   PostgreSQL (what several instances behind a load balancer need), against `njia serve` with
@@ -188,7 +193,114 @@ fn main() {
     if wants("postgres") {
         postgres_sessions(seconds);
     }
+    if wants("paid") {
+        paid(&data, seconds);
+    }
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The walk to a payment by a returning citizen who reads Kiswahili: home, land rates, a
+/// parcel (looked up), Pay. The last hop is the durable submit.
+const PAID_WALK: [&str; 4] = ["", "1", "1*KAJIADO/1234", "1*KAJIADO/1234*1"];
+
+/// Completed paid requests on one core (see the module's `paid`): `conns` connections walk to
+/// the payment back to back for `seconds`; the server (sandbox mode, the simulated citizen
+/// enters the PIN at once) hands each request off in the same process. The figures count from
+/// the first walk to the last receipt, so they include the hand-off of every request the walks
+/// made, none left queued.
+fn paid(data: &Path, seconds: u64) {
+    println!("\n## Completed paid requests (land rates, sandbox mode), server pinned to one core\n");
+    println!(
+        "Each request: the submit hop (request, payment attempt and push job committed before END), the \
+         simulated STK push and its callback, the delivery to the agency and the receipt SMS. Counted from \
+         the first walk until the last receipt is sent.\n"
+    );
+    println!(
+        "| connections | paid requests | receipts | seconds | completed requests/s | server CPU µs per completed request | submit p50 µs | submit p99 µs |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for conns in [1usize, 16] {
+        let dir = data.join(format!("paid-{conns}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = dir.with_extension("toml");
+        let limits = std::fs::read_to_string(common::bench_config(&dir)).expect("the benchmark configuration");
+        std::fs::write(&config, format!("{limits}[dispatcher]\nsandbox_pin_delay_ms = 0\n")).expect("write the config");
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let mut server = start_server(addr, &dir, Some(&config));
+        wait_ready(addr);
+        // Each connection's citizen chooses Kiswahili once, then one unmeasured paid walk warms
+        // the server: its receipt is counted apart.
+        let run_no = NEXT_RUN.fetch_add(1, Ordering::Relaxed);
+        for c in 0..conns {
+            let mut conn = Conn::open(addr);
+            let phone = format!("+2547{:08}", 30_000 + c);
+            let sid = format!("paid-lang-{run_no}-{c}");
+            let _ = conn.hop(&sid, &phone, "");
+            let _ = conn.hop(&sid, &phone, "1");
+            for text in PAID_WALK {
+                let _ = conn.hop(&format!("paid-warm-{run_no}-{c}"), &phone, text);
+            }
+        }
+        let warm = wait_receipts(addr, conns as u64, Duration::from_secs(60));
+        let cpu0 = cpu_ticks(server.id());
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(seconds);
+        let handles: Vec<_> = (0..conns)
+            .map(|c| {
+                std::thread::spawn(move || {
+                    let mut conn = Conn::open(addr);
+                    let phone = format!("+2547{:08}", 30_000 + c);
+                    let mut submit = Vec::new();
+                    let mut n = 0u64;
+                    while Instant::now() < deadline {
+                        n += 1;
+                        let sid = format!("paid-{run_no}-{c}-{n}");
+                        for (i, text) in PAID_WALK.iter().enumerate() {
+                            let t = Instant::now();
+                            let reply = conn.hop(&sid, &phone, text);
+                            if i == PAID_WALK.len() - 1 {
+                                assert!(reply.starts_with("END Ombi NJ-"), "unexpected submit reply {reply:?}");
+                                submit.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                            } else {
+                                assert!(reply.starts_with("CON "), "unexpected reply {reply:?}");
+                            }
+                        }
+                    }
+                    submit
+                })
+            })
+            .collect();
+        let mut submit: Vec<u32> = handles.into_iter().flat_map(|h| h.join().expect("client thread")).collect();
+        let paid = submit.len() as u64;
+        let receipts = wait_receipts(addr, warm + paid, Duration::from_secs(120)) - warm;
+        let wall = t0.elapsed().as_secs_f64();
+        let cpu = cpu_ticks(server.id()) - cpu0;
+        submit.sort_unstable();
+        let pct = |p: f64| submit.get(((submit.len() as f64 * p) as usize).min(submit.len().max(1) - 1)).copied();
+        println!(
+            "| {conns} | {paid} | {receipts} | {wall:.1} | {:.0} | {:.0} | {} | {} |",
+            receipts as f64 / wall,
+            cpu as f64 * 1e6 / ticks_per_second() as f64 / receipts.max(1) as f64,
+            pct(0.5).unwrap_or(0),
+            pct(0.99).unwrap_or(0),
+        );
+        let _ = server.kill();
+        let _ = server.wait();
+        let _ = std::fs::remove_file(&config);
+    }
+}
+
+/// Waits until the server has sent `want` receipt SMS (its `/metrics` count of accepted SMS),
+/// or `limit` has passed; returns the count it last read.
+fn wait_receipts(addr: SocketAddr, want: u64, limit: Duration) -> u64 {
+    let until = Instant::now() + limit;
+    loop {
+        let sent = common::metric(addr, "njia_sms_sent_total{result=\"accepted\"}");
+        if sent >= want || Instant::now() > until {
+            return sent;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Memory per live idle session, on a fresh server: opens `count` sessions (one hop each, left

@@ -1,12 +1,30 @@
 """Walks `njia serve` over one keep-alive connection: the agencies walk by a returning citizen
-(as `benches/load.rs` does), or with `landrates` the land-rates walk by new citizens."""
+(as `benches/load.rs` does), with `landrates` the land-rates walk by new citizens, or with
+`paid` the land-rates walk to the payment by a returning citizen (sandbox mode).
+
+`drive.py PORT wait N` instead waits until the server has sent N receipt SMS (its `/metrics`)."""
 import http.client
 import sys
+import time
 import urllib.parse
 
-port, walks, run = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-walk = sys.argv[4] if len(sys.argv) > 4 else "agencies"
+port = int(sys.argv[1])
 conn = http.client.HTTPConnection("127.0.0.1", port)
+
+if sys.argv[2] == "wait":
+    want, sent = int(sys.argv[3]), -1
+    for _ in range(6000):
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        line = next((l for l in text.splitlines() if l.startswith('njia_sms_sent_total{result="accepted"}')), "x 0")
+        sent = int(float(line.split()[-1]))
+        if sent >= want:
+            sys.exit(0)
+        time.sleep(0.1)
+    sys.exit(f"only {sent} of {want} receipts were sent")
+
+walks, run = int(sys.argv[2]), sys.argv[3]
+walk = sys.argv[4] if len(sys.argv) > 4 else "agencies"
 
 
 def hop(sid, text, phone):
@@ -23,10 +41,15 @@ if walk == "bare":
 if walk == "agencies":
     hop(f"{run}-lang", "", "+254711000111")
     hop(f"{run}-lang", "2", "+254711000111")
+if walk == "paid":
+    hop(f"{run}-lang", "", "+254711000222")
+    hop(f"{run}-lang", "1", "+254711000222")
 for w in range(walks):
     sid = f"{run}-{w}"
     if walk == "agencies":
         texts, phone, last = ["", "5", "5*98", "5*98*98", "5*98*98*12"], "+254711000111", "END "
+    elif walk == "paid":
+        texts, phone, last = ["", "1", "1*KAJIADO/1234", "1*KAJIADO/1234*1"], "+254711000222", "END Ombi NJ-"
     else:
         p = parcels[w % 3]
         # A new number every walk, and other numbers in the warm-up than in the counted run.

@@ -20,6 +20,17 @@ pub fn wait_ready(addr: SocketAddr) {
     panic!("server did not become ready");
 }
 
+/// The value of one sample of the server's `/metrics` (0 when absent): `name` is the sample's
+/// name with its labels, as the exposition writes it.
+#[allow(dead_code)] // Used by the load bench only; each bench compiles this module on its own.
+pub fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let Ok(mut s) = TcpStream::connect(addr) else { return 0 };
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok())).map_or(0, |v| v as u64)
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
