@@ -1,151 +1,758 @@
-//! `njia check`: one broken fixture per rule proves each.
+//! `njia check`: one broken case per rule proves each.
 //!
-//! `tests/fixtures/check/base` is a minimal valid menu set (a menu, an input, a lookup and two
-//! end screens, in sw and en). Every other folder there is a full copy of it with exactly one
-//! mistake; the table below names the problem that mistake must produce: the file, the line,
-//! a fragment of what is wrong, and the severity.
+//! [`BASE`] is a minimal valid menu set (a menu, an input, a lookup and two end screens, in sw
+//! and en). Every case is that set with exactly one mistake, written as edits to the base files
+//! (lines swapped or dropped, lines appended, a file added) in a temporary directory; the
+//! table names the problem that mistake must produce: the file, the line, a fragment of what is
+//! wrong, and the severity. Two cases are also kept as folders under `tests/fixtures/check`,
+//! because other tests run the binary or the server on them; a test here holds those folders
+//! to their case.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use njia::check::{Options, check};
 use njia::diag::{Problem, Severity};
 use njia::types::Locale;
 
+use Edit::{Add, Append, Drop, Swap};
+
 /// Screen limit of the smallest channel (GSM-7 characters).
 const LIMIT: usize = 160;
 
-/// A fixture should break one rule; a mistake may show in a second place (e.g. a message
-/// missing in one locale is reported where the menu uses it and where the other locale has it),
-/// but not more, so the fixtures stay minimal.
+/// A case should break one rule; a mistake may show in a second place (e.g. a message missing
+/// in one locale is reported where the menu uses it and where the other locale has it), but not
+/// more, so the cases stay minimal.
 const MAX_ERRORS: usize = 2;
 
-/// (fixture folder, file the problem is in (path suffix), line, fragment of `what`, severity)
-const CASES: &[(&str, &str, usize, &str, Severity)] = &[
-    ("toml-syntax", "menus/m.toml", 13, "invalid menu file", Severity::Error),
-    ("unknown-field", "menus/m.toml", 22, "unknown field `save_ass`", Severity::Error),
-    ("unknown-screen", "menus/m.toml", 16, "unknown screen \"by\"", Severity::Error),
-    ("unreachable-screen", "menus/m.toml", 43, "screen \"orphan\" is unreachable", Severity::Error),
-    ("no-way-out", "menus/m.toml", 44, "screen \"spin-a\" has no way out", Severity::Error),
+/// One change to the base set. Texts are whole lines, without the last line's newline.
+enum Edit {
+    /// In a base file, replaces the lines of the first text, found exactly once, by the second.
+    Swap(&'static str, &'static str, &'static str),
+    /// In a base file, removes the lines of the text, found exactly once.
+    Drop(&'static str, &'static str),
+    /// Adds lines at the end of a base file.
+    Append(&'static str, &'static str),
+    /// A file the base set does not have.
+    Add(&'static str, &'static str),
+}
+
+/// One rule's broken menu set and the problem it must produce.
+struct Case {
+    name: &'static str,
+    /// The mistake, as edits to [`BASE`].
+    edits: &'static [Edit],
+    /// File the problem is in (path suffix), line, fragment of `what`, severity.
+    want: (&'static str, usize, &'static str, Severity),
+}
+
+const BASE: &[(&str, &str)] = &[
     (
-        "missing-message",
         "menus/m.toml",
-        41,
-        "message \"bye\" (screen \"bye\") is missing in locale sw",
-        Severity::Error,
+        r#"# Minimal valid menu for the checker tests: every rule fixture is a copy of this with one mistake.
+
+[menu]
+id = "m"
+service_codes = ["*500#"]
+start = "home"
+
+[variables]
+name = { max_width = 10 }
+
+[screens.home]
+kind = "menu"
+text = "home-title"
+options = [
+  { label = "home-check", goto = "ask-id" },
+  { label = "home-quit", goto = "bye" },
+]
+
+[screens.ask-id]
+kind = "input"
+text = "ask-id"
+save_as = "id"
+validate = { pattern = "[0-9]{4,8}", max_length = 8, error = "id-invalid" }
+next = "find"
+
+[screens.find]
+kind = "lookup"
+backend = "registry"
+operation = "person"
+args = ["id"]
+provides = ["name"]
+not_found = "id-unknown"
+next = "result"
+
+[screens.result]
+kind = "end"
+text = "result"
+
+[screens.bye]
+kind = "end"
+text = "bye"
+"#,
     ),
     (
-        "one-locale-only",
+        "menus/lookups/registry.toml",
+        r#"# Data for the `registry` lookup backend: people by ID number.
+[person."12345678"]
+name = "Amina Ali"
+"#,
+    ),
+    (
+        "locales/sw/m.ftl",
+        r#"# Menyu ndogo ya majaribio.
+home-title = Karibu
+home-check = Angalia kitambulisho
+home-quit = Ondoka
+ask-id = Weka nambari ya kitambulisho:
+id-invalid = Nambari si sahihi.
+id-unknown = Hatukupata nambari hiyo.
+result = Jina lililosajiliwa: {$name}
+bye = Kwaheri.
+"#,
+    ),
+    (
         "locales/en/m.ftl",
-        10,
-        "message \"stray\" is defined in en only but missing in sw",
-        Severity::Error,
-    ),
-    ("fluent-syntax", "locales/sw/m.ftl", 5, "Fluent syntax error", Severity::Error),
-    ("unset-variable", "menus/m.toml", 41, "uses $x, which no path to screen \"bye\" sets", Severity::Error),
-    ("bad-regex", "menus/m.toml", 23, "regular expression does not compile", Severity::Error),
-    // Wrapped in a group for anchoring, `[0-9]{4})|(x` would become valid; it must not pass.
-    ("regex-unbalanced", "menus/m.toml", 23, "unopened group", Severity::Error),
-    // The second lookup of a chain returns to the screen before the chain with its reason.
-    ("lookup-chain", "menus/m.toml", 21, "screen \"ask-id\" can need 197 GSM-7 characters in sw", Severity::Error),
-    // Widths far past any screen are refused instead of being rendered as worst cases.
-    ("huge-width", "menus/m.toml", 9, "wider than any screen", Severity::Error),
-    (
-        "too-long",
-        "menus/m.toml",
-        37,
-        "screen \"result\" can need 166 GSM-7 characters in sw, over the limit of 160",
-        Severity::Error,
-    ),
-    ("non-gsm7", "locales/en/m.ftl", 9, "non-GSM-7 characters", Severity::Warning),
-    ("duplicate-service-code", "menus/m2.toml", 3, "service code *500# is claimed", Severity::Error),
-    // Sessions never keep a secret between hops: it must go straight to the lookup that uses it.
-    (
-        "secret-not-consumed",
-        "menus/m.toml",
-        27,
-        "secret input \"pin\" of screen \"ask-pin\" leads to screen \"find\", not to a lookup that takes it",
-        Severity::Error,
+        r#"# Small test menu.
+home-title = Welcome
+home-check = Check an ID
+home-quit = Quit
+ask-id = Enter the ID number:
+id-invalid = That number is not valid.
+id-unknown = We could not find that number.
+result = Name: {$name}
+bye = Goodbye.
+"#,
     ),
     (
-        "missing-system-message",
+        "locales/sw/njia.ftl",
+        r#"# Maneno ya mfumo: urambazaji na makosa. Kila lugha lazima iwe nayo yote.
+njia-invalid-choice = Chaguo si sahihi.
+njia-invalid-input = Jibu si sahihi. Jaribu tena.
+njia-lookup-failed = Samahani, huduma haipatikani sasa. Jaribu tena.
+njia-lookup-not-found = Hatukupata taarifa hiyo.
+njia-nav-back = Rudi
+njia-nav-home = Mwanzo
+njia-nav-more = Zaidi
+njia-unknown-service = Samahani, huduma hii haipo. Piga *384# kwa huduma za e-Citizen.
+njia-technical-problem = Samahani, kuna tatizo la kiufundi. Jaribu tena baadaye.
+njia-session-expired = Muda wa kikao umeisha. Piga *384# tena kuanza upya.
+njia-rate-limited = Samahani, maombi ni mengi kwa sasa. Jaribu tena baada ya dakika moja.
+njia-resume-offer = Kikao chako cha mwisho kilikatika. Endelea ulipofikia?
+njia-resume-continue = Endelea
+njia-resume-restart = Anza upya
+"#,
+    ),
+    (
         "locales/en/njia.ftl",
-        1,
-        "system message \"njia-nav-back\" is missing in en",
-        Severity::Error,
+        r#"# System words: navigation and errors. Every locale must define all of them.
+njia-invalid-choice = Invalid choice.
+njia-invalid-input = That is not valid. Try again.
+njia-lookup-failed = Sorry, the service is unavailable now. Try again.
+njia-lookup-not-found = We could not find that.
+njia-nav-back = Back
+njia-nav-home = Home
+njia-nav-more = More
+njia-unknown-service = Sorry, this service does not exist. Dial *384# for e-Citizen services.
+njia-technical-problem = Sorry, there is a technical problem. Try again later.
+njia-session-expired = Your session has expired. Dial *384# again to start over.
+njia-rate-limited = Sorry, there are too many requests right now. Please try again in a minute.
+njia-resume-offer = Your last session was cut off. Continue where you left off?
+njia-resume-continue = Continue
+njia-resume-restart = Start again
+"#,
     ),
     (
-        "missing-sms-message",
         "locales/sw/sms.ftl",
-        1,
-        "SMS message \"sms-payment-busy\" is missing in sw",
-        Severity::Error,
-    ),
-    ("field-wrong-kind", "menus/m.toml", 14, "field \"validate\" does not belong on a menu screen", Severity::Error),
-    (
-        "sms-keyword-missing",
-        "menus/m.toml",
-        45,
-        "message \"kw-status\" ([sms] status keyword) is missing in locale sw",
-        Severity::Error,
-    ),
-    (
-        "sms-keyword-twice",
-        "menus/m.toml",
-        46,
-        "keyword HALI is used by two actions: status in sw and language in en",
-        Severity::Error,
-    ),
-    (
-        "sms-reply-missing",
-        "menus/m.toml",
-        45,
-        "message \"sms-status\" ([sms] status reply) is missing in locale en",
-        Severity::Error,
-    ),
-    // #11: check loads the lookup data serve answers from, and holds it to the menu.
-    ("unknown-backend", "menus/m.toml", 28, "no lookup backend \"registri\"", Severity::Error),
-    (
-        "data-missing-variable",
-        "menus/lookups/registry.toml",
-        2,
-        "entry \"12345678\" of person has no name",
-        Severity::Error,
+        r#"# Ujumbe mfupi (SMS) anaotumiwa mwananchi baada ya ombi lake. Kila ujumbe una nambari ya
+# kumbukumbu ({$reference}) ili mwananchi aweze kufuatilia ombi lake kwa *384#.
+
+sms-service = { $service ->
+        [land-rates] ushuru wa ardhi
+        [licence-renewal] leseni ya udereva
+       *[other] huduma
+    }
+sms-fulfilled-paid = e-Citizen: Tumepokea KES {$amount} za {$service}, risiti ya M-Pesa {$receipt}. Ombi {$reference} limekamilika. Asante.
+sms-fulfilled = e-Citizen: Ombi {$reference} la {$service} limekamilika. Asante.
+sms-rejected = e-Citizen: Ombi {$reference} la {$service} limekataliwa na idara husika. Piga *384# kwa maelezo zaidi.
+sms-rejected-paid = e-Citizen: Ombi {$reference} la {$service} limekataliwa. Malipo yako ya KES {$amount} (M-Pesa {$receipt}) yatakaguliwa ili urejeshewe pesa.
+sms-payment-insufficient = e-Citizen: Malipo ya ombi {$reference} hayakufanikiwa: salio la M-Pesa halitoshi. Ongeza salio kisha piga *384# tena.
+sms-payment-cancelled = e-Citizen: Ulisitisha malipo ya ombi {$reference}. Piga *384# ukitaka kujaribu tena.
+sms-payment-unreachable = e-Citizen: Hatukukupata kwa ombi la M-Pesa la ombi {$reference}. Hakikisha simu iko hewani kisha piga *384# tena.
+sms-payment-wrong-pin = e-Citizen: PIN ya M-Pesa si sahihi; ombi {$reference} halijalipwa. Piga *384# ujaribu tena.
+sms-payment-busy = e-Citizen: Simu yako ilikuwa na shughuli nyingine, hatukuweza kutuma ombi la M-Pesa la ombi {$reference}. Piga *384# ujaribu tena.
+sms-payment-failed = e-Citizen: Malipo ya ombi {$reference} hayakufanikiwa na hujakatwa pesa. Piga *384# ujaribu tena.
+sms-payment-unknown = e-Citizen: Bado tunathibitisha malipo ya ombi {$reference}. Usilipe tena; tutakutumia ujumbe.
+sms-delayed = e-Citizen: Ombi {$reference} la {$service} limechelewa kwa sababu idara husika haipatikani. Tunalishughulikia; hutahitaji kulipa tena.
+sms-push-unknown = e-Citizen: Bado hatujathibitisha ujumbe wa malipo wa ombi {$reference}. Usilipe tena hadi tukutumie SMS.
+"#,
     ),
     (
-        "data-too-wide",
-        "menus/lookups/registry.toml",
-        3,
-        "name of entry \"12345678\": 17 characters, wider than its max_width 10",
-        Severity::Error,
-    ),
-    ("data-not-amount", "menus/lookups/registry.toml", 4, "fee of entry \"12345678\": not an amount", Severity::Error),
-    // An active member told they are in arrears: a selector key no value takes.
-    ("selector-key-typo", "locales/sw/m.ftl", 8, "[activ] in sw can never be chosen", Severity::Error),
-    ("truncate-amount", "menus/m.toml", 10, "it can never be shortened", Severity::Error),
-    // An ID pattern that takes 0: Back and Home are data there, and a citizen is stuck.
-    (
-        "input-zero-is-data",
-        "menus/m.toml",
-        19,
-        "a typed 0 or 00 is data (the validators accept it), so citizens cannot go back",
-        Severity::Warning,
-    ),
-    // A long title: after a wrong choice the error line takes its place.
-    (
-        "title-replaced",
-        "menus/m.toml",
-        13,
-        "in sw: after a wrong choice the error line replaces the title",
-        Severity::Warning,
+        "locales/en/sms.ftl",
+        r#"# SMS a citizen gets after a request. Every message carries the reference ({$reference}) so
+# the citizen can follow the request up on *384#.
+
+sms-service = { $service ->
+        [land-rates] land rates
+        [licence-renewal] driving licence
+       *[other] service
+    }
+sms-fulfilled-paid = e-Citizen: KES {$amount} received for {$service}, M-Pesa receipt {$receipt}. Request {$reference} is complete. Thank you.
+sms-fulfilled = e-Citizen: Request {$reference} for {$service} is complete. Thank you.
+sms-rejected = e-Citizen: Request {$reference} for {$service} was turned down by the agency. Dial *384# for details.
+sms-rejected-paid = e-Citizen: Request {$reference} for {$service} was turned down. Your payment of KES {$amount} (M-Pesa {$receipt}) will be reviewed for a refund.
+sms-payment-insufficient = e-Citizen: Payment for request {$reference} failed: not enough M-Pesa balance. Top up and dial *384# again.
+sms-payment-cancelled = e-Citizen: You cancelled the payment for request {$reference}. Dial *384# to try again.
+sms-payment-unreachable = e-Citizen: We could not reach your phone with the M-Pesa prompt for request {$reference}. Make sure it is on and dial *384# again.
+sms-payment-wrong-pin = e-Citizen: Wrong M-Pesa PIN; request {$reference} is not paid. Dial *384# to try again.
+sms-payment-busy = e-Citizen: Your phone was busy, so the M-Pesa prompt for request {$reference} could not be sent. Dial *384# to try again.
+sms-payment-failed = e-Citizen: Payment for request {$reference} failed and you were not charged. Dial *384# to try again.
+sms-payment-unknown = e-Citizen: We are still confirming the payment for request {$reference}. Do not pay again; we will send you an SMS.
+sms-delayed = e-Citizen: Request {$reference} for {$service} is delayed: the agency cannot be reached. We are on it; you will not need to pay again.
+sms-push-unknown = e-Citizen: We cannot yet confirm the payment prompt for request {$reference}. Do not pay again until we send an SMS.
+"#,
     ),
 ];
+
+const CASES: &[Case] = &[
+    Case {
+        name: "toml-syntax",
+        edits: &[Swap("menus/m.toml", r#"text = "home-title""#, r#"text = "home-title"#)],
+        want: ("menus/m.toml", 13, "invalid menu file", Severity::Error),
+    },
+    Case {
+        name: "unknown-field",
+        edits: &[Swap("menus/m.toml", r#"save_as = "id""#, r#"save_ass = "id""#)],
+        want: ("menus/m.toml", 22, "unknown field `save_ass`", Severity::Error),
+    },
+    Case {
+        name: "unknown-screen",
+        edits: &[Swap(
+            "menus/m.toml",
+            r#"  { label = "home-quit", goto = "bye" },"#,
+            r#"  { label = "home-quit", goto = "by" },"#,
+        )],
+        want: ("menus/m.toml", 16, "unknown screen \"by\"", Severity::Error),
+    },
+    Case {
+        name: "unreachable-screen",
+        edits: &[Append(
+            "menus/m.toml",
+            r#"
+[screens.orphan]
+kind = "end"
+text = "bye""#,
+        )],
+        want: ("menus/m.toml", 43, "screen \"orphan\" is unreachable", Severity::Error),
+    },
+    Case {
+        name: "no-way-out",
+        edits: &[
+            Swap(
+                "menus/m.toml",
+                r#"  { label = "home-quit", goto = "bye" },"#,
+                r#"  { label = "home-quit", goto = "bye" },
+  { label = "home-check", goto = "spin-a" },"#,
+            ),
+            Append(
+                "menus/m.toml",
+                r#"
+[screens.spin-a]
+kind = "menu"
+text = "home-title"
+options = [{ label = "home-check", goto = "spin-b" }]
+
+[screens.spin-b]
+kind = "menu"
+text = "home-title"
+options = [{ label = "home-check", goto = "spin-a" }]"#,
+            ),
+        ],
+        want: ("menus/m.toml", 44, "screen \"spin-a\" has no way out", Severity::Error),
+    },
+    Case {
+        name: "missing-message",
+        edits: &[Drop("locales/sw/m.ftl", r#"bye = Kwaheri."#)],
+        want: ("menus/m.toml", 41, "message \"bye\" (screen \"bye\") is missing in locale sw", Severity::Error),
+    },
+    Case {
+        name: "one-locale-only",
+        edits: &[Append("locales/en/m.ftl", r#"stray = Only in English"#)],
+        want: ("locales/en/m.ftl", 10, "message \"stray\" is defined in en only but missing in sw", Severity::Error),
+    },
+    Case {
+        name: "fluent-syntax",
+        edits: &[Swap(
+            "locales/sw/m.ftl",
+            r#"home-quit = Ondoka"#,
+            r#"home-quit = Ondoka
+this line is not fluent"#,
+        )],
+        want: ("locales/sw/m.ftl", 5, "Fluent syntax error", Severity::Error),
+    },
+    Case {
+        name: "unset-variable",
+        edits: &[Swap("locales/sw/m.ftl", r#"bye = Kwaheri."#, r#"bye = Kwaheri, {$x}."#)],
+        want: ("menus/m.toml", 41, "uses $x, which no path to screen \"bye\" sets", Severity::Error),
+    },
+    Case {
+        name: "bad-regex",
+        edits: &[Swap(
+            "menus/m.toml",
+            r#"validate = { pattern = "[0-9]{4,8}", max_length = 8, error = "id-invalid" }"#,
+            r#"validate = { pattern = "[0-9", max_length = 8, error = "id-invalid" }"#,
+        )],
+        want: ("menus/m.toml", 23, "regular expression does not compile", Severity::Error),
+    },
+    // Wrapped in a group for anchoring, `[0-9]{4})|(x` would become valid; it must not pass.
+    Case {
+        name: "regex-unbalanced",
+        edits: &[Swap(
+            "menus/m.toml",
+            r#"validate = { pattern = "[0-9]{4,8}", max_length = 8, error = "id-invalid" }"#,
+            r#"validate = { pattern = "[0-9]{4})|(x", max_length = 8, error = "id-invalid" }"#,
+        )],
+        want: ("menus/m.toml", 23, "unopened group", Severity::Error),
+    },
+    // The second lookup of a chain returns to the screen before the chain with its reason.
+    Case {
+        name: "lookup-chain",
+        edits: &[
+            Swap(
+                "menus/m.toml",
+                r#"not_found = "id-unknown""#,
+                r#"not_found = "id-unknown"
+next = "find-more"
+
+# A second lookup in a chain: when it finds nothing, the citizen is back on ask-id with this
+# reason on top, and ask-id cannot hold it.
+[screens.find-more]
+kind = "lookup"
+backend = "registry"
+operation = "history"
+args = ["id"]
+not_found = "history-unknown""#,
+            ),
+            Append(
+                "menus/lookups/registry.toml",
+                r#"
+[history."12345678"]"#,
+            ),
+            Append(
+                "locales/sw/m.ftl",
+                r#"history-unknown = Tumempata mtu lakini si historia yake. Rekodi huhifadhiwa kwa miaka kumi tu; rekodi za zamani ziko katika ofisi ya kaunti. Tafadhali tembelea ofisi."#,
+            ),
+            Append(
+                "locales/en/m.ftl",
+                r#"history-unknown = We found the person but not their history. The registry keeps records for ten years only; older records are at the county office. Please visit."#,
+            ),
+        ],
+        want: ("menus/m.toml", 21, "screen \"ask-id\" can need 197 GSM-7 characters in sw", Severity::Error),
+    },
+    // Widths far past any screen are refused instead of being rendered as worst cases.
+    Case {
+        name: "huge-width",
+        edits: &[Swap("menus/m.toml", r#"name = { max_width = 10 }"#, r#"name = { max_width = 100000000000 }"#)],
+        want: ("menus/m.toml", 9, "wider than any screen", Severity::Error),
+    },
+    Case {
+        name: "too-long",
+        edits: &[Swap("menus/m.toml", r#"name = { max_width = 10 }"#, r#"name = { max_width = 145 }"#)],
+        want: (
+            "menus/m.toml",
+            37,
+            "screen \"result\" can need 166 GSM-7 characters in sw, over the limit of 160",
+            Severity::Error,
+        ),
+    },
+    Case {
+        name: "non-gsm7",
+        edits: &[Swap("locales/en/m.ftl", r#"bye = Goodbye."#, r#"bye = That’s all, goodbye."#)],
+        want: ("locales/en/m.ftl", 9, "non-GSM-7 characters", Severity::Warning),
+    },
+    Case {
+        name: "duplicate-service-code",
+        edits: &[Add(
+            "menus/m2.toml",
+            r#"[menu]
+id = "m2"
+service_codes = ["*500#"]
+start = "bye"
+
+[screens.bye]
+kind = "end"
+text = "bye""#,
+        )],
+        want: ("menus/m2.toml", 3, "service code *500# is claimed", Severity::Error),
+    },
+    // Sessions never keep a secret between hops: it must go straight to the lookup that uses it.
+    Case {
+        name: "secret-not-consumed",
+        edits: &[
+            Swap(
+                "menus/m.toml",
+                r#"validate = { pattern = "[0-9]{4,8}", max_length = 8, error = "id-invalid" }"#,
+                r#"validate = { pattern = "[0-9]{4,8}", max_length = 8, error = "id-invalid" }
+next = "ask-pin"
+
+# The mistake: the lookup after the secret input does not take it.
+[screens.ask-pin]
+kind = "input"
+text = "ask-id"
+save_as = "pin"
+secret = true
+validate = { pattern = "[0-9]{4}" }"#,
+            ),
+            Drop(
+                "locales/sw/njia.ftl",
+                r#"njia-rate-limited = Samahani, maombi ni mengi kwa sasa. Jaribu tena baada ya dakika moja."#,
+            ),
+            Append(
+                "locales/sw/njia.ftl",
+                r#"njia-rate-limited = Samahani, maombi ni mengi kwa sasa. Jaribu tena baada ya dakika moja."#,
+            ),
+            Drop(
+                "locales/en/njia.ftl",
+                r#"njia-rate-limited = Sorry, there are too many requests right now. Please try again in a minute."#,
+            ),
+            Append(
+                "locales/en/njia.ftl",
+                r#"njia-rate-limited = Sorry, there are too many requests right now. Please try again in a minute."#,
+            ),
+        ],
+        want: (
+            "menus/m.toml",
+            27,
+            "secret input \"pin\" of screen \"ask-pin\" leads to screen \"find\", not to a lookup that takes it",
+            Severity::Error,
+        ),
+    },
+    Case {
+        name: "missing-system-message",
+        edits: &[Drop("locales/en/njia.ftl", r#"njia-nav-back = Back"#)],
+        want: ("locales/en/njia.ftl", 1, "system message \"njia-nav-back\" is missing in en", Severity::Error),
+    },
+    Case {
+        name: "missing-sms-message",
+        edits: &[Drop(
+            "locales/sw/sms.ftl",
+            r#"sms-payment-busy = e-Citizen: Simu yako ilikuwa na shughuli nyingine, hatukuweza kutuma ombi la M-Pesa la ombi {$reference}. Piga *384# ujaribu tena."#,
+        )],
+        want: ("locales/sw/sms.ftl", 1, "SMS message \"sms-payment-busy\" is missing in sw", Severity::Error),
+    },
+    Case {
+        name: "field-wrong-kind",
+        edits: &[Swap(
+            "menus/m.toml",
+            r#"text = "home-title""#,
+            r#"text = "home-title"
+validate = { max_length = 4 }"#,
+        )],
+        want: ("menus/m.toml", 14, "field \"validate\" does not belong on a menu screen", Severity::Error),
+    },
+    Case {
+        name: "sms-keyword-missing",
+        edits: &[
+            Append(
+                "menus/m.toml",
+                r#"
+[sms]
+help = "sms-help"
+status = { keyword = "kw-status", reply = "sms-status", not_found = "sms-status-unknown" }
+language = { keyword = "kw-language", reply = "sms-language-set", unknown = "sms-language-unknown" }"#,
+            ),
+            Swap(
+                "locales/sw/sms.ftl",
+                r#"sms-delayed = e-Citizen: Ombi {$reference} la {$service} limechelewa kwa sababu idara husika haipatikani. Tunalishughulikia; hutahitaji kulipa tena."#,
+                r#"sms-delayed = e-Citizen: Ombi {$reference} la {$service} limechelewa kwa sababu idara husika haipatikani. Tunalishughulikia; hutahitaji kulipa tena.
+
+kw-language = LUGHA
+sms-help = Tuma HALI na nambari ya ombi.
+sms-status = Ombi {$reference} la {$service}: {$status}.
+sms-status-unknown = Hatukupata ombi {$reference}.
+sms-language-set = Sawa, Kiswahili.
+sms-language-unknown = Tuma LUGHA SW au LUGHA EN."#,
+            ),
+            Swap(
+                "locales/en/sms.ftl",
+                r#"sms-delayed = e-Citizen: Request {$reference} for {$service} is delayed: the agency cannot be reached. We are on it; you will not need to pay again."#,
+                r#"sms-delayed = e-Citizen: Request {$reference} for {$service} is delayed: the agency cannot be reached. We are on it; you will not need to pay again.
+
+kw-status = STATUS
+kw-language = LANGUAGE
+sms-help = Send STATUS and your request number.
+sms-status = Request {$reference} for {$service}: {$status}.
+sms-status-unknown = No request {$reference}.
+sms-language-set = Done, English.
+sms-language-unknown = Send LANGUAGE EN or LANGUAGE SW."#,
+            ),
+        ],
+        want: (
+            "menus/m.toml",
+            45,
+            "message \"kw-status\" ([sms] status keyword) is missing in locale sw",
+            Severity::Error,
+        ),
+    },
+    Case {
+        name: "sms-keyword-twice",
+        edits: &[
+            Append(
+                "menus/m.toml",
+                r#"
+[sms]
+help = "sms-help"
+status = { keyword = "kw-status", reply = "sms-status", not_found = "sms-status-unknown" }
+language = { keyword = "kw-language", reply = "sms-language-set", unknown = "sms-language-unknown" }"#,
+            ),
+            Swap(
+                "locales/sw/sms.ftl",
+                r#"sms-delayed = e-Citizen: Ombi {$reference} la {$service} limechelewa kwa sababu idara husika haipatikani. Tunalishughulikia; hutahitaji kulipa tena."#,
+                r#"sms-delayed = e-Citizen: Ombi {$reference} la {$service} limechelewa kwa sababu idara husika haipatikani. Tunalishughulikia; hutahitaji kulipa tena.
+
+kw-status = HALI
+kw-language = LUGHA
+sms-help = Tuma HALI na nambari ya ombi.
+sms-status = Ombi {$reference} la {$service}: {$status}.
+sms-status-unknown = Hatukupata ombi {$reference}.
+sms-language-set = Sawa, Kiswahili.
+sms-language-unknown = Tuma LUGHA SW au LUGHA EN."#,
+            ),
+            Swap(
+                "locales/en/sms.ftl",
+                r#"sms-delayed = e-Citizen: Request {$reference} for {$service} is delayed: the agency cannot be reached. We are on it; you will not need to pay again."#,
+                r#"sms-delayed = e-Citizen: Request {$reference} for {$service} is delayed: the agency cannot be reached. We are on it; you will not need to pay again.
+
+kw-status = STATUS
+kw-language = LANGUAGE, HALI
+sms-help = Send STATUS and your request number.
+sms-status = Request {$reference} for {$service}: {$status}.
+sms-status-unknown = No request {$reference}.
+sms-language-set = Done, English.
+sms-language-unknown = Send LANGUAGE EN or LANGUAGE SW."#,
+            ),
+        ],
+        want: (
+            "menus/m.toml",
+            46,
+            "keyword HALI is used by two actions: status in sw and language in en",
+            Severity::Error,
+        ),
+    },
+    Case {
+        name: "sms-reply-missing",
+        edits: &[
+            Append(
+                "menus/m.toml",
+                r#"
+[sms]
+help = "sms-help"
+status = { keyword = "kw-status", reply = "sms-status", not_found = "sms-status-unknown" }
+language = { keyword = "kw-language", reply = "sms-language-set", unknown = "sms-language-unknown" }"#,
+            ),
+            Swap(
+                "locales/sw/sms.ftl",
+                r#"sms-delayed = e-Citizen: Ombi {$reference} la {$service} limechelewa kwa sababu idara husika haipatikani. Tunalishughulikia; hutahitaji kulipa tena."#,
+                r#"sms-delayed = e-Citizen: Ombi {$reference} la {$service} limechelewa kwa sababu idara husika haipatikani. Tunalishughulikia; hutahitaji kulipa tena.
+
+kw-status = HALI
+kw-language = LUGHA
+sms-help = Tuma HALI na nambari ya ombi.
+sms-status = Ombi {$reference} la {$service}: {$status}.
+sms-status-unknown = Hatukupata ombi {$reference}.
+sms-language-set = Sawa, Kiswahili.
+sms-language-unknown = Tuma LUGHA SW au LUGHA EN."#,
+            ),
+            Swap(
+                "locales/en/sms.ftl",
+                r#"sms-delayed = e-Citizen: Request {$reference} for {$service} is delayed: the agency cannot be reached. We are on it; you will not need to pay again."#,
+                r#"sms-delayed = e-Citizen: Request {$reference} for {$service} is delayed: the agency cannot be reached. We are on it; you will not need to pay again.
+
+kw-status = STATUS
+kw-language = LANGUAGE
+sms-help = Send STATUS and your request number.
+sms-status-unknown = No request {$reference}.
+sms-language-set = Done, English.
+sms-language-unknown = Send LANGUAGE EN or LANGUAGE SW."#,
+            ),
+        ],
+        want: (
+            "menus/m.toml",
+            45,
+            "message \"sms-status\" ([sms] status reply) is missing in locale en",
+            Severity::Error,
+        ),
+    },
+    // #11: check loads the lookup data serve answers from, and holds it to the menu.
+    Case {
+        name: "unknown-backend",
+        edits: &[Swap("menus/m.toml", r#"backend = "registry""#, r#"backend = "registri""#)],
+        want: ("menus/m.toml", 28, "no lookup backend \"registri\"", Severity::Error),
+    },
+    Case {
+        name: "data-missing-variable",
+        edits: &[Swap("menus/lookups/registry.toml", r#"name = "Amina Ali""#, r#"surname = "Ali""#)],
+        want: ("menus/lookups/registry.toml", 2, "entry \"12345678\" of person has no name", Severity::Error),
+    },
+    Case {
+        name: "data-too-wide",
+        edits: &[Swap("menus/lookups/registry.toml", r#"name = "Amina Ali""#, r#"name = "Amina Ali Mohamed""#)],
+        want: (
+            "menus/lookups/registry.toml",
+            3,
+            "name of entry \"12345678\": 17 characters, wider than its max_width 10",
+            Severity::Error,
+        ),
+    },
+    Case {
+        name: "data-not-amount",
+        edits: &[
+            Swap(
+                "menus/m.toml",
+                r#"name = { max_width = 10 }"#,
+                r#"name = { max_width = 10 }
+fee = { type = "amount" }"#,
+            ),
+            Swap("menus/m.toml", r#"provides = ["name"]"#, r#"provides = ["name", "fee"]"#),
+            Append("menus/lookups/registry.toml", r#"fee = "10,00""#),
+        ],
+        want: ("menus/lookups/registry.toml", 4, "fee of entry \"12345678\": not an amount", Severity::Error),
+    },
+    // An active member told they are in arrears: a selector key no value takes.
+    Case {
+        name: "selector-key-typo",
+        edits: &[
+            Swap(
+                "menus/m.toml",
+                r#"name = { max_width = 10 }"#,
+                r#"name = { max_width = 10 }
+state = { max_width = 8 }"#,
+            ),
+            Swap("menus/m.toml", r#"provides = ["name"]"#, r#"provides = ["name", "state"]"#),
+            Append(
+                "menus/lookups/registry.toml",
+                r#"state = "active"
+
+[person."87654321"]
+name = "Juma Said"
+state = "inactive""#,
+            ),
+            Swap(
+                "locales/sw/m.ftl",
+                r#"result = Jina lililosajiliwa: {$name}"#,
+                r#"result = Jina lililosajiliwa: {$name}. { $state ->
+        [activ] Hai
+       *[other] Ana deni
+    }"#,
+            ),
+            Swap(
+                "locales/en/m.ftl",
+                r#"result = Name: {$name}"#,
+                r#"result = Name: {$name}. { $state ->
+        [active] Active
+       *[other] In arrears
+    }"#,
+            ),
+        ],
+        want: ("locales/sw/m.ftl", 8, "[activ] in sw can never be chosen", Severity::Error),
+    },
+    Case {
+        name: "truncate-amount",
+        edits: &[Swap(
+            "menus/m.toml",
+            r#"name = { max_width = 10 }"#,
+            r#"name = { max_width = 10 }
+fee = { type = "amount", truncate = true }"#,
+        )],
+        want: ("menus/m.toml", 10, "it can never be shortened", Severity::Error),
+    },
+    // An ID pattern that takes 0: Back and Home are data there, and a citizen is stuck.
+    Case {
+        name: "input-zero-is-data",
+        edits: &[Swap(
+            "menus/m.toml",
+            r#"validate = { pattern = "[0-9]{4,8}", max_length = 8, error = "id-invalid" }"#,
+            r#"validate = { pattern = "[0-9]{1,8}", max_length = 8, error = "id-invalid" }"#,
+        )],
+        want: (
+            "menus/m.toml",
+            19,
+            "a typed 0 or 00 is data (the validators accept it), so citizens cannot go back",
+            Severity::Warning,
+        ),
+    },
+    // A long title: after a wrong choice the error line takes its place.
+    Case {
+        name: "title-replaced",
+        edits: &[
+            Swap(
+                "locales/sw/m.ftl",
+                r#"home-title = Karibu"#,
+                r#"home-title = Karibu kwenye sajili ya watu. Chagua unachotaka kufanya leo kutoka kwenye orodha ya huduma hapa chin"#,
+            ),
+            Swap(
+                "locales/en/m.ftl",
+                r#"home-title = Welcome"#,
+                r#"home-title = Welcome to the registry of persons. Choose what you want to do today from the list of services below"#,
+            ),
+            Swap(
+                "locales/sw/njia.ftl",
+                r#"njia-invalid-choice = Chaguo si sahihi."#,
+                r#"njia-invalid-choice = Chaguo si sahihi. Tafadhali chagua nambari iliyo kwenye orodha."#,
+            ),
+        ],
+        want: ("menus/m.toml", 13, "in sw: after a wrong choice the error line replaces the title", Severity::Warning),
+    },
+];
+
+/// The case folders other tests read (`cli.rs` runs the binary on bad-regex, `hub.rs` builds the
+/// server on unknown-screen).
+const ON_DISK: &[&str] = &["bad-regex", "unknown-screen"];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn fixtures() -> PathBuf {
-    repo().join("tests/fixtures/check")
+/// The base set with `edits` applied, by path.
+fn files(edits: &[Edit]) -> BTreeMap<&'static str, String> {
+    let mut files: BTreeMap<&str, String> = BASE.iter().map(|(path, text)| (*path, (*text).to_owned())).collect();
+    for edit in edits {
+        match *edit {
+            Swap(path, old, new) => swap(&mut files, path, old, &format!("{new}\n")),
+            Drop(path, old) => swap(&mut files, path, old, ""),
+            Append(path, more) => {
+                let text = files.get_mut(path).unwrap_or_else(|| panic!("{path} is not a base file"));
+                text.push_str(more);
+                text.push('\n');
+            }
+            Add(path, text) => assert!(files.insert(path, format!("{text}\n")).is_none(), "{path} is a base file"),
+        }
+    }
+    files
+}
+
+/// Replaces the lines `old` (found at the start of a line, exactly once) of the file at `path`.
+fn swap(files: &mut BTreeMap<&'static str, String>, path: &str, old: &str, new: &str) {
+    let text = files.get_mut(path).unwrap_or_else(|| panic!("{path} is not a base file"));
+    let old = format!("{old}\n");
+    // Whole lines in one place only: an edit that matched twice, or inside a line, would break
+    // more than it says.
+    let places: Vec<usize> =
+        text.match_indices(&old).map(|(at, _)| at).filter(|at| *at == 0 || text[..*at].ends_with('\n')).collect();
+    assert_eq!(places.len(), 1, "{path} must hold the lines {old:?} exactly once");
+    text.replace_range(places[0]..places[0] + old.len(), new);
+}
+
+/// Writes the base set with `edits` applied to a fresh temporary directory.
+fn written(edits: &[Edit]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for (path, text) in files(edits) {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("a file in a folder")).expect("the folder is created");
+        std::fs::write(&path, text).expect("the file is written");
+    }
+    dir
 }
 
 fn run(menus_dir: &Path, locales_dir: &Path) -> Vec<Problem> {
@@ -161,10 +768,9 @@ fn run(menus_dir: &Path, locales_dir: &Path) -> Vec<Problem> {
     })
 }
 
-fn run_fixture(name: &str) -> Vec<Problem> {
-    let dir = fixtures().join(name);
-    assert!(dir.is_dir(), "fixture {} is missing", dir.display());
-    run(&dir.join("menus"), &dir.join("locales"))
+fn run_edited(edits: &[Edit]) -> Vec<Problem> {
+    let dir = written(edits);
+    run(&dir.path().join("menus"), &dir.path().join("locales"))
 }
 
 fn listing(problems: &[Problem]) -> String {
@@ -179,10 +785,11 @@ fn errors(problems: &[Problem]) -> usize {
 }
 
 #[test]
-fn each_rule_has_a_broken_fixture_that_trips_it() {
+fn each_rule_has_a_broken_case_that_trips_it() {
     let mut failures = Vec::new();
-    for &(fixture, file, line, fragment, severity) in CASES {
-        let problems = run_fixture(fixture);
+    for case in CASES {
+        let (file, line, fragment, severity) = case.want;
+        let problems = run_edited(case.edits);
         let found = problems
             .iter()
             .any(|p| p.file.ends_with(file) && p.line == line && p.what.contains(fragment) && p.severity == severity);
@@ -193,10 +800,11 @@ fn each_rule_has_a_broken_fixture_that_trips_it() {
         }
         match severity {
             Severity::Error if n_errors == 0 => why.push("check reported no error".to_owned()),
-            Severity::Error if n_errors > MAX_ERRORS => why
-                .push(format!("{n_errors} errors (at most {MAX_ERRORS} expected: the fixture should break one rule)")),
+            Severity::Error if n_errors > MAX_ERRORS => {
+                why.push(format!("{n_errors} errors (at most {MAX_ERRORS} expected: the case should break one rule)"))
+            }
             Severity::Warning if n_errors > 0 => {
-                why.push(format!("{n_errors} errors (a warning-only fixture must check clean of errors)"))
+                why.push(format!("{n_errors} errors (a warning-only case must check clean of errors)"))
             }
             _ => {}
         }
@@ -204,12 +812,12 @@ fn each_rule_has_a_broken_fixture_that_trips_it() {
             why.push(format!("problem without a position, a description or a fix: {p:?}"));
         }
         if !why.is_empty() {
-            failures.push(format!("[{fixture}] {}\n{}", why.join("; "), listing(&problems)));
+            failures.push(format!("[{}] {}\n{}", case.name, why.join("; "), listing(&problems)));
         }
     }
     assert!(
         failures.is_empty(),
-        "{} of {} rule fixtures failed:\n\n{}",
+        "{} of {} rule cases failed:\n\n{}",
         failures.len(),
         CASES.len(),
         failures.join("\n\n")
@@ -217,25 +825,56 @@ fn each_rule_has_a_broken_fixture_that_trips_it() {
 }
 
 #[test]
-fn every_fixture_folder_is_a_case() {
-    let mut dirs: Vec<String> = std::fs::read_dir(fixtures())
+fn case_names_are_unique() {
+    let mut names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
+    names.sort_unstable();
+    let n = names.len();
+    names.dedup();
+    assert_eq!(names.len(), n, "two cases share a name");
+}
+
+/// The folders other tests read hold exactly their case here (the same files, word for word),
+/// and no other folder is left in `tests/fixtures/check`.
+#[test]
+fn the_folders_other_tests_read_are_their_cases() {
+    let root = repo().join("tests/fixtures/check");
+    let mut dirs: Vec<String> = std::fs::read_dir(&root)
         .expect("tests/fixtures/check")
         .filter_map(Result::ok)
         .filter(|e| e.path().is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "base")
         .collect();
     dirs.sort();
-    let mut cases: Vec<String> = CASES.iter().map(|c| c.0.to_owned()).collect();
-    cases.sort();
-    cases.dedup();
-    assert_eq!(dirs, cases, "each fixture folder needs a row in CASES and each row a folder");
+    assert_eq!(dirs, ON_DISK, "only the folders other tests read are kept on disk");
+    for name in ON_DISK {
+        let case = CASES.iter().find(|c| c.name == *name).unwrap_or_else(|| panic!("{name} is not a case"));
+        let want = files(case.edits);
+        let mut on_disk = BTreeMap::new();
+        let mut pending = vec![root.join(name)];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).expect("a readable folder").filter_map(Result::ok) {
+                let path = entry.path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    let relative = path.strip_prefix(root.join(name)).expect("under the folder");
+                    let text = std::fs::read_to_string(&path).expect("a text file");
+                    on_disk.insert(relative.to_string_lossy().replace('\\', "/"), text);
+                }
+            }
+        }
+        let want: BTreeMap<String, String> = want.into_iter().map(|(p, t)| (p.to_owned(), t)).collect();
+        assert_eq!(on_disk.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "{name}: the files");
+        for (path, text) in &want {
+            assert!(on_disk[path] == *text, "{name}/{path} differs from its case in CASES");
+        }
+    }
 }
 
 #[test]
-fn base_fixture_checks_clean() {
-    let problems = run_fixture("base");
-    assert!(problems.is_empty(), "the base fixture must pass every rule:\n{}", listing(&problems));
+fn base_set_checks_clean() {
+    let problems = run_edited(&[]);
+    assert!(problems.is_empty(), "the base set must pass every rule:\n{}", listing(&problems));
 }
 
 #[test]

@@ -199,8 +199,17 @@ async fn daraja_failure_results_duplicates_and_dropped_callbacks() {
     d.set_callback_mode(CallbackMode::Drop);
     let (_, accepted) = push(&http, &d, &t, &push_body(&d, PHONE, 10, &format!("{}/cb/b", rx.url))).await;
     let checkout = accepted["CheckoutRequestID"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(d.callbacks().len(), 2, "a dropped callback is never sent");
+    // A later push whose callback is sent: its callback comes after the dropped one's delay
+    // has passed (the same delay, started later), so by then a dropped callback that was sent
+    // after all would be there.
+    d.set_callback_mode(CallbackMode::Once);
+    push(&http, &d, &t, &push_body(&d, PHONE, 10, &format!("{}/cb/c", rx.url))).await;
+    common::doubles::wait_until("the later push's callback", Duration::from_secs(5), || {
+        d.callbacks().iter().any(|c| c.url.ends_with("/cb/c"))
+    })
+    .await;
+    assert_eq!(d.callbacks().len(), 3, "a dropped callback is never sent");
+    assert!(!d.callbacks().iter().any(|c| c.url.ends_with("/cb/b")), "a dropped callback is never sent");
     let (status, done) = query(&http, &d, &t, &checkout).await;
     assert_eq!(status, 200, "the result is known by query although the callback was dropped: {done}");
 }

@@ -1,5 +1,7 @@
 //! The pure engine on the shipped menus: property tests ("never panics, always fits") and
-//! snapshots of every screen of a full walk in both languages.
+//! snapshots of every screen of a full walk in both languages. The walks are one table,
+//! [`SCRIPTS`] (a flow's name and its inputs), run by one driver, [`walk`], whose transcript is
+//! the expected output kept in `tests/snapshots`.
 
 mod common;
 
@@ -23,7 +25,13 @@ fn menu(l: &Loaded) -> Arc<Menu> {
 
 /// Resolves lookups from the shipped data files and submits with a fixed reference, the way
 /// the hub does, collecting every screen shown.
-fn settle(ctx: Ctx<'_>, s: &mut Session, mut step: Step, files: &DataFiles, shown: &mut Vec<(String, bool)>) -> bool {
+fn until_screen(
+    ctx: Ctx<'_>,
+    s: &mut Session,
+    mut step: Step,
+    files: &DataFiles,
+    shown: &mut Vec<(String, bool)>,
+) -> bool {
     loop {
         step = match step {
             Step::Show { text, end } => {
@@ -59,7 +67,7 @@ fn walk(locale: &str, inputs: &[&str]) -> String {
     let files = &l.lookups;
     let (mut s, first) = engine::begin(ctx, Locale::parse(locale).unwrap(), true);
     let mut shown = Vec::new();
-    settle(ctx, &mut s, first, files, &mut shown);
+    until_screen(ctx, &mut s, first, files, &mut shown);
     let mut out = String::new();
     let mut inputs = inputs.iter();
     loop {
@@ -72,7 +80,7 @@ fn walk(locale: &str, inputs: &[&str]) -> String {
         let Some(input) = inputs.next() else { break };
         let _ = writeln!(out, ">>> {input}");
         let o = engine::step(ctx, &mut s, input);
-        settle(ctx, &mut s, o.step, files, &mut shown);
+        until_screen(ctx, &mut s, o.step, files, &mut shown);
     }
     out
 }

@@ -163,7 +163,14 @@ async fn duplicate_callbacks_change_nothing() {
     eventually("the request is notified", WAIT, || async { w.status(&r).await == "notified" }).await;
     eventually("both callbacks were answered", WAIT, || async { w.daraja.callbacks().len() == 2 }).await;
     assert!(w.daraja.callbacks().iter().all(|c| c.status == Some(200)), "both acknowledged");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A callback's effects (and the jobs they queue) are committed before its 200: once no
+    // job is ready or running, whatever the duplicate could have caused has been run.
+    eventually("the dispatcher has run every queued job", WAIT, || async {
+        let ready = w.store.jobs(Some(JobState::Ready), None, 1).await.unwrap();
+        let running = w.store.jobs(Some(JobState::Running), None, 1).await.unwrap();
+        ready.is_empty() && running.is_empty()
+    })
+    .await;
     assert_eq!(w.agency.accepted().len(), 1);
     assert_eq!(w.agency.tries().len(), 1, "delivered once");
     assert_eq!(w.sms.messages().len(), 1, "one receipt");
@@ -577,17 +584,33 @@ services = ["land-rates", "licence-renewal"]
     };
     let mut first = spawn();
     up().await;
-    // Citizens pay one after another; the kill lands while earlier ones are being pushed,
-    // called back, delivered and receipted, and later ones are mid-walk.
-    let walks: Vec<_> = (0..12)
-        .map(|i| {
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(60 * i)).await;
-                walk(addr, &format!("ATUid_kill{i}"), &format!("+2547114{i:05}"), "2").await
-            })
+    // Citizens pay in two waves, each started on what the doubles show, not on the clock, so
+    // the kill catches requests at every stage however fast or slow this machine is: four pay
+    // at once; once one of them is receipted (their requests are then pushed, called back,
+    // delivered or receipted), eight more start; the kill lands once three citizens have their
+    // END and one of them has not been pushed yet (several dispatcher runs from `notified`),
+    // while the others of the second wave are mid-walk.
+    let ended = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let citizen = |i: usize| {
+        let ended = Arc::clone(&ended);
+        tokio::spawn(async move {
+            let phone = format!("+2547114{i:05}");
+            let r = walk(addr, &format!("ATUid_kill{i}"), &phone, "2").await;
+            if r.is_some() {
+                ended.lock().expect("no walk panicked holding it").push(phone.trim_start_matches('+').to_owned());
+            }
+            r
         })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    };
+    let mut walks: Vec<_> = (0..4).map(citizen).collect();
+    eventually("a citizen of the first wave is receipted", WAIT, || async { !sms.messages().is_empty() }).await;
+    walks.extend((4..12).map(citizen));
+    eventually("three ENDs, one of them not yet pushed", WAIT, || async {
+        let ended = ended.lock().expect("no walk panicked holding it").clone();
+        let pushed: std::collections::HashSet<String> = daraja.pushes().into_iter().map(|p| p.phone).collect();
+        ended.len() >= 3 && ended.iter().any(|phone| !pushed.contains(phone))
+    })
+    .await;
     first.kill().await.expect("SIGKILL");
     let mut refs = Vec::new();
     for w in walks {

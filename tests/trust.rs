@@ -317,9 +317,17 @@ async fn a_paid_callback_with_another_amount_or_phone_holds_the_request_for_revi
         assert_eq!(status, 200, "Daraja is always answered 200");
         eventually(want, wait, || async { store.request(&r).await.unwrap().unwrap().status == *want }).await;
     }
-    // Past the query schedule (400 ms steps): the double's query says paid, and still the
-    // held requests are neither paid nor delivered.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // Every job the callbacks left (the queries of the held attempts among them, which the
+    // double would answer "paid") has run once none is ready or running: still the held
+    // requests are neither paid nor delivered.
+    eventually("the dispatcher has run every queued job", wait, || async {
+        let mut open = 0;
+        for state in [njia::lifecycle::JobState::Ready, njia::lifecycle::JobState::Running] {
+            open += store.jobs(Some(state), None, 1).await.unwrap().len();
+        }
+        open == 0
+    })
+    .await;
     let statuses: Vec<String> = {
         let mut out = Vec::new();
         for r in store.recent_requests(None, 10).await.unwrap() {
