@@ -293,6 +293,10 @@ fn unreachable_locale() -> Locale {
     Locale::parse("en").unwrap_or_else(|_| unreachable_locale())
 }
 
+/// The longest time, in milliseconds, that any setting may name: a year (366 days). See
+/// [`Config::check_times`].
+pub const MAX_TIME_MS: u64 = 366 * 24 * 3600 * 1000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {0}: {1}")]
@@ -337,6 +341,7 @@ impl Config {
                 "[dispatcher] batch, poll_ms, max_failures, max_payment_attempts and lease_ms must be above 0".into(),
             ));
         }
+        c.check_times()?;
         if let Ok(v) = std::env::var("NJIA_LOG_FORMAT") {
             c.log_format = match v.as_str() {
                 "json" => LogFormat::Json,
@@ -345,6 +350,58 @@ impl Config {
             };
         }
         Ok(c)
+    }
+
+    /// Refuses every time the configuration names that is longer than [`MAX_TIME_MS`], naming
+    /// each. Pure: it reads only `self`.
+    ///
+    /// These times are added to clocks: the session stores add the idle time and the resume
+    /// window to an `Instant` (which panics past its range), the hand-off adds its delays and
+    /// the lease to the current unix milliseconds (which overflows near `i64::MAX`, and in a
+    /// release build wraps into the past, so a job "delayed" by such a value runs at once).
+    /// A bound far above any sensible setting keeps all of that arithmetic in range.
+    pub fn check_times(&self) -> Result<(), ConfigError> {
+        let d = &self.dispatcher;
+        // (name, value as written, milliseconds); i128 holds every u64 and i64 setting, and a
+        // u64 of seconds times 1000, exactly.
+        let secs = |name: &str, v: u64| (name.to_owned(), i128::from(v), i128::from(v) * 1000);
+        let ms = |name: &str, v: i128| (name.to_owned(), v, v);
+        let mut times = vec![
+            secs("session_idle_secs", self.session_idle_secs),
+            secs("resume_window_secs", self.resume_window_secs),
+            ms("lookup_timeout_ms", self.lookup_timeout_ms.into()),
+            ms("header_read_timeout_ms", self.header_read_timeout_ms.into()),
+            ms("[dispatcher] push_delay_ms", d.push_delay_ms.into()),
+            ms("[dispatcher] busy_retry_ms", d.busy_retry_ms.into()),
+            ms("[dispatcher] backoff_base_ms", d.backoff_base_ms.into()),
+            ms("[dispatcher] backoff_cap_ms", d.backoff_cap_ms.into()),
+            ms("[dispatcher] lease_ms", d.lease_ms.into()),
+            ms("[dispatcher] poll_ms", d.poll_ms.into()),
+            ms("[dispatcher] sandbox_pin_delay_ms", d.sandbox_pin_delay_ms.into()),
+            ms("[dispatcher] sms_resend_delay_ms", d.sms_resend_delay_ms.into()),
+            ms("[dispatcher] unknown_notice_ms", d.unknown_notice_ms.into()),
+        ];
+        for (i, delay) in d.query_delays_ms.iter().enumerate() {
+            times.push(ms(&format!("[dispatcher] query_delays_ms[{i}]"), (*delay).into()));
+        }
+        if let Some(daraja) = &self.daraja {
+            times.push(ms("[daraja] timeout_ms", daraja.timeout_ms.into()));
+        }
+        if let Some(at) = &self.sms.africastalking {
+            times.push(ms("[sms.africastalking] timeout_ms", at.timeout_ms.into()));
+        }
+        let over: Vec<String> = times
+            .into_iter()
+            .filter(|(_, _, ms)| *ms > i128::from(MAX_TIME_MS))
+            .map(|(name, written, _)| format!("{name} = {written}"))
+            .collect();
+        if over.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid(format!(
+            "{}: longer than a year ({MAX_TIME_MS} ms), the longest time a setting may name",
+            over.join(", ")
+        )))
     }
 
     /// Sandbox unless said otherwise, or unless Daraja is configured.
@@ -396,6 +453,74 @@ mod tests {
         assert!(printed.contains("DARAJA_PASSKEY=<redacted>"), "{printed}");
         assert!(!printed.contains("bfb279f9"), "{printed}");
         assert_eq!(c.secret("DARAJA_PASSKEY").unwrap(), "bfb279f9aa9bdbcf158e97dd71a467cd");
+    }
+
+    #[test]
+    fn times_are_bounded_by_a_year() {
+        let year = MAX_TIME_MS;
+        // (configuration, the names refused): the bound itself passes, one past it does not,
+        // in every unit, and the largest integer TOML can carry is refused, never added to a
+        // clock.
+        let cases: &[(&str, &[&str])] = &[
+            ("", &[]),
+            (&format!("session_idle_secs = {}", year / 1000), &[]),
+            (&format!("session_idle_secs = {}", year / 1000 + 1), &["session_idle_secs"]),
+            ("session_idle_secs = 9223372036854775807", &["session_idle_secs"]),
+            ("resume_window_secs = 9223372036854775807", &["resume_window_secs"]),
+            (&format!("lookup_timeout_ms = {year}"), &[]),
+            (&format!("lookup_timeout_ms = {}", year + 1), &["lookup_timeout_ms"]),
+            ("header_read_timeout_ms = 9223372036854775807", &["header_read_timeout_ms"]),
+            ("[dispatcher]\npush_delay_ms = 9223372036854775807", &["[dispatcher] push_delay_ms"]),
+            ("[dispatcher]\nbusy_retry_ms = 9223372036854775807", &["[dispatcher] busy_retry_ms"]),
+            ("[dispatcher]\nbackoff_base_ms = 9223372036854775807", &["[dispatcher] backoff_base_ms"]),
+            ("[dispatcher]\nbackoff_cap_ms = 9223372036854775807", &["[dispatcher] backoff_cap_ms"]),
+            ("[dispatcher]\nlease_ms = 9223372036854775807", &["[dispatcher] lease_ms"]),
+            ("[dispatcher]\npoll_ms = 9223372036854775807", &["[dispatcher] poll_ms"]),
+            ("[dispatcher]\nsandbox_pin_delay_ms = 9223372036854775807", &["[dispatcher] sandbox_pin_delay_ms"]),
+            ("[dispatcher]\nsms_resend_delay_ms = 9223372036854775807", &["[dispatcher] sms_resend_delay_ms"]),
+            ("[dispatcher]\nunknown_notice_ms = 9223372036854775807", &["[dispatcher] unknown_notice_ms"]),
+            (
+                "[dispatcher]\nquery_delays_ms = [45000, 9223372036854775807, 31622400001]",
+                &["[dispatcher] query_delays_ms[1]", "[dispatcher] query_delays_ms[2]"],
+            ),
+            // A negative delay means "at once"; it cannot overflow, and is left as it was.
+            ("[dispatcher]\npush_delay_ms = -9223372036854775808", &[]),
+            (
+                "[daraja]\nbase_url = \"https://sandbox.safaricom.co.ke\"\nshortcode = \"174379\"\n\
+                 timeout_ms = 9223372036854775807",
+                &["[daraja] timeout_ms"],
+            ),
+            (
+                "[sms.africastalking]\nusername = \"sandbox\"\ntimeout_ms = 9223372036854775807",
+                &["[sms.africastalking] timeout_ms"],
+            ),
+            (
+                "session_idle_secs = 9223372036854775807\n[dispatcher]\nlease_ms = 9223372036854775807",
+                &["session_idle_secs", "[dispatcher] lease_ms"],
+            ),
+        ];
+        for (toml_text, refused) in cases {
+            let c: Config = toml::from_str(toml_text).unwrap_or_else(|e| panic!("{toml_text:?}: {e}"));
+            match c.check_times() {
+                Ok(()) => assert!(refused.is_empty(), "{toml_text:?} passed, wanted {refused:?} refused"),
+                Err(e) => {
+                    let e = e.to_string();
+                    let named: Vec<&str> = refused.iter().copied().filter(|n| e.contains(&format!("{n} = "))).collect();
+                    assert_eq!(&named, refused, "{toml_text:?}: {e}");
+                    assert_eq!(e.matches(" = ").count(), refused.len(), "{toml_text:?} names only these: {e}");
+                }
+            }
+        }
+        assert!(Config::default().check_times().is_ok(), "the defaults are within the bound");
+    }
+
+    #[test]
+    fn load_refuses_a_time_past_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("njia.toml");
+        std::fs::write(&file, "session_idle_secs = 9223372036854775807\n").unwrap();
+        let e = Config::load(Some(&file)).unwrap_err().to_string();
+        assert!(e.contains("session_idle_secs = 9223372036854775807: longer than a year"), "{e}");
     }
 
     #[test]

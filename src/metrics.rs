@@ -106,23 +106,15 @@ impl ChannelMetrics {
     /// Records one request the channel answered.
     pub fn answered(&self, status: u16, took: Duration) {
         self.duration.observe(took);
-        let mut buf = [0u8; 5];
-        self.statuses.inc(status_str(status, &mut buf));
+        count_number(&self.statuses, status.into());
     }
 }
 
-fn status_str(status: u16, buf: &mut [u8; 5]) -> &str {
-    let mut n = status;
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[i..]).unwrap_or("other")
+/// Counts one under the decimal form of `n` (`other` when that is not a label value). The
+/// digits are written into a buffer on the stack by `itoa` (already in the tree through http
+/// and serde_json): a status is counted on every hop, so no `String` is made for it.
+fn count_number(counters: &Counters, n: i64) {
+    counters.inc(itoa::Buffer::new().format(n));
 }
 
 /// What became of a hop in the hub.
@@ -231,12 +223,10 @@ pub fn delivery_report(status: &str) {
     METRICS.delivery_reports.inc(status);
 }
 
+/// Counts a Daraja result code; any code, however large or negative, that is not one of
+/// [`RESULT_CODES`] counts as `other`.
 pub fn payment_result(code: i64) {
-    let mut buf = [0u8; 5];
-    match u16::try_from(code) {
-        Ok(c) if c < 10_000 => METRICS.payment_results.inc(status_str(c, &mut buf)),
-        _ => METRICS.payment_results.inc("other"),
-    }
+    count_number(&METRICS.payment_results, code);
 }
 
 /// The text exposition of every figure.
@@ -324,8 +314,41 @@ mod tests {
         c.inc("1032");
         c.inc("9999");
         assert_eq!((c.get("1032"), c.get("other"), c.get("0")), (1, 1, 0));
-        let mut buf = [0u8; 5];
-        assert_eq!(status_str(200, &mut buf), "200");
-        assert_eq!(status_str(7, &mut buf), "7");
+    }
+
+    #[test]
+    fn numbers_count_under_their_decimal_form() {
+        // (number, label): every label of the set, and numbers outside it, down to the ends of
+        // `i64` (a result code is whatever Daraja sends).
+        let cases = [
+            (0, "0"),
+            (1, "1"),
+            (17, "17"),
+            (1032, "1032"),
+            (2001, "2001"),
+            (2, "other"),
+            (10_000, "other"),
+            (10_320, "other"),
+            (-1, "other"),
+            (-1032, "other"),
+            (i64::MIN, "other"),
+            (i64::MAX, "other"),
+        ];
+        for (n, label) in cases {
+            let c = Counters::new(RESULT_CODES);
+            count_number(&c, n);
+            assert_eq!(c.get(label), 1, "{n} counts under {label}");
+            assert_eq!(RESULT_CODES.iter().map(|v| c.get(v)).sum::<u64>(), 1, "{n} counts once");
+        }
+        let ch = ChannelMetrics {
+            name: "t".into(),
+            duration: Histogram::new(LATENCY_BUCKETS),
+            statuses: Counters::new(STATUSES),
+        };
+        for status in [200, 200, 404, 7, 999, 1000, u16::MAX] {
+            ch.answered(status, Duration::from_millis(1));
+        }
+        let counts: Vec<u64> = ["200", "404", "other"].iter().map(|v| ch.statuses.get(v)).collect();
+        assert_eq!(counts, [2, 1, 4]);
     }
 }

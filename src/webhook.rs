@@ -54,6 +54,15 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1,{}", STANDARD.encode(mac(key, id, timestamp, body).finalize().into_bytes()))
 }
 
+/// True when `ts` is at most [`TOLERANCE_SECS`] from `now_secs`, either way. The timestamp is
+/// the sender's to choose, so the distance is taken without overflow (`abs_diff` is exact over
+/// the whole `i64` range): `(now - ts).abs()` panicked on a timestamp near `i64::MIN` or
+/// `i64::MAX` in a debug build, and in a release build wrapped to a negative distance that
+/// passed the check.
+fn within_tolerance(ts: i64, now_secs: i64) -> bool {
+    now_secs.abs_diff(ts) <= TOLERANCE_SECS.unsigned_abs()
+}
+
 /// Verifies the headers of a received message over its raw body, in constant time. Several
 /// space-separated signatures may be present (a secret being rotated); one match is enough.
 pub fn verify(
@@ -65,7 +74,7 @@ pub fn verify(
     now_secs: i64,
 ) -> Result<(), WebhookError> {
     let ts: i64 = timestamp.trim().parse().map_err(|_| WebhookError::BadTimestamp)?;
-    if (now_secs - ts).abs() > TOLERANCE_SECS {
+    if !within_tolerance(ts, now_secs) {
         return Err(WebhookError::Expired);
     }
     for sig in signatures.split(' ') {
@@ -105,6 +114,53 @@ mod tests {
         assert_eq!(verify(&key, "msg_other", &TS.to_string(), &good, BODY, TS), Err(WebhookError::NoMatch));
         assert_eq!(verify(&key, ID, &TS.to_string(), &good, BODY, TS + 301), Err(WebhookError::Expired));
         assert_eq!(verify(&key, ID, "soon", &good, BODY, TS), Err(WebhookError::BadTimestamp));
+    }
+
+    #[test]
+    fn tolerance_holds_over_the_whole_range() {
+        // (timestamp, now, within): the edges of the window, and the far ends of `i64` where a
+        // subtraction overflows.
+        let cases = [
+            (TS, TS, true),
+            (TS, TS + 300, true),
+            (TS, TS - 300, true),
+            (TS, TS + 301, false),
+            (TS, TS - 301, false),
+            (i64::MIN, TS, false),
+            (i64::MAX, TS, false),
+            (TS, i64::MIN, false),
+            (TS, i64::MAX, false),
+            (i64::MIN, i64::MAX, false),
+            (i64::MAX, i64::MIN, false),
+            (i64::MAX, i64::MAX, true),
+            (i64::MIN, i64::MIN + 300, true),
+            (i64::MIN, i64::MIN + 301, false),
+            (i64::MAX - 300, i64::MAX, true),
+            // `now - ts` is exactly `i64::MIN` here: its `abs()` wrapped to a negative distance.
+            (TS.wrapping_add(i64::MIN), TS, false),
+            (0, i64::MIN, false),
+        ];
+        for (ts, now, within) in cases {
+            assert_eq!(within_tolerance(ts, now), within, "timestamp {ts}, now {now}");
+        }
+    }
+
+    #[test]
+    fn hostile_timestamps_are_refused() {
+        let key = parse_secret(SECRET).unwrap();
+        // Correctly signed, so only the timestamp can refuse them.
+        for ts in [i64::MIN, i64::MAX, TS.wrapping_add(i64::MIN), i64::MIN + 1, 0] {
+            let signed = sign(&key, ID, ts, BODY);
+            assert_eq!(verify(&key, ID, &ts.to_string(), &signed, BODY, TS), Err(WebhookError::Expired), "{ts}");
+        }
+        let good = sign(&key, ID, TS, BODY);
+        for ts in ["9223372036854775808", "-9223372036854775809", &"9".repeat(10_000), "", "1e9", "0x10", "1.5"] {
+            assert_eq!(verify(&key, ID, ts, &good, BODY, TS), Err(WebhookError::BadTimestamp), "{ts:.20}");
+        }
+        // Far-off clocks on the verifier's side are no less safe.
+        for now in [i64::MIN, i64::MAX] {
+            assert_eq!(verify(&key, ID, &TS.to_string(), &good, BODY, now), Err(WebhookError::Expired), "{now}");
+        }
     }
 
     #[test]
