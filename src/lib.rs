@@ -43,6 +43,7 @@ pub mod payment;
 pub mod reload;
 pub mod server;
 pub mod session;
+pub mod shared;
 pub mod sms;
 pub mod store;
 pub mod types;
