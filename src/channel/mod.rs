@@ -493,6 +493,29 @@ mod tests {
     }
 
     #[test]
+    fn a_dialled_code_is_a_whole_code_with_its_star_and_hash() {
+        let longest = format!("*{}#", "1".repeat(38));
+        let too_long = format!("*{}#", "1".repeat(39));
+        let cases: &[(&str, bool)] = &[
+            ("*384#", true),
+            ("*384*1*2#", true),
+            ("**#", true),
+            (&longest, true),
+            (&too_long, false),
+            ("*#", false),
+            ("*384", false),
+            ("384#", false),
+            ("1*2", false),
+            ("", false),
+            ("*38a#", false),
+            ("*384 #", false),
+        ];
+        for (text, want) in cases {
+            assert_eq!(is_dialled_code(text), *want, "{text:?}");
+        }
+    }
+
+    #[test]
     fn a_refusal_never_quotes_a_phone_number() {
         // What serde_json says of a phone number sent as a JSON number.
         let body = br#"{"Type":"initiation","Mobile":254711000999,"SessionId":"s","Message":"*384#"}"#;
