@@ -14,7 +14,7 @@ use crate::types::SessionKey;
 
 /// The hub in service for one request. The server takes the hub once per request and hands it
 /// to the dialect in this wrapper, so a request runs entirely on one menu set even when a
-/// reload lands meanwhile, and a dialect can do only the five things listed here.
+/// reload lands meanwhile, and a dialect can do only what its methods offer.
 ///
 /// It is one `Arc`, moved, never cloned, on the hop path: a hop costs what it did when the
 /// dialects read the hub from the server's state themselves.
