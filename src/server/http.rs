@@ -1,7 +1,7 @@
 //! The HTTP serving: the accept loop (hyper http1 with a header read timeout, graceful drain,
-//! then the dispatcher) and the per-connection [`Dispatch`] service, which answers the
+//! then the dispatcher) and the per-connection `Dispatch` service, which answers the
 //! operations endpoints, authenticates and hands a channel's request straight to its dialect,
-//! and sends everything else through the router ([`super::routes`]).
+//! and sends everything else through the router (`super::routes`).
 
 use std::future::Future;
 use std::sync::Arc;

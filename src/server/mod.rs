@@ -1,8 +1,8 @@
 //! The server, the top of the library's layers: it builds the application from a [`Config`]
 //! (this file: the wiring of store, sessions, hub, hand-off, payments and channels, and the
 //! state every request shares), serves it on a listener it is given and drains connections
-//! gracefully on shutdown ([`http`]), and routes what is neither a channel nor an operations
-//! endpoint ([`routes`]: health, payment callbacks). It imports the modules below it; none
+//! gracefully on shutdown (`http`), and routes what is neither a channel nor an operations
+//! endpoint (`routes`: health, payment callbacks). It imports the modules below it; none
 //! of them imports it: each gets what it needs as a narrow value the server builds
 //! ([`crate::channel::HopSink`], [`crate::ops::Ops`], [`crate::reload::Live`],
 //! [`crate::payment::sandbox::CallbackSink`]).
