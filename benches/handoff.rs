@@ -270,8 +270,10 @@ async fn dispatch_run(label: &str, store: Arc<dyn Store>, agency_url: &str, n: u
             let d = Arc::new(Dispatcher {
                 store: Arc::clone(&store),
                 payments: Arc::new(njia::payment::sandbox::SandboxPayments {
-                    store: Arc::clone(&store),
-                    policy: policy.clone(),
+                    callbacks: Arc::new(njia::server::HandoffCallbacks {
+                        store: Arc::clone(&store),
+                        policy: policy.clone(),
+                    }),
                     pin_delay: Duration::ZERO,
                 }),
                 agency: Arc::clone(&agencies) as Arc<dyn njia::agency::Agency>,

@@ -509,12 +509,12 @@ pub struct Dispatcher {
     pub agency: Arc<dyn Agency>,
     pub sms: Arc<dyn SmsSender>,
     /// The locales in service (a reload replaces them).
-    pub catalog: crate::reload::SharedCatalog,
+    pub catalog: Arc<crate::shared::Shared<Catalog>>,
     /// For a request whose stored language no longer parses.
     pub default_locale: Locale,
     /// The sender id of each menu that has its own (`sms_sender`), by menu id; a reload
     /// replaces it with the menus.
-    pub senders: Arc<crate::reload::Shared<HashMap<String, String>>>,
+    pub senders: Arc<crate::shared::Shared<HashMap<String, String>>>,
     pub policy: Policy,
     /// Unique per dispatcher; fences its claims.
     pub worker: String,

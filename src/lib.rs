@@ -15,6 +15,11 @@
 //! - [`keywords`]: the SMS channel's keywords (`HALI NJ-7K2QX`) and their replies.
 //! - [`money`], [`value`]: typed values (whole shillings, dates), parsed once where they enter.
 //! - [`dial`]: the terminal phone behind `njia dial`.
+//!
+//! Imports run one way, down this list roughly: nothing below [`server`] imports it, and no
+//! two modules import each other around a circle. The exact order is the table in
+//! `tests/layers.rs` (and the Architecture Invariant in `ARCHITECTURE.md`) that the tests hold
+//! the sources to.
 
 pub mod admin;
 pub mod agency;
@@ -43,6 +48,7 @@ pub mod payment;
 pub mod reload;
 pub mod server;
 pub mod session;
+pub mod shared;
 pub mod sms;
 pub mod store;
 pub mod types;

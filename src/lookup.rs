@@ -188,11 +188,12 @@ impl DataFiles {
 /// caller's five newest requests.
 pub struct Lookups {
     /// The data files the menus were checked with; a reload swaps them with the menus.
-    pub files: Arc<crate::reload::Shared<DataFiles>>,
+    pub files: Arc<crate::shared::Shared<DataFiles>>,
     pub store: Arc<dyn Store>,
     /// Agency backends answering over HTTP (`docs/agency-api.md`), by backend name; they take
-    /// precedence over a data file of the same name.
-    pub http: HashMap<String, Arc<crate::agency::HttpBackend>>,
+    /// precedence over a data file of the same name. Held as the trait the agency side
+    /// implements, so lookups never import the agency module that imports their error.
+    pub http: HashMap<String, Arc<dyn Lookup>>,
 }
 
 /// The status a citizen asking about a request is shown (on the USSD status screen and in the
@@ -213,7 +214,7 @@ impl Lookup for Lookups {
     fn call<'a>(&'a self, caller: Msisdn, call: &'a LookupCall) -> BoxFuture<'a, Result<LookupAnswer, LookupError>> {
         Box::pin(async move {
             if let Some(backend) = self.http.get(&call.backend) {
-                return backend.lookup(caller, call).await;
+                return backend.call(caller, call).await;
             }
             if call.backend != "njia" {
                 return self.files.load().answer(call);

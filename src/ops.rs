@@ -2,16 +2,33 @@
 //! `/metrics` (Prometheus text) and `/admin/*` (menu reload). `/metrics` and `/admin/*` are
 //! guarded by the `[admin]` rules; without rules `/admin/*` is refused and `/metrics` answers
 //! loopback clients only.
+//!
+//! The server lends these endpoints what they read as an [`Ops`], so they need nothing of the
+//! server itself.
 
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::channel::auth::Denied;
-use crate::server::AppState;
+use crate::channel::Channels;
+use crate::channel::auth::{ChannelAuth, Denied};
+use crate::reload::Live;
+
+/// What the operations endpoints read, lent by the server for one request.
+#[derive(Clone, Copy)]
+pub struct Ops<'a> {
+    /// The hub in service (`/readyz` pings its store and lists its menus) and what a reload
+    /// replaces.
+    pub live: &'a Live,
+    /// The channels served: a reload must keep every menu they name.
+    pub channels: &'a Channels,
+    /// Who may call `/admin/*` and scrape `/metrics`.
+    pub admin: Option<&'a ChannelAuth>,
+    /// Set when shutdown begins: `/readyz` turns 503 so load balancers stop sending.
+    pub draining: &'a AtomicBool,
+}
 
 /// Whether `path` is an operations endpoint.
 pub fn serves(path: &str) -> bool {
@@ -19,22 +36,16 @@ pub fn serves(path: &str) -> bool {
 }
 
 /// Answers an operations request.
-pub async fn handle(
-    state: Arc<AppState>,
-    peer: IpAddr,
-    method: Method,
-    path: &str,
-    headers: &http::HeaderMap,
-) -> Response {
+pub async fn handle(ops: Ops<'_>, peer: IpAddr, method: Method, path: &str, headers: &http::HeaderMap) -> Response {
     match (method, path) {
-        (Method::GET, "/readyz") => readyz(&state).await,
-        (Method::GET, "/metrics") => match guard(&state, peer, headers, false) {
+        (Method::GET, "/readyz") => readyz(ops).await,
+        (Method::GET, "/metrics") => match guard(ops, peer, headers, false) {
             Ok(()) => ([("content-type", "text/plain; version=0.0.4")], crate::metrics::render()).into_response(),
             Err(r) => r.into_response(),
         },
         (_, "/readyz" | "/metrics") => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response(),
-        (method, path) => match guard(&state, peer, headers, true) {
-            Ok(()) if path == "/admin/reload" && method == Method::POST => reload(&state).await,
+        (method, path) => match guard(ops, peer, headers, true) {
+            Ok(()) if path == "/admin/reload" && method == Method::POST => reload(ops).await,
             Ok(()) if path == "/admin/reload" => (StatusCode::METHOD_NOT_ALLOWED, "POST to reload\n").into_response(),
             Ok(()) => (StatusCode::NOT_FOUND, "no such admin endpoint\n").into_response(),
             Err(r) => r.into_response(),
@@ -43,8 +54,8 @@ pub async fn handle(
 }
 
 /// Checks the `[admin]` rules; `required` refuses when there are none.
-fn guard(state: &AppState, peer: IpAddr, headers: &http::HeaderMap, required: bool) -> Result<(), Refused> {
-    let Some(auth) = &state.admin else {
+fn guard(ops: Ops<'_>, peer: IpAddr, headers: &http::HeaderMap, required: bool) -> Result<(), Refused> {
+    let Some(auth) = ops.admin else {
         // Without rules, figures go only to this machine: a scraper elsewhere needs [admin].
         return if required {
             Err((StatusCode::FORBIDDEN, "administration is off: configure [admin] to use it\n"))
@@ -69,14 +80,15 @@ type Refused = (StatusCode, &'static str);
 
 /// Ready when the store answers within a second, menus are loaded and the server is not
 /// draining; otherwise 503 with what is wrong, so a load balancer stops sending.
-async fn readyz(state: &AppState) -> Response {
-    let draining = state.draining.load(Ordering::Relaxed);
-    let store = match tokio::time::timeout(std::time::Duration::from_secs(1), state.hub().store.ping()).await {
+async fn readyz(ops: Ops<'_>) -> Response {
+    let draining = ops.draining.load(Ordering::Relaxed);
+    let store = match tokio::time::timeout(std::time::Duration::from_secs(1), ops.live.hub().store.ping()).await {
         Ok(Ok(())) => "ok".to_owned(),
         Ok(Err(e)) => format!("error: {e}"),
         Err(_) => "error: no answer within 1 s".to_owned(),
     };
-    let menus: Vec<serde_json::Value> = state
+    let menus: Vec<serde_json::Value> = ops
+        .live
         .hub()
         .menus
         .menus
@@ -91,8 +103,8 @@ async fn readyz(state: &AppState) -> Response {
 
 /// `POST /admin/reload`: 200 with the menus now served, or 422 with every problem (the old set
 /// keeps serving).
-async fn reload(state: &AppState) -> Response {
-    let (status, body) = match crate::reload::reload(state).await {
+async fn reload(ops: Ops<'_>) -> Response {
+    let (status, body) = match crate::reload::reload(ops.live, ops.channels).await {
         crate::reload::Outcome::Reloaded { menus, warnings } => (
             StatusCode::OK,
             serde_json::json!({

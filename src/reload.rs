@@ -4,44 +4,72 @@
 //! logged and returned. Live sessions finish on the menu version they started with: the menus
 //! a reload replaces stay reachable, with the catalog they were checked with, for
 //! [`RETIRED_TTL`].
+//!
+//! This module owns what a reload replaces ([`Live`]); the server holds one and lends it to
+//! the operations endpoints and the SIGHUP handler, so a reload needs nothing of the server.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::channel::Channels;
 use crate::check::{self, Loaded, ScreenLimit};
 use crate::diag::Problem;
 use crate::hub::{Hub, Retired};
 use crate::i18n::Catalog;
-use crate::server::AppState;
+use crate::lookup::DataFiles;
+use crate::menu::MenuSet;
 use crate::types::Locale;
+
+/// The value type behind every reloadable piece; it lives at the bottom of the layers so the
+/// readers (`lookup`, `handoff`) need not import this module. Re-exported for the callers
+/// that know it by this path.
+pub use crate::shared::Shared;
 
 /// How long a replaced menu version stays reachable for the sessions that started on it:
 /// well past a session's life and the resume window.
 pub const RETIRED_TTL: Duration = Duration::from_secs(30 * 60);
 
-/// A value read on every request and replaced whole, rarely: readers take a cheap clone of
-/// the `Arc` under an uncontended read lock and never see a half-made value.
-pub struct Shared<T>(RwLock<Arc<T>>);
+/// What a reload replaces, read by every request: the hub in service and, swapped with it,
+/// the catalog and sender ids the dispatcher writes receipts with and the lookup data files;
+/// and where a new set is loaded from.
+pub struct Live {
+    /// The hub in service; a reload replaces it whole.
+    hub: Shared<Hub>,
+    /// Where menus and locales are reloaded from, and the rules they must pass.
+    pub source: Source,
+    /// The catalog the dispatcher writes receipts with.
+    pub sms_catalog: SharedCatalog,
+    /// The sender id of each menu with its own, for the dispatcher's receipts.
+    pub senders: Arc<Shared<HashMap<String, String>>>,
+    /// The lookup data files answering lookups, checked with the menus.
+    pub lookup_files: Arc<Shared<DataFiles>>,
+}
 
-impl<T> Shared<T> {
-    pub fn new(value: Arc<T>) -> Shared<T> {
-        Shared(RwLock::new(value))
+impl Live {
+    /// The set in service at start: `hub` with the pieces the server shared with the
+    /// dispatcher and the lookups when it built them.
+    pub fn new(
+        hub: Arc<Hub>,
+        source: Source,
+        sms_catalog: SharedCatalog,
+        senders: Arc<Shared<HashMap<String, String>>>,
+        lookup_files: Arc<Shared<DataFiles>>,
+    ) -> Live {
+        Live { hub: Shared::new(hub), source, sms_catalog, senders, lookup_files }
     }
 
-    pub fn load(&self) -> Arc<T> {
-        Arc::clone(&self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner))
-    }
-
-    pub fn store(&self, value: Arc<T>) {
-        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = value;
+    /// The hub in service. Handlers take it once per request, so a request runs entirely on
+    /// one menu set even when a reload lands meanwhile.
+    pub fn hub(&self) -> Arc<Hub> {
+        self.hub.load()
     }
 }
 
-impl<T> std::fmt::Debug for Shared<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Shared(..)")
-    }
+/// The sender id of each menu that names one.
+pub fn menu_senders(menus: &MenuSet) -> HashMap<String, String> {
+    menus.menus.iter().filter_map(|m| Some((m.id.clone(), m.sms_sender.clone()?))).collect()
 }
 
 /// Where menus and locales come from and what they must satisfy: the inputs of the check
@@ -84,10 +112,11 @@ pub enum Outcome {
 /// Serializes reloads: two at once would race to retire each other's menus.
 static RELOADING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Loads, checks and, when clean, swaps in the new menus and locales.
-pub async fn reload(state: &AppState) -> Outcome {
+/// Loads, checks and, when clean, swaps in the new menus and locales. `channels` are the ones
+/// served: a new set must still have every menu a channel names.
+pub async fn reload(live: &Live, channels: &Channels) -> Outcome {
     let _one = RELOADING.lock().await;
-    let source = state.source.clone();
+    let source = live.source.clone();
     let loaded = match tokio::task::spawn_blocking(move || source.load()).await {
         Ok(r) => r,
         Err(e) => Err(vec![Problem::error(
@@ -98,9 +127,9 @@ pub async fn reload(state: &AppState) -> Outcome {
     };
     let outcome = match loaded {
         Err(problems) => Outcome::Refused { problems },
-        Ok(loaded) => match missing_menus(state, &loaded) {
+        Ok(loaded) => match missing_menus(live, channels, &loaded) {
             Some(problem) => Outcome::Refused { problems: vec![problem] },
-            None => swap(state, loaded),
+            None => swap(live, loaded),
         },
     };
     match &outcome {
@@ -127,19 +156,19 @@ pub async fn reload(state: &AppState) -> Outcome {
 }
 
 /// A channel's `menus` naming a menu the new set lacks would strand that channel.
-fn missing_menus(state: &AppState, loaded: &Loaded) -> Option<Problem> {
-    state.channels.iter().find_map(|c| {
+fn missing_menus(live: &Live, channels: &Channels, loaded: &Loaded) -> Option<Problem> {
+    channels.iter().find_map(|c| {
         let missing = c.menus.iter().flat_map(|m| m.iter()).find(|id| loaded.menus.by_id(id).is_none())?;
         Some(Problem::error(
-            crate::diag::Place::whole_file(&state.source.menus_dir),
+            crate::diag::Place::whole_file(&live.source.menus_dir),
             format!("channel {} may reach menu {missing:?}, which the new menus do not have", c.name),
             "restore the menu, or change the channel's `menus` and restart",
         ))
     })
 }
 
-fn swap(state: &AppState, loaded: Loaded) -> Outcome {
-    let old = state.hub();
+fn swap(live: &Live, loaded: Loaded) -> Outcome {
+    let old = live.hub();
     let now = Instant::now();
     // The menus being replaced, with the catalog they were checked with, plus those retired
     // before and still young enough to have sessions.
@@ -162,10 +191,10 @@ fn swap(state: &AppState, loaded: Loaded) -> Outcome {
         limits: Arc::clone(&old.limits),
         retired: retired.into(),
     };
-    state.set_hub(Arc::new(hub));
-    state.sms_catalog.store(loaded.catalog);
-    state.lookup_files.store(loaded.lookups);
-    state.senders.store(Arc::new(crate::server::menu_senders(&state.hub().menus)));
+    live.hub.store(Arc::new(hub));
+    live.sms_catalog.store(loaded.catalog);
+    live.lookup_files.store(loaded.lookups);
+    live.senders.store(Arc::new(menu_senders(&live.hub().menus)));
     Outcome::Reloaded { menus, warnings: loaded.warnings }
 }
 

@@ -9,9 +9,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::BoxFuture;
 use crate::channel::telco::{self, Telco, Walk, WireRequest};
-use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, field, form_pairs, refuse};
+use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, HopSink, field, form_pairs, refuse};
 use crate::hub::{Hop, HopInput, Reply};
-use crate::server::AppState;
 use crate::store::SessionEnd;
 use crate::types::{Msisdn, mask_raw_phone};
 
@@ -30,11 +29,11 @@ pub const DIALECT: Dialect = Dialect {
     telco: Some(&Telco { request: telco_request, read: telco::read_con_end }),
 };
 
-fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
+fn handle(sink: HopSink, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
     Box::pin(async move {
         match (&req.method, req.rest.as_str()) {
-            (&Method::POST, "") => hop(app, ch, req.body).await,
-            (&Method::POST, "/events") => session_end(app, ch, req.body).await,
+            (&Method::POST, "") => hop(sink, ch, req.body).await,
+            (&Method::POST, "/events") => session_end(sink, ch, req.body).await,
             _ => req.unrouted(),
         }
     })
@@ -82,14 +81,14 @@ pub fn format_reply(reply: &Reply) -> String {
     out
 }
 
-async fn hop(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
+async fn hop(sink: HopSink, ch: Arc<Channel>, body: Bytes) -> Response {
     let hop = match parse_hop(&body, &ch) {
         Ok(h) => h,
         Err(e) => {
             return refuse(&ch.name, field(&form_pairs(&body), "phoneNumber").map(mask_raw_phone), e);
         }
     };
-    let reply = app.hub().hop(hop).await;
+    let reply = sink.hop(hop).await;
     crate::channel::plain_text(format_reply(&reply))
 }
 
@@ -120,7 +119,7 @@ pub fn parse_session_end(body: &[u8], ch: &Channel) -> Result<SessionEnd, BadReq
     })
 }
 
-async fn session_end(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
+async fn session_end(sink: HopSink, ch: Arc<Channel>, body: Bytes) -> Response {
     let end = match parse_session_end(&body, &ch) {
         Ok(e) => e,
         Err(e) => {
@@ -130,7 +129,7 @@ async fn session_end(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Respo
     };
     let masked = end.msisdn.map(|m| m.masked().to_string());
     tracing::info!(channel = %ch.name, msisdn = masked.as_deref().unwrap_or("-"), status = ?end.status, hops = ?end.hops, "session ended");
-    match app.hub().store.record_session_end(end).await {
+    match sink.session_end(end).await {
         Ok(()) => "OK".into_response(),
         Err(e) => {
             tracing::error!(error = %e, "cannot record end of session");

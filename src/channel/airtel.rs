@@ -9,10 +9,9 @@ use axum::response::{IntoResponse, Response};
 
 use crate::BoxFuture;
 use crate::channel::telco::{self, Screen, Telco, Walk, WireReply, WireRequest};
-use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, MAX_INPUT, field, form_pairs, refuse};
+use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, HopSink, MAX_INPUT, field, form_pairs, refuse};
 use crate::hub::{Hop, HopInput, Reply};
 use crate::menu::normalize_code;
-use crate::server::AppState;
 use crate::types::{Msisdn, mask_raw_phone};
 
 pub const CHANNEL: &str = "airtel";
@@ -26,8 +25,8 @@ pub const DIALECT: Dialect = Dialect {
     telco: Some(&Telco { request: telco_request, read: telco_read }),
 };
 
-fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
-    crate::channel::get_hops(app, ch, req, hop)
+fn handle(sink: HopSink, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
+    crate::channel::get_hops(sink, ch, req, hop)
 }
 
 /// How Airtel sends hop `k`: the code without `*` and `#` first (`384*5`), then the latest input.
@@ -94,9 +93,9 @@ pub fn format_reply(reply: &Reply) -> Response {
         .into_response()
 }
 
-async fn hop(app: Arc<AppState>, ch: Arc<Channel>, query: String) -> Response {
+async fn hop(sink: HopSink, ch: Arc<Channel>, query: String) -> Response {
     match parse(&query, &ch) {
-        Ok(Parsed::Hop(hop)) => format_reply(&app.hub().hop(hop).await),
+        Ok(Parsed::Hop(hop)) => format_reply(&sink.hop(hop).await),
         Ok(Parsed::Cleanup) => {
             tracing::info!(channel = %ch.name, "session cleaned up by the network");
             "OK".into_response()

@@ -11,10 +11,9 @@ use serde::Deserialize;
 use crate::BoxFuture;
 use crate::channel::telco::{self, Screen, Telco, Walk, WireReply, WireRequest};
 use crate::channel::{
-    BadRequest, Channel, ChannelRequest, Dialect, MAX_INPUT, is_dial_string, json_phone, json_reply, refuse,
+    BadRequest, Channel, ChannelRequest, Dialect, HopSink, MAX_INPUT, is_dialled_code, json_phone, json_reply, refuse,
 };
 use crate::hub::{Hop, HopInput, Reply};
-use crate::server::AppState;
 use crate::types::Msisdn;
 
 pub const CHANNEL: &str = "arkesel";
@@ -27,8 +26,8 @@ pub const DIALECT: Dialect = Dialect {
     telco: Some(&Telco { request: telco_request, read: telco_read }),
 };
 
-fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
-    crate::channel::post_hops(app, ch, req, hop)
+fn handle(sink: HopSink, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
+    crate::channel::post_hops(sink, ch, req, hop)
 }
 
 /// How Arkesel sends hop `k`: `newSession` with the dial string first, then the latest input.
@@ -79,7 +78,7 @@ pub fn parse(body: &[u8], ch: &Channel) -> Result<Parsed, BadRequest> {
     if r.user_data.len() > MAX_INPUT || r.user_id.len() > 64 {
         return Err(BadRequest(format!("userData is longer than {MAX_INPUT} bytes, or userID than 64")));
     }
-    let service_code = if r.new_session && is_dial_string(&r.user_data) { r.user_data.clone() } else { String::new() };
+    let service_code = if r.new_session && is_dialled_code(&r.user_data) { r.user_data.clone() } else { String::new() };
     let hop =
         ch.hop(key, msisdn, service_code, HopInput::Latest { text: r.user_data, first: r.new_session, sequence: None });
     Ok(Parsed { hop, session_id: r.session_id, user_id: r.user_id, msisdn: r.msisdn })
@@ -95,10 +94,10 @@ pub fn format_reply(parsed: &Parsed, reply: &Reply) -> serde_json::Value {
     })
 }
 
-async fn hop(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
+async fn hop(sink: HopSink, ch: Arc<Channel>, body: Bytes) -> Response {
     match parse(&body, &ch) {
         Ok(parsed) => {
-            let reply = app.hub().hop(parsed.hop.clone()).await;
+            let reply = sink.hop(parsed.hop.clone()).await;
             json_reply(format_reply(&parsed, &reply))
         }
         Err(e) => refuse(&ch.name, json_phone(&body, "msisdn"), e),

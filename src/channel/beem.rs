@@ -15,9 +15,10 @@ use serde::Deserialize;
 
 use crate::BoxFuture;
 use crate::channel::telco::{self, Screen, Telco, Walk, WireReply, WireRequest};
-use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, MAX_INPUT, json_phone, json_reply, refuse};
+use crate::channel::{
+    BadRequest, Channel, ChannelRequest, Dialect, HopSink, MAX_INPUT, json_phone, json_reply, refuse,
+};
 use crate::hub::{Hop, HopInput, Reply};
-use crate::server::AppState;
 use crate::types::Msisdn;
 
 pub const CHANNEL: &str = "beem";
@@ -30,8 +31,8 @@ pub const DIALECT: Dialect = Dialect {
     telco: Some(&Telco { request: telco_request, read: telco_read }),
 };
 
-fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
-    crate::channel::post_hops(app, ch, req, hop)
+fn handle(sink: HopSink, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
+    crate::channel::post_hops(sink, ch, req, hop)
 }
 
 /// How Beem sends hop `k`: `initiate` with a 0 response (Beem names no code), then `continue`
@@ -160,12 +161,12 @@ pub fn format_reply(parsed: &Parsed, reply: &Reply) -> serde_json::Value {
     })
 }
 
-async fn hop(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
+async fn hop(sink: HopSink, ch: Arc<Channel>, body: Bytes) -> Response {
     match parse(&body, &ch) {
         Ok(parsed) => match &parsed.hop {
             Some(hop) => {
                 warn_unhonoured(&ch.name, &parsed);
-                let reply = app.hub().hop(hop.clone()).await;
+                let reply = sink.hop(hop.clone()).await;
                 json_reply(format_reply(&parsed, &reply))
             }
             None => {

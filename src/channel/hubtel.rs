@@ -11,10 +11,9 @@ use serde::Deserialize;
 use crate::BoxFuture;
 use crate::channel::telco::{self, Screen, Telco, Walk, WireReply, WireRequest};
 use crate::channel::{
-    BadRequest, Channel, ChannelRequest, Dialect, MAX_INPUT, is_dial_string, json_phone, json_reply, refuse,
+    BadRequest, Channel, ChannelRequest, Dialect, HopSink, MAX_INPUT, is_dialled_code, json_phone, json_reply, refuse,
 };
 use crate::hub::{Hop, HopInput, Reply};
-use crate::server::AppState;
 use crate::types::Msisdn;
 
 pub const CHANNEL: &str = "hubtel";
@@ -27,8 +26,8 @@ pub const DIALECT: Dialect = Dialect {
     telco: Some(&Telco { request: telco_request, read: telco_read }),
 };
 
-fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
-    crate::channel::post_hops(app, ch, req, hop)
+fn handle(sink: HopSink, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
+    crate::channel::post_hops(sink, ch, req, hop)
 }
 
 /// How Hubtel sends hop `k`: the whole dial string at initiation, then the latest input, with a
@@ -93,7 +92,7 @@ pub fn parse(body: &[u8], ch: &Channel) -> Result<Parsed, BadRequest> {
         "initiation" => {
             // The dial string (`*384*1#`) carries digits dialled with the code; without one the
             // service code names the code (`384`).
-            let service_code = if is_dial_string(&r.message) {
+            let service_code = if is_dialled_code(&r.message) {
                 r.message.clone()
             } else if !r.service_code.is_empty() && r.service_code.bytes().all(|b| b.is_ascii_digit() || b == b'*') {
                 format!("*{}#", r.service_code)
@@ -130,9 +129,9 @@ pub fn format_reply(reply: &Reply) -> serde_json::Value {
     })
 }
 
-async fn hop(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
+async fn hop(sink: HopSink, ch: Arc<Channel>, body: Bytes) -> Response {
     match parse(&body, &ch) {
-        Ok(Parsed::Hop(hop)) => json_reply(format_reply(&app.hub().hop(hop).await)),
+        Ok(Parsed::Hop(hop)) => json_reply(format_reply(&sink.hop(hop).await)),
         Ok(Parsed::Ended { kind, msisdn }) => {
             tracing::info!(channel = %ch.name, msisdn = %msisdn.masked(), kind = %kind, "session ended by the network");
             json_reply(serde_json::json!({ "Type": "Release", "Message": "" }))

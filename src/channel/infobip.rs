@@ -14,9 +14,10 @@ use serde::Deserialize;
 
 use crate::BoxFuture;
 use crate::channel::telco::{self, Screen, Telco, Walk, WireReply, WireRequest};
-use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, MAX_INPUT, is_dial_string, json_phone, json_reply};
+use crate::channel::{
+    BadRequest, Channel, ChannelRequest, Dialect, HopSink, MAX_INPUT, is_dialled_code, json_phone, json_reply,
+};
 use crate::hub::{Hop, HopInput, Reply};
-use crate::server::AppState;
 use crate::store::SessionEnd;
 use crate::types::Msisdn;
 
@@ -55,15 +56,15 @@ pub fn route<'a>(method: &Method, rest: &'a str) -> Option<Call<'a>> {
     }
 }
 
-fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
+fn handle(sink: HopSink, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
     Box::pin(async move {
         match route(&req.method, &req.rest) {
-            Some(Call::Start(id)) => hop(&app, &ch, id, &req.body, true).await,
-            Some(Call::Response(id)) => hop(&app, &ch, id, &req.body, false).await,
-            Some(Call::End(id)) => end(&app, &ch, id, &req.body).await,
+            Some(Call::Start(id)) => hop(&sink, &ch, id, &req.body, true).await,
+            Some(Call::Response(id)) => hop(&sink, &ch, id, &req.body, false).await,
+            Some(Call::End(id)) => end(&sink, &ch, id, &req.body).await,
             Some(Call::Status(id)) => match ch.key(id) {
                 Ok(key) => json_reply(serde_json::json!({
-                    "sessionActive": app.hub().is_active(&key).await,
+                    "sessionActive": sink.is_active(&key).await,
                     "responseExitCode": 200,
                     "responseMessage": "",
                 })),
@@ -114,14 +115,14 @@ struct EndRequest {
 /// The code a start names: a dial string in `text` (it carries digits dialled with the code),
 /// else `shortCode` (which some gateways write as `*123#1#`: the part up to the first `#`).
 fn start_code(text: &str, short_code: &str) -> String {
-    if is_dial_string(text) {
+    if is_dialled_code(text) {
         return text.to_owned();
     }
-    if is_dial_string(short_code) {
+    if is_dialled_code(short_code) {
         return short_code.to_owned();
     }
     match short_code.find('#') {
-        Some(at) if is_dial_string(&short_code[..=at]) => short_code[..=at].to_owned(),
+        Some(at) if is_dialled_code(&short_code[..=at]) => short_code[..=at].to_owned(),
         _ => String::new(),
     }
 }
@@ -182,20 +183,20 @@ fn refused(ch: &Channel, body: &[u8], e: BadRequest) -> Response {
     crate::channel::refuse(&ch.name, json_phone(body, "msisdn"), e)
 }
 
-async fn hop(app: &AppState, ch: &Channel, id: &str, body: &Bytes, first: bool) -> Response {
+async fn hop(sink: &HopSink, ch: &Channel, id: &str, body: &Bytes, first: bool) -> Response {
     match parse(id, body, first, ch) {
-        Ok(hop) => json_reply(format_reply(&app.hub().hop(hop).await)),
+        Ok(hop) => json_reply(format_reply(&sink.hop(hop).await)),
         Err(e) => refused(ch, body, e),
     }
 }
 
-async fn end(app: &AppState, ch: &Channel, id: &str, body: &Bytes) -> Response {
+async fn end(sink: &HopSink, ch: &Channel, id: &str, body: &Bytes) -> Response {
     let end = match parse_end(id, body, ch) {
         Ok(e) => e,
         Err(e) => return refused(ch, body, e),
     };
     tracing::info!(channel = %ch.name, status = %end.status, "session ended by the gateway");
-    match app.hub().store.record_session_end(end).await {
+    match sink.session_end(end).await {
         Ok(()) => json_reply(serde_json::json!({ "responseExitCode": 200, "responseMessage": "" })),
         Err(e) => {
             tracing::error!(error = %e, "cannot record end of session");

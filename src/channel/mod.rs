@@ -2,7 +2,8 @@
 //! channel is a dialect served at a path with a screen limit, the menus it may reach and its
 //! authentication ([`Channel`]). An adapter parses its wire format into a
 //! [`crate::hub::Hop`] and formats the [`crate::hub::Reply`]; it holds no business logic and
-//! the engine knows no telco.
+//! the engine knows no telco. What a dialect reaches below itself is a [`HopSink`]; the
+//! channels never import the server that serves them.
 
 pub mod africastalking;
 pub mod airtel;
@@ -13,6 +14,7 @@ pub mod hubtel;
 pub mod infobip;
 pub mod nalo;
 pub mod safaricom;
+pub mod sink;
 pub mod sms_africastalking;
 pub mod telco;
 
@@ -26,8 +28,9 @@ use axum::response::{IntoResponse, Response};
 use crate::BoxFuture;
 use crate::channel::auth::ChannelAuth;
 use crate::hub::{Hop, HopInput, MenuFilter};
-use crate::server::AppState;
 use crate::types::{Msisdn, SessionKey};
+
+pub use sink::HopSink;
 
 /// Every dialect, in one explicit list.
 pub const DIALECTS: &[Dialect] = &[
@@ -47,9 +50,10 @@ pub fn dialect(name: &str) -> Option<&'static Dialect> {
     DIALECTS.iter().find(|d| d.name == name)
 }
 
-/// A request's handler: the channel it came in on and the request, its body already read
-/// (size- and time-limited) and its authentication already checked.
-pub type Handler = fn(Arc<AppState>, Arc<Channel>, ChannelRequest) -> BoxFuture<'static, Response>;
+/// A request's handler: the hub in service (taken once for the request), the channel it came
+/// in on and the request, its body already read (size- and time-limited) and its
+/// authentication already checked.
+pub type Handler = fn(HopSink, Arc<Channel>, ChannelRequest) -> BoxFuture<'static, Response>;
 
 /// What the server needs to know of a dialect.
 pub struct Dialect {
@@ -97,16 +101,16 @@ impl ChannelRequest {
 /// Serves a dialect whose hops are POSTs to the channel path: `hop` gets the body; any other
 /// method or path is unrouted.
 pub fn post_hops<F>(
-    app: Arc<AppState>,
+    sink: HopSink,
     ch: Arc<Channel>,
     req: ChannelRequest,
-    hop: fn(Arc<AppState>, Arc<Channel>, Bytes) -> F,
+    hop: fn(HopSink, Arc<Channel>, Bytes) -> F,
 ) -> BoxFuture<'static, Response>
 where
     F: std::future::Future<Output = Response> + Send + 'static,
 {
     if req.method == Method::POST && req.rest.is_empty() {
-        Box::pin(hop(app, ch, req.body))
+        Box::pin(hop(sink, ch, req.body))
     } else {
         Box::pin(std::future::ready(req.unrouted()))
     }
@@ -115,16 +119,16 @@ where
 /// Serves a dialect whose hops are GETs of the channel path: `hop` gets the query string; any
 /// other method or path is unrouted.
 pub fn get_hops<F>(
-    app: Arc<AppState>,
+    sink: HopSink,
     ch: Arc<Channel>,
     req: ChannelRequest,
-    hop: fn(Arc<AppState>, Arc<Channel>, String) -> F,
+    hop: fn(HopSink, Arc<Channel>, String) -> F,
 ) -> BoxFuture<'static, Response>
 where
     F: std::future::Future<Output = Response> + Send + 'static,
 {
     if req.method == Method::GET && req.rest.is_empty() {
-        Box::pin(hop(app, ch, req.query))
+        Box::pin(hop(sink, ch, req.query))
     } else {
         Box::pin(std::future::ready(req.unrouted()))
     }
@@ -430,8 +434,9 @@ fn form_decode(part: &[u8]) -> Cow<'_, str> {
 /// Longest latest input accepted: a screen's answer, never a whole session.
 pub const MAX_INPUT: usize = 512;
 
-/// True when `s` is a dial string such as `*384#` or `*384*1*2#`.
-pub fn is_dial_string(s: &str) -> bool {
+/// True when `s` is a whole USSD code as dialled, with its `*` and `#`: `*384#` or
+/// `*384*1*2#`. (Not the hub's test of a first hop's text, which is the digits after the code.)
+pub fn is_dialled_code(s: &str) -> bool {
     s.len() <= 40
         && s.starts_with('*')
         && s.ends_with('#')
@@ -485,6 +490,29 @@ mod tests {
             ]
         );
         assert!(matches!(pairs[0].1, Cow::Borrowed(_)), "plain values are borrowed");
+    }
+
+    #[test]
+    fn a_dialled_code_is_a_whole_code_with_its_star_and_hash() {
+        let longest = format!("*{}#", "1".repeat(38));
+        let too_long = format!("*{}#", "1".repeat(39));
+        let cases: &[(&str, bool)] = &[
+            ("*384#", true),
+            ("*384*1*2#", true),
+            ("**#", true),
+            (&longest, true),
+            (&too_long, false),
+            ("*#", false),
+            ("*384", false),
+            ("384#", false),
+            ("1*2", false),
+            ("", false),
+            ("*38a#", false),
+            ("*384 #", false),
+        ];
+        for (text, want) in cases {
+            assert_eq!(is_dialled_code(text), *want, "{text:?}");
+        }
     }
 
     #[test]

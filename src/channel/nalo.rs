@@ -13,10 +13,9 @@ use serde::Deserialize;
 use crate::BoxFuture;
 use crate::channel::telco::{self, Screen, Telco, Walk, WireReply, WireRequest};
 use crate::channel::{
-    BadRequest, Channel, ChannelRequest, Dialect, MAX_INPUT, is_dial_string, json_phone, json_reply, refuse,
+    BadRequest, Channel, ChannelRequest, Dialect, HopSink, MAX_INPUT, is_dialled_code, json_phone, json_reply, refuse,
 };
 use crate::hub::{Hop, HopInput, Reply};
-use crate::server::AppState;
 use crate::types::Msisdn;
 
 pub const CHANNEL: &str = "nalo";
@@ -33,8 +32,8 @@ pub const DIALECT: Dialect = Dialect {
     telco: Some(&Telco { request: telco_request, read: telco_read }),
 };
 
-fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
-    crate::channel::post_hops(app, ch, req, hop)
+fn handle(sink: HopSink, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
+    crate::channel::post_hops(sink, ch, req, hop)
 }
 
 /// How Nalo sends hop `k`: `MSGTYPE` true with the dial string first, then the latest input.
@@ -105,7 +104,7 @@ pub fn parse(body: &[u8], ch: &Channel) -> Result<Parsed, BadRequest> {
             "USERDATA is longer than {MAX_INPUT} bytes, or USERID than 64, or NETWORK than 32"
         )));
     }
-    let service_code = if first && is_dial_string(&r.userdata) { r.userdata.clone() } else { String::new() };
+    let service_code = if first && is_dialled_code(&r.userdata) { r.userdata.clone() } else { String::new() };
     let hop = ch.hop(key, msisdn, service_code, HopInput::Latest { text: r.userdata, first, sequence: None });
     Ok(Parsed { hop, user_id: r.user_id, msisdn: phone })
 }
@@ -120,10 +119,10 @@ pub fn format_reply(parsed: &Parsed, reply: &Reply) -> serde_json::Value {
     })
 }
 
-async fn hop(app: Arc<AppState>, ch: Arc<Channel>, body: Bytes) -> Response {
+async fn hop(sink: HopSink, ch: Arc<Channel>, body: Bytes) -> Response {
     match parse(&body, &ch) {
         Ok(parsed) => {
-            let reply = app.hub().hop(parsed.hop.clone()).await;
+            let reply = sink.hop(parsed.hop.clone()).await;
             json_reply(format_reply(&parsed, &reply))
         }
         Err(e) => refuse(&ch.name, json_phone(&body, "MSISDN"), e),

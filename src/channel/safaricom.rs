@@ -15,10 +15,9 @@ use axum::response::Response;
 
 use crate::BoxFuture;
 use crate::channel::telco::{self, Telco, Walk, WireRequest};
-use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, field, form_pairs, refuse};
+use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, HopSink, field, form_pairs, refuse};
 use crate::hub::{Hop, HopInput};
 use crate::menu::normalize_code;
-use crate::server::AppState;
 use crate::types::{Msisdn, mask_raw_phone};
 
 pub const CHANNEL: &str = "safaricom";
@@ -35,8 +34,8 @@ pub const DIALECT: Dialect = Dialect {
     telco: Some(&Telco { request: telco_request, read: telco::read_con_end }),
 };
 
-fn handle(app: Arc<AppState>, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
-    crate::channel::get_hops(app, ch, req, hop)
+fn handle(sink: HopSink, ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
+    crate::channel::get_hops(sink, ch, req, hop)
 }
 
 /// How Safaricom sends hop `k`: the code's digits in `DEST`, everything typed since the dial
@@ -101,14 +100,14 @@ fn without_dial_string(params: &str, code: &str) -> Result<String, BadRequest> {
     Ok(if extras.is_empty() { typed.to_owned() } else { format!("{extras}*{typed}") })
 }
 
-async fn hop(app: Arc<AppState>, ch: Arc<Channel>, query: String) -> Response {
+async fn hop(sink: HopSink, ch: Arc<Channel>, query: String) -> Response {
     let hop = match parse_hop(&query, &ch) {
         Ok(h) => h,
         Err(e) => {
             return refuse(&ch.name, field(&form_pairs(query.as_bytes()), "ORIG").map(mask_raw_phone), e);
         }
     };
-    let reply = app.hub().hop(hop).await;
+    let reply = sink.hop(hop).await;
     // The same `CON `/`END ` text as Africa's Talking.
     crate::channel::plain_text(crate::channel::africastalking::format_reply(&reply))
 }

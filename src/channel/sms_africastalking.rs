@@ -14,10 +14,9 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::BoxFuture;
-use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, field, form_pairs, refuse};
+use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, HopSink, field, form_pairs, refuse};
 use crate::handoff::ReportOutcome;
 use crate::lifecycle::DeliveryStatus;
-use crate::server::AppState;
 use crate::sms::{DeliveryReport, InboundSms};
 use crate::types::{Msisdn, mask_raw_phone};
 
@@ -40,11 +39,11 @@ pub const DELIVERY_PATH: &str = "/sms/africastalking/delivery";
 pub const DIALECT: Dialect =
     Dialect { name: "africastalking-sms", default_path: DEFAULT_PATH, max_screen: None, handle, telco: None };
 
-fn handle(app: Arc<AppState>, _ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
+fn handle(sink: HopSink, _ch: Arc<Channel>, req: ChannelRequest) -> BoxFuture<'static, Response> {
     Box::pin(async move {
         match (&req.method, req.rest.as_str()) {
-            (&Method::POST, "/inbound") => inbound(app, req.body).await,
-            (&Method::POST, "/delivery") => delivery_report(app, req.body).await,
+            (&Method::POST, "/inbound") => inbound(sink, req.body).await,
+            (&Method::POST, "/delivery") => delivery_report(sink, req.body).await,
             _ => (StatusCode::NOT_FOUND, "expected POST /inbound or /delivery\n").into_response(),
         }
     })
@@ -148,12 +147,12 @@ fn unavailable() -> Response {
 
 /// `POST /sms/africastalking/inbound`: records the SMS with its reply queued (in one
 /// transaction), then answers 200; a retry of the same `id` is answered 200 and sends nothing.
-pub async fn inbound(app: Arc<AppState>, body: Bytes) -> Response {
+pub async fn inbound(sink: HopSink, body: Bytes) -> Response {
     let sms = match parse_inbound(&body) {
         Ok(s) => s,
         Err(e) => return refuse("africastalking-sms", field(&form_pairs(&body), "from").map(mask_raw_phone), e),
     };
-    match crate::keywords::receive(&app.hub(), PROVIDER, &sms).await {
+    match sink.inbound_sms(PROVIDER, &sms).await {
         Ok(_) => ok(),
         Err(e) => {
             tracing::error!(error = %e, id = %sms.provider_id, from = %sms.from.masked(), "cannot record an inbound SMS");
@@ -165,7 +164,7 @@ pub async fn inbound(app: Arc<AppState>, body: Bytes) -> Response {
 /// `POST /sms/africastalking/delivery`: records the report against the SMS it names (a failure
 /// that may pass queues the SMS again), then answers 200. A report about an SMS Njia does not
 /// know is answered 200 too: no retry would make it known.
-pub async fn delivery_report(app: Arc<AppState>, body: Bytes) -> Response {
+pub async fn delivery_report(sink: HopSink, body: Bytes) -> Response {
     let report = match parse_delivery_report(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -173,8 +172,7 @@ pub async fn delivery_report(app: Arc<AppState>, body: Bytes) -> Response {
         }
     };
     let masked = report.msisdn.map(|m| m.masked().to_string());
-    let hub = app.hub();
-    let record = || crate::handoff::delivery_report(hub.store.as_ref(), &hub.config.handoff, PROVIDER, &report);
+    let record = || sink.delivery_report(PROVIDER, &report);
     let mut outcome = record().await;
     // A report can overtake the write that records the message id (the dispatcher commits it
     // just after Africa's Talking answered the send): look again for a moment before calling
@@ -202,7 +200,7 @@ pub async fn delivery_report(app: Arc<AppState>, body: Bytes) -> Response {
                 );
             }
             if matches!(outcome, ReportOutcome::Applied { resent: true }) {
-                app.hub().config.wake.notify_one();
+                sink.wake_dispatcher();
             }
             ok()
         }

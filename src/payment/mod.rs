@@ -3,77 +3,21 @@
 //!
 //! The provider only speaks its wire format. What a result means for a request (paid, failed,
 //! retry later, unknown) is decided in [`crate::handoff`], so every provider shares one state
-//! machine.
+//! machine. This module sits below the hand-off and never imports it: Daraja's callbacks reach
+//! the hand-off through the server's route, the sandbox's through the
+//! [`sandbox::CallbackSink`] the server gives it.
 
 pub mod daraja;
 pub mod sandbox;
 
-use std::sync::Arc;
-
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-
 use crate::BoxFuture;
-use crate::handoff::{self, CallbackOutcome};
-use crate::server::AppState;
 use crate::types::Msisdn;
 
 /// Where payment callbacks arrive: `{public_url}/payments/stk/{token}`. The path avoids the
-/// words Safaricom refuses in callback URLs ("mpesa", "query", …).
+/// words Safaricom refuses in callback URLs ("mpesa", "query", …). The route itself is the
+/// server's (`server::routes`): it hands the result to the hand-off, which sits above this
+/// module.
 pub const CALLBACK_PATH: &str = "/payments/stk";
-
-/// The payment callback route.
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route(&format!("{CALLBACK_PATH}/{{token}}"), post(stk_callback))
-}
-
-/// Daraja's acknowledgement body.
-fn ack(status: StatusCode, code: u8, desc: &str) -> Response {
-    let body = serde_json::json!({ "ResultCode": code, "ResultDesc": desc }).to_string();
-    (status, [("content-type", "application/json")], body).into_response()
-}
-
-/// An STK callback: authenticated by the unguessable token in its path (Daraja signs
-/// nothing), recorded durably before the 200 goes back, idempotent.
-async fn stk_callback(State(state): State<Arc<AppState>>, Path(token): Path<String>, body: Bytes) -> Response {
-    if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        tracing::warn!("payment callback with a malformed token refused");
-        return ack(StatusCode::NOT_FOUND, 1, "Unknown callback");
-    }
-    let result = match daraja::parse_callback(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(error = %e, "malformed payment callback refused");
-            return ack(StatusCode::BAD_REQUEST, 1, &format!("Malformed callback: {e}"));
-        }
-    };
-    let hub = state.hub();
-    match handoff::payment_callback(hub.store.as_ref(), &hub.config.handoff, &token, &result).await {
-        Ok(CallbackOutcome::Applied) => {
-            hub.config.wake.notify_one();
-            ack(StatusCode::OK, 0, "Accepted")
-        }
-        Ok(CallbackOutcome::Duplicate) => ack(StatusCode::OK, 0, "Accepted"),
-        Ok(CallbackOutcome::UnknownToken) => {
-            tracing::warn!(checkout = %result.checkout_request_id, "payment callback for an unknown token refused");
-            ack(StatusCode::NOT_FOUND, 1, "Unknown callback")
-        }
-        Ok(CallbackOutcome::Mismatch) => {
-            tracing::warn!(checkout = %result.checkout_request_id, "payment callback names another push; refused");
-            ack(StatusCode::BAD_REQUEST, 1, "CheckoutRequestID does not match")
-        }
-        Err(e) => {
-            // Not recorded: a non-2xx lets Daraja try again, and the query job settles it
-            // otherwise.
-            tracing::error!(error = %e, "payment callback could not be recorded");
-            ack(StatusCode::SERVICE_UNAVAILABLE, 1, "Try again")
-        }
-    }
-}
 
 /// One STK push, as the dispatcher asks for it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,18 +2,28 @@
 //! a success through the same code path as a real Daraja callback, so a newcomer can dial the
 //! demo, pay and get the receipt SMS on a machine with no credentials. Every push is logged
 //! loudly as simulated.
+//!
+//! The "same code path" is the hand-off's, which sits above this module: the server gives the
+//! simulation a [`CallbackSink`] that leads there, so payments never import the hand-off.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::BoxFuture;
-use crate::handoff::{self, Policy};
 use crate::payment::{PaymentResult, Payments, PushOutcome, PushRequest, QueryOutcome};
-use crate::store::Store;
+use crate::store::StoreError;
+
+/// Where a simulated provider delivers the callback a real one would POST: the server wires it
+/// to the hand-off's `payment_callback`, the one path every payment result takes.
+pub trait CallbackSink: Send + Sync + 'static {
+    /// Records `result` for the attempt whose callback token is `token`; durable when it
+    /// returns `Ok`.
+    fn deliver<'a>(&'a self, token: &'a str, result: &'a PaymentResult) -> BoxFuture<'a, Result<(), StoreError>>;
+}
 
 pub struct SandboxPayments {
-    pub store: Arc<dyn Store>,
-    pub policy: Policy,
+    /// Where the simulated callbacks go.
+    pub callbacks: Arc<dyn CallbackSink>,
     /// Time the simulated citizen takes to enter their PIN.
     pub pin_delay: Duration,
 }
@@ -44,13 +54,12 @@ impl Payments for SandboxPayments {
                 amount: Some(request.amount_kes.to_string()),
                 phone: Some(request.phone.as_u64()),
             };
-            let store = Arc::clone(&self.store);
-            let policy = self.policy.clone();
+            let callbacks = Arc::clone(&self.callbacks);
             let token = request.callback_token.clone();
             let delay = self.pin_delay;
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                if let Err(e) = handoff::payment_callback(store.as_ref(), &policy, &token, &result).await {
+                if let Err(e) = callbacks.deliver(&token, &result).await {
                     // The query job settles it later, as it would a lost Daraja callback.
                     tracing::error!(error = %e, "simulated M-Pesa callback could not be recorded");
                 }

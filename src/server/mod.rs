@@ -1,80 +1,85 @@
-//! The HTTP edge: builds the application from a [`Config`], serves it on a listener it is
-//! given, and drains connections gracefully on shutdown.
+//! The server, the top of the library's layers: it builds the application from a [`Config`]
+//! (this file: the wiring of store, sessions, hub, hand-off, payments and channels, and the
+//! state every request shares), serves it on a listener it is given and drains connections
+//! gracefully on shutdown (`http`), and routes what is neither a channel nor an operations
+//! endpoint (`routes`: health, payment callbacks). It imports the modules below it; none
+//! of them imports it: each gets what it needs as a narrow value the server builds
+//! ([`crate::channel::HopSink`], [`crate::ops::Ops`], [`crate::reload::Live`],
+//! [`crate::payment::sandbox::CallbackSink`]).
 //!
 //! `run` takes the listener and the shutdown signal from its caller (the mini-redis pattern),
 //! so tests start the real server on `127.0.0.1:0` and stop it when they are done.
 
+mod http;
+mod routes;
+
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tower::ServiceExt;
+use tokio::sync::Notify;
 
-use tokio::sync::{Notify, watch};
-
+use crate::BoxFuture;
 use crate::agency::{Agencies, HttpBackend};
-use crate::channel::auth::{ChannelAuth, Cidr, Denied};
-use crate::channel::{Channel, ChannelRequest, Channels};
+use crate::channel::auth::{ChannelAuth, Cidr};
+use crate::channel::{Channel, Channels};
 use crate::check::{self, Loaded};
 use crate::config::Config;
 use crate::config::SessionsBackend;
 use crate::diag::Problem;
+use crate::engine::{LookupAnswer, LookupCall};
 use crate::handoff::{Dispatcher, Policy, worker_name};
 use crate::hub::{Hub, HubConfig};
-use crate::lookup::{DataFiles, Lookups};
+use crate::lookup::{Lookup, LookupError, Lookups};
 use crate::menu::{Kind, MenuSet};
-use crate::payment::Payments;
 use crate::payment::daraja::{Daraja, DarajaConfig};
-use crate::payment::sandbox::SandboxPayments;
+use crate::payment::sandbox::{CallbackSink, SandboxPayments};
+use crate::payment::{PaymentResult, Payments};
+use crate::reload::{Live, Shared};
 use crate::session::postgres::{PgSessions, shared_input_key};
 use crate::session::{MemorySessions, SessionStore};
 use crate::sms::{AfricasTalkingConfig, AfricasTalkingSms, LogSms, SmsSender};
-use crate::store::Store;
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
+use crate::store::{Store, StoreError};
+use crate::types::Msisdn;
+
+/// Where it was before the reload module took it; kept for the callers that know this path.
+pub use crate::reload::menu_senders;
+pub use http::{serve, shutdown_signal};
+pub use routes::router;
 
 /// What every handler shares.
 pub struct AppState {
-    /// The hub in service; a reload replaces it whole (see [`crate::reload`]).
-    current: crate::reload::Shared<Hub>,
-    /// Where menus and locales are reloaded from, and the rules they must pass.
-    pub source: crate::reload::Source,
-    /// The catalog the dispatcher writes receipts with, replaced by a reload.
-    pub sms_catalog: crate::reload::SharedCatalog,
-    /// The sender id of each menu with its own, for the dispatcher's receipts; replaced by a
-    /// reload.
-    pub senders: Arc<crate::reload::Shared<std::collections::HashMap<String, String>>>,
-    /// The lookup data files answering lookups, checked with the menus and replaced with them.
-    pub lookup_files: Arc<crate::reload::Shared<DataFiles>>,
+    /// The hub in service and what a reload replaces with it (see [`crate::reload`]).
+    pub live: Live,
     /// The channels served, found by path, with their authentication.
     pub channels: Channels,
     /// Requests refused by channel authentication since start.
-    pub denied: std::sync::atomic::AtomicU64,
+    pub denied: AtomicU64,
     /// Who may call `/admin/*` and scrape `/metrics`.
     pub admin: Option<ChannelAuth>,
     /// Set when shutdown begins: `/readyz` turns 503 so load balancers stop sending.
-    pub draining: std::sync::atomic::AtomicBool,
+    pub draining: AtomicBool,
 }
 
 impl AppState {
     /// The hub in service. Handlers take it once per request, so a request runs entirely on
     /// one menu set even when a reload lands meanwhile.
     pub fn hub(&self) -> Arc<Hub> {
-        self.current.load()
+        self.live.hub()
     }
 
-    pub(crate) fn set_hub(&self, hub: Arc<Hub>) {
-        self.current.store(hub);
+    /// What the operations endpoints read, lent for one request.
+    fn ops(&self) -> crate::ops::Ops<'_> {
+        crate::ops::Ops {
+            live: &self.live,
+            channels: &self.channels,
+            admin: self.admin.as_ref(),
+            draining: &self.draining,
+        }
     }
 }
 
@@ -141,7 +146,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         }
         None => (open_store(config).await?, None),
     };
-    let lookup_files = Arc::new(crate::reload::Shared::new(files));
+    let lookup_files = Arc::new(Shared::new(files));
     let policy = config.dispatcher.clone();
     let payments = payments(config, daraja, &store, &policy)?;
     if sandbox {
@@ -158,8 +163,8 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         tracked.upgrade().map_or(0.0, |l| l.phones() as f64)
     });
     let wake = Arc::new(Notify::new());
-    let sms_catalog = Arc::new(crate::reload::Shared::new(Arc::clone(&catalog)));
-    let senders = Arc::new(crate::reload::Shared::new(Arc::new(menu_senders(&menus))));
+    let sms_catalog = Arc::new(Shared::new(Arc::clone(&catalog)));
+    let senders = Arc::new(Shared::new(Arc::new(menu_senders(&menus))));
     let dispatcher = config.dispatcher.enabled.then(|| {
         Arc::new(Dispatcher {
             store: Arc::clone(&store),
@@ -178,7 +183,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         catalog,
         sessions,
         store: Arc::clone(&store),
-        lookups: Arc::new(Lookups { files: Arc::clone(&lookup_files), store, http: agencies.by_name.clone() }),
+        lookups: Arc::new(Lookups { files: Arc::clone(&lookup_files), store, http: http_lookups(&agencies) }),
         config: HubConfig {
             lookup_timeout: config.lookup_timeout(),
             default_locale: config.default_locale.clone(),
@@ -200,15 +205,11 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
     };
     Ok(App {
         state: Arc::new(AppState {
-            current: crate::reload::Shared::new(Arc::new(hub)),
-            source,
-            sms_catalog,
-            senders,
-            lookup_files,
+            live: Live::new(Arc::new(hub), source, sms_catalog, senders, lookup_files),
             channels,
-            denied: std::sync::atomic::AtomicU64::new(0),
+            denied: AtomicU64::new(0),
             admin,
-            draining: std::sync::atomic::AtomicBool::new(false),
+            draining: AtomicBool::new(false),
         }),
         max_body_bytes: config.max_body_bytes,
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
@@ -217,11 +218,6 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         wake,
         sandbox,
     })
-}
-
-/// The sender id of each menu that names one.
-pub fn menu_senders(menus: &MenuSet) -> std::collections::HashMap<String, String> {
-    menus.menus.iter().filter_map(|m| Some((m.id.clone(), m.sms_sender.clone()?))).collect()
 }
 
 /// The channels to serve, with their authentication: every dialect at its default path,
@@ -250,7 +246,7 @@ fn auth(config: &Config, section: &str, r: Rules<'_>) -> Result<ChannelAuth, Sta
     let cidrs = |list: &[String]| list.iter().map(|s| Cidr::parse(s)).collect::<Result<Vec<_>, _>>();
     let header = match r.header {
         Some(h) => Some((
-            http::HeaderName::from_bytes(h.name.as_bytes()).map_err(|e| bad(format!("header name: {e}")))?,
+            ::http::HeaderName::from_bytes(h.name.as_bytes()).map_err(|e| bad(format!("header name: {e}")))?,
             config.secret(&h.secret_env).map_err(|e| bad(e.to_string()))?,
         )),
         None => None,
@@ -367,6 +363,37 @@ fn agencies(config: &Config, menus: &MenuSet, sandbox: bool) -> Result<Arc<Agenc
     Ok(Arc::new(agencies))
 }
 
+/// The agency backends that answer lookups, by backend name, as the lookup trait.
+fn http_lookups(agencies: &Agencies) -> std::collections::HashMap<String, Arc<dyn Lookup>> {
+    agencies.by_name.iter().map(|(name, b)| (name.clone(), Arc::clone(b) as Arc<dyn Lookup>)).collect()
+}
+
+/// An agency backend answers lookups over HTTP (`POST {base}/lookups/{operation}`). The impl is
+/// here, where both are wired, because `lookup` sits below `agency` (which uses its error) and
+/// so cannot name the backend; it belongs in `agency`, beside the backend, once that module
+/// takes it.
+impl Lookup for HttpBackend {
+    fn call<'a>(&'a self, caller: Msisdn, call: &'a LookupCall) -> BoxFuture<'a, Result<LookupAnswer, LookupError>> {
+        Box::pin(self.lookup(caller, call))
+    }
+}
+
+/// The sandbox's simulated callbacks, led to the hand-off: the same `payment_callback` a
+/// Daraja callback reaches through the route. (It does not wake the dispatcher; the route
+/// does, and the simulation never did: its paid attempt waits for the next poll, as before.)
+pub struct HandoffCallbacks {
+    pub store: Arc<dyn Store>,
+    pub policy: Policy,
+}
+
+impl CallbackSink for HandoffCallbacks {
+    fn deliver<'a>(&'a self, token: &'a str, result: &'a PaymentResult) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            crate::handoff::payment_callback(self.store.as_ref(), &self.policy, token, result).await.map(|_| ())
+        })
+    }
+}
+
 /// The M-Pesa provider: the sandbox's simulation, or Daraja with the configuration
 /// [`daraja_config`] validated.
 fn payments(
@@ -377,8 +404,7 @@ fn payments(
 ) -> Result<Arc<dyn Payments>, StartError> {
     let Some(daraja) = daraja else {
         return Ok(Arc::new(SandboxPayments {
-            store: Arc::clone(store),
-            policy: policy.clone(),
+            callbacks: Arc::new(HandoffCallbacks { store: Arc::clone(store), policy: policy.clone() }),
             pin_delay: Duration::from_millis(config.dispatcher.sandbox_pin_delay_ms),
         }));
     };
@@ -448,19 +474,6 @@ fn sms_sender(config: &Config, sandbox: bool) -> Result<Arc<dyn SmsSender>, Star
     }
 }
 
-/// The router: every channel's routes plus health. What it does not serve is answered with a
-/// reason in the body, like every 4xx.
-pub fn router(app: &App) -> Router {
-    crate::payment::routes()
-        .route("/healthz", get(|| async { "ok" }))
-        .method_not_allowed_fallback(|| async {
-            (StatusCode::METHOD_NOT_ALLOWED, "method not allowed: the Allow header lists the methods this path takes\n")
-        })
-        .fallback(|| async { (StatusCode::NOT_FOUND, "not found: nothing is served at this path\n") })
-        .layer(DefaultBodyLimit::max(app.max_body_bytes))
-        .with_state(Arc::clone(&app.state))
-}
-
 /// Builds the application from `config` and serves it on `listener` until `shutdown`
 /// resolves. The entry point for tests and embedders; `main` calls [`build`] and [`serve`]
 /// itself so it can print the checker's problems.
@@ -477,222 +490,4 @@ pub enum RunError {
     Start(#[from] StartError),
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-    // Beyond loopback every channel must say who may call it.
-    let local = listener.local_addr()?;
-    if !local.ip().is_loopback() {
-        let mut open: Vec<&str> =
-            app.state.channels.iter().filter(|c| !c.auth.is_configured()).map(|c| &*c.name).collect();
-        open.sort_unstable();
-        if !open.is_empty() {
-            return Err(std::io::Error::other(format!(
-                "refusing to listen on {local}: channel(s) {} have no authentication; add header, basic or allow to \
-                 their [channels.NAME] sections, or listen on 127.0.0.1",
-                open.join(", ")
-            )));
-        }
-    }
-    let router = router(&app);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let hangups = reload_on_hangup(Arc::clone(&app.state), stop_rx.clone());
-    let dispatcher = app.dispatcher.clone().map(|d| tokio::spawn(d.run(stop_rx, Arc::clone(&app.wake))));
-    let graceful = GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(app.header_read_timeout).keep_alive(true);
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Usually EMFILE under overload: back off briefly instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let service = Dispatch {
-            peer: peer.ip(),
-            router: router.clone(),
-            state: Arc::clone(&app.state),
-            max_body: app.max_body_bytes,
-            read_timeout: app.header_read_timeout,
-        };
-        // hyper's own replies to what it cannot parse get a reason (see `autoreply`).
-        let io = crate::autoreply::Reasoned::new(TokioIo::new(stream));
-        let conn = builder.serve_connection(io, service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection closed with an error");
-            }
-        });
-    }
-    app.state.draining.store(true, std::sync::atomic::Ordering::Relaxed);
-    tracing::info!("shutting down: finishing in-flight requests");
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("shutdown timed out; dropping connections"),
-    }
-    // Jobs in hand finish (or their leases expire and another dispatcher takes them over).
-    let _ = stop_tx.send(true);
-    hangups.abort();
-    if let Some(d) = dispatcher
-        && tokio::time::timeout(Duration::from_secs(20), d).await.is_err()
-    {
-        tracing::warn!("dispatcher did not stop in time; its leased jobs will be taken over after the lease");
-    }
-    Ok(())
-}
-
-/// The per-connection service: USSD hops straight to their dialect's handler, everything
-/// else through the axum router.
-#[derive(Clone)]
-struct Dispatch {
-    /// The connection's remote address, for channel allow-lists.
-    peer: std::net::IpAddr,
-    router: Router,
-    state: Arc<AppState>,
-    max_body: usize,
-    read_timeout: Duration,
-}
-
-impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
-    type Response = Response;
-    type Error = std::convert::Infallible;
-    type Future = crate::BoxFuture<'static, Result<Response, Self::Error>>;
-
-    fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
-        if crate::ops::serves(req.uri().path()) {
-            let state = Arc::clone(&self.state);
-            let peer = self.peer;
-            return Box::pin(async move {
-                let path = req.uri().path().to_owned();
-                Ok(crate::ops::handle(state, peer, req.method().clone(), &path, req.headers()).await)
-            });
-        }
-        let Some((ch, rest)) = self.state.channels.find(req.uri().path()) else {
-            let router = self.router.clone();
-            return Box::pin(async move { router.oneshot(req.map(axum::body::Body::new)).await });
-        };
-        if let Err(why) = ch.auth.check(req.headers(), self.peer) {
-            self.state.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            crate::metrics::METRICS.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let client = ch.auth.client_ip(req.headers(), self.peer);
-            tracing::warn!(channel = %ch.name, client = %client, reason = ?why, "request refused by channel authentication");
-            let refused = match why {
-                Denied::Credentials => (StatusCode::UNAUTHORIZED, "unauthorized\n"),
-                Denied::Address => (StatusCode::FORBIDDEN, "forbidden\n"),
-            };
-            return Box::pin(async move { Ok(refused.into_response()) });
-        }
-        let ch = Arc::clone(ch);
-        let rest = rest.to_owned();
-        let state = Arc::clone(&self.state);
-        let max = self.max_body;
-        let read_timeout = self.read_timeout;
-        Box::pin(async move {
-            let started = std::time::Instant::now();
-            let metrics = Arc::clone(&ch.metrics);
-            let response = Self::answer(state, ch, rest, req, max, read_timeout).await;
-            metrics.answered(response.status().as_u16(), started.elapsed());
-            Ok(response)
-        })
-    }
-}
-
-impl Dispatch {
-    /// Reads a channel request's body (size- and time-limited) and hands it to the dialect.
-    async fn answer(
-        state: Arc<AppState>,
-        ch: Arc<Channel>,
-        rest: String,
-        req: hyper::Request<Incoming>,
-        max: usize,
-        read_timeout: Duration,
-    ) -> Response {
-        let (parts, body) = req.into_parts();
-        // A body that trickles in is cut off like slow headers are. A telco's small form has
-        // almost always arrived with its headers: the first read takes it without arming a
-        // timer, and only a body still on its way gets one.
-        let mut collect = std::pin::pin!(Limited::new(body, max).collect());
-        let read = match std::future::poll_fn(|cx| std::task::Poll::Ready(collect.as_mut().poll(cx))).await {
-            std::task::Poll::Ready(read) => read,
-            std::task::Poll::Pending => match tokio::time::timeout(read_timeout, collect).await {
-                Ok(read) => read,
-                Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response(),
-            },
-        };
-        let body = match read {
-            Ok(body) => body.to_bytes(),
-            Err(e) if e.is::<LengthLimitError>() => {
-                return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "request body could not be read");
-                return (StatusCode::BAD_REQUEST, "request body could not be read\n").into_response();
-            }
-        };
-        let query = parts.uri.query().unwrap_or_default().to_owned();
-        let request = ChannelRequest { method: parts.method, rest, query, body };
-        (ch.dialect.handle)(state, ch, request).await
-    }
-}
-
-/// Reloads menus and locales on every SIGHUP until `stop`.
-fn reload_on_hangup(state: Arc<AppState>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut hup) = signal(SignalKind::hangup()) else {
-                tracing::warn!("cannot listen for SIGHUP; reload with POST /admin/reload");
-                return;
-            };
-            loop {
-                tokio::select! {
-                    got = hup.recv() => {
-                        if got.is_none() {
-                            return;
-                        }
-                        tracing::info!("SIGHUP: reloading menus and locales");
-                        crate::reload::reload(&state).await;
-                    }
-                    _ = stop.changed() => return,
-                }
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = (state, stop.changed().await);
-        }
-    })
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }
