@@ -515,26 +515,43 @@ pub trait Shared: Send + Sync {
     ) -> BoxFuture<'a, Result<Fetched, StoreError>> {
         // One process owns an embedded store, and the caller serialises its own fetches.
         Box::pin(async move {
-            if let Some((token, until)) = self.shared_token(key).await?
-                && usable(&token, until, now_ms, refused)
-            {
-                return Ok(Ok((token, until)));
-            }
-            match fetch.await {
-                Ok((token, until)) => {
-                    self.put_shared_token(key, &token, until).await?;
-                    Ok(Ok((token, until)))
-                }
-                Err(e) => Ok(Err(e)),
-            }
+            let current = self.shared_token(key).await?;
+            reuse_or_fetch(current, now_ms, refused, fetch, |token, until| async move {
+                self.put_shared_token(key, &token, until).await
+            })
+            .await
         })
     }
 }
 
-/// Whether a shared token may still be used at `now_ms`: not past its time, and not the one the
-/// provider just refused.
-pub(crate) fn usable(token: &str, use_until_ms: i64, now_ms: i64, refused: Option<&str>) -> bool {
-    use_until_ms > now_ms && refused != Some(token)
+/// What [`Shared::token_or_fetch`] decides, whatever holds the token: the `current` one while
+/// it may still be used at `now_ms` (not past its time, and not the one the provider just
+/// refused); otherwise a fetched one, handed to `share` before it is returned. The fetch's own
+/// error comes back as the inner `Err`, and nothing is shared then.
+pub(crate) async fn reuse_or_fetch<S, F>(
+    current: Option<(String, i64)>,
+    now_ms: i64,
+    refused: Option<&str>,
+    fetch: BoxFuture<'_, Fetched>,
+    share: S,
+) -> Result<Fetched, StoreError>
+where
+    S: FnOnce(String, i64) -> F,
+    F: std::future::Future<Output = Result<(), StoreError>>,
+{
+    if let Some((token, until)) = current
+        && until > now_ms
+        && refused != Some(token.as_str())
+    {
+        return Ok(Ok((token, until)));
+    }
+    match fetch.await {
+        Ok((token, until)) => {
+            share(token.clone(), until).await?;
+            Ok(Ok((token, until)))
+        }
+        Err(e) => Ok(Err(e)),
+    }
 }
 
 /// Everything a store does; callers hold an `Arc<dyn Store>`. Implemented by every type that

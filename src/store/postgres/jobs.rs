@@ -5,7 +5,7 @@
 use tokio_postgres::types::ToSql;
 
 use super::writes::write_effects;
-use super::{PostgresStore, bad, count};
+use super::{PostgresStore, all, bad, count, one};
 use crate::BoxFuture;
 use crate::lifecycle::{JobKind, JobState};
 use crate::store::columns::job_columns;
@@ -99,34 +99,26 @@ impl JobQueue for PostgresStore {
         request_id: Option<i64>,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<JobRow>, StoreError>> {
+        let sql = concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs j LEFT JOIN requests r ON r.id = j.request_id \
+             WHERE ($1::text IS NULL OR j.state = $1) AND ($2::bigint IS NULL OR j.request_id = $2) \
+             ORDER BY j.id DESC LIMIT $3"
+        );
         Box::pin(async move {
-            let client = self.background().await?;
-            let stmt = client
-                .prepare_cached(concat!(
-                    "SELECT ",
-                    job_columns!(),
-                    " FROM jobs j LEFT JOIN requests r ON r.id = j.request_id \
-                     WHERE ($1::text IS NULL OR j.state = $1) AND ($2::bigint IS NULL OR j.request_id = $2) \
-                     ORDER BY j.id DESC LIMIT $3"
-                ))
-                .await?;
-            let rows = client.query(&stmt, &[&state.map(|s| s.as_str()), &request_id, &i64::from(limit)]).await?;
-            rows.iter().map(row_to_job).collect()
+            let args: [&(dyn ToSql + Sync); 3] = [&state.map(|s| s.as_str()), &request_id, &i64::from(limit)];
+            all(&self.background, sql, &args, row_to_job).await
         })
     }
 
     fn job(&self, id: i64) -> BoxFuture<'_, Result<Option<JobRow>, StoreError>> {
-        Box::pin(async move {
-            let client = self.background().await?;
-            let stmt = client
-                .prepare_cached(concat!(
-                    "SELECT ",
-                    job_columns!(),
-                    " FROM jobs j LEFT JOIN requests r ON r.id = j.request_id WHERE j.id = $1"
-                ))
-                .await?;
-            client.query_opt(&stmt, &[&id]).await?.as_ref().map(row_to_job).transpose()
-        })
+        let sql = concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs j LEFT JOIN requests r ON r.id = j.request_id WHERE j.id = $1"
+        );
+        Box::pin(async move { one(&self.background, sql, &[&id], row_to_job).await })
     }
 
     fn retry_job(&self, id: i64) -> BoxFuture<'_, Result<bool, StoreError>> {

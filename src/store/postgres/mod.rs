@@ -10,6 +10,7 @@
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
 
 mod jobs;
 mod languages;
@@ -203,4 +204,28 @@ fn msisdn_of(n: i64) -> Result<Msisdn, StoreError> {
 
 fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Every row a cached statement returns on a connection of `pool`, each mapped by `map`.
+async fn all<T>(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    map: impl Fn(&tokio_postgres::Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let client = pool.get().await?;
+    let st = client.prepare_cached(sql).await?;
+    client.query(&st, params).await?.iter().map(map).collect()
+}
+
+/// The one row a cached statement returns on a connection of `pool`, if any, mapped by `map`.
+async fn one<T>(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    map: impl FnOnce(&tokio_postgres::Row) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let client = pool.get().await?;
+    let st = client.prepare_cached(sql).await?;
+    client.query_opt(&st, params).await?.as_ref().map(map).transpose()
 }

@@ -4,7 +4,7 @@
 use tokio_postgres::types::ToSql;
 
 use super::writes::write_effects;
-use super::{PostgresStore, bad, count, msisdn_of};
+use super::{PostgresStore, all, bad, count, msisdn_of, one};
 use crate::BoxFuture;
 use crate::lifecycle::{AttemptStatus, RequestStatus};
 use crate::store::columns::{attempt_columns, request_columns};
@@ -114,23 +114,13 @@ impl Requests for PostgresStore {
     }
 
     fn request<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<Option<RequestRow>, StoreError>> {
-        Box::pin(async move {
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(concat!("SELECT ", request_columns!(), " FROM requests WHERE reference = $1"))
-                .await?;
-            client.query_opt(&stmt, &[&reference.as_str()]).await?.as_ref().map(row_to_request).transpose()
-        })
+        let sql = concat!("SELECT ", request_columns!(), " FROM requests WHERE reference = $1");
+        Box::pin(async move { one(&self.pool, sql, &[&reference.as_str()], row_to_request).await })
     }
 
     fn request_by_key<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<RequestRow>, StoreError>> {
-        Box::pin(async move {
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(concat!("SELECT ", request_columns!(), " FROM requests WHERE idempotency_key = $1"))
-                .await?;
-            client.query_opt(&stmt, &[&key]).await?.as_ref().map(row_to_request).transpose()
-        })
+        let sql = concat!("SELECT ", request_columns!(), " FROM requests WHERE idempotency_key = $1");
+        Box::pin(async move { one(&self.pool, sql, &[&key], row_to_request).await })
     }
 
     fn recent_requests(
@@ -139,31 +129,21 @@ impl Requests for PostgresStore {
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<RequestRow>, StoreError>> {
         Box::pin(async move {
-            let client = self.client().await?;
             let limit = i64::from(limit);
-            let rows = match msisdn {
+            match msisdn {
                 Some(m) => {
-                    let stmt = client
-                        .prepare_cached(concat!(
-                            "SELECT ",
-                            request_columns!(),
-                            " FROM requests WHERE msisdn = $1 ORDER BY id DESC LIMIT $2"
-                        ))
-                        .await?;
-                    client.query(&stmt, &[&(m.as_u64() as i64), &limit]).await?
+                    let sql = concat!(
+                        "SELECT ",
+                        request_columns!(),
+                        " FROM requests WHERE msisdn = $1 ORDER BY id DESC LIMIT $2"
+                    );
+                    all(&self.pool, sql, &[&(m.as_u64() as i64), &limit], row_to_request).await
                 }
                 None => {
-                    let stmt = client
-                        .prepare_cached(concat!(
-                            "SELECT ",
-                            request_columns!(),
-                            " FROM requests ORDER BY id DESC LIMIT $1"
-                        ))
-                        .await?;
-                    client.query(&stmt, &[&limit]).await?
+                    let sql = concat!("SELECT ", request_columns!(), " FROM requests ORDER BY id DESC LIMIT $1");
+                    all(&self.pool, sql, &[&limit], row_to_request).await
                 }
-            };
-            rows.iter().map(row_to_request).collect()
+            }
         })
     }
 
@@ -193,12 +173,8 @@ impl Requests for PostgresStore {
     }
 
     fn request_by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<RequestRow>, StoreError>> {
-        Box::pin(async move {
-            let client = self.background().await?;
-            let stmt =
-                client.prepare_cached(concat!("SELECT ", request_columns!(), " FROM requests WHERE id = $1")).await?;
-            client.query_opt(&stmt, &[&id]).await?.as_ref().map(row_to_request).transpose()
-        })
+        let sql = concat!("SELECT ", request_columns!(), " FROM requests WHERE id = $1");
+        Box::pin(async move { one(&self.background, sql, &[&id], row_to_request).await })
     }
 
     fn requests_with_status(
@@ -206,63 +182,39 @@ impl Requests for PostgresStore {
         status: Option<RequestStatus>,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<RequestRow>, StoreError>> {
+        let sql = concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM requests WHERE ($1::text IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
+        );
         Box::pin(async move {
-            let client = self.background().await?;
-            let stmt = client
-                .prepare_cached(concat!(
-                    "SELECT ",
-                    request_columns!(),
-                    " FROM requests WHERE ($1::text IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
-                ))
-                .await?;
-            let rows = client.query(&stmt, &[&status.map(|s| s.as_str()), &i64::from(limit)]).await?;
-            rows.iter().map(row_to_request).collect()
+            all(&self.background, sql, &[&status.map(|s| s.as_str()), &i64::from(limit)], row_to_request).await
         })
     }
 
     fn events(&self, request_id: i64) -> BoxFuture<'_, Result<Vec<EventRow>, StoreError>> {
+        let sql = "SELECT status, detail, at FROM request_events WHERE request_id = $1 ORDER BY id";
         Box::pin(async move {
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached("SELECT status, detail, at FROM request_events WHERE request_id = $1 ORDER BY id")
-                .await?;
-            let rows = client.query(&stmt, &[&request_id]).await?;
-            Ok(rows.iter().map(|r| EventRow { status: r.get(0), detail: r.get(1), at_ms: r.get(2) }).collect())
+            all(&self.pool, sql, &[&request_id], |r| {
+                Ok(EventRow { status: r.get(0), detail: r.get(1), at_ms: r.get(2) })
+            })
+            .await
         })
     }
 
     fn attempts(&self, request_id: i64) -> BoxFuture<'_, Result<Vec<AttemptRow>, StoreError>> {
-        Box::pin(async move {
-            let client = self.background().await?;
-            let stmt = client
-                .prepare_cached(concat!(
-                    "SELECT ",
-                    attempt_columns!(),
-                    " FROM payment_attempts WHERE request_id = $1 ORDER BY seq"
-                ))
-                .await?;
-            client.query(&stmt, &[&request_id]).await?.iter().map(row_to_attempt).collect()
-        })
+        let sql = concat!("SELECT ", attempt_columns!(), " FROM payment_attempts WHERE request_id = $1 ORDER BY seq");
+        Box::pin(async move { all(&self.background, sql, &[&request_id], row_to_attempt).await })
     }
 
     fn attempt(&self, id: i64) -> BoxFuture<'_, Result<Option<AttemptRow>, StoreError>> {
-        Box::pin(async move {
-            let client = self.background().await?;
-            let stmt = client
-                .prepare_cached(concat!("SELECT ", attempt_columns!(), " FROM payment_attempts WHERE id = $1"))
-                .await?;
-            client.query_opt(&stmt, &[&id]).await?.as_ref().map(row_to_attempt).transpose()
-        })
+        let sql = concat!("SELECT ", attempt_columns!(), " FROM payment_attempts WHERE id = $1");
+        Box::pin(async move { one(&self.background, sql, &[&id], row_to_attempt).await })
     }
 
     fn attempt_by_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<AttemptRow>, StoreError>> {
-        Box::pin(async move {
-            let client = self.background().await?;
-            let stmt = client
-                .prepare_cached(concat!("SELECT ", attempt_columns!(), " FROM payment_attempts WHERE token = $1"))
-                .await?;
-            client.query_opt(&stmt, &[&token]).await?.as_ref().map(row_to_attempt).transpose()
-        })
+        let sql = concat!("SELECT ", attempt_columns!(), " FROM payment_attempts WHERE token = $1");
+        Box::pin(async move { one(&self.background, sql, &[&token], row_to_attempt).await })
     }
 
     fn apply(&self, effects: Effects) -> BoxFuture<'_, Result<bool, StoreError>> {

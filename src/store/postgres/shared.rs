@@ -1,9 +1,9 @@
 //! PostgreSQL's [`Shared`]: provider tokens every instance shares (fetched by one instance at a
 //! time, under an advisory lock) and the health probe.
 
-use super::PostgresStore;
+use super::{PostgresStore, one};
 use crate::BoxFuture;
-use crate::store::{Fetched, Shared, StoreError, now_ms, usable};
+use crate::store::{Fetched, Shared, StoreError, now_ms, reuse_or_fetch};
 
 /// Shares a token (the newest wins).
 const TOKEN_UPSERT: &str = "INSERT INTO shared_tokens (key, token, use_until, updated_at) VALUES ($1, $2, $3, $4) \
@@ -22,11 +22,7 @@ impl Shared for PostgresStore {
     }
 
     fn shared_token<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<(String, i64)>, StoreError>> {
-        Box::pin(async move {
-            let client = self.background().await?;
-            let stmt = client.prepare_cached(TOKEN).await?;
-            Ok(client.query_opt(&stmt, &[&key]).await?.map(|r| (r.get(0), r.get(1))))
-        })
+        Box::pin(async move { one(&self.background, TOKEN, &[&key], |r| Ok((r.get(0), r.get(1)))).await })
     }
 
     fn put_shared_token<'a>(
@@ -56,20 +52,13 @@ impl Shared for PostgresStore {
             // Instances needing a token at once queue on this lock; the first fetches and
             // shares, the others find its token when their turn comes.
             tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&key]).await?;
-            if let Some(r) = tx.query_opt(TOKEN, &[&key]).await? {
-                let (token, until): (String, i64) = (r.get(0), r.get(1));
-                if usable(&token, until, now_ms, refused) {
-                    return Ok(Ok((token, until)));
-                }
-            }
-            match fetch.await {
-                Ok((token, until)) => {
-                    tx.execute(TOKEN_UPSERT, &[&key, &token, &until, &now_ms]).await?;
-                    tx.commit().await?;
-                    Ok(Ok((token, until)))
-                }
-                Err(e) => Ok(Err(e)),
-            }
+            let current = tx.query_opt(TOKEN, &[&key]).await?.map(|r| (r.get(0), r.get(1)));
+            reuse_or_fetch(current, now_ms, refused, fetch, |token, until| async move {
+                tx.execute(TOKEN_UPSERT, &[&key, &token, &until, &now_ms]).await?;
+                tx.commit().await?;
+                Ok(())
+            })
+            .await
         })
     }
 }

@@ -5,7 +5,7 @@ use tokio_postgres::types::ToSql;
 
 use super::languages::PROFILE_UPSERT;
 use super::writes::queue_sms;
-use super::{PostgresStore, bad, count, msisdn_of};
+use super::{PostgresStore, all, bad, count, msisdn_of, one};
 use crate::BoxFuture;
 use crate::lifecycle::DeliveryStatus;
 use crate::store::columns::{delivery_columns, failed_sms_condition, sms_columns};
@@ -15,32 +15,22 @@ use crate::types::Reference;
 
 impl SmsLog for PostgresStore {
     fn sms(&self, request_id: Option<i64>, limit: u32) -> BoxFuture<'_, Result<Vec<SmsRow>, StoreError>> {
-        Box::pin(async move {
-            let client = self.background().await?;
-            let stmt = client
-                .prepare_cached(concat!(
-                    "SELECT ",
-                    sms_columns!(),
-                    " FROM sms s LEFT JOIN requests r ON r.id = s.request_id \
-                     WHERE ($1::bigint IS NULL OR s.request_id = $1) ORDER BY s.id DESC LIMIT $2"
-                ))
-                .await?;
-            client.query(&stmt, &[&request_id, &i64::from(limit)]).await?.iter().map(row_to_sms).collect()
-        })
+        let sql = concat!(
+            "SELECT ",
+            sms_columns!(),
+            " FROM sms s LEFT JOIN requests r ON r.id = s.request_id \
+             WHERE ($1::bigint IS NULL OR s.request_id = $1) ORDER BY s.id DESC LIMIT $2"
+        );
+        Box::pin(async move { all(&self.background, sql, &[&request_id, &i64::from(limit)], row_to_sms).await })
     }
 
     fn sms_by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<SmsRow>, StoreError>> {
-        Box::pin(async move {
-            let client = self.background().await?;
-            let stmt = client
-                .prepare_cached(concat!(
-                    "SELECT ",
-                    sms_columns!(),
-                    " FROM sms s LEFT JOIN requests r ON r.id = s.request_id WHERE s.id = $1"
-                ))
-                .await?;
-            client.query_opt(&stmt, &[&id]).await?.as_ref().map(row_to_sms).transpose()
-        })
+        let sql = concat!(
+            "SELECT ",
+            sms_columns!(),
+            " FROM sms s LEFT JOIN requests r ON r.id = s.request_id WHERE s.id = $1"
+        );
+        Box::pin(async move { one(&self.background, sql, &[&id], row_to_sms).await })
     }
 
     fn sms_by_provider_id<'a>(
@@ -48,33 +38,25 @@ impl SmsLog for PostgresStore {
         sender: &'a str,
         provider_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<SmsRow>, StoreError>> {
-        Box::pin(async move {
-            let client = self.background().await?;
-            let stmt = client
-                .prepare_cached(concat!(
-                    "SELECT ",
-                    sms_columns!(),
-                    " FROM sms s LEFT JOIN requests r ON r.id = s.request_id WHERE s.sender = $1 AND s.provider_id = $2"
-                ))
-                .await?;
-            client.query_opt(&stmt, &[&sender, &provider_id]).await?.as_ref().map(row_to_sms).transpose()
-        })
+        let sql = concat!(
+            "SELECT ",
+            sms_columns!(),
+            " FROM sms s LEFT JOIN requests r ON r.id = s.request_id WHERE s.sender = $1 AND s.provider_id = $2"
+        );
+        Box::pin(async move { one(&self.background, sql, &[&sender, &provider_id], row_to_sms).await })
     }
 
     fn failed_sms(&self, limit: u32) -> BoxFuture<'_, Result<Vec<SmsRow>, StoreError>> {
+        let sql = concat!(
+            "SELECT ",
+            sms_columns!(),
+            " FROM sms s LEFT JOIN requests r ON r.id = s.request_id WHERE ",
+            failed_sms_condition!(),
+            " ORDER BY s.id DESC LIMIT $2"
+        );
         Box::pin(async move {
-            let client = self.background().await?;
-            let stmt = client
-                .prepare_cached(concat!(
-                    "SELECT ",
-                    sms_columns!(),
-                    " FROM sms s LEFT JOIN requests r ON r.id = s.request_id WHERE ",
-                    failed_sms_condition!(),
-                    " ORDER BY s.id DESC LIMIT $2"
-                ))
-                .await?;
             let pattern = format!("{SMS_FAILED_PREFIX}%");
-            client.query(&stmt, &[&pattern, &i64::from(limit)]).await?.iter().map(row_to_sms).collect()
+            all(&self.background, sql, &[&pattern, &i64::from(limit)], row_to_sms).await
         })
     }
 
