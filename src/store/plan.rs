@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use crate::lifecycle::{AttemptStatus, DeliveryStatus, JobKind, JobState, RequestStatus};
 use crate::store::{
     AttemptChange, ClaimedJob, DeliveryChange, Effects, Finished, JobAttempt, JobFinish, NewAttempt, NewInbound,
-    NewJob, NewRequest, QueuedSms, RequestChange, SMS_FAILED_PREFIX, SMS_QUEUED, SmsRecord,
+    NewJob, NewRequest, RequestChange, SMS_FAILED_PREFIX, SMS_QUEUED, SmsRecord,
 };
 use crate::types::{Locale, Msisdn};
 
@@ -375,18 +375,25 @@ pub(crate) struct QueueWrite<'a> {
     pub max_failures: u32,
 }
 
-fn queue_write<'a>(owner: (Option<i64>, Option<i64>, Option<i64>), attempt: u32, q: &'a QueuedSms) -> QueueWrite<'a> {
+/// A queued SMS from its owner (request, inbound SMS, the SMS it sends again), its attempt
+/// and what to send when.
+fn queue_write<'a>(
+    owner: (Option<i64>, Option<i64>, Option<i64>),
+    attempt: u32,
+    (msisdn, locale, text): (Msisdn, &'a str, &'a str),
+    (send_at_ms, max_failures): (i64, u32),
+) -> QueueWrite<'a> {
     QueueWrite {
         request_id: owner.0,
         inbound_id: owner.1,
         resend_of: owner.2,
         attempt,
-        msisdn: q.msisdn,
-        locale: &q.locale,
-        text: &q.text,
-        segments: u32::try_from(crate::gsm7::sms_segments(&q.text)).unwrap_or(u32::MAX),
-        send_at_ms: q.send_at_ms,
-        max_failures: q.max_failures,
+        msisdn,
+        locale,
+        text,
+        segments: u32::try_from(crate::gsm7::sms_segments(text)).unwrap_or(u32::MAX),
+        send_at_ms,
+        max_failures,
     }
 }
 
@@ -403,7 +410,14 @@ pub(crate) struct InboundWrites<'a> {
 pub(crate) fn plan_inbound(m: &NewInbound, inbound_id: i64) -> InboundWrites<'_> {
     InboundWrites {
         language: m.set_language.as_ref().map(|l| (m.msisdn, l)),
-        reply: m.reply.as_ref().map(|q| queue_write((None, Some(inbound_id), None), 1, q)),
+        reply: m.reply.as_ref().map(|q| {
+            queue_write(
+                (None, Some(inbound_id), None),
+                1,
+                (q.msisdn, &q.locale, &q.text),
+                (q.send_at_ms, q.max_failures),
+            )
+        }),
     }
 }
 
@@ -436,17 +450,9 @@ pub(crate) fn plan_delivery<'a>(c: &'a DeliveryChange, row: Option<&'a DeliveryR
     if !delivery_holds(row.delivery.as_deref(), c) {
         return None;
     }
-    let resend = c.resend.map(|r| QueueWrite {
-        request_id: row.request_id,
-        inbound_id: row.inbound_id,
-        resend_of: Some(row.id),
-        attempt: row.attempt + 1,
-        msisdn: row.msisdn,
-        locale: &row.locale,
-        text: &row.text,
-        segments: u32::try_from(crate::gsm7::sms_segments(&row.text)).unwrap_or(u32::MAX),
-        send_at_ms: r.send_at_ms,
-        max_failures: r.max_failures,
+    let resend = c.resend.map(|r| {
+        let owner = (row.request_id, row.inbound_id, Some(row.id));
+        queue_write(owner, row.attempt + 1, (row.msisdn, &row.locale, &row.text), (r.send_at_ms, r.max_failures))
     });
     Some(DeliveryWrites { change: c, resend })
 }
@@ -466,7 +472,7 @@ fn delivery_holds(current: Option<&str>, change: &DeliveryChange) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Resend, SmsSent};
+    use crate::store::{QueuedSms, Resend, SmsSent};
 
     fn msisdn() -> Msisdn {
         Msisdn::parse("+254711000111").unwrap()

@@ -1,7 +1,7 @@
 //! PostgreSQL's [`Languages`]: read and written at once, so another instance answers the
 //! next dial in the language chosen on this one.
 
-use super::PostgresStore;
+use super::{PostgresStore, one};
 use crate::BoxFuture;
 use crate::store::{Languages, StoreError, now_ms};
 use crate::types::{Locale, Msisdn};
@@ -16,10 +16,9 @@ pub(super) const PROFILE_UPSERT: &str = "INSERT INTO profiles (msisdn, locale, u
 impl Languages for PostgresStore {
     fn language(&self, msisdn: Msisdn) -> BoxFuture<'_, Result<Option<Locale>, StoreError>> {
         Box::pin(async move {
-            let client = self.client().await?;
-            let stmt = client.prepare_cached(LANGUAGE).await?;
-            let row = client.query_opt(&stmt, &[&(msisdn.as_u64() as i64)]).await?;
-            Ok(row.and_then(|r| Locale::parse(r.get::<_, &str>(0)).ok()))
+            let row =
+                one(&self.pool, LANGUAGE, &[&(msisdn.as_u64() as i64)], |r| Ok(Locale::parse(r.get(0)).ok())).await?;
+            Ok(row.flatten())
         })
     }
 
