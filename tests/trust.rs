@@ -110,8 +110,8 @@ use common::{TestServer, at_hop};
 use njia::BoxFuture;
 use njia::hub::{Hop, HopInput};
 use njia::session::{InputKey, MemorySessions, OpenQuery, SessionError, SessionRecord, SessionStore};
+use njia::store::prelude::*;
 use njia::store::sqlite::SqliteStore;
-use njia::store::{Requests, Store};
 use njia::types::{Msisdn, SessionKey};
 
 /// The land-rates walk in English, one cumulative Africa's Talking text per hop.

@@ -560,6 +560,12 @@ pub trait Store: Requests + Languages + JobQueue + SmsLog + Shared + 'static {}
 
 impl<T: Requests + Languages + JobQueue + SmsLog + Shared + 'static> Store for T {}
 
+/// The store's traits at once, for code that calls a concrete store's methods (`use
+/// njia::store::prelude::*`); calls through `dyn Store` need none of them in scope.
+pub mod prelude {
+    pub use super::{JobQueue, Languages, Requests, Shared, SmsLog, Store};
+}
+
 /// A token and the time (unix ms) until which it may be used, or why it could not be fetched.
 pub type Fetched = Result<(String, i64), String>;
 
