@@ -15,8 +15,8 @@ use njia::sms::DeliveryReport;
 use njia::store::postgres::PostgresStore;
 use njia::store::sqlite::SqliteStore;
 use njia::store::{
-    DeliveryChange, Effects, Finished, JobFinish, NewInbound, NewRequest, QueuedSms, Resend, SessionEnd, SmsRecord,
-    SmsSent, Store, StoreError,
+    DeliveryChange, Effects, Finished, JobFinish, Languages, NewInbound, NewRequest, QueuedSms, Requests, Resend,
+    SessionEnd, SmsRecord, SmsSent, Store, StoreError,
 };
 use njia::types::{Locale, Msisdn, Reference};
 
@@ -152,6 +152,36 @@ async fn both_stores_refuse_the_same_new_request_plans(open: Opener) {
     assert!(store.submit(lifecycle).await.is_err(), "statuses the lifecycle does not allow");
     assert!(store.recent_requests(None, 10).await.unwrap().is_empty(), "nothing of them was stored");
     assert!(store.jobs(None, None, 10).await.unwrap().is_empty());
+}
+
+/// #12: a new request's payment attempt is for the number the attempt names, in both stores
+/// (PostgreSQL wrote the request's number instead, while SQLite kept the attempt's).
+async fn a_new_requests_attempt_keeps_its_own_number(open: Opener) {
+    let store = open().await;
+    let payer = Msisdn::parse("+254722000333").unwrap();
+    let mut r = request("payer");
+    if let Some(a) = r.attempt.as_mut() {
+        a.msisdn = payer;
+    }
+    let s = store.submit(r).await.unwrap();
+    let row = store.request(&s.reference).await.unwrap().unwrap();
+    assert_eq!(row.msisdn, Msisdn::parse("+254711000111").unwrap());
+    let attempts = store.attempts(row.id).await.unwrap();
+    assert_eq!(attempts.iter().map(|a| a.msisdn).collect::<Vec<_>>(), [payer]);
+}
+
+/// #12: a new request that plans the same job twice stores it once, in both stores, as any
+/// enqueue of a job whose key exists does (PostgreSQL refused the whole request with a unique
+/// violation, while SQLite stored the request with one job).
+async fn a_new_requests_repeated_job_is_stored_once(open: Opener) {
+    let store = open().await;
+    let mut r = request("twice");
+    let again = r.jobs[0].clone();
+    r.jobs.push(again);
+    let s = store.submit(r).await.expect("the same job twice is one job, not a refusal");
+    let id = store.request(&s.reference).await.unwrap().unwrap().id;
+    let jobs = store.jobs(None, Some(id), 10).await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(), [format!("push:{id}:1")]);
 }
 
 /// #12: both stores claim due jobs in the order they became due: a ready job at its `run_at`,
@@ -561,6 +591,8 @@ macro_rules! conformance {
 
 conformance!(
     both_stores_refuse_the_same_new_request_plans,
+    a_new_requests_attempt_keeps_its_own_number,
+    a_new_requests_repeated_job_is_stored_once,
     jobs_are_claimed_in_the_order_they_became_due,
     submit_is_idempotent_on_its_key,
     concurrent_submits_each_get_their_own_reference,

@@ -110,7 +110,7 @@ use common::{TestServer, at_hop};
 use njia::BoxFuture;
 use njia::hub::{Hop, HopInput};
 use njia::session::{InputKey, MemorySessions, OpenQuery, SessionError, SessionRecord, SessionStore};
-use njia::store::Store;
+use njia::store::prelude::*;
 use njia::store::sqlite::SqliteStore;
 use njia::types::{Msisdn, SessionKey};
 

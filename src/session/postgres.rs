@@ -101,7 +101,7 @@ pub async fn shared_input_key(store: &dyn Store) -> Result<InputKey, StoreError>
     let fetch: BoxFuture<'_, crate::store::Fetched> = Box::pin(async { Ok((InputKey::random().to_hex(), i64::MAX)) });
     match store.token_or_fetch(INPUT_KEY_NAME, now_ms(), None, fetch).await? {
         Ok((hex, _)) => InputKey::from_hex(&hex)
-            .ok_or_else(|| StoreError::Database(format!("shared token {INPUT_KEY_NAME} is not a session input key"))),
+            .ok_or_else(|| StoreError::Corrupt(format!("shared token {INPUT_KEY_NAME} is not a session input key"))),
         Err(e) => Err(StoreError::Unavailable(e)),
     }
 }

@@ -1,6 +1,11 @@
 //! Durable state behind the [`Store`] trait: requests and their history, payment attempts,
 //! the job outbox, sent SMS and citizen profiles.
 //!
+//! [`Store`] is the umbrella of one trait per seam: [`Requests`] (requests, their attempts and
+//! the effects written on them), [`Languages`] (each number's language), [`JobQueue`] (the
+//! outbox the dispatcher claims), [`SmsLog`] (SMS out and in, delivery reports) and [`Shared`]
+//! (tokens every instance shares, the health probe). Every type with the five is a `Store`.
+//!
 //! Inbound SMS are recorded once per provider message id, with the language they set and
 //! their queued reply in the same transaction; delivery reports update the SMS they name under
 //! a guard that never lets a final status be overwritten.
@@ -10,11 +15,14 @@
 //! one transaction and returns only after the commit, which is what lets the USSD reply say
 //! "received". Stores only write what [`crate::handoff`] decided; the guards they check
 //! (an attempt's or a request's current status, a job's lease) make every write safe to repeat.
+//! What a guard decides is decided once, in [`plan`]: each backend reads the guarded rows,
+//! asks the planner, and executes the writes it returns.
 
+mod columns;
+pub(crate) mod plan;
 pub mod postgres;
 pub mod sqlite;
 
-use std::hash::{BuildHasher, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::BoxFuture;
@@ -58,8 +66,8 @@ pub enum JobAttempt {
     Id(i64),
 }
 
-/// A job to enqueue. Its key is `{kind}:{request id}:{discriminator}` and unique: enqueueing
-/// the same job twice stores it once.
+/// A job to enqueue. Its key is `{kind}:{request id}:{discriminator}` ([`plan::job_key`]) and
+/// unique: enqueueing the same job twice stores it once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewJob {
     pub kind: JobKind,
@@ -119,23 +127,6 @@ pub enum JobFinish {
     Later { note: String, run_at_ms: i64 },
     /// Failed for good: straight to the dead letters.
     Dead { error: String },
-}
-
-impl JobFinish {
-    /// The job's next state, run time (unchanged when `None`), failure count and error note,
-    /// as both stores write them.
-    pub(crate) fn next(&self, job: &ClaimedJob) -> (JobState, Option<i64>, u32, Option<&str>) {
-        match self {
-            JobFinish::Done => (JobState::Done, None, job.failures, None),
-            JobFinish::Retry { error, run_at_ms } => {
-                let failures = job.failures + 1;
-                let state = if failures >= job.max_failures { JobState::Dead } else { JobState::Ready };
-                (state, Some(*run_at_ms), failures, Some(error))
-            }
-            JobFinish::Later { note, run_at_ms } => (JobState::Ready, Some(*run_at_ms), job.failures, Some(note)),
-            JobFinish::Dead { error } => (JobState::Dead, None, job.failures + 1, Some(error)),
-        }
-    }
 }
 
 /// What finishing a job did.
@@ -359,25 +350,52 @@ pub struct SessionEnd {
     pub error_message: Option<String>,
 }
 
+/// Why a store could not do what it was asked. Database errors keep their source.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// No pooled PostgreSQL connection within the wait (or none could be opened).
+    #[error("store unavailable: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The data directory could not be made.
+    #[error("store unavailable: {}: {source}", path.display())]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("database error: {0}")]
-    Database(String),
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("database error: migration {name}: {source}")]
+    Migration {
+        name: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The batch a SQLite command ran in did not commit (the commit's own error is logged).
+    #[error("database error: commit failed")]
+    CommitFailed,
+    /// A write whose plan no database state could make right ([`plan::Refusal`]).
+    #[error("database error: {0}")]
+    Refused(#[from] plan::Refusal),
+    /// Eight references drawn in a row were taken.
+    #[error("database error: could not draw a free reference")]
+    NoFreeReference,
+    /// A stored value this version cannot read (only possible in a hand-edited database).
+    #[error("database error: {0}")]
+    Corrupt(String),
     /// No store where one was expected, and the caller asked not to create one (the
     /// administration commands): the place looked at, described without secrets.
     #[error("no Njia database {0}")]
     Missing(String),
 }
 
-pub trait Store: Send + Sync + 'static {
-    /// The language remembered for a phone number.
-    fn language(&self, msisdn: Msisdn) -> BoxFuture<'_, Result<Option<Locale>, StoreError>>;
-    /// Remembers a language: later reads see it at once. PostgreSQL has written it when the
-    /// future resolves (another instance may answer the next dial); SQLite writes it with its
-    /// next commit, within `sqlite::LANGUAGE_FLUSH` (a preference, not a request: see there).
-    fn set_language(&self, msisdn: Msisdn, locale: Locale) -> BoxFuture<'_, Result<(), StoreError>>;
+/// Requests and their payment attempts: the submit that stores one with its plan, the reads
+/// of status lookups and administrators, and the guarded effects a payment result writes.
+pub trait Requests: Send + Sync {
     /// Stores a request (idempotent on its key); durable when the future resolves.
     fn submit(&self, request: NewRequest) -> BoxFuture<'_, Result<Stored, StoreError>>;
     fn request<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<Option<RequestRow>, StoreError>>;
@@ -389,9 +407,6 @@ pub trait Store: Send + Sync + 'static {
     -> BoxFuture<'_, Result<Vec<RequestRow>, StoreError>>;
     /// Records an end-of-session notification (idempotent on channel and session id).
     fn record_session_end(&self, end: SessionEnd) -> BoxFuture<'_, Result<(), StoreError>>;
-    /// One trivial round trip, for `/readyz`.
-    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
-
     fn request_by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<RequestRow>, StoreError>>;
     /// The newest requests with `status` (all when `None`).
     fn requests_with_status(
@@ -404,9 +419,22 @@ pub trait Store: Send + Sync + 'static {
     fn attempts(&self, request_id: i64) -> BoxFuture<'_, Result<Vec<AttemptRow>, StoreError>>;
     fn attempt(&self, id: i64) -> BoxFuture<'_, Result<Option<AttemptRow>, StoreError>>;
     fn attempt_by_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<AttemptRow>, StoreError>>;
-
     /// Writes `effects` in one transaction if all its guards hold; returns whether it did.
     fn apply(&self, effects: Effects) -> BoxFuture<'_, Result<bool, StoreError>>;
+}
+
+/// The language each phone number chose.
+pub trait Languages: Send + Sync {
+    /// The language remembered for a phone number.
+    fn language(&self, msisdn: Msisdn) -> BoxFuture<'_, Result<Option<Locale>, StoreError>>;
+    /// Remembers a language: later reads see it at once. PostgreSQL has written it when the
+    /// future resolves (another instance may answer the next dial); SQLite writes it with its
+    /// next commit, within `sqlite::LANGUAGE_FLUSH` (a preference, not a request: see there).
+    fn set_language(&self, msisdn: Msisdn, locale: Locale) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// The job outbox: claimed under a lease by dispatchers, finished under that claim.
+pub trait JobQueue: Send + Sync {
     /// Claims up to `limit` jobs that are due (or whose lease expired) for `worker`, leasing
     /// them for `lease_ms`. Concurrent claimers never get the same job.
     fn claim_jobs<'a>(
@@ -433,6 +461,10 @@ pub trait Store: Send + Sync + 'static {
     fn job(&self, id: i64) -> BoxFuture<'_, Result<Option<JobRow>, StoreError>>;
     /// Puts a dead job back in the queue with its failures forgiven; false if it is not dead.
     fn retry_job(&self, id: i64) -> BoxFuture<'_, Result<bool, StoreError>>;
+}
+
+/// SMS: kept outbound messages, inbound messages with their replies, and delivery reports.
+pub trait SmsLog: Send + Sync {
     /// The newest SMS, optionally one request's.
     fn sms(&self, request_id: Option<i64>, limit: u32) -> BoxFuture<'_, Result<Vec<SmsRow>, StoreError>>;
     fn sms_by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<SmsRow>, StoreError>>;
@@ -452,6 +484,13 @@ pub trait Store: Send + Sync + 'static {
     /// Writes a delivery report's change if its guard holds, with the re-send it asks for in
     /// the same transaction; returns whether it did.
     fn apply_delivery(&self, change: DeliveryChange) -> BoxFuture<'_, Result<bool, StoreError>>;
+}
+
+/// What every instance shares besides requests: provider tokens (and the sessions' input key),
+/// and the round trip `/readyz` makes.
+pub trait Shared: Send + Sync {
+    /// One trivial round trip, for `/readyz`.
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 
     /// A provider access token shared by every instance, with the time (unix ms) until which
     /// it may be used.
@@ -476,51 +515,59 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Fetched, StoreError>> {
         // One process owns an embedded store, and the caller serialises its own fetches.
         Box::pin(async move {
-            if let Some((token, until)) = self.shared_token(key).await?
-                && until > now_ms
-                && refused != Some(token.as_str())
-            {
-                return Ok(Ok((token, until)));
-            }
-            match fetch.await {
-                Ok((token, until)) => {
-                    self.put_shared_token(key, &token, until).await?;
-                    Ok(Ok((token, until)))
-                }
-                Err(e) => Ok(Err(e)),
-            }
+            let current = self.shared_token(key).await?;
+            reuse_or_fetch(current, now_ms, refused, fetch, |token, until| async move {
+                self.put_shared_token(key, &token, until).await
+            })
+            .await
         })
     }
 }
 
+/// What [`Shared::token_or_fetch`] decides, whatever holds the token: the `current` one while
+/// it may still be used at `now_ms` (not past its time, and not the one the provider just
+/// refused); otherwise a fetched one, handed to `share` before it is returned. The fetch's own
+/// error comes back as the inner `Err`, and nothing is shared then.
+pub(crate) async fn reuse_or_fetch<S, F>(
+    current: Option<(String, i64)>,
+    now_ms: i64,
+    refused: Option<&str>,
+    fetch: BoxFuture<'_, Fetched>,
+    share: S,
+) -> Result<Fetched, StoreError>
+where
+    S: FnOnce(String, i64) -> F,
+    F: std::future::Future<Output = Result<(), StoreError>>,
+{
+    if let Some((token, until)) = current
+        && until > now_ms
+        && refused != Some(token.as_str())
+    {
+        return Ok(Ok((token, until)));
+    }
+    match fetch.await {
+        Ok((token, until)) => {
+            share(token.clone(), until).await?;
+            Ok(Ok((token, until)))
+        }
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+/// Everything a store does; callers hold an `Arc<dyn Store>`. Implemented by every type that
+/// implements each seam's trait.
+pub trait Store: Requests + Languages + JobQueue + SmsLog + Shared + 'static {}
+
+impl<T: Requests + Languages + JobQueue + SmsLog + Shared + 'static> Store for T {}
+
+/// The store's traits at once, for code that calls a concrete store's methods (`use
+/// njia::store::prelude::*`); calls through `dyn Store` need none of them in scope.
+pub mod prelude {
+    pub use super::{JobQueue, Languages, Requests, Shared, SmsLog, Store};
+}
+
 /// A token and the time (unix ms) until which it may be used, or why it could not be fetched.
 pub type Fetched = Result<(String, i64), String>;
-
-/// The key a job is stored under.
-pub(crate) fn job_key(kind: JobKind, request_id: i64, discriminator: &str) -> String {
-    format!("{kind}:{request_id}:{discriminator}")
-}
-
-/// The key of the one `send` job of a queued SMS: [`send_job_key_prefix`], then the SMS's id.
-pub(crate) fn send_job_key(sms_id: i64) -> String {
-    format!("{}{sms_id}", send_job_key_prefix())
-}
-
-pub(crate) fn send_job_key_prefix() -> String {
-    format!("{}:sms:", JobKind::Send)
-}
-
-/// Whether a delivery change's guard holds for an SMS whose delivery status reads `current`.
-pub(crate) fn delivery_holds(current: Option<&str>, change: &DeliveryChange) -> bool {
-    let current = match current {
-        None => None,
-        Some(s) => match DeliveryStatus::parse(s) {
-            Some(d) => Some(d),
-            None => return false,
-        },
-    };
-    change.from.contains(&current)
-}
 
 /// An unguessable callback token: 128 random bits as 32 lowercase hex characters.
 pub(crate) fn callback_token() -> String {
@@ -528,62 +575,15 @@ pub(crate) fn callback_token() -> String {
     format!("{bits:032x}")
 }
 
-/// The one check of a new request's plan, made before either store writes anything (decided
-/// once, so the two stores cannot disagree about what they accept): its statuses follow the
-/// lifecycle from `received`, no job points at an attempt other than the one created with it,
-/// and a job that points at that attempt has one to point at.
-pub(crate) fn check_new_request(r: &NewRequest) -> Result<(), StoreError> {
-    let plan = RequestChange {
-        from: vec![RequestStatus::Received],
-        to: r.statuses.iter().map(|s| (*s, None)).collect(),
-        refund_review: false,
-    };
-    if !r.statuses.is_empty() && !request_change_holds(RequestStatus::Received.as_str(), &plan) {
-        return Err(StoreError::Database("a new request's plan breaks the lifecycle".into()));
-    }
-    if r.jobs.iter().any(|j| matches!(j.attempt, JobAttempt::Id(_))) {
-        return Err(StoreError::Database("a new request's job cannot point at an older attempt".into()));
-    }
-    if r.attempt.is_none() && r.jobs.iter().any(|j| j.attempt == JobAttempt::New) {
-        return Err(StoreError::Database("a new request's job points at an attempt it does not create".into()));
-    }
-    Ok(())
-}
-
-/// Checks a request change against the request's current status: the current status is one
-/// of `from` and every step of `to` is a transition the lifecycle allows.
-pub(crate) fn request_change_holds(current: &str, change: &RequestChange) -> bool {
-    let Some(mut at) = RequestStatus::parse(current) else { return false };
-    if !change.from.contains(&at) {
-        return false;
-    }
-    for (next, _) in &change.to {
-        if !at.can_become(*next) {
-            return false;
-        }
-        at = *next;
-    }
-    true
-}
-
 /// Unix milliseconds, the time unit of every stored timestamp.
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Unpredictable bits for a reference: SipHash with per-process random keys over a counter and
-/// the clock, so references cannot be guessed from one another.
-pub(crate) fn reference_bits(attempt: u64) -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    thread_local! { static KEYS: std::hash::RandomState = std::hash::RandomState::new(); }
-    KEYS.with(|k| {
-        let mut h = k.build_hasher();
-        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        h.write_u64(attempt);
-        h.write_i64(now_ms());
-        h.finish()
-    })
+/// A new request's reference, drawn from the thread's random generator (seeded from the
+/// system's entropy), so references cannot be guessed from one another.
+pub(crate) fn new_reference() -> Reference {
+    Reference::from_bits(rand::random())
 }
 
 /// A request's fields as the JSON object both stores keep.

@@ -1,0 +1,56 @@
+//! The column lists both backends read rows with, as macros so that each statement is one
+//! literal (`concat!`): no text is formatted per call, and a statement cache keyed by its text
+//! finds it at once.
+
+/// A request row's columns (table `requests`, unaliased).
+macro_rules! request_columns {
+    () => {
+        "id, reference, menu, service, msisdn, locale, fields, payment_amount, payment_account, status, \
+         refund_review, created_at"
+    };
+}
+
+/// A payment attempt's columns (table `payment_attempts`, unaliased).
+macro_rules! attempt_columns {
+    () => {
+        "id, request_id, seq, token, provider, msisdn, amount_kes, status, checkout_request_id, receipt, \
+         result_code, result_desc, created_at, updated_at"
+    };
+}
+
+/// A job's columns, from `jobs j LEFT JOIN requests r`.
+macro_rules! job_columns {
+    () => {
+        "j.id, j.key, j.kind, r.reference, j.sms_id, j.state, j.run_at, j.tries, j.failures, j.max_failures, \
+         j.last_error, j.updated_at"
+    };
+}
+
+/// A kept SMS's columns, from `sms s LEFT JOIN requests r`.
+macro_rules! sms_columns {
+    () => {
+        "s.id, r.reference, s.msisdn, s.locale, s.text, s.segments, s.sender, s.status, s.provider_id, \
+         s.created_at, s.request_id, s.inbound_id, s.attempt, s.resend_of, s.delivery, s.failure_reason, \
+         s.delivery_at"
+    };
+}
+
+/// What a delivery report's guard reads of the SMS it names (table `sms`, unaliased).
+macro_rules! delivery_columns {
+    () => {
+        "id, request_id, inbound_id, attempt, msisdn, locale, text, delivery"
+    };
+}
+
+/// The condition of an SMS that failed for good: refused at sending (`status LIKE` the
+/// parameter, [`super::SMS_FAILED_PREFIX`] then `%`), a failed delivery no re-send follows, or
+/// a reply still queued whose send job was dead-lettered.
+macro_rules! failed_sms_condition {
+    () => {
+        "(s.delivery IN ('failed', 'rejected') OR s.status LIKE $1 \
+         OR (s.status = 'queued' AND EXISTS (SELECT 1 FROM jobs j WHERE j.sms_id = s.id AND j.state = 'dead'))) \
+         AND NOT EXISTS (SELECT 1 FROM sms n WHERE n.resend_of = s.id)"
+    };
+}
+
+pub(crate) use {attempt_columns, delivery_columns, failed_sms_condition, job_columns, request_columns, sms_columns};
