@@ -18,6 +18,7 @@ mod channel_auth;
 mod channels;
 mod check_rules;
 mod cli;
+mod daraja_client;
 mod dialects;
 mod doubles;
 mod engine;
