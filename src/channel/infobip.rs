@@ -3,7 +3,7 @@
 //! on its side and `GET …/status` to ask whether a session is live. Requests are JSON with
 //! `msisdn`, `text` and (not always) `shortCode`; replies carry `ussdMenu`, `shouldClose`
 //! and a mandatory `responseExitCode`. (Praekelt's Vumi transport quotes the specification;
-//! its test vectors are rows in `tests/dialects.rs`.)
+//! its test vectors are rows in `tests/it/dialects.rs`.)
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Safaricom direct USSD: a GET per hop with `ORIG` (the phone), `DEST` (the code, `384`),
 //! `SESSION_ID` and `USSD_PARAMS`, the whole session's input so far, digits dialled with the
 //! code included; `CON `/`END ` plain-text replies. (Praekelt's Vumi transport is the best
-//! public description; its test vectors are the table in `tests/dialects.rs`.)
+//! public description; its test vectors are the table in `tests/it/dialects.rs`.)
 //!
 //! Safaricom has no new-session signal: a hop for an unknown `SESSION_ID` starts a session, and
 //! its `USSD_PARAMS` holds the digits dialled after the code (`*384*4*1#` arrives as

@@ -1,0 +1,110 @@
+//! Safe reload against the real server: a clean change is swapped in (on `POST /admin/reload`
+//! and on SIGHUP) while a session that started before it finishes on the version it started
+//! with; a broken change is refused with every problem and the old set keeps serving.
+
+use crate::common;
+
+use common::editable::{ADMIN, FORM, edit, hop, server};
+use common::{TestServer, exchange_with};
+
+async fn reload(server: &TestServer) -> (u16, serde_json::Value) {
+    let (status, _, body) =
+        exchange_with(server.addr, "POST", "/admin/reload", FORM, &[ADMIN], "").await.expect("reload answered");
+    (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")))
+}
+
+#[tokio::test]
+async fn a_clean_change_is_swapped_in_and_live_sessions_finish_on_their_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    // A citizen is mid-session (English, on the home menu) when the administrator reloads.
+    let old = "+254711000801";
+    hop(&server, "old-1", old, "").await;
+    assert!(hop(&server, "old-1", old, "2").await.starts_with("CON Welcome to e-Citizen\n"));
+
+    edit(
+        &dir.path().join("locales/en/ecitizen.ftl"),
+        "home-title = Welcome to e-Citizen",
+        "home-title = e-Citizen services",
+    );
+    edit(&dir.path().join("menus/ecitizen.toml"), "[screens.home]", "# reviewed\n[screens.home]");
+    let (_, before) = server.request("GET", "/readyz", "text/plain", "").await;
+    let (status, answer) = reload(&server).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["reloaded"], true);
+    let (_, after) = server.request("GET", "/readyz", "text/plain", "").await;
+    assert_ne!(before, after, "the menu version changed");
+
+    // The live session goes on, on the version and texts it started with.
+    assert!(hop(&server, "old-1", old, "2*5").await.starts_with("CON Government agencies"), "agencies");
+    let home = hop(&server, "old-1", old, "2*5*0").await;
+    assert!(home.starts_with("CON Welcome to e-Citizen\n"), "{home}");
+    // A new session gets the new set.
+    let new = "+254711000802";
+    hop(&server, "new-1", new, "").await;
+    assert!(hop(&server, "new-1", new, "2").await.starts_with("CON e-Citizen services\n"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_broken_change_is_refused_with_every_problem_and_the_old_set_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    // Two mistakes: a Swahili message removed, and a goto to a screen that does not exist.
+    edit(&dir.path().join("locales/sw/ecitizen.ftl"), "home-land = Lipa ushuru wa ardhi\n", "");
+    edit(&dir.path().join("menus/ecitizen.toml"), "goto = \"agencies\"", "goto = \"agencys\"");
+    let (status, answer) = reload(&server).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["reloaded"], false);
+    let problems: Vec<String> =
+        answer["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_owned()).collect();
+    assert!(problems.iter().any(|p| p.contains("home-land") && p.contains("ecitizen.ftl:")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("agencys") && p.contains("ecitizen.toml:50:")), "{problems:?}");
+    // Still serving the old, good set.
+    let phone = "+254711000803";
+    hop(&server, "b-1", phone, "").await;
+    let home = hop(&server, "b-1", phone, "1").await;
+    assert!(home.contains("1. Lipa ushuru wa ardhi"), "{home}");
+    let (_, _, metrics) = exchange_with(server.addr, "GET", "/metrics", FORM, &[ADMIN], "").await.unwrap();
+    assert!(metrics.contains("njia_menu_reloads_total{result=\"refused\"}"), "{metrics}");
+    // Unauthenticated reloads are refused.
+    let (status, _) = server.request("POST", "/admin/reload", FORM, "").await;
+    assert_eq!(status, 401);
+    server.stop().await;
+}
+
+/// #11: a reload that changes only words, or only lookup data, is a new version: /readyz says
+/// so, and the data served is the new data (checked like the menus).
+#[tokio::test]
+async fn words_or_lookup_data_alone_make_a_new_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let version = |readyz: &str| {
+        let v: serde_json::Value = serde_json::from_str(readyz).unwrap();
+        v["menus"][0]["version"].as_str().unwrap().to_owned()
+    };
+    let v0 = version(&server.request("GET", "/readyz", "text/plain", "").await.1);
+
+    edit(&dir.path().join("locales/sw/ecitizen.ftl"), "home-title = Karibu e-Citizen", "home-title = Karibu");
+    assert_eq!(reload(&server).await.0, 200);
+    let v1 = version(&server.request("GET", "/readyz", "text/plain", "").await.1);
+    assert_ne!(v0, v1, "a change of words is a new version");
+
+    edit(&dir.path().join("menus/lookups/lands.toml"), "amount = \"4,500\"", "amount = \"4,600\"");
+    assert_eq!(reload(&server).await.0, 200);
+    let v2 = version(&server.request("GET", "/readyz", "text/plain", "").await.1);
+    assert_ne!(v1, v2, "a change of lookup data is a new version");
+    let phone = "+254711000804";
+    let mut last = String::new();
+    for text in ["", "2", "2*1", "2*1*KAJIADO/1234"] {
+        last = hop(&server, "v-1", phone, text).await;
+    }
+    assert!(last.contains("KES 4,600"), "the reloaded data answers: {last}");
+
+    // Data that check refuses is refused by a reload too, and the old data keeps serving.
+    edit(&dir.path().join("menus/lookups/lands.toml"), "amount = \"4,600\"", "amount = \"46,00\"");
+    let (status, answer) = reload(&server).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["problems"].to_string().contains("lands.toml"), "{answer}");
+    server.stop().await;
+}

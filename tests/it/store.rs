@@ -1,0 +1,747 @@
+//! One conformance suite for every `Store`: the embedded SQLite file and PostgreSQL.
+//!
+//! The PostgreSQL half uses `TEST_DATABASE_URL` (default: the local server,
+//! `postgres://postgres@127.0.0.1:5432/postgres`), creates a fresh database per test and drops
+//! it afterwards. It fails, never skips, when PostgreSQL cannot be reached.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+
+use njia::handoff::{Policy, delivery_change, plan_submit, settle};
+use njia::lifecycle::{AttemptStatus, DeliveryStatus, JobKind, JobState, RequestStatus};
+use njia::money::Kes;
+use njia::sms::DeliveryReport;
+use njia::store::postgres::PostgresStore;
+use njia::store::sqlite::SqliteStore;
+use njia::store::{
+    DeliveryChange, Effects, Finished, JobFinish, Languages, NewInbound, NewRequest, QueuedSms, Requests, Resend,
+    SessionEnd, SmsRecord, SmsSent, Store, StoreError,
+};
+use njia::types::{Locale, Msisdn, Reference};
+
+/// Jobs due at once, so claims in these tests find them.
+fn policy() -> Policy {
+    Policy { push_delay_ms: 0, max_failures: 3, ..Policy::default() }
+}
+
+fn request(key: &str) -> NewRequest {
+    let msisdn = Msisdn::parse("+254711000111").unwrap();
+    let payment = (Kes::new(4500).unwrap(), "KAJIADO/1234".to_owned());
+    let plan = plan_submit(msisdn, Some(payment.0), &policy(), 0);
+    NewRequest {
+        idempotency_key: key.to_owned(),
+        menu: "ecitizen".into(),
+        service: "land-rates".into(),
+        msisdn: Msisdn::parse("+254711000111").unwrap(),
+        locale: Locale::parse("sw").unwrap(),
+        payment: Some(payment),
+        fields: vec![("parcel".into(), "KAJIADO/1234".into())],
+        statuses: plan.statuses,
+        attempt: plan.attempt,
+        jobs: plan.jobs,
+    }
+}
+
+/// Opens a store; called again to "reopen" the same data.
+type Opener = Box<dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = Arc<dyn Store>>>>>;
+
+async fn submit_is_idempotent_on_its_key(open: Opener) {
+    let store = open().await;
+    let a = store.submit(request("at:s1:254711000111")).await.unwrap();
+    let b = store.submit(request("at:s1:254711000111")).await.unwrap();
+    assert!(a.created && !b.created);
+    assert_eq!(a.reference, b.reference);
+    let row = store.request(&a.reference).await.unwrap().expect("stored");
+    assert_eq!(row.status, "payment_pending");
+    assert_eq!(row.msisdn, Msisdn::parse("+254711000111").unwrap());
+    assert_eq!(row.payment, Some(("4500".into(), "KAJIADO/1234".into())));
+    assert_eq!(row.fields, vec![("parcel".to_owned(), "KAJIADO/1234".to_owned())]);
+    assert!(store.request(&Reference::parse("NJ-22222").unwrap()).await.unwrap().is_none());
+}
+
+async fn concurrent_submits_each_get_their_own_reference(open: Opener) {
+    let store = open().await;
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            // Every key twice, concurrently: the duplicates must map to the same request.
+            tokio::spawn(async move { (i % 100, store.submit(request(&format!("k{}", i % 100))).await.unwrap()) })
+        })
+        .collect();
+    let mut by_key = HashMap::new();
+    for t in tasks {
+        let (k, stored) = t.await.unwrap();
+        if let Some(prev) = by_key.insert(k, stored.reference.clone()) {
+            assert_eq!(prev, stored.reference, "both submits of key {k} share one request");
+        }
+    }
+    let refs: HashSet<_> = by_key.values().collect();
+    assert_eq!(refs.len(), 100);
+    assert_eq!(store.recent_requests(None, 1000).await.unwrap().len(), 100);
+}
+
+async fn languages_and_requests_survive_reopening(open: Opener) {
+    let phone = Msisdn::parse("0722000000").unwrap();
+    let reference = {
+        let store = open().await;
+        assert_eq!(store.language(phone).await.unwrap(), None);
+        store.set_language(phone, Locale::parse("en").unwrap()).await.unwrap();
+        assert_eq!(store.language(phone).await.unwrap(), Some(Locale::parse("en").unwrap()));
+        store.set_language(phone, Locale::parse("sw").unwrap()).await.unwrap();
+        store.submit(request("k")).await.unwrap().reference
+    };
+    let store = open().await;
+    assert_eq!(store.language(phone).await.unwrap(), Some(Locale::parse("sw").unwrap()));
+    assert!(store.request(&reference).await.unwrap().is_some());
+    let mine = store.recent_requests(Some(Msisdn::parse("+254711000111").unwrap()), 10).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert!(store.recent_requests(Some(phone), 10).await.unwrap().is_empty());
+}
+
+async fn session_end_notifications_are_recorded_once(open: Opener) {
+    let store = open().await;
+    let end = SessionEnd {
+        channel: "africastalking".into(),
+        session_id: "ATUid_1".into(),
+        msisdn: Msisdn::parse("+254711000111").ok(),
+        status: "Success".into(),
+        hops: Some(4),
+        duration_ms: Some(30_000),
+        error_message: None,
+    };
+    store.record_session_end(end.clone()).await.unwrap();
+    store.record_session_end(end).await.unwrap();
+}
+
+/// A paid submit commits its attempt and its push job with it; a second submit of the same
+/// key adds neither.
+async fn submit_writes_request_attempt_and_job_together(open: Opener) {
+    let store = open().await;
+    let a = store.submit(request("k1")).await.unwrap();
+    store.submit(request("k1")).await.unwrap();
+    let row = store.request(&a.reference).await.unwrap().unwrap();
+    let history: Vec<_> = store.events(row.id).await.unwrap().into_iter().map(|e| e.status).collect();
+    assert_eq!(history, ["received", "payment_pending"]);
+    let attempts = store.attempts(row.id).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].status, AttemptStatus::Created);
+    assert_eq!(attempts[0].amount_kes, 4500);
+    assert_eq!(attempts[0].token.len(), 32);
+    assert_eq!(store.attempt_by_token(&attempts[0].token).await.unwrap().unwrap().id, attempts[0].id);
+    let jobs = store.jobs(None, Some(row.id), 10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!((jobs[0].kind, jobs[0].state), (JobKind::Push, JobState::Ready));
+}
+
+/// #12: the stores accept exactly the same new requests. A job of a new request that points at
+/// an older attempt, or at an attempt the request does not create, is refused by both (once
+/// PostgreSQL refused the first and SQLite stored it; SQLite refused the second and PostgreSQL
+/// wrote a job pointing nowhere). Nothing of a refused request is stored.
+async fn both_stores_refuse_the_same_new_request_plans(open: Opener) {
+    use njia::store::JobAttempt;
+    let store = open().await;
+    let mut older = request("plan-older");
+    older.jobs[0].attempt = JobAttempt::Id(1);
+    assert!(store.submit(older).await.is_err(), "a job pointing at an older attempt");
+    let mut nowhere = request("plan-nowhere");
+    nowhere.attempt = None;
+    assert!(store.submit(nowhere).await.is_err(), "a job pointing at an attempt not created");
+    let mut lifecycle = request("plan-lifecycle");
+    lifecycle.statuses = vec![njia::lifecycle::RequestStatus::Notified];
+    assert!(store.submit(lifecycle).await.is_err(), "statuses the lifecycle does not allow");
+    assert!(store.recent_requests(None, 10).await.unwrap().is_empty(), "nothing of them was stored");
+    assert!(store.jobs(None, None, 10).await.unwrap().is_empty());
+}
+
+/// #12: a new request's payment attempt is for the number the attempt names, in both stores
+/// (PostgreSQL wrote the request's number instead, while SQLite kept the attempt's).
+async fn a_new_requests_attempt_keeps_its_own_number(open: Opener) {
+    let store = open().await;
+    let payer = Msisdn::parse("+254722000333").unwrap();
+    let mut r = request("payer");
+    if let Some(a) = r.attempt.as_mut() {
+        a.msisdn = payer;
+    }
+    let s = store.submit(r).await.unwrap();
+    let row = store.request(&s.reference).await.unwrap().unwrap();
+    assert_eq!(row.msisdn, Msisdn::parse("+254711000111").unwrap());
+    let attempts = store.attempts(row.id).await.unwrap();
+    assert_eq!(attempts.iter().map(|a| a.msisdn).collect::<Vec<_>>(), [payer]);
+}
+
+/// #12: a new request that plans the same job twice stores it once, in both stores, as any
+/// enqueue of a job whose key exists does (PostgreSQL refused the whole request with a unique
+/// violation, while SQLite stored the request with one job).
+async fn a_new_requests_repeated_job_is_stored_once(open: Opener) {
+    let store = open().await;
+    let mut r = request("twice");
+    let again = r.jobs[0].clone();
+    r.jobs.push(again);
+    let s = store.submit(r).await.expect("the same job twice is one job, not a refusal");
+    let id = store.request(&s.reference).await.unwrap().unwrap().id;
+    let jobs = store.jobs(None, Some(id), 10).await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(), [format!("push:{id}:1")]);
+}
+
+/// #12: both stores claim due jobs in the order they became due: a ready job at its `run_at`,
+/// a job whose lease ran out at its `lease_until` (once PostgreSQL ordered both by `run_at`).
+async fn jobs_are_claimed_in_the_order_they_became_due(open: Opener) {
+    let store = open().await;
+    // B: due long ago, claimed, and its lease expires at once (now).
+    let mut b = request("due-b");
+    b.jobs[0].run_at_ms = 1;
+    let b = store.submit(b).await.unwrap();
+    let b_id = store.request(&b.reference).await.unwrap().unwrap().id;
+    let claimed = store.claim_jobs("first", 10, -1).await.unwrap();
+    assert_eq!(claimed.iter().filter(|j| j.request_id == Some(b_id)).count(), 1);
+    // A: ready since 2 ms after the epoch, before B's lease ran out (now).
+    let mut a = request("due-a");
+    a.jobs[0].run_at_ms = 2;
+    let a = store.submit(a).await.unwrap();
+    let a_id = store.request(&a.reference).await.unwrap().unwrap().id;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let next = store.claim_jobs("second", 1, 60_000).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].request_id, Some(a_id), "A became due before B's lease ran out");
+    let then = store.claim_jobs("second", 1, 60_000).await.unwrap();
+    assert_eq!(then.first().and_then(|j| j.request_id), Some(b_id), "then the expired lease");
+}
+
+/// Concurrent claimers never get the same job; a claim whose lease ran out is taken over, and
+/// the first claimant's late finish is then refused.
+async fn claims_are_exclusive_and_leases_fence(open: Opener) {
+    let store = open().await;
+    for i in 0..40 {
+        store.submit(request(&format!("c{i}"))).await.unwrap();
+    }
+    let claims: Vec<_> = (0..8)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.claim_jobs(&format!("w{w}"), 10, 60_000).await.unwrap() })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for c in claims {
+        for job in c.await.unwrap() {
+            assert!(seen.insert(job.id), "job {} claimed twice", job.id);
+        }
+    }
+    assert_eq!(seen.len(), 40);
+    assert!(store.claim_jobs("late", 10, 60_000).await.unwrap().is_empty(), "every job is leased");
+
+    // A lease of 0 ms expires at once: another worker takes the job over.
+    let s = store.submit(request("lease")).await.unwrap();
+    let id = store.request(&s.reference).await.unwrap().unwrap().id;
+    let first = store.claim_jobs("a", 100, -1).await.unwrap();
+    let mine = first.into_iter().find(|j| j.request_id == Some(id)).unwrap();
+    let second = store.claim_jobs("b", 100, 60_000).await.unwrap();
+    let theirs = second.into_iter().find(|j| j.request_id == Some(id)).expect("the expired lease is taken over");
+    assert_eq!(theirs.tries, 2);
+    assert_eq!(store.finish_job(&mine, JobFinish::Done, None).await.unwrap(), Finished::LostLease);
+    assert_eq!(store.finish_job(&theirs, JobFinish::Done, None).await.unwrap(), Finished::Applied);
+    let jobs = store.jobs(Some(JobState::Done), Some(id), 10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+}
+
+/// A payment result moves the attempt and the request once: the same result again (a
+/// duplicate callback) and a contrary one (a late query) change nothing.
+async fn results_apply_once_and_never_overwrite_success(open: Opener) {
+    let store = open().await;
+    let s = store.submit(request("pay")).await.unwrap();
+    let row = store.request(&s.reference).await.unwrap().unwrap();
+    let mut attempt = store.attempts(row.id).await.unwrap().remove(0);
+    attempt.status = AttemptStatus::PushSent;
+    // The attempt is still `created`: a result cannot settle an attempt never pushed.
+    assert!(!store.apply(settle(&attempt, 0, "ok", Some("R1".into()), &policy(), 0)).await.unwrap());
+    let claim = store.claim_jobs("w", 1, 60_000).await.unwrap().remove(0);
+    let pushing = njia::store::Effects {
+        request_id: row.id,
+        attempt: Some(njia::store::AttemptChange {
+            id: attempt.id,
+            from: vec![AttemptStatus::Created],
+            to: AttemptStatus::PushSent,
+            checkout_request_id: Some("ws_CO_1".into()),
+            merchant_request_id: None,
+            receipt: None,
+            result_code: None,
+            result_desc: None,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(store.finish_job(&claim, JobFinish::Done, Some(pushing)).await.unwrap(), Finished::Applied);
+    assert!(store.apply(settle(&attempt, 0, "ok", Some("R1".into()), &policy(), 0)).await.unwrap());
+    assert!(!store.apply(settle(&attempt, 0, "ok", Some("R1".into()), &policy(), 0)).await.unwrap(), "duplicate");
+    assert!(!store.apply(settle(&attempt, 1032, "cancelled", None, &policy(), 0)).await.unwrap(), "late contrary");
+    let a = store.attempt(attempt.id).await.unwrap().unwrap();
+    assert_eq!(
+        (a.status, a.receipt.as_deref(), a.checkout_request_id.as_deref()),
+        (AttemptStatus::Paid, Some("R1"), Some("ws_CO_1"))
+    );
+    let row = store.request(&s.reference).await.unwrap().unwrap();
+    assert_eq!(row.status, RequestStatus::Fulfilling.as_str());
+    let history: Vec<_> = store.events(row.id).await.unwrap().into_iter().map(|e| e.status).collect();
+    assert_eq!(history, ["received", "payment_pending", "paid", "fulfilling"]);
+    let deliver: Vec<_> =
+        store.jobs(None, Some(row.id), 10).await.unwrap().into_iter().filter(|j| j.kind == JobKind::Deliver).collect();
+    assert_eq!(deliver.len(), 1, "one delivery, however many results arrive");
+}
+
+/// Failures back off and then dead-letter; `retry_job` revives a dead job, and only a dead one;
+/// `job` finds one by id (what `njia jobs retry` tells a missing job from a live one with).
+async fn failing_jobs_are_dead_lettered_and_can_be_retried(open: Opener) {
+    let store = open().await;
+    let s = store.submit(request("dead")).await.unwrap();
+    let id = store.request(&s.reference).await.unwrap().unwrap().id;
+    for round in 1..=3 {
+        let job = store.claim_jobs("w", 1, 60_000).await.unwrap().pop().expect("due again");
+        assert_eq!(job.failures, round - 1);
+        let finish = JobFinish::Retry { error: format!("down {round}"), run_at_ms: 0 };
+        assert_eq!(store.finish_job(&job, finish, None).await.unwrap(), Finished::Applied);
+    }
+    assert!(store.claim_jobs("w", 1, 60_000).await.unwrap().is_empty(), "dead after max_failures");
+    let dead = store.jobs(Some(JobState::Dead), None, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("down 3"));
+    assert_eq!(dead[0].reference, Some(s.reference.clone()));
+    assert_eq!(store.job(dead[0].id).await.unwrap().map(|j| (j.state, j.failures)), Some((JobState::Dead, 3)));
+    assert!(store.job(dead[0].id + 1000).await.unwrap().is_none());
+    assert!(store.retry_job(dead[0].id).await.unwrap());
+    assert!(!store.retry_job(dead[0].id).await.unwrap(), "not dead any more");
+    assert_eq!(store.job(dead[0].id).await.unwrap().map(|j| j.state), Some(JobState::Ready));
+    let again = store.claim_jobs("w", 1, 60_000).await.unwrap().pop().expect("queued again");
+    assert_eq!((again.request_id, again.failures), (Some(id), 0));
+}
+
+/// A notice's SMS is kept with the request and closes it.
+async fn sms_are_kept_with_their_request(open: Opener) {
+    let store = open().await;
+    let s = store.submit(request("sms")).await.unwrap();
+    let row = store.request(&s.reference).await.unwrap().unwrap();
+    let sms = SmsRecord {
+        msisdn: row.msisdn,
+        locale: "sw".into(),
+        text: format!("Ombi {} limekamilika.", s.reference),
+        segments: 1,
+        sender: "log".into(),
+        status: "logged".into(),
+        provider_id: None,
+    };
+    let e = njia::store::Effects { request_id: row.id, sms: Some(sms.clone()), ..Default::default() };
+    assert!(store.apply(e).await.unwrap());
+    let listed = store.sms(None, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].reference.as_ref(), Some(&s.reference));
+    assert_eq!(listed[0].record, sms);
+    assert_eq!(store.sms(Some(row.id + 1000), 10).await.unwrap().len(), 0);
+    assert_eq!(store.requests_with_status(Some(RequestStatus::PaymentPending), 10).await.unwrap().len(), 1);
+    assert_eq!(store.requests_with_status(Some(RequestStatus::Fulfilled), 10).await.unwrap().len(), 0);
+}
+
+/// A provider token is shared through the store: the newest one wins, and it survives reopening.
+async fn shared_tokens_are_kept_and_replaced(open: Opener) {
+    {
+        let store = open().await;
+        assert_eq!(store.shared_token("daraja:174379").await.unwrap(), None);
+        store.put_shared_token("daraja:174379", "tok-1", 1_000).await.unwrap();
+        store.put_shared_token("daraja:174379", "tok-2", 2_000).await.unwrap();
+        store.put_shared_token("daraja:600000", "tok-x", 3_000).await.unwrap();
+    }
+    let store = open().await;
+    assert_eq!(store.shared_token("daraja:174379").await.unwrap(), Some(("tok-2".into(), 2_000)));
+    assert_eq!(store.shared_token("daraja:600000").await.unwrap(), Some(("tok-x".into(), 3_000)));
+}
+
+fn inbound(id: &str, reply: Option<&str>, language: Option<&str>) -> NewInbound {
+    NewInbound {
+        provider: "africastalking".into(),
+        provider_id: id.into(),
+        msisdn: Msisdn::parse("+254711000222").unwrap(),
+        to: "20384".into(),
+        sent_at_ms: Some(1_700_000_000_000),
+        link_id: None,
+        text_chars: 14,
+        understood: "status NJ-7K2QX".into(),
+        set_language: language.map(|l| Locale::parse(l).unwrap()),
+        reply: reply.map(|text| QueuedSms {
+            msisdn: Msisdn::parse("+254711000222").unwrap(),
+            locale: "en".into(),
+            text: text.into(),
+            send_at_ms: 0,
+            max_failures: 3,
+        }),
+    }
+}
+
+/// Finishes the one due `send` job as the sender answered it.
+async fn send_due(store: &Arc<dyn Store>, provider_id: Option<&str>, failed: Option<&str>) -> i64 {
+    let job = store.claim_jobs("w", 10, 60_000).await.unwrap().pop().expect("a send job is due");
+    assert_eq!(job.kind, JobKind::Send);
+    let id = job.sms_id.expect("a send job names its SMS");
+    let sent = SmsSent {
+        id,
+        sender: "africastalking".into(),
+        status: if failed.is_some() { String::new() } else { "Success".into() },
+        provider_id: provider_id.map(str::to_owned),
+        failed: failed.map(str::to_owned),
+    };
+    let effects =
+        Effects { request_id: job.request_id.unwrap_or_default(), sms_sent: Some(sent), ..Effects::default() };
+    assert_eq!(store.finish_job(&job, JobFinish::Done, Some(effects)).await.unwrap(), Finished::Applied);
+    id
+}
+
+/// An inbound SMS is recorded once per provider id, with the language it sets and its reply
+/// queued beside a `send` job that carries no request; a retry writes nothing.
+async fn inbound_sms_are_recorded_once_with_their_reply(open: Opener) {
+    let store = open().await;
+    let phone = Msisdn::parse("+254711000222").unwrap();
+    assert!(
+        store.record_inbound(inbound("ATXid_in1", Some("Request NJ-7K2QX is complete."), Some("en"))).await.unwrap()
+    );
+    assert!(
+        !store.record_inbound(inbound("ATXid_in1", Some("Request NJ-7K2QX is complete."), Some("sw"))).await.unwrap()
+    );
+    assert_eq!(store.language(phone).await.unwrap(), Some(Locale::parse("en").unwrap()), "the retry set nothing");
+    let sms = store.sms(None, 10).await.unwrap();
+    assert_eq!(sms.len(), 1, "one reply, however often the message arrives");
+    assert_eq!((sms[0].record.status.as_str(), sms[0].reference.as_ref()), ("queued", None));
+    assert!(sms[0].inbound_id.is_some());
+    assert_eq!((sms[0].attempt, sms[0].record.segments), (1, 1));
+    let jobs = store.jobs(None, None, 10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!((jobs[0].kind, jobs[0].reference.as_ref(), jobs[0].sms_id), (JobKind::Send, None, Some(sms[0].id)));
+    // Another message id is another message; one without a reply queues nothing.
+    assert!(store.record_inbound(inbound("ATXid_in2", None, None)).await.unwrap());
+    assert_eq!(store.sms(None, 10).await.unwrap().len(), 1);
+
+    let claimed = store.claim_jobs("w", 10, 60_000).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!((claimed[0].request_id, claimed[0].sms_id), (None, Some(sms[0].id)));
+    let sent = SmsSent {
+        id: sms[0].id,
+        sender: "africastalking".into(),
+        status: "Success".into(),
+        provider_id: Some("ATXid_out1".into()),
+        failed: None,
+    };
+    let effects = Effects { sms_sent: Some(sent.clone()), ..Effects::default() };
+    assert_eq!(store.finish_job(&claimed[0], JobFinish::Done, Some(effects)).await.unwrap(), Finished::Applied);
+    let row = store.sms_by_provider_id("africastalking", "ATXid_out1").await.unwrap().expect("found by its id");
+    assert_eq!(
+        (row.id, row.record.status.as_str(), row.record.sender.as_str()),
+        (sms[0].id, "Success", "africastalking")
+    );
+    assert!(store.sms_by_provider_id("log", "ATXid_out1").await.unwrap().is_none());
+    // Written only while queued: a second answer for the same SMS is stale.
+    let again =
+        Effects { sms_sent: Some(SmsSent { provider_id: Some("ATXid_out2".into()), ..sent }), ..Effects::default() };
+    assert!(!store.apply(again).await.unwrap());
+    assert_eq!(store.sms_by_id(sms[0].id).await.unwrap().unwrap().record.provider_id.as_deref(), Some("ATXid_out1"));
+}
+
+fn report(id: &str, status: DeliveryStatus, reason: Option<&str>) -> DeliveryReport {
+    DeliveryReport {
+        provider_id: id.into(),
+        status,
+        msisdn: Msisdn::parse("+254711000111").ok(),
+        network_code: Some("63902".into()),
+        failure_reason: reason.map(str::to_owned),
+        retry_count: Some(0),
+    }
+}
+
+/// Delivery reports move an SMS's status until a final one, which nothing overwrites; a failure
+/// that may pass queues the same text again (the next attempt, with its job) exactly once per
+/// failed SMS; `failed_sms` lists what failed for good.
+async fn delivery_reports_are_final_once_and_resend_once(open: Opener) {
+    let store = open().await;
+    let policy = Policy { sms_resends: 1, sms_resend_delay_ms: 0, ..policy() };
+    let s = store.submit(request("dlr")).await.unwrap();
+    let row = store.request(&s.reference).await.unwrap().unwrap();
+    let receipt = SmsRecord {
+        msisdn: row.msisdn,
+        locale: "sw".into(),
+        text: format!("Ombi {} limekamilika.", s.reference),
+        segments: 1,
+        sender: "africastalking".into(),
+        status: "Success".into(),
+        provider_id: Some("ATXid_r1".into()),
+    };
+    assert!(store.apply(Effects { request_id: row.id, sms: Some(receipt), ..Effects::default() }).await.unwrap());
+    let first = store.sms_by_provider_id("africastalking", "ATXid_r1").await.unwrap().expect("the receipt");
+    assert_eq!((first.delivery, first.attempt, first.request_id), (None, 1, Some(row.id)));
+
+    let change = |sms_id: i64, to: DeliveryStatus, resend: bool| DeliveryChange {
+        sms_id,
+        from: std::iter::once(None).chain(DeliveryStatus::INTERIM.map(Some)).collect(),
+        to,
+        failure_reason: to.is_failure().then(|| "DeliveryFailure".to_owned()),
+        network_code: Some("63902".into()),
+        resend: resend.then_some(Resend { send_at_ms: 0, max_failures: 3 }),
+    };
+    assert!(store.apply_delivery(change(first.id, DeliveryStatus::Submitted, false)).await.unwrap());
+    assert!(store.apply_delivery(change(first.id, DeliveryStatus::Submitted, false)).await.unwrap(), "interim again");
+    let failed = report("ATXid_r1", DeliveryStatus::Failed, Some("DeliveryFailure"));
+    let current = store.sms_by_id(first.id).await.unwrap().unwrap();
+    let decided = delivery_change(&current, &failed, &policy, 0).expect("a failure to record");
+    assert!(decided.resend.is_some(), "DeliveryFailure may pass: sent again");
+    assert!(store.apply_delivery(decided.clone()).await.unwrap());
+    assert!(!store.apply_delivery(decided).await.unwrap(), "a duplicate report changes nothing");
+    assert!(!store.apply_delivery(change(first.id, DeliveryStatus::Success, false)).await.unwrap(), "final stays");
+    assert!(!store.apply_delivery(change(first.id, DeliveryStatus::Buffered, false)).await.unwrap(), "late interim");
+    let all = store.sms(Some(row.id), 10).await.unwrap();
+    assert_eq!(all.len(), 2, "one re-send for one failed SMS");
+    let resent = &all[0];
+    assert_eq!((resent.attempt, resent.resend_of, resent.record.status.as_str()), (2, Some(first.id), "queued"));
+    assert_eq!(resent.record.text, first.record.text);
+    let kept = store.sms_by_id(first.id).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.delivery, kept.failure_reason.as_deref()),
+        (Some(DeliveryStatus::Failed), Some("DeliveryFailure"))
+    );
+    assert!(store.failed_sms(10).await.unwrap().is_empty(), "a failed SMS sent again is not failed for good");
+
+    // The re-send is sent, fails too, and the policy allows no more: failed for good.
+    assert_eq!(send_due(&store, Some("ATXid_r2"), None).await, resent.id);
+    let second = store.sms_by_provider_id("africastalking", "ATXid_r2").await.unwrap().unwrap();
+    let decided = delivery_change(&second, &report("ATXid_r2", DeliveryStatus::Failed, None), &policy, 0).unwrap();
+    assert!(decided.resend.is_none(), "re-sends are bounded");
+    assert!(store.apply_delivery(decided).await.unwrap());
+    let listed = store.failed_sms(10).await.unwrap();
+    assert_eq!(listed.iter().map(|s| s.id).collect::<Vec<_>>(), [second.id]);
+    assert_eq!(listed[0].reference.as_ref(), Some(&s.reference));
+}
+
+/// An SMS the sender refuses for good at sending is failed, with the reason, and listed.
+async fn refusals_at_sending_are_failed_for_good(open: Opener) {
+    let store = open().await;
+    store.record_inbound(inbound("ATXid_in3", Some("Send STATUS and your request number."), None)).await.unwrap();
+    let id = send_due(&store, None, Some("406 UserInBlacklist")).await;
+    let listed = store.failed_sms(10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, id);
+    assert_eq!(listed[0].delivery, Some(DeliveryStatus::Failed));
+    assert_eq!(listed[0].failure_reason.as_deref(), Some("406 UserInBlacklist"));
+    assert!(listed[0].record.status.starts_with("failed: "), "{}", listed[0].record.status);
+}
+
+/// A reply whose send job dies (the sender kept failing) is still queued, and listed as failed
+/// for good with the job's error.
+async fn replies_whose_send_job_died_are_failed_for_good(open: Opener) {
+    let store = open().await;
+    store.record_inbound(inbound("ATXid_in4", Some("Send STATUS and your request number."), None)).await.unwrap();
+    let job = store.claim_jobs("w", 10, 60_000).await.unwrap().pop().expect("a send job is due");
+    let dead = JobFinish::Dead { error: "503 from the SMS API".into() };
+    assert_eq!(store.finish_job(&job, dead, None).await.unwrap(), Finished::Applied);
+    let listed = store.failed_sms(10).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(Some(listed[0].id), job.sms_id);
+    assert_eq!(listed[0].record.status, "queued");
+}
+
+// --- SQLite ---------------------------------------------------------------------------------
+
+fn sqlite(dir: &tempfile::TempDir) -> Opener {
+    let path = dir.path().to_path_buf();
+    Box::new(move || {
+        let path = path.clone();
+        Box::pin(async move { Arc::new(SqliteStore::open(&path).unwrap()) as Arc<dyn Store> })
+    })
+}
+
+// --- PostgreSQL -----------------------------------------------------------------------------
+
+use crate::common;
+
+use common::{TestDatabase, create_database, drop_database};
+
+fn postgres(db: &TestDatabase) -> Opener {
+    let url = db.url.clone();
+    Box::new(move || {
+        let url = url.clone();
+        Box::pin(async move { Arc::new(PostgresStore::connect(&url).await.unwrap()) as Arc<dyn Store> })
+    })
+}
+
+/// Each check, once per store.
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite_store {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::$check(super::sqlite(&dir)).await;
+                }
+            )*
+        }
+        mod postgres_store {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let db = super::create_database().await;
+                    super::$check(super::postgres(&db)).await;
+                    super::drop_database(db).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    both_stores_refuse_the_same_new_request_plans,
+    a_new_requests_attempt_keeps_its_own_number,
+    a_new_requests_repeated_job_is_stored_once,
+    jobs_are_claimed_in_the_order_they_became_due,
+    submit_is_idempotent_on_its_key,
+    concurrent_submits_each_get_their_own_reference,
+    languages_and_requests_survive_reopening,
+    session_end_notifications_are_recorded_once,
+    submit_writes_request_attempt_and_job_together,
+    claims_are_exclusive_and_leases_fence,
+    results_apply_once_and_never_overwrite_success,
+    failing_jobs_are_dead_lettered_and_can_be_retried,
+    sms_are_kept_with_their_request,
+    shared_tokens_are_kept_and_replaced,
+    inbound_sms_are_recorded_once_with_their_reply,
+    delivery_reports_are_final_once_and_resend_once,
+    refusals_at_sending_are_failed_for_good,
+    replies_whose_send_job_died_are_failed_for_good,
+);
+
+/// A database from before the SMS channel keeps its jobs through the migration that lets a job
+/// carry no request (SQLite rebuilds the jobs table to drop the NOT NULL).
+#[tokio::test]
+async fn sqlite_migration_keeps_existing_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("njia.sqlite3");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in [
+            include_str!("../../migrations/sqlite/0001_init.sql"),
+            include_str!("../../migrations/sqlite/0002_handoff.sql"),
+            include_str!("../../migrations/sqlite/0003_shared_tokens.sql"),
+        ] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO requests (id, reference, idempotency_key, menu, service, msisdn, locale, fields, status, \
+             created_at) VALUES (1, 'NJ-22222', 'k', 'ecitizen', 'land-rates', 254711000111, 'sw', '{}', 'fulfilling', 0);
+             INSERT INTO jobs (key, kind, request_id, data, state, run_at, max_failures, created_at, updated_at) \
+             VALUES ('deliver:1:1', 'deliver', 1, '', 'ready', 0, 3, 0, 0);
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let jobs = store.claim_jobs("w", 10, 60_000).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!((jobs[0].kind, jobs[0].request_id, jobs[0].sms_id), (JobKind::Deliver, Some(1), None));
+}
+
+/// Several instances starting together against one fresh database: every migration is
+/// applied exactly once (the advisory lock), and all of them come up.
+#[tokio::test]
+async fn postgres_migrations_are_safe_when_instances_start_together() {
+    let db = create_database().await;
+    let starts: Vec<_> = (0..6)
+        .map(|_| {
+            let url = db.url.clone();
+            tokio::spawn(async move { PostgresStore::connect(&url).await.map(|_| ()) })
+        })
+        .collect();
+    for s in starts {
+        s.await.unwrap().expect("every instance starts");
+    }
+    let client = common::pg_client(&db.url).await;
+    let n: i64 = client.query_one("SELECT count(*) FROM schema_version", &[]).await.unwrap().get(0);
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).unwrap().count();
+    assert_eq!(n, files as i64, "each migration is recorded once");
+    drop(client);
+    drop_database(db).await;
+}
+
+/// What the administration commands open: an existing store, never a new one.
+#[tokio::test]
+async fn only_an_existing_store_is_opened_for_administration() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for missing in [dir.path().to_path_buf(), data.clone()] {
+        match SqliteStore::open_existing(&missing) {
+            Err(StoreError::Missing(place)) => assert!(place.contains(&missing.display().to_string()), "{place}"),
+            other => panic!("{}: {:?}", missing.display(), other.err()),
+        }
+    }
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing was created");
+    let s = SqliteStore::open(&data).unwrap().submit(request("existing")).await.unwrap();
+    let store = SqliteStore::open_existing(&data).unwrap();
+    assert!(store.request(&s.reference).await.unwrap().is_some());
+
+    let db = create_database().await;
+    let absent = db.url.rsplit_once('/').map(|(base, _)| format!("{base}/njia_no_such_database")).unwrap();
+    for url in [&db.url, &absent] {
+        match PostgresStore::connect_existing(url).await {
+            Err(StoreError::Missing(place)) => assert!(!place.contains("postgres://"), "no URL, no password: {place}"),
+            other => panic!("{url}: {:?}", other.err()),
+        }
+    }
+    let client = common::pg_client(&db.url).await;
+    let tables: i64 =
+        client.query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &[]).await.unwrap().get(0);
+    assert_eq!(tables, 0, "nothing was created");
+    drop(client);
+    let s = PostgresStore::connect(&db.url).await.unwrap().submit(request("existing")).await.unwrap();
+    let store = PostgresStore::connect_existing(&db.url).await.unwrap();
+    assert!(store.request(&s.reference).await.unwrap().is_some());
+    drop(store);
+    drop_database(db).await;
+}
+
+/// The SQLite file is in WAL mode (durability with concurrent readers).
+#[tokio::test]
+async fn sqlite_uses_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join("njia.sqlite3")).unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
+
+/// A language choice is a preference: SQLite remembers it at once and writes it within
+/// `LANGUAGE_FLUSH` even when nothing else commits, and before its thread stops.
+#[tokio::test]
+async fn sqlite_writes_a_language_choice_behind_the_hop() {
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let phone = Msisdn::parse("0722000001").unwrap();
+    let other = Msisdn::parse("0722000002").unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.language(phone).await.unwrap(), None);
+    store.set_language(phone, Locale::parse("en").unwrap()).await.unwrap();
+    assert_eq!(store.language(phone).await.unwrap(), Some(Locale::parse("en").unwrap()), "seen at once");
+    let on_disk = |p: Msisdn| {
+        let conn = rusqlite::Connection::open(dir.path().join("njia.sqlite3")).unwrap();
+        conn.query_row("SELECT locale FROM profiles WHERE msisdn = ?1", [p.as_u64() as i64], |r| r.get::<_, String>(0))
+            .ok()
+    };
+    let started = Instant::now();
+    while on_disk(phone).is_none() {
+        assert!(started.elapsed() < Duration::from_secs(5), "the choice never reached the file");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(on_disk(phone).as_deref(), Some("en"));
+    // Stopping the store writes what is still waiting.
+    store.set_language(other, Locale::parse("sw").unwrap()).await.unwrap();
+    drop(store);
+    let started = Instant::now();
+    while on_disk(other).is_none() {
+        assert!(started.elapsed() < Duration::from_secs(5), "a choice waiting at shutdown was lost");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A store opened on the file knows every profile without reading it again.
+    let reopened = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.language(other).await.unwrap(), Some(Locale::parse("sw").unwrap()));
+    assert_eq!(reopened.language(Msisdn::parse("0722000003").unwrap()).await.unwrap(), None);
+}
