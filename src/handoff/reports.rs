@@ -79,3 +79,136 @@ pub async fn delivery_report(
     let resent = change.resend.is_some();
     Ok(if store.apply_delivery(change).await? { ReportOutcome::Applied { resent } } else { ReportOutcome::Ignored })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SmsRecord;
+    use crate::types::Msisdn;
+
+    const NOW: i64 = 1_000_000;
+
+    fn citizen() -> Msisdn {
+        Msisdn::parse("+254711000111").expect("a number")
+    }
+
+    fn sent(attempt: u32, delivery: Option<DeliveryStatus>) -> SmsRow {
+        SmsRow {
+            id: 21,
+            reference: None,
+            record: SmsRecord {
+                msisdn: citizen(),
+                locale: "sw".into(),
+                text: "Ombi limepokelewa".into(),
+                segments: 1,
+                sender: "africastalking".into(),
+                status: "Success".into(),
+                provider_id: Some("ATX-1".into()),
+            },
+            at_ms: 0,
+            request_id: Some(3),
+            inbound_id: None,
+            attempt,
+            resend_of: None,
+            delivery,
+            failure_reason: None,
+            delivery_at_ms: None,
+        }
+    }
+
+    fn report(status: DeliveryStatus, reason: Option<&str>, msisdn: Option<Msisdn>) -> DeliveryReport {
+        DeliveryReport {
+            provider_id: "ATX-1".into(),
+            status,
+            msisdn,
+            network_code: Some("63902".into()),
+            failure_reason: reason.map(str::to_owned),
+            retry_count: None,
+        }
+    }
+
+    #[test]
+    fn only_failures_that_may_pass_are_transient() {
+        for (reason, transient) in [
+            (None, true),
+            (Some("DeliveryFailure"), true),
+            (Some("AbsentSubscriber"), true),
+            (Some("UserIsInactive"), true),
+            (Some("SomethingNew"), true),
+            (Some("UserInBlackList"), false),
+            (Some(" userinblacklist "), false),
+            (Some("InvalidPhoneNumber"), false),
+            (Some("InsufficientCredit"), false),
+        ] {
+            assert_eq!(transient_failure(reason), transient, "{reason:?}");
+        }
+    }
+
+    /// Every branch of `delivery_change`: final statuses stay, another number changes nothing,
+    /// and only a failure that may pass, within the re-sends allowed, sends the SMS again.
+    #[test]
+    fn every_delivery_report() {
+        let p = Policy { sms_resends: 2, sms_resend_delay_ms: 300_000, max_failures: 5, ..Policy::default() };
+        let other = Msisdn::parse("+254722000222").expect("a number");
+        let resend = Some(Resend { send_at_ms: NOW + 300_000, max_failures: 5 });
+        let rows: Vec<(&str, SmsRow, DeliveryReport, Option<Option<Resend>>)> = vec![
+            ("a first report", sent(1, None), report(DeliveryStatus::Success, None, Some(citizen())), Some(None)),
+            (
+                "an interim report moves on",
+                sent(1, Some(DeliveryStatus::Sent)),
+                report(DeliveryStatus::Buffered, None, None),
+                Some(None),
+            ),
+            (
+                "a final status stays",
+                sent(1, Some(DeliveryStatus::Success)),
+                report(DeliveryStatus::Failed, None, None),
+                None,
+            ),
+            (
+                "a failure stays too",
+                sent(1, Some(DeliveryStatus::Failed)),
+                report(DeliveryStatus::Success, None, None),
+                None,
+            ),
+            ("another number changes nothing", sent(1, None), report(DeliveryStatus::Success, None, Some(other)), None),
+            (
+                "a failure that may pass is sent again",
+                sent(1, Some(DeliveryStatus::Buffered)),
+                report(DeliveryStatus::Failed, Some("AbsentSubscriber"), None),
+                Some(resend),
+            ),
+            (
+                "a rejection that may pass, on the last re-send allowed",
+                sent(2, None),
+                report(DeliveryStatus::Rejected, None, None),
+                Some(resend),
+            ),
+            (
+                "a failure that may pass, re-sends used up",
+                sent(3, None),
+                report(DeliveryStatus::Failed, Some("DeliveryFailure"), None),
+                Some(None),
+            ),
+            (
+                "a failure for good is not sent again",
+                sent(1, None),
+                report(DeliveryStatus::Failed, Some("UserInBlacklist"), None),
+                Some(None),
+            ),
+        ];
+        let from: Vec<Option<DeliveryStatus>> =
+            vec![None, Some(DeliveryStatus::Sent), Some(DeliveryStatus::Submitted), Some(DeliveryStatus::Buffered)];
+        for (why, sms, r, expected) in rows {
+            let expected = expected.map(|resend| DeliveryChange {
+                sms_id: 21,
+                from: from.clone(),
+                to: r.status,
+                failure_reason: r.failure_reason.clone(),
+                network_code: Some("63902".into()),
+                resend,
+            });
+            assert_eq!(delivery_change(&sms, &r, &p, NOW), expected, "{why}");
+        }
+    }
+}
