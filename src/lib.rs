@@ -18,7 +18,7 @@
 //!
 //! Imports run one way, down this list roughly: nothing below [`server`] imports it, and no
 //! two modules import each other around a circle. The exact order is the table in
-//! `tests/layers.rs` (and the Architecture Invariant in `ARCHITECTURE.md`) that the tests hold
+//! `tests/it/layers.rs` (and the Architecture Invariant in `ARCHITECTURE.md`) that the tests hold
 //! the sources to.
 
 pub mod admin;

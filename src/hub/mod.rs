@@ -4,6 +4,9 @@
 //! the new input (prefix-diffing cumulative dialects, replaying a telco retry), runs the pure
 //! engine, performs the lookups and durable submits the engine asks for, saves the session
 //! and returns a [`Reply`] for the adapter to format.
+//!
+//! What a hop asks for is decided by the pure [`classify`] (`classify.rs`); this module reads
+//! the session, calls it, and does the IO the [`Action`] needs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +18,13 @@ use crate::handoff::{Policy, plan_submit};
 use crate::i18n::Catalog;
 use crate::lookup::Lookup;
 use crate::menu::{Menu, MenuSet};
-use crate::session::{InputKey, OpenQuery, SessionRecord, SessionStore};
-use crate::store::{NewRequest, Store};
+use crate::session::{OpenQuery, SessionError, SessionRecord, SessionStore};
+use crate::store::{NewRequest, Store, StoreError};
 use crate::types::{Locale, Msisdn, SessionKey};
+
+mod classify;
+
+pub use classify::{Action, Delta, classify, cumulative_delta, menu_version};
 
 /// Messages the hub itself shows; every locale must define them.
 pub const HUB_MESSAGES: &[&str] = &[
@@ -32,15 +39,6 @@ pub const HUB_MESSAGES: &[&str] = &[
 /// The choices of the offer to resume a dropped session.
 const RESUME_CONTINUE: &str = "1";
 const RESUME_RESTART: &str = "2";
-
-/// Longest first-hop text taken as digits dialled with the code (`*384*1*2#` gives `1*2`).
-const MAX_DIAL_STRING: usize = 24;
-
-/// True when a first hop's text can be digits dialled with the code: short, only digits and
-/// `*`. Anything else is the cumulative input of a session this server does not have.
-fn is_dial_string(raw: &str) -> bool {
-    raw.len() <= MAX_DIAL_STRING && raw.bytes().all(|b| b.is_ascii_digit() || b == b'*')
-}
 
 /// One hop as every dialect normalises it.
 #[derive(Clone, Debug)]
@@ -141,36 +139,6 @@ pub fn allows(allowed: Option<&[String]>, menu: &str) -> bool {
     allowed.is_none_or(|a| a.iter().any(|m| m == menu))
 }
 
-/// How the new input relates to what the session already saw.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Delta<'a> {
-    /// Same cumulative input as last time: a telco retry. Answer with the last reply.
-    Retry,
-    /// One new input.
-    Input(&'a str),
-    /// The input does not extend the previous one (a telco quirk): show the current screen.
-    Inconsistent,
-}
-
-/// Derives the new input of a cumulative dialect: the raw text minus the previous raw text and
-/// one `*`. Never a split on `*`, because users type `*` as data. The previous text is known
-/// only by its length and its hash under `key` (it may contain a PIN).
-pub fn cumulative_delta<'a>(raw: &'a str, prev_len: usize, prev_hash: u64, key: &InputKey) -> Delta<'a> {
-    if raw.len() == prev_len {
-        return if key.hash(raw) == prev_hash { Delta::Retry } else { Delta::Inconsistent };
-    }
-    if prev_len == 0 {
-        return Delta::Input(raw);
-    }
-    match (raw.get(..prev_len), raw.get(prev_len..)) {
-        (Some(head), Some(tail)) if key.hash(head) == prev_hash => match tail.strip_prefix('*') {
-            Some(input) => Delta::Input(input),
-            None => Delta::Inconsistent,
-        },
-        _ => Delta::Inconsistent,
-    }
-}
-
 impl Hub {
     /// Handles one hop. Never fails: problems become a localized END screen and a log line.
     pub async fn hop(&self, hop: Hop) -> Reply {
@@ -204,155 +172,48 @@ impl Hub {
         }
     }
 
+    /// Reads the session, lets [`classify`] decide what the hop asks for, and carries it out.
     async fn hop_inner(&self, hop: &Hop) -> Result<Reply, HubError> {
-        let existing = self.sessions.get(&hop.key).await.map_err(|e| HubError(e.to_string()))?;
-        // A latest-input dialect's new-session signal starts afresh even if the telco reused
-        // the session id.
-        let existing = match &hop.input {
-            HopInput::Latest { first: true, .. } => None,
-            _ => existing,
-        };
-        let (raw, sequence) = match &hop.input {
-            HopInput::Cumulative(raw) => (raw.as_str(), None),
-            HopInput::Latest { first: true, .. } => ("", None),
-            HopInput::Latest { text, sequence, .. } => (text.as_str(), *sequence),
-        };
-        let latest = matches!(hop.input, HopInput::Latest { .. });
-        let (mut rec, menu, inputs, first) = match existing {
-            // A session id belongs to the number that opened it: a hop from another number
-            // never sees or continues someone else's session.
-            Some(rec) if rec.msisdn != hop.msisdn => {
-                tracing::warn!(msisdn = %hop.msisdn.masked(), owner = %rec.msisdn.masked(), "session id reused by another number; refused");
-                return Err(HubError("session id belongs to another number".into()));
+        let existing = self.sessions.get(&hop.key).await?;
+        let action = classify(hop, existing, self.sessions.input_key(), &self.menus, &self.retired);
+        // The session to step, its menu, the step that opened it (a new session), and the
+        // inputs to apply: one typed on a live session, or digits dialled with the code.
+        let (mut rec, menu, first, typed, dialled) = match action {
+            Action::OtherNumber { owner } => {
+                tracing::warn!(msisdn = %hop.msisdn.masked(), owner = %owner.masked(), "session id reused by another number; refused");
+                return Err(HubError::OtherNumber);
             }
-            Some(rec) => {
-                let Some(menu) = self.menu_version(&rec.menu_id, rec.menu_version) else {
-                    return Err(HubError(format!("menu {} of a live session is gone", rec.menu_id)));
-                };
-                let delta = if latest {
-                    // The counter is kept in `raw_len` for these dialects (there is no raw
-                    // cumulative input to measure).
-                    match sequence {
-                        Some(n) if n == rec.raw_len => Delta::Retry,
-                        _ => Delta::Input(raw),
-                    }
-                } else {
-                    cumulative_delta(raw, rec.raw_len as usize, rec.raw_hash, self.sessions.input_key())
-                };
-                match delta {
-                    Delta::Retry => {
-                        crate::metrics::hop("retry");
-                        return Ok(Reply { text: rec.last_reply.to_string(), end: rec.ended });
-                    }
-                    _ if rec.ended => {
-                        crate::metrics::hop("retry");
-                        return Ok(Reply { text: rec.last_reply.to_string(), end: true });
-                    }
-                    Delta::Input(i) => (rec, menu, vec![i.to_owned()], None),
-                    Delta::Inconsistent => {
-                        // A late duplicate of an older hop, or a telco quirk. Answer with the
-                        // current screen but remember nothing: the session's idea of what was
-                        // typed stays as it was, so a retry of the real last hop is still
-                        // recognised as a retry and never steps twice.
-                        tracing::warn!(msisdn = %hop.msisdn.masked(), "cumulative input does not extend the previous one; showing the current screen");
-                        let ctx = self.ctx(&menu, hop.limit);
-                        return Ok(match engine::current(ctx, &rec.state) {
-                            Step::Show { text, end } => Reply { text, end },
-                            _ => Reply { text: rec.last_reply.to_string(), end: rec.ended },
-                        });
-                    }
-                }
+            Action::MenuGone { menu } => return Err(HubError::MenuGone(menu)),
+            Action::Replay { text, end } => {
+                crate::metrics::hop("retry");
+                return Ok(Reply { text: text.to_string(), end });
             }
-            // A latest-input hop with no session and no new-session signal starts one only if
-            // it names a code this server serves (Airtel sends the code as the first input and
-            // has no other signal); otherwise the session is gone.
-            None if latest
-                && !matches!(hop.input, HopInput::Latest { first: true, .. })
-                && self.menus.route_in(&hop.service_code, hop.menus.as_deref()).is_none()
-                || !latest && !is_dial_string(raw) =>
-            {
-                // Not digits dialled with the code but the middle of a session we no longer
-                // have (it expired, or the server restarted): replaying it from the start
-                // screen would apply the inputs to the wrong screens. But a retry of a final
-                // hop whose submit was stored (the server crashed after the commit) gets the
-                // END it would have got: its reference, never "expired" and a second payment.
-                if let Some(reply) = self.stored_reply(hop).await {
-                    crate::metrics::hop("retry");
-                    return Ok(reply);
-                }
-                let locale = self.store.language(hop.msisdn).await.ok().flatten();
-                let locale = locale.unwrap_or_else(|| self.config.default_locale.clone());
-                tracing::info!(msisdn = %hop.msisdn.masked(), "hop for an unknown session; asking to dial again");
-                crate::metrics::hop("expired");
-                let text = self.catalog.format(&locale, "njia-session-expired", None).into_owned();
+            Action::ShowCurrent { rec, menu } => {
+                tracing::warn!(msisdn = %hop.msisdn.masked(), "cumulative input does not extend the previous one; showing the current screen");
+                return Ok(match engine::current(self.ctx(menu, hop.limit), &rec.state) {
+                    Step::Show { text, end } => Reply { text, end },
+                    _ => Reply { text: rec.last_reply.to_string(), end: rec.ended },
+                });
+            }
+            Action::Gone => return Ok(self.gone(hop).await),
+            Action::UnknownService => {
+                tracing::warn!(msisdn = %hop.msisdn.masked(), code = ?hop.service_code, "no menu for service code");
+                crate::metrics::hop("unknown_service");
+                let text = self.catalog.format(&self.config.default_locale, "njia-unknown-service", None).into_owned();
                 return Ok(Reply { text: engine::fit(text, hop.limit), end: true });
             }
-            None => {
-                // An empty code is a channel with no code field (Arkesel, Nalo): its menu is
-                // the first one it may reach.
-                let allowed = hop.menus.as_deref();
-                let routed = if hop.service_code.is_empty() {
-                    self.menus.menus.iter().find(|m| allows(allowed, &m.id)).map(|m| (m, Vec::new()))
-                } else {
-                    self.menus.route_in(&hop.service_code, allowed)
-                };
-                let Some((menu, mut extras)) = routed else {
-                    tracing::warn!(msisdn = %hop.msisdn.masked(), code = ?hop.service_code, "no menu for service code");
-                    crate::metrics::hop("unknown_service");
-                    let text =
-                        self.catalog.format(&self.config.default_locale, "njia-unknown-service", None).into_owned();
-                    return Ok(Reply { text: engine::fit(text, hop.limit), end: true });
-                };
-                let menu = menu.clone();
-                // Digits dialled with the code arrive as the first hop's text: `1*2`. They are
-                // keypad digits (`is_dial_string` checked), never data, so splitting on `*` is
-                // right here and only here.
-                // Latest-input dialects carry those digits in the code alone.
-                if !latest {
-                    extras.extend(raw.split('*').filter(|s| !s.is_empty()).map(str::to_owned));
-                }
-                let remembered = self.store.language(hop.msisdn).await.map_err(|e| HubError(e.to_string()))?;
-                let remembered = remembered.filter(|l| self.catalog.has_locale(l));
-                // Someone who dials straight to a service (`*384*1*2#`) knows the menu: do not
-                // interrupt them with the language question.
-                let ask = remembered.is_none() && extras.is_empty();
-                let locale = remembered
-                    .or_else(|| menu.default_locale.clone())
-                    .unwrap_or_else(|| self.config.default_locale.clone());
-                // A dial without extra digits may continue the number's dropped session.
-                let resumed = if extras.is_empty() { self.dropped_session(hop, &menu).await } else { None };
-                let (state, step, resuming) = match resumed {
-                    Some(state) => {
-                        let text = self.resume_offer(&state.locale, None, hop.limit);
-                        tracing::info!(msisdn = %hop.msisdn.masked(), "offering to continue a dropped session");
-                        (state, Step::Show { text, end: false }, true)
-                    }
-                    None => {
-                        let (state, step) = engine::begin(self.ctx(&menu, hop.limit), locale, ask);
-                        (state, step, false)
-                    }
-                };
-                let rec = SessionRecord {
-                    menu_id: Arc::from(menu.id.as_str()),
-                    menu_version: menu.version,
-                    msisdn: hop.msisdn,
-                    state,
-                    raw_len: 0,
-                    raw_hash: self.sessions.input_key().hash(""),
-                    last_reply: Arc::from(""),
-                    ended: false,
-                    hops: 0,
-                    resuming,
-                };
-                (rec, menu, extras, Some(step))
+            Action::Continue { rec, menu, input } => (rec, menu, None, Some(input), Vec::new()),
+            Action::Start { menu, extras } => {
+                let (rec, step) = self.start(hop, menu, extras.is_empty()).await?;
+                (rec, menu, Some(step), None, extras)
             }
         };
-        let ctx = self.ctx(&menu, hop.limit);
+        let ctx = self.ctx(menu, hop.limit);
         let mut reply = match first {
             Some(step) => self.resolve(ctx, hop, &mut rec, step).await?,
             None => Reply { text: rec.last_reply.to_string(), end: rec.ended },
         };
-        let mut inputs = inputs.iter();
+        let mut inputs = typed.into_iter().chain(dialled.iter().map(String::as_str));
         if rec.resuming
             && let Some(choice) = inputs.next()
         {
@@ -370,16 +231,18 @@ impl Hub {
             }
             let outcome = engine::step(ctx, &mut rec.state, input);
             if let Some(locale) = outcome.language {
-                self.store.set_language(hop.msisdn, locale).await.map_err(|e| HubError(e.to_string()))?;
+                self.store.set_language(hop.msisdn, locale).await?;
             }
             reply = self.resolve(ctx, hop, &mut rec, outcome.step).await?;
         }
-        if latest {
-            rec.raw_len = sequence.unwrap_or(u32::MAX);
-            rec.raw_hash = 0;
-        } else {
-            rec.raw_len = raw.len() as u32;
-            rec.raw_hash = self.sessions.input_key().hash(raw);
+        match &hop.input {
+            // Latest-input dialects keep the hop counter where cumulative ones keep the length;
+            // a new-session signal's counter is not kept, so its next hop is never a retry.
+            HopInput::Latest { first: true, .. } => (rec.raw_len, rec.raw_hash) = (u32::MAX, 0),
+            HopInput::Latest { sequence, .. } => (rec.raw_len, rec.raw_hash) = (sequence.unwrap_or(u32::MAX), 0),
+            HopInput::Cumulative(raw) => {
+                (rec.raw_len, rec.raw_hash) = (raw.len() as u32, self.sessions.input_key().hash(raw))
+            }
         }
         crate::metrics::hop(if reply.end { "end" } else { "continue" });
         rec.last_reply = Arc::from(reply.text.as_str());
@@ -391,11 +254,65 @@ impl Hub {
             // shown whatever happens to the session write. A CON without its session would
             // strand the citizen on the next hop, so that is the apology.
             if !reply.end {
-                return Err(HubError(e.to_string()));
+                return Err(HubError::Session(e));
             }
             tracing::error!(msisdn = %hop.msisdn.masked(), error = %e, "session not saved after an END; answering the END");
         }
         Ok(reply)
+    }
+
+    /// A new session on `menu`, in the number's remembered language, or the offer to continue
+    /// the number's dropped session. `plain` is a dial without extra digits: only such a dial
+    /// is asked the language or offered a dropped session (someone who dials straight to a
+    /// service, `*384*1*2#`, knows the menu: do not interrupt them).
+    async fn start(&self, hop: &Hop, menu: &Menu, plain: bool) -> Result<(SessionRecord, Step), HubError> {
+        let remembered = self.store.language(hop.msisdn).await?;
+        let remembered = remembered.filter(|l| self.catalog.has_locale(l));
+        let ask = remembered.is_none() && plain;
+        let locale =
+            remembered.or_else(|| menu.default_locale.clone()).unwrap_or_else(|| self.config.default_locale.clone());
+        let resumed = if plain { self.dropped_session(hop, menu).await } else { None };
+        let (state, step, resuming) = match resumed {
+            Some(state) => {
+                let text = self.resume_offer(&state.locale, None, hop.limit);
+                tracing::info!(msisdn = %hop.msisdn.masked(), "offering to continue a dropped session");
+                (state, Step::Show { text, end: false }, true)
+            }
+            None => {
+                let (state, step) = engine::begin(self.ctx(menu, hop.limit), locale, ask);
+                (state, step, false)
+            }
+        };
+        let rec = SessionRecord {
+            menu_id: Arc::from(menu.id.as_str()),
+            menu_version: menu.version,
+            msisdn: hop.msisdn,
+            state,
+            raw_len: 0,
+            raw_hash: self.sessions.input_key().hash(""),
+            last_reply: Arc::from(""),
+            ended: false,
+            hops: 0,
+            resuming,
+        };
+        Ok((rec, step))
+    }
+
+    /// A hop in the middle of a session this server no longer has. A retry of a final hop
+    /// whose submit was stored (the server crashed after the commit) gets the END it would
+    /// have got: its reference, never "expired" and a second payment. Anything else is asked
+    /// to dial again.
+    async fn gone(&self, hop: &Hop) -> Reply {
+        if let Some(reply) = self.stored_reply(hop).await {
+            crate::metrics::hop("retry");
+            return reply;
+        }
+        let locale = self.store.language(hop.msisdn).await.ok().flatten();
+        let locale = locale.unwrap_or_else(|| self.config.default_locale.clone());
+        tracing::info!(msisdn = %hop.msisdn.masked(), "hop for an unknown session; asking to dial again");
+        crate::metrics::hop("expired");
+        let text = self.catalog.format(&locale, "njia-session-expired", None).into_owned();
+        Reply { text: engine::fit(text, hop.limit), end: true }
     }
 
     /// The END of the request a submit stored for this hop's session, if there is one.
@@ -429,14 +346,8 @@ impl Hub {
     /// phone can mask what is typed.
     pub async fn expects_secret(&self, key: &SessionKey) -> bool {
         let Ok(Some(rec)) = self.sessions.get(key).await else { return false };
-        let Some(menu) = self.menu_version(&rec.menu_id, rec.menu_version) else { return false };
+        let Some(menu) = menu_version(&self.menus, &self.retired, &rec.menu_id, rec.menu_version) else { return false };
         matches!(&menu.screen(rec.state.screen).kind, crate::menu::Kind::Input(i) if i.secret)
-    }
-
-    /// The menu a live session runs on: the version it started with, current or retired.
-    fn menu_version(&self, id: &str, version: u64) -> Option<Arc<Menu>> {
-        let current = self.menus.by_id(id).filter(|m| m.version == version);
-        current.or_else(|| self.retired.iter().map(|r| &r.menu).find(|m| m.id == id && m.version == version)).cloned()
     }
 
     /// The state of the number's session the network dropped (no END) within the resume
@@ -581,14 +492,14 @@ impl Hub {
                         jobs: plan.jobs,
                     };
                     // The END "received" screen is rendered only after this commit returned.
-                    let stored = self.store.submit(request).await.map_err(|e| HubError(e.to_string()))?;
+                    let stored = self.store.submit(request).await?;
                     tracing::info!(msisdn = %hop.msisdn.masked(), reference = %stored.reference, new = stored.created, "request stored");
                     self.config.wake.notify_one();
                     engine::submitted(ctx, &mut rec.state, stored.reference.as_str())
                 }
             };
         }
-        Err(HubError("lookup chain longer than the menu".into()))
+        Err(HubError::LookupChain)
     }
 }
 
@@ -599,32 +510,18 @@ fn idempotency_key(hop: &Hop) -> String {
     format!("{}:{}:{}", hop.key.channel, hop.key.session_id, hop.msisdn.as_u64())
 }
 
+/// Why a hop could not be served: the caller gets the localized apology, the log this reason.
+/// A store's or session store's error is kept as it is, shown as it shows itself.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HubError(String);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn delta<'a>(prev: &str, raw: &'a str) -> Delta<'a> {
-        let key = InputKey::random();
-        cumulative_delta(raw, prev.len(), key.hash(prev), &key)
-    }
-
-    #[test]
-    fn cumulative_inputs_are_prefix_diffs() {
-        assert_eq!(delta("", ""), Delta::Retry);
-        assert_eq!(delta("", "1"), Delta::Input("1"));
-        assert_eq!(delta("1", "1*2"), Delta::Input("2"));
-        assert_eq!(delta("1*2", "1*2"), Delta::Retry);
-        // Users type `*` as data (the Vumi vectors).
-        assert_eq!(delta("7*a*b", "7*a*b*****"), Delta::Input("****"));
-        assert_eq!(delta("7*a*b**", "7*a*b*****"), Delta::Input("**"));
-        assert_eq!(delta("1", "1*"), Delta::Input(""));
-        assert_eq!(delta("1*2", "1*3"), Delta::Inconsistent);
-        assert_eq!(delta("1*2", "9*2*4"), Delta::Inconsistent);
-        assert_eq!(delta("1*2", "1"), Delta::Inconsistent);
-        assert_eq!(delta("12", "123"), Delta::Inconsistent);
-    }
+pub enum HubError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("session id belongs to another number")]
+    OtherNumber,
+    #[error("menu {0} of a live session is gone")]
+    MenuGone(Arc<str>),
+    #[error("lookup chain longer than the menu")]
+    LookupChain,
 }

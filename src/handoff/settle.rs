@@ -1,0 +1,536 @@
+//! What a payment result means: Daraja's result codes ([`verdict`]), the effects of a final
+//! result ([`settle`]), a "paid" that disagrees with its attempt ([`disagrees`], held for
+//! review), and [`payment_callback`], the one path every callback takes (from Daraja or the
+//! sandbox's simulated M-Pesa): read the attempt, decide ([`after_callback`]), write.
+
+use super::Policy;
+use super::plan::{Notice, job};
+use crate::lifecycle::{AttemptStatus, JobKind, RequestStatus};
+use crate::payment::PaymentResult;
+use crate::store::{
+    AttemptChange, AttemptRow, Effects, JobAttempt, NewAttempt, RequestChange, Store, StoreError, now_ms,
+};
+
+/// What a payment result code means (Daraja's table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Paid,
+    /// 1001: the subscriber is busy (another USSD dialogue): try again later.
+    Busy,
+    Failed(FailReason),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailReason {
+    InsufficientFunds,
+    Cancelled,
+    Unreachable,
+    WrongPin,
+    /// Busy on every attempt the policy allows.
+    Busy,
+    /// The provider refused the push itself (a configuration or data problem).
+    Refused,
+    Other,
+}
+
+impl FailReason {
+    /// The SMS the citizen gets.
+    pub fn message_id(self) -> &'static str {
+        match self {
+            FailReason::InsufficientFunds => "sms-payment-insufficient",
+            FailReason::Cancelled => "sms-payment-cancelled",
+            FailReason::Unreachable => "sms-payment-unreachable",
+            FailReason::WrongPin => "sms-payment-wrong-pin",
+            FailReason::Busy => "sms-payment-busy",
+            FailReason::Refused | FailReason::Other => "sms-payment-failed",
+        }
+    }
+
+    /// The reason as the notify job's data and the request's status note write it.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            FailReason::InsufficientFunds => "insufficient",
+            FailReason::Cancelled => "cancelled",
+            FailReason::Unreachable => "unreachable",
+            FailReason::WrongPin => "wrong-pin",
+            FailReason::Busy => "busy",
+            FailReason::Refused => "refused",
+            FailReason::Other => "other",
+        }
+    }
+
+    /// The reason [`FailReason::as_str`] wrote; `Other` for anything else.
+    pub(super) fn parse(s: &str) -> FailReason {
+        [
+            FailReason::InsufficientFunds,
+            FailReason::Cancelled,
+            FailReason::Unreachable,
+            FailReason::WrongPin,
+            FailReason::Busy,
+            FailReason::Refused,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+        .unwrap_or(FailReason::Other)
+    }
+}
+
+/// Result code to verdict: 0 paid; 1 insufficient funds; 1032 (and 1031) cancelled; 1037
+/// unreachable; 2001 wrong PIN; 1001 busy; any other non-zero failed.
+pub fn verdict(result_code: i64) -> Verdict {
+    match result_code {
+        0 => Verdict::Paid,
+        1001 => Verdict::Busy,
+        1 => Verdict::Failed(FailReason::InsufficientFunds),
+        1031 | 1032 => Verdict::Failed(FailReason::Cancelled),
+        1037 => Verdict::Failed(FailReason::Unreachable),
+        2001 => Verdict::Failed(FailReason::WrongPin),
+        _ => Verdict::Failed(FailReason::Other),
+    }
+}
+
+/// Settles an attempt with a final result, from a callback or a query. Guarded: only an open
+/// attempt moves, so a duplicate callback, or a query after the callback, changes nothing,
+/// and a recorded success is never overwritten.
+pub fn settle(
+    attempt: &AttemptRow,
+    result_code: i64,
+    result_desc: &str,
+    receipt: Option<String>,
+    policy: &Policy,
+    now: i64,
+) -> Effects {
+    let change = |to: AttemptStatus, receipt: Option<String>| AttemptChange {
+        id: attempt.id,
+        from: AttemptStatus::OPEN.to_vec(),
+        to,
+        checkout_request_id: None,
+        merchant_request_id: None,
+        receipt,
+        result_code: Some(result_code),
+        result_desc: Some(result_desc.to_owned()),
+    };
+    let pending = vec![RequestStatus::PaymentPending, RequestStatus::PaymentUnknown];
+    let mut e = Effects { request_id: attempt.request_id, ..Effects::default() };
+    match verdict(result_code) {
+        Verdict::Paid => {
+            e.attempt = Some(change(AttemptStatus::Paid, receipt.clone()));
+            e.request = Some(RequestChange {
+                from: pending,
+                to: vec![(RequestStatus::Paid, receipt), (RequestStatus::Fulfilling, None)],
+                refund_review: false,
+            });
+            e.jobs.push(job(JobKind::Deliver, "1", JobAttempt::None, now, policy, ""));
+        }
+        Verdict::Busy if attempt.seq < policy.max_payment_attempts => {
+            // A new attempt, never a second push of this one.
+            e.attempt = Some(change(AttemptStatus::Failed, None));
+            e.new_attempt = Some(NewAttempt {
+                provider: attempt.provider.clone(),
+                msisdn: attempt.msisdn,
+                amount_kes: attempt.amount_kes,
+            });
+            let seq = (attempt.seq + 1).to_string();
+            e.jobs.push(job(JobKind::Push, &seq, JobAttempt::New, now + policy.busy_retry_ms, policy, ""));
+        }
+        Verdict::Busy => return failed(attempt, FailReason::Busy, Some(result_code), result_desc, policy, now),
+        Verdict::Failed(reason) => return failed(attempt, reason, Some(result_code), result_desc, policy, now),
+    }
+    e
+}
+
+pub(super) fn failed(
+    attempt: &AttemptRow,
+    reason: FailReason,
+    result_code: Option<i64>,
+    desc: &str,
+    policy: &Policy,
+    now: i64,
+) -> Effects {
+    let notice = Notice::PaymentFailed(reason);
+    Effects {
+        request_id: attempt.request_id,
+        attempt: Some(AttemptChange {
+            id: attempt.id,
+            from: AttemptStatus::OPEN.to_vec(),
+            to: AttemptStatus::Failed,
+            checkout_request_id: None,
+            merchant_request_id: None,
+            receipt: None,
+            result_code,
+            result_desc: Some(desc.to_owned()),
+        }),
+        request: Some(RequestChange {
+            from: vec![RequestStatus::PaymentPending, RequestStatus::PaymentUnknown],
+            to: vec![(RequestStatus::PaymentFailed, Some(format!("{}: {desc}", reason.as_str())))],
+            refund_review: false,
+        }),
+        jobs: vec![notice.job(policy, now)],
+        ..Effects::default()
+    }
+}
+
+/// What happened to a payment callback.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    /// Recorded; the request moves on.
+    Applied,
+    /// Already settled (a duplicate or late callback): nothing changed.
+    Duplicate,
+    /// No attempt has this token.
+    UnknownToken,
+    /// The callback names another push than the one this token's attempt made.
+    Mismatch,
+}
+
+/// A callback that names another push than the one its attempt made: it changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mismatch;
+
+/// Decides what a payment callback changes: a final result settles the attempt, a "paid" that
+/// disagrees with it holds it for review, and either way the attempt learns the callback's
+/// checkout and merchant ids (a push whose HTTP answer was lost knows them only from here).
+/// Returns the effects to write, with the disagreement when the attempt is held.
+pub fn after_callback(
+    attempt: &AttemptRow,
+    result: &PaymentResult,
+    policy: &Policy,
+    now: i64,
+) -> Result<(Effects, Option<Disagreement>), Mismatch> {
+    if attempt.checkout_request_id.as_deref().is_some_and(|id| id != result.checkout_request_id) {
+        return Err(Mismatch);
+    }
+    let held = disagrees(attempt, result);
+    let mut effects = match &held {
+        Some(why) => hold(attempt, result, why),
+        None => settle(attempt, result.result_code, &result.result_desc, result.receipt.clone(), policy, now),
+    };
+    if let Some(a) = effects.attempt.as_mut() {
+        a.checkout_request_id = Some(result.checkout_request_id.clone());
+        a.merchant_request_id = Some(result.merchant_request_id.clone());
+    }
+    Ok((effects, held))
+}
+
+/// Records a payment result that arrived by callback (or from the sandbox's simulated
+/// M-Pesa, which goes through here too). Durable when it returns.
+pub async fn payment_callback(
+    store: &dyn Store,
+    policy: &Policy,
+    token: &str,
+    result: &PaymentResult,
+) -> Result<CallbackOutcome, StoreError> {
+    let Some(attempt) = store.attempt_by_token(token).await? else { return Ok(CallbackOutcome::UnknownToken) };
+    let Ok((effects, disagreement)) = after_callback(&attempt, result, policy, now_ms()) else {
+        return Ok(CallbackOutcome::Mismatch);
+    };
+    let applied = store.apply(effects).await?;
+    if applied {
+        crate::metrics::payment_result(result.result_code);
+    }
+    if let (true, Some(why)) = (applied, &disagreement) {
+        crate::metrics::METRICS.payment_reviews.inc(why.kind());
+        tracing::warn!(attempt = attempt.id, checkout = %result.checkout_request_id, why = %why, "payment callback disagrees with its attempt: request held for review");
+    }
+    tracing::info!(
+        attempt = attempt.id,
+        checkout = %result.checkout_request_id,
+        code = result.result_code,
+        applied,
+        "payment callback"
+    );
+    Ok(if applied { CallbackOutcome::Applied } else { CallbackOutcome::Duplicate })
+}
+
+/// How a callback that says "paid" disagrees with the attempt it settles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Disagreement {
+    /// The amount paid is not the attempt's (or is not whole shillings).
+    Amount { paid: String, asked: u64 },
+    /// Another phone number paid.
+    Phone { paid: u64 },
+}
+
+impl Disagreement {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Disagreement::Amount { .. } => "amount",
+            Disagreement::Phone { .. } => "phone",
+        }
+    }
+}
+
+impl std::fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Disagreement::Amount { paid, asked } => write!(f, "paid amount {paid} is not the KES {asked} asked"),
+            Disagreement::Phone { paid } => {
+                write!(f, "paid from {}, not the number pushed", crate::types::mask_raw_phone(&paid.to_string()))
+            }
+        }
+    }
+}
+
+/// A successful callback's `Amount` and `PhoneNumber` against the attempt: the callback token
+/// proves which attempt it is about, not that the citizen paid what was asked. Absent fields
+/// are not a disagreement (queries carry neither, and Daraja may mask the number); present
+/// ones must match exactly.
+pub fn disagrees(attempt: &AttemptRow, result: &PaymentResult) -> Option<Disagreement> {
+    if verdict(result.result_code) != Verdict::Paid {
+        return None;
+    }
+    if let Some(paid) = &result.amount {
+        // Daraja sends `4500`, `4500.0` or `4500.00`.
+        let whole = match paid.trim().split_once('.') {
+            Some((w, cents)) if cents.bytes().all(|b| b == b'0') => w,
+            Some(_) => "",
+            None => paid.trim(),
+        };
+        if whole.parse::<u64>().ok() != Some(attempt.amount_kes) {
+            return Some(Disagreement::Amount { paid: paid.clone(), asked: attempt.amount_kes });
+        }
+    }
+    match result.phone {
+        Some(paid) if paid != attempt.msisdn.as_u64() => Some(Disagreement::Phone { paid }),
+        _ => None,
+    }
+}
+
+/// A disagreeing "paid": the attempt is held with what the callback said, the request waits
+/// for an administrator, and nothing is delivered or announced.
+fn hold(attempt: &AttemptRow, result: &PaymentResult, why: &Disagreement) -> Effects {
+    Effects {
+        request_id: attempt.request_id,
+        attempt: Some(AttemptChange {
+            id: attempt.id,
+            from: AttemptStatus::OPEN.to_vec(),
+            to: AttemptStatus::Held,
+            checkout_request_id: None,
+            merchant_request_id: None,
+            receipt: result.receipt.clone(),
+            result_code: Some(result.result_code),
+            result_desc: Some(format!("{}; {why}", result.result_desc)),
+        }),
+        request: Some(RequestChange {
+            from: vec![RequestStatus::PaymentPending, RequestStatus::PaymentUnknown],
+            to: vec![(RequestStatus::HeldForReview, Some(why.to_string()))],
+            refund_review: false,
+        }),
+        ..Effects::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewJob;
+    use crate::types::Msisdn;
+
+    const NOW: i64 = 1_000_000;
+
+    #[test]
+    fn result_codes() {
+        assert_eq!(verdict(0), Verdict::Paid);
+        assert_eq!(verdict(1), Verdict::Failed(FailReason::InsufficientFunds));
+        assert_eq!(verdict(1032), Verdict::Failed(FailReason::Cancelled));
+        assert_eq!(verdict(1031), Verdict::Failed(FailReason::Cancelled));
+        assert_eq!(verdict(1037), Verdict::Failed(FailReason::Unreachable));
+        assert_eq!(verdict(2001), Verdict::Failed(FailReason::WrongPin));
+        assert_eq!(verdict(1001), Verdict::Busy);
+        assert_eq!(verdict(17), Verdict::Failed(FailReason::Other));
+        assert_eq!(verdict(-1), Verdict::Failed(FailReason::Other));
+    }
+
+    fn citizen() -> Msisdn {
+        Msisdn::parse("+254711000111").expect("a number")
+    }
+
+    fn attempt(seq: u32, checkout: Option<&str>) -> AttemptRow {
+        AttemptRow {
+            id: 7,
+            request_id: 3,
+            seq,
+            token: "token".into(),
+            provider: "mpesa".into(),
+            msisdn: citizen(),
+            amount_kes: 4500,
+            status: AttemptStatus::PushSent,
+            checkout_request_id: checkout.map(str::to_owned),
+            receipt: None,
+            result_code: None,
+            result_desc: None,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy { busy_retry_ms: 60_000, max_payment_attempts: 2, max_failures: 5, ..Policy::default() }
+    }
+
+    fn change(to: AttemptStatus, code: i64, desc: &str, receipt: Option<&str>) -> AttemptChange {
+        AttemptChange {
+            id: 7,
+            from: AttemptStatus::OPEN.to_vec(),
+            to,
+            checkout_request_id: None,
+            merchant_request_id: None,
+            receipt: receipt.map(str::to_owned),
+            result_code: Some(code),
+            result_desc: Some(desc.into()),
+        }
+    }
+
+    const PENDING: [RequestStatus; 2] = [RequestStatus::PaymentPending, RequestStatus::PaymentUnknown];
+
+    fn new_job(kind: JobKind, discriminator: &str, attempt: JobAttempt, run_at_ms: i64, data: &str) -> NewJob {
+        NewJob { kind, discriminator: discriminator.into(), attempt, run_at_ms, max_failures: 5, data: data.into() }
+    }
+
+    fn payment_failed(reason: &str, code: i64, desc: &str) -> Effects {
+        Effects {
+            request_id: 3,
+            attempt: Some(change(AttemptStatus::Failed, code, desc, None)),
+            request: Some(RequestChange {
+                from: PENDING.to_vec(),
+                to: vec![(RequestStatus::PaymentFailed, Some(format!("{reason}: {desc}")))],
+                refund_review: false,
+            }),
+            jobs: vec![new_job(
+                JobKind::Notify,
+                "payment_failed",
+                JobAttempt::None,
+                NOW,
+                &format!("payment_failed:{reason}"),
+            )],
+            ..Effects::default()
+        }
+    }
+
+    /// Every branch of `settle`: paid, busy with attempts left, busy on the last attempt, and
+    /// each failure with its SMS.
+    #[test]
+    fn every_result_settles_the_attempt() {
+        let paid = Effects {
+            request_id: 3,
+            attempt: Some(change(AttemptStatus::Paid, 0, "ok", Some("QK1"))),
+            request: Some(RequestChange {
+                from: PENDING.to_vec(),
+                to: vec![(RequestStatus::Paid, Some("QK1".into())), (RequestStatus::Fulfilling, None)],
+                refund_review: false,
+            }),
+            jobs: vec![new_job(JobKind::Deliver, "1", JobAttempt::None, NOW, "")],
+            ..Effects::default()
+        };
+        let busy_again = Effects {
+            request_id: 3,
+            attempt: Some(change(AttemptStatus::Failed, 1001, "busy", None)),
+            new_attempt: Some(NewAttempt { provider: "mpesa".into(), msisdn: citizen(), amount_kes: 4500 }),
+            jobs: vec![new_job(JobKind::Push, "2", JobAttempt::New, NOW + 60_000, "")],
+            ..Effects::default()
+        };
+        type Row<'a> = (&'a str, u32, i64, &'a str, Option<&'a str>, Effects);
+        let rows: Vec<Row<'_>> = vec![
+            ("paid: delivered now", 1, 0, "ok", Some("QK1"), paid),
+            ("busy with an attempt left: a new attempt later", 1, 1001, "busy", None, busy_again),
+            ("busy on the last attempt: failed", 2, 1001, "busy", None, payment_failed("busy", 1001, "busy")),
+            ("insufficient funds", 1, 1, "no money", None, payment_failed("insufficient", 1, "no money")),
+            ("cancelled", 1, 1032, "cancelled", None, payment_failed("cancelled", 1032, "cancelled")),
+            ("unreachable", 1, 1037, "timeout", None, payment_failed("unreachable", 1037, "timeout")),
+            ("wrong PIN", 2, 2001, "wrong pin", None, payment_failed("wrong-pin", 2001, "wrong pin")),
+            ("any other code", 1, 9999, "odd", None, payment_failed("other", 9999, "odd")),
+        ];
+        for (why, seq, code, desc, receipt, expected) in rows {
+            let got = settle(&attempt(seq, Some("ws_CO_1")), code, desc, receipt.map(str::to_owned), &policy(), NOW);
+            assert_eq!(got, expected, "{why}");
+        }
+    }
+
+    fn result(code: i64, amount: Option<&str>, phone: Option<u64>) -> PaymentResult {
+        PaymentResult {
+            merchant_request_id: "m-1".into(),
+            checkout_request_id: "ws_CO_1".into(),
+            result_code: code,
+            result_desc: "desc".into(),
+            receipt: (code == 0).then(|| "QK1".into()),
+            amount: amount.map(str::to_owned),
+            phone,
+        }
+    }
+
+    #[test]
+    fn a_paid_callback_must_match_its_attempt() {
+        let me = citizen().as_u64();
+        let amount = |paid: &str| Some(Disagreement::Amount { paid: paid.into(), asked: 4500 });
+        let rows: Vec<(&str, PaymentResult, Option<Disagreement>)> = vec![
+            ("the amount and number asked", result(0, Some("4500"), Some(me)), None),
+            ("the amount with zero cents", result(0, Some("4500.00"), Some(me)), None),
+            ("the amount with a decimal point", result(0, Some(" 4500.0 "), None), None),
+            ("neither field (a query's result)", result(0, None, None), None),
+            ("less than asked", result(0, Some("450"), Some(me)), amount("450")),
+            ("cents", result(0, Some("4500.50"), Some(me)), amount("4500.50")),
+            ("not a number", result(0, Some("KES 4500"), Some(me)), amount("KES 4500")),
+            (
+                "another number paid",
+                result(0, Some("4500"), Some(254722000222)),
+                Some(Disagreement::Phone { paid: 254722000222 }),
+            ),
+            ("a failure is never a disagreement", result(1032, Some("1"), Some(254722000222)), None),
+        ];
+        for (why, r, expected) in rows {
+            assert_eq!(disagrees(&attempt(1, Some("ws_CO_1")), &r), expected, "{why}");
+        }
+    }
+
+    #[test]
+    fn a_callback_settles_holds_or_is_refused() {
+        let p = policy();
+        let me = citizen().as_u64();
+        // The attempt learns the callback's ids, whatever it decides.
+        let with_ids = |mut e: Effects| {
+            if let Some(a) = e.attempt.as_mut() {
+                a.checkout_request_id = Some("ws_CO_1".into());
+                a.merchant_request_id = Some("m-1".into());
+            }
+            e
+        };
+        let good = result(0, Some("4500"), Some(me));
+        let settled = with_ids(settle(&attempt(1, None), 0, "desc", Some("QK1".into()), &p, NOW));
+        let why = Disagreement::Amount { paid: "10".into(), asked: 4500 };
+        let held = Effects {
+            request_id: 3,
+            attempt: Some(AttemptChange {
+                checkout_request_id: Some("ws_CO_1".into()),
+                merchant_request_id: Some("m-1".into()),
+                ..change(AttemptStatus::Held, 0, &format!("desc; {why}"), Some("QK1"))
+            }),
+            request: Some(RequestChange {
+                from: PENDING.to_vec(),
+                to: vec![(RequestStatus::HeldForReview, Some(why.to_string()))],
+                refund_review: false,
+            }),
+            ..Effects::default()
+        };
+        type Row<'a> = (&'a str, Option<&'a str>, PaymentResult, Result<(Effects, Option<Disagreement>), Mismatch>);
+        let rows: Vec<Row<'_>> = vec![
+            ("a push whose answer was lost learns its ids", None, good.clone(), Ok((settled.clone(), None))),
+            ("the push the attempt made", Some("ws_CO_1"), good.clone(), Ok((settled, None))),
+            ("another push than the attempt's", Some("ws_CO_9"), good, Err(Mismatch)),
+            (
+                "a paid amount that differs is held for review",
+                Some("ws_CO_1"),
+                result(0, Some("10"), Some(me)),
+                Ok((held, Some(why.clone()))),
+            ),
+            (
+                "a failure",
+                Some("ws_CO_1"),
+                result(1032, None, None),
+                Ok((with_ids(payment_failed("cancelled", 1032, "desc")), None)),
+            ),
+        ];
+        for (why, checkout, r, expected) in rows {
+            assert_eq!(after_callback(&attempt(1, checkout), &r, &p, NOW), expected, "{why}");
+        }
+    }
+}
