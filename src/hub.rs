@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::engine::{self, Ctx, LookupAnswer, Step};
+use crate::engine::{self, Ctx, LookupAnswer, Served, Step};
 use crate::handoff::{Policy, plan_submit};
 use crate::i18n::Catalog;
 use crate::lookup::Lookup;
-use crate::menu::{Menu, MenuSet};
+use crate::menu::MenuSet;
+pub use crate::menu::{MenuFilter, allows};
 use crate::session::{InputKey, OpenQuery, SessionRecord, SessionStore};
 use crate::store::{NewRequest, Store};
 use crate::types::{Locale, Msisdn, SessionKey};
@@ -54,9 +55,6 @@ pub struct Hop {
     /// The menus the channel may reach.
     pub menus: MenuFilter,
 }
-
-/// The menus (by id) a channel may reach; `None` for every menu.
-pub type MenuFilter = Option<Arc<[String]>>;
 
 /// What the user sent, in the dialect's input model. Its `Debug` shows only the length: the
 /// text can hold a PIN.
@@ -116,7 +114,7 @@ pub struct HubConfig {
 
 /// The shared state behind every channel.
 pub struct Hub {
-    pub menus: Arc<MenuSet>,
+    pub menus: Arc<MenuSet<Served>>,
     pub catalog: Arc<Catalog>,
     pub sessions: Arc<dyn SessionStore>,
     pub store: Arc<dyn Store>,
@@ -131,14 +129,9 @@ pub struct Hub {
 /// A menu version a reload replaced, with the catalog it was checked with.
 #[derive(Clone, Debug)]
 pub struct Retired {
-    pub menu: Arc<Menu>,
+    pub menu: Arc<Served>,
     pub catalog: Arc<Catalog>,
     pub since: std::time::Instant,
-}
-
-/// Whether a channel restricted to `allowed` menus may reach `menu`.
-pub fn allows(allowed: Option<&[String]>, menu: &str) -> bool {
-    allowed.is_none_or(|a| a.iter().any(|m| m == menu))
 }
 
 /// How the new input relates to what the session already saw.
@@ -434,7 +427,7 @@ impl Hub {
     }
 
     /// The menu a live session runs on: the version it started with, current or retired.
-    fn menu_version(&self, id: &str, version: u64) -> Option<Arc<Menu>> {
+    fn menu_version(&self, id: &str, version: u64) -> Option<Arc<Served>> {
         let current = self.menus.by_id(id).filter(|m| m.version == version);
         current.or_else(|| self.retired.iter().map(|r| &r.menu).find(|m| m.id == id && m.version == version)).cloned()
     }
@@ -442,7 +435,7 @@ impl Hub {
     /// The state of the number's session the network dropped (no END) within the resume
     /// window on this channel and menu, ready to continue (secrets dropped), if there is one
     /// worth continuing. Taking it consumes it: it is offered once.
-    async fn dropped_session(&self, hop: &Hop, menu: &Menu) -> Option<engine::Session> {
+    async fn dropped_session(&self, hop: &Hop, menu: &Served) -> Option<engine::Session> {
         if self.config.resume_window.is_zero() {
             return None;
         }
@@ -500,12 +493,12 @@ impl Hub {
     }
 
     /// A menu renders with the catalog it was checked with: a retired version with its own.
-    fn ctx<'a>(&'a self, menu: &'a Menu, limit: usize) -> Ctx<'a> {
+    fn ctx<'a>(&'a self, menu: &'a Served, limit: usize) -> Ctx<'a> {
         let catalog = match self.retired.iter().find(|r| std::ptr::eq(Arc::as_ptr(&r.menu), menu)) {
             Some(r) => &r.catalog,
             None => &self.catalog,
         };
-        Ctx { menu, catalog, limit }
+        Ctx::new(menu, catalog, limit)
     }
 
     /// Performs the IO a step asks for until the engine has a screen to show.

@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use crate::check::{self, Loaded, ScreenLimit};
 use crate::diag::Problem;
+use crate::engine::Served;
 use crate::hub::{Hub, Retired};
 use crate::i18n::Catalog;
+use crate::menu::MenuSet;
 use crate::server::AppState;
 use crate::types::Locale;
 
@@ -60,7 +62,17 @@ pub struct Source {
 impl Source {
     /// Loads and checks, as `njia check` does.
     pub fn load(&self) -> Result<Loaded, Vec<Problem>> {
-        check::load(&check::Options {
+        check::load(&self.options())
+    }
+
+    /// The served form of a checked set: prepared at every limit its channels serve it at.
+    pub fn serve(&self, loaded: &Loaded) -> MenuSet<Served> {
+        let opts = self.options();
+        crate::engine::serve(&loaded.menus, &loaded.catalog, |m| opts.limits_serving(&m.id))
+    }
+
+    fn options(&self) -> check::Options<'_> {
+        check::Options {
             menus_dir: &self.menus_dir,
             locales_dir: &self.locales_dir,
             limit: self.limit,
@@ -68,7 +80,7 @@ impl Source {
             fallback: &self.fallback,
             lookups_dir: self.lookups_dir.as_deref(),
             http_backends: &self.http_backends,
-        })
+        }
     }
 }
 
@@ -88,7 +100,8 @@ static RELOADING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub async fn reload(state: &AppState) -> Outcome {
     let _one = RELOADING.lock().await;
     let source = state.source.clone();
-    let loaded = match tokio::task::spawn_blocking(move || source.load()).await {
+    // Preparing the served form is CPU work too: it runs on the blocking pool with the check.
+    let loaded = match tokio::task::spawn_blocking(move || source.load().map(|l| (source.serve(&l), l))).await {
         Ok(r) => r,
         Err(e) => Err(vec![Problem::error(
             crate::diag::Place::whole_file(std::path::Path::new("-")),
@@ -98,9 +111,9 @@ pub async fn reload(state: &AppState) -> Outcome {
     };
     let outcome = match loaded {
         Err(problems) => Outcome::Refused { problems },
-        Ok(loaded) => match missing_menus(state, &loaded) {
+        Ok((served, loaded)) => match missing_menus(state, &loaded) {
             Some(problem) => Outcome::Refused { problems: vec![problem] },
-            None => swap(state, loaded),
+            None => swap(state, loaded, served),
         },
     };
     match &outcome {
@@ -138,7 +151,7 @@ fn missing_menus(state: &AppState, loaded: &Loaded) -> Option<Problem> {
     })
 }
 
-fn swap(state: &AppState, loaded: Loaded) -> Outcome {
+fn swap(state: &AppState, loaded: Loaded, served: MenuSet<Served>) -> Outcome {
     let old = state.hub();
     let now = Instant::now();
     // The menus being replaced, with the catalog they were checked with, plus those retired
@@ -153,7 +166,7 @@ fn swap(state: &AppState, loaded: Loaded) -> Outcome {
     retired.extend(old.retired.iter().filter(|r| now.duration_since(r.since) < RETIRED_TTL).cloned());
     let menus: Vec<(String, u64)> = loaded.menus.menus.iter().map(|m| (m.id.clone(), m.version)).collect();
     let hub = Hub {
-        menus: loaded.menus,
+        menus: Arc::new(served),
         catalog: Arc::clone(&loaded.catalog),
         sessions: Arc::clone(&old.sessions),
         store: Arc::clone(&old.store),
@@ -165,7 +178,7 @@ fn swap(state: &AppState, loaded: Loaded) -> Outcome {
     state.set_hub(Arc::new(hub));
     state.sms_catalog.store(loaded.catalog);
     state.lookup_files.store(loaded.lookups);
-    state.senders.store(Arc::new(crate::server::menu_senders(&state.hub().menus)));
+    state.senders.store(Arc::new(crate::server::menu_senders(&loaded.menus)));
     Outcome::Reloaded { menus, warnings: loaded.warnings }
 }
 

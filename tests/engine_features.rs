@@ -21,8 +21,9 @@ fn text(step: &Step) -> &str {
 #[test]
 fn conditions_show_and_hide_options() {
     let l = loaded();
-    let m = l.menus.by_id("features").unwrap();
-    let ctx = Ctx { menu: m, catalog: &l.catalog, limit: 160 };
+    let served = engine::serve(&l.menus, &l.catalog, |_| vec![160]);
+    let m = served.by_id("features").unwrap();
+    let ctx = Ctx::new(m, &l.catalog, 160);
     let (mut s, first) = engine::begin(ctx, Locale::parse("en").unwrap(), false);
     assert_eq!(text(&first), "Welcome\n1. Send money\n2. Join");
     let joined = engine::step(ctx, &mut s, "2").step;
@@ -34,8 +35,9 @@ fn conditions_show_and_hide_options() {
 #[test]
 fn validators_secrets_and_input_navigation() {
     let l = loaded();
-    let m = l.menus.by_id("features").unwrap();
-    let ctx = Ctx { menu: m, catalog: &l.catalog, limit: 160 };
+    let served = engine::serve(&l.menus, &l.catalog, |_| vec![160]);
+    let m = served.by_id("features").unwrap();
+    let ctx = Ctx::new(m, &l.catalog, 160);
     let (mut s, _) = engine::begin(ctx, Locale::parse("en").unwrap(), false);
     engine::step(ctx, &mut s, "1");
     // navigation = true: 0 is Back here, not data.
@@ -103,8 +105,9 @@ fn validators_secrets_and_input_navigation() {
 #[test]
 fn a_failed_lookup_returns_to_the_screen_before_it() {
     let l = loaded();
-    let m = l.menus.by_id("features").unwrap();
-    let ctx = Ctx { menu: m, catalog: &l.catalog, limit: 160 };
+    let served = engine::serve(&l.menus, &l.catalog, |_| vec![160]);
+    let m = served.by_id("features").unwrap();
+    let ctx = Ctx::new(m, &l.catalog, 160);
     let (mut s, _) = engine::begin(ctx, Locale::parse("sw").unwrap(), false);
     for input in ["1", "0722000000", "100", "airtel"] {
         engine::step(ctx, &mut s, input);
@@ -121,8 +124,9 @@ fn a_failed_lookup_returns_to_the_screen_before_it() {
 #[test]
 fn resuming_drops_secrets_and_goes_back_to_the_screen_that_asked() {
     let l = loaded();
-    let m = l.menus.by_id("features").unwrap();
-    let ctx = Ctx { menu: m, catalog: &l.catalog, limit: 160 };
+    let served = engine::serve(&l.menus, &l.catalog, |_| vec![160]);
+    let m = served.by_id("features").unwrap();
+    let ctx = Ctx::new(m, &l.catalog, 160);
     let (mut s, _) = engine::begin(ctx, Locale::parse("en").unwrap(), false);
     assert!(!engine::resumable(ctx, &mut s.clone()), "nothing entered, nothing to resume");
     for input in ["1", "0722000000", "100", "airtel"] {
