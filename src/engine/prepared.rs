@@ -49,8 +49,9 @@ pub fn serve(menus: &MenuSet, catalog: &Catalog, limits: impl Fn(&Menu) -> Vec<u
     MenuSet::new(served)
 }
 
-/// Option labels and navigation lines of one menu, formatted and measured once per locale
-/// when the menu set is loaded, so rendering a menu does no Fluent lookup for them.
+/// Option labels, navigation lines, variable-free texts and fixed pages of one menu, formatted
+/// and measured once per locale when serving prepares the menu set ([`serve`]), so rendering a
+/// menu does no Fluent lookup for them.
 #[derive(Debug, Default)]
 pub struct Prepared {
     locales: Vec<(Locale, PreparedLocale)>,

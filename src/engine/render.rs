@@ -69,8 +69,8 @@ pub(super) fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> V
     // The layout never depends on the error line: the same page holds the same items with or
     // without it, so an error never moves or hides an option (see `page_text`).
     let error = error.map(|e| Cow::Owned(ctx.catalog.format(&s.locale, e, None).into_owned()));
-    // Labels (and texts without variables) prepared at load time when the locale has them;
-    // formatted here otherwise (a menu built without `Prepared`, or a locale added to sessions
+    // Labels (and texts without variables) prepared for serving when the locale has them;
+    // formatted here otherwise (a plain menu's `Ctx::unprepared`, or a locale added to sessions
     // but not to the catalog).
     let prepared = ctx.prepared.get(&s.locale);
     let mut broken = false;
