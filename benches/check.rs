@@ -13,9 +13,10 @@
 //! its not-found message, a confirm menu showing the looked-up values (pay with M-Pesa or
 //! cancel; submit or cancel for those without a lookup), and a submit whose END text shows the
 //! reference. It then times, over `--runs` runs (default 5), the check in-process
-//! (`njia::check::load`: reading, parsing and checking every file, then preparing the menus as
-//! `njia serve` does) and the real binary (`njia check --menus … --locales …`, its embedded
-//! configuration, so every screen must fit Nalo's 120 characters), and prints min and median.
+//! (`njia::check::load`: reading, parsing and checking every file, then `njia::engine::serve`
+//! preparing the menus as `njia serve` does) and the real binary (`njia check --menus …
+//! --locales …`, its embedded configuration, so every screen must fit Nalo's 120 characters),
+//! and prints min and median.
 //! Options (after `--`): `--services N` (default 5000), `--runs N`, `--layout files|one|both`,
 //! `--generate DIR` (only write the catalogues, to DIR/files and DIR/one, for profiling).
 
@@ -117,7 +118,9 @@ fn main() {
         let mut in_process: Vec<Duration> = (0..runs)
             .map(|_| {
                 let t = Instant::now();
-                let loaded = check::load(&opts);
+                // Checked, then prepared for serving, as `njia serve` does.
+                let loaded = check::load(&opts)
+                    .map(|l| njia::engine::serve(&l.menus, &l.catalog, |m| opts.limits_serving(&m.id)));
                 let took = t.elapsed();
                 if let Err(problems) = loaded {
                     let errors: Vec<String> = problems.iter().take(10).map(|p| format!("{p:?}")).collect();

@@ -32,8 +32,9 @@ fn load() -> check::Loaded {
 
 fn bench(c: &mut Criterion) {
     let loaded = load();
-    let menu = loaded.menus.by_id("ecitizen").expect("demo menu").clone();
-    let ctx = Ctx { menu: &menu, catalog: &loaded.catalog, limit: 160 };
+    let served = engine::serve(&loaded.menus, &loaded.catalog, |_| vec![160]);
+    let menu = served.by_id("ecitizen").expect("demo menu");
+    let ctx = Ctx::new(menu, &loaded.catalog, 160);
     let (home, first) = engine::begin(ctx, Locale::parse("sw").expect("sw"), false);
     assert!(matches!(first, Step::Show { .. }));
     // Each case applies one input to a copy of a session at a given screen.
@@ -79,7 +80,7 @@ fn hub(c: &mut Criterion) {
     let phone = Msisdn::parse("+254711000111").expect("phone");
     rt.block_on(store.set_language(phone, Locale::parse("sw").expect("sw"))).expect("language");
     let hub = Hub {
-        menus: loaded.menus,
+        menus: Arc::new(njia::engine::serve(&loaded.menus, &loaded.catalog, |_| vec![160])),
         catalog: loaded.catalog,
         sessions: MemorySessions::new(Duration::from_secs(180), Duration::from_secs(300), 1_000_000),
         store: Arc::clone(&store),

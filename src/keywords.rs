@@ -16,35 +16,11 @@ use fluent::FluentArgs;
 
 use crate::hub::Hub;
 use crate::i18n::Catalog;
+pub use crate::menu::{Action, Keyword};
 use crate::menu::{Sms, SmsStatus};
 use crate::sms::InboundSms;
 use crate::store::{NewInbound, QueuedSms, Store, StoreError, now_ms};
 use crate::types::{Locale, Msisdn, Reference};
-
-/// What a keyword asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Action {
-    Status,
-    Language,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Status => "status",
-            Action::Language => "language",
-        }
-    }
-}
-
-/// One word that triggers an action, in the locale whose message defines it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Keyword {
-    /// Upper case, as matched.
-    pub word: String,
-    pub action: Action,
-    pub locale: Locale,
-}
 
 /// The words of a keyword message's value: split on spaces and commas, upper-cased. Words
 /// that are not plain letters and digits are returned too, for the checker to refuse.

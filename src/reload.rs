@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crate::channel::Channels;
 use crate::check::{self, Loaded, ScreenLimit};
 use crate::diag::Problem;
+use crate::engine::Served;
 use crate::hub::{Hub, Retired};
 use crate::i18n::Catalog;
 use crate::lookup::DataFiles;
@@ -88,7 +89,17 @@ pub struct Source {
 impl Source {
     /// Loads and checks, as `njia check` does.
     pub fn load(&self) -> Result<Loaded, Vec<Problem>> {
-        check::load(&check::Options {
+        check::load(&self.options())
+    }
+
+    /// The served form of a checked set: prepared at every limit its channels serve it at.
+    pub fn serve(&self, loaded: &Loaded) -> MenuSet<Served> {
+        let opts = self.options();
+        crate::engine::serve(&loaded.menus, &loaded.catalog, |m| opts.limits_serving(&m.id))
+    }
+
+    fn options(&self) -> check::Options<'_> {
+        check::Options {
             menus_dir: &self.menus_dir,
             locales_dir: &self.locales_dir,
             limit: self.limit,
@@ -96,7 +107,7 @@ impl Source {
             fallback: &self.fallback,
             lookups_dir: self.lookups_dir.as_deref(),
             http_backends: &self.http_backends,
-        })
+        }
     }
 }
 
@@ -117,7 +128,8 @@ static RELOADING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub async fn reload(live: &Live, channels: &Channels) -> Outcome {
     let _one = RELOADING.lock().await;
     let source = live.source.clone();
-    let loaded = match tokio::task::spawn_blocking(move || source.load()).await {
+    // Preparing the served form is CPU work too: it runs on the blocking pool with the check.
+    let loaded = match tokio::task::spawn_blocking(move || source.load().map(|l| (source.serve(&l), l))).await {
         Ok(r) => r,
         Err(e) => Err(vec![Problem::error(
             crate::diag::Place::whole_file(std::path::Path::new("-")),
@@ -127,9 +139,9 @@ pub async fn reload(live: &Live, channels: &Channels) -> Outcome {
     };
     let outcome = match loaded {
         Err(problems) => Outcome::Refused { problems },
-        Ok(loaded) => match missing_menus(live, channels, &loaded) {
+        Ok((served, loaded)) => match missing_menus(live, channels, &loaded) {
             Some(problem) => Outcome::Refused { problems: vec![problem] },
-            None => swap(live, loaded),
+            None => swap(live, loaded, served),
         },
     };
     match &outcome {
@@ -167,7 +179,7 @@ fn missing_menus(live: &Live, channels: &Channels, loaded: &Loaded) -> Option<Pr
     })
 }
 
-fn swap(live: &Live, loaded: Loaded) -> Outcome {
+fn swap(live: &Live, loaded: Loaded, served: MenuSet<Served>) -> Outcome {
     let old = live.hub();
     let now = Instant::now();
     // The menus being replaced, with the catalog they were checked with, plus those retired
@@ -182,7 +194,7 @@ fn swap(live: &Live, loaded: Loaded) -> Outcome {
     retired.extend(old.retired.iter().filter(|r| now.duration_since(r.since) < RETIRED_TTL).cloned());
     let menus: Vec<(String, u64)> = loaded.menus.menus.iter().map(|m| (m.id.clone(), m.version)).collect();
     let hub = Hub {
-        menus: loaded.menus,
+        menus: Arc::new(served),
         catalog: Arc::clone(&loaded.catalog),
         sessions: Arc::clone(&old.sessions),
         store: Arc::clone(&old.store),
@@ -194,7 +206,7 @@ fn swap(live: &Live, loaded: Loaded) -> Outcome {
     live.hub.store(Arc::new(hub));
     live.sms_catalog.store(loaded.catalog);
     live.lookup_files.store(loaded.lookups);
-    live.senders.store(Arc::new(menu_senders(&live.hub().menus)));
+    live.senders.store(Arc::new(menu_senders(&loaded.menus)));
     Outcome::Reloaded { menus, warnings: loaded.warnings }
 }
 

@@ -16,19 +16,20 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::diag::{self, Place, Problem};
-use crate::engine::{MAX_LIST_ITEMS, Prepared, SYSTEM_MESSAGES};
+use crate::engine::{MAX_LIST_ITEMS, SYSTEM_MESSAGES};
 use crate::gsm7;
 use crate::handoff::SMS_MESSAGES;
 use crate::hub::HUB_MESSAGES;
 use crate::i18n::Catalog;
-use crate::keywords::{self, Action};
-use crate::menu::{self, Kind, Menu, MenuSet, ScreenId};
+use crate::keywords;
+use crate::menu::{self, Action, Kind, Menu, MenuSet, ScreenId};
 use crate::types::Locale;
 
 /// Width assumed for a variable with no declared maximum (reported as an error too).
 const UNKNOWN_WIDTH: usize = 20;
 
-/// A menu set that passed every rule, ready to serve.
+/// A menu set that passed every rule: plain menus, ready for serving to prepare (see
+/// [`crate::engine::serve`]).
 pub struct Loaded {
     pub catalog: Arc<Catalog>,
     pub menus: Arc<MenuSet>,
@@ -60,7 +61,7 @@ pub struct Options<'a> {
 pub struct ScreenLimit {
     pub channel: String,
     pub limit: usize,
-    pub menus: crate::hub::MenuFilter,
+    pub menus: menu::MenuFilter,
 }
 
 impl Options<'_> {
@@ -72,42 +73,38 @@ impl Options<'_> {
         }
         self.channels
             .iter()
-            .filter(|c| crate::hub::allows(c.menus.as_deref(), id))
+            .filter(|c| menu::allows(c.menus.as_deref(), id))
             .min_by_key(|c| c.limit)
             .map(|c| (c.limit, Some(c.channel.as_str())))
     }
 }
 
 impl Options<'_> {
-    /// Every screen limit menu `id` is served at, smallest first.
-    fn limits_serving(&self, id: &str) -> Vec<usize> {
+    /// Every screen limit menu `id` is served at, smallest first: where serving lays out its
+    /// fixed pages (see [`crate::engine::serve`]).
+    pub fn limits_serving(&self, id: &str) -> Vec<usize> {
         if self.channels.is_empty() {
             return vec![self.limit];
         }
         let mut limits: Vec<usize> =
-            self.channels.iter().filter(|c| crate::hub::allows(c.menus.as_deref(), id)).map(|c| c.limit).collect();
+            self.channels.iter().filter(|c| menu::allows(c.menus.as_deref(), id)).map(|c| c.limit).collect();
         limits.sort_unstable();
         limits.dedup();
         limits
     }
 }
 
-/// Runs every rule; returns all problems, sorted by file and position. Prepares nothing for
-/// serving (`njia check` only reports).
+/// Runs every rule; returns all problems, sorted by file and position.
 pub fn check(opts: &Options<'_>) -> Vec<Problem> {
-    match load_with(opts, false) {
+    match load(opts) {
         Ok(l) => l.warnings,
         Err(p) => p,
     }
 }
 
 /// Loads and checks; `Err` carries every problem (errors and warnings) when any is an error.
-/// The menus come back ready to serve: labels, texts and fixed pages prepared.
+/// The menus come back plain: whoever serves them prepares them ([`crate::engine::serve`]).
 pub fn load(opts: &Options<'_>) -> Result<Loaded, Vec<Problem>> {
-    load_with(opts, true)
-}
-
-fn load_with(opts: &Options<'_>, serve: bool) -> Result<Loaded, Vec<Problem>> {
     let (catalog, mut problems) = Catalog::load(opts.locales_dir, opts.fallback);
     let (menus, menu_problems) = menu::load_dir(opts.menus_dir);
     problems.extend(menu_problems);
@@ -148,9 +145,6 @@ fn load_with(opts: &Options<'_>, serve: bool) -> Result<Loaded, Vec<Problem>> {
                 std::hash::Hash::hash(&(m.version, words_and_data), &mut h);
                 std::hash::Hasher::finish(&h)
             };
-            if serve {
-                m.prepared = Prepared::new(&m, &catalog, &opts.limits_serving(&m.id));
-            }
             if let Some(sms) = m.sms.as_mut() {
                 sms.words = keywords::words(sms, &catalog);
             }
@@ -371,7 +365,7 @@ fn input_navigation(m: &Menu, problems: &mut Vec<Problem>) {
 /// error in the title's place (see `engine::page_text`): said here, screen by screen, with the
 /// page laid out exactly as the engine lays it out.
 fn titles_kept(m: &Menu, catalog: &Catalog, limit: usize, problems: &mut Vec<Problem>) {
-    let ctx = crate::engine::Ctx { menu: m, catalog, limit };
+    let ctx = crate::engine::Ctx::unprepared(m, catalog, limit);
     for (i, s) in m.screens.iter().enumerate() {
         let (Kind::Menu { list: None, .. }, Some(text)) = (&s.kind, &s.text) else { continue };
         let Ok(id) = u16::try_from(i).map(ScreenId) else { continue };

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use super::{Hop, HopInput, Retired, allows};
-use crate::menu::{Menu, MenuSet};
+use crate::engine::Served;
+use crate::menu::MenuSet;
 use crate::session::{InputKey, SessionRecord};
 use crate::types::Msisdn;
 
@@ -65,23 +66,23 @@ pub enum Action<'a> {
     /// The input does not extend the previous one (a late duplicate of an older hop, or a telco
     /// quirk): the current screen, remembering nothing, so a retry of the real last hop is
     /// still recognised as a retry and never steps twice.
-    ShowCurrent { rec: SessionRecord, menu: &'a Arc<Menu> },
+    ShowCurrent { rec: SessionRecord, menu: &'a Arc<Served> },
     /// One new input for the live session.
-    Continue { rec: SessionRecord, menu: &'a Arc<Menu>, input: &'a str },
+    Continue { rec: SessionRecord, menu: &'a Arc<Served>, input: &'a str },
     /// The middle of a session this server does not have (it expired, or the server
     /// restarted): the END of a submit stored for it, or "dial again".
     Gone,
     /// No menu this channel may reach answers the code.
     UnknownService,
     /// A new session on `menu`, with the digits dialled with the code as its first inputs.
-    Start { menu: &'a Arc<Menu>, extras: Vec<String> },
+    Start { menu: &'a Arc<Served>, extras: Vec<String> },
 }
 
 impl std::fmt::Debug for Action<'_> {
     /// A menu shows as its id and version (its compiled pages are of no use in a log or an
     /// assertion message).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let menu = |m: &Menu| format!("{}@{}", m.id, m.version);
+        let menu = |m: &Served| format!("{}@{}", m.id, m.version);
         match self {
             Action::OtherNumber { owner } => write!(f, "OtherNumber({})", owner.masked()),
             Action::MenuGone { menu } => write!(f, "MenuGone({menu})"),
@@ -105,7 +106,7 @@ pub fn classify<'a>(
     hop: &'a Hop,
     existing: Option<SessionRecord>,
     key: &InputKey,
-    menus: &'a MenuSet,
+    menus: &'a MenuSet<Served>,
     retired: &'a [Retired],
 ) -> Action<'a> {
     match (existing, &hop.input) {
@@ -123,7 +124,7 @@ fn live<'a>(
     hop: &'a Hop,
     rec: SessionRecord,
     key: &InputKey,
-    menus: &'a MenuSet,
+    menus: &'a MenuSet<Served>,
     retired: &'a [Retired],
 ) -> Action<'a> {
     // A session id belongs to the number that opened it: a hop from another number never sees
@@ -152,7 +153,7 @@ fn live<'a>(
 }
 
 /// A hop with no session: a dial that opens one, or the middle of one this server lost.
-fn opening<'a>(hop: &'a Hop, menus: &'a MenuSet) -> Action<'a> {
+fn opening<'a>(hop: &'a Hop, menus: &'a MenuSet<Served>) -> Action<'a> {
     let allowed = hop.menus.as_deref();
     let dialled = match &hop.input {
         // Not digits dialled with the code but the middle of a session we no longer have:
@@ -184,7 +185,12 @@ fn opening<'a>(hop: &'a Hop, menus: &'a MenuSet) -> Action<'a> {
 }
 
 /// The menu a live session runs on: the version it started with, current or retired.
-pub fn menu_version<'a>(menus: &'a MenuSet, retired: &'a [Retired], id: &str, version: u64) -> Option<&'a Arc<Menu>> {
+pub fn menu_version<'a>(
+    menus: &'a MenuSet<Served>,
+    retired: &'a [Retired],
+    id: &str,
+    version: u64,
+) -> Option<&'a Arc<Served>> {
     let current = menus.by_id(id).filter(|m| m.version == version);
     current.or_else(|| retired.iter().map(|r| &r.menu).find(|m| m.id == id && m.version == version))
 }
@@ -257,7 +263,7 @@ mod tests {
     }
 
     /// A menu answering `code`; `body` varies the file, and so the version.
-    fn menu(id: &str, code: &str, body: &str) -> Arc<Menu> {
+    fn menu(id: &str, code: &str, body: &str) -> Arc<Served> {
         let src = format!(
             "[menu]\nid = \"{id}\"\nservice_codes = [\"{code}\"]\nstart = \"home\"\n\n\
              [screens.home]\nkind = \"end\"\ntext = \"{body}\"\n"
@@ -265,13 +271,14 @@ mod tests {
         let mut problems = Vec::new();
         let menu = crate::menu::load_str(Path::new("m.toml"), &src, &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
-        Arc::new(menu.expect("the test menu compiles"))
+        let menu = Arc::new(menu.expect("the test menu compiles"));
+        Arc::new(Served { menu, prepared: Default::default() })
     }
 
     /// The menus of every row: `a` on `*384#` (and a retired older version of it), `b` on
     /// `*384*9#`, `c` on `*500#`.
     struct World {
-        menus: MenuSet,
+        menus: MenuSet<Served>,
         retired: Vec<Retired>,
         key: InputKey,
     }
@@ -291,13 +298,13 @@ mod tests {
             }
         }
 
-        fn menu(&self, id: &str) -> &Arc<Menu> {
+        fn menu(&self, id: &str) -> &Arc<Served> {
             self.menus.by_id(id).expect("a test menu")
         }
 
         /// A live session on `menu` by `owner` that has seen `raw` (cumulative dialects) or
         /// hop counter `raw` (latest-input dialects, where `raw` is the counter's digits).
-        fn rec(&self, menu: &Menu, owner: Msisdn, raw: &str, latest: bool, ended: bool) -> SessionRecord {
+        fn rec(&self, menu: &Served, owner: Msisdn, raw: &str, latest: bool, ended: bool) -> SessionRecord {
             let (raw_len, raw_hash) =
                 if latest { (raw.parse().expect("a counter"), 0) } else { (raw.len() as u32, self.key.hash(raw)) };
             SessionRecord {
@@ -355,7 +362,7 @@ mod tests {
         let old = &w.retired[0].menu;
         let other = Msisdn::parse("+254722000222").expect("a number");
         let me = citizen();
-        let live = |menu: &Menu, raw: &str| Some(w.rec(menu, me, raw, false, false));
+        let live = |menu: &Served, raw: &str| Some(w.rec(menu, me, raw, false, false));
         let live_latest = |counter: &str| Some(w.rec(a, me, counter, true, false));
         let ended = |raw: &str| Some(w.rec(a, me, raw, false, true));
         let gone_menu = {

@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::engine::{self, Ctx, LookupAnswer, Step};
+use crate::engine::{self, Ctx, LookupAnswer, Served, Step};
 use crate::handoff::{Policy, plan_submit};
 use crate::i18n::Catalog;
 use crate::lookup::Lookup;
-use crate::menu::{Menu, MenuSet};
+use crate::menu::MenuSet;
+pub use crate::menu::{MenuFilter, allows};
 use crate::session::{OpenQuery, SessionError, SessionRecord, SessionStore};
 use crate::store::{NewRequest, Store, StoreError};
 use crate::types::{Locale, Msisdn, SessionKey};
@@ -52,9 +53,6 @@ pub struct Hop {
     /// The menus the channel may reach.
     pub menus: MenuFilter,
 }
-
-/// The menus (by id) a channel may reach; `None` for every menu.
-pub type MenuFilter = Option<Arc<[String]>>;
 
 /// What the user sent, in the dialect's input model. Its `Debug` shows only the length: the
 /// text can hold a PIN.
@@ -114,7 +112,7 @@ pub struct HubConfig {
 
 /// The shared state behind every channel.
 pub struct Hub {
-    pub menus: Arc<MenuSet>,
+    pub menus: Arc<MenuSet<Served>>,
     pub catalog: Arc<Catalog>,
     pub sessions: Arc<dyn SessionStore>,
     pub store: Arc<dyn Store>,
@@ -129,14 +127,9 @@ pub struct Hub {
 /// A menu version a reload replaced, with the catalog it was checked with.
 #[derive(Clone, Debug)]
 pub struct Retired {
-    pub menu: Arc<Menu>,
+    pub menu: Arc<Served>,
     pub catalog: Arc<Catalog>,
     pub since: std::time::Instant,
-}
-
-/// Whether a channel restricted to `allowed` menus may reach `menu`.
-pub fn allows(allowed: Option<&[String]>, menu: &str) -> bool {
-    allowed.is_none_or(|a| a.iter().any(|m| m == menu))
 }
 
 impl Hub {
@@ -265,7 +258,7 @@ impl Hub {
     /// the number's dropped session. `plain` is a dial without extra digits: only such a dial
     /// is asked the language or offered a dropped session (someone who dials straight to a
     /// service, `*384*1*2#`, knows the menu: do not interrupt them).
-    async fn start(&self, hop: &Hop, menu: &Menu, plain: bool) -> Result<(SessionRecord, Step), HubError> {
+    async fn start(&self, hop: &Hop, menu: &Served, plain: bool) -> Result<(SessionRecord, Step), HubError> {
         let remembered = self.store.language(hop.msisdn).await?;
         let remembered = remembered.filter(|l| self.catalog.has_locale(l));
         let ask = remembered.is_none() && plain;
@@ -353,7 +346,7 @@ impl Hub {
     /// The state of the number's session the network dropped (no END) within the resume
     /// window on this channel and menu, ready to continue (secrets dropped), if there is one
     /// worth continuing. Taking it consumes it: it is offered once.
-    async fn dropped_session(&self, hop: &Hop, menu: &Menu) -> Option<engine::Session> {
+    async fn dropped_session(&self, hop: &Hop, menu: &Served) -> Option<engine::Session> {
         if self.config.resume_window.is_zero() {
             return None;
         }
@@ -411,12 +404,12 @@ impl Hub {
     }
 
     /// A menu renders with the catalog it was checked with: a retired version with its own.
-    fn ctx<'a>(&'a self, menu: &'a Menu, limit: usize) -> Ctx<'a> {
+    fn ctx<'a>(&'a self, menu: &'a Served, limit: usize) -> Ctx<'a> {
         let catalog = match self.retired.iter().find(|r| std::ptr::eq(Arc::as_ptr(&r.menu), menu)) {
             Some(r) => &r.catalog,
             None => &self.catalog,
         };
-        Ctx { menu, catalog, limit }
+        Ctx::new(menu, catalog, limit)
     }
 
     /// Performs the IO a step asks for until the engine has a screen to show.

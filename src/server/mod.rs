@@ -113,7 +113,7 @@ pub struct App {
 pub async fn build(config: &Config) -> Result<App, StartError> {
     let channels = channels(config)?;
     let limits_checked = crate::channel::screen_limits(&channels);
-    let Loaded { catalog, menus, lookups: files, warnings } = check::load(&check::Options {
+    let checked = check::Options {
         menus_dir: &config.menus_dir,
         locales_dir: &config.locales_dir,
         limit: config.screen_limit,
@@ -121,8 +121,9 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         fallback: &config.fallback_locales,
         lookups_dir: config.lookups_dir.as_deref(),
         http_backends: &config.http_backends(),
-    })
-    .map_err(StartError::Check)?;
+    };
+    let Loaded { catalog, menus, lookups: files, warnings } = check::load(&checked).map_err(StartError::Check)?;
+    let served = Arc::new(crate::engine::serve(&menus, &catalog, |m| checked.limits_serving(&m.id)));
     for c in &channels {
         if let Some(unknown) = c.menus.iter().flat_map(|m| m.iter()).find(|id| menus.by_id(id).is_none()) {
             return Err(StartError::Config(format!("[channels.{}]: no menu with id {unknown:?}", c.name)));
@@ -179,7 +180,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         })
     });
     let hub = Hub {
-        menus,
+        menus: served,
         catalog,
         sessions,
         store: Arc::clone(&store),

@@ -61,7 +61,7 @@ pub fn hub(
 ) -> njia::hub::Hub {
     let loaded = load(&repo());
     njia::hub::Hub {
-        menus: loaded.menus,
+        menus: std::sync::Arc::new(njia::engine::serve(&loaded.menus, &loaded.catalog, |_| vec![160])),
         catalog: loaded.catalog,
         sessions,
         store,

@@ -9,9 +9,8 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use njia::check::Loaded;
-use njia::engine::{self, Ctx, LookupAnswer, Session, Step, Value};
+use njia::engine::{self, Ctx, LookupAnswer, Served, Session, Step, Value};
 use njia::lookup::DataFiles;
-use njia::menu::Menu;
 use njia::types::Locale;
 use proptest::prelude::*;
 
@@ -19,8 +18,9 @@ fn loaded() -> Loaded {
     common::load(&common::repo())
 }
 
-fn menu(l: &Loaded) -> Arc<Menu> {
-    Arc::clone(l.menus.by_id("ecitizen").expect("the demo menu"))
+/// The demo menu as serving runs it (prepared at the default limit).
+fn menu(l: &Loaded) -> Served {
+    Served::new(Arc::clone(l.menus.by_id("ecitizen").expect("the demo menu")), &l.catalog, &[160])
 }
 
 /// Resolves lookups from the shipped data files and submits with a fixed reference, the way
@@ -63,7 +63,7 @@ fn until_screen(
 fn walk(locale: &str, inputs: &[&str]) -> String {
     let l = loaded();
     let m = menu(&l);
-    let ctx = Ctx { menu: &m, catalog: &l.catalog, limit: 160 };
+    let ctx = Ctx::new(&m, &l.catalog, 160);
     let files = &l.lookups;
     let (mut s, first) = engine::begin(ctx, Locale::parse(locale).unwrap(), true);
     let mut shown = Vec::new();
@@ -160,7 +160,7 @@ proptest! {
     ) {
         let l = loaded();
         let m = menu(&l);
-        let ctx = Ctx { menu: &m, catalog: &l.catalog, limit };
+        let ctx = Ctx::new(&m, &l.catalog, limit);
         let (mut s, mut step) = engine::begin(ctx, Locale::parse(locale).unwrap(), ask);
         let mut answers = answers.into_iter().cycle();
         for inp in inputs {

@@ -70,8 +70,9 @@ fn loaded() -> Loaded {
 /// The driver: begins a session on the `features` menu (no language question), applies each
 /// action and checks what it wants, naming the case and the action on a failure.
 fn check(l: &Loaded, case: &Case) {
-    let m = l.menus.by_id("features").expect("the features menu");
-    let ctx = Ctx { menu: m, catalog: &l.catalog, limit: 160 };
+    let served = engine::serve(&l.menus, &l.catalog, |_| vec![160]);
+    let m = served.by_id("features").expect("the features menu");
+    let ctx = Ctx::new(m, &l.catalog, 160);
     let (mut s, first) = engine::begin(ctx, Locale::parse(case.locale).expect("a locale"), false);
     let mut after: Vec<Session> = Vec::new();
     let at = format!("{}, first screen", case.name);

@@ -32,15 +32,6 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// TEMPORARY: imports that break the order today and that another part of #12 removes. The
-/// coordinator deletes each line once the change that removes it is merged; the test fails
-/// when a listed import is gone, so a stale line cannot stay.
-const ALLOWED_FOR_NOW: &[(&str, &str, &str)] = &[
-    ("menu", "engine", "#12 menu split: `Menu` stops holding `engine::Prepared` (`check` fills it)"),
-    ("menu", "hub", "#12 menu split: `hub::allows` and `MenuFilter` move into `menu`"),
-    ("menu", "keywords", "#12 menu split: the keyword data model (`Keyword`) moves into `menu`"),
-];
-
 #[test]
 fn every_import_goes_down_the_layers() {
     let modules = declared_modules();
@@ -54,9 +45,6 @@ fn every_import_goes_down_the_layers() {
     }
     let imports = imports(&modules);
     for ((from, to), files) in &imports {
-        if allowed_for_now(from, to) {
-            continue;
-        }
         let (Some(&f), Some(&t)) = (rows.get(from.as_str()), rows.get(to.as_str())) else { continue };
         if t <= f {
             problems.push(format!(
@@ -67,11 +55,6 @@ fn every_import_goes_down_the_layers() {
             ));
         }
     }
-    for (from, to, why) in ALLOWED_FOR_NOW {
-        if !imports.contains_key(&(from.to_string(), to.to_string())) {
-            problems.push(format!("`{from}` no longer imports `{to}` ({why}): delete its ALLOWED_FOR_NOW line"));
-        }
-    }
     assert!(problems.is_empty(), "layer order broken:\n  {}", problems.join("\n  "));
 }
 
@@ -79,7 +62,7 @@ fn every_import_goes_down_the_layers() {
 fn no_import_circle_between_top_level_modules() {
     let modules = declared_modules();
     let edges: BTreeMap<String, BTreeSet<String>> =
-        imports(&modules).into_keys().filter(|(f, t)| !allowed_for_now(f, t)).fold(BTreeMap::new(), |mut g, (f, t)| {
+        imports(&modules).into_keys().fold(BTreeMap::new(), |mut g, (f, t)| {
             g.entry(f).or_default().insert(t);
             g
         });
@@ -137,10 +120,6 @@ fn circles_are_found_and_named() {
         Some(vec!["a".to_string(), "b".into(), "c".into(), "a".into()])
     );
     assert_eq!(find_circle(&graph(&[("server", "channel"), ("channel", "server")])).map(|c| c.len()), Some(3));
-}
-
-fn allowed_for_now(from: &str, to: &str) -> bool {
-    ALLOWED_FOR_NOW.iter().any(|(f, t, _)| *f == from && *t == to)
 }
 
 /// Each module's row, 0 at the top.

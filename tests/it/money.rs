@@ -66,8 +66,9 @@ fn amount_strings_parse_strictly() {
 /// answer: the amount the payment attempt is planned with, or the screen the citizen got.
 fn planned_amount(raw: &str) -> Result<u64, String> {
     let l = common::load(&common::repo());
-    let m = l.menus.by_id("ecitizen").unwrap();
-    let ctx = Ctx { menu: m, catalog: &l.catalog, limit: 160 };
+    let served = engine::serve(&l.menus, &l.catalog, |_| vec![160]);
+    let m = served.by_id("ecitizen").unwrap();
+    let ctx = Ctx::new(m, &l.catalog, 160);
     let (mut s, _) = engine::begin(ctx, Locale::parse("en").unwrap(), false);
     engine::step(ctx, &mut s, "1");
     let Step::Lookup(_) = engine::step(ctx, &mut s, "KAJIADO/1234").step else { panic!("the rates lookup") };

@@ -77,8 +77,9 @@ async fn serve_refuses_the_lookup_mistakes_check_reports() {
 #[test]
 fn a_screen_that_cannot_be_formatted_is_the_apology_not_a_raw_placeable() {
     let l = common::load(&common::repo());
-    let m = l.menus.by_id("ecitizen").unwrap();
-    let ctx = Ctx { menu: m, catalog: &l.catalog, limit: 160 };
+    let served = engine::serve(&l.menus, &l.catalog, |_| vec![160]);
+    let m = served.by_id("ecitizen").unwrap();
+    let ctx = Ctx::new(m, &l.catalog, 160);
     for (lang, apology) in [("en", "Sorry, there is a technical problem"), ("sw", "Samahani")] {
         let s = Session {
             locale: Locale::parse(lang).unwrap(),

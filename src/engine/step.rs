@@ -1,0 +1,361 @@
+//! The flow: starting a session, applying one input, continuing after a lookup or a submit,
+//! and preparing a dropped session to be resumed. Each moves the session and returns the next
+//! [`Step`]; rendering is `render`'s.
+
+use std::borrow::Cow;
+
+use super::prepared::{fixed_for, fixed_layout, prepared_text};
+use super::render::{Item, apology, fit, format, items, page_text, render, view};
+use super::validation::{admit, admit_answer, parse_choice, validate};
+use super::{Answered, Ctx, LookupAnswer, LookupCall, Outcome, PaymentCall, Secrets, Session, Step, SubmitCall, Value};
+use crate::menu::{Kind, ScreenId};
+use crate::types::Locale;
+
+/// Starts a session: the language screen on first use, else the menu's start screen.
+pub fn begin(ctx: Ctx<'_>, locale: Locale, ask_language: bool) -> (Session, Step) {
+    let start = match (ask_language, ctx.menu.language_screen) {
+        (true, Some(l)) => l,
+        _ => ctx.menu.start,
+    };
+    let mut s =
+        Session { locale, screen: start, page: 0, stack: Vec::new(), vars: Vec::new(), secrets: Secrets::default() };
+    let step = enter(ctx, &mut s, start);
+    (s, step)
+}
+
+/// Applies one input to the session.
+pub fn step(ctx: Ctx<'_>, s: &mut Session, input: &str) -> Outcome {
+    let nav = &ctx.menu.nav;
+    let input = input.trim();
+    let screen = ctx.menu.screen(s.screen);
+    match &screen.kind {
+        Kind::Menu { .. } | Kind::Language { .. } => {
+            if input == &*nav.home {
+                return go_home(ctx, s).into();
+            }
+            if input == &*nav.back {
+                return go_back(ctx, s).into();
+            }
+            if input == &*nav.more {
+                if let Some(pages) = fixed_for(ctx, s) {
+                    if usize::from(s.page) + 1 < pages.len() {
+                        s.page += 1;
+                        return Step::Show { text: pages[usize::from(s.page)].to_string(), end: false }.into();
+                    }
+                    return render(ctx, s, Some("njia-invalid-choice")).into();
+                }
+                let view = view(ctx, s);
+                if view.broken {
+                    return apology(ctx, s).into();
+                }
+                if view.pages.get(usize::from(s.page) + 1).is_some() {
+                    s.page += 1;
+                    // The layout does not depend on the page, so reuse it.
+                    return Step::Show { text: fit(page_text(s, view, ctx.limit), ctx.limit), end: false }.into();
+                }
+                return render(ctx, s, Some("njia-invalid-choice")).into();
+            }
+            // Numbering is stable across pages, but only what this page shows can be chosen:
+            // a citizen never lands somewhere they never saw (typing 16 on page 2, where 16
+            // is on page 3, is a wrong choice, not a jump).
+            let items = items(ctx, s);
+            let (first, last) = on_page(ctx, s, items.len());
+            let Some(n) = parse_choice(input).filter(|n| (first + 1..=last).contains(n)) else {
+                return render(ctx, s, Some("njia-invalid-choice")).into();
+            };
+            choose(ctx, s, items[n - 1])
+        }
+        Kind::Input(inp) => {
+            if inp.navigation && input == &*nav.home {
+                return go_home(ctx, s).into();
+            }
+            if inp.navigation && input == &*nav.back {
+                return go_back(ctx, s).into();
+            }
+            // What the citizen typed is admitted like any other value: typed amounts and dates
+            // are parsed here, and a value wider than its variable is a wrong input.
+            let admitted = validate(inp, input).and_then(|value| {
+                if inp.secret {
+                    Ok(Value::Text(value.into()))
+                } else {
+                    admit(ctx, &inp.save_as, &value).map_err(|_| ())
+                }
+            });
+            match admitted {
+                Ok(value) => {
+                    if inp.secret {
+                        let Value::Text(value) = value else { return render(ctx, s, None).into() };
+                        s.secrets.retain(|(k, _)| **k != *inp.save_as);
+                        s.secrets.push((inp.save_as.as_str().into(), value));
+                    } else {
+                        s.set_var(&inp.save_as, value);
+                    }
+                    s.push();
+                    enter(ctx, s, inp.next).into()
+                }
+                Err(()) => {
+                    let err = inp.validate.error.as_ref().map_or("njia-invalid-input", |m| m.id.as_str());
+                    render(ctx, s, Some(err)).into()
+                }
+            }
+        }
+        // The session never rests on these kinds; show where it is without moving.
+        Kind::Lookup(_) | Kind::Submit(_) | Kind::End => enter(ctx, s, s.screen).into(),
+    }
+}
+
+/// Continues after a lookup the caller performed.
+///
+/// Every value the answer provides is admitted first ([`crate::value::admit`]): parsed into
+/// its variable's type and held to its declared width. One refused value refuses the whole
+/// answer (the citizen sees the lookup apology, nothing is set), because a screen or a submit
+/// built on part of an answer would be wrong in a way nobody sees.
+pub fn lookup_answered(ctx: Ctx<'_>, s: &mut Session, answer: LookupAnswer) -> Answered {
+    let Kind::Lookup(l) = &ctx.menu.screen(s.screen).kind else {
+        return Answered { step: render(ctx, s, None), refused: None };
+    };
+    s.secrets.clear();
+    let mut refused = None;
+    let error = match answer {
+        LookupAnswer::Found(values) => match admit_answer(ctx, &l.provides, values) {
+            Ok(values) => {
+                // A backend sets only what the menu says it provides: the checker proved the
+                // screens fit with those widths, and a backend must not overwrite what the
+                // citizen entered.
+                for (k, v) in values {
+                    s.set_var(&k, v);
+                }
+                return Answered { step: enter(ctx, s, l.next), refused: None };
+            }
+            Err(r) => {
+                refused = Some(r);
+                "njia-lookup-failed"
+            }
+        },
+        LookupAnswer::NotFound => l.not_found.as_ref().map_or("njia-lookup-not-found", |m| m.id.as_str()),
+        LookupAnswer::Failed => "njia-lookup-failed",
+    };
+    Answered { step: lookup_failed(ctx, s, error), refused }
+}
+
+/// Back to the screen that led to a lookup, with the reason on top: the session goes on.
+fn lookup_failed(ctx: Ctx<'_>, s: &mut Session, error: &str) -> Step {
+    match s.stack.pop() {
+        Some(f) => {
+            s.screen = f.screen;
+            s.page = f.page;
+            render(ctx, s, Some(error))
+        }
+        None => Step::Show { text: fit(ctx.catalog.format(&s.locale, error, None).into_owned(), ctx.limit), end: true },
+    }
+}
+
+/// The END screen after the caller stored the request under `reference`.
+pub fn submitted(ctx: Ctx<'_>, s: &mut Session, reference: &str) -> Step {
+    s.secrets.clear();
+    s.set_var("reference", Value::Text(reference.into()));
+    let text = match ctx.menu.screen(s.screen).text.as_ref() {
+        Some(m) => format(ctx, s, &m.id),
+        None => Some(String::new()),
+    };
+    match text {
+        Some(text) => Step::Show { text: fit(text, ctx.limit), end: true },
+        None => apology(ctx, s),
+    }
+}
+
+/// The END a stored request's submit showed, rendered again from what the store kept (its
+/// language, fields and amount): the answer to a telco's retry of the final hop when the
+/// session that showed it is gone. `None` when the menu has no submit for the service.
+pub fn stored_end(
+    ctx: Ctx<'_>,
+    locale: Locale,
+    service: &str,
+    fields: &[(String, String)],
+    amount: Option<crate::money::Kes>,
+    reference: &str,
+) -> Option<Step> {
+    let screen =
+        ctx.menu.screens.iter().position(|s| matches!(&s.kind, Kind::Submit(sub) if sub.service == service))?;
+    let mut s = Session {
+        locale,
+        screen: ScreenId(u16::try_from(screen).ok()?),
+        page: 0,
+        stack: Vec::new(),
+        vars: Vec::new(),
+        secrets: Secrets::default(),
+    };
+    for (k, v) in fields {
+        // Stored canonical; typed again so amounts and dates show as they did.
+        let value = admit(ctx, k, v).unwrap_or_else(|_| Value::Text(v.as_str().into()));
+        s.set_var(k, value);
+    }
+    if let (Kind::Submit(sub), Some(kes)) = (&ctx.menu.screen(s.screen).kind, amount)
+        && let Some(p) = &sub.payment
+    {
+        s.set_var(&p.amount, Value::Amount(kes));
+    }
+    Some(submitted(ctx, &mut s, reference))
+}
+
+/// Prepares a dropped session's state to be continued by a later dial. Secret inputs are
+/// dropped; if one was still held (typed, and not yet used by a lookup), the screens after it
+/// depend on it, so the session goes back to the screen that asked for it, which asks again.
+/// False when there is nothing worth continuing: the session never left its first screen.
+pub fn resumable(ctx: Ctx<'_>, s: &mut Session) -> bool {
+    if !s.secrets.is_empty() {
+        let asked = s.stack.iter().position(|f| {
+            matches!(&ctx.menu.screen(f.screen).kind,
+                Kind::Input(i) if i.secret && s.secrets.iter().any(|(k, _)| **k == *i.save_as))
+        });
+        match asked {
+            Some(at) => {
+                s.screen = s.stack[at].screen;
+                s.stack.truncate(at);
+            }
+            // Its frame was trimmed from a very deep stack: start over rather than guess.
+            None => {
+                s.screen = ctx.menu.start;
+                s.stack.clear();
+                s.vars.clear();
+            }
+        }
+        s.page = 0;
+        s.secrets.clear();
+    }
+    let resting = matches!(ctx.menu.screen(s.screen).kind, Kind::Menu { .. } | Kind::Input(_) | Kind::Language { .. });
+    let first = s.stack.is_empty()
+        && s.vars.is_empty()
+        && s.page == 0
+        && (s.screen == ctx.menu.start || Some(s.screen) == ctx.menu.language_screen);
+    resting && !first
+}
+
+/// The current screen again (a telco retry after a lost reply, or an inconsistent hop).
+pub fn current(ctx: Ctx<'_>, s: &Session) -> Step {
+    render(ctx, s, None)
+}
+
+fn choose(ctx: Ctx<'_>, s: &mut Session, item: Item) -> Outcome {
+    match (&ctx.menu.screen(s.screen).kind, item) {
+        (Kind::Menu { options, .. }, Item::Option(i)) => {
+            let o = &options[i];
+            for (k, v) in &o.set {
+                s.set_var(k, v.clone());
+            }
+            s.push();
+            enter(ctx, s, o.goto).into()
+        }
+        (Kind::Menu { list: Some(list), .. }, Item::ListItem(i)) => {
+            let chosen = s.list(&list.var).get(i).cloned().unwrap_or_default();
+            s.set_var(&list.save_as, Value::Text(chosen));
+            s.push();
+            enter(ctx, s, list.next).into()
+        }
+        (Kind::Language { options, next }, Item::Option(i)) => {
+            let locale = options[i].locale.clone();
+            s.locale = locale.clone();
+            let target = next.unwrap_or(ctx.menu.start);
+            // A language chosen on first use leads into the menu proper: nothing to go back to.
+            if Some(s.screen) == ctx.menu.language_screen && s.stack.is_empty() {
+                s.stack.clear();
+            } else {
+                s.push();
+            }
+            Outcome { step: enter(ctx, s, target), language: Some(locale) }
+        }
+        _ => render(ctx, s, Some("njia-invalid-choice")).into(),
+    }
+}
+
+/// The items the session's page shows, as `(first, last)` with item `i` numbered `i + 1`.
+/// A screen with one page shows them all (no layout needed); otherwise the layout says.
+pub(super) fn on_page(ctx: Ctx<'_>, s: &Session, n: usize) -> (usize, usize) {
+    if let Some(f) = fixed_layout(ctx, s) {
+        if f.items.len() <= 1 {
+            return (0, n);
+        }
+        let page = usize::from(s.page).min(f.items.len() - 1);
+        return f.items.get(page).map_or((0, n), |&(a, b)| (a, b.min(n)));
+    }
+    let v = view(ctx, s);
+    let page = usize::from(s.page).min(v.pages.len().saturating_sub(1));
+    v.pages.get(page).copied().map_or((0, n), |(a, b)| (a, b.min(n)))
+}
+
+/// Home starts over: the back stack and everything entered so far are forgotten, so a later
+/// request never carries values from an abandoned flow.
+fn go_home(ctx: Ctx<'_>, s: &mut Session) -> Step {
+    s.stack.clear();
+    s.vars.clear();
+    s.secrets.clear();
+    enter(ctx, s, ctx.menu.start)
+}
+
+fn go_back(ctx: Ctx<'_>, s: &mut Session) -> Step {
+    if s.page > 0 {
+        s.page -= 1;
+    } else if let Some(f) = s.stack.pop() {
+        s.screen = f.screen;
+        s.page = f.page;
+    }
+    render(ctx, s, None)
+}
+
+/// Moves to `target` and runs it: resting screens render, the others become steps.
+fn enter(ctx: Ctx<'_>, s: &mut Session, target: ScreenId) -> Step {
+    s.screen = target;
+    s.page = 0;
+    if target == ctx.menu.start {
+        s.stack.clear();
+    }
+    let screen = ctx.menu.screen(target);
+    match &screen.kind {
+        Kind::Menu { .. } | Kind::Input(_) | Kind::Language { .. } => render(ctx, s, None),
+        Kind::End => {
+            let text = match (prepared_text(ctx, s, target), &screen.text) {
+                (Some(line), _) => Some(line.text.to_string()),
+                (None, Some(m)) => format(ctx, s, &m.id),
+                (None, None) => Some(String::new()),
+            };
+            s.secrets.clear();
+            match text {
+                Some(text) => Step::Show { text: fit(text, ctx.limit), end: true },
+                None => apology(ctx, s),
+            }
+        }
+        Kind::Lookup(l) => Step::Lookup(LookupCall {
+            language: s.locale.clone(),
+            backend: l.backend.clone(),
+            operation: l.operation.clone(),
+            args: l
+                .args
+                .iter()
+                .map(|a| {
+                    let v = s.var(a).map(Cow::into_owned).or_else(|| s.secret(a).map(str::to_owned));
+                    (a.clone(), v.unwrap_or_default())
+                })
+                .collect(),
+        }),
+        Kind::Submit(sub) => {
+            let fields = match &sub.fields {
+                Some(names) => names.iter().filter_map(|n| s.var(n).map(|v| (n.clone(), v.into_owned()))).collect(),
+                None => s.vars.iter().filter_map(|(k, v)| Some((k.to_string(), v.canonical()?.into_owned()))).collect(),
+            };
+            let payment = match &sub.payment {
+                None => None,
+                // The amount is the number admitted when it entered the session. Anything else
+                // here (unset, or text from a session stored before amounts were typed) is never
+                // parsed into a charge: the citizen gets the apology, nothing is stored.
+                Some(p) => match s.value(&p.amount) {
+                    Some(Value::Amount(amount)) => Some(PaymentCall {
+                        amount: *amount,
+                        account: s.var(&p.account).map(Cow::into_owned).unwrap_or_default(),
+                    }),
+                    _ => return apology(ctx, s),
+                },
+            };
+            Step::Submit(SubmitCall { service: sub.service.clone(), payment, fields })
+        }
+    }
+}
