@@ -7,8 +7,9 @@
 //! are parameters, so every branch has a row in the table tests below.
 
 use super::Policy;
+use super::plan::FailReason;
 use super::plan::{Notice, first_query};
-use super::settle::{FailReason, failed, settle};
+use super::settle::{failed, settle};
 use crate::agency::{DeliveredPayment, Delivery, DeliveryOutcome};
 use crate::lifecycle::{AttemptStatus, RequestStatus};
 use crate::payment::{PushOutcome, PushRequest, QueryOutcome};

@@ -40,11 +40,10 @@ pub use decide::{
     notice_due, push_request, push_start, query_due, send_due,
 };
 pub use dispatcher::{Dispatcher, JobError, worker_name};
-pub use plan::{Notice, Plan, plan_submit};
+pub use plan::{FailReason, Notice, Plan, plan_submit};
 pub use policy::Policy;
 pub use reports::{ReportOutcome, delivery_change, delivery_report, transient_failure};
 pub use settle::{
-    CallbackOutcome, Disagreement, FailReason, Mismatch, Verdict, after_callback, disagrees, payment_callback, settle,
-    verdict,
+    CallbackOutcome, Disagreement, Mismatch, Verdict, after_callback, disagrees, payment_callback, settle, verdict,
 };
 pub use texts::{SMS_MESSAGES, compose_sms};

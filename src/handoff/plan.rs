@@ -3,7 +3,6 @@
 //! push.
 
 use super::Policy;
-use super::settle::FailReason;
 use crate::lifecycle::{JobKind, RequestStatus};
 use crate::money::Kes;
 use crate::store::{AttemptRow, JobAttempt, NewAttempt, NewJob};
@@ -60,6 +59,62 @@ pub(super) fn job(
 pub(super) fn first_query(attempt: &AttemptRow, policy: &Policy, now: i64) -> NewJob {
     let first = policy.query_delays_ms.first().copied().unwrap_or(45_000);
     job(JobKind::Query, &attempt.seq.to_string(), JobAttempt::Id(attempt.id), now + first, policy, "")
+}
+
+/// Why a payment failed, as the citizen's SMS and the request's status note say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailReason {
+    InsufficientFunds,
+    Cancelled,
+    Unreachable,
+    WrongPin,
+    /// Busy on every attempt the policy allows.
+    Busy,
+    /// The provider refused the push itself (a configuration or data problem).
+    Refused,
+    Other,
+}
+
+impl FailReason {
+    /// The SMS the citizen gets.
+    pub fn message_id(self) -> &'static str {
+        match self {
+            FailReason::InsufficientFunds => "sms-payment-insufficient",
+            FailReason::Cancelled => "sms-payment-cancelled",
+            FailReason::Unreachable => "sms-payment-unreachable",
+            FailReason::WrongPin => "sms-payment-wrong-pin",
+            FailReason::Busy => "sms-payment-busy",
+            FailReason::Refused | FailReason::Other => "sms-payment-failed",
+        }
+    }
+
+    /// The reason as the notify job's data and the request's status note write it.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            FailReason::InsufficientFunds => "insufficient",
+            FailReason::Cancelled => "cancelled",
+            FailReason::Unreachable => "unreachable",
+            FailReason::WrongPin => "wrong-pin",
+            FailReason::Busy => "busy",
+            FailReason::Refused => "refused",
+            FailReason::Other => "other",
+        }
+    }
+
+    /// The reason [`FailReason::as_str`] wrote; `Other` for anything else.
+    pub(super) fn parse(s: &str) -> FailReason {
+        [
+            FailReason::InsufficientFunds,
+            FailReason::Cancelled,
+            FailReason::Unreachable,
+            FailReason::WrongPin,
+            FailReason::Busy,
+            FailReason::Refused,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+        .unwrap_or(FailReason::Other)
+    }
 }
 
 /// The notify job's data: which SMS.

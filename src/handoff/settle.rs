@@ -4,7 +4,7 @@
 //! sandbox's simulated M-Pesa): read the attempt, decide ([`after_callback`]), write.
 
 use super::Policy;
-use super::plan::{Notice, job};
+use super::plan::{FailReason, Notice, job};
 use crate::lifecycle::{AttemptStatus, JobKind, RequestStatus};
 use crate::payment::PaymentResult;
 use crate::store::{
@@ -18,61 +18,6 @@ pub enum Verdict {
     /// 1001: the subscriber is busy (another USSD dialogue): try again later.
     Busy,
     Failed(FailReason),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailReason {
-    InsufficientFunds,
-    Cancelled,
-    Unreachable,
-    WrongPin,
-    /// Busy on every attempt the policy allows.
-    Busy,
-    /// The provider refused the push itself (a configuration or data problem).
-    Refused,
-    Other,
-}
-
-impl FailReason {
-    /// The SMS the citizen gets.
-    pub fn message_id(self) -> &'static str {
-        match self {
-            FailReason::InsufficientFunds => "sms-payment-insufficient",
-            FailReason::Cancelled => "sms-payment-cancelled",
-            FailReason::Unreachable => "sms-payment-unreachable",
-            FailReason::WrongPin => "sms-payment-wrong-pin",
-            FailReason::Busy => "sms-payment-busy",
-            FailReason::Refused | FailReason::Other => "sms-payment-failed",
-        }
-    }
-
-    /// The reason as the notify job's data and the request's status note write it.
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            FailReason::InsufficientFunds => "insufficient",
-            FailReason::Cancelled => "cancelled",
-            FailReason::Unreachable => "unreachable",
-            FailReason::WrongPin => "wrong-pin",
-            FailReason::Busy => "busy",
-            FailReason::Refused => "refused",
-            FailReason::Other => "other",
-        }
-    }
-
-    /// The reason [`FailReason::as_str`] wrote; `Other` for anything else.
-    pub(super) fn parse(s: &str) -> FailReason {
-        [
-            FailReason::InsufficientFunds,
-            FailReason::Cancelled,
-            FailReason::Unreachable,
-            FailReason::WrongPin,
-            FailReason::Busy,
-            FailReason::Refused,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
-        .unwrap_or(FailReason::Other)
-    }
 }
 
 /// Result code to verdict: 0 paid; 1 insufficient funds; 1032 (and 1031) cancelled; 1037
