@@ -196,6 +196,26 @@ async fn up(addr: SocketAddr, child: &mut Child) {
 
 /// Every stored request by idempotency key: (reference, number). Panics on a key or a
 /// reference stored twice.
+/// Waits until no other session is connected to the test's database: the killed server's
+/// backends have finished whatever they had received (a COMMIT included) and exited.
+async fn backends_gone(client: &tokio_postgres::Client) {
+    let limit = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, i64>(0) == 0 {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < limit, "the killed server's database sessions never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn stored(data: &Path, pg: Option<&tokio_postgres::Client>) -> HashMap<String, (String, i64)> {
     let rows: Vec<(String, String, i64)> = match pg {
         Some(client) => client
@@ -341,6 +361,13 @@ async fn round_of(r: Round<'_>, server: &mut Child, known: &HashMap<String, (Str
     assert!(cut > 0, "the kill cut walks short");
     assert!(walks.iter().any(|w| w.end.is_some() && !w.final_text.starts_with("2*")), "citizens walked again");
 
+    // A COMMIT the killed server had already sent still completes in its PostgreSQL backend,
+    // which only notices the dead client afterwards: read what the store holds once every
+    // backend of the killed server is gone, or a request committed just after the read would
+    // look as if the retry had stored it.
+    if let Some(client) = r.client {
+        backends_gone(client).await;
+    }
     // Nothing answered before the kill is lost: every END's reference is stored under its
     // session's key, and only a final hop that was sent can have stored a request.
     let before = stored(r.data, r.client).await;
