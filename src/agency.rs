@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::BoxFuture;
 use crate::engine::{LookupAnswer, LookupCall, Value};
-use crate::lookup::LookupError;
+use crate::lookup::{Lookup, LookupError};
 use crate::types::Msisdn;
 use crate::webhook;
 
@@ -255,6 +255,14 @@ impl Agency for Agencies {
                 }
             }
         })
+    }
+}
+
+/// An agency backend answers lookups over HTTP (`POST {base}/lookups/{operation}`); `lookup`
+/// sits below `agency` and knows backends only as this trait.
+impl Lookup for HttpBackend {
+    fn call<'a>(&'a self, caller: Msisdn, call: &'a LookupCall) -> BoxFuture<'a, Result<LookupAnswer, LookupError>> {
+        Box::pin(self.lookup(caller, call))
     }
 }
 

@@ -29,10 +29,9 @@ use crate::check::{self, Loaded};
 use crate::config::Config;
 use crate::config::SessionsBackend;
 use crate::diag::Problem;
-use crate::engine::{LookupAnswer, LookupCall};
 use crate::handoff::{Dispatcher, Policy, worker_name};
 use crate::hub::{Hub, HubConfig};
-use crate::lookup::{Lookup, LookupError, Lookups};
+use crate::lookup::{Lookup, Lookups};
 use crate::menu::{Kind, MenuSet};
 use crate::payment::daraja::{Daraja, DarajaConfig};
 use crate::payment::sandbox::{CallbackSink, SandboxPayments};
@@ -44,7 +43,6 @@ use crate::sms::{AfricasTalkingConfig, AfricasTalkingSms, LogSms, SmsSender};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
-use crate::types::Msisdn;
 
 /// Where it was before the reload module took it; kept for the callers that know this path.
 pub use crate::reload::menu_senders;
@@ -367,16 +365,6 @@ fn agencies(config: &Config, menus: &MenuSet, sandbox: bool) -> Result<Arc<Agenc
 /// The agency backends that answer lookups, by backend name, as the lookup trait.
 fn http_lookups(agencies: &Agencies) -> std::collections::HashMap<String, Arc<dyn Lookup>> {
     agencies.by_name.iter().map(|(name, b)| (name.clone(), Arc::clone(b) as Arc<dyn Lookup>)).collect()
-}
-
-/// An agency backend answers lookups over HTTP (`POST {base}/lookups/{operation}`). The impl is
-/// here, where both are wired, because `lookup` sits below `agency` (which uses its error) and
-/// so cannot name the backend; it belongs in `agency`, beside the backend, once that module
-/// takes it.
-impl Lookup for HttpBackend {
-    fn call<'a>(&'a self, caller: Msisdn, call: &'a LookupCall) -> BoxFuture<'a, Result<LookupAnswer, LookupError>> {
-        Box::pin(self.lookup(caller, call))
-    }
 }
 
 /// The sandbox's simulated callbacks, led to the hand-off: the same `payment_callback` a
