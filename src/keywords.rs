@@ -136,7 +136,9 @@ pub async fn answer(
         return Ok(Answer { understood: Understood::Help, set_language: None, reply: None });
     };
     let remembered = store.language(from).await?.filter(|l| catalog.has_locale(l));
-    let understood = understand(&sms.words, remembered.as_ref(), text);
+    // The words are the keyword messages' values in the catalog in service, read per SMS (a
+    // few messages per locale, far from the USSD hop), so the menus stay plain data.
+    let understood = understand(&words(sms, catalog), remembered.as_ref(), text);
     let home = remembered.or_else(|| menu_default.cloned()).unwrap_or_else(|| default_locale.clone());
     let format = |locale: &Locale, id: &str, args: Option<&FluentArgs>| catalog.format(locale, id, args).into_owned();
     let help = |locale: &Locale| (locale.clone(), format(locale, &sms.help.id, None));

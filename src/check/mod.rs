@@ -145,9 +145,6 @@ pub fn load(opts: &Options<'_>) -> Result<Loaded, Vec<Problem>> {
                 std::hash::Hash::hash(&(m.version, words_and_data), &mut h);
                 std::hash::Hasher::finish(&h)
             };
-            if let Some(sms) = m.sms.as_mut() {
-                sms.words = keywords::words(sms, &catalog);
-            }
             Arc::new(m)
         })
         .collect();

@@ -354,7 +354,6 @@ impl Compiler<'_> {
                         unknown: self.message(&l.unknown),
                     }
                 }),
-                words: Vec::new(),
             }
         });
         if self.problems.len() > before {

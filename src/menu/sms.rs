@@ -1,5 +1,5 @@
 //! The `[sms]` section of a menu as data: the messages that hold the SMS channel's keywords
-//! and replies, and the keywords read from them. What a text means and how it is answered is
+//! and replies, and the shape of a keyword read from them. What a text means and how it is answered is
 //! `keywords`' business; this is only what it reads.
 
 use crate::diag::Place;
@@ -15,8 +15,6 @@ pub struct Sms {
     pub help: Message,
     pub status: Option<SmsStatus>,
     pub language: Option<SmsLanguage>,
-    /// Every keyword word with its action and locale, read from the catalog at load time.
-    pub words: Vec<Keyword>,
 }
 
 #[derive(Debug)]
