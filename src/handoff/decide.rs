@@ -349,17 +349,14 @@ pub fn after_send(row: &SmsRow, sender: &str, outcome: SmsOutcome, run: Run<'_>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handoff::fixtures::{attempt as attempt_row, citizen};
     use crate::lifecycle::JobKind;
     use crate::store::{JobAttempt, NewAttempt, NewJob};
-    use crate::types::{Msisdn, Reference};
+    use crate::types::Reference;
 
     const NOW: i64 = 1_000_000;
     /// The backoff's randomness in every row: half of the full-jitter ceiling.
     const HALF: f64 = 0.5;
-
-    fn citizen() -> Msisdn {
-        Msisdn::parse("+254711000111").expect("a number")
-    }
 
     fn policy() -> Policy {
         Policy {
@@ -376,22 +373,7 @@ mod tests {
     }
 
     fn attempt(status: AttemptStatus, seq: u32) -> AttemptRow {
-        AttemptRow {
-            id: 7,
-            request_id: 3,
-            seq,
-            token: "token".into(),
-            provider: "mpesa".into(),
-            msisdn: citizen(),
-            amount_kes: 4500,
-            status,
-            checkout_request_id: Some("ws_CO_1".into()),
-            receipt: None,
-            result_code: None,
-            result_desc: None,
-            created_at_ms: 0,
-            updated_at_ms: 0,
-        }
+        attempt_row(status, seq, Some("ws_CO_1"))
     }
 
     fn request(status: RequestStatus) -> RequestRow {

@@ -29,6 +29,8 @@
 
 mod decide;
 mod dispatcher;
+#[cfg(test)]
+mod fixtures;
 mod plan;
 mod policy;
 mod reports;

@@ -83,14 +83,11 @@ pub async fn delivery_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handoff::fixtures::citizen;
     use crate::store::SmsRecord;
     use crate::types::Msisdn;
 
     const NOW: i64 = 1_000_000;
-
-    fn citizen() -> Msisdn {
-        Msisdn::parse("+254711000111").expect("a number")
-    }
 
     fn sent(attempt: u32, delivery: Option<DeliveryStatus>) -> SmsRow {
         SmsRow {

@@ -268,8 +268,8 @@ fn hold(attempt: &AttemptRow, result: &PaymentResult, why: &Disagreement) -> Eff
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handoff::fixtures::{attempt as attempt_row, citizen};
     use crate::store::NewJob;
-    use crate::types::Msisdn;
 
     const NOW: i64 = 1_000_000;
 
@@ -286,27 +286,8 @@ mod tests {
         assert_eq!(verdict(-1), Verdict::Failed(FailReason::Other));
     }
 
-    fn citizen() -> Msisdn {
-        Msisdn::parse("+254711000111").expect("a number")
-    }
-
     fn attempt(seq: u32, checkout: Option<&str>) -> AttemptRow {
-        AttemptRow {
-            id: 7,
-            request_id: 3,
-            seq,
-            token: "token".into(),
-            provider: "mpesa".into(),
-            msisdn: citizen(),
-            amount_kes: 4500,
-            status: AttemptStatus::PushSent,
-            checkout_request_id: checkout.map(str::to_owned),
-            receipt: None,
-            result_code: None,
-            result_desc: None,
-            created_at_ms: 0,
-            updated_at_ms: 0,
-        }
+        attempt_row(AttemptStatus::PushSent, seq, checkout)
     }
 
     fn policy() -> Policy {

@@ -191,6 +191,18 @@ pub async fn exchange_with(
 }
 
 /// Form-encodes pairs the way a telco does.
+/// The inputs of the shipped land-rates walk to the payment, cumulative as Africa's Talking
+/// sends them: dial, choose the language `lang`, land rates, a parcel, Pay.
+pub fn paid_walk(lang: &str) -> [String; 5] {
+    [
+        String::new(),
+        lang.to_owned(),
+        format!("{lang}*1"),
+        format!("{lang}*1*KAJIADO/1234"),
+        format!("{lang}*1*KAJIADO/1234*1"),
+    ]
+}
+
 pub fn form(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }

@@ -72,13 +72,7 @@ impl World {
 /// Walks land rates for KAJIADO/1234 to the payment against the server at `addr`; `None` when
 /// the server went away before the END arrived.
 async fn walk(addr: std::net::SocketAddr, session: &str, phone: &str, lang: &str) -> Option<Reference> {
-    let steps = [
-        String::new(),
-        lang.to_owned(),
-        format!("{lang}*1"),
-        format!("{lang}*1*KAJIADO/1234"),
-        format!("{lang}*1*KAJIADO/1234*1"),
-    ];
+    let steps = common::paid_walk(lang);
     let mut last = String::new();
     for text in &steps {
         let body = at_hop(session, phone, "*384#", text);

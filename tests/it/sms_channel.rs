@@ -66,13 +66,7 @@ impl World {
     /// Walks land rates for KAJIADO/1234 to the payment (language "1" Kiswahili, "2" English)
     /// and waits until the receipt SMS went out; returns the reference and the receipt.
     async fn paid_request(&self, session: &str, phone: &str, lang: &str) -> (Reference, RecordedSms) {
-        let steps = [
-            String::new(),
-            lang.to_owned(),
-            format!("{lang}*1"),
-            format!("{lang}*1*KAJIADO/1234"),
-            format!("{lang}*1*KAJIADO/1234*1"),
-        ];
+        let steps = common::paid_walk(lang);
         let mut last = String::new();
         for text in &steps {
             last = self.ussd(session, phone, text).await;
