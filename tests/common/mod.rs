@@ -190,7 +190,6 @@ pub async fn exchange_with(
     Ok((status, head.to_owned(), body.to_owned()))
 }
 
-/// Form-encodes pairs the way a telco does.
 /// The inputs of the shipped land-rates walk to the payment, cumulative as Africa's Talking
 /// sends them: dial, choose the language `lang`, land rates, a parcel, Pay.
 pub fn paid_walk(lang: &str) -> [String; 5] {
@@ -203,6 +202,7 @@ pub fn paid_walk(lang: &str) -> [String; 5] {
     ]
 }
 
+/// Form-encodes pairs the way a telco does.
 pub fn form(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
