@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::BoxFuture;
 use crate::channel::telco::{self, Telco, Walk, WireRequest};
-use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, HopSink, field, form_pairs, refuse};
+use crate::channel::{BadRequest, Channel, ChannelRequest, Dialect, HopSink, field, form_fields, form_pairs, refuse};
 use crate::hub::{Hop, HopInput, Reply};
 use crate::store::SessionEnd;
 use crate::types::{Msisdn, mask_raw_phone};
@@ -55,22 +55,23 @@ fn telco_request(w: &Walk<'_>, k: usize) -> WireRequest {
 
 /// Parses a hop. Pure, so the table-driven tests and fuzzers can call it directly.
 pub fn parse_hop(body: &[u8], ch: &Channel) -> Result<Hop, BadRequest> {
-    let pairs = form_pairs(body);
-    let session_id = field(&pairs, "sessionId").ok_or_else(|| BadRequest("field 'sessionId' is required".into()))?;
-    let key = ch.key(session_id)?;
-    let phone = field(&pairs, "phoneNumber").ok_or_else(|| BadRequest("field 'phoneNumber' is required".into()))?;
-    let msisdn = Msisdn::parse(phone).map_err(|e| BadRequest(format!("phoneNumber: {e}")))?;
-    let service_code =
-        field(&pairs, "serviceCode").ok_or_else(|| BadRequest("field 'serviceCode' is required".into()))?;
+    let [session_id, phone, service_code, text] =
+        form_fields(body, ["sessionId", "phoneNumber", "serviceCode", "text"]);
+    let session_id = session_id.ok_or_else(|| BadRequest("field 'sessionId' is required".into()))?;
+    let key = ch.key(&session_id)?;
+    let phone = phone.ok_or_else(|| BadRequest("field 'phoneNumber' is required".into()))?;
+    let msisdn = Msisdn::parse(&phone).map_err(|e| BadRequest(format!("phoneNumber: {e}")))?;
+    let service_code = service_code.ok_or_else(|| BadRequest("field 'serviceCode' is required".into()))?;
     if service_code.is_empty() || service_code.len() > 32 || !service_code.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(BadRequest("serviceCode must be 1 to 32 printable characters".into()));
     }
     // `text` is empty on the first hop; some gateways leave it out entirely then.
-    let text = field(&pairs, "text").unwrap_or_default();
+    let text = text.unwrap_or_default();
     if text.len() > MAX_TEXT {
         return Err(BadRequest(format!("text is longer than {MAX_TEXT} bytes")));
     }
-    Ok(ch.hop(key, msisdn, service_code.to_owned(), HopInput::Cumulative(text.to_owned())))
+    // A value that had escapes was decoded into a string of its own: the hop takes it over.
+    Ok(ch.hop(key, msisdn, service_code.into_owned(), HopInput::Cumulative(text.into_owned())))
 }
 
 /// Formats a reply: `CON ` continues the session, `END ` closes it.

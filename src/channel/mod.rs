@@ -388,6 +388,47 @@ pub fn form_pairs(body: &[u8]) -> FormPairs<'_> {
     pairs
 }
 
+/// The first value of each of `names` in an `application/x-www-form-urlencoded` body, decoded
+/// exactly as [`form_pairs`] decodes it (`None` for a name the body lacks): what a hop parser
+/// reads, without building every pair.
+///
+/// A body that is valid UTF-8 (every telco's) is checked once and split on its ASCII `&` and
+/// `=`, which never cut a character, so no piece is checked again; a plain name is compared
+/// as it is, and only the values asked for are decoded. Any other body goes through
+/// [`form_pairs`], which decodes escapes before it replaces bytes that are not UTF-8.
+pub fn form_fields<'a, const N: usize>(body: &'a [u8], names: [&str; N]) -> [Option<Cow<'a, str>>; N] {
+    let mut found: [Option<Cow<'a, str>>; N] = [const { None }; N];
+    let Ok(text) = std::str::from_utf8(body) else {
+        for (name, value) in form_pairs(body) {
+            if let Some(i) = names.iter().position(|n| *n == name)
+                && found[i].is_none()
+            {
+                found[i] = Some(value);
+            }
+        }
+        return found;
+    };
+    let mut missing = N;
+    for piece in text.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+        let name = form_decode_str(name);
+        let Some(i) = names.iter().position(|n| *n == name) else { continue };
+        if found[i].is_none() {
+            found[i] = Some(form_decode_str(value));
+            missing -= 1;
+            if missing == 0 {
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// A name or value of a body already known to be UTF-8: borrowed as it is without `+` or `%`.
+fn form_decode_str(part: &str) -> Cow<'_, str> {
+    if part.bytes().any(|b| b == b'+' || b == b'%') { form_decode(part.as_bytes()) } else { Cow::Borrowed(part) }
+}
+
 /// One form-encoded name or value, decoded (see [`form_pairs`]).
 fn form_decode(part: &[u8]) -> Cow<'_, str> {
     if !part.iter().any(|&b| b == b'+' || b == b'%') {
@@ -472,6 +513,37 @@ mod tests {
             let theirs: Vec<_> = form_urlencoded::parse(&body).collect();
             proptest::prop_assert_eq!(ours, theirs);
         }
+    }
+
+    proptest::proptest! {
+        /// Reading only some fields gives what the first pair of each name holds.
+        #[test]
+        fn form_fields_are_the_first_pair_of_each_name(body in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::sample::select(b"&=+%ab2A".to_vec()),
+                proptest::num::u8::ANY,
+            ],
+            0..48,
+        )) {
+            let names = ["a", "b", "a b", "ab", ""];
+            let pairs = form_pairs(&body);
+            let want: Vec<Option<&str>> = names.iter().map(|n| field(&pairs, n)).collect();
+            let got = form_fields(&body, names);
+            proptest::prop_assert_eq!(got.iter().map(|v| v.as_deref()).collect::<Vec<_>>(), want);
+        }
+    }
+
+    #[test]
+    fn form_fields_read_a_hop_and_borrow_plain_values() {
+        let body = b"sessionId=AT1&networkCode=63902&phoneNumber=%2B254711000111&text=1%2A2&text=3&sessionId=x";
+        let [session, phone, text, code] = form_fields(body, ["sessionId", "phoneNumber", "text", "serviceCode"]);
+        assert_eq!(session.as_deref(), Some("AT1"));
+        assert!(matches!(session, Some(Cow::Borrowed(_))), "plain values are borrowed");
+        assert_eq!(phone.as_deref(), Some("+254711000111"));
+        assert_eq!(text.as_deref(), Some("1*2"), "the first of a repeated name");
+        assert_eq!(code, None);
+        let [lossy] = form_fields(b"t=%C3%A9\xff", ["t"]);
+        assert_eq!(lossy.as_deref(), Some("\u{e9}\u{fffd}"), "escapes are decoded before bytes are replaced");
     }
 
     #[test]

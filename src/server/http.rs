@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -165,20 +166,20 @@ impl Dispatch {
         // A body that trickles in is cut off like slow headers are. A telco's small form has
         // almost always arrived with its headers: the first read takes it without arming a
         // timer, and only a body still on its way gets one.
-        let mut collect = std::pin::pin!(Limited::new(body, max).collect());
-        let read = match std::future::poll_fn(|cx| std::task::Poll::Ready(collect.as_mut().poll(cx))).await {
+        let mut reading = std::pin::pin!(read_body(body, max));
+        let read = match std::future::poll_fn(|cx| std::task::Poll::Ready(reading.as_mut().poll(cx))).await {
             std::task::Poll::Ready(read) => read,
-            std::task::Poll::Pending => match tokio::time::timeout(read_timeout, collect).await {
+            std::task::Poll::Pending => match tokio::time::timeout(read_timeout, reading).await {
                 Ok(read) => read,
                 Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response(),
             },
         };
         let body = match read {
-            Ok(body) => body.to_bytes(),
-            Err(e) if e.is::<LengthLimitError>() => {
+            Ok(body) => body,
+            Err(BodyError::TooLarge) => {
                 return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
             }
-            Err(e) => {
+            Err(BodyError::Unreadable(e)) => {
                 tracing::debug!(error = %e, "request body could not be read");
                 return (StatusCode::BAD_REQUEST, "request body could not be read\n").into_response();
             }
@@ -188,6 +189,40 @@ impl Dispatch {
         // The hub is taken once, after the body is in: the request runs on it whole.
         (ch.dialect.handle)(HopSink::new(state.hub()), ch, request).await
     }
+}
+
+/// Why a channel request's body was not read.
+enum BodyError {
+    /// Longer than the server's `max_body_bytes`.
+    TooLarge,
+    Unreadable(hyper::Error),
+}
+
+/// Reads a whole body of at most `max` bytes (trailers are not kept). A telco's small form
+/// arrives in one frame, which is kept as it came; only a body in several frames is copied
+/// into one. `Limited` and `collect` did the same through a queue of frames, allocated for
+/// every request, and a copy out of it.
+async fn read_body(mut body: Incoming, max: usize) -> Result<Bytes, BodyError> {
+    let mut read = 0usize;
+    let mut first: Option<Bytes> = None;
+    let mut joined = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(BodyError::Unreadable)?.into_data() else { continue };
+        read += data.len();
+        if read > max {
+            return Err(BodyError::TooLarge);
+        }
+        match &first {
+            None => first = Some(data),
+            Some(f) => {
+                if joined.is_empty() {
+                    joined.extend_from_slice(f);
+                }
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(if joined.is_empty() { first.unwrap_or_default() } else { joined.freeze() })
 }
 
 /// Reloads menus and locales on every SIGHUP until `stop`.
