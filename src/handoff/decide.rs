@@ -22,11 +22,11 @@ use crate::store::{
 /// How a job ends, and what is written with its end.
 pub type Decision = (JobFinish, Option<Effects>);
 
-/// An attempt's move from one status to another, changing nothing else.
-fn moved(attempt: &AttemptRow, from: AttemptStatus, to: AttemptStatus) -> AttemptChange {
+/// An attempt's move from any of `from` to `to`, changing nothing else.
+fn moved(attempt: &AttemptRow, from: &[AttemptStatus], to: AttemptStatus) -> AttemptChange {
     AttemptChange {
         id: attempt.id,
-        from: vec![from],
+        from: from.to_vec(),
         to,
         checkout_request_id: None,
         merchant_request_id: None,
@@ -72,16 +72,25 @@ pub fn push_start(attempt: &AttemptRow, policy: &Policy, now: i64) -> PushStart 
     match attempt.status {
         AttemptStatus::Created => PushStart::Claim(Effects {
             request_id: attempt.request_id,
-            attempt: Some(moved(attempt, AttemptStatus::Created, AttemptStatus::Pushing)),
+            attempt: Some(moved(attempt, &[AttemptStatus::Created], AttemptStatus::Pushing)),
             ..Effects::default()
         }),
-        AttemptStatus::Pushing => PushStart::Interrupted(Effects {
-            request_id: attempt.request_id,
-            attempt: Some(moved(attempt, AttemptStatus::Pushing, AttemptStatus::PushUnknown)),
-            jobs: vec![first_query(attempt, policy, now), Notice::push_unknown(policy, attempt.seq, now)],
-            ..Effects::default()
-        }),
+        AttemptStatus::Pushing => PushStart::Interrupted(maybe_pushed(attempt, None, policy, now)),
         _ => PushStart::Nothing,
+    }
+}
+
+/// A push that may have gone out, though no answer says so (its run died, or its answer was
+/// lost): the attempt's outcome is unknown, it is never pushed again, and a query and, later,
+/// the citizen's notice are planned. `detail` says why, when known.
+fn maybe_pushed(attempt: &AttemptRow, detail: Option<String>, policy: &Policy, now: i64) -> Effects {
+    let mut change = moved(attempt, &[AttemptStatus::Pushing], AttemptStatus::PushUnknown);
+    change.result_desc = detail;
+    Effects {
+        request_id: attempt.request_id,
+        attempt: Some(change),
+        jobs: vec![first_query(attempt, policy, now), Notice::push_unknown(policy, attempt.seq, now)],
+        ..Effects::default()
     }
 }
 
@@ -103,30 +112,24 @@ pub fn after_push(attempt: &AttemptRow, outcome: PushOutcome, run: Run<'_>) -> D
     let Run { job, policy, now, .. } = run;
     let back_to_created = || Effects {
         request_id: attempt.request_id,
-        attempt: Some(moved(attempt, AttemptStatus::Pushing, AttemptStatus::Created)),
-        ..Effects::default()
-    };
-    // Pushed (or maybe pushed): the callback or the first query settles it.
-    let awaiting_result = |change: AttemptChange| Effects {
-        request_id: attempt.request_id,
-        attempt: Some(change),
-        jobs: vec![first_query(attempt, policy, now)],
+        attempt: Some(moved(attempt, &[AttemptStatus::Pushing], AttemptStatus::Created)),
         ..Effects::default()
     };
     match outcome {
+        // Pushed: the callback or the first query settles it.
         PushOutcome::Accepted { checkout_request_id, merchant_request_id } => {
-            let mut change = moved(attempt, AttemptStatus::Pushing, AttemptStatus::PushSent);
+            let mut change = moved(attempt, &[AttemptStatus::Pushing], AttemptStatus::PushSent);
             change.checkout_request_id = Some(checkout_request_id);
             change.merchant_request_id = Some(merchant_request_id);
-            (JobFinish::Done, Some(awaiting_result(change)))
-        }
-        PushOutcome::Unknown { detail } => {
-            let mut change = moved(attempt, AttemptStatus::Pushing, AttemptStatus::PushUnknown);
-            change.result_desc = Some(detail);
-            let mut e = awaiting_result(change);
-            e.jobs.push(Notice::push_unknown(policy, attempt.seq, now));
+            let e = Effects {
+                request_id: attempt.request_id,
+                attempt: Some(change),
+                jobs: vec![first_query(attempt, policy, now)],
+                ..Effects::default()
+            };
             (JobFinish::Done, Some(e))
         }
+        PushOutcome::Unknown { detail } => (JobFinish::Done, Some(maybe_pushed(attempt, Some(detail), policy, now))),
         // Certainly not accepted: pushed again after a backoff, but only a few times: the
         // citizen is waiting for the prompt, and a prompt an hour late is worse than an SMS
         // saying to try again.
@@ -149,10 +152,14 @@ pub fn after_push(attempt: &AttemptRow, outcome: PushOutcome, run: Run<'_>) -> D
     }
 }
 
+/// The statuses of an attempt pushed (or maybe pushed) and not settled yet: what a query asks
+/// about.
+const QUERIED: [AttemptStatus; 3] = [AttemptStatus::PushSent, AttemptStatus::PushUnknown, AttemptStatus::Pushing];
+
 /// Whether a query job has anything to settle: an attempt pushed (or maybe pushed) and not
 /// settled yet.
 pub fn query_due(attempt: &AttemptRow) -> bool {
-    matches!(attempt.status, AttemptStatus::PushSent | AttemptStatus::PushUnknown | AttemptStatus::Pushing)
+    QUERIED.contains(&attempt.status)
 }
 
 /// Decides what a status query's answer means; `outcome` is `None` when the attempt has no
@@ -176,14 +183,8 @@ pub fn after_query(attempt: &AttemptRow, outcome: Option<QueryOutcome>, run: Run
     let e = Effects {
         request_id: attempt.request_id,
         attempt: Some(AttemptChange {
-            id: attempt.id,
-            from: vec![AttemptStatus::PushSent, AttemptStatus::PushUnknown, AttemptStatus::Pushing],
-            to: AttemptStatus::Unknown,
-            checkout_request_id: None,
-            merchant_request_id: None,
-            receipt: None,
-            result_code: None,
             result_desc: Some(format!("not settled after {} queries: {note}", job.tries)),
+            ..moved(attempt, &QUERIED, AttemptStatus::Unknown)
         }),
         request: Some(RequestChange {
             from: vec![RequestStatus::PaymentPending],
