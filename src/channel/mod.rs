@@ -426,7 +426,7 @@ pub fn form_fields<'a, const N: usize>(body: &'a [u8], names: [&str; N]) -> [Opt
 
 /// A name or value of a body already known to be UTF-8: borrowed as it is without `+` or `%`.
 fn form_decode_str(part: &str) -> Cow<'_, str> {
-    if part.bytes().any(|b| b == b'+' || b == b'%') { form_decode(part.as_bytes()) } else { Cow::Borrowed(part) }
+    if part.bytes().any(|b| b == b'+' || b == b'%') { decode_escapes(part.as_bytes()) } else { Cow::Borrowed(part) }
 }
 
 /// One form-encoded name or value, decoded (see [`form_pairs`]).
@@ -438,6 +438,11 @@ fn form_decode(part: &[u8]) -> Cow<'_, str> {
             Err(_) => String::from_utf8_lossy(part),
         };
     }
+    decode_escapes(part)
+}
+
+/// A name or value holding `+` or `%`, decoded into a new string.
+fn decode_escapes(part: &[u8]) -> Cow<'_, str> {
     let hex = |b: Option<&u8>| match b? {
         b @ b'0'..=b'9' => Some(b - b'0'),
         b @ b'a'..=b'f' => Some(b - b'a' + 10),
