@@ -63,6 +63,13 @@ impl RequestStatus {
         RequestStatus::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
+    /// Whether each of `steps`, in turn from this status, is a transition the state machine
+    /// allows (a request's history from `received`, or a change from its current status).
+    pub fn can_walk(self, steps: impl IntoIterator<Item = RequestStatus>) -> bool {
+        let mut at = self;
+        steps.into_iter().all(|next| std::mem::replace(&mut at, next).can_become(next))
+    }
+
     /// The transitions the state machine allows; stores refuse every other.
     pub fn can_become(self, next: RequestStatus) -> bool {
         use RequestStatus::*;

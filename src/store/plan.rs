@@ -120,12 +120,8 @@ pub(crate) struct NewRequestWrites<'a> {
 /// and a job that points at that attempt has one to point at. Jobs with the same key are
 /// written once (the first), as a later enqueue of an existing key would be.
 pub(crate) fn plan_new_request(r: &NewRequest) -> Result<NewRequestWrites<'_>, Refusal> {
-    let mut at = RequestStatus::Received;
-    for next in &r.statuses {
-        if !at.can_become(*next) {
-            return Err(Refusal::Lifecycle);
-        }
-        at = *next;
+    if !RequestStatus::Received.can_walk(r.statuses.iter().copied()) {
+        return Err(Refusal::Lifecycle);
     }
     if r.jobs.iter().any(|j| matches!(j.attempt, JobAttempt::Id(_))) {
         return Err(Refusal::OlderAttempt);
@@ -151,7 +147,8 @@ pub(crate) fn plan_new_request(r: &NewRequest) -> Result<NewRequestWrites<'_>, R
     }
     let statuses: Vec<RequestStatus> =
         std::iter::once(RequestStatus::Received).chain(r.statuses.iter().copied()).collect();
-    Ok(NewRequestWrites { statuses, status: at, attempt: r.attempt.as_ref(), jobs })
+    let status = statuses.last().copied().unwrap_or(RequestStatus::Received);
+    Ok(NewRequestWrites { statuses, status, attempt: r.attempt.as_ref(), jobs })
 }
 
 /// The rows whose current status guards a write of [`Effects`]: a backend reads these (locking
@@ -307,17 +304,8 @@ fn job_insert(request_id: i64, j: &NewJob, creates_attempt: bool) -> Result<JobI
 /// Checks a request change against the request's current status: the current status is one
 /// of `from` and every step of `to` is a transition the lifecycle allows.
 pub(crate) fn request_change_holds(current: &str, change: &RequestChange) -> bool {
-    let Some(mut at) = RequestStatus::parse(current) else { return false };
-    if !change.from.contains(&at) {
-        return false;
-    }
-    for (next, _) in &change.to {
-        if !at.can_become(*next) {
-            return false;
-        }
-        at = *next;
-    }
-    true
+    let Some(at) = RequestStatus::parse(current) else { return false };
+    change.from.contains(&at) && at.can_walk(change.to.iter().map(|(next, _)| *next))
 }
 
 /// How a job's row ends a run: its next state, run time (unchanged when `None`), failure count
