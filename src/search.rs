@@ -355,7 +355,17 @@ impl Index {
         if scratch.marks.len() < self.docs as usize {
             scratch.marks.resize(self.docs as usize, 0);
         }
+        // Rarest word first: a word that matches nothing ends the search before the common
+        // words' postings are read. The exact and prefix postings of a word are one contiguous
+        // run (postings follow the sorted vocabulary), so counting them is two binary searches.
+        let mut order = [(0u32, 0usize); MAX_QUERY_WORDS];
         for (i, word) in query.words().enumerate() {
+            order[i] = (self.postings_estimate(word), i);
+        }
+        let order = &mut order[..query.n];
+        order.sort_unstable();
+        for (i, &(_, w)) in order.iter().enumerate() {
+            let word = query.word(w);
             let epoch = scratch.next_epoch();
             let first = i == 0;
             let marks = &mut scratch.marks;
@@ -459,6 +469,17 @@ impl Index {
         }
     }
 
+    /// The number of exact and prefix postings of `w`: a cheap measure of how much it matches.
+    fn postings_estimate(&self, w: &[u8]) -> u32 {
+        let lo = self.lower_bound(w);
+        let hi = if w.len() >= MIN_PREFIX {
+            self.prefix_end(w, lo)
+        } else {
+            lo + usize::from(lo < self.vocabulary_size() && self.word(lo) == w)
+        };
+        self.post_starts[hi] - self.post_starts[lo]
+    }
+
     fn postings_of(&self, i: usize) -> &[u32] {
         &self.postings[self.post_starts[i] as usize..self.post_starts[i + 1] as usize]
     }
@@ -554,7 +575,11 @@ impl Query {
     }
 
     fn words(&self) -> impl Iterator<Item = &[u8]> {
-        self.buf.iter().zip(self.lens).take(self.n).map(|(b, len)| &b[..usize::from(len)])
+        (0..self.n).map(|i| self.word(i))
+    }
+
+    fn word(&self, i: usize) -> &[u8] {
+        &self.buf[i][..usize::from(self.lens[i])]
     }
 }
 
