@@ -13,6 +13,7 @@
 //! - [`session`], [`store`], [`lookup`]: the traits at the IO edges and their embedded
 //!   implementations (memory sessions, SQLite, data-file lookups).
 //! - [`keywords`]: the SMS channel's keywords (`HALI NJ-7K2QX`) and their replies.
+//! - [`search`]: the catalogue's search index (folded words, prefixes, one typo, ranking).
 //! - [`money`], [`value`]: typed values (whole shillings, dates), parsed once where they enter.
 //! - [`dial`]: the terminal phone behind `njia dial`.
 //!
@@ -46,6 +47,7 @@ pub mod money;
 pub mod ops;
 pub mod payment;
 pub mod reload;
+pub mod search;
 pub mod server;
 pub mod session;
 pub mod shared;

@@ -28,7 +28,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("the store, Fluent words, SMS senders, typed values, rate limits", &["store", "i18n", "sms", "value", "limit"]),
     (
         "domain types and utilities that import nothing of the crate",
-        &["types", "money", "diag", "gsm7", "clock", "lifecycle", "webhook", "shared"],
+        &["types", "money", "diag", "gsm7", "clock", "lifecycle", "webhook", "shared", "search"],
     ),
 ];
 

@@ -1,0 +1,930 @@
+//! Search over the service catalogue: how typed words are folded, the index built once from the
+//! services' names and keywords, and the ranked matches of a query typed on a keypad.
+//!
+//! The index is pure (no IO, no clock) and imports nothing of the crate: the catalogue loader
+//! feeds it with [`Builder::add`] and the engine asks it with [`Index::search`].
+//!
+//! # Matching rules
+//!
+//! - Text is folded by [`words`]: lowercase ASCII, common Latin accents removed, apostrophes
+//!   dropped inside words (so Swahili `ng'ombe` is `ngombe`), any other character separates
+//!   words. Digits are letters of words, so a service code added as a keyword is searchable.
+//! - Stop words of both languages ([`STOP_WORDS`]) are ignored in a query unless the query has
+//!   nothing else, so `leseni ya udereva` finds "Leseni ya Udereva" and "Driving licence".
+//! - Every remaining query word must match a document (AND). Per word a document counts its
+//!   best match, and the score of a document is the sum over the query words:
+//!   exact word of a name ([`SCORE_NAME`]) > exact keyword ([`SCORE_KEYWORD`]) > prefix of a
+//!   word, for query words of 3+ letters ([`SCORE_PREFIX`]) > one typo ([`SCORE_FUZZY`]). A
+//!   prefix or typo match in a name gets [`NAME_BONUS`] over one in a keyword, which never
+//!   lifts it into the next tier.
+//! - One typo (Damerau: insert, delete, substitute or transpose two adjacent letters) is
+//!   tolerated on query words of 5+ letters, against whole words and against the prefixes of
+//!   longer words of 5+ letters (so `lesrn` finds `leseni`, a prefix of it being `lesen`).
+//! - Ranking: score, then the caller's popularity (higher first), then document id.
+//!
+//! # Layout and cost
+//!
+//! The vocabulary is one sorted byte string, so the words starting with a prefix are one
+//! contiguous range of word ids found by two binary searches. Each word has a posting list:
+//! the sorted ids of the documents holding it, with the top bit set when the word is in a
+//! name. Typos are found with a symmetric-deletion map (SymSpell) over the vocabulary's
+//! prefixes: every prefix of 5+ letters (and every whole word of 4) is stored under its own
+//! hash and the hashes of its one-letter deletions, so the query's own deletions find every
+//! prefix within one edit in a handful of binary searches, and a cheap exact check removes the
+//! false candidates. Because prefixes of a sorted vocabulary are word ranges, a typo match of a
+//! prefix costs no more than a prefix match.
+//!
+//! A search marks documents in a per-thread array of `docs` stamps (one `u32` each), so the
+//! postings of the hundreds of words a short prefix matches merge in one pass without sorting
+//! and nothing is cleared between searches; the candidates live in the caller's `out`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+
+/// Score of a query word found as a whole word of a document's name.
+pub const SCORE_NAME: u32 = 8;
+/// Score of a query word found as a whole keyword.
+pub const SCORE_KEYWORD: u32 = 6;
+/// Score of a query word (3+ letters) that begins a longer word.
+pub const SCORE_PREFIX: u32 = 4;
+/// Score of a query word (5+ letters) one typo away from a word or the beginning of one.
+pub const SCORE_FUZZY: u32 = 2;
+/// Added to a prefix or typo match when the word is in a name: a service whose name starts
+/// with what was typed ranks above one that has it among its keywords, and the tiers stay
+/// apart because every tier is two above the next.
+pub const NAME_BONUS: u32 = 1;
+
+/// Longest word kept, in folded letters: a longer one is cut to its first `MAX_WORD` letters,
+/// the same way in the index, in queries and in [`words`], so it still finds itself. Bounding
+/// it keeps query folding on the stack.
+pub const MAX_WORD: usize = 48;
+
+/// Query words considered: a feature phone's search box holds a few words, and bounding them
+/// bounds a search's work whatever arrives. Words past this many are ignored.
+pub const MAX_QUERY_WORDS: usize = 8;
+
+/// Shortest query word that matches as the prefix of a longer word; shorter ones (`ka`, `id`)
+/// match whole words only, because as prefixes they would match a large part of the
+/// vocabulary and say little about what is wanted.
+const MIN_PREFIX: usize = 3;
+/// Shortest query word tolerated one typo: on shorter words one edit reaches too many others.
+const MIN_FUZZY: usize = 5;
+/// Longest query word tolerated one typo; the deletion map stores prefixes up to one letter
+/// longer. Government-service words are far shorter, and the bound keeps the map small.
+const MAX_FUZZY: usize = 24;
+
+/// Largest number of documents: ids at or above it are ignored by [`Builder::add`], because a
+/// search keeps one stamp per document id and a stray huge id would make that array huge.
+pub const MAX_DOCS: u32 = 1 << 24;
+
+/// The posting bit saying the word is in the document's name (document ids stay below 2^24).
+const NAME_BIT: u32 = 1 << 31;
+
+/// Words ignored in a query unless it has nothing else: the connecting words of Swahili
+/// service names (`ya`, `wa`, `cha`, ...) and of English ones (`of`, `for`, ...), which every
+/// other name also has and which a citizen types out of habit.
+pub const STOP_WORDS: &[&str] = &[
+    // Swahili.
+    "ya", "wa", "la", "za", "cha", "vya", "kwa", "na", "ni", "katika", "au", "pa", "mwa", "kwenye", "yangu", "changu",
+    // English.
+    "the", "of", "and", "for", "to", "a", "an", "my", "in", "on", "at", "by", "or", "with", "your", "is",
+];
+
+/// Which part of a service a text describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// The service's name, in any locale: its words rank highest.
+    Name,
+    /// Keywords, agency names, service codes: found, but below name words.
+    Keyword,
+}
+
+/// Collects the words of every document, then builds the [`Index`].
+#[derive(Debug, Default)]
+pub struct Builder {
+    /// Folded word -> postings (document id, with [`NAME_BIT`] for a name), unsorted.
+    words: HashMap<Box<[u8]>, Vec<u32>>,
+    docs: u32,
+}
+
+impl Builder {
+    /// Adds the words of `text` (any locale, any case/accents/punctuation) to document `doc`
+    /// (dense ids 0..n, below [`MAX_DOCS`]; a larger id is ignored). Call it once per name
+    /// and keyword text; adding a word twice to a document is harmless.
+    pub fn add(&mut self, doc: u32, field: Field, text: &str) {
+        if doc >= MAX_DOCS {
+            return;
+        }
+        self.docs = self.docs.max(doc + 1);
+        let posting = match field {
+            Field::Name => doc | NAME_BIT,
+            Field::Keyword => doc,
+        };
+        scan(text, |w| {
+            match self.words.get_mut(w) {
+                Some(list) => list.push(posting),
+                None => {
+                    self.words.insert(w.into(), vec![posting]);
+                }
+            }
+            true
+        });
+    }
+
+    /// The index of everything added.
+    pub fn build(self) -> Index {
+        let mut entries: Vec<(Box<[u8]>, Vec<u32>)> = self.words.into_iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut text = Vec::with_capacity(entries.iter().map(|e| e.0.len()).sum());
+        let mut starts = Vec::with_capacity(entries.len() + 1);
+        let mut postings = Vec::with_capacity(entries.iter().map(|e| e.1.len()).sum());
+        let mut post_starts = Vec::with_capacity(entries.len() + 1);
+        starts.push(0);
+        post_starts.push(0);
+        for (word, mut list) in entries {
+            text.extend_from_slice(&word);
+            starts.push(text.len() as u32);
+            // One posting per document, sorted by id, holding the name bit if any of its
+            // occurrences was in a name: a search then takes each document once per word.
+            list.sort_unstable_by_key(|p| p & !NAME_BIT);
+            let mut last = None;
+            for p in list {
+                let doc = p & !NAME_BIT;
+                match postings.last_mut() {
+                    Some(prev) if last == Some(doc) => *prev |= p & NAME_BIT,
+                    _ => postings.push(p),
+                }
+                last = Some(doc);
+            }
+            post_starts.push(postings.len() as u32);
+        }
+        let (prefixes, del_keys, del_prefix) = deletion_map(&text, &starts);
+        let mut index = Index { docs: self.docs, text, starts, post_starts, postings, prefixes, del_keys, del_prefix };
+        index.shrink();
+        index
+    }
+}
+
+/// A prefix of the vocabulary for typo matching: its letters are the first `len` of word `lo`,
+/// and the words `lo..hi` are those it begins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Prefix {
+    lo: u32,
+    hi: u32,
+    len: u32,
+}
+
+/// The prefixes typo matching needs and the symmetric-deletion map over them: sorted hashes of
+/// each prefix and of its one-letter deletions, each beside the prefix's id.
+fn deletion_map(text: &[u8], starts: &[u32]) -> (Vec<Prefix>, Vec<u32>, Vec<u32>) {
+    let word = |i: usize| &text[starts[i] as usize..starts[i + 1] as usize];
+    let n = starts.len().saturating_sub(1);
+    // Words sharing a prefix are contiguous in the sorted vocabulary, so a prefix's range is
+    // its first word's id to one past its last.
+    let mut ranges: HashMap<&[u8], Prefix> = HashMap::new();
+    for i in 0..n {
+        let w = word(i);
+        // A whole word of 4 letters can be the target of a typo in a 5-letter query (one
+        // letter too many); only words of 5+ letters are matched as prefixes of longer words.
+        let shortest = if w.len() == MIN_FUZZY - 1 { MIN_FUZZY - 1 } else { MIN_FUZZY };
+        for len in shortest..=w.len().min(MAX_FUZZY + 1) {
+            let p = &w[..len];
+            let i = i as u32;
+            ranges.entry(p).and_modify(|r| r.hi = i + 1).or_insert(Prefix { lo: i, hi: i + 1, len: len as u32 });
+        }
+    }
+    let mut prefixes: Vec<Prefix> = ranges.into_values().collect();
+    prefixes.sort_unstable();
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    for (id, p) in prefixes.iter().enumerate() {
+        let bytes = &word(p.lo as usize)[..p.len as usize];
+        pairs.push((hash_without(bytes, usize::MAX), id as u32));
+        for skip in 0..bytes.len() {
+            pairs.push((hash_without(bytes, skip), id as u32));
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    let (keys, ids) = pairs.into_iter().unzip();
+    (prefixes, keys, ids)
+}
+
+/// FNV-1a of `w` without its byte at `skip` (none when `skip` is out of range). Collisions only
+/// cost a candidate that the exact check then drops, so 32 bits are plenty and halve the map.
+fn hash_without(w: &[u8], skip: usize) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for (i, &b) in w.iter().enumerate() {
+        if i != skip {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+    }
+    h
+}
+
+/// Whether `a` and `b` are at most one Damerau edit apart (insert, delete, substitute, or
+/// transpose two adjacent letters), without building a distance matrix.
+fn within_one(a: &[u8], b: &[u8]) -> bool {
+    let (s, l) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let first_difference = s.iter().zip(l).position(|(x, y)| x != y);
+    match l.len() - s.len() {
+        0 => {
+            let Some(i) = first_difference else { return true };
+            s[i + 1..] == l[i + 1..]
+                || (i + 1 < s.len() && s[i] == l[i + 1] && s[i + 1] == l[i] && s[i + 2..] == l[i + 2..])
+        }
+        1 => {
+            let i = first_difference.unwrap_or(s.len());
+            s[i..] == l[i + 1..]
+        }
+        _ => false,
+    }
+}
+
+/// The searchable index of a catalogue. Immutable once built, so it is shared between threads
+/// behind an `Arc` and replaced whole on reload.
+pub struct Index {
+    /// One past the largest document id added.
+    docs: u32,
+    /// The sorted vocabulary, concatenated; word `i` is `text[starts[i]..starts[i + 1]]`.
+    text: Vec<u8>,
+    starts: Vec<u32>,
+    /// Word `i`'s postings are `postings[post_starts[i]..post_starts[i + 1]]`.
+    post_starts: Vec<u32>,
+    postings: Vec<u32>,
+    /// Typo matching: the prefixes and the deletion map (`del_keys` sorted, `del_prefix`
+    /// holding the prefix id of each key).
+    prefixes: Vec<Prefix>,
+    del_keys: Vec<u32>,
+    del_prefix: Vec<u32>,
+}
+
+/// One matching document and its score (the sum over the query words of their best match).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub doc: u32,
+    pub score: u32,
+}
+
+impl Index {
+    /// Ranked matches for `query`, best first, at most `limit`; `popularity[doc]` breaks score
+    /// ties (higher first; missing entries count 0), then doc id ascending. Empty when nothing
+    /// matches or the query has no searchable word. `out` is cleared first and its capacity
+    /// is reused as the candidate list, so a caller that keeps it allocates nothing.
+    pub fn search(&self, query: &str, popularity: &[u32], limit: usize, out: &mut Vec<Hit>) {
+        out.clear();
+        if limit == 0 || self.docs == 0 {
+            return;
+        }
+        let query = Query::parse(query);
+        if query.n == 0 {
+            return;
+        }
+        // The stamps are per thread so that a shared index needs no lock; a nested call
+        // (impossible today) or a thread being torn down gets a fresh array instead of a panic.
+        let ran = SCRATCH.try_with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.collect(&query, &mut scratch, out),
+            Err(_) => self.collect(&query, &mut Scratch::default(), out),
+        });
+        if ran.is_err() {
+            self.collect(&query, &mut Scratch::default(), out);
+        }
+        rank(out, popularity, limit);
+    }
+
+    /// One past the largest document id added (document ids are dense).
+    pub fn docs(&self) -> usize {
+        self.docs as usize
+    }
+
+    /// Distinct words in the index.
+    pub fn vocabulary_size(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    /// Approximate heap bytes of the index (not counting the per-thread search stamps, one
+    /// `u32` per document per searching thread).
+    pub fn heap_bytes(&self) -> usize {
+        self.text.capacity()
+            + 4 * (self.starts.capacity()
+                + self.post_starts.capacity()
+                + self.postings.capacity()
+                + self.del_keys.capacity()
+                + self.del_prefix.capacity())
+            + std::mem::size_of::<Prefix>() * self.prefixes.capacity()
+    }
+
+    fn shrink(&mut self) {
+        self.text.shrink_to_fit();
+        self.starts.shrink_to_fit();
+        self.post_starts.shrink_to_fit();
+        self.postings.shrink_to_fit();
+        self.prefixes.shrink_to_fit();
+        self.del_keys.shrink_to_fit();
+        self.del_prefix.shrink_to_fit();
+    }
+
+    fn word(&self, i: usize) -> &[u8] {
+        &self.text[self.starts[i] as usize..self.starts[i + 1] as usize]
+    }
+
+    /// The first word id whose word is not less than `w`.
+    fn lower_bound(&self, w: &[u8]) -> usize {
+        let (mut lo, mut hi) = (0, self.vocabulary_size());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.word(mid) < w { lo = mid + 1 } else { hi = mid }
+        }
+        lo
+    }
+
+    /// One past the last word beginning with `w`, searching from `lo` (where they begin).
+    fn prefix_end(&self, w: &[u8], lo: usize) -> usize {
+        let (mut lo, mut hi) = (lo, self.vocabulary_size());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.word(mid).starts_with(w) { lo = mid + 1 } else { hi = mid }
+        }
+        lo
+    }
+
+    /// Runs every query word over the postings, leaving in `out` the documents that match all
+    /// of them with their summed scores (unordered).
+    fn collect(&self, query: &Query, scratch: &mut Scratch, out: &mut Vec<Hit>) {
+        if scratch.marks.len() < self.docs as usize {
+            scratch.marks.resize(self.docs as usize, 0);
+        }
+        // Rarest word first: a word that matches nothing ends the search before the common
+        // words' postings are read. The exact and prefix postings of a word are one contiguous
+        // run (postings follow the sorted vocabulary), so counting them is two binary searches.
+        let mut order = [(0u32, 0usize); MAX_QUERY_WORDS];
+        for (i, word) in query.words().enumerate() {
+            order[i] = (self.postings_estimate(word), i);
+        }
+        let order = &mut order[..query.n];
+        order.sort_unstable();
+        for (i, &(_, w)) in order.iter().enumerate() {
+            let word = query.word(w);
+            let epoch = scratch.next_epoch();
+            let first = i == 0;
+            let marks = &mut scratch.marks;
+            self.each_match(word, |postings, keyword, name| {
+                for &p in postings {
+                    let doc = p & !NAME_BIT;
+                    let score = if p & NAME_BIT != 0 { name } else { keyword };
+                    let Some(mark) = marks.get_mut(doc as usize) else { continue };
+                    if *mark >> MARK_SHIFT == epoch {
+                        if score > *mark & MARK_SCORE {
+                            *mark = epoch << MARK_SHIFT | score;
+                        }
+                    } else {
+                        *mark = epoch << MARK_SHIFT | score;
+                        if first {
+                            out.push(Hit { doc, score: 0 });
+                        }
+                    }
+                }
+            });
+            // AND: a document stays a candidate only if this word marked it in this round.
+            out.retain_mut(|hit| {
+                let mark = marks.get(hit.doc as usize).copied().unwrap_or(0);
+                let hit_now = mark >> MARK_SHIFT == epoch;
+                hit.score += if hit_now { mark & MARK_SCORE } else { 0 };
+                hit_now
+            });
+            if out.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Calls `visit(postings, keyword score, name score)` for every word `w` matches: the
+    /// exact word, the words it begins, and the words (or word beginnings) one typo away. A
+    /// word may be visited twice at different scores; the caller keeps the best.
+    fn each_match(&self, w: &[u8], mut visit: impl FnMut(&[u32], u32, u32)) {
+        let n = self.vocabulary_size();
+        let lo = self.lower_bound(w);
+        let exact = lo < n && self.word(lo) == w;
+        if exact {
+            visit(self.postings_of(lo), SCORE_KEYWORD, SCORE_NAME);
+        }
+        let (plo, phi) = if w.len() >= MIN_PREFIX { (lo, self.prefix_end(w, lo)) } else { (lo, lo) };
+        for i in plo + usize::from(exact)..phi {
+            visit(self.postings_of(i), SCORE_PREFIX, SCORE_PREFIX + NAME_BONUS);
+        }
+        if !(MIN_FUZZY..=MAX_FUZZY).contains(&w.len()) {
+            return;
+        }
+        // Prefix ranges of a sorted vocabulary nest or are disjoint, which makes it simple to
+        // skip what the exact prefix already covered and what another typo match covers.
+        let mut ranges = [(0u32, 0u32); 32];
+        let mut found = 0;
+        for skip in std::iter::once(usize::MAX).chain(0..w.len()) {
+            let key = hash_without(w, skip);
+            let mut k = self.del_keys.partition_point(|&x| x < key);
+            while self.del_keys.get(k) == Some(&key) {
+                let pid = self.del_prefix.get(k).copied().unwrap_or(u32::MAX);
+                k += 1;
+                let Some(p) = self.prefixes.get(pid as usize) else { continue };
+                let len = p.len as usize;
+                if len + 1 < w.len() || len > w.len() + 1 {
+                    continue;
+                }
+                let bytes = &self.word(p.lo as usize)[..len];
+                if bytes == w || !within_one(w, bytes) {
+                    continue;
+                }
+                let (a, b) = (p.lo as usize, p.hi as usize);
+                // Inside the exact prefix range: those words already matched better.
+                if a >= plo && b <= phi && plo < phi {
+                    continue;
+                }
+                if found < ranges.len() {
+                    ranges[found] = (p.lo, p.hi);
+                    found += 1;
+                } else {
+                    self.visit_fuzzy(a, b, (plo, phi), &mut visit);
+                }
+            }
+        }
+        let ranges = &mut ranges[..found];
+        // Widest first among ranges starting together, so nested ones are skipped.
+        ranges.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(y.1.cmp(&x.1)));
+        let mut covered = 0;
+        for &(a, b) in ranges.iter() {
+            if (b as usize) <= covered {
+                continue;
+            }
+            self.visit_fuzzy(a as usize, b as usize, (plo, phi), &mut visit);
+            covered = b as usize;
+        }
+    }
+
+    /// Visits words `a..b` at the typo score, leaving out `exact` (the exact prefix range,
+    /// already visited at a better score).
+    fn visit_fuzzy(&self, a: usize, b: usize, exact: (usize, usize), visit: &mut impl FnMut(&[u32], u32, u32)) {
+        for i in (a..b).filter(|i| !(exact.0..exact.1).contains(i)) {
+            visit(self.postings_of(i), SCORE_FUZZY, SCORE_FUZZY + NAME_BONUS);
+        }
+    }
+
+    /// The number of exact and prefix postings of `w`: a cheap measure of how much it matches.
+    fn postings_estimate(&self, w: &[u8]) -> u32 {
+        let lo = self.lower_bound(w);
+        let hi = if w.len() >= MIN_PREFIX {
+            self.prefix_end(w, lo)
+        } else {
+            lo + usize::from(lo < self.vocabulary_size() && self.word(lo) == w)
+        };
+        self.post_starts[hi] - self.post_starts[lo]
+    }
+
+    fn postings_of(&self, i: usize) -> &[u32] {
+        &self.postings[self.post_starts[i] as usize..self.post_starts[i + 1] as usize]
+    }
+}
+
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Index")
+            .field("docs", &self.docs)
+            .field("words", &self.vocabulary_size())
+            .field("postings", &self.postings.len())
+            .field("prefixes", &self.prefixes.len())
+            .field("deletion_keys", &self.del_keys.len())
+            .field("heap_bytes", &self.heap_bytes())
+            .finish()
+    }
+}
+
+/// Orders `out` best first and keeps at most `limit` (at least 1): the top is selected in
+/// linear time before sorting, because a short prefix can match thousands of documents.
+fn rank(out: &mut Vec<Hit>, popularity: &[u32], limit: usize) {
+    let pop = |doc: u32| popularity.get(doc as usize).copied().unwrap_or(0);
+    let order = |a: &Hit, b: &Hit| {
+        b.score.cmp(&a.score).then_with(|| pop(b.doc).cmp(&pop(a.doc))).then_with(|| a.doc.cmp(&b.doc))
+    };
+    if out.len() > limit {
+        out.select_nth_unstable_by(limit - 1, order);
+        out.truncate(limit);
+    }
+    out.sort_unstable_by(order);
+}
+
+/// A mark holds the round (epoch) that wrote it above the best score of that round.
+const MARK_SHIFT: u32 = 4;
+const MARK_SCORE: u32 = (1 << MARK_SHIFT) - 1;
+
+/// Per-thread search state: one mark per document. Each query word is a new epoch, so marks
+/// of earlier rounds and searches are stale without being cleared.
+#[derive(Default)]
+struct Scratch {
+    marks: Vec<u32>,
+    epoch: u32,
+}
+
+impl Scratch {
+    fn next_epoch(&mut self) -> u32 {
+        self.epoch += 1;
+        if self.epoch >= u32::MAX >> MARK_SHIFT {
+            self.marks.fill(0);
+            self.epoch = 1;
+        }
+        self.epoch
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// A query's folded words, on the stack.
+struct Query {
+    buf: [[u8; MAX_WORD]; MAX_QUERY_WORDS],
+    lens: [u8; MAX_QUERY_WORDS],
+    n: usize,
+}
+
+impl Query {
+    fn empty() -> Query {
+        Query { buf: [[0; MAX_WORD]; MAX_QUERY_WORDS], lens: [0; MAX_QUERY_WORDS], n: 0 }
+    }
+
+    /// The query's words without stop words, or its stop words when that leaves none.
+    fn parse(text: &str) -> Query {
+        let mut words = Query::empty();
+        let mut stops = Query::empty();
+        scan(text, |w| {
+            if is_stop_word(w) {
+                stops.push(w);
+            } else {
+                words.push(w);
+            }
+            words.n < MAX_QUERY_WORDS
+        });
+        if words.n == 0 { stops } else { words }
+    }
+
+    fn push(&mut self, w: &[u8]) {
+        if self.n < MAX_QUERY_WORDS {
+            self.buf[self.n][..w.len()].copy_from_slice(w);
+            self.lens[self.n] = w.len() as u8;
+            self.n += 1;
+        }
+    }
+
+    fn words(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.n).map(|i| self.word(i))
+    }
+
+    fn word(&self, i: usize) -> &[u8] {
+        &self.buf[i][..usize::from(self.lens[i])]
+    }
+}
+
+fn is_stop_word(w: &[u8]) -> bool {
+    STOP_WORDS.iter().any(|s| s.as_bytes() == w)
+}
+
+/// The folded words of a text as the index sees them (lowercase ASCII, accents removed,
+/// apostrophes dropped so Swahili `ng'ombe` == `ngombe`, other punctuation separates words;
+/// words cut to [`MAX_WORD`] letters): used by callers to count search misses per term.
+/// Stop words are included; [`STOP_WORDS`] lists them.
+pub fn words(text: &str) -> impl Iterator<Item = String> {
+    let mut all = Vec::new();
+    scan(text, |w| {
+        all.push(w.iter().map(|&b| char::from(b)).collect::<String>());
+        true
+    });
+    all.into_iter()
+}
+
+/// Calls `emit` with each folded word of `text` until it returns false.
+fn scan(text: &str, mut emit: impl FnMut(&[u8]) -> bool) {
+    let mut buf = [0u8; MAX_WORD];
+    let mut len = 0;
+    for c in text.chars() {
+        match fold(c) {
+            Fold::Letter(b) => {
+                // Letters past the cap are dropped, not split off: the cut word still equals
+                // itself wherever it is folded.
+                if len < MAX_WORD {
+                    buf[len] = b;
+                    len += 1;
+                }
+            }
+            Fold::Drop => {}
+            Fold::Separator => {
+                if len > 0 && !emit(&buf[..len]) {
+                    return;
+                }
+                len = 0;
+            }
+        }
+    }
+    if len > 0 {
+        emit(&buf[..len]);
+    }
+}
+
+enum Fold {
+    Letter(u8),
+    /// Left out without ending the word: apostrophes, as in `ng'ombe`.
+    Drop,
+    Separator,
+}
+
+/// One character as the index sees it. Feature phones send plain ASCII, but names arrive from
+/// agencies with accents and smartphone apostrophes, and both must meet the keypad's letters.
+fn fold(c: char) -> Fold {
+    if c.is_ascii_alphanumeric() {
+        return Fold::Letter(c.to_ascii_lowercase() as u8);
+    }
+    let letter = match c {
+        '\'' | '\u{2019}' | '\u{2018}' | '\u{02BC}' | '`' | '\u{00B4}' => return Fold::Drop,
+        'á' | 'à' | 'â' | 'ä' | 'ã' | 'å' | 'Á' | 'À' | 'Â' | 'Ä' | 'Ã' | 'Å' => b'a',
+        'é' | 'è' | 'ê' | 'ë' | 'É' | 'È' | 'Ê' | 'Ë' => b'e',
+        'í' | 'ì' | 'î' | 'ï' | 'Í' | 'Ì' | 'Î' | 'Ï' => b'i',
+        'ó' | 'ò' | 'ô' | 'ö' | 'õ' | 'ø' | 'Ó' | 'Ò' | 'Ô' | 'Ö' | 'Õ' | 'Ø' => b'o',
+        'ú' | 'ù' | 'û' | 'ü' | 'Ú' | 'Ù' | 'Û' | 'Ü' => b'u',
+        'ç' | 'Ç' => b'c',
+        'ñ' | 'Ñ' => b'n',
+        'ý' | 'ÿ' | 'Ý' => b'y',
+        _ => return Fold::Separator,
+    };
+    Fold::Letter(letter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small bilingual catalogue: (names, keywords, popularity).
+    const CATALOGUE: &[(&[&str], &[&str], u32)] = &[
+        /* 0 */ (&["Leseni ya Udereva", "Driving licence"], &["NTSA", "1001"], 50),
+        /* 1 */ (&["Kibali cha Biashara", "Single business permit"], &["leseni", "county"], 40),
+        /* 2 */ (&["Usajili wa Kuzaliwa", "Birth registration"], &["cheti", "certificate"], 30),
+        /* 3 */ (&["Cheti cha Kuzaliwa", "Birth certificate"], &["civil registration"], 20),
+        /* 4 */ (&["Pasipoti", "Passport application"], &["immigration", "safari"], 60),
+        /* 5 */ (&["Malipo ya Ushuru wa Ardhi", "Land rates payment"], &["ardhi", "rates"], 10),
+        /* 6 */ (&["Kibali cha kusafirisha ng'ombe", "Cattle movement permit"], &["mifugo"], 5),
+        /* 7 */ (&["Ukaguzi wa Café", "Café inspection"], &["hoteli"], 1),
+        /* 8 */ (&["Leseni ya Udereva: kuhuisha", "Driving licence renewal"], &["NTSA"], 70),
+        /* 9 */ (&["Kitambulisho cha Taifa", "National ID card"], &["id", "huduma"], 80),
+    ];
+
+    fn fixture() -> (Index, Vec<u32>) {
+        let mut b = Builder::default();
+        let mut pop = Vec::new();
+        for (doc, (names, keywords, p)) in CATALOGUE.iter().enumerate() {
+            for name in *names {
+                b.add(doc as u32, Field::Name, name);
+            }
+            for k in *keywords {
+                b.add(doc as u32, Field::Keyword, k);
+            }
+            pop.push(*p);
+        }
+        (b.build(), pop)
+    }
+
+    fn docs(index: &Index, pop: &[u32], query: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        index.search(query, pop, 10, &mut out);
+        out.iter().map(|h| h.doc).collect()
+    }
+
+    #[test]
+    fn folding_table() {
+        let cases: &[(&str, &[&str])] = &[
+            ("Leseni ya Udereva", &["leseni", "ya", "udereva"]),
+            ("Ng'ombe", &["ngombe"]),
+            ("ng\u{2019}ombe", &["ngombe"]),
+            ("CAFÉ crème, À LA CARTE", &["cafe", "creme", "a", "la", "carte"]),
+            ("ÉÈÊË áàâä íï óöô úüû ç ñ ÇÑ", &["eeee", "aaaa", "ii", "ooo", "uuu", "c", "n", "cn"]),
+            ("NJ-7K2QX", &["nj", "7k2qx"]),
+            ("kazi/ajira (2024)", &["kazi", "ajira", "2024"]),
+            ("'quoted' '", &["quoted"]),
+            ("emoji 🙂 between", &["emoji", "between"]),
+            ("", &[]),
+            ("  \t\n ", &[]),
+            ("!?.,;:-", &[]),
+        ];
+        for (text, want) in cases {
+            let got: Vec<String> = words(text).collect();
+            assert_eq!(&got, want, "words({text:?})");
+        }
+        let long = "a".repeat(100);
+        assert_eq!(words(&long).collect::<Vec<_>>(), vec!["a".repeat(MAX_WORD)]);
+    }
+
+    #[test]
+    fn typo_distance_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("leseni", "leseni", true),
+            ("lesrni", "leseni", true),  // substitution
+            ("lseeni", "leseni", true),  // transposition
+            ("lesni", "leseni", true),   // deletion
+            ("lesenii", "leseni", true), // insertion
+            ("lsrni", "leseni", false),  // two edits
+            ("ab", "ba", true),
+            ("abc", "cab", false),
+            ("", "a", true),
+            ("abcd", "ab", false),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(within_one(a.as_bytes(), b.as_bytes()), *want, "within_one({a:?}, {b:?})");
+            assert_eq!(within_one(b.as_bytes(), a.as_bytes()), *want, "within_one({b:?}, {a:?})");
+        }
+    }
+
+    /// (query, expected documents in order). Where several documents tie on score the
+    /// catalogue's popularity decides, which the expectations spell out.
+    #[test]
+    fn search_table() {
+        let (index, pop) = fixture();
+        let cases: &[(&str, &[u32])] = &[
+            // Exact name words before keywords; popularity orders equal scores (8 over 0).
+            ("leseni", &[8, 0, 1]),
+            ("LESENI", &[8, 0, 1]),
+            // Prefixes of 3+ letters.
+            ("lese", &[8, 0, 1]),
+            ("pas", &[4]),
+            ("kib", &[1, 6]),
+            // Two-letter words match exactly only: `id` is a keyword, `ki` begins nothing.
+            ("id", &[9]),
+            ("ki", &[]),
+            // One typo on words of 5+ letters: substitution, deletion, transposition, and
+            // against the beginning of a longer word (`lesrn` ~ `lesen`, which begins leseni).
+            ("lesrni", &[8, 0, 1]),
+            ("pasport", &[4]),
+            ("pasipto", &[4]),
+            ("lesrn", &[8, 0, 1]),
+            ("kibalu", &[1, 6]),
+            // No typo on short words.
+            ("lesx", &[]),
+            // Stop words are ignored, AND holds on the rest, and either language finds it.
+            ("leseni ya udereva", &[8, 0]),
+            ("Driving licence", &[8, 0]),
+            ("udereva licence", &[8, 0]),
+            ("driving licence renewal", &[8]),
+            ("birth certificate", &[3, 2]),
+            ("birth cert", &[3, 2]),
+            ("cheti kuzaliwa", &[3, 2]),
+            ("birth passport", &[]),
+            // A query of only stop words searches them.
+            ("ya", &[8, 0, 5]),
+            // Apostrophes and accents meet the keypad's letters.
+            ("ngombe", &[6]),
+            ("ng'ombe", &[6]),
+            ("NG\u{2019}OMBE", &[6]),
+            ("cafe", &[7]),
+            ("CAFÉ", &[7]),
+            // Digits are words: a service code added as a keyword.
+            ("1001", &[0]),
+            ("100", &[0]),
+            // Nothing searchable, or nothing found.
+            ("", &[]),
+            ("   ", &[]),
+            ("?!*#", &[]),
+            ("zzzzqx", &[]),
+        ];
+        for (query, want) in cases {
+            assert_eq!(&docs(&index, &pop, query), want, "search({query:?})");
+        }
+    }
+
+    /// name word > keyword > prefix (name, then keyword) > typo (name, then keyword), whatever
+    /// the popularity, which here runs the other way.
+    #[test]
+    fn tiers_rank_in_order() {
+        let entries: &[(Field, &str)] = &[
+            (Field::Keyword, "zebrq"),
+            (Field::Name, "zebrq"),
+            (Field::Keyword, "zebras"),
+            (Field::Name, "zebras"),
+            (Field::Keyword, "zebra"),
+            (Field::Name, "zebra"),
+        ];
+        let mut b = Builder::default();
+        for (doc, (field, text)) in entries.iter().enumerate() {
+            b.add(doc as u32, *field, text);
+        }
+        let index = b.build();
+        let pop: Vec<u32> = (0..entries.len() as u32).map(|d| 100 - d).collect();
+        let mut out = Vec::new();
+        index.search("zebra", &pop, 10, &mut out);
+        let got: Vec<(u32, u32)> = out.iter().map(|h| (h.doc, h.score)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (5, SCORE_NAME),
+                (4, SCORE_KEYWORD),
+                (3, SCORE_PREFIX + NAME_BONUS),
+                (2, SCORE_PREFIX),
+                (1, SCORE_FUZZY + NAME_BONUS),
+                (0, SCORE_FUZZY)
+            ]
+        );
+    }
+
+    #[test]
+    fn ties_break_by_popularity_then_doc_and_limit_cuts() {
+        let mut b = Builder::default();
+        for doc in 0..6 {
+            b.add(doc, Field::Name, "kibali");
+        }
+        let index = b.build();
+        let mut out = Vec::new();
+        // Docs 4 and 5 are missing from popularity (count 0), like 0 and 2.
+        index.search("kibali", &[0, 9, 0, 9], 4, &mut out);
+        assert_eq!(out.iter().map(|h| h.doc).collect::<Vec<_>>(), vec![1, 3, 0, 2]);
+        index.search("kibali", &[], 0, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(index.docs(), 6);
+    }
+
+    #[test]
+    fn empty_index_and_ignored_ids() {
+        let mut b = Builder::default();
+        b.add(MAX_DOCS, Field::Name, "leseni");
+        let index = b.build();
+        assert_eq!(index.docs(), 0);
+        let mut out = vec![Hit { doc: 1, score: 1 }];
+        index.search("leseni", &[], 10, &mut out);
+        assert!(out.is_empty());
+        assert!(format!("{index:?}").contains("docs: 0"));
+    }
+
+    #[test]
+    fn index_is_send_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Index>();
+    }
+
+    #[test]
+    fn tricky_inputs_never_panic() {
+        let (index, pop) = fixture();
+        let long_word = "x".repeat(10_000);
+        let long_words = "leseni ".repeat(1_500);
+        let long_mixed = "é'🙂-1".repeat(2_000);
+        let inputs = [
+            "",
+            " ",
+            "''''",
+            "-",
+            "🙂🙂🙂",
+            "\u{0}\u{7f}\u{feff}",
+            "0123456789",
+            long_word.as_str(),
+            long_words.as_str(),
+            long_mixed.as_str(),
+            "ya wa la za cha vya kwa na ni the of and for to a my",
+            "a b c d e f g h i j k l m n o p q r s t",
+        ];
+        for input in inputs {
+            for limit in [0, 1, 10, usize::MAX] {
+                let mut out = Vec::new();
+                index.search(input, &pop, limit, &mut out);
+                assert!(out.len() <= limit.min(index.docs()));
+            }
+            let _ = words(input).count();
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_query_gives_ranked_distinct_hits(query in "\\PC{0,40}", limit in 0usize..12) {
+            let (index, pop) = fixture();
+            let mut out = Vec::new();
+            index.search(&query, &pop, limit, &mut out);
+            proptest::prop_assert!(out.len() <= limit);
+            let mut seen: Vec<u32> = out.iter().map(|h| h.doc).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            proptest::prop_assert_eq!(seen.len(), out.len());
+            for pair in out.windows(2) {
+                proptest::prop_assert!(pair[0].score >= pair[1].score);
+            }
+        }
+
+        #[test]
+        fn every_name_word_finds_its_document(doc in 0usize..CATALOGUE.len(), pick in 0usize..16) {
+            let (index, pop) = fixture();
+            let all: Vec<String> = CATALOGUE[doc].0.iter().flat_map(|n| words(n)).collect();
+            let word = &all[pick % all.len()];
+            let mut out = Vec::new();
+            index.search(word, &pop, usize::MAX, &mut out);
+            proptest::prop_assert!(out.iter().any(|h| h.doc as usize == doc), "{} misses doc {}", word, doc);
+        }
+
+        #[test]
+        fn folded_words_are_lowercase_ascii(text in "\\PC{0,60}") {
+            for w in words(&text) {
+                proptest::prop_assert!(!w.is_empty() && w.len() <= MAX_WORD);
+                proptest::prop_assert!(w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+            }
+        }
+    }
+}
