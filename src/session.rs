@@ -18,6 +18,7 @@ use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 
 use crate::BoxFuture;
+use crate::clock::Clock;
 use crate::engine;
 use crate::types::{Msisdn, SessionKey};
 
@@ -179,6 +180,8 @@ pub struct MemorySessions {
     /// How long an open session is kept: the idle TTL or the resume window, the longer.
     keep_open: Duration,
     max_per_shard: usize,
+    /// Where "now" is read: the system's clock unless a test chose another.
+    clock: Clock,
 }
 
 /// How long an ended session is kept for retries of its last hop. Telcos retry within
@@ -189,6 +192,17 @@ impl MemorySessions {
     /// Sessions idle for `idle` are gone for hops; open ones are kept `resume_window` (when
     /// longer) for a later dial to resume.
     pub fn new(idle: Duration, resume_window: Duration, max_sessions: usize) -> Arc<MemorySessions> {
+        MemorySessions::with_clock(idle, resume_window, max_sessions, Clock::System)
+    }
+
+    /// As [`MemorySessions::new`], reading "now" from `clock` (a test moves a manual clock past
+    /// the idle TTL or the resume window instead of sleeping).
+    pub fn with_clock(
+        idle: Duration,
+        resume_window: Duration,
+        max_sessions: usize,
+        clock: Clock,
+    ) -> Arc<MemorySessions> {
         Arc::new(MemorySessions {
             shards: (0..SHARDS).map(|_| Mutex::new(HashTable::new())).collect(),
             newest: (0..SHARDS).map(|_| Mutex::new(hashbrown::HashMap::new())).collect(),
@@ -198,6 +212,7 @@ impl MemorySessions {
             ended: ENDED_SESSION_TTL.min(idle),
             keep_open: idle.max(resume_window),
             max_per_shard: max_sessions.div_ceil(SHARDS).max(1),
+            clock,
         })
     }
 
@@ -285,7 +300,7 @@ impl MemorySessions {
             for shard in (0..SHARDS).cycle() {
                 tick.tick().await;
                 let Some(store) = weak.upgrade() else { break };
-                let n = store.sweep_shard(shard, Instant::now());
+                let n = store.sweep_shard(shard, store.clock.instant());
                 if n > 0 {
                     tracing::debug!(expired = n, shard, "idle sessions expired");
                 }
@@ -297,7 +312,7 @@ impl MemorySessions {
         let (hash, shard) = self.locate(key);
         let mut m = shard.lock().ok()?;
         let found = m.find_entry(hash, |e| e.slot.key == *key).ok()?;
-        let now = Instant::now();
+        let now = self.clock.instant();
         if found.get().slot.expired(now, self.idle, self.ended) {
             // Idle past the TTL: gone for hops. An open one stays (untouched) for the resume
             // window; the sweeper drops it after that.
@@ -319,7 +334,7 @@ impl MemorySessions {
         record.state.secrets.clear();
         let msisdn = record.msisdn;
         let (hash, shard) = self.locate(key);
-        let now = Instant::now();
+        let now = self.clock.instant();
         {
             let Ok(mut m) = shard.lock() else { return false };
             if let Some(e) = m.find_mut(hash, |e| e.slot.key == *key) {
@@ -352,7 +367,7 @@ impl MemorySessions {
         let (hash, shard) = self.locate(&key);
         let mut m = shard.lock().ok()?;
         let e = m.find_mut(hash, |e| e.slot.key == key)?;
-        let now = Instant::now();
+        let now = self.clock.instant();
         let s = &mut e.slot;
         let open = !s.record.ended && s.record.msisdn == q.msisdn && *s.record.menu_id == *q.menu;
         if !open || now.duration_since(s.touched) >= q.within || e.gone_at <= now {

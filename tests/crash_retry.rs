@@ -2,7 +2,15 @@
 //! flight; after a restart on the same data, the telco retries the final hop of every session
 //! it ever opened. Every request that reached the store is answered with its own reference,
 //! a session without one is never answered with any, nothing answered before the kill is
-//! lost, and no session ever stores a second request.
+//! lost, no session ever stores a second request, and no payment attempt is pushed twice.
+//!
+//! The kill lands at a moment the test makes, not one it hopes for, so one kill proves it on
+//! any machine: one more citizen's final hop is committed (its STK push reached the Daraja
+//! double, which holds the push open with no answer) and its END never reached the telco (the
+//! test, which is the telco, does not read it); its session is lost with the process (memory
+//! sessions) or its row is deleted (PostgreSQL). Its retry can be answered only from the
+//! request stored under its key, and its push, sent with the answer not recorded, must never
+//! be sent again.
 
 mod common;
 
@@ -13,21 +21,33 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::doubles::{AgencyDouble, AtSmsDouble, DarajaDouble, DarajaDoubleConfig};
 use common::{at_hop, try_request};
-use tokio::net::TcpListener;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Child;
 
 /// Citizens walking at once, each on its own number.
 const CITIZENS: usize = 32;
+/// The citizen whose final hop the kill catches: its own number, after the crowd's. An even
+/// index, so its PostgreSQL session row is deleted like those of the crowd's even citizens.
+const CAUGHT: usize = CITIZENS;
+const CAUGHT_PHONE: &str = "+254711600000";
 /// Walks one citizen makes at most (the kill stops them long before).
 const WALKS: usize = 50;
-/// ENDs received before the kill may land: most citizens are on their fourth or fifth walk.
+/// ENDs received before the caught citizen walks: most citizens are on their fourth or fifth
+/// walk, so the kill comes with the crowd in every stage of a walk and of the hand-off.
 const KILL_AFTER_ENDS: usize = 120;
-/// Kills at most, each under a new load after a restart (see the body).
-const ROUNDS: usize = 5;
-/// Longest wait for the load to get there: an upper bound for a machine that is stuck, never
-/// what times the kill (the kill follows the ENDs counted, however long they take to come).
+/// Longest wait for the load or the caught push to get there: an upper bound for a machine that
+/// is stuck, never what times the kill (the kill follows what the test and the doubles saw,
+/// however long it takes to come).
 const LOAD_DEADLINE: Duration = Duration::from_secs(180);
+/// How long the server's Daraja client waits for a push's answer, and the dispatcher's lease
+/// (longer than any one run, as the configuration asks). The kill follows the held push at
+/// once; this only has to be longer than that, and bounds how long the restarted server waits
+/// before it takes over the caught push's job.
+const DARAJA_TIMEOUT_MS: u64 = 10_000;
+const LEASE_MS: u64 = 12_000;
 /// Longest a hop may take before it counts as lost. A hop to a killed server fails at once (the
 /// connection is refused or reset), so this bounds only a server that hangs; it is generous so
 /// that a slow, shared machine never turns a slow answer into a lost one.
@@ -100,29 +120,8 @@ async fn send(addr: SocketAddr, session: &str, phone: &str, text: &str) -> Resul
 
 /// Walks land rates for KAJIADO/1234 to the END; false when the walk could not go on.
 async fn walk(addr: SocketAddr, load: &Load, w: &mut Walk) -> bool {
-    let Some(first) = hop(addr, &w.session, &w.phone, "").await else { return false };
-    w.answered = 1;
-    if !first.starts_with("CON ") {
-        w.unexpected = Some(first);
+    if !walk_to_confirm(addr, w).await {
         return false;
-    }
-    // A number's first dial is asked its language ("2": English), later ones are not.
-    let language = first.contains("Choose language");
-    let p = if language { "2*" } else { "" };
-    w.final_text = format!("{p}1*KAJIADO/1234*1");
-    let mut steps = Vec::new();
-    if language {
-        steps.push("2".to_owned());
-    }
-    steps.push(format!("{p}1"));
-    steps.push(format!("{p}1*KAJIADO/1234"));
-    for text in &steps {
-        let Some(reply) = hop(addr, &w.session, &w.phone, text).await else { return false };
-        w.answered += 1;
-        if !reply.starts_with("CON ") {
-            w.unexpected = Some(reply);
-            return false;
-        }
     }
     w.final_sent = true;
     load.finals_in_flight.fetch_add(1, Ordering::SeqCst);
@@ -147,23 +146,72 @@ async fn walk(addr: SocketAddr, load: &Load, w: &mut Walk) -> bool {
     }
 }
 
-/// One citizen walking again and again until the server goes away.
-async fn citizen(addr: SocketAddr, load: Arc<Load>, round: usize, citizen: usize) -> Vec<Walk> {
-    // New numbers every round, so every round has first dials (the language question) too.
-    let phone = format!("+2547115{round}{citizen:04}");
-    let mut walks = Vec::new();
-    for n in 0..WALKS {
-        let mut w = Walk {
+/// Walks land rates for KAJIADO/1234 up to the confirmation screen, every hop answered, and
+/// sets the final hop's text; false when the walk could not go on.
+async fn walk_to_confirm(addr: SocketAddr, w: &mut Walk) -> bool {
+    let Some(first) = hop(addr, &w.session, &w.phone, "").await else { return false };
+    w.answered = 1;
+    if !first.starts_with("CON ") {
+        w.unexpected = Some(first);
+        return false;
+    }
+    // A number's first dial is asked its language ("2": English), later ones are not.
+    let language = first.contains("Choose language");
+    let p = if language { "2*" } else { "" };
+    w.final_text = format!("{p}1*KAJIADO/1234*1");
+    let mut steps = Vec::new();
+    if language {
+        steps.push("2".to_owned());
+    }
+    steps.push(format!("{p}1"));
+    steps.push(format!("{p}1*KAJIADO/1234"));
+    for text in &steps {
+        let Some(reply) = hop(addr, &w.session, &w.phone, text).await else { return false };
+        w.answered += 1;
+        if !reply.starts_with("CON ") {
+            w.unexpected = Some(reply);
+            return false;
+        }
+    }
+    true
+}
+
+/// Sends one Africa's Talking hop and returns the connection without reading the answer: the
+/// telco never gets it, as when a kill cuts it off (the server does all it would anyway).
+async fn send_unread(addr: SocketAddr, session: &str, phone: &str, text: &str) -> TcpStream {
+    let body = at_hop(session, phone, "*384#", text);
+    let mut s = TcpStream::connect(addr).await.expect("the server listens");
+    let req = format!(
+        "POST {PATH} HTTP/1.1\r\nHost: test\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.expect("the final hop is sent");
+    s
+}
+
+impl Walk {
+    fn new(citizen: usize, n: usize, phone: &str) -> Walk {
+        Walk {
             citizen,
-            session: format!("ATUid_crash_{round}_{citizen}_{n}"),
-            phone: phone.clone(),
+            session: format!("ATUid_crash_{citizen}_{n}"),
+            phone: phone.to_owned(),
             final_text: format!("{}1*KAJIADO/1234*1", if n == 0 { "2*" } else { "" }),
             answered: 0,
             final_sent: false,
             final_refused: false,
             end: None,
             unexpected: None,
-        };
+        }
+    }
+}
+
+/// One citizen walking again and again until the server goes away.
+async fn citizen(addr: SocketAddr, load: Arc<Load>, citizen: usize) -> Vec<Walk> {
+    let phone = format!("+2547115{citizen:05}");
+    let mut walks = Vec::new();
+    for n in 0..WALKS {
+        let mut w = Walk::new(citizen, n, &phone);
         let on = walk(addr, &load, &mut w).await;
         walks.push(w);
         if !on {
@@ -173,10 +221,22 @@ async fn citizen(addr: SocketAddr, load: Arc<Load>, round: usize, citizen: usize
     walks
 }
 
-fn spawn(config: &Path) -> Child {
+/// The outside world of a production hand-off: Daraja, an agency and Africa's Talking SMS.
+struct World {
+    daraja: DarajaDouble,
+    agency: AgencyDouble,
+    sms: AtSmsDouble,
+}
+
+fn spawn(config: &Path, world: &World) -> Child {
     tokio::process::Command::from(common::njia())
         .args(["serve", "--config"])
         .arg(config)
+        .env("T_KEY", &world.daraja.config.consumer_key)
+        .env("T_SECRET", &world.daraja.config.consumer_secret)
+        .env("T_PASSKEY", &world.daraja.config.passkey)
+        .env("T_AT", "at-test-key")
+        .env("T_LANDS", &world.agency.secret)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -194,8 +254,6 @@ async fn up(addr: SocketAddr, child: &mut Child) {
     }
 }
 
-/// Every stored request by idempotency key: (reference, number). Panics on a key or a
-/// reference stored twice.
 /// Waits until no other session is connected to the test's database: the killed server's
 /// backends have finished whatever they had received (a COMMIT included) and exited.
 async fn backends_gone(client: &tokio_postgres::Client) {
@@ -216,6 +274,8 @@ async fn backends_gone(client: &tokio_postgres::Client) {
     }
 }
 
+/// Every stored request by idempotency key: (reference, number). Panics on a key or a
+/// reference stored twice.
 async fn stored(data: &Path, pg: Option<&tokio_postgres::Client>) -> HashMap<String, (String, i64)> {
     let rows: Vec<(String, String, i64)> = match pg {
         Some(client) => client
@@ -241,6 +301,23 @@ async fn stored(data: &Path, pg: Option<&tokio_postgres::Client>) -> HashMap<Str
     by_key
 }
 
+/// The status and callback token of the payment attempt of the request stored under `key`.
+async fn attempt(data: &Path, pg: Option<&tokio_postgres::Client>, key: &str) -> Option<(String, String)> {
+    const SQL: &str = "SELECT a.status, a.token FROM payment_attempts a JOIN requests r ON r.id = a.request_id \
+                       WHERE r.idempotency_key = $1 ORDER BY a.seq LIMIT 1";
+    match pg {
+        Some(client) => client.query_opt(SQL, &[&key]).await.unwrap().map(|r| (r.get(0), r.get(1))),
+        None => {
+            let conn = rusqlite::Connection::open(data.join("njia.sqlite3")).unwrap();
+            conn.busy_timeout(Duration::from_secs(5)).unwrap();
+            let sql = SQL.replace("$1", "?1");
+            let mut stmt = conn.prepare(&sql).unwrap();
+            let mut rows = stmt.query_map([key], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            rows.next().map(|r| r.unwrap())
+        }
+    }
+}
+
 /// The reference an END shows (exactly one).
 fn reference(end: &str) -> &str {
     assert_eq!(end.matches("NJ-").count(), 1, "one reference in {end:?}");
@@ -251,28 +328,65 @@ fn reference(end: &str) -> &str {
 /// The body both stores share. `pg`: the database URL (PostgreSQL store and sessions);
 /// `None`: SQLite in the data directory and sessions in memory.
 async fn killed_under_load_then_every_final_hop_retried(pg: Option<&str>) {
+    let world = World {
+        daraja: DarajaDouble::start(DarajaDoubleConfig::default()).await,
+        agency: AgencyDouble::start(&AgencyDouble::new_secret()).await,
+        sms: AtSmsDouble::start("at-test-key").await,
+    };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    // One port for every run: the telco retries the address it knows.
+    // One port for every run: the telco retries the address it knows, and Daraja calls back
+    // pushes made before the kill there.
     let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let root = common::repo();
     let database = pg.map(|url| format!("database_url = \"{url}\"\n")).unwrap_or_default();
-    // Sandbox: the hand-off runs against the simulated M-Pesa, which does not matter here. The
-    // per-number rate limit is off: a citizen walks far faster than a person.
+    // Production, against the doubles: the caught push must reach Daraja. The per-number rate
+    // limit is off: a citizen walks far faster than a person.
     let toml = format!(
         r#"listen = "{addr}"
 data_dir = "{data}"
 menus_dir = "{root}/menus"
 locales_dir = "{root}/locales"
 lookups_dir = "{root}/menus/lookups"
-sandbox = true
+sandbox = false
+public_url = "http://{addr}"
 {database}
 [rate_limit]
 phone_per_minute = 0
+
+[dispatcher]
+push_delay_ms = 50
+busy_retry_ms = 300
+query_delays_ms = [300, 300, 300, 300]
+backoff_base_ms = 50
+backoff_cap_ms = 200
+poll_ms = 20
+lease_ms = {LEASE_MS}
+
+[daraja]
+base_url = "{daraja}"
+shortcode = "174379"
+consumer_key_env = "T_KEY"
+consumer_secret_env = "T_SECRET"
+passkey_env = "T_PASSKEY"
+timeout_ms = {DARAJA_TIMEOUT_MS}
+
+[sms.africastalking]
+base_url = "{sms}"
+username = "njia"
+api_key_env = "T_AT"
+
+[backends.lands-deliveries]
+base_url = "{agency}"
+secret_env = "T_LANDS"
+services = ["land-rates", "licence-renewal"]
 "#,
         data = data.display(),
         root = root.display(),
+        daraja = world.daraja.url,
+        sms = world.sms.url,
+        agency = world.agency.url,
     );
     let config = dir.path().join("njia.toml");
     std::fs::write(&config, toml).unwrap();
@@ -280,100 +394,65 @@ phone_per_minute = 0
         Some(url) => Some(common::pg_client(url).await),
         None => None,
     };
+    let client = client.as_ref();
     let name = if pg.is_some() { "postgres" } else { "sqlite" };
 
-    let mut server = spawn(&config);
+    let mut server = spawn(&config, &world);
     up(addr, &mut server).await;
-    // The case this is about, a final hop whose request was committed, whose answer the kill
-    // cut off and whose session is gone, comes in most rounds but not all: the server is
-    // killed again (restarted, loaded and killed) until it came, a few times at most.
-    let mut known = HashMap::new();
-    let mut caught = 0;
-    for round in 0..ROUNDS {
-        let outcome =
-            round_of(Round { round, addr, config: &config, data: &data, client: client.as_ref() }, &mut server, &known)
-                .await;
-        eprintln!("{name}, round {round}: {}", outcome.summary);
-        known = outcome.stored;
-        caught += outcome.committed_unanswered_lost;
-        if caught > 0 {
-            break;
-        }
-    }
-    assert!(caught > 0, "in {ROUNDS} kills, none caught a committed submit before its answer left");
-    server.kill().await.unwrap();
-}
-
-struct Round<'a> {
-    round: usize,
-    addr: SocketAddr,
-    config: &'a Path,
-    data: &'a Path,
-    client: Option<&'a tokio_postgres::Client>,
-}
-
-struct Outcome {
-    /// Every stored request after the round's retries.
-    stored: HashMap<String, (String, i64)>,
-    /// Final hops whose request was committed but whose answer the kill cut off, and whose
-    /// session was lost: the retries that only the request's key can answer.
-    committed_unanswered_lost: usize,
-    summary: String,
-}
-
-/// Loads the running `server`, kills it, restarts it in its place and retries every session's
-/// final hop; `known`: what the store held before.
-async fn round_of(r: Round<'_>, server: &mut Child, known: &HashMap<String, (String, i64)>) -> Outcome {
-    let addr = r.addr;
     let started = std::time::Instant::now();
     let load = Arc::new(Load::default());
-    let citizens: Vec<_> = (0..CITIZENS).map(|c| tokio::spawn(citizen(addr, Arc::clone(&load), r.round, c))).collect();
-    // The kill lands once enough ENDs came back, right after one of them, at a moment other
-    // final hops are on their way: their submits may be committed or not (a commit often
-    // answers several at once), their answers may or may not have left.
-    // The wake-up every 10 ms only re-reads the counters; it times nothing.
+    let citizens: Vec<_> = (0..CITIZENS).map(|c| tokio::spawn(citizen(addr, Arc::clone(&load), c))).collect();
+    // The crowd walks until enough ENDs came back (the wake-up every 10 ms only re-reads the
+    // counter; it times nothing).
     let deadline = tokio::time::Instant::now() + LOAD_DEADLINE;
-    let finals_in_flight = loop {
-        let in_flight = load.finals_in_flight.load(Ordering::SeqCst);
-        if load.ends.load(Ordering::SeqCst) >= KILL_AFTER_ENDS && in_flight > 0 {
-            break in_flight;
-        }
+    while load.ends.load(Ordering::SeqCst) < KILL_AFTER_ENDS {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the load got {} ENDs in {LOAD_DEADLINE:?} (the server is stuck)",
             load.ends.load(Ordering::SeqCst)
         );
         let _ = tokio::time::timeout(Duration::from_millis(10), load.end_seen.notified()).await;
-    };
+    }
+    // Then the caught citizen walks to its confirmation screen and sends its final hop without
+    // reading the answer. Daraja holds its push open: once the push is there, the request is
+    // committed (a job is claimed only after its request's commit), the push went out and its
+    // answer is not recorded. The kill follows at once.
+    world.daraja.hold_pushes_to(CAUGHT_PHONE.trim_start_matches('+'));
+    let mut caught = Walk::new(CAUGHT, 0, CAUGHT_PHONE);
+    assert!(walk_to_confirm(addr, &mut caught).await, "the caught citizen reached its confirmation: {caught:?}");
+    caught.final_sent = true;
+    let unread = send_unread(addr, &caught.session, &caught.phone, &caught.final_text).await;
+    tokio::time::timeout(LOAD_DEADLINE, world.daraja.push_held())
+        .await
+        .expect("the caught final hop's push reached Daraja (the server is stuck)");
+    let finals_in_flight = load.finals_in_flight.load(Ordering::SeqCst);
     server.kill().await.expect("SIGKILL");
+    drop(unread);
     let load_ms = started.elapsed().as_millis();
     let mut walks = Vec::new();
     for c in citizens {
         walks.extend(c.await.unwrap());
     }
+    let caught_key = caught.key();
+    walks.push(caught);
     let unexpected: Vec<&Walk> = walks.iter().filter(|w| w.unexpected.is_some()).collect();
     assert!(unexpected.is_empty(), "answers no walk expects: {unexpected:#?}");
     let ends = walks.iter().filter(|w| w.end.is_some()).count();
     assert!(ends >= KILL_AFTER_ENDS, "the kill came after {KILL_AFTER_ENDS} ENDs, yet the walks got {ends}");
-    assert!(finals_in_flight > 0, "the kill landed with final hops in flight");
     let cut = walks.iter().filter(|w| w.end.is_none()).count();
     let finals_cut = walks.iter().filter(|w| w.final_sent && !w.final_refused && w.end.is_none()).count();
-    assert!(cut > 0, "the kill cut walks short");
     assert!(walks.iter().any(|w| w.end.is_some() && !w.final_text.starts_with("2*")), "citizens walked again");
 
     // A COMMIT the killed server had already sent still completes in its PostgreSQL backend,
     // which only notices the dead client afterwards: read what the store holds once every
     // backend of the killed server is gone, or a request committed just after the read would
     // look as if the retry had stored it.
-    if let Some(client) = r.client {
+    if let Some(client) = client {
         backends_gone(client).await;
     }
     // Nothing answered before the kill is lost: every END's reference is stored under its
     // session's key, and only a final hop that was sent can have stored a request.
-    let before = stored(r.data, r.client).await;
-    for (key, row) in known {
-        assert_eq!(before.get(key), Some(row), "{key}, stored in an earlier round, changed");
-    }
+    let before = stored(&data, client).await;
     let by_key: HashMap<String, &Walk> = walks.iter().map(|w| (w.key(), w)).collect();
     for w in &walks {
         if let Some(end) = &w.end {
@@ -382,10 +461,15 @@ async fn round_of(r: Round<'_>, server: &mut Child, known: &HashMap<String, (Str
             assert_eq!(msisdn.to_string(), w.phone.trim_start_matches('+'));
         }
     }
-    for key in before.keys().filter(|k| !known.contains_key(*k)) {
+    for key in before.keys() {
         let w = by_key.get(key).unwrap_or_else(|| panic!("a request under a key no walk used: {key}"));
         assert!(w.final_sent && !w.final_refused, "{key} stored a request its final hop never brought");
     }
+    // The kill caught the moment it was made for: the caught request is committed, its push
+    // was sent and its answer is not recorded.
+    assert!(before.contains_key(&caught_key), "the caught final hop's request was committed");
+    let (status, token) = attempt(&data, client, &caught_key).await.expect("the caught request's payment attempt");
+    assert_eq!(status, "pushing", "the kill came with the caught push sent and its answer not recorded");
     let unanswered = |k: &String| by_key.get(k).is_some_and(|w| w.end.is_none());
     let committed_unanswered = before.keys().filter(|k| unanswered(k)).count();
 
@@ -396,24 +480,25 @@ async fn round_of(r: Round<'_>, server: &mut Child, known: &HashMap<String, (Str
     // or before the commit: the submit runs, and is idempotent on its key). The worst case is a
     // final hop whose session row is gone (a PostgreSQL crash, a lost row) while its request
     // was stored: the retry must find the request by its key. So the even citizens' rows are
-    // deleted and the odd citizens' kept, and one run covers both ways.
-    let lost = |w: &Walk| r.client.is_none() || w.citizen.is_multiple_of(2);
+    // deleted (the caught one's among them) and the odd citizens' kept, and one run covers both.
+    let lost = |w: &Walk| client.is_none() || w.citizen.is_multiple_of(2);
     let committed_unanswered_lost = before.keys().filter(|k| unanswered(k) && lost(by_key[*k])).count();
+    assert!(unanswered(&caught_key) && lost(by_key[&caught_key]), "the caught hop is unanswered and its session lost");
     let mut deleted = 0;
-    if let Some(client) = r.client {
+    if let Some(client) = client {
         let gone: Vec<String> = walks.iter().filter(|w| lost(w)).map(|w| w.session.clone()).collect();
         deleted = client.execute("DELETE FROM sessions WHERE session_id = ANY($1)", &[&gone]).await.unwrap();
     }
 
-    *server = spawn(r.config);
-    up(addr, server).await;
+    server = spawn(&config, &world);
+    up(addr, &mut server).await;
     // The telco retries the final hop of every session it opened.
     let mut retries = Vec::new();
     for w in &walks {
         let reply = hop(addr, &w.session, &w.phone, &w.final_text).await.expect("the restarted server answers");
         retries.push(reply);
     }
-    let after = stored(r.data, r.client).await;
+    let after = stored(&data, client).await;
 
     let mut completed_by_retry = 0;
     for (w, reply) in walks.iter().zip(&retries) {
@@ -470,19 +555,44 @@ async fn round_of(r: Round<'_>, server: &mut Child, known: &HashMap<String, (Str
     }
     assert!(per_session.values().all(|n| *n == 1), "a session stored two requests: {per_session:?}");
 
+    // The restarted server takes the caught push's job over once its lease ran out, finds the
+    // push interrupted and never sends it again. The 50 ms wake-up only re-reads the store.
+    let deadline = tokio::time::Instant::now() + LOAD_DEADLINE;
+    let settled = loop {
+        let (status, _) = attempt(&data, client, &caught_key).await.expect("the caught attempt");
+        if status != "pushing" {
+            break status;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the restarted server never took the caught push over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // At most one STK push per payment attempt (an attempt's callback URL holds its token).
+    let pushes = world.daraja.pushes();
+    let mut per_attempt: HashMap<&str, usize> = HashMap::new();
+    for p in &pushes {
+        *per_attempt.entry(p.callback_url.as_str()).or_default() += 1;
+    }
+    assert!(per_attempt.values().all(|n| *n == 1), "an attempt pushed twice: {per_attempt:?}");
+    let caught_pushes = pushes.iter().filter(|p| p.callback_url.ends_with(&format!("/{token}"))).count();
+    assert_eq!(caught_pushes, 1, "the caught push, its answer never recorded, is never sent again ({settled})");
+
     let retried_ends = retries.iter().filter(|r| r.contains("NJ-")).count();
     let retried_cons = retries.iter().filter(|r| r.starts_with("CON ")).count();
-    let summary = format!(
-        "{} walks by {CITIZENS} citizens in {load_ms} ms; killed at {ends} ENDs with {finals_in_flight} final \
-         hops in flight; {cut} walks cut ({finals_cut} with the final hop reaching the server and cut off, \
-         {committed_unanswered} of those committed but unanswered, {committed_unanswered_lost} of them with the \
-         session lost); {} requests stored; {deleted} session rows deleted; retries: {retried_ends} END with the \
-         reference ({completed_by_retry} completing their submit), {retried_cons} CON, {} expired",
+    eprintln!(
+        "{name}: {} walks by {} citizens in {load_ms} ms; killed at {ends} ENDs with the caught push held and {} \
+         other final hops in flight; {cut} walks cut ({finals_cut} with the final hop reaching the server and cut \
+         off, {committed_unanswered} of those committed but unanswered, {committed_unanswered_lost} of them with \
+         the session lost); {} requests stored; {deleted} session rows deleted; retries: {retried_ends} END with \
+         the reference ({completed_by_retry} completing their submit), {retried_cons} CON, {} expired; {} pushes, \
+         the caught one {settled} after the restart",
         walks.len(),
-        before.len() - known.len(),
+        CITIZENS + 1,
+        finals_in_flight,
+        before.len(),
         retries.len() - retried_ends - retried_cons,
+        pushes.len(),
     );
-    Outcome { stored: after, committed_unanswered_lost, summary }
+    server.kill().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

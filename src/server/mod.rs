@@ -26,6 +26,7 @@ use crate::agency::{Agencies, HttpBackend};
 use crate::channel::auth::{ChannelAuth, Cidr};
 use crate::channel::{Channel, Channels};
 use crate::check::{self, Loaded};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::config::SessionsBackend;
 use crate::diag::Problem;
@@ -106,9 +107,25 @@ pub struct App {
     pub sandbox: bool,
 }
 
+/// What the code that starts a server chooses beyond the configuration file: nothing an
+/// operator writes, so kept out of [`Config`]. `main` always runs with the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Where live sessions read "now" (their idle TTL and the resume window): the system's
+    /// clock unless a test moves a manual one past a window instead of sleeping through it.
+    /// The durable store and the dispatcher keep the system's clock: jobs are due by the time
+    /// the hub schedules them at, which a stopped clock would never reach.
+    pub clock: Clock,
+}
+
 /// Loads menus and locales (refusing on any `njia check` error), opens the store (migrating
 /// it) and wires the hub. Runs inside a tokio runtime (it starts the session sweeper).
 pub async fn build(config: &Config) -> Result<App, StartError> {
+    build_with(config, &RunOptions::default()).await
+}
+
+/// As [`build`], with the choices of `options`.
+pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, StartError> {
     let channels = channels(config)?;
     let limits_checked = crate::channel::screen_limits(&channels);
     let checked = check::Options {
@@ -154,7 +171,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
              to the log; set `sandbox = false` with [daraja], [sms] and [backends.*] for production"
         );
     }
-    let sessions = sessions(config, &store, pool).await?;
+    let sessions = sessions(config, &store, pool, &options.clock).await?;
     let limits = Arc::new(crate::limit::RateLimits::new(&config.rate_limit));
     limits.spawn_pruner();
     let tracked = Arc::downgrade(&limits);
@@ -279,12 +296,14 @@ async fn sessions(
     config: &Config,
     store: &Arc<dyn Store>,
     pool: Option<deadpool_postgres::Pool>,
+    clock: &Clock,
 ) -> Result<Arc<dyn SessionStore>, StartError> {
     let backend = config.sessions_backend().map_err(|e| StartError::Config(e.to_string()))?;
     match (backend, pool) {
         (SessionsBackend::Postgres, Some(pool)) => {
             let key = shared_input_key(store.as_ref()).await?;
-            let sessions = PgSessions::with_pool(pool, key, config.session_idle(), config.resume_window()).await;
+            let (idle, window) = (config.session_idle(), config.resume_window());
+            let sessions = PgSessions::with_pool(pool, key, idle, window, clock.clone()).await;
             sessions.spawn_sweeper();
             Ok(sessions)
         }
@@ -292,7 +311,8 @@ async fn sessions(
             Err(StartError::Config("sessions = \"postgres\" needs database_url".into()))
         }
         (SessionsBackend::Memory, _) => {
-            let sessions = MemorySessions::new(config.session_idle(), config.resume_window(), config.max_sessions);
+            let (idle, window) = (config.session_idle(), config.resume_window());
+            let sessions = MemorySessions::with_clock(idle, window, config.max_sessions, clock.clone());
             sessions.spawn_sweeper();
             let live = Arc::downgrade(&sessions);
             crate::metrics::gauge("njia_sessions_live", "Live USSD sessions held in memory.", move || {
@@ -467,7 +487,17 @@ fn sms_sender(config: &Config, sandbox: bool) -> Result<Arc<dyn SmsSender>, Star
 /// resolves. The entry point for tests and embedders; `main` calls [`build`] and [`serve`]
 /// itself so it can print the checker's problems.
 pub async fn run(listener: TcpListener, config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let app = build(config).await?;
+    run_with(listener, config, &RunOptions::default(), shutdown).await
+}
+
+/// As [`run`], with the choices of `options` (a test's manual clock).
+pub async fn run_with(
+    listener: TcpListener,
+    config: &Config,
+    options: &RunOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let app = build_with(config, options).await?;
     serve(listener, app, shutdown).await?;
     Ok(())
 }

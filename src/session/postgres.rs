@@ -18,6 +18,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 
 use crate::BoxFuture;
+use crate::clock::Clock;
 use crate::session::{ENDED_SESSION_TTL, InputKey, OpenQuery, SessionError, SessionRecord, SessionStore};
 use crate::store::{Store, StoreError, now_ms};
 use crate::types::SessionKey;
@@ -80,6 +81,10 @@ pub struct PgSessions {
     idle_ms: i64,
     ended_ms: i64,
     keep_open_ms: i64,
+    /// Where "now" is read: the system's clock in production. Every statement is given the
+    /// time as a parameter (none reads PostgreSQL's `now()`), so a test's manual clock moves
+    /// the database's view of time too.
+    clock: Clock,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> SessionError {
@@ -114,19 +119,21 @@ impl PgSessions {
         input_key: InputKey,
         idle: Duration,
         resume_window: Duration,
+        clock: Clock,
     ) -> Result<Arc<PgSessions>, SessionError> {
         let pool = crate::store::postgres::pool(url, POOL_SIZE, 2).map_err(unavailable)?;
-        Ok(PgSessions::with_pool(pool, input_key, idle, resume_window).await)
+        Ok(PgSessions::with_pool(pool, input_key, idle, resume_window, clock).await)
     }
 
     /// Sessions on `pool`, with the session statements prepared on every connection. Sessions
     /// idle for `idle` are gone for hops; open ones are kept `resume_window` (when longer) for
-    /// a later dial to resume.
+    /// a later dial to resume. "Now" is read from `clock` (the system's, outside tests).
     pub async fn with_pool(
         pool: Pool,
         input_key: InputKey,
         idle: Duration,
         resume_window: Duration,
+        clock: Clock,
     ) -> Arc<PgSessions> {
         let sessions = PgSessions {
             pool,
@@ -134,6 +141,7 @@ impl PgSessions {
             idle_ms: millis(idle),
             ended_ms: millis(ENDED_SESSION_TTL.min(idle)),
             keep_open_ms: millis(idle.max(resume_window)),
+            clock,
         };
         sessions.warm().await;
         Arc::new(sessions)
@@ -169,7 +177,7 @@ impl PgSessions {
             loop {
                 tick.tick().await;
                 let Some(store) = weak.upgrade() else { break };
-                match store.sweep(now_ms()).await {
+                match store.sweep(store.clock.now_ms()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(expired = n, "sessions expired"),
                     Err(e) => tracing::warn!(error = %e, "session sweep failed"),
@@ -188,7 +196,10 @@ impl SessionStore for PgSessions {
         Box::pin(async move {
             let c = self.pool.get().await.map_err(unavailable)?;
             let st = c.prepare_cached(GET).await.map_err(unavailable)?;
-            let row = c.query_opt(&st, &[&&*key.channel, &&*key.session_id, &now_ms()]).await.map_err(unavailable)?;
+            let row = c
+                .query_opt(&st, &[&&*key.channel, &&*key.session_id, &self.clock.now_ms()])
+                .await
+                .map_err(unavailable)?;
             let Some(row) = row else { return Ok(None) };
             let mut record = decode(row.get(0))?;
             // Resumed by a later dial: a late hop of this dialogue gets its last screen, ended.
@@ -202,7 +213,7 @@ impl SessionStore for PgSessions {
     fn put<'a>(&'a self, key: &'a SessionKey, record: SessionRecord) -> BoxFuture<'a, Result<(), SessionError>> {
         Box::pin(async move {
             let bytes = serde_json::to_vec(&record).map_err(unavailable)?;
-            let now = now_ms();
+            let now = self.clock.now_ms();
             let open = !record.ended;
             let live_until = now.saturating_add(if open { self.idle_ms } else { self.ended_ms });
             let expires_at = if open { now.saturating_add(self.keep_open_ms) } else { live_until };
@@ -238,7 +249,7 @@ impl SessionStore for PgSessions {
 
     fn take_open<'a>(&'a self, q: OpenQuery<'a>) -> BoxFuture<'a, Result<Option<SessionRecord>, SessionError>> {
         Box::pin(async move {
-            let now = now_ms();
+            let now = self.clock.now_ms();
             let since = now.saturating_sub(millis(q.within));
             let msisdn = q.msisdn.as_u64() as i64;
             let c = self.pool.get().await.map_err(unavailable)?;

@@ -23,8 +23,6 @@ pub(crate) mod plan;
 pub mod postgres;
 pub mod sqlite;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::BoxFuture;
 use crate::lifecycle::{AttemptStatus, DeliveryStatus, JobKind, JobState, RequestStatus};
 use crate::types::{Locale, Msisdn, Reference};
@@ -575,9 +573,10 @@ pub(crate) fn callback_token() -> String {
     format!("{bits:032x}")
 }
 
-/// Unix milliseconds, the time unit of every stored timestamp.
+/// Unix milliseconds on the system's clock, the time unit of every stored timestamp (a store's
+/// job queue reads the clock the store was built with: the system's unless a test chose one).
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    crate::clock::system_now_ms()
 }
 
 /// A new request's reference, drawn from the thread's random generator (seeded from the

@@ -97,17 +97,26 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> TestServer {
+        TestServer::start_with(config, njia::server::RunOptions::default()).await
+    }
+
+    /// Starts with run options only a test chooses, such as a manual clock for live sessions.
+    pub async fn start_with(config: Config, options: njia::server::RunOptions) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        TestServer::start_on(listener, config).await
+        TestServer::start_on_with(listener, config, options).await
     }
 
     /// Starts on a listener bound beforehand, for a config that must know its own address
     /// (callback URLs).
     pub async fn start_on(listener: TcpListener, config: Config) -> TestServer {
+        TestServer::start_on_with(listener, config, njia::server::RunOptions::default()).await
+    }
+
+    async fn start_on_with(listener: TcpListener, config: Config, options: njia::server::RunOptions) -> TestServer {
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            njia::server::run(listener, &config, async {
+            njia::server::run_with(listener, &config, &options, async {
                 let _ = rx.await;
             })
             .await

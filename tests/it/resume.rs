@@ -8,7 +8,9 @@ use crate::common;
 use std::path::Path;
 
 use common::{TestServer, at_hop, config};
+use njia::clock::ManualClock;
 use njia::config::Config;
+use njia::server::RunOptions;
 
 const OFFER_SW: &str = "CON Huduma ilikatika. Ungependa kuendelea ulipofikia?\n1. Endelea\n2. Anza upya";
 const OFFER_EN: &str = "CON Your last session was cut off. Continue where you left off?\n1. Continue\n2. Start again";
@@ -99,10 +101,14 @@ async fn dial_strings_and_ended_sessions_are_never_offered() {
 #[tokio::test]
 async fn past_the_window_the_dial_starts_afresh() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(Config { resume_window_secs: 1, ..config(dir.path()) }).await;
+    // The sessions' clock stands still until the test moves it past the window, so no real time
+    // passes and no machine is too slow or too fast for it.
+    let clock = ManualClock::new();
+    let options = RunOptions { clock: clock.clone().into() };
+    let server = TestServer::start_with(Config { resume_window_secs: 1, ..config(dir.path()) }, options).await;
     let phone = "+254711500004";
     let before = walk(&server, "ATUid_r4a", phone, "*384#", &["", "1", "1*1"]).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    clock.advance(std::time::Duration::from_millis(1300));
     let after = walk(&server, "ATUid_r4b", phone, "*384#", &[""]).await;
     assert_eq!(after[0], before[1], "home, no offer");
     server.stop().await;

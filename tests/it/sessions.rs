@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{TestDatabase, create_database, drop_database, pg_client};
+use njia::clock::{Clock, ManualClock};
 use njia::engine::{Secrets, Session, Value};
 use njia::menu::ScreenId;
 use njia::session::postgres::{PgSessions, shared_input_key};
@@ -68,7 +69,9 @@ fn query(new_session: &SessionKey) -> OpenQuery<'_> {
 /// Opens a session store over the same data each time it is called (another instance).
 type Opener = Box<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn SessionStore>>>>>;
 
-async fn records_round_trip(open: Opener) {
+/// Every store a test opens reads "now" from one manual clock, which only the test moves: an
+/// order of writes or an expiry is made by moving it, never by waiting for real time to pass.
+async fn records_round_trip(open: Opener, _clock: ManualClock) {
     let s = open().await;
     let k = key("at", "s1");
     assert!(s.get(&k).await.unwrap().is_none());
@@ -82,7 +85,7 @@ async fn records_round_trip(open: Opener) {
     assert_eq!(s.input_key(), other.input_key(), "instances sharing sessions share the input key");
 }
 
-async fn a_dropped_session_is_taken_once(open: Opener) {
+async fn a_dropped_session_is_taken_once(open: Opener, _clock: ManualClock) {
     let s = open().await;
     s.put(&key("at", "old"), record(3)).await.unwrap();
     let new = key("at", "new");
@@ -97,13 +100,14 @@ async fn a_dropped_session_is_taken_once(open: Opener) {
     assert!(old.ended && &*old.last_reply == "Weka nambari ya kipande");
 }
 
-async fn only_the_newest_session_of_the_number_counts(open: Opener) {
+async fn only_the_newest_session_of_the_number_counts(open: Opener, clock: ManualClock) {
     let s = open().await;
     s.put(&key("at", "a"), record(1)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    // Each session is newer than the one before by a millisecond on the stores' clock.
+    clock.advance(Duration::from_millis(1));
     s.put(&key("at", "b"), SessionRecord { ended: true, ..record(2) }).await.unwrap();
     assert!(s.take_open(query(&key("at", "c"))).await.unwrap().is_none(), "the newest reached END");
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    clock.advance(Duration::from_millis(1));
     s.put(&key("at", "c"), record(4)).await.unwrap();
     assert!(s.take_open(query(&key("at", "c"))).await.unwrap().is_none(), "never the new session itself");
     let d = key("at", "d");
@@ -112,7 +116,7 @@ async fn only_the_newest_session_of_the_number_counts(open: Opener) {
     assert_eq!(s.take_open(query(&d)).await.unwrap().map(|r| r.hops), Some(4));
 }
 
-async fn concurrent_dials_resume_it_once(open: Opener) {
+async fn concurrent_dials_resume_it_once(open: Opener, _clock: ManualClock) {
     let stores = [open().await, open().await];
     stores[0].put(&key("at", "old"), record(5)).await.unwrap();
     let tasks: Vec<_> = (0..16)
@@ -131,7 +135,7 @@ async fn concurrent_dials_resume_it_once(open: Opener) {
     assert_eq!(won, 1, "exactly one dial resumes the session");
 }
 
-async fn secrets_are_never_kept(open: Opener) {
+async fn secrets_are_never_kept(open: Opener, _clock: ManualClock) {
     let s = open().await;
     let mut r = record(1);
     r.state.secrets.push(("pin".into(), "4321".into()));
@@ -141,22 +145,22 @@ async fn secrets_are_never_kept(open: Opener) {
     assert_eq!(back.state.vars, record(1).state.vars);
 }
 
-fn memory() -> Opener {
-    let store: Arc<dyn SessionStore> = MemorySessions::new(IDLE, WINDOW, 10_000);
+fn memory(clock: &ManualClock) -> Opener {
+    let store: Arc<dyn SessionStore> = MemorySessions::with_clock(IDLE, WINDOW, 10_000, clock.clone().into());
     Box::new(move || {
         let store = Arc::clone(&store);
         Box::pin(async move { store })
     })
 }
 
-fn postgres(db: &TestDatabase) -> Opener {
-    let url = db.url.clone();
+fn postgres(db: &TestDatabase, clock: &ManualClock) -> Opener {
+    let (url, clock) = (db.url.clone(), Clock::from(clock.clone()));
     Box::new(move || {
-        let url = url.clone();
+        let (url, clock) = (url.clone(), clock.clone());
         Box::pin(async move {
             let store = PostgresStore::connect(&url).await.unwrap();
             let input_key = shared_input_key(&store).await.unwrap();
-            PgSessions::connect(&url, input_key, IDLE, WINDOW).await.unwrap() as Arc<dyn SessionStore>
+            PgSessions::connect(&url, input_key, IDLE, WINDOW, clock).await.unwrap() as Arc<dyn SessionStore>
         })
     })
 }
@@ -168,7 +172,8 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $check() {
-                    super::$check(super::memory()).await;
+                    let clock = super::ManualClock::new();
+                    super::$check(super::memory(&clock), clock).await;
                 }
             )*
         }
@@ -177,7 +182,8 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn $check() {
                     let (db, _share) = super::database().await;
-                    super::$check(super::postgres(&db)).await;
+                    let clock = super::ManualClock::new();
+                    super::$check(super::postgres(&db, &clock), clock).await;
                     super::drop_database(db).await;
                 }
             )*
@@ -197,7 +203,7 @@ conformance!(
 #[tokio::test]
 async fn postgres_rows_are_small_unlogged_and_hold_no_secret() {
     let (db, _share) = database().await;
-    let s = postgres(&db)().await;
+    let s = postgres(&db, &ManualClock::new())().await;
     let mut r = record(1);
     r.state.secrets.push(("pin".into(), "98765".into()));
     s.put(&key("africastalking", "ATUid_0123456789abcdef"), r).await.unwrap();
@@ -229,16 +235,20 @@ async fn postgres_expiry_and_sweep() {
     let (db, _share) = database().await;
     let store = PostgresStore::connect(&db.url).await.unwrap();
     let input_key = shared_input_key(&store).await.unwrap();
-    let s = PgSessions::connect(&db.url, input_key, Duration::from_millis(300), WINDOW).await.unwrap();
+    let clock = ManualClock::new();
+    let idle = Duration::from_millis(300);
+    let s = PgSessions::connect(&db.url, input_key, idle, WINDOW, clock.clone().into()).await.unwrap();
     for i in 0..2500 {
         let r = SessionRecord { ended: i % 2 == 0, ..record(i) };
         s.put(&key("at", &format!("s{i}")), r).await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(s.get(&key("at", "s1")).await.unwrap().is_none(), "idle past the TTL: gone for hops");
+    clock.advance(idle - Duration::from_millis(1));
+    assert!(s.get(&key("at", "s1")).await.unwrap().is_some(), "within the idle TTL: there");
+    clock.advance(Duration::from_millis(1));
+    assert!(s.get(&key("at", "s1")).await.unwrap().is_none(), "idle for the TTL: gone for hops");
     // Ended rows expire with their retry time (here the idle TTL, which is shorter); open ones
     // are kept for the resume window.
-    let now = njia::store::now_ms();
+    let now = clock.now_ms();
     // Found through the minute they expire in: none before its end, all of them after.
     let minute_ago = now - 60_000;
     assert_eq!(s.sweep(minute_ago).await.unwrap(), 0, "nothing has expired a minute ago");

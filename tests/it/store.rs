@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
+use njia::clock::{Clock, ManualClock};
 use njia::handoff::{Policy, delivery_change, plan_submit, settle};
 use njia::lifecycle::{AttemptStatus, DeliveryStatus, JobKind, JobState, RequestStatus};
 use njia::money::Kes;
@@ -186,21 +187,23 @@ async fn a_new_requests_repeated_job_is_stored_once(open: Opener) {
 
 /// #12: both stores claim due jobs in the order they became due: a ready job at its `run_at`,
 /// a job whose lease ran out at its `lease_until` (once PostgreSQL ordered both by `run_at`).
-async fn jobs_are_claimed_in_the_order_they_became_due(open: Opener) {
+/// The stores' clock stands still until the test moves it past the lease.
+async fn jobs_are_claimed_in_the_order_they_became_due(open: Opener, clock: ManualClock) {
     let store = open().await;
-    // B: due long ago, claimed, and its lease expires at once (now).
+    // B: due long ago, claimed under a one-minute lease.
     let mut b = request("due-b");
     b.jobs[0].run_at_ms = 1;
     let b = store.submit(b).await.unwrap();
     let b_id = store.request(&b.reference).await.unwrap().unwrap().id;
-    let claimed = store.claim_jobs("first", 10, -1).await.unwrap();
+    let claimed = store.claim_jobs("first", 10, 60_000).await.unwrap();
     assert_eq!(claimed.iter().filter(|j| j.request_id == Some(b_id)).count(), 1);
-    // A: ready since 2 ms after the epoch, before B's lease ran out (now).
+    // A: ready since 2 ms after the epoch, long before B's lease runs out.
     let mut a = request("due-a");
     a.jobs[0].run_at_ms = 2;
     let a = store.submit(a).await.unwrap();
     let a_id = store.request(&a.reference).await.unwrap().unwrap().id;
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // B's lease runs out: both are due now, A for longer.
+    clock.advance(std::time::Duration::from_millis(60_001));
     let next = store.claim_jobs("second", 1, 60_000).await.unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].request_id, Some(a_id), "A became due before B's lease ran out");
@@ -542,11 +545,11 @@ async fn replies_whose_send_job_died_are_failed_for_good(open: Opener) {
 
 // --- SQLite ---------------------------------------------------------------------------------
 
-fn sqlite(dir: &tempfile::TempDir) -> Opener {
+fn sqlite(dir: &tempfile::TempDir, clock: Clock) -> Opener {
     let path = dir.path().to_path_buf();
     Box::new(move || {
-        let path = path.clone();
-        Box::pin(async move { Arc::new(SqliteStore::open(&path).unwrap()) as Arc<dyn Store> })
+        let (path, clock) = (path.clone(), clock.clone());
+        Box::pin(async move { Arc::new(SqliteStore::open(&path).unwrap().with_clock(clock)) as Arc<dyn Store> })
     })
 }
 
@@ -556,23 +559,34 @@ use crate::common;
 
 use common::{TestDatabase, create_database, drop_database};
 
-fn postgres(db: &TestDatabase) -> Opener {
+fn postgres(db: &TestDatabase, clock: Clock) -> Opener {
     let url = db.url.clone();
     Box::new(move || {
-        let url = url.clone();
-        Box::pin(async move { Arc::new(PostgresStore::connect(&url).await.unwrap()) as Arc<dyn Store> })
+        let (url, clock) = (url.clone(), clock.clone());
+        Box::pin(
+            async move { Arc::new(PostgresStore::connect(&url).await.unwrap().with_clock(clock)) as Arc<dyn Store> },
+        )
     })
 }
 
-/// Each check, once per store.
+/// Each check, once per store: those of `system` on the system's clock, those of `manual` on a
+/// manual clock the check is given to move (the store's job queue reads it).
 macro_rules! conformance {
-    ($($check:ident),* $(,)?) => {
+    (system: [$($check:ident),* $(,)?], manual: [$($clocked:ident),* $(,)?] $(,)?) => {
         mod sqlite_store {
             $(
                 #[tokio::test]
                 async fn $check() {
                     let dir = tempfile::tempdir().unwrap();
-                    super::$check(super::sqlite(&dir)).await;
+                    super::$check(super::sqlite(&dir, super::Clock::System)).await;
+                }
+            )*
+            $(
+                #[tokio::test]
+                async fn $clocked() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let clock = super::ManualClock::new();
+                    super::$clocked(super::sqlite(&dir, clock.clone().into()), clock).await;
                 }
             )*
         }
@@ -581,7 +595,16 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn $check() {
                     let db = super::create_database().await;
-                    super::$check(super::postgres(&db)).await;
+                    super::$check(super::postgres(&db, super::Clock::System)).await;
+                    super::drop_database(db).await;
+                }
+            )*
+            $(
+                #[tokio::test]
+                async fn $clocked() {
+                    let db = super::create_database().await;
+                    let clock = super::ManualClock::new();
+                    super::$clocked(super::postgres(&db, clock.clone().into()), clock).await;
                     super::drop_database(db).await;
                 }
             )*
@@ -590,10 +613,10 @@ macro_rules! conformance {
 }
 
 conformance!(
+    system: [
     both_stores_refuse_the_same_new_request_plans,
     a_new_requests_attempt_keeps_its_own_number,
     a_new_requests_repeated_job_is_stored_once,
-    jobs_are_claimed_in_the_order_they_became_due,
     submit_is_idempotent_on_its_key,
     concurrent_submits_each_get_their_own_reference,
     languages_and_requests_survive_reopening,
@@ -608,6 +631,8 @@ conformance!(
     delivery_reports_are_final_once_and_resend_once,
     refusals_at_sending_are_failed_for_good,
     replies_whose_send_job_died_are_failed_for_good,
+    ],
+    manual: [jobs_are_claimed_in_the_order_they_became_due],
 );
 
 /// A database from before the SMS channel keeps its jobs through the migration that lets a job

@@ -10,7 +10,7 @@ use crate::BoxFuture;
 use crate::lifecycle::{JobKind, JobState};
 use crate::store::columns::job_columns;
 use crate::store::plan::{self, JobEnd};
-use crate::store::{ClaimedJob, Effects, Finished, JobFinish, JobQueue, JobRow, StoreError, now_ms};
+use crate::store::{ClaimedJob, Effects, Finished, JobFinish, JobQueue, JobRow, StoreError};
 use crate::types::Reference;
 
 impl JobQueue for PostgresStore {
@@ -35,7 +35,7 @@ impl JobQueue for PostgresStore {
                      j.sms_id",
                 )
                 .await?;
-            let now = now_ms();
+            let now = self.clock.now_ms();
             let rows = client.query(&stmt, &[&worker, &(now + lease_ms), &now, &i64::from(limit)]).await?;
             rows.iter()
                 .map(|r| {
@@ -65,7 +65,7 @@ impl JobQueue for PostgresStore {
         Box::pin(async move {
             let mut client = self.background().await?;
             let tx = client.transaction().await?;
-            let now = now_ms();
+            let now = self.clock.now_ms();
             let JobEnd { state, run_at_ms, failures, error } = plan::job_end(&finish, job);
             // The job's end is written only under its own claim; a runner whose lease was
             // taken over writes nothing at all.
@@ -130,7 +130,7 @@ impl JobQueue for PostgresStore {
                      WHERE id = $1 AND state = 'dead'",
                 )
                 .await?;
-            Ok(client.execute(&stmt, &[&id, &now_ms()]).await? == 1)
+            Ok(client.execute(&stmt, &[&id, &self.clock.now_ms()]).await? == 1)
         })
     }
 }

@@ -19,6 +19,7 @@ mod shared;
 mod sms;
 mod writes;
 
+use crate::clock::Clock;
 use crate::store::StoreError;
 use crate::types::Msisdn;
 
@@ -72,6 +73,8 @@ pub struct PostgresStore {
     /// The hand-off: the dispatcher, callbacks, administration. A separate pool, so a busy
     /// dispatcher can never make a citizen's hop wait for a connection.
     background: Pool,
+    /// Where the job queue reads "now" (the system's clock unless a test chose another).
+    clock: Clock,
 }
 
 impl PostgresStore {
@@ -81,7 +84,7 @@ impl PostgresStore {
         // A hop waits at most 2 s for a connection (the telco's budget is a few seconds); a
         // job can wait longer.
         let (pool, background) = (pool(url, POOL_SIZE, 2)?, pool(url, BACKGROUND_POOL_SIZE, 30)?);
-        let store = PostgresStore { pool, background };
+        let store = PostgresStore { pool, background, clock: Clock::System };
         store.migrate().await?;
         store.warm().await;
         Ok(store)
@@ -95,7 +98,7 @@ impl PostgresStore {
     /// [`connect`]: PostgresStore::connect
     pub async fn connect_existing(url: &str) -> Result<PostgresStore, StoreError> {
         let (pool, background) = (pool(url, POOL_SIZE, 2)?, pool(url, BACKGROUND_POOL_SIZE, 30)?);
-        let store = PostgresStore { pool, background };
+        let store = PostgresStore { pool, background, clock: Clock::System };
         let place = describe(url);
         let client = match store.pool.get().await {
             Ok(c) => c,
@@ -113,6 +116,12 @@ impl PostgresStore {
         }
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// The same store with its job queue reading "now" from `clock`: claims, their leases and
+    /// the times the queue writes. A test moves a manual clock past a lease instead of sleeping.
+    pub fn with_clock(self, clock: Clock) -> PostgresStore {
+        PostgresStore { clock, ..self }
     }
 
     /// Opens every pooled connection and prepares the statements of the USSD path on each (see

@@ -9,7 +9,7 @@ use crate::BoxFuture;
 use crate::lifecycle::{JobKind, JobState};
 use crate::store::columns::job_columns;
 use crate::store::plan::{self, JobEnd};
-use crate::store::{ClaimedJob, Effects, Finished, JobFinish, JobQueue, JobRow, StoreError, now_ms};
+use crate::store::{ClaimedJob, Effects, Finished, JobFinish, JobQueue, JobRow, StoreError};
 use crate::types::Reference;
 
 impl JobQueue for SqliteStore {
@@ -19,8 +19,9 @@ impl JobQueue for SqliteStore {
         limit: u32,
         lease_ms: i64,
     ) -> BoxFuture<'a, Result<Vec<ClaimedJob>, StoreError>> {
-        let worker = worker.to_owned();
-        self.exec(move |t| claim_tx(t, &worker, limit, lease_ms, now_ms()))
+        let (worker, clock) = (worker.to_owned(), self.clock.clone());
+        // Now is read on the store thread, when the claim runs, as it always was.
+        self.exec(move |t| claim_tx(t, &worker, limit, lease_ms, clock.now_ms()))
     }
 
     fn finish_job<'a>(
@@ -29,8 +30,8 @@ impl JobQueue for SqliteStore {
         finish: JobFinish,
         effects: Option<Effects>,
     ) -> BoxFuture<'a, Result<Finished, StoreError>> {
-        let job = job.clone();
-        self.exec(move |t| finish_tx(t, &job, &finish, effects.as_ref()))
+        let (job, clock) = (job.clone(), self.clock.clone());
+        self.exec(move |t| finish_tx(t, &job, &finish, effects.as_ref(), clock.now_ms()))
     }
 
     fn jobs(
@@ -70,13 +71,14 @@ impl JobQueue for SqliteStore {
     }
 
     fn retry_job(&self, id: i64) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let clock = self.clock.clone();
         self.exec(move |t| {
             let n = t
                 .prepare_cached(
                     "UPDATE jobs SET state = 'ready', failures = 0, run_at = ?2, updated_at = ?2 \
                      WHERE id = ?1 AND state = 'dead'",
                 )?
-                .execute(params![id, now_ms()])?;
+                .execute(params![id, clock.now_ms()])?;
             Ok(n == 1)
         })
     }
@@ -120,8 +122,8 @@ fn finish_tx(
     job: &ClaimedJob,
     finish: &JobFinish,
     effects: Option<&Effects>,
+    now: i64,
 ) -> Result<Finished, StoreError> {
-    let now = now_ms();
     let fenced = one(
         t,
         "SELECT id FROM jobs WHERE id = ?1 AND state = 'running' AND locked_by = ?2 AND tries = ?3",

@@ -34,6 +34,7 @@ use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
 use crate::BoxFuture;
+use crate::clock::Clock;
 use crate::store::{StoreError, now_ms};
 use crate::types::{Locale, Msisdn};
 
@@ -80,6 +81,8 @@ pub struct SqliteStore {
     tx: mpsc::Sender<Command>,
     languages: Mutex<LanguageCache>,
     pending: Pending,
+    /// Where the job queue reads "now" (the system's clock unless a test chose another).
+    clock: Clock,
 }
 
 /// Remembered languages, so no hop waits on the store thread to learn one. Coherent because
@@ -154,7 +157,13 @@ impl SqliteStore {
             .name("njia-sqlite".into())
             .spawn(move || run(conn, rx, thread_pending))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(SqliteStore { tx, languages: Mutex::new(languages), pending })
+        Ok(SqliteStore { tx, languages: Mutex::new(languages), pending, clock: Clock::System })
+    }
+
+    /// The same store with its job queue reading "now" from `clock`: claims, their leases and
+    /// the times the queue writes. A test moves a manual clock past a lease instead of sleeping.
+    pub fn with_clock(self, clock: Clock) -> SqliteStore {
+        SqliteStore { clock, ..self }
     }
 
     fn remember_language(&self, msisdn: Msisdn, locale: Option<Locale>) {

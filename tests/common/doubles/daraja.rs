@@ -1,6 +1,7 @@
 //! The M-Pesa Daraja double: OAuth, STK push, its callbacks and STK push query, with knobs for
 //! the answers a client must survive (spike arrest, a locked subscriber, a refused token, a
-//! slow token endpoint, an answer that comes too late, a result still being processed).
+//! slow token endpoint, an answer that comes too late, a result still being processed, a push
+//! held open with no answer at all while the test acts).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -101,7 +102,8 @@ pub struct RecordedPush {
     pub body: Value,
     /// When the push arrived.
     pub at: Instant,
-    /// The HTTP status the double answered (or, for a timed-out answer, will answer).
+    /// The HTTP status the double answered (or, for a timed-out answer, will answer); 0 for a
+    /// held push, which is never answered.
     pub status: u16,
     /// `errorCode` of an error answer.
     pub error_code: Option<String>,
@@ -175,12 +177,16 @@ struct DarajaState {
     token_delay: Duration,
     requests: usize,
     sequence: u64,
+    /// Phones whose pushes are held open, unanswered.
+    hold: HashSet<String>,
 }
 
 #[derive(Clone)]
 struct DarajaShared {
     state: Arc<Mutex<DarajaState>>,
     http: reqwest::Client,
+    /// Told of each push held (see [`DarajaDouble::hold_pushes_to`]).
+    held: Arc<tokio::sync::Notify>,
 }
 
 /// A Daraja (M-Pesa) double: OAuth, STK push, its callbacks and STK push query.
@@ -189,6 +195,7 @@ pub struct DarajaDouble {
     pub url: String,
     pub config: DarajaDoubleConfig,
     state: Arc<Mutex<DarajaState>>,
+    held: Arc<tokio::sync::Notify>,
     server: JoinHandle<()>,
 }
 
@@ -225,9 +232,11 @@ impl DarajaDouble {
             token_delay: Duration::ZERO,
             requests: 0,
             sequence: 0,
+            hold: HashSet::new(),
         }));
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("callback client");
-        let shared = DarajaShared { state: state.clone(), http };
+        let held = Arc::new(tokio::sync::Notify::new());
+        let shared = DarajaShared { state: state.clone(), http, held: Arc::clone(&held) };
         let router = Router::new()
             .route("/oauth/v1/generate", get(daraja_oauth))
             .route("/mpesa/stkpush/v1/processrequest", post(daraja_push))
@@ -235,7 +244,20 @@ impl DarajaDouble {
             .fallback(daraja_not_found)
             .with_state(shared);
         let (url, server) = serve(router).await;
-        DarajaDouble { url, config, state, server }
+        DarajaDouble { url, config, state, held, server }
+    }
+
+    /// Holds every later valid push to `phone` (`2547…`) open: it is recorded (status 0), then
+    /// never answered and never accepted, until the client gives up or goes away. Seen from
+    /// the client, the push went out and its answer has not come: the moment a test can act
+    /// in, told by [`Self::push_held`] however long the push took to come.
+    pub fn hold_pushes_to(&self, phone: &str) {
+        lock(&self.state).hold.insert(phone.to_owned());
+    }
+
+    /// Resolves once a push was held (at once if one was held since the last call).
+    pub async fn push_held(&self) {
+        self.held.notified().await;
     }
 
     /// The answer to every later push, once the queue of [`Self::push_behaviours_next`] is empty.
@@ -596,7 +618,13 @@ fn bearer_ok(st: &DarajaState, headers: &HeaderMap) -> bool {
 /// What the push handler does once it has released the lock.
 enum PushAnswer {
     Now(Response),
-    Accepted { answer: Value, job: CallbackJob, late: bool },
+    /// No answer at all (see [`DarajaDouble::hold_pushes_to`]).
+    Held,
+    Accepted {
+        answer: Value,
+        job: CallbackJob,
+        late: bool,
+    },
 }
 
 async fn daraja_push(State(s): State<DarajaShared>, headers: HeaderMap, body: Bytes) -> Response {
@@ -631,9 +659,12 @@ async fn daraja_push(State(s): State<DarajaShared>, headers: HeaderMap, body: By
             checkout_request_id: None,
             merchant_request_id: None,
         };
-        // `Ok(late)` accepts the push, answering late when `late`; `Err` refuses it.
-        let decision: Result<bool, DarajaFailure> = if let Err(failure) = st.validate_push(&v) {
+        // `Ok(Some(late))` accepts the push, answering late when `late`; `Ok(None)` holds it;
+        // `Err` refuses it.
+        let decision: Result<Option<bool>, DarajaFailure> = if let Err(failure) = st.validate_push(&v) {
             Err(failure)
+        } else if st.hold.contains(&push.phone) {
+            Ok(None)
         } else if st.subscriber_locked(&push.phone, now) {
             Err((
                 500,
@@ -648,8 +679,8 @@ async fn daraja_push(State(s): State<DarajaShared>, headers: HeaderMap, body: By
                     st.current_token = Some(random_from(ALNUM, 28));
                     Err((404, "404.001.03", "Invalid Access Token".into()))
                 }
-                PushBehaviour::Accept => Ok(false),
-                PushBehaviour::TimeoutAfterAccept => Ok(true),
+                PushBehaviour::Accept => Ok(Some(false)),
+                PushBehaviour::TimeoutAfterAccept => Ok(Some(true)),
             }
         };
         let answer = match decision {
@@ -659,7 +690,11 @@ async fn daraja_push(State(s): State<DarajaShared>, headers: HeaderMap, body: By
                 push.error_message = Some(message.clone());
                 PushAnswer::Now(daraja_error(status, code, &message))
             }
-            Ok(late) => {
+            Ok(None) => {
+                push.status = 0;
+                PushAnswer::Held
+            }
+            Ok(Some(late)) => {
                 let (answer, job) = st.accept(&v, &mut push, now);
                 PushAnswer::Accepted { answer, job, late }
             }
@@ -669,6 +704,7 @@ async fn daraja_push(State(s): State<DarajaShared>, headers: HeaderMap, body: By
     };
     match answer {
         PushAnswer::Now(response) => response,
+        PushAnswer::Held => hold(&s).await,
         PushAnswer::Accepted { answer, job, late } => {
             tokio::spawn(deliver_callbacks(s.clone(), job));
             if late {
@@ -677,6 +713,13 @@ async fn daraja_push(State(s): State<DarajaShared>, headers: HeaderMap, body: By
             json_response(200, &answer)
         }
     }
+}
+
+/// Never answers: the push stays open until the client gives up or goes away.
+async fn hold(s: &DarajaShared) -> Response {
+    // A permit, not only a wake-up of waiters: a test that asks after the push came is told too.
+    s.held.notify_one();
+    std::future::pending().await
 }
 
 async fn deliver_callbacks(s: DarajaShared, job: CallbackJob) {
