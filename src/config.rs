@@ -176,6 +176,10 @@ pub struct BackendSection {
     /// Services whose requests are delivered here.
     #[serde(default)]
     pub services: Vec<String>,
+    /// Catalogue agencies every service of which is delivered here (`agencies = ["kra"]`):
+    /// one line for an agency's hundred services, and a new row needs no configuration.
+    #[serde(default)]
+    pub agencies: Vec<String>,
 }
 
 /// One channel. Every authentication rule given must pass.

@@ -183,6 +183,16 @@ impl Catalog {
         out
     }
 
+    /// The text of attribute `attr` of message `id` in `locale` itself (no fallback: the
+    /// checker asks each locale for its own words), formatted without arguments. The catalogue
+    /// keeps a service's search words there: `svc-land-rates` and its `.keywords`.
+    pub fn attribute(&self, locale: &Locale, id: &str, attr: &str) -> Option<String> {
+        let l = self.get(locale)?;
+        let pattern = l.bundle.get_message(id)?.get_attribute(attr)?.value();
+        let mut errors = Vec::new();
+        Some(l.bundle.format_pattern(pattern, None, &mut errors).into_owned())
+    }
+
     /// Like [`Catalog::format`], but `None` when Fluent reported an error (a variable the
     /// message uses was not given): what a citizen would see then holds a raw `{$…}`.
     pub fn format_strict<'a>(
@@ -261,15 +271,22 @@ fn load_locale(dir: &Path, locale: Locale, problems: &mut Vec<Problem>) -> Local
     let mut resources = Vec::new();
     let mut messages = BTreeMap::new();
     let mut fingerprint = std::collections::hash_map::DefaultHasher::new();
+    // The locale's own files, and those one folder down: the catalogue keeps one file per
+    // agency in `locales/<lang>/catalogue/`, so each agency edits its own words only.
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => {
-            rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "ftl")).collect()
-        }
+        Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).collect(),
         Err(e) => {
             problems.push(Problem::error(Place::whole_file(dir), format!("cannot read: {e}"), "check permissions"));
             Vec::new()
         }
     };
+    let folders: Vec<PathBuf> = files.iter().filter(|p| p.is_dir()).cloned().collect();
+    for folder in folders {
+        if let Ok(rd) = std::fs::read_dir(&folder) {
+            files.extend(rd.filter_map(Result::ok).map(|e| e.path()));
+        }
+    }
+    files.retain(|p| p.is_file() && p.extension().is_some_and(|x| x == "ftl"));
     files.sort();
     for file in files {
         let source = match std::fs::read_to_string(&file) {

@@ -381,12 +381,14 @@ api_key_env = "T_AT"
 base_url = "{agency}"
 secret_env = "T_LANDS"
 services = ["land-rates", "licence-renewal"]
+agencies = [{agencies}]
 "#,
         data = data.display(),
         root = root.display(),
         daraja = world.daraja.url,
         sms = world.sms.url,
         agency = world.agency.url,
+        agencies = common::shipped_agencies().iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", "),
     );
     let config = dir.path().join("njia.toml");
     std::fs::write(&config, toml).unwrap();

@@ -6,11 +6,11 @@ language-en = English
 
 home-title = Welcome to e-Citizen
 home-land = Pay land rates
-home-licence = Renew driving licence
-home-kra = Check KRA PIN
+home-licence = Driving licence
+home-kra = KRA PIN
 home-status = Application status
 home-agencies = Government agencies
-home-language = Change language
+home-language = Language
 
 pay-mpesa = Pay with M-Pesa
 cancel = Cancel

@@ -6,11 +6,11 @@ language-en = English
 
 home-title = Karibu e-Citizen
 home-land = Lipa ushuru wa ardhi
-home-licence = Huisha leseni ya udereva
-home-kra = Angalia PIN ya KRA
+home-licence = Leseni ya udereva
+home-kra = PIN ya KRA
 home-status = Hali ya ombi
 home-agencies = Mashirika ya serikali
-home-language = Badilisha lugha
+home-language = Lugha
 
 pay-mpesa = Lipa kwa M-Pesa
 cancel = Ghairi

@@ -147,8 +147,8 @@ fn known_values(m: &Menu, menus: &[Menu], files: &DataFiles, http: &[String]) ->
                         add(k, v.canonical().map(|c| BTreeSet::from([c.into_owned()])));
                     }
                 }
-                if let Some(l) = list {
-                    add(&l.save_as, None);
+                if let Some(save_as) = list.as_ref().and_then(|l| l.save_as.as_ref()) {
+                    add(save_as, None);
                 }
             }
             Kind::Input(i) => add(&i.save_as, i.validate.one_of.as_ref().map(|o| o.iter().cloned().collect())),

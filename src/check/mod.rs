@@ -22,7 +22,8 @@ use crate::handoff::SMS_MESSAGES;
 use crate::hub::HUB_MESSAGES;
 use crate::i18n::Catalog;
 use crate::keywords;
-use crate::menu::{self, Action, Kind, Menu, MenuSet, ScreenId};
+use crate::menu::catalogue::{CODE_VAR, FEE_VAR, NAME_VAR, Paid};
+use crate::menu::{self, Action, Kind, ListNext, Menu, MenuSet, ScreenId};
 use crate::types::Locale;
 
 /// Width assumed for a variable with no declared maximum (reported as an error too).
@@ -459,8 +460,18 @@ fn edges(m: &Menu) -> Vec<Vec<ScreenId>> {
     m.screens
         .iter()
         .map(|s| match &s.kind {
-            Kind::Menu { options, list } => options.iter().map(|o| o.goto).chain(list.iter().map(|l| l.next)).collect(),
-            Kind::Input(i) => vec![i.next],
+            Kind::Menu { options, list } => {
+                let listed: Vec<ScreenId> = match list.as_ref().map(|l| l.next) {
+                    Some(ListNext::Screen(next)) => vec![next],
+                    // A list of services may hold any of them.
+                    Some(ListNext::Service) => {
+                        m.catalogue.iter().flat_map(|c| c.services.iter().map(|s| s.entry)).collect()
+                    }
+                    None => Vec::new(),
+                };
+                options.iter().map(|o| o.goto).chain(listed).collect()
+            }
+            Kind::Input(i) => std::iter::once(i.next).chain(i.search.as_ref().map(|s| s.empty)).collect(),
             Kind::Lookup(l) => vec![l.next],
             Kind::Language { next, .. } => vec![next.unwrap_or(m.start)],
             Kind::Submit(_) | Kind::End => Vec::new(),
@@ -519,11 +530,13 @@ fn ways_out(m: &Menu, edges: &[Vec<ScreenId>], problems: &mut Vec<Problem>) {
 /// Variables each screen sets when the user leaves it.
 fn sets(m: &Menu, s: ScreenId) -> Vec<&str> {
     match &m.screen(s).kind {
-        Kind::Input(i) if !i.secret => vec![i.save_as.as_str()],
+        Kind::Input(i) if !i.secret => {
+            std::iter::once(i.save_as.as_str()).chain(i.search.as_ref().map(|s| s.results.as_str())).collect()
+        }
         Kind::Menu { options, list } => options
             .iter()
             .flat_map(|o| o.set.iter().map(|(k, _)| k.as_str()))
-            .chain(list.iter().map(|l| l.save_as.as_str()))
+            .chain(list.iter().filter_map(|l| l.save_as.as_deref()))
             .collect(),
         Kind::Lookup(l) => l.provides.iter().map(String::as_str).collect(),
         _ => Vec::new(),
@@ -537,6 +550,15 @@ fn available_vars(m: &Menu, edges: &[Vec<ScreenId>]) -> Vec<BTreeSet<String>> {
     let mut queue: VecDeque<usize> =
         std::iter::once(m.start).chain(m.language_screen).map(|s| usize::from(s.0)).collect();
     let mut visited = vec![false; n];
+    // Entering a catalogue service sets its code and name, whichever way it was reached.
+    for (i, s) in m.screens.iter().enumerate() {
+        if let (Some(service), Some(c)) = (s.service, m.catalogue.as_deref()) {
+            avail[i].extend([CODE_VAR.to_owned(), NAME_VAR.to_owned()]);
+            if matches!(c.service(service).paid, Paid::Fixed(_)) {
+                avail[i].insert(FEE_VAR.to_owned());
+            }
+        }
+    }
     while let Some(i) = queue.pop_front() {
         visited[i] = true;
         let mut out = avail[i].clone();

@@ -178,11 +178,14 @@ pub struct Outcome {
     pub step: Step,
     /// The user chose this language: remember it for their phone number.
     pub language: Option<Locale>,
+    /// A catalogue search found nothing for these words: count them (never with the number),
+    /// so administrators learn what citizens look for.
+    pub missed: Option<String>,
 }
 
 impl From<Step> for Outcome {
     fn from(step: Step) -> Outcome {
-        Outcome { step, language: None }
+        Outcome { step, language: None, missed: None }
     }
 }
 

@@ -55,10 +55,61 @@ pub fn serve(menus: &MenuSet, catalog: &Catalog, limits: impl Fn(&Menu) -> Vec<u
 #[derive(Debug, Default)]
 pub struct Prepared {
     locales: Vec<(Locale, PreparedLocale)>,
+    /// The catalogue's search index, when the menu has a catalogue.
+    finder: Option<Finder>,
+}
+
+/// The search index over every catalogue service's names and keywords in every locale (a
+/// citizen finds a service by either language's words), with what ranks ties.
+#[derive(Debug)]
+pub(super) struct Finder {
+    index: crate::search::Index,
+    /// How often each service is used, by service index: ties rank by it.
+    popularity: Vec<u32>,
+    /// Each service's code as text, by service index: what a results list holds.
+    codes: Vec<Box<str>>,
+}
+
+impl Finder {
+    fn new(menu: &Menu, catalog: &Catalog) -> Option<Finder> {
+        let catalogue = menu.catalogue.as_deref()?;
+        let mut b = crate::search::Builder::default();
+        for (i, service) in catalogue.services.iter().enumerate() {
+            let doc = i as u32;
+            for locale in catalog.locales() {
+                if catalog.message(locale, &service.name).is_some() {
+                    b.add(doc, crate::search::Field::Name, &catalog.format(locale, &service.name, None));
+                }
+                if let Some(words) = catalog.attribute(locale, &service.name, "keywords") {
+                    b.add(doc, crate::search::Field::Keyword, &words);
+                }
+            }
+            // Typing a service's code finds it too.
+            b.add(doc, crate::search::Field::Keyword, itoa::Buffer::new().format(service.code));
+        }
+        Some(Finder {
+            index: b.build(),
+            popularity: catalogue.services.iter().map(|s| s.popularity).collect(),
+            codes: catalogue.services.iter().map(|s| itoa::Buffer::new().format(s.code).into()).collect(),
+        })
+    }
+
+    /// The codes of the services `query` finds, best first, at most `limit`.
+    pub(super) fn find(&self, query: &str, limit: usize) -> Vec<Box<str>> {
+        let mut hits = Vec::new();
+        self.index.search(query, &self.popularity, limit, &mut hits);
+        hits.iter().filter_map(|h| self.codes.get(h.doc as usize).cloned()).collect()
+    }
+
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.index.heap_bytes() + self.popularity.len() * 4 + self.codes.iter().map(|c| c.len() + 16).sum::<usize>()
+    }
 }
 
 #[derive(Debug)]
 pub(super) struct PreparedLocale {
+    /// Per catalogue service (by index), its name: the label of a listed service.
+    pub(super) services: Vec<Line>,
     /// Per screen, per option (menu and language screens; empty for other kinds).
     pub(super) labels: Vec<Vec<Line>>,
     /// Per screen, its text when that uses no variable (the same on every render).
@@ -203,7 +254,13 @@ impl Prepared {
                     })
                     .collect();
                 let nav = &menu.nav;
+                let services = menu
+                    .catalogue
+                    .as_deref()
+                    .map(|c| c.services.iter().map(|sv| Line::new(f(&sv.name))).collect())
+                    .unwrap_or_default();
                 let prepared = PreparedLocale {
+                    services,
                     labels,
                     headers,
                     fixed,
@@ -214,13 +271,23 @@ impl Prepared {
                 (locale.clone(), prepared)
             })
             .collect();
-        Prepared { locales }
+        Prepared { locales, finder: Finder::new(menu, catalog) }
+    }
+
+    /// The catalogue's search, when the menu has a catalogue and serving prepared it.
+    pub(super) fn finder(&self) -> Option<&Finder> {
+        self.finder.as_ref()
+    }
+
+    /// Bytes the search index holds, for the memory figure.
+    pub fn search_heap_bytes(&self) -> usize {
+        self.finder.as_ref().map_or(0, Finder::heap_bytes)
     }
 
     /// Nothing prepared: every render is laid out on the spot (the checker's layouts, and the
     /// pages being prepared).
     pub fn none() -> &'static Prepared {
-        static NONE: Prepared = Prepared { locales: Vec::new() };
+        static NONE: Prepared = Prepared { locales: Vec::new(), finder: None };
         &NONE
     }
 

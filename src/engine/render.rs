@@ -9,7 +9,7 @@ use fluent::{FluentArgs, FluentValue};
 use super::prepared::{PreparedLocale, fixed_page, nav_line, prepared_text};
 use super::{Ctx, Frame, MAX_STACK, Secrets, Session, Step, Value};
 use crate::gsm7;
-use crate::menu::{Condition, Kind, ScreenId};
+use crate::menu::{Condition, Kind, ListNext, ScreenId};
 use crate::types::Locale;
 
 /// The localized apology that replaces a screen whose text could not be formatted (a variable
@@ -95,6 +95,9 @@ pub(super) fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> V
             (Kind::Language { options, .. }, Item::Option(i)) => {
                 option_label(ctx, prepared, s, &options[i].label.id, i)
             }
+            (Kind::Menu { list: Some(list), .. }, Item::ListItem(i)) if list.next == ListNext::Service => {
+                service_label(ctx, prepared, s, s.list(&list.var).get(i).map_or("", |c| &**c))
+            }
             (Kind::Menu { list: Some(list), .. }, Item::ListItem(i)) => {
                 let text = s.list(&list.var).get(i).map(|v| v.to_string()).unwrap_or_default();
                 let cost = LineCost::of(&text);
@@ -113,6 +116,26 @@ pub(super) fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> V
     };
     let pages = paginate(ctx, s, &nav, header_cost, &labels);
     View { labels: labels.into_iter().map(|(t, _)| t).collect(), pages, header, error, nav, broken }
+}
+
+/// A listed catalogue service, shown by its name (the code itself if the catalogue no longer
+/// has it).
+fn service_label<'a>(
+    ctx: Ctx<'a>,
+    prepared: Option<&'a PreparedLocale>,
+    s: &Session,
+    code: &str,
+) -> (Cow<'a, str>, LineCost) {
+    let found = ctx.menu.catalogue.as_deref().and_then(|c| Some((c, c.index_of(code.parse().ok()?)?)));
+    let text = match found {
+        Some((c, i)) => match prepared.and_then(|p| p.services.get(usize::from(i))) {
+            Some(line) => return (Cow::Borrowed(&*line.text), line.cost),
+            None => ctx.catalog.format(&s.locale, &c.service(i).name, None).into_owned(),
+        },
+        None => code.to_owned(),
+    };
+    let cost = LineCost::of(&text);
+    (Cow::Owned(text), cost)
 }
 
 fn option_label<'a>(

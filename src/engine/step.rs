@@ -7,8 +7,12 @@ use std::borrow::Cow;
 use super::prepared::{fixed_for, fixed_layout, prepared_text};
 use super::render::{Item, apology, fit, format, items, page_text, render, view};
 use super::validation::{admit, admit_answer, parse_choice, validate};
-use super::{Answered, Ctx, LookupAnswer, LookupCall, Outcome, PaymentCall, Secrets, Session, Step, SubmitCall, Value};
-use crate::menu::{Kind, ScreenId};
+use super::{
+    Answered, Ctx, LookupAnswer, LookupCall, MAX_LIST_ITEMS, Outcome, PaymentCall, Secrets, Session, Step, SubmitCall,
+    Value,
+};
+use crate::menu::catalogue::{CODE_VAR, FEE_VAR, NAME_VAR, Paid};
+use crate::menu::{Kind, ListNext, ScreenId, Search};
 use crate::types::Locale;
 
 /// Starts a session: the language screen on first use, else the menu's start screen.
@@ -55,6 +59,17 @@ pub fn step(ctx: Ctx<'_>, s: &mut Session, input: &str) -> Outcome {
                 }
                 return render(ctx, s, Some("njia-invalid-choice")).into();
             }
+            // On the start screen a catalogue code opens its service: `*384*4021#` arrives as
+            // 4021 typed there, in every dialect that carries the extra digits, and a citizen
+            // who knows the code can type it too. Codes have three digits or more, so they are
+            // never a choice.
+            if s.screen == ctx.menu.start
+                && input.len() >= 3
+                && let Some(entry) = service_entry(ctx, input)
+            {
+                s.push();
+                return enter(ctx, s, entry).into();
+            }
             // Numbering is stable across pages, but only what this page shows can be chosen:
             // a citizen never lands somewhere they never saw (typing 16 on page 2, where 16
             // is on page 3, is a wrong choice, not a jump).
@@ -91,6 +106,9 @@ pub fn step(ctx: Ctx<'_>, s: &mut Session, input: &str) -> Outcome {
                         s.set_var(&inp.save_as, value);
                     }
                     s.push();
+                    if let Some(search) = &inp.search {
+                        return find(ctx, s, input, inp.next, search);
+                    }
                     enter(ctx, s, inp.next).into()
                 }
                 Err(()) => {
@@ -248,9 +266,16 @@ fn choose(ctx: Ctx<'_>, s: &mut Session, item: Item) -> Outcome {
         }
         (Kind::Menu { list: Some(list), .. }, Item::ListItem(i)) => {
             let chosen = s.list(&list.var).get(i).cloned().unwrap_or_default();
-            s.set_var(&list.save_as, Value::Text(chosen));
+            let next = match list.next {
+                ListNext::Screen(next) => Some(next),
+                ListNext::Service => service_entry(ctx, &chosen),
+            };
+            let Some(next) = next else { return render(ctx, s, Some("njia-invalid-choice")).into() };
+            if let Some(save_as) = &list.save_as {
+                s.set_var(save_as, Value::Text(chosen));
+            }
             s.push();
-            enter(ctx, s, list.next).into()
+            enter(ctx, s, next).into()
         }
         (Kind::Language { options, next }, Item::Option(i)) => {
             let locale = options[i].locale.clone();
@@ -262,7 +287,7 @@ fn choose(ctx: Ctx<'_>, s: &mut Session, item: Item) -> Outcome {
             } else {
                 s.push();
             }
-            Outcome { step: enter(ctx, s, target), language: Some(locale) }
+            Outcome { step: enter(ctx, s, target), language: Some(locale), missed: None }
         }
         _ => render(ctx, s, Some("njia-invalid-choice")).into(),
     }
@@ -302,6 +327,22 @@ fn go_back(ctx: Ctx<'_>, s: &mut Session) -> Step {
     render(ctx, s, None)
 }
 
+/// A search: the codes of what `query` finds go in the results list, and the session moves to
+/// the list, or to the screen saying nothing was found (whose words the caller counts).
+fn find(ctx: Ctx<'_>, s: &mut Session, query: &str, next: ScreenId, search: &Search) -> Outcome {
+    let found = ctx.prepared.finder().map(|f| f.find(query, MAX_LIST_ITEMS)).unwrap_or_default();
+    let missed = found.is_empty().then(|| query.to_owned());
+    let target = if found.is_empty() { search.empty } else { next };
+    s.set_var(&search.results, Value::List(found));
+    Outcome { step: enter(ctx, s, target), language: None, missed }
+}
+
+/// The screen the catalogue service with code `code` starts on.
+fn service_entry(ctx: Ctx<'_>, code: &str) -> Option<ScreenId> {
+    let catalogue = ctx.menu.catalogue.as_deref()?;
+    Some(catalogue.by_code(code.parse().ok()?)?.entry)
+}
+
 /// Moves to `target` and runs it: resting screens render, the others become steps.
 fn enter(ctx: Ctx<'_>, s: &mut Session, target: ScreenId) -> Step {
     s.screen = target;
@@ -310,6 +351,17 @@ fn enter(ctx: Ctx<'_>, s: &mut Session, target: ScreenId) -> Step {
         s.stack.clear();
     }
     let screen = ctx.menu.screen(target);
+    // Entering a catalogue service, by any way in (browse, search, a code dialled, a recent
+    // service), gives its screens the service's code and name.
+    if let (Some(i), Some(catalogue)) = (screen.service, ctx.menu.catalogue.as_deref()) {
+        let service = catalogue.service(i);
+        s.set_var(CODE_VAR, Value::Text(itoa::Buffer::new().format(service.code).into()));
+        let name = ctx.catalog.format(&s.locale, &service.name, None);
+        s.set_var(NAME_VAR, Value::Text(name.as_ref().into()));
+        if let Paid::Fixed(fee) = service.paid {
+            s.set_var(FEE_VAR, Value::Amount(fee));
+        }
+    }
     match &screen.kind {
         Kind::Menu { .. } | Kind::Input(_) | Kind::Language { .. } => render(ctx, s, None),
         Kind::End => {

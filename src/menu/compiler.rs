@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
+use super::catalogue::{Expanded, RESULTS_VAR, Synth, expand};
 use super::model::{MenuFile, OptionDef, ScreenDef, ValidateDef};
 use super::types::Rules;
 use super::{
-    Condition, Input, Kind, LanguageOption, ListOptions, Lookup, MAX_WIDTH, Menu, MenuOption, Message, Navigation,
-    Normalize, Payment, Screen, ScreenId, Sms, SmsLanguage, SmsStatus, Submit, Validation, normalize_code,
+    Condition, Input, Kind, LanguageOption, ListNext, ListOptions, Lookup, MAX_WIDTH, Menu, MenuOption, Message,
+    Navigation, Normalize, Payment, Screen, ScreenId, Search, Sms, SmsLanguage, SmsStatus, Submit, Validation,
+    normalize_code,
 };
 use crate::diag::{Place, Problem};
 use crate::types::Locale;
@@ -124,7 +126,53 @@ fn load_str_with(file: &Path, src: &str, problems: &mut Vec<Problem>, regexes: &
             return None;
         }
     };
-    Compiler { file, src, lines: crate::diag::LineIndex::new(src), problems, regexes }.compile(raw)
+    let mut raw = raw;
+    let lines = crate::diag::LineIndex::new(src);
+    let mut synth = Synth::default();
+    let expanded = match raw.catalogue.take() {
+        Some(def) => {
+            let place = |span: Range<usize>| Place::at_indexed(file, src, &lines, span.start);
+            let before = problems.len();
+            let e = expand(file, def.get_ref(), &place, &mut raw, &mut synth, problems);
+            if problems.len() > before {
+                return None;
+            }
+            e
+        }
+        None => None,
+    };
+    let before = problems.len();
+    let templates = expanded.as_ref().map(|e| e.template_files.clone()).unwrap_or_default();
+    let menu = Compiler { file, src, lines, problems, regexes, synth }.compile(raw, expanded);
+    once_per_template_line(problems, before, &templates);
+    menu
+}
+
+/// A mistake in a template line shows in every service of the template; it is reported once,
+/// saying how many services it touches.
+fn once_per_template_line(problems: &mut Vec<Problem>, from: usize, templates: &HashSet<PathBuf>) {
+    let mut seen: HashMap<(PathBuf, usize, usize, String), usize> = HashMap::new();
+    let mut kept: Vec<(Problem, usize)> = Vec::with_capacity(problems.len() - from);
+    for p in problems.drain(from..) {
+        if !templates.contains(&p.file) {
+            kept.push((p, 0));
+            continue;
+        }
+        let key = (p.file.clone(), p.line, p.col, p.fix.clone());
+        match seen.get(&key) {
+            Some(&i) => kept[i].1 += 1,
+            None => {
+                seen.insert(key, kept.len());
+                kept.push((p, 0));
+            }
+        }
+    }
+    problems.extend(kept.into_iter().map(|(mut p, more)| {
+        if more > 0 {
+            p.what = format!("{} (and in {more} more services of this template)", p.what);
+        }
+        p
+    }));
 }
 
 struct Compiler<'a> {
@@ -133,11 +181,16 @@ struct Compiler<'a> {
     lines: crate::diag::LineIndex,
     problems: &'a mut Vec<Problem>,
     regexes: &'a mut Regexes,
+    /// Places of the catalogue's screens, which come from other files.
+    synth: Synth,
 }
 
 impl Compiler<'_> {
     fn place(&self, span: Range<usize>) -> Place {
-        Place::at_indexed(self.file, self.src, &self.lines, span.start)
+        match self.synth.place(&span) {
+            Some(p) => p.clone(),
+            None => Place::at_indexed(self.file, self.src, &self.lines, span.start),
+        }
     }
 
     fn error(&mut self, span: Range<usize>, what: impl Into<String>, fix: impl Into<String>) {
@@ -149,7 +202,7 @@ impl Compiler<'_> {
         Message { id: s.get_ref().clone(), place: self.place(s.span()) }
     }
 
-    fn compile(mut self, raw: MenuFile) -> Option<Menu> {
+    fn compile(mut self, raw: MenuFile, expanded: Option<Expanded>) -> Option<Menu> {
         let mut index = HashMap::new();
         for (i, (name, _)) in raw.screens.iter().enumerate() {
             let Ok(idx) = u16::try_from(i) else {
@@ -331,7 +384,13 @@ impl Compiler<'_> {
             let d = def.get_ref();
             let text = d.text.as_ref().map(|t| self.message(t));
             let kind = self.compile_kind(name, d, &resolve, &rules, &mut var_places);
-            screens.push(Screen { name: name.get_ref().clone(), place, text, kind: kind.unwrap_or(Kind::End) });
+            screens.push(Screen {
+                name: name.get_ref().clone(),
+                place,
+                text,
+                kind: kind.unwrap_or(Kind::End),
+                service: None,
+            });
         }
         let sms = raw.sms.as_ref().map(|d| {
             let def = d.get_ref();
@@ -361,6 +420,17 @@ impl Compiler<'_> {
         }
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         self.src.hash(&mut hasher);
+        let catalogue = expanded.map(|e| {
+            e.hash.hash(&mut hasher);
+            let mut c = e.catalogue;
+            for (i, (service, entry)) in c.services.iter_mut().zip(&e.entries).enumerate() {
+                if let (Some(&id), Ok(i)) = (index.get(entry), u16::try_from(i)) {
+                    service.entry = id;
+                    screens[usize::from(id.0)].service = Some(i);
+                }
+            }
+            Box::new(c)
+        });
         Some(Menu {
             id: h.id.get_ref().clone(),
             file: self.file.to_path_buf(),
@@ -379,6 +449,7 @@ impl Compiler<'_> {
             var_values,
             sms,
             sms_sender,
+            catalogue,
             index,
         })
     }
@@ -402,8 +473,9 @@ impl Compiler<'_> {
         let k = kind.get_ref().as_str();
         // Fields each kind allows; anything else is a mistake worth naming.
         let allowed: &[&str] = match k {
-            "menu" => &["text", "options", "options_from", "save_as", "next"],
+            "menu" => &["text", "options", "options_from", "save_as", "next", "list"],
             "input" => &["text", "save_as", "validate", "secret", "navigation", "normalize", "next"],
+            "search" => &["text", "save_as", "validate", "navigation", "normalize", "next", "empty"],
             "lookup" => &["backend", "operation", "args", "provides", "next", "not_found", "text"],
             "submit" => &["text", "service", "payment", "fields"],
             "end" => &["text"],
@@ -412,7 +484,7 @@ impl Compiler<'_> {
                 self.error(
                     kind.span(),
                     format!("unknown screen kind {other:?}"),
-                    "use menu, input, lookup, submit, end or language",
+                    "use menu, input, search, lookup, submit, end or language",
                 );
                 return None;
             }
@@ -426,7 +498,7 @@ impl Compiler<'_> {
                 );
             }
         }
-        let need_text = matches!(k, "menu" | "input" | "end" | "language" | "submit");
+        let need_text = matches!(k, "menu" | "input" | "search" | "end" | "language" | "submit");
         if need_text && d.text.is_none() {
             self.error(
                 kind.span(),
@@ -456,7 +528,27 @@ impl Compiler<'_> {
                     .iter()
                     .filter_map(|o| self.menu_option(o, resolve, rules))
                     .collect::<Vec<_>>();
+                let services = match d.list.as_ref().map(|l| (l.get_ref().as_str(), l.span())) {
+                    None => false,
+                    Some(("services", _)) => true,
+                    Some((other, span)) => {
+                        self.error(
+                            span,
+                            format!("unknown list {other:?}"),
+                            "use list = \"services\" (catalogue codes)",
+                        );
+                        false
+                    }
+                };
+                if let (Some(l), None) = (&d.list, &d.options_from) {
+                    self.error(l.span(), "list says what options_from holds, and there is none", "add options_from");
+                }
                 let list = match &d.options_from {
+                    Some(var) if services => Some(ListOptions {
+                        var: var.get_ref().clone(),
+                        save_as: d.save_as.as_ref().map(|v| v.get_ref().clone()),
+                        next: ListNext::Service,
+                    }),
                     Some(var) => {
                         let save_as = required(self, &d.save_as, "save_as");
                         let next = match &d.next {
@@ -470,7 +562,11 @@ impl Compiler<'_> {
                                 None
                             }
                         };
-                        Some(ListOptions { var: var.get_ref().clone(), save_as: save_as?, next: next? })
+                        Some(ListOptions {
+                            var: var.get_ref().clone(),
+                            save_as: Some(save_as?),
+                            next: ListNext::Screen(next?),
+                        })
                     }
                     None => None,
                 };
@@ -483,8 +579,15 @@ impl Compiler<'_> {
                 }
                 Some(Kind::Menu { options, list })
             }
-            "input" => {
+            "input" | "search" => {
                 let save_as = required(self, &d.save_as, "save_as");
+                let search = match (k, &d.empty) {
+                    ("search", Some(e)) => {
+                        resolve(self, e).map(|empty| Search { results: RESULTS_VAR.to_owned(), empty })
+                    }
+                    ("search", None) => required(self, &None, "empty").and(None),
+                    _ => None,
+                };
                 let next = match &d.next {
                     Some(n) => resolve(self, n),
                     None => required(self, &None, "next").and(None),
@@ -518,6 +621,7 @@ impl Compiler<'_> {
                     navigation_declared: d.navigation.as_ref().map(|s| *s.get_ref()),
                     normalize,
                     next: next?,
+                    search,
                 }))
             }
             "lookup" => {
@@ -717,7 +821,9 @@ fn present_fields(d: &ScreenDef) -> Vec<(&'static str, Range<usize>)> {
         operation,
         not_found,
         service,
-        payment
+        payment,
+        empty,
+        list
     );
     macro_rules! list {
         ($($f:ident),*) => { $( if let Some(v) = &d.$f { out.push((stringify!($f), v.first().map_or(0..0, |x| x.span()))); } )* };

@@ -11,18 +11,21 @@
 //!   "did you mean" hints.
 //! - `routing`: [`MenuSet`], service codes to menus, and which menus a channel may reach.
 //! - `sms`: the `[sms]` section and its [`Keyword`]s.
+//! - [`catalogue`]: services as rows and flows as templates, expanded into screens at load.
 //! - [`model`]: the TOML file as written, with spans.
 
+pub mod catalogue;
 mod compiler;
 pub mod model;
 mod routing;
 mod sms;
 mod types;
 
+pub use catalogue::Catalogue;
 pub use compiler::{closest, load_dir, load_str};
 pub use routing::{MenuFilter, MenuSet, allows, normalize_code};
 pub use sms::{Action, Keyword, Sms, SmsLanguage, SmsStatus};
 pub use types::{
-    Condition, Input, Kind, LanguageOption, ListOptions, Lookup, MAX_WIDTH, Menu, MenuOption, Message, Navigation,
-    Normalize, Payment, Screen, ScreenId, Submit, Validation,
+    Condition, Input, Kind, LanguageOption, ListNext, ListOptions, Lookup, MAX_WIDTH, Menu, MenuOption, Message,
+    Navigation, Normalize, Payment, Screen, ScreenId, Search, Submit, Validation,
 };

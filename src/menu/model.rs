@@ -19,6 +19,8 @@ pub struct MenuFile {
     pub screens: BTreeMap<Spanned<String>, Spanned<ScreenDef>>,
     /// SMS keywords citizens send to the short code, and the replies they get.
     pub sms: Option<Spanned<SmsDef>>,
+    /// The national catalogue: services as rows, flows as templates.
+    pub catalogue: Option<Spanned<super::catalogue::model::CatalogueDef>>,
 }
 
 /// The `[sms]` table. Keywords are Fluent message ids whose value in each locale is the word
@@ -81,7 +83,7 @@ pub struct NavigationDef {
     pub more: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariableDef {
     /// Widest value as shown; an amount defaults to 7 (`250,000`), a date to 10.
@@ -127,6 +129,13 @@ pub struct ScreenDef {
     pub service: Option<Spanned<String>>,
     pub payment: Option<Spanned<PaymentDef>>,
     pub fields: Option<Vec<Spanned<String>>>,
+    // search
+    /// The screen shown when a search finds nothing.
+    pub empty: Option<Spanned<String>>,
+    // menu (options_from)
+    /// What the listed items are: `services` lists services by their codes, shows each by
+    /// its name, and opens the one chosen.
+    pub list: Option<Spanned<String>>,
 }
 
 /// One option of a menu or language screen.

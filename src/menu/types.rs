@@ -58,6 +58,8 @@ pub struct Menu {
     pub sms: Option<Sms>,
     /// The sender id of this menu's receipts, when it has its own.
     pub sms_sender: Option<String>,
+    /// The catalogue whose services' screens this menu holds, if it has one.
+    pub catalogue: Option<Box<super::Catalogue>>,
     /// Screens by name, for [`Menu::screen_id`].
     pub(super) index: HashMap<String, ScreenId>,
 }
@@ -87,6 +89,9 @@ pub struct Screen {
     /// Fluent message id of the screen's text.
     pub text: Option<Message>,
     pub kind: Kind,
+    /// The catalogue service this screen starts (an index into its services): entering it
+    /// sets the service's code and name.
+    pub service: Option<u16>,
 }
 
 /// A Fluent message id with the place that names it.
@@ -119,8 +124,17 @@ pub struct MenuOption {
 #[derive(Debug)]
 pub struct ListOptions {
     pub var: String,
-    pub save_as: String,
-    pub next: ScreenId,
+    pub save_as: Option<String>,
+    pub next: ListNext,
+}
+
+/// Where choosing a listed item leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListNext {
+    /// One screen for every item.
+    Screen(ScreenId),
+    /// The items are catalogue codes, shown by their services' names: the chosen service.
+    Service,
 }
 
 #[derive(Debug)]
@@ -142,6 +156,16 @@ pub struct Input {
     pub navigation_declared: Option<bool>,
     pub normalize: Normalize,
     pub next: ScreenId,
+    /// A search screen: what was typed is looked up in the catalogue.
+    pub search: Option<Search>,
+}
+
+/// Where a search leads: `Input::next` lists what it found (saved in `results` as codes), or
+/// `empty` says it found nothing.
+#[derive(Debug)]
+pub struct Search {
+    pub results: String,
+    pub empty: ScreenId,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -358,6 +358,25 @@ fn agencies(config: &Config, menus: &MenuSet, sandbox: bool) -> Result<Arc<Agenc
         for service in &b.services {
             agencies.by_service.insert(service.clone(), Arc::clone(&backend));
         }
+        for agency in &b.agencies {
+            let known = menus
+                .menus
+                .iter()
+                .filter_map(|m| m.catalogue.as_deref())
+                .any(|c| c.agencies.iter().any(|a| a.id == *agency));
+            if !known {
+                return Err(StartError::Config(format!(
+                    "backends.{name}: no catalogue has an agency {agency:?}: use an agency id of menus/catalogue/*.toml"
+                )));
+            }
+            for c in menus.menus.iter().filter_map(|m| m.catalogue.as_deref()) {
+                let Some(a) = c.agencies.iter().position(|x| x.id == *agency) else { continue };
+                for s in c.services.iter().filter(|s| usize::from(s.agency) == a) {
+                    // A service named under `services` keeps the backend named for it.
+                    agencies.by_service.entry(s.id.clone()).or_insert_with(|| Arc::clone(&backend));
+                }
+            }
+        }
         agencies.by_name.insert(name.clone(), backend);
     }
     if !sandbox {
@@ -374,7 +393,7 @@ fn agencies(config: &Config, menus: &MenuSet, sandbox: bool) -> Result<Arc<Agenc
         missing.dedup();
         if !missing.is_empty() {
             return Err(StartError::Config(format!(
-                "no backend delivers service(s) {}: list them under `services` of a [backends.NAME] section",
+                "no backend delivers service(s) {}: list them under `services` (or their agencies under `agencies`) of a [backends.NAME] section",
                 missing.join(", ")
             )));
         }

@@ -199,6 +199,18 @@ pub async fn exchange_with(
     Ok((status, head.to_owned(), body.to_owned()))
 }
 
+/// The agency ids of the shipped catalogue (its `menus/catalogue/<agency>.toml` files): the
+/// doubles' one agency backend delivers for all of them.
+pub fn shipped_agencies() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("menus/catalogue");
+    let mut ids: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// The inputs of the shipped land-rates walk to the payment, cumulative as Africa's Talking
 /// sends them: dial, choose the language `lang`, land rates, a parcel, Pay.
 pub fn paid_walk(lang: &str) -> [String; 5] {

@@ -87,14 +87,20 @@ fn walk(locale: &str, inputs: &[&str]) -> String {
 
 /// One script per flow, walked in both languages (the first input picks the language).
 const SCRIPTS: &[(&str, &[&str])] = &[
-    ("land", &["1", "7", "1", "bad parcel", "nairobi/block82/9999", "kajiado/1234", "1"]),
+    ("land", &["1", "9", "1", "bad parcel", "nairobi/block82/9999", "kajiado/1234", "1"]),
     ("licence", &["1", "2", "DL123456", "2", "1"]),
     ("licence-back", &["1", "2", "DL654321", "0", "DL654321", "1", "2"]),
     ("kra", &["1", "3", "P051234567X"]),
     ("status", &["1", "4", "1"]),
     ("status-typed", &["1", "4", "3", "nj-7k2qx"]),
     ("agencies", &["1", "5", "98", "98", "98", "0", "12"]),
-    ("language", &["1", "6", "2", "00", "1", "2"]),
+    ("language", &["1", "8", "2", "00", "1", "2"]),
+    // #13: the catalogue: search (a typo, a Swahili word in either language), a search that
+    // finds nothing, browse to an information END, a fixed fee, and a code typed at home.
+    ("search", &["1", "6", "lesenj", "2"]),
+    ("search-none", &["1", "6", "xyzzy", "2", "98", "0", "1", "1", "3"]),
+    ("fee", &["1", "7", "1", "1", "2", "kajiado/1234", "1"]),
+    ("code", &["1", "6201", "12345678", "1"]),
 ];
 
 #[test]

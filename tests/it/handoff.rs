@@ -429,7 +429,25 @@ async fn production_mode_refuses_to_start_without_what_it_needs() {
             Ok(_) => panic!("started without what it needs"),
         }
     };
-    assert!(err(base()).await.contains("no backend delivers service(s) land-rates, licence-renewal"));
+    let missing = err(base()).await;
+    assert!(missing.contains("no backend delivers service(s) "), "{missing}");
+    for service in ["land-rates", "licence-renewal", "good-conduct"] {
+        assert!(missing.contains(service), "{service} in {missing}");
+    }
+    // An agency no catalogue has is refused by name.
+    let mut c = base();
+    c.backends.insert(
+        "nowhere".into(),
+        njia::config::BackendSection {
+            base_url: "http://127.0.0.1:1".into(),
+            secret_env: "T".into(),
+            services: Vec::new(),
+            agencies: vec!["kraa".into()],
+        },
+    );
+    c.secrets.insert("T".into(), "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3".into());
+    let unknown = err(c).await;
+    assert!(unknown.contains("no catalogue has an agency \"kraa\""), "{unknown}");
     let daraja = DarajaDouble::start(DarajaDoubleConfig::default()).await;
     let agency = AgencyDouble::start(&AgencyDouble::new_secret()).await;
     let sms = AtSmsDouble::start("k").await;
@@ -544,12 +562,14 @@ api_key_env = "T_AT"
 base_url = "{agency}"
 secret_env = "T_LANDS"
 services = ["land-rates", "licence-renewal"]
+agencies = [{agencies}]
 "#,
         data = dir.path().join("data").display(),
         root = root.display(),
         daraja = daraja.url,
         sms = sms.url,
         agency = agency.url,
+        agencies = common::shipped_agencies().iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", "),
     );
     let config_path = dir.path().join("njia.toml");
     std::fs::write(&config_path, toml).unwrap();

@@ -771,7 +771,7 @@ fn breaking_something_on_purpose() {
     let dir = workdir();
     let menu = dir.path().join("menus/ecitizen.toml");
     let toml = std::fs::read_to_string(&menu).unwrap();
-    std::fs::write(&menu, replaced(&toml, r#"goto = "land-parcel""#, r#"goto = "land-parcl""#)).unwrap();
+    std::fs::write(&menu, replaced(&toml, r#"goto = "licence-number""#, r#"goto = "licence-numbr""#)).unwrap();
     let ftl = dir.path().join("locales/sw/ecitizen.ftl");
     let sw = std::fs::read_to_string(&ftl).unwrap();
     std::fs::write(&ftl, replaced(&sw, "home-land = Lipa ushuru wa ardhi\n", "")).unwrap();
@@ -780,7 +780,7 @@ fn breaking_something_on_purpose() {
     assert_eq!(check.status.code(), Some(1));
     let err = String::from_utf8_lossy(&check.stderr);
     let unknown = regex::Regex::new(
-        r#"menus/ecitizen\.toml:[0-9]+:[0-9]+: error: unknown screen "land-parcl" — did you mean "land-parcel"\?"#,
+        r#"menus/ecitizen\.toml:[0-9]+:[0-9]+: error: unknown screen "licence-numbr" — did you mean "licence-number"\?"#,
     )
     .unwrap();
     assert!(unknown.is_match(&err), "{err}");
@@ -795,7 +795,7 @@ fn breaking_something_on_purpose() {
         .unwrap();
     assert_eq!(serve.status.code(), Some(1));
     let err = String::from_utf8_lossy(&serve.stderr);
-    assert!(err.contains("refusing to start") && err.contains("land-parcl"), "{err}");
+    assert!(err.contains("refusing to start") && err.contains("licence-numbr"), "{err}");
     assert!(!dir.path().join("data").exists(), "nothing was created");
 }
 

@@ -35,10 +35,18 @@ async fn start_error(dir: &std::path::Path) -> Vec<String> {
 async fn serve_refuses_the_lookup_mistakes_check_reports() {
     // A backend that names neither a data file nor a configured backend.
     let dir = copy();
-    edit(&dir.path().join("menus/ecitizen.toml"), "backend = \"lands\"", "backend = \"land\"");
+    edit(&dir.path().join("menus/ecitizen.toml"), "backend = \"ntsa\"", "backend = \"ntsx\"");
     let problems = start_error(dir.path()).await;
     assert!(
-        problems.iter().any(|p| p.contains("ecitizen.toml:") && p.contains("no lookup backend \"land\"")),
+        problems.iter().any(|p| p.contains("ecitizen.toml:") && p.contains("no lookup backend \"ntsx\"")),
+        "{problems:#?}"
+    );
+    // The same in a catalogue agency's backend: reported at the agency file's line.
+    let dir = copy();
+    edit(&dir.path().join("menus/catalogue/lands.toml"), "backend = \"lands\"", "backend = \"land\"");
+    let problems = start_error(dir.path()).await;
+    assert!(
+        problems.iter().any(|p| p.contains("catalogue/lands.toml:6:") && p.contains("no lookup backend \"land\"")),
         "{problems:#?}"
     );
 
@@ -83,7 +91,7 @@ fn a_screen_that_cannot_be_formatted_is_the_apology_not_a_raw_placeable() {
     for (lang, apology) in [("en", "Sorry, there is a technical problem"), ("sw", "Samahani")] {
         let s = Session {
             locale: Locale::parse(lang).unwrap(),
-            screen: m.screen_id("land-confirm").unwrap(),
+            screen: m.screen_id("land-rates.confirm").unwrap(),
             page: 0,
             stack: Vec::new(),
             // The parcel, but not the owner or the amount.

@@ -58,6 +58,7 @@ pub fn production(
             base_url: agency.url.clone(),
             secret_env: "TEST_LANDS_SECRET".into(),
             services: vec!["land-rates".into(), "licence-renewal".into()],
+            agencies: crate::common::shipped_agencies(),
         },
     );
     for (k, v) in [
