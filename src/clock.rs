@@ -128,6 +128,18 @@ pub fn eat(unix_secs: i64) -> Civil {
     Civil { year, month, day, hour: secs / 3600, minute: secs % 3600 / 60, second: secs % 60 }
 }
 
+/// The day in Nairobi at unix milliseconds `ms`, as days since 1970-01-01: the day statistics
+/// are counted by.
+pub fn eat_day(ms: i64) -> i64 {
+    ms.div_euclid(1000).saturating_add(EAT_OFFSET_SECS).div_euclid(86_400)
+}
+
+/// `2026-12-05` for an [`eat_day`].
+pub fn format_day(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// `2026-11-29 09:41:59 EAT` for unix milliseconds.
 pub fn format_eat_ms(ms: i64) -> String {
     let c = eat(ms.div_euclid(1000));

@@ -146,6 +146,8 @@ pub struct Registry {
     pub sms_sent: Counters,
     pub delivery_reports: Counters,
     pub denied: AtomicU64,
+    /// Catalogue searches that found nothing.
+    pub search_misses: AtomicU64,
     pub reloads: Counters,
     /// Called at each scrape for gauges that live elsewhere (live sessions, tracked phones).
     gauges: Mutex<Vec<Gauge>>,
@@ -164,6 +166,7 @@ pub static METRICS: LazyLock<Registry> = LazyLock::new(|| Registry {
     sms_sent: Counters::new(SMS_RESULTS),
     delivery_reports: Counters::new(DELIVERY),
     denied: AtomicU64::new(0),
+    search_misses: AtomicU64::new(0),
     reloads: Counters::new(RELOADS),
     gauges: Mutex::new(Vec::new()),
 });
@@ -188,6 +191,10 @@ pub fn gauge(name: &str, help: &str, read: impl Fn() -> f64 + Send + Sync + 'sta
     let mut g = METRICS.gauges.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     g.retain(|(n, _, _)| n != name);
     g.push((name.to_owned(), help.to_owned(), Box::new(read)));
+}
+
+pub fn search_miss() {
+    METRICS.search_misses.fetch_add(1, Ordering::Relaxed);
 }
 
 pub fn hop(outcome: &str) {
@@ -252,6 +259,8 @@ pub fn render() -> String {
     }
     head(&mut out, "njia_channel_denied_total", "counter", "Requests refused by channel authentication.");
     let _ = writeln!(out, "njia_channel_denied_total {}", m.denied.load(Ordering::Relaxed));
+    head(&mut out, "njia_search_misses_total", "counter", "Catalogue searches that found no service.");
+    let _ = writeln!(out, "njia_search_misses_total {}", m.search_misses.load(Ordering::Relaxed));
     head(&mut out, "njia_hops_total", "counter", "USSD hops by outcome.");
     m.hops.render(&mut out, "njia_hops_total", "outcome", "");
     head(&mut out, "njia_lookup_duration_seconds", "histogram", "Lookups made inside a session.");

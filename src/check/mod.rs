@@ -9,6 +9,7 @@
 //! keywords that are plain words, no word shared by two actions, replies that use only the
 //! variables they are given.
 
+mod catalogue;
 mod data;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -120,6 +121,7 @@ pub fn load(opts: &Options<'_>) -> Result<Loaded, Vec<Problem>> {
             ));
         }
         check_menu(m, &catalog, limit, &mut problems);
+        catalogue::words(m, &catalog, &mut problems);
     }
     sms_sections(&menus, &catalog, &mut problems);
     let lookups_dir = opts.lookups_dir.map_or_else(|| opts.menus_dir.join("lookups"), Path::to_path_buf);

@@ -27,6 +27,9 @@ mod classify;
 
 pub use classify::{Action, Delta, classify, cumulative_delta, menu_version};
 
+/// The longest search term counted, in bytes (a search takes at most 30 characters).
+const MISS_TERM_MAX: usize = 40;
+
 /// Messages the hub itself shows; every locale must define them.
 pub const HUB_MESSAGES: &[&str] = &[
     "njia-unknown-service",
@@ -226,6 +229,9 @@ impl Hub {
             if let Some(locale) = outcome.language {
                 self.store.set_language(hop.msisdn, locale).await?;
             }
+            if let Some(query) = &outcome.missed {
+                self.count_miss(query).await;
+            }
             reply = self.resolve(ctx, hop, &mut rec, outcome.step).await?;
         }
         match &hop.input {
@@ -252,6 +258,30 @@ impl Hub {
             tracing::error!(msisdn = %hop.msisdn.masked(), error = %e, "session not saved after an END; answering the END");
         }
         Ok(reply)
+    }
+
+    /// Counts a search that found nothing, by its folded words and the day, never with the
+    /// number. A count that cannot be written is logged, not the citizen's problem: the
+    /// screen saying nothing was found is shown all the same.
+    async fn count_miss(&self, query: &str) {
+        let mut term = String::new();
+        for w in crate::search::words(query) {
+            if term.len() + w.len() >= MISS_TERM_MAX {
+                break;
+            }
+            if !term.is_empty() {
+                term.push(' ');
+            }
+            term.push_str(&w);
+        }
+        if term.is_empty() {
+            return;
+        }
+        crate::metrics::search_miss();
+        let day = crate::clock::eat_day(crate::store::now_ms());
+        if let Err(e) = self.store.count_miss(day, &term).await {
+            tracing::warn!(error = %e, "a search miss was not counted");
+        }
     }
 
     /// A new session on `menu`, in the number's remembered language, or the offer to continue

@@ -431,6 +431,23 @@ pub trait Languages: Send + Sync {
     fn set_language(&self, msisdn: Msisdn, locale: Locale) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
+/// Catalogue searches that found nothing, counted per day and term (never with a number).
+pub trait Misses: Send + Sync {
+    /// Counts one search for `term` on `day` (Kenyan days since 1970-01-01) that found nothing.
+    fn count_miss<'a>(&'a self, day: i64, term: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Every counted term from `from_day` on, most searched first (then the newest day, then
+    /// the term).
+    fn misses(&self, from_day: i64) -> BoxFuture<'_, Result<Vec<Miss>, StoreError>>;
+}
+
+/// A search term that found nothing on one day, and how often it was searched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Miss {
+    pub day: i64,
+    pub term: String,
+    pub count: i64,
+}
+
 /// The job outbox: claimed under a lease by dispatchers, finished under that claim.
 pub trait JobQueue: Send + Sync {
     /// Claims up to `limit` jobs that are due (or whose lease expired) for `worker`, leasing
@@ -554,14 +571,14 @@ where
 
 /// Everything a store does; callers hold an `Arc<dyn Store>`. Implemented by every type that
 /// implements each seam's trait.
-pub trait Store: Requests + Languages + JobQueue + SmsLog + Shared + 'static {}
+pub trait Store: Requests + Languages + JobQueue + SmsLog + Shared + Misses + 'static {}
 
-impl<T: Requests + Languages + JobQueue + SmsLog + Shared + 'static> Store for T {}
+impl<T: Requests + Languages + JobQueue + SmsLog + Shared + Misses + 'static> Store for T {}
 
 /// The store's traits at once, for code that calls a concrete store's methods (`use
 /// njia::store::prelude::*`); calls through `dyn Store` need none of them in scope.
 pub mod prelude {
-    pub use super::{JobQueue, Languages, Requests, Shared, SmsLog, Store};
+    pub use super::{JobQueue, Languages, Misses, Requests, Shared, SmsLog, Store};
 }
 
 /// A token and the time (unix ms) until which it may be used, or why it could not be fetched.

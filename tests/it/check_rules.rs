@@ -215,6 +215,205 @@ sms-push-unknown = e-Citizen: We cannot yet confirm the payment prompt for reque
     ),
 ];
 
+/// The base set with a catalogue: one agency with one service of one template, reachable from
+/// home by search and browse, with every word in both locales.
+const CATALOGUE: &[Edit] = &[
+    Swap(
+        "menus/m.toml",
+        r#"  { label = "home-quit", goto = "bye" },"#,
+        r#"  { label = "home-quit", goto = "bye" },
+  { label = "home-find", goto = "catalogue.search" },
+  { label = "home-browse", goto = "catalogue" },"#,
+    ),
+    Append(
+        "menus/m.toml",
+        r#"
+[catalogue]
+categories = ["tax"]"#,
+    ),
+    Add(
+        "menus/templates/check.toml",
+        r#"# A check template for the checker's catalogue cases.
+[template]
+start = "ask"
+
+[params]
+prompt = { about = "the question" }
+
+[screens.ask]
+kind = "input"
+text = "{prompt}"
+save_as = "pin"
+validate = { pattern = "[A-Z][0-9]{3}", max_length = 4 }
+next = "done"
+
+[screens.done]
+kind = "end"
+text = "svc-{service}-done""#,
+    ),
+    Add(
+        "menus/catalogue/kra.toml",
+        r#"# One agency for the checker's catalogue cases.
+[agency]
+id = "kra"
+
+[[service]]
+code = 301
+id = "pin"
+categories = ["tax"]
+flow = "check"
+params = { prompt = "pin-ask" }"#,
+    ),
+    Add(
+        "locales/sw/cat.ftl",
+        r#"home-find = Tafuta huduma
+home-browse = Huduma zote
+catalogue-categories = Chagua aina:
+catalogue-search = Andika jina la huduma:
+catalogue-results = Huduma zilizopatikana:
+catalogue-none = Hakuna huduma ya "{$query}".
+catalogue-search-again = Tafuta tena
+catalogue-browse = Huduma kwa aina
+cat-tax = Kodi"#,
+    ),
+    Add(
+        "locales/en/cat.ftl",
+        r#"home-find = Search services
+home-browse = All services
+catalogue-categories = Choose a kind:
+catalogue-search = Type a service name:
+catalogue-results = Services found:
+catalogue-none = No service matches "{$query}".
+catalogue-search-again = Search again
+catalogue-browse = Services by kind
+cat-tax = Tax"#,
+    ),
+    Add(
+        "locales/sw/catalogue/kra.ftl",
+        r#"agency-kra = Mamlaka ya Mapato
+svc-pin = Angalia PIN
+    .keywords = pin kodi
+svc-pin-done = PIN {$pin} imepokelewa.
+pin-ask = Weka PIN:"#,
+    ),
+    Add(
+        "locales/en/catalogue/kra.ftl",
+        r#"agency-kra = Revenue Authority
+svc-pin = Check a PIN
+    .keywords = pin tax
+svc-pin-done = PIN {$pin} received.
+pin-ask = Enter the PIN:"#,
+    ),
+];
+
+/// A second row, for the cases about rows that disagree or pay.
+const SECOND_ROW: &str = r#"
+[[service]]
+code = 302
+id = "pay"
+categories = ["tax"]"#;
+
+/// Each catalogue rule broken once (on [`CATALOGUE`]): reported at the row or the template line.
+const CATALOGUE_CASES: &[Case] = &[
+    Case {
+        name: "catalogue-unknown-template",
+        edits: &[Swap("menus/catalogue/kra.toml", r#"flow = "check""#, r#"flow = "chek""#)],
+        want: ("menus/catalogue/kra.toml", 9, "unknown template \"chek\"", Severity::Error),
+    },
+    Case {
+        name: "catalogue-unknown-parameter",
+        edits: &[Swap(
+            "menus/catalogue/kra.toml",
+            r#"params = { prompt = "pin-ask" }"#,
+            r#"params = { prompt = "pin-ask", promt = "x" }"#,
+        )],
+        want: ("menus/catalogue/kra.toml", 10, "has no parameter \"promt\"", Severity::Error),
+    },
+    Case {
+        name: "catalogue-missing-parameter",
+        edits: &[Swap("menus/catalogue/kra.toml", r#"params = { prompt = "pin-ask" }"#, r#"params = {}"#)],
+        want: (
+            "menus/catalogue/kra.toml",
+            5,
+            "does not give template \"check\" its parameter \"prompt\"",
+            Severity::Error,
+        ),
+    },
+    Case {
+        name: "catalogue-duplicate-code",
+        edits: &[Append(
+            "menus/catalogue/kra.toml",
+            r#"
+[[service]]
+code = 301
+id = "pin2"
+categories = ["tax"]
+flow = "check"
+params = { prompt = "pin-ask" }"#,
+        )],
+        want: ("menus/catalogue/kra.toml", 13, "code 301 is also used at", Severity::Error),
+    },
+    Case {
+        name: "catalogue-unknown-category",
+        edits: &[Swap("menus/catalogue/kra.toml", r#"categories = ["tax"]"#, r#"categories = ["taxes"]"#)],
+        want: ("menus/catalogue/kra.toml", 8, "unknown category \"taxes\"", Severity::Error),
+    },
+    Case {
+        name: "catalogue-missing-name",
+        edits: &[Drop("locales/sw/catalogue/kra.ftl", "svc-pin = Angalia PIN\n    .keywords = pin kodi")],
+        want: ("menus/catalogue/kra.toml", 5, "\"svc-pin\"", Severity::Error),
+    },
+    Case {
+        name: "catalogue-missing-keywords",
+        edits: &[Drop("locales/sw/catalogue/kra.ftl", "    .keywords = pin kodi")],
+        want: ("menus/catalogue/kra.toml", 5, "has no search words in sw", Severity::Error),
+    },
+    Case {
+        name: "catalogue-name-overflows-a-row",
+        edits: &[Swap(
+            "locales/sw/catalogue/kra.ftl",
+            "svc-pin = Angalia PIN",
+            "svc-pin = Angalia nambari ya utambulisho wa mlipakodi",
+        )],
+        want: ("menus/catalogue/kra.toml", 5, "wider than a list row", Severity::Error),
+    },
+    Case {
+        name: "catalogue-fee-does-not-parse",
+        edits: &[
+            Add(
+                "menus/templates/fee.toml",
+                r#"[template]
+start = "pay"
+payment = "fixed"
+
+[screens.pay]
+kind = "submit"
+service = "{service}"
+payment = { amount = "fee", account = "service_code" }
+text = "pin-ask""#,
+            ),
+            Append("menus/catalogue/kra.toml", SECOND_ROW),
+            Append("menus/catalogue/kra.toml", "flow = \"fee\"\nfee = \"1,0000\""),
+        ],
+        want: ("menus/catalogue/kra.toml", 17, "fee \"1,0000\" is not an amount", Severity::Error),
+    },
+    Case {
+        name: "catalogue-template-parameter-undeclared",
+        edits: &[Swap("menus/templates/check.toml", r#"text = "{prompt}""#, r#"text = "{question}""#)],
+        want: (
+            "menus/templates/check.toml",
+            10,
+            "{question} is not a parameter of template \"check\"",
+            Severity::Error,
+        ),
+    },
+    Case {
+        name: "catalogue-template-unknown-screen",
+        edits: &[Swap("menus/templates/check.toml", r#"next = "done""#, r#"next = "don""#)],
+        want: ("menus/templates/check.toml", 13, "unknown screen \"don\"", Severity::Error),
+    },
+];
+
 const CASES: &[Case] = &[
     Case {
         name: "toml-syntax",
@@ -715,7 +914,7 @@ fn repo() -> PathBuf {
 }
 
 /// The base set with `edits` applied, by path.
-fn files(edits: &[Edit]) -> BTreeMap<&'static str, String> {
+fn files<'a>(edits: impl IntoIterator<Item = &'a Edit>) -> BTreeMap<&'static str, String> {
     let mut files: BTreeMap<&str, String> = BASE.iter().map(|(path, text)| (*path, (*text).to_owned())).collect();
     for edit in edits {
         match *edit {
@@ -745,7 +944,7 @@ fn swap(files: &mut BTreeMap<&'static str, String>, path: &str, old: &str, new: 
 }
 
 /// Writes the base set with `edits` applied to a fresh temporary directory.
-fn written(edits: &[Edit]) -> tempfile::TempDir {
+fn written<'a>(edits: impl IntoIterator<Item = &'a Edit>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("a temporary directory");
     for (path, text) in files(edits) {
         let path = dir.path().join(path);
@@ -768,7 +967,7 @@ fn run(menus_dir: &Path, locales_dir: &Path) -> Vec<Problem> {
     })
 }
 
-fn run_edited(edits: &[Edit]) -> Vec<Problem> {
+fn run_edited<'a>(edits: impl IntoIterator<Item = &'a Edit>) -> Vec<Problem> {
     let dir = written(edits);
     run(&dir.path().join("menus"), &dir.path().join("locales"))
 }
@@ -786,10 +985,27 @@ fn errors(problems: &[Problem]) -> usize {
 
 #[test]
 fn each_rule_has_a_broken_case_that_trips_it() {
+    trip(CASES, &[]);
+}
+
+/// #13: the catalogue's rules, each broken once on the base set with a catalogue added.
+#[test]
+fn each_catalogue_rule_has_a_broken_case_that_trips_it() {
+    trip(CATALOGUE_CASES, CATALOGUE);
+}
+
+#[test]
+fn the_catalogue_base_checks_clean() {
+    let problems = run_edited(CATALOGUE);
+    assert!(problems.is_empty(), "the catalogue base must pass every rule:\n{}", listing(&problems));
+}
+
+/// Runs every case on the base set with `base` applied first.
+fn trip(cases: &[Case], base: &[Edit]) {
     let mut failures = Vec::new();
-    for case in CASES {
+    for case in cases {
         let (file, line, fragment, severity) = case.want;
-        let problems = run_edited(case.edits);
+        let problems = run_edited(base.iter().chain(case.edits));
         let found = problems
             .iter()
             .any(|p| p.file.ends_with(file) && p.line == line && p.what.contains(fragment) && p.severity == severity);
@@ -819,14 +1035,14 @@ fn each_rule_has_a_broken_case_that_trips_it() {
         failures.is_empty(),
         "{} of {} rule cases failed:\n\n{}",
         failures.len(),
-        CASES.len(),
+        cases.len(),
         failures.join("\n\n")
     );
 }
 
 #[test]
 fn case_names_are_unique() {
-    let mut names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
+    let mut names: Vec<&str> = CASES.iter().chain(CATALOGUE_CASES).map(|c| c.name).collect();
     names.sort_unstable();
     let n = names.len();
     names.dedup();

@@ -23,6 +23,15 @@ const JSON: &str = "application/json";
 
 const SAFARICOM: &[Case] = &[
     Case {
+        what: "#13: a catalogue code dialled (*384*4021#) opens its service",
+        method: "GET",
+        path: "/ussd/safaricom?ORIG=254711000590&DEST=384&SESSION_ID=sf-c1&USSD_PARAMS=4021",
+        content_type: FORM,
+        body: r#""#,
+        status: 200,
+        contains: &["CON Weka nambari ya kipande"],
+    },
+    Case {
         what: "vumi: a new session with empty USSD_PARAMS",
         method: "GET",
         path: "/ussd/safaricom?ORIG=254711000501&DEST=384&SESSION_ID=sf-1&USSD_PARAMS=",
@@ -133,6 +142,15 @@ const SAFARICOM: &[Case] = &[
 ];
 
 const AIRTEL: &[Case] = &[
+    Case {
+        what: "#13: a catalogue code dialled (384*4021) opens its service",
+        method: "GET",
+        path: "/ussd/airtel?SessionID=at-c1&MSISDN=254733000990&MSC=airtel&input=384*4021",
+        content_type: FORM,
+        body: r#""#,
+        status: 200,
+        contains: &["Weka nambari ya kipande"],
+    },
     Case {
         what: "vumi: the first input is the code without * and # (384*5 is *384*5#)",
         method: "GET",
@@ -248,6 +266,15 @@ const BEEM: &[Case] = &[
 
 const HUBTEL: &[Case] = &[
     Case {
+        what: "#13: a catalogue code dialled (*384*4021#) opens its service",
+        method: "POST",
+        path: "/ussd/hubtel",
+        content_type: JSON,
+        body: r#"{"Mobile":"233244000690","SessionId":"hb-c1","ServiceCode":"384","Type":"initiation","Message":"*384*4021#","Operator":"mtn","Sequence":1}"#,
+        status: 200,
+        contains: &["Weka nambari ya kipande"],
+    },
+    Case {
         what: "SDK README initiation: a code this server does not serve",
         method: "POST",
         path: "/ussd/hubtel",
@@ -314,6 +341,15 @@ const HUBTEL: &[Case] = &[
 
 const ARKESEL: &[Case] = &[
     Case {
+        what: "#13: a catalogue code dialled (*384*4021#) opens its service",
+        method: "POST",
+        path: "/ussd/arkesel",
+        content_type: JSON,
+        body: r#"{"sessionID":"ak-c1","userID":"ARK123","newSession":true,"msisdn":"233244000790","userData":"*384*4021#","network":"MTN"}"#,
+        status: 200,
+        contains: &["Weka nambari ya kipande"],
+    },
+    Case {
         what: "Arkesel sample: a dial string this server does not serve",
         method: "POST",
         path: "/ussd/arkesel",
@@ -361,6 +397,15 @@ const ARKESEL: &[Case] = &[
 ];
 
 const NALO: &[Case] = &[
+    Case {
+        what: "#13: a catalogue code dialled (*384*4021#) opens its service",
+        method: "POST",
+        path: "/ussd/nalo",
+        content_type: JSON,
+        body: r#"{"USERID":"NALOTest","MSISDN":"233244000190","USERDATA":"*384*4021#","MSGTYPE":true,"NETWORK":"MTN","SESSIONID":"16590115252429790"}"#,
+        status: 200,
+        contains: &["Weka nambari ya kipande"],
+    },
     Case {
         what: "nalo: the first hop (MSGTYPE true) carries the dial string",
         method: "POST",
@@ -418,6 +463,15 @@ const NALO: &[Case] = &[
 ];
 
 const INFOBIP: &[Case] = &[
+    Case {
+        what: "#13: a catalogue code dialled (*384*4021#) opens its service",
+        method: "POST",
+        path: "/ussd/infobip/session/c1/start",
+        content_type: JSON,
+        body: r#"{"msisdn":"385955363490","imsi":"429011234567890","shortCode":"*384*4021#","ussdGwId":"11","language":null,"text":"*384*4021#"}"#,
+        status: 200,
+        contains: &["Weka nambari ya kipande"],
+    },
     Case {
         what: "vumi: a start for a code this server does not serve (*123#) ends with a clear answer",
         method: "POST",

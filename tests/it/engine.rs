@@ -25,7 +25,7 @@ fn menu(l: &Loaded) -> Served {
 
 /// Resolves lookups from the shipped data files and submits with a fixed reference, the way
 /// the hub does, collecting every screen shown.
-fn until_screen(
+pub(crate) fn until_screen(
     ctx: Ctx<'_>,
     s: &mut Session,
     mut step: Step,

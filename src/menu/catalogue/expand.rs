@@ -389,11 +389,12 @@ pub fn expand(
         ids.insert(id.clone(), src.place(r.id.span()));
         let mut filler = Filler { id: &id, template: t, values: &values, synth, missing: BTreeSet::new() };
         let start = filler.local_name(t.def.template.start.get_ref());
+        let mut screens = Vec::with_capacity(t.def.screens.len());
         for (name, screen) in &t.def.screens {
             let at = t.src.place(name.span());
             let name = Spanned::new(filler.synth.span(at.clone()), filler.local_name(name.get_ref()));
             let screen = Spanned::new(filler.synth.span(at), filler.screen(screen.get_ref()));
-            raw.screens.insert(name, screen);
+            screens.push((name, screen));
         }
         // Variables named by a parameter take the row's name for them.
         for (name, def) in t.def.variables.iter().filter(|(k, _)| k.get_ref().contains('{')) {
@@ -401,7 +402,11 @@ pub fn expand(
             let at = t.src.place(name.span());
             row_vars.entry(var.get_ref().clone()).or_insert_with(|| (at, def.get_ref().clone()));
         }
+        // A `{name}` with no value leaves a broken field: the service is left out, and the
+        // mistake reported once, where it is.
+        let mut broken = false;
         for (file, line, col, name) in std::mem::take(&mut filler.missing) {
+            broken = true;
             let at = Place::new(&file, line, col);
             if RESERVED.contains(&name.as_str()) {
                 // `backend` is the only reserved value a row can lack.
@@ -414,6 +419,10 @@ pub fn expand(
                 unknown_params.entry((file, line, col, name.clone())).or_insert((at, t.info.id.clone()));
             }
         }
+        if broken {
+            continue;
+        }
+        raw.screens.extend(screens);
         entries.push(start);
         services.push(Service {
             code,

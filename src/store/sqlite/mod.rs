@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 mod jobs;
 mod languages;
+mod misses;
 mod requests;
 mod shared;
 mod sms;
@@ -47,6 +48,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_handoff", include_str!("../../../migrations/sqlite/0002_handoff.sql")),
     ("0003_shared_tokens", include_str!("../../../migrations/sqlite/0003_shared_tokens.sql")),
     ("0004_sms_channel", include_str!("../../../migrations/sqlite/0004_sms_channel.sql")),
+    ("0005_search_misses", include_str!("../../../migrations/sqlite/0005_search_misses.sql")),
 ];
 
 /// Statements the connection keeps prepared: every statement of the hop and hand-off paths
