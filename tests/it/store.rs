@@ -47,6 +47,22 @@ fn request(key: &str) -> NewRequest {
 /// Opens a store; called again to "reopen" the same data.
 type Opener = Box<dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = Arc<dyn Store>>>>>;
 
+/// #13: a search that found nothing is counted per day and term, in both stores the same; the
+/// list is the most searched first and starts at the day asked for.
+async fn search_misses_are_counted_per_day_and_term(open: Opener) {
+    let store = open().await;
+    for (day, term) in [(20_000, "pasipoti"), (20_000, "pasipoti"), (20_001, "pasipoti"), (20_001, "xyz"), (19_999, "old")] {
+        store.count_miss(day, term).await.unwrap();
+    }
+    let listed: Vec<(i64, String, i64)> =
+        store.misses(20_000).await.unwrap().into_iter().map(|m| (m.day, m.term, m.count)).collect();
+    assert_eq!(
+        listed,
+        [(20_000, "pasipoti".to_owned(), 2), (20_001, "pasipoti".to_owned(), 1), (20_001, "xyz".to_owned(), 1)]
+    );
+    assert_eq!(store.misses(0).await.unwrap().len(), 4, "from the start");
+}
+
 async fn submit_is_idempotent_on_its_key(open: Opener) {
     let store = open().await;
     let a = store.submit(request("at:s1:254711000111")).await.unwrap();
@@ -631,6 +647,7 @@ conformance!(
     delivery_reports_are_final_once_and_resend_once,
     refusals_at_sending_are_failed_for_good,
     replies_whose_send_job_died_are_failed_for_good,
+    search_misses_are_counted_per_day_and_term,
     ],
     manual: [jobs_are_claimed_in_the_order_they_became_due],
 );

@@ -31,8 +31,8 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (3, "0003_shared_tokens", include_str!("../../../migrations/postgres/0003_shared_tokens.sql")),
     (4, "0004_sms_channel", include_str!("../../../migrations/postgres/0004_sms_channel.sql")),
     (5, "0005_sessions", include_str!("../../../migrations/postgres/0005_sessions.sql")),
-    (6, "0006_search_misses", include_str!("../../../migrations/postgres/0006_search_misses.sql")),
     (6, "0006_sessions_hot", include_str!("../../../migrations/postgres/0006_sessions_hot.sql")),
+    (7, "0007_search_misses", include_str!("../../../migrations/postgres/0007_search_misses.sql")),
 ];
 
 /// Opens every connection of `pool` and prepares `statements` on each, so no citizen's hop
