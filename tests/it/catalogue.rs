@@ -245,3 +245,34 @@ async fn a_dialled_code_opens_its_service_and_missed_searches_are_counted() {
     assert!(metrics.contains("njia_search_misses_total"), "{metrics}");
     server.stop().await;
 }
+
+/// The README's catalogue examples (`# menus/catalogue/…` and `# menus/templates/…` blocks)
+/// are real files: each, put in place of the shipped one, checks clean.
+#[test]
+fn the_readmes_catalogue_examples_check_clean() {
+    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+    let mut tried = 0;
+    for block in readme.split("```toml\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        let Some(path) = block.lines().next().and_then(|l| l.strip_prefix("# ")).filter(|p| p.starts_with("menus/")) else {
+            continue;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        common::editable::copy_dir(&common::repo().join("menus"), &dir.path().join("menus"));
+        common::editable::copy_dir(&common::repo().join("locales"), &dir.path().join("locales"));
+        std::fs::write(dir.path().join(path), block).unwrap();
+        let problems = njia::check::check(&njia::check::Options {
+            menus_dir: &dir.path().join("menus"),
+            locales_dir: &dir.path().join("locales"),
+            limit: 160,
+            channels: &[],
+            fallback: &[locale("sw"), locale("en")],
+            lookups_dir: None,
+            http_backends: &[],
+        });
+        let errors: Vec<String> = problems.iter().filter(|p| p.is_error()).map(ToString::to_string).collect();
+        assert!(errors.is_empty(), "the README's {path} does not check:\n{}", errors.join("\n"));
+        tried += 1;
+    }
+    assert!(tried >= 2, "the README shows an agency file and a template: {tried}");
+}

@@ -1121,7 +1121,8 @@ fn every_configuration_example_in_the_readme_loads() {
     for (i, block) in text.split("```toml\n").skip(1).enumerate() {
         let block = block.split("```").next().unwrap();
         let block: String = block.lines().map(|l| l.trim_start()).collect::<Vec<_>>().join("\n");
-        if block.starts_with("[menu]") || block.contains("help = \"sms-help\"") {
+        // Menu fragments, and the catalogue's files (held to the checker in catalogue.rs).
+        if block.starts_with("[menu]") || block.contains("help = \"sms-help\"") || block.starts_with("# menus/") {
             continue;
         }
         let file = dir.path().join(format!("{i}.toml"));
