@@ -16,10 +16,10 @@ catalogue-account-unknown = That number was not found.
 catalogue-number-invalid = That number is not valid. Try again.
 catalogue-number-unknown = That number was not found.
 catalogue-pay-confirm = {$service_name}: KES {$amount}
-catalogue-pay-done = Request {$reference} received. You will get an M-Pesa prompt: enter your PIN to pay KES {$amount}. Next time dial *384*{$service_code}#
+catalogue-pay-done = Request {$reference} received. You will get an M-Pesa prompt: enter your PIN to pay KES {$amount}. Next time dial {$service_dial}
 catalogue-fee-confirm = {$service_name}
     Fee: KES {$fee}
-catalogue-fee-done = Request {$reference} received. You will get an M-Pesa prompt: enter your PIN to pay KES {$fee}. Next time dial *384*{$service_code}#
+catalogue-fee-done = Request {$reference} received. You will get an M-Pesa prompt: enter your PIN to pay KES {$fee}. Next time dial {$service_dial}
 
 cat-land = Land
 cat-transport = Transport

@@ -42,3 +42,4 @@ sms-status-unknown = e-Citizen: We found no request {$reference} for this phone 
 sms-language-set = e-Citizen: Done. You will now be served in English, by SMS and on *384#.
 sms-language-unknown = e-Citizen: We do not have that language. Send LANGUAGE EN for English or LANGUAGE SW for Kiswahili.
 sms-push-unknown = e-Citizen: We cannot yet confirm the M-Pesa payment prompt for request {$reference}. Do not pay again until we send an SMS; send STATUS {$reference} to check.
+sms-next-time = Next time dial {$dial}

@@ -16,10 +16,10 @@ catalogue-account-unknown = Nambari hiyo haijapatikana.
 catalogue-number-invalid = Nambari hiyo si sahihi. Jaribu tena.
 catalogue-number-unknown = Nambari hiyo haijapatikana.
 catalogue-pay-confirm = {$service_name}: KES {$amount}
-catalogue-pay-done = Ombi {$reference} limepokelewa. Utapokea ujumbe wa M-Pesa: weka PIN yako kulipa KES {$amount}. Wakati ujao piga *384*{$service_code}#
+catalogue-pay-done = Ombi {$reference} limepokelewa. Utapokea ujumbe wa M-Pesa: weka PIN yako kulipa KES {$amount}. Wakati ujao piga {$service_dial}
 catalogue-fee-confirm = {$service_name}
     Ada: KES {$fee}
-catalogue-fee-done = Ombi {$reference} limepokelewa. Utapokea ujumbe wa M-Pesa: weka PIN yako kulipa KES {$fee}. Wakati ujao piga *384*{$service_code}#
+catalogue-fee-done = Ombi {$reference} limepokelewa. Utapokea ujumbe wa M-Pesa: weka PIN yako kulipa KES {$fee}. Wakati ujao piga {$service_dial}
 
 cat-land = Ardhi
 cat-transport = Usafiri

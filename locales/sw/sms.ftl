@@ -42,3 +42,4 @@ sms-status-unknown = e-Citizen: Hatukupata ombi {$reference} la nambari hii ya s
 sms-language-set = e-Citizen: Sawa. Sasa utahudumiwa kwa Kiswahili, kwa SMS na kwa *384#.
 sms-language-unknown = e-Citizen: Hatuna lugha hiyo. Tuma LUGHA SW kwa Kiswahili au LUGHA EN kwa Kiingereza.
 sms-push-unknown = e-Citizen: Bado hatujathibitisha ujumbe wa malipo wa M-Pesa wa ombi {$reference}. Usilipe tena hadi tukutumie SMS; tuma HALI {$reference} kuangalia.
+sms-next-time = Wakati ujao piga {$dial}

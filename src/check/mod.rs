@@ -23,7 +23,7 @@ use crate::handoff::SMS_MESSAGES;
 use crate::hub::HUB_MESSAGES;
 use crate::i18n::Catalog;
 use crate::keywords;
-use crate::menu::catalogue::{CODE_VAR, FEE_VAR, NAME_VAR, Paid};
+use crate::menu::catalogue::{CODE_VAR, DIAL_VAR, FEE_VAR, NAME_VAR, Paid};
 use crate::menu::{self, Action, Kind, ListNext, Menu, MenuSet, ScreenId};
 use crate::types::Locale;
 
@@ -555,7 +555,7 @@ fn available_vars(m: &Menu, edges: &[Vec<ScreenId>]) -> Vec<BTreeSet<String>> {
     // Entering a catalogue service sets its code and name, whichever way it was reached.
     for (i, s) in m.screens.iter().enumerate() {
         if let (Some(service), Some(c)) = (s.service, m.catalogue.as_deref()) {
-            avail[i].extend([CODE_VAR.to_owned(), NAME_VAR.to_owned()]);
+            avail[i].extend([CODE_VAR.to_owned(), NAME_VAR.to_owned(), DIAL_VAR.to_owned()]);
             if matches!(c.service(service).paid, Paid::Fixed(_)) {
                 avail[i].insert(FEE_VAR.to_owned());
             }

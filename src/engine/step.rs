@@ -11,7 +11,7 @@ use super::{
     Answered, Ctx, LookupAnswer, LookupCall, MAX_LIST_ITEMS, Outcome, PaymentCall, Secrets, Session, Step, SubmitCall,
     Value,
 };
-use crate::menu::catalogue::{CODE_VAR, FEE_VAR, NAME_VAR, Paid};
+use crate::menu::catalogue::{CODE_VAR, DIAL_VAR, FEE_VAR, NAME_VAR, Paid};
 use crate::menu::{Kind, ListNext, ScreenId, Search};
 use crate::types::Locale;
 
@@ -355,7 +355,13 @@ fn enter(ctx: Ctx<'_>, s: &mut Session, target: ScreenId) -> Step {
     // service), gives its screens the service's code and name.
     if let (Some(i), Some(catalogue)) = (screen.service, ctx.menu.catalogue.as_deref()) {
         let service = catalogue.service(i);
-        s.set_var(CODE_VAR, Value::Text(itoa::Buffer::new().format(service.code).into()));
+        let code = itoa::Buffer::new().format(service.code).to_owned();
+        let dial = match ctx.menu.service_codes.first() {
+            Some(menu_code) => format!("{}*{code}#", menu_code.trim_end_matches('#')),
+            None => code.clone(),
+        };
+        s.set_var(CODE_VAR, Value::Text(code.into()));
+        s.set_var(DIAL_VAR, Value::Text(dial.into()));
         let name = ctx.catalog.format(&s.locale, &service.name, None);
         s.set_var(NAME_VAR, Value::Text(name.as_ref().into()));
         if let Paid::Fixed(fee) = service.paid {
@@ -390,10 +396,19 @@ fn enter(ctx: Ctx<'_>, s: &mut Session, target: ScreenId) -> Step {
                 .collect(),
         }),
         Kind::Submit(sub) => {
-            let fields = match &sub.fields {
+            let mut fields: Vec<(String, String)> = match &sub.fields {
                 Some(names) => names.iter().filter_map(|n| s.var(n).map(|v| (n.clone(), v.into_owned()))).collect(),
                 None => s.vars.iter().filter_map(|(k, v)| Some((k.to_string(), v.canonical()?.into_owned()))).collect(),
             };
+            // A catalogue service's request carries its code, so its receipt can say how to
+            // dial it next time.
+            for var in [CODE_VAR, DIAL_VAR] {
+                if let Some(v) = s.var(var)
+                    && !fields.iter().any(|(k, _)| k == var)
+                {
+                    fields.push((var.to_owned(), v.into_owned()));
+                }
+            }
             let payment = match &sub.payment {
                 None => None,
                 // The amount is the number admitted when it entered the session. Anything else

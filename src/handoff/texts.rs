@@ -67,7 +67,20 @@ pub fn compose_sms(
         (Notice::PushUnknown, _) => "sms-push-unknown",
         (Notice::Delayed, _) => "sms-delayed",
     };
-    catalog.format(&locale, &own(id), Some(&args)).into_owned()
+    let text = catalog.format(&locale, &own(id), Some(&args)).into_owned();
+    // A catalogue service's receipt ends with how to reach it in one dial next time, where
+    // the locales say it (`sms-next-time`, optional: a deployment without a catalogue has no
+    // use for it).
+    let dial = request.fields.iter().find(|(k, _)| k == crate::menu::catalogue::DIAL_VAR);
+    let next = own("sms-next-time");
+    match (notice, dial) {
+        (Notice::Fulfilled, Some((_, dial))) if catalog.message(&locale, &next).is_some() => {
+            let mut args = FluentArgs::new();
+            args.set("dial", dial.clone());
+            format!("{text} {}", catalog.format(&locale, &next, Some(&args)))
+        }
+        _ => text,
+    }
 }
 
 #[cfg(test)]

@@ -254,7 +254,8 @@ fn the_readmes_catalogue_examples_check_clean() {
     let mut tried = 0;
     for block in readme.split("```toml\n").skip(1) {
         let block = block.split("```").next().unwrap();
-        let Some(path) = block.lines().next().and_then(|l| l.strip_prefix("# ")).filter(|p| p.starts_with("menus/")) else {
+        let Some(path) = block.lines().next().and_then(|l| l.strip_prefix("# ")).filter(|p| p.starts_with("menus/"))
+        else {
             continue;
         };
         let dir = tempfile::tempdir().unwrap();

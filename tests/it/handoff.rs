@@ -119,7 +119,7 @@ async fn a_paid_request_is_pushed_once_delivered_signed_and_receipted() {
     assert_eq!(
         sms[0].message,
         format!(
-            "e-Citizen: KES 4,500 received for land rates, M-Pesa receipt {receipt}. Request {r} is complete. Thank you."
+            "e-Citizen: KES 4,500 received for land rates, M-Pesa receipt {receipt}. Request {r} is complete. Thank you. Next time dial *384*4021#"
         )
     );
     let kept = w.store.sms(None, 10).await.unwrap();

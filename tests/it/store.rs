@@ -51,7 +51,9 @@ type Opener = Box<dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = Arc<dyn Stor
 /// list is the most searched first and starts at the day asked for.
 async fn search_misses_are_counted_per_day_and_term(open: Opener) {
     let store = open().await;
-    for (day, term) in [(20_000, "pasipoti"), (20_000, "pasipoti"), (20_001, "pasipoti"), (20_001, "xyz"), (19_999, "old")] {
+    for (day, term) in
+        [(20_000, "pasipoti"), (20_000, "pasipoti"), (20_001, "pasipoti"), (20_001, "xyz"), (19_999, "old")]
+    {
         store.count_miss(day, term).await.unwrap();
     }
     let listed: Vec<(i64, String, i64)> =

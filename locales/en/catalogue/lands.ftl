@@ -6,4 +6,4 @@ svc-land-search = Land search
     .keywords = land plot search title parcel
 svc-land-title-transfer = Transfer a land title
     .keywords = land title transfer ownership sell plot
-svc-land-title-transfer-info = Apply on ardhisasa.lands.go.ke with your KRA PIN and ID card.
+svc-land-title-transfer-info = Apply on ardhisasa.lands.go.ke with your KRA PIN and ID card. Dial {$service_dial}

@@ -4,4 +4,4 @@ svc-licence-renewal = Renew driving licence
     .keywords = licence driving driver renew car
 svc-smart-dl = Smart driving licence
     .keywords = licence driving smart card driver
-svc-smart-dl-info = Apply on ecitizen.go.ke (NTSA), pay KES 3,050, collect the card at a Huduma Centre.
+svc-smart-dl-info = Apply on ecitizen.go.ke (NTSA), pay KES 3,050, collect the card at a Huduma Centre. Dial {$service_dial}

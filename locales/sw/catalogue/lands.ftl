@@ -6,4 +6,4 @@ svc-land-search = Upekuzi wa ardhi (search)
     .keywords = ardhi kiwanja shamba upekuzi hati kipande
 svc-land-title-transfer = Kuhamisha hati ya ardhi
     .keywords = ardhi hati umiliki kuhamisha kuuza kiwanja
-svc-land-title-transfer-info = Omba kwenye ardhisasa.lands.go.ke ukiwa na PIN ya KRA na kitambulisho.
+svc-land-title-transfer-info = Omba kwenye ardhisasa.lands.go.ke ukiwa na PIN ya KRA na kitambulisho. Piga {$service_dial}

@@ -7,9 +7,9 @@ nrb-id-invalid = Nambari ya ID ni tarakimu 7 au 8. Jaribu tena.
 
 svc-id-application = Omba kitambulisho (ID)
     .keywords = kitambulisho id kipande omba usajili maisha namba
-svc-id-application-info = Ukitimiza miaka 18, nenda ofisi ya usajili au Huduma Centre na cheti cha kuzaliwa na ID ya mzazi. Bure.
+svc-id-application-info = Ukitimiza miaka 18, nenda ofisi ya usajili au Huduma Centre na cheti cha kuzaliwa na ID ya mzazi. Bure. Piga {$service_dial}
 svc-id-replacement = Kitambulisho kilichopotea (ID)
     .keywords = kitambulisho id kipande kilichopotea kupoteza badilisha duplicate
 svc-id-collection = Kuchukua kitambulisho
     .keywords = kitambulisho id kipande chukua tayari kuchukua collection
-svc-id-collection-info = Utapata SMS kitambulisho kikiwa tayari. Kichukue ulipoomba, ukiwa na kadi ya kusubiri (waiting card).
+svc-id-collection-info = Utapata SMS kitambulisho kikiwa tayari. Kichukue ulipoomba, ukiwa na kadi ya kusubiri (waiting card). Piga {$service_dial}

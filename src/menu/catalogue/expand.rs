@@ -14,8 +14,8 @@ use toml::Spanned;
 
 use super::model::{AgencyFile, CatalogueDef, Fee, ServiceDef, TemplateFile};
 use super::{
-    Agency, BROWSE, CODE_VAR, CODES, Catalogue, NAME_VAR, NAME_WIDTH, NONE, Paid, Payment, QUERY_VAR, QUERY_WIDTH,
-    RESULTS, RESULTS_VAR, SEARCH, Service, Template,
+    Agency, BROWSE, CODE_VAR, CODES, Catalogue, DIAL_VAR, NAME_VAR, NAME_WIDTH, NONE, Paid, Payment, QUERY_VAR,
+    QUERY_WIDTH, RESULTS, RESULTS_VAR, SEARCH, Service, Template,
 };
 use crate::diag::{LineIndex, Place, Problem};
 use crate::menu::ScreenId;
@@ -498,6 +498,8 @@ pub fn expand(
     };
     let widest_code = services.iter().map(|s| s.code.to_string().len()).max().unwrap_or(3);
     declare(raw, synth, CODE_VAR, widest_code);
+    let widest_menu_code = raw.menu.service_codes.get_ref().iter().map(|c| c.get_ref().len()).max().unwrap_or(5);
+    declare(raw, synth, DIAL_VAR, widest_menu_code + 1 + widest_code);
     declare(raw, synth, NAME_VAR, NAME_WIDTH);
     declare(raw, synth, QUERY_VAR, QUERY_WIDTH);
     declare(raw, synth, RESULTS_VAR, NAME_WIDTH);

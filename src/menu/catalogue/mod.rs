@@ -38,6 +38,9 @@ pub const QUERY_VAR: &str = "query";
 pub const RESULTS_VAR: &str = "results";
 /// The variable entering a service sets to its code (shown as "next time dial *384*4021#").
 pub const CODE_VAR: &str = "service_code";
+/// The variable entering a service sets to the whole dial string that opens it (`*384*4021#`,
+/// after the menu's first service code): what "next time dial" screens and receipts show.
+pub const DIAL_VAR: &str = "service_dial";
 /// The variable entering a service sets to its name in the citizen's language.
 pub const NAME_VAR: &str = "service_name";
 /// The variable entering a fixed-fee service sets to its fee (an amount).
