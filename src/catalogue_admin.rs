@@ -13,7 +13,7 @@ use crate::check::{self, Loaded, Options};
 use crate::diag::Problem;
 use crate::gsm7;
 use crate::i18n::Catalog;
-use crate::menu::catalogue::{Catalogue, Paid, Service, name_id};
+use crate::menu::catalogue::{CODE_VAR, Catalogue, FEE_VAR, NAME_VAR, Paid, Service, name_id};
 use crate::menu::{Kind, Menu};
 use crate::types::Locale;
 
@@ -299,9 +299,23 @@ pub fn show(admin: &Admin, code: u32) -> Result<String, CatalogueError> {
     }
     let _ = writeln!(out, "  defined at  {}:{}", s.place.file.display(), s.place.line);
     let screens = service_screens(m, s);
-    let widths = |v: &str| m.var_widths.get(v).copied().unwrap_or(UNKNOWN_WIDTH);
     for l in &admin.locales {
         let words = admin.words();
+        // What entering the service sets is known here: its own name, code and fee, at their
+        // real widths rather than the widest any service may have.
+        let name_width = admin.name(l, s).chars().count();
+        let code_width = s.code.to_string().len();
+        let fee_width = match s.paid {
+            Paid::Fixed(k) => Some(k.formatted().chars().count()),
+            Paid::Free | Paid::LookedUp => None,
+        };
+        let declared = |v: &str| m.var_widths.get(v).copied().unwrap_or(UNKNOWN_WIDTH);
+        let widths = |v: &str| match v {
+            NAME_VAR => name_width,
+            CODE_VAR => code_width,
+            FEE_VAR => fee_width.unwrap_or_else(|| declared(v)),
+            _ => declared(v),
+        };
         let _ = writeln!(out, "\n[{l}] {}", admin.name(l, s));
         if let Some(k) = words.attribute(l, &s.name, "keywords") {
             let _ = writeln!(out, "  search words: {k}");
@@ -343,8 +357,8 @@ pub fn show(admin: &Admin, code: u32) -> Result<String, CatalogueError> {
     }
     let _ = writeln!(
         out,
-        "\nWorst case: every variable at its declared maximum width, shown as X; navigation and error lines \
-         come on top (`njia check` counts them)."
+        "\nWorst case: every variable at its declared maximum width, shown as X (the service's own name, \
+         code and fee at their widths); navigation and error lines come on top (`njia check` counts them)."
     );
     Ok(out)
 }
