@@ -692,6 +692,10 @@ pub fn import_csv(opts: &Options<'_>, csv_text: &str) -> Result<Imported, Catalo
                 .or_else(|| {
                     // A message missing in a locale names it: svc-<id>.
                     ids.iter().find(|(_, id)| p.what.contains(&format!("\"{}\"", name_id(id)))).map(|(r, _)| *r)
+                })
+                .or_else(|| {
+                    // A new agency's name (agency-<id>): the first row of that agency.
+                    rows.iter().find(|n| p.what.contains(&format!("\"agency-{}\"", n.row.agency))).map(|n| n.number)
                 });
             if row.is_some_and(|r| bad.contains(&r)) {
                 continue;

@@ -247,3 +247,19 @@ fn a_bad_header_is_row_1_and_list_refuses_unknown_filters() {
     let land = ok(&catalogue(dir.path(), &["list", "--category", "land"]));
     assert!(land.contains("land-rates") && !land.contains("kra-pin-check"), "{land}");
 }
+
+/// A row moved to an agency that has no name yet: the check's complaint about the missing
+/// `agency-<id>` message is put at that agency's first row.
+#[test]
+fn a_new_agency_without_a_name_is_put_at_its_first_row() {
+    let dir = workdir();
+    let mut rows = cells(&export(dir.path()));
+    let before = snapshot(dir.path());
+    set(&mut rows, "tsc-transfer", "agency", "kenha");
+    let at = rows.iter().position(|r| r.iter().any(|c| c == "tsc-transfer")).unwrap() + 1;
+    let out = import(dir.path(), &sheet(&rows));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("row {at} (code 2803, id tsc-transfer): message \"agency-kenha\"")), "{err}");
+    assert_eq!(snapshot(dir.path()), before, "a failed import changed files");
+}
