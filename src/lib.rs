@@ -25,6 +25,7 @@
 pub mod admin;
 pub mod agency;
 mod autoreply;
+pub mod catalogue_admin;
 pub mod channel;
 pub mod check;
 pub mod clock;

@@ -131,6 +131,64 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// The national catalogue of services: list, show, stats, and a spreadsheet round trip.
+    ///
+    /// Reads the menus and locales as `njia check` does (the same --menus, --locales and
+    /// --config) and refuses, with check's problems, when they do not pass.
+    Catalogue {
+        #[command(subcommand)]
+        command: CatalogueCommand,
+        #[command(flatten)]
+        menus: CatalogueArgs,
+    },
+}
+
+/// Where the catalogue is read from, as `check` finds menus and locales.
+#[derive(clap::Args)]
+struct CatalogueArgs {
+    /// Menus folder [default: ./menus, or menus_dir in the configuration file].
+    #[arg(long, global = true, value_name = "DIR")]
+    menus: Option<PathBuf>,
+    /// Locales folder [default: ./locales, or locales_dir in the configuration file].
+    #[arg(long, global = true, value_name = "DIR")]
+    locales: Option<PathBuf>,
+    /// Configuration file whose channels set the screen limits (as for `check`).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum CatalogueCommand {
+    /// Every service: code, agency, id, flow, payment and name.
+    List {
+        /// Only this agency's services (its id, e.g. kra).
+        #[arg(long, value_name = "AGENCY")]
+        agency: Option<String>,
+        /// Only services in this category (its id, e.g. land).
+        #[arg(long, value_name = "CATEGORY")]
+        category: Option<String>,
+    },
+    /// One service: its row, and its screens in every language at their worst case with their
+    /// size against the screen limit.
+    Show {
+        /// The service's code, as dialled after the menu's code (e.g. 3011).
+        code: u32,
+    },
+    /// Services per agency, category and template; paid and free; missing translations.
+    Stats,
+    /// Write the catalogue as a spreadsheet: one row per service.
+    Export {
+        /// CSV (the only format): to FILE, or to standard output without one.
+        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-", required = true)]
+        csv: Option<PathBuf>,
+    },
+    /// Replace the catalogue with a spreadsheet's rows: writes nothing unless every row is good
+    /// and the whole catalogue then passes `njia check`; otherwise names every bad row.
+    Import {
+        /// The CSV file, as `export --csv` writes it (and a spreadsheet saves it).
+        #[arg(long, value_name = "FILE", required = true)]
+        csv: PathBuf,
+    },
 }
 
 /// The configuration file and the store: the server's, for the commands that read it.
@@ -369,6 +427,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Catalogue { command, menus } => catalogue(command, menus),
         Command::Dial { code, phone, lang, store, menus, wait, dialect } => {
             let mut config = store.load()?;
             menus.apply(&mut config);
@@ -378,6 +437,71 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
             rt.block_on(dial(config, code, msisdn, lang, std::time::Duration::from_secs(wait), dialect))
         }
+    }
+}
+
+/// `njia catalogue …`: loads the menus as `check` does, then runs one catalogue command.
+fn catalogue(command: CatalogueCommand, args: CatalogueArgs) -> anyhow::Result<ExitCode> {
+    use njia::catalogue_admin::{self as cat, CatalogueError};
+    let mut config = Config::load(args.config.as_deref())?;
+    MenuArgs { menus: args.menus, locales: args.locales }.apply(&mut config);
+    let channels = njia::channel::layout(&config).map_err(anyhow::Error::msg)?;
+    let limits = njia::channel::screen_limits(&channels);
+    let backends = config.http_backends();
+    let opts = njia::check::Options {
+        menus_dir: &config.menus_dir,
+        locales_dir: &config.locales_dir,
+        limit: config.screen_limit,
+        channels: &limits,
+        fallback: &config.fallback_locales,
+        lookups_dir: config.lookups_dir.as_deref(),
+        http_backends: &backends,
+    };
+    let result = match command {
+        CatalogueCommand::Import { csv } => {
+            let text = std::fs::read_to_string(&csv).with_context(|| format!("reading {}", csv.display()))?;
+            cat::import_csv(&opts, &text).map(|done| {
+                let mut out = format!("imported {} service(s) from {}\n", done.services, csv.display());
+                if done.written.is_empty() {
+                    out.push_str("nothing changed: no file written\n");
+                }
+                for f in &done.written {
+                    out.push_str(&format!("wrote {}\n", f.display()));
+                }
+                out
+            })
+        }
+        command => cat::Admin::open(&opts).and_then(|admin| match command {
+            CatalogueCommand::List { agency, category } => cat::list(&admin, agency.as_deref(), category.as_deref()),
+            CatalogueCommand::Show { code } => cat::show(&admin, code),
+            CatalogueCommand::Stats => cat::stats(&admin),
+            CatalogueCommand::Export { csv } => cat::export_csv(&admin).and_then(|text| match csv {
+                Some(path) if path.as_os_str() != "-" => std::fs::write(&path, text)
+                    .map(|()| format!("wrote {} service(s) to {}\n", admin.catalogue().services.len(), path.display()))
+                    .map_err(|source| CatalogueError::Io { what: format!("writing {}", path.display()), source }),
+                _ => Ok(text),
+            }),
+            // Import opens the catalogue itself, in its own arm above.
+            CatalogueCommand::Import { .. } => Ok(String::new()),
+        }),
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(CatalogueError::Check(problems)) => {
+            eprintln!("error: the menus or locales do not pass `njia check`:");
+            Ok(report(&problems, ""))
+        }
+        Err(CatalogueError::Rows(problems)) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!("error: nothing was written: {} problem(s); fix the rows named and import again", problems.len());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

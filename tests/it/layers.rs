@@ -15,7 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("the binary: the command line", &["main"]),
     ("wiring and HTTP serving: builds everything, lends each part what it needs", &["server"]),
     ("what the server's serving uses: operations endpoints, reasoned hyper replies", &["ops", "autoreply"]),
-    ("reload of the live set; what the other commands run", &["reload", "dial", "admin", "logging"]),
+    ("reload of the live set; what the other commands run", &["reload", "dial", "admin", "catalogue_admin", "logging"]),
     ("channels and their dialects, down to a HopSink", &["channel"]),
     ("the checker, which serve and reload run first", &["check"]),
     ("the SMS channel's keywords", &["keywords"]),

@@ -15,6 +15,7 @@ mod common;
 
 mod africastalking;
 mod catalogue;
+mod catalogue_cli;
 mod channel_auth;
 mod channels;
 mod check_rules;

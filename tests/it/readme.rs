@@ -43,6 +43,11 @@ enum Step {
     DialNalo,
     FirstInstance,
     SecondInstance,
+    CatalogueList,
+    CatalogueShow,
+    CatalogueStats,
+    CatalogueExport,
+    CatalogueImport,
 }
 
 /// How one README command is covered.
@@ -241,6 +246,46 @@ const COMMANDS: &[(&str, Cover)] = &[
             why: "not run in tests: it needs valgrind and a release build, and counts 5,000 hops under callgrind",
             file: "benches/callgrind/run.sh",
             mentions: &["agencies", "landrates"],
+        },
+    ),
+    (
+        "njia catalogue list --agency kra",
+        Cover::Run {
+            step: Step::CatalogueList,
+            test: "the_catalogue_commands_as_the_readme_shows_them",
+            how: "in a fresh directory holding menus/ and locales/; prints the README's table",
+        },
+    ),
+    (
+        "njia catalogue show 3011",
+        Cover::Run {
+            step: Step::CatalogueShow,
+            test: "the_catalogue_commands_as_the_readme_shows_them",
+            how: "shows the service's screens in both languages with their sizes",
+        },
+    ),
+    (
+        "njia catalogue stats",
+        Cover::Run {
+            step: Step::CatalogueStats,
+            test: "the_catalogue_commands_as_the_readme_shows_them",
+            how: "counts by agency, category and template, and missing translations",
+        },
+    ),
+    (
+        "njia catalogue export --csv catalogue.csv",
+        Cover::Run {
+            step: Step::CatalogueExport,
+            test: "the_catalogue_commands_as_the_readme_shows_them",
+            how: "writes catalogue.csv in the directory; tests/it/catalogue_cli.rs edits and re-imports such sheets",
+        },
+    ),
+    (
+        "njia catalogue import --csv catalogue.csv",
+        Cover::Run {
+            step: Step::CatalogueImport,
+            test: "the_catalogue_commands_as_the_readme_shows_them",
+            how: "imports the sheet just exported: nothing changes, and the menus still pass check",
         },
     ),
 ];
@@ -1132,4 +1177,26 @@ fn every_configuration_example_in_the_readme_loads() {
         loaded += 1;
     }
     assert!(loaded >= 6, "only {loaded} configuration examples were found");
+}
+
+/// The catalogue's administration commands (README "Administering the catalogue"), run as
+/// written in a copy of the menus and locales.
+#[test]
+fn the_catalogue_commands_as_the_readme_shows_them() {
+    let dir = workdir();
+    let readme = readme();
+    let list = run(dir.path(), &substitute(readme_command(Step::CatalogueList)), "");
+    assert_shows(&list, &text_block_after(&readme, "`list` prints one line per service"), "catalogue list");
+    let show = run(dir.path(), &substitute(readme_command(Step::CatalogueShow)), "");
+    assert!(show.contains("service 3011 (kra-pin-check)"), "{show}");
+    assert!(show.contains("[sw] Angalia PIN ya KRA") && show.contains("[en] Check a KRA PIN"), "{show}");
+    assert!(show.contains("GSM-7 characters, fits"), "{show}");
+    let stats = run(dir.path(), &substitute(readme_command(Step::CatalogueStats)), "");
+    assert!(stats.contains("by agency:") && stats.contains("missing translations"), "{stats}");
+    let export = run(dir.path(), &substitute(readme_command(Step::CatalogueExport)), "");
+    assert!(export.contains("to catalogue.csv"), "{export}");
+    let sheet = std::fs::read_to_string(dir.path().join("catalogue.csv")).unwrap();
+    assert!(sheet.starts_with("agency,code,id,categories,flow,fee,backend,popularity,"), "{sheet}");
+    let import = run(dir.path(), &substitute(readme_command(Step::CatalogueImport)), "");
+    assert!(import.contains("nothing changed"), "{import}");
 }
