@@ -1210,3 +1210,19 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), CatalogueError> {
     }
     Ok(())
 }
+
+/// `njia catalogue misses`: one line per day and search word that found nothing, most searched
+/// first.
+pub fn misses_table(misses: &[crate::store::Miss]) -> String {
+    use std::fmt::Write as _;
+    if misses.is_empty() {
+        return "no search found nothing in these days\n".to_owned();
+    }
+    let mut out = String::from("DAY         COUNT  WORDS\n");
+    for m in misses {
+        let _ = writeln!(out, "{}  {:>5}  {}", crate::clock::format_day(m.day), m.count, m.term);
+    }
+    let total: i64 = misses.iter().map(|m| m.count).sum();
+    let _ = writeln!(out, "{} word(s), {total} search(es)", misses.len());
+    out
+}

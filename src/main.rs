@@ -182,6 +182,17 @@ enum CatalogueCommand {
         #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-", required = true)]
         csv: Option<PathBuf>,
     },
+    /// Search words that found no service, per day and word (never with a phone number), most
+    /// searched first: what citizens look for that the catalogue does not name.
+    Misses {
+        /// How many days back, today included.
+        #[arg(long, default_value_t = 30, value_name = "N")]
+        days: u32,
+        /// Directory of the SQLite store, as for `requests` [env: NJIA_DATA_DIR] [default:
+        /// ./data, or data_dir in the configuration file].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Replace the catalogue with a spreadsheet's rows: writes nothing unless every row is good
     /// and the whole catalogue then passes `njia check`; otherwise names every bad row.
     Import {
@@ -427,6 +438,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Catalogue { command: CatalogueCommand::Misses { days, data_dir }, menus } => {
+            admin(StoreArgs { config: menus.config, data_dir }, move |store| async move {
+                let today = njia::clock::eat_day(njia::store::now_ms());
+                let misses = store.misses(today - i64::from(days.max(1)) + 1).await?;
+                print!("{}", njia::catalogue_admin::misses_table(&misses));
+                Ok(ExitCode::SUCCESS)
+            })
+        }
         Command::Catalogue { command, menus } => catalogue(command, menus),
         Command::Dial { code, phone, lang, store, menus, wait, dialect } => {
             let mut config = store.load()?;
@@ -481,8 +500,8 @@ fn catalogue(command: CatalogueCommand, args: CatalogueArgs) -> anyhow::Result<E
                     .map_err(|source| CatalogueError::Io { what: format!("writing {}", path.display()), source }),
                 _ => Ok(text),
             }),
-            // Import opens the catalogue itself, in its own arm above.
-            CatalogueCommand::Import { .. } => Ok(String::new()),
+            // Import opens the catalogue itself, in its own arm above; misses read the store.
+            CatalogueCommand::Import { .. } | CatalogueCommand::Misses { .. } => Ok(String::new()),
         }),
     };
     match result {

@@ -244,6 +244,17 @@ async fn a_dialled_code_opens_its_service_and_missed_searches_are_counted() {
     let (_, metrics) = server.request("GET", "/metrics", "text/plain", "").await;
     assert!(metrics.contains("njia_search_misses_total"), "{metrics}");
     server.stop().await;
+    // What administrators read: `njia catalogue misses`, most searched first.
+    let out =
+        common::njia().args(["catalogue", "misses", "--days", "7", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let day = njia::clock::format_day(today);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "DAY         COUNT  WORDS", "{text}");
+    assert_eq!(lines[1], format!("{day}      2  xyzzy"), "{text}");
+    assert_eq!(lines[2], format!("{day}      1  plugh room"), "{text}");
+    assert_eq!(lines[3], "2 word(s), 3 search(es)", "{text}");
 }
 
 /// The README's catalogue examples (`# menus/catalogue/…` and `# menus/templates/…` blocks)

@@ -281,6 +281,14 @@ const COMMANDS: &[(&str, Cover)] = &[
         },
     ),
     (
+        "njia catalogue misses --days 7",
+        Cover::Elsewhere {
+            file: "tests/it/catalogue.rs",
+            runs: ".args([\"catalogue\", \"misses\", \"--days\", \"7\"",
+            how: "after a server counted searches that found nothing, it lists them per day and word",
+        },
+    ),
+    (
         "njia catalogue import --csv catalogue.csv",
         Cover::Run {
             step: Step::CatalogueImport,
