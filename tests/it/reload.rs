@@ -113,3 +113,50 @@ async fn words_or_lookup_data_alone_make_a_new_version() {
     assert!(answer["problems"].to_string().contains("lands.toml"), "{answer}");
     server.stop().await;
 }
+
+/// #13: a catalogue change reloads like a menu: a new service row (and its words) is found by
+/// search and dialled by its code after the reload, while a session that began before it
+/// searches the catalogue it started with.
+#[tokio::test]
+async fn a_catalogue_change_is_reloaded_and_live_sessions_keep_their_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let old = "+254711000811";
+    hop(&server, "cat-old", old, "").await;
+    // On the English home menu when the administrator reloads.
+    assert!(hop(&server, "cat-old", old, "2").await.starts_with("CON Welcome to e-Citizen\n"));
+    let row = "\n[[service]]\ncode = 3013\nid = \"kra-tcc\"\ncategories = [\"tax\"]\nflow = \"information\"\n";
+    let file = dir.path().join("menus/catalogue/kra.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{text}{row}")).unwrap();
+    for (lang, words) in [
+        (
+            "sw",
+            "svc-kra-tcc = Cheti cha kulipa kodi (TCC)\n    .keywords = kra tcc cheti kodi\nsvc-kra-tcc-info = Omba itax.kra.go.ke. Piga {$service_dial}\n",
+        ),
+        (
+            "en",
+            "svc-kra-tcc = Tax compliance certificate\n    .keywords = kra tcc compliance tax\nsvc-kra-tcc-info = Apply on itax.kra.go.ke. Dial {$service_dial}\n",
+        ),
+    ] {
+        let ftl = dir.path().join(format!("locales/{lang}/catalogue/kra.ftl"));
+        let text = std::fs::read_to_string(&ftl).unwrap();
+        std::fs::write(&ftl, format!("{text}{words}")).unwrap();
+    }
+    let (status, answer) = reload(&server).await;
+    assert_eq!(status, 200, "{answer}");
+    // The live session goes on on its version: its search does not know the new service.
+    hop(&server, "cat-old", old, "2*6").await;
+    let page = hop(&server, "cat-old", old, "2*6*tcc").await;
+    assert!(page.starts_with("CON No service matches \"tcc\"."), "{page}");
+    // A new session finds it, and its code dials it.
+    let new = "+254711000812";
+    hop(&server, "cat-new", new, "").await;
+    hop(&server, "cat-new", new, "2").await;
+    hop(&server, "cat-new", new, "2*6").await;
+    let found = hop(&server, "cat-new", new, "2*6*tcc").await;
+    assert!(found.contains("1. Tax compliance certificate"), "{found}");
+    let dialled = hop(&server, "cat-dial", "+254711000813", "3013").await;
+    assert!(dialled.starts_with("END Omba itax.kra.go.ke. Piga *384*3013#"), "{dialled}");
+    server.stop().await;
+}
