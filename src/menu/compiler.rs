@@ -25,12 +25,8 @@ use crate::value::VarType;
 /// menus). Returns the menus that compiled and every problem found.
 pub fn load_dir(dir: &Path) -> (Vec<Menu>, Vec<Problem>) {
     let mut problems = Vec::new();
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
-            .collect(),
+    let files = match toml_files(dir) {
+        Ok(files) => files,
         Err(e) => {
             problems.push(Problem::error(
                 Place::whole_file(dir),
@@ -40,7 +36,6 @@ pub fn load_dir(dir: &Path) -> (Vec<Menu>, Vec<Problem>) {
             return (Vec::new(), problems);
         }
     };
-    files.sort();
     if files.is_empty() {
         problems.push(Problem::error(Place::whole_file(dir), "no menu files (*.toml) found", "add a menu file"));
     }
@@ -80,6 +75,17 @@ pub fn load_dir(dir: &Path) -> (Vec<Menu>, Vec<Problem>) {
         }
     }
     (menus, problems)
+}
+
+/// The `*.toml` files directly inside `dir`, sorted (menus, agency files, templates).
+pub(super) fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// Compiles one menu file. Structural problems are pushed to `problems`; `None` when the file

@@ -126,18 +126,7 @@ pub fn expand(
     let mut backend_places: Vec<Option<Place>> = Vec::new();
     for (file, text) in files {
         (file.file_name(), &text).hash(&mut hasher);
-        let parsed: AgencyFile = match toml::from_str(&text) {
-            Ok(p) => p,
-            Err(e) => {
-                let at = e.span().map_or_else(|| Place::whole_file(&file), |s| Place::at_offset(&file, &text, s.start));
-                problems.push(Problem::error(
-                    at,
-                    format!("invalid agency file: {}", e.message().trim().replace('\n', " ")),
-                    "fix the TOML (see the catalogue format in README.md)",
-                ));
-                continue;
-            }
-        };
+        let Some(parsed) = parse::<AgencyFile>(&file, &text, "agency file", problems) else { continue };
         let src = Source { lines: LineIndex::new(&text), file, text };
         let id = parsed.agency.id.get_ref().clone();
         let place = src.place(parsed.agency.id.span());
@@ -543,18 +532,7 @@ fn load_templates(dir: &Path, hasher: &mut impl Hasher, problems: &mut Vec<Probl
     let mut out = Vec::new();
     for (file, text) in read_toml_dir(dir, "template", problems) {
         (file.file_name(), &text).hash(hasher);
-        let def: TemplateFile = match toml::from_str(&text) {
-            Ok(d) => d,
-            Err(e) => {
-                let at = e.span().map_or_else(|| Place::whole_file(&file), |s| Place::at_offset(&file, &text, s.start));
-                problems.push(Problem::error(
-                    at,
-                    format!("invalid template file: {}", e.message().trim().replace('\n', " ")),
-                    "fix the TOML (see the template format in README.md)",
-                ));
-                continue;
-            }
-        };
+        let Some(def) = parse::<TemplateFile>(&file, &text, "template file", problems) else { continue };
         let id = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let src = Source { lines: LineIndex::new(&text), file: file.clone(), text };
         let payment = match def.template.payment.as_ref().map(|p| p.get_ref().as_str()) {
@@ -603,14 +581,29 @@ fn load_templates(dir: &Path, hasher: &mut impl Hasher, problems: &mut Vec<Probl
     out
 }
 
+/// `text` read as a `what` (an agency or template file), or the TOML error at its place.
+fn parse<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    text: &str,
+    what: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    toml::from_str(text)
+        .map_err(|e| {
+            let at = e.span().map_or_else(|| Place::whole_file(file), |s| Place::at_offset(file, text, s.start));
+            problems.push(Problem::error(
+                at,
+                format!("invalid {what}: {}", e.message().trim().replace('\n', " ")),
+                "fix the TOML (see \"The national catalogue\" in README.md)",
+            ));
+        })
+        .ok()
+}
+
 /// Every `*.toml` in `dir`, sorted, with its text. A missing folder is a problem.
 fn read_toml_dir(dir: &Path, what: &str, problems: &mut Vec<Problem>) -> Vec<(PathBuf, String)> {
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
-            .collect(),
+    let files = match crate::menu::compiler::toml_files(dir) {
+        Ok(files) => files,
         Err(e) => {
             problems.push(Problem::error(
                 Place::whole_file(dir),
@@ -620,7 +613,6 @@ fn read_toml_dir(dir: &Path, what: &str, problems: &mut Vec<Problem>) -> Vec<(Pa
             return Vec::new();
         }
     };
-    files.sort();
     files
         .into_iter()
         .filter_map(|f| match std::fs::read_to_string(&f) {
