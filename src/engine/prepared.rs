@@ -274,6 +274,11 @@ impl Prepared {
         Prepared { locales, finder: Finder::new(menu, catalog) }
     }
 
+    /// Service `i`'s name in `locale`, as prepared.
+    pub(super) fn service_name(&self, locale: &Locale, i: u16) -> Option<&str> {
+        self.get(locale)?.services.get(usize::from(i)).map(|l| &*l.text)
+    }
+
     /// The catalogue's search, when the menu has a catalogue and serving prepared it.
     pub(super) fn finder(&self) -> Option<&Finder> {
         self.finder.as_ref()

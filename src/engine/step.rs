@@ -337,10 +337,12 @@ fn find(ctx: Ctx<'_>, s: &mut Session, query: &str, next: ScreenId, search: &Sea
     Outcome { step: enter(ctx, s, target), language: None, missed }
 }
 
-/// The screen the catalogue service with code `code` starts on.
+/// The screen the catalogue service with code `code` starts on; the code as written, so
+/// `04021` or `+4021` is not a code.
 fn service_entry(ctx: Ctx<'_>, code: &str) -> Option<ScreenId> {
     let catalogue = ctx.menu.catalogue.as_deref()?;
-    Some(catalogue.by_code(code.parse().ok()?)?.entry)
+    let service = catalogue.by_code(code.parse().ok()?)?;
+    (*service.code_text == *code).then_some(service.entry)
 }
 
 /// Moves to `target` and runs it: resting screens render, the others become steps.
@@ -352,20 +354,21 @@ fn enter(ctx: Ctx<'_>, s: &mut Session, target: ScreenId) -> Step {
     }
     let screen = ctx.menu.screen(target);
     // Entering a catalogue service, by any way in (browse, search, a code dialled, a recent
-    // service), gives its screens the service's code and name.
+    // service), gives its screens the service's code, dial string and name (as prepared for
+    // the locale, formatted only where nothing was), and its fee: a fixed one as the amount
+    // typed at load, none for any other (a fee from a service left behind never charges).
     if let (Some(i), Some(catalogue)) = (screen.service, ctx.menu.catalogue.as_deref()) {
         let service = catalogue.service(i);
-        let code = itoa::Buffer::new().format(service.code).to_owned();
-        let dial = match ctx.menu.service_codes.first() {
-            Some(menu_code) => format!("{}*{code}#", menu_code.trim_end_matches('#')),
-            None => code.clone(),
+        s.set_var(CODE_VAR, Value::Text(service.code_text.clone()));
+        s.set_var(DIAL_VAR, Value::Text(service.dial.clone()));
+        let name = match ctx.prepared.service_name(&s.locale, i) {
+            Some(name) => name.into(),
+            None => ctx.catalog.format(&s.locale, &service.name, None).as_ref().into(),
         };
-        s.set_var(CODE_VAR, Value::Text(code.into()));
-        s.set_var(DIAL_VAR, Value::Text(dial.into()));
-        let name = ctx.catalog.format(&s.locale, &service.name, None);
-        s.set_var(NAME_VAR, Value::Text(name.as_ref().into()));
-        if let Paid::Fixed(fee) = service.paid {
-            s.set_var(FEE_VAR, Value::Amount(fee));
+        s.set_var(NAME_VAR, Value::Text(name));
+        match service.paid {
+            Paid::Fixed(fee) => s.set_var(FEE_VAR, Value::Amount(fee)),
+            _ => s.vars.retain(|(k, _)| &**k != FEE_VAR),
         }
     }
     match &screen.kind {
@@ -402,8 +405,14 @@ fn enter(ctx: Ctx<'_>, s: &mut Session, target: ScreenId) -> Step {
             };
             // A catalogue service's request carries its code, so its receipt can say how to
             // dial it next time.
+            // Only the request of the service entered: a hand-written submit reached after
+            // leaving a service does not carry that service's code.
+            let entered = s
+                .var(CODE_VAR)
+                .and_then(|c| ctx.menu.catalogue.as_deref()?.by_code(c.parse().ok()?))
+                .is_some_and(|service| service.id == sub.service);
             for var in [CODE_VAR, DIAL_VAR] {
-                if let Some(v) = s.var(var)
+                if let Some(v) = s.var(var).filter(|_| entered)
                     && !fields.iter().any(|(k, _)| k == var)
                 {
                     fields.push((var.to_owned(), v.into_owned()));

@@ -230,7 +230,7 @@ impl Hub {
                 self.store.set_language(hop.msisdn, locale).await?;
             }
             if let Some(query) = &outcome.missed {
-                self.count_miss(query).await;
+                self.count_miss(query);
             }
             reply = self.resolve(ctx, hop, &mut rec, outcome.step).await?;
         }
@@ -261,11 +261,13 @@ impl Hub {
     }
 
     /// Counts a search that found nothing, by its folded words and the day, never with the
-    /// number. A count that cannot be written is logged, not the citizen's problem: the
-    /// screen saying nothing was found is shown all the same.
-    async fn count_miss(&self, query: &str) {
+    /// number. Words holding a digit are left out: a citizen may type an ID number, a PIN or
+    /// a phone number into search, and none of that is kept. The count is written behind the
+    /// hop (on PostgreSQL it takes the background pool, which may wait): the screen saying
+    /// nothing was found does not wait for it, and a count that cannot be written is logged.
+    fn count_miss(&self, query: &str) {
         let mut term = String::new();
-        for w in crate::search::words(query) {
+        for w in crate::search::words(query).filter(|w| !w.bytes().any(|b| b.is_ascii_digit())) {
             if term.len() + w.len() >= MISS_TERM_MAX {
                 break;
             }
@@ -274,14 +276,17 @@ impl Hub {
             }
             term.push_str(&w);
         }
+        crate::metrics::search_miss();
         if term.is_empty() {
             return;
         }
-        crate::metrics::search_miss();
         let day = crate::clock::eat_day(crate::store::now_ms());
-        if let Err(e) = self.store.count_miss(day, &term).await {
-            tracing::warn!(error = %e, "a search miss was not counted");
-        }
+        let store = Arc::clone(&self.store);
+        tokio::spawn(async move {
+            if let Err(e) = store.count_miss(day, &term).await {
+                tracing::warn!(error = %e, "a search miss was not counted");
+            }
+        });
     }
 
     /// A new session on `menu`, in the number's remembered language, or the offer to continue

@@ -421,6 +421,21 @@ impl Compiler<'_> {
                 }),
             }
         });
+        // Searching and listing services need the catalogue they search and list.
+        if expanded.is_none() {
+            for sc in &screens {
+                let what = match &sc.kind {
+                    Kind::Input(i) if i.search.is_some() => "a search screen",
+                    Kind::Menu { list: Some(l), .. } if l.next == ListNext::Service => "a list of services",
+                    _ => continue,
+                };
+                self.problems.push(Problem::error(
+                    sc.place.clone(),
+                    format!("screen {:?} is {what}, and the menu has no catalogue", sc.name),
+                    "add a [catalogue] table to the menu, or use another kind of screen",
+                ));
+            }
+        }
         if self.problems.len() > before {
             return None;
         }
@@ -429,7 +444,9 @@ impl Compiler<'_> {
         let catalogue = expanded.map(|e| {
             e.hash.hash(&mut hasher);
             let mut c = e.catalogue;
+            let menu_code = h.service_codes.get_ref().first().map(|c| c.get_ref().as_str());
             for (i, (service, entry)) in c.services.iter_mut().zip(&e.entries).enumerate() {
+                service.dial = super::catalogue::Service::dial_for(menu_code, service.code);
                 if let (Some(&id), Ok(i)) = (index.get(entry), u16::try_from(i)) {
                     service.entry = id;
                     screens[usize::from(id.0)].service = Some(i);

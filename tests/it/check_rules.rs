@@ -316,6 +316,16 @@ categories = ["tax"]"#;
 /// Each catalogue rule broken once (on [`CATALOGUE`]): reported at the row or the template line.
 const CATALOGUE_CASES: &[Case] = &[
     Case {
+        name: "catalogue-category-takes-a-screen-name",
+        edits: &[Swap("menus/m.toml", r#"categories = ["tax"]"#, r#"categories = ["tax", "search"]"#)],
+        want: ("menus/m.toml", 46, "is the name of one of the catalogue's own screens", Severity::Error),
+    },
+    Case {
+        name: "catalogue-own-screens-ignore-params",
+        edits: &[Swap("menus/catalogue/kra.toml", r#"flow = "check""#, r#"screen = "ask-id""#)],
+        want: ("menus/catalogue/kra.toml", 10, "has its own screens, which do not read params", Severity::Error),
+    },
+    Case {
         name: "catalogue-unknown-template",
         edits: &[Swap("menus/catalogue/kra.toml", r#"flow = "check""#, r#"flow = "chek""#)],
         want: ("menus/catalogue/kra.toml", 9, "unknown template \"chek\"", Severity::Error),

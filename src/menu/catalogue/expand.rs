@@ -75,6 +75,9 @@ struct LoadedTemplate {
     params: BTreeMap<String, Option<String>>,
 }
 
+/// The catalogue's own screens under `catalogue.`, which no category may be named.
+const RESERVED_SCREENS: &[&str] = &["search", "results", "none"];
+
 /// Parameters every row provides without writing them.
 const RESERVED: &[&str] = &["service", "code", "agency", "backend", "fee", "name"];
 
@@ -88,6 +91,7 @@ pub fn expand(
     synth: &mut Synth,
     problems: &mut Vec<Problem>,
 ) -> Option<Expanded> {
+    let start = problems.len();
     let base = menu_file.parent().unwrap_or(Path::new("."));
     let folder = |f: &Option<Spanned<String>>, default: &str| base.join(f.as_ref().map_or(default, |s| s.get_ref()));
     let dir = folder(&def.services, "catalogue");
@@ -111,13 +115,20 @@ pub fn expand(
                 format!("category {id:?} is listed twice"),
                 "list it once",
             ));
+        } else if RESERVED_SCREENS.contains(&id.as_str()) {
+            // Its browse screen would be the search's (`catalogue.search`).
+            problems.push(Problem::error(
+                menu_place(c.span()),
+                format!("category id {id:?} is the name of one of the catalogue's own screens"),
+                format!("use another id: {} are taken", RESERVED_SCREENS.join(", ")),
+            ));
         } else {
             categories.push(id.clone());
             category_places.push(menu_place(c.span()));
         }
     }
 
-    let templates = load_templates(&templates_dir, &mut hasher, problems);
+    let (templates, broken_templates) = load_templates(&templates_dir, &mut hasher, problems);
     let files = read_toml_dir(&dir, "agency", problems);
     let mut agencies: Vec<Agency> = Vec::new();
     let mut rows: Vec<(u16, Spanned<ServiceDef>, usize)> = Vec::new();
@@ -147,7 +158,14 @@ pub fn expand(
             ));
             continue;
         }
-        let Ok(agency) = u16::try_from(agencies.len()) else { break };
+        let Ok(agency) = u16::try_from(agencies.len()) else {
+            problems.push(Problem::error(
+                Place::whole_file(&src.file),
+                "more than 65,535 agencies in one catalogue",
+                "split the catalogue over several menus",
+            ));
+            break;
+        };
         agencies.push(Agency {
             id,
             file: src.file.clone(),
@@ -204,7 +222,8 @@ pub fn expand(
                 format!("service id {id:?} is also used at {}:{}", first.file.display(), first.line),
                 "give every service its own id",
             ));
-        } else if taken.contains(&id) || id == BROWSE {
+        } else if r.screen.is_none() && (taken.contains(&id) || id == BROWSE) {
+            // A template's screens are named after the service: they would take the menu's.
             problems.push(Problem::error(
                 src.place(r.id.span()),
                 format!("service id {id:?} is the name of a screen of the menu"),
@@ -238,7 +257,27 @@ pub fn expand(
         let flow = match (&r.flow, &r.screen) {
             (Some(flow), None) => flow,
             (None, Some(screen)) => {
-                // Its own screens: the menu must have the one it starts on.
+                // Its own screens: the menu must have the one it starts on, no other service
+                // may start there (its code would open the other), and what only a template
+                // reads would be silently ignored.
+                if let Some(other) = entries.iter().position(|e| e == screen.get_ref()) {
+                    problems.push(Problem::error(
+                        src.place(screen.span()),
+                        format!("service {:?} already starts on screen {:?}", services[other].id, screen.get_ref()),
+                        "give each service its own screen",
+                    ));
+                }
+                for (field, span) in
+                    [("fee", r.fee.as_ref().map(Spanned::span)), ("params", r.params.keys().next().map(Spanned::span))]
+                {
+                    if let Some(span) = span {
+                        problems.push(Problem::error(
+                            src.place(span),
+                            format!("service {id:?} has its own screens, which do not read {field}"),
+                            format!("remove {field}, or use a template (flow = \"…\")"),
+                        ));
+                    }
+                }
                 if !taken.contains(screen.get_ref()) {
                     let known: Vec<&str> = taken.iter().map(String::as_str).collect();
                     problems.push(Problem::error(
@@ -262,11 +301,17 @@ pub fn expand(
                     categories: cats,
                     flow: String::new(),
                     paid: Paid::Free,
-                    backend: r.backend.as_ref().map(|b| b.get_ref().clone()),
+                    backend: r
+                        .backend
+                        .as_ref()
+                        .map(|b| b.get_ref().clone())
+                        .or_else(|| agencies[usize::from(*agency)].backend.clone()),
                     popularity: r.popularity.as_ref().map_or(0, |p| *p.get_ref()),
                     params: Vec::new(),
                     place: row_place,
                     entry: ScreenId(0),
+                    code_text: code.to_string().into(),
+                    dial: Box::default(),
                 });
                 continue;
             }
@@ -280,6 +325,10 @@ pub fn expand(
             }
         };
         let Some(t) = templates.iter().find(|t| t.info.id == *flow.get_ref()) else {
+            if broken_templates.contains(flow.get_ref()) {
+                // Its template's own mistake was reported where it is.
+                continue;
+            }
             problems.push(Problem::error(
                 src.place(flow.span()),
                 format!("unknown template {:?}", flow.get_ref()),
@@ -411,6 +460,22 @@ pub fn expand(
         if broken {
             continue;
         }
+        if let Some((name, _)) = screens.iter().find(|(n, _)| taken.contains(n.get_ref())) {
+            problems.push(Problem::error(
+                row_place.clone(),
+                format!("service {id:?} would write screen {:?}, which the menu has", name.get_ref()),
+                "rename the service or the menu's screen",
+            ));
+            continue;
+        }
+        if services.len() >= usize::from(u16::MAX) {
+            problems.push(Problem::error(
+                row_place.clone(),
+                "more than 65,534 services in one catalogue",
+                "split the catalogue over several menus",
+            ));
+            break;
+        }
         raw.screens.extend(screens);
         entries.push(start);
         services.push(Service {
@@ -426,6 +491,8 @@ pub fn expand(
             params: r.params.iter().map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone())).collect(),
             place: row_place,
             entry: ScreenId(0),
+            code_text: code.to_string().into(),
+            dial: Box::default(),
         });
     }
     for ((_, _, _, name), (at, template)) in unknown_params {
@@ -477,6 +544,13 @@ pub fn expand(
         }
     }
     let here = menu_place(def.categories.span());
+    if services.is_empty() && problems.len() == start {
+        problems.push(Problem::error(
+            here.clone(),
+            format!("the catalogue has no services: no row in {}", dir.display()),
+            "add an agency file with [[service]] rows, or remove the [catalogue] table",
+        ));
+    }
     let declare = |raw: &mut MenuFile, synth: &mut Synth, name: &str, width: usize| {
         if raw.variables.keys().any(|k| k.get_ref() == name) {
             return;
@@ -528,12 +602,23 @@ impl Template {
     }
 }
 
-fn load_templates(dir: &Path, hasher: &mut impl Hasher, problems: &mut Vec<Problem>) -> Vec<LoadedTemplate> {
+/// The templates that load, and the ids of those that do not (their rows are left out
+/// quietly: the template's mistake is reported once, where it is).
+fn load_templates(
+    dir: &Path,
+    hasher: &mut impl Hasher,
+    problems: &mut Vec<Problem>,
+) -> (Vec<LoadedTemplate>, HashSet<String>) {
     let mut out = Vec::new();
+    let mut broken = HashSet::new();
     for (file, text) in read_toml_dir(dir, "template", problems) {
         (file.file_name(), &text).hash(hasher);
-        let Some(def) = parse::<TemplateFile>(&file, &text, "template file", problems) else { continue };
         let id = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let before = problems.len();
+        let Some(def) = parse::<TemplateFile>(&file, &text, "template file", problems) else {
+            broken.insert(id);
+            continue;
+        };
         let src = Source { lines: LineIndex::new(&text), file: file.clone(), text };
         let payment = match def.template.payment.as_ref().map(|p| p.get_ref().as_str()) {
             None | Some("none") => Payment::None,
@@ -555,7 +640,6 @@ fn load_templates(dir: &Path, hasher: &mut impl Hasher, problems: &mut Vec<Probl
                 format!("template {id:?} starts on {:?}, which it does not define", def.template.start.get_ref()),
                 "name one of its [screens.…]",
             ));
-            continue;
         }
         let mut params = BTreeMap::new();
         let mut listed = Vec::new();
@@ -571,6 +655,10 @@ fn load_templates(dir: &Path, hasher: &mut impl Hasher, problems: &mut Vec<Probl
             params.insert(k.get_ref().clone(), v.get_ref().default.clone());
             listed.push((k.get_ref().clone(), v.get_ref().about.clone(), v.get_ref().default.clone()));
         }
+        if problems.len() > before {
+            broken.insert(id);
+            continue;
+        }
         out.push(LoadedTemplate {
             info: Template { id, file, payment, about: def.template.about.clone(), params: listed },
             src,
@@ -578,7 +666,7 @@ fn load_templates(dir: &Path, hasher: &mut impl Hasher, problems: &mut Vec<Probl
             params,
         });
     }
-    out
+    (out, broken)
 }
 
 /// `text` read as a `what` (an agency or template file), or the TOML error at its place.
@@ -873,7 +961,7 @@ impl Generated<'_> {
         def: ScreenDef,
         problems: &mut Vec<Problem>,
     ) {
-        if taken.contains(name) {
+        if taken.contains(name) || raw.screens.contains_key(&Spanned::new(0..0, name.to_owned())) {
             problems.push(Problem::error(
                 self.here.clone(),
                 format!("the catalogue's screen {name:?} is also written in the menu"),

@@ -119,6 +119,21 @@ pub struct Service {
     pub place: Place,
     /// The screen it starts on.
     pub entry: ScreenId,
+    /// Its code as text, written once at load.
+    pub code_text: Box<str>,
+    /// The whole dial string that opens it (`*384*4021#`, after the menu's first code),
+    /// written once at load: entering it copies this, never formats it.
+    pub dial: Box<str>,
+}
+
+impl Service {
+    /// The dial string of code `code` after a menu's service code (`*384#`).
+    pub fn dial_for(menu_code: Option<&str>, code: u32) -> Box<str> {
+        match menu_code {
+            Some(c) => format!("{}*{code}#", c.trim_end_matches('#')).into(),
+            None => code.to_string().into(),
+        }
+    }
 }
 
 /// The Fluent message naming service `id`.
