@@ -14,6 +14,7 @@
 mod common;
 
 mod africastalking;
+mod catalogue_scale;
 mod channel_auth;
 mod channels;
 mod check_rules;
