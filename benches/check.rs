@@ -6,7 +6,11 @@
 //! - `files`: one menu file per agency (50 files of 100 services, each agency on its own code
 //!   `*384*N#`), with one Fluent file per agency and language;
 //! - `one`: the whole catalogue in one menu file on `*384#` (home, 50 agencies, 10 categories
-//!   each, 10 services each: about 19,000 screens).
+//!   each, 10 services each: about 19,000 screens);
+//! - `catalogue`: the national catalogue as issue #13 writes it: the shipped e-Citizen menu
+//!   with its templates, lookup data and catalogue, grown to 5,000 services of 77 agencies by
+//!   `tests/common/catalogue_gen.rs` (agency files and Fluent files; every service's screens
+//!   come from a template at load). The budget is 1 s.
 //!
 //! Each service is what a real one looks like: an input with its validator and error (one of a
 //! few patterns, as ID numbers, parcels, plates and PINs differ), for two in three a lookup with
@@ -17,8 +21,12 @@
 //! preparing the menus as `njia serve` does) and the real binary (`njia check --menus …
 //! --locales …`, its embedded configuration, so every screen must fit Nalo's 120 characters),
 //! and prints min and median.
-//! Options (after `--`): `--services N` (default 5000), `--runs N`, `--layout files|one|both`,
-//! `--generate DIR` (only write the catalogues, to DIR/files and DIR/one, for profiling).
+//! Options (after `--`): `--services N` (default 5000), `--runs N`,
+//! `--layout files|one|catalogue|all` (default all), `--generate DIR` (only write the
+//! catalogues, to DIR/files, DIR/one and DIR/catalogue, for profiling).
+
+#[path = "../tests/common/catalogue_gen.rs"]
+mod catalogue_gen;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -74,6 +82,8 @@ enum Layout {
     Files,
     /// One menu file for everything.
     One,
+    /// The e-Citizen menu with its catalogue: agency files of service rows, and templates.
+    Catalogue,
 }
 
 fn main() {
@@ -82,14 +92,15 @@ fn main() {
     let smoke = args.iter().any(|a| a == "--test");
     let services = if smoke { 200 } else { njia_flag(&args, "--services", 5000) as usize };
     let runs = if smoke { 1 } else { njia_flag(&args, "--runs", 5).max(1) as usize };
-    let layout = args.iter().position(|a| a == "--layout").and_then(|i| args.get(i + 1)).map_or("both", |s| s.as_str());
+    let layout = args.iter().position(|a| a == "--layout").and_then(|i| args.get(i + 1)).map_or("all", |s| s.as_str());
     let layouts: Vec<Layout> = match layout {
         "files" => vec![Layout::Files],
         "one" => vec![Layout::One],
-        _ => vec![Layout::Files, Layout::One],
+        "catalogue" => vec![Layout::Catalogue],
+        _ => vec![Layout::Files, Layout::One, Layout::Catalogue],
     };
     if let Some(out) = args.iter().position(|a| a == "--generate").and_then(|i| args.get(i + 1)) {
-        for (layout, name) in [(Layout::Files, "files"), (Layout::One, "one")] {
+        for (layout, name) in [(Layout::Files, "files"), (Layout::One, "one"), (Layout::Catalogue, "catalogue")] {
             let dir = Path::new(out).join(name);
             let _ = std::fs::remove_dir_all(&dir);
             generate(&dir, services, layout);
@@ -150,7 +161,11 @@ fn main() {
         let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1e3);
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            if layout == Layout::Files { "a file per agency" } else { "one file" },
+            match layout {
+                Layout::Files => "a file per agency",
+                Layout::One => "one file",
+                Layout::Catalogue => "catalogue (#13): agency files + templates",
+            },
             stats.files,
             stats.screens,
             stats.messages,
@@ -176,6 +191,9 @@ struct Stats {
 
 /// Writes `menus/` and `locales/{sw,en}/` for `services` services under `root`.
 fn generate(root: &Path, services: usize, layout: Layout) -> Stats {
+    if layout == Layout::Catalogue {
+        return catalogue(root, services);
+    }
     let menus = root.join("menus");
     std::fs::create_dir_all(&menus).expect("menus dir");
     let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("locales");
@@ -215,7 +233,7 @@ fn generate(root: &Path, services: usize, layout: Layout) -> Stats {
                 header(&mut toml, &format!("agency{a}"), &format!("*384*{}#", a + 1));
                 "home".to_owned()
             }
-            Layout::One => format!("agency{a}"),
+            Layout::One | Layout::Catalogue => format!("agency{a}"),
         };
         // The agency's lookup data, as check loads it: one entry per looked-up service.
         let mut data = String::new();
@@ -253,6 +271,49 @@ fn generate(root: &Path, services: usize, layout: Layout) -> Stats {
     }
     stats.messages += 6;
     stats
+}
+
+/// The #13 catalogue of `services` services (at least the shipped ones): its files and
+/// messages counted as written, its screens as loading expands them.
+fn catalogue(root: &Path, services: usize) -> Stats {
+    let generated = catalogue_gen::generate(root, services);
+    let count = |dir: &Path, ext: &str| -> usize {
+        let mut n = 0;
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == ext) {
+                    n += if ext == "ftl" {
+                        let text = std::fs::read_to_string(&p).expect("read ftl");
+                        text.lines()
+                            .filter(|l| l.split_once(" = ").is_some_and(|(k, _)| !k.starts_with([' ', '#', '.'])))
+                            .count()
+                    } else {
+                        1
+                    };
+                }
+            }
+        }
+        n
+    };
+    let files = count(&root.join("menus"), "toml") - count(&root.join("menus").join("lookups"), "toml");
+    let messages = count(&root.join("locales").join("en"), "ftl");
+    let fallback = [Locale::parse("sw").expect("sw"), Locale::parse("en").expect("en")];
+    let opts = check::Options {
+        menus_dir: &root.join("menus"),
+        locales_dir: &root.join("locales"),
+        limit: 120,
+        channels: &[],
+        fallback: &fallback,
+        lookups_dir: None,
+        http_backends: &[],
+    };
+    let screens = check::load(&opts).map_or(0, |l| l.menus.menus.iter().map(|m| m.screens.len()).sum());
+    assert_eq!(generated.services, services);
+    Stats { files, screens, messages }
 }
 
 /// The `[menu]` and `[variables]` sections.

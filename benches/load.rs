@@ -17,6 +17,14 @@
 //!   after the walks stop, the run lasts until every receipt is sent. Reports the server's CPU
 //!   per completed request and completed requests per second of that core.
 //!
+//! - `search`: the national catalogue of issue #13 (`tests/common/catalogue_gen.rs`: 5,000
+//!   services of 77 agencies, Swahili and English) served by `njia serve --menus --locales`;
+//!   returning citizens walk home, 6 (Tafuta huduma), a few words of a service's name (the
+//!   search hop), then pick that service from the results: the END of an information service.
+//!   On the same server in the same run, the agencies walk gives the plain menu hop; prints
+//!   the server CPU per hop of both walks and their ratio, and the search hop's own CPU
+//!   estimated as the search walk's less three plain hops (budget: 1.3x a plain hop).
+//!
 //! - `postgres`: the agencies walk with sessions in
 //!   PostgreSQL (what several instances behind a load balancer need), against `njia serve` with
 //!   `DATABASE_URL` set to a scratch database on `TEST_DATABASE_URL` (default the local server);
@@ -28,11 +36,14 @@
 //! (taskset, /proc). The server runs with rate limits that check every hop but never limit
 //! (`common::bench_config`): one phone per connection stands for many citizens.
 
+#[path = "../tests/common/catalogue_gen.rs"]
+mod catalogue_gen;
 mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -62,7 +73,14 @@ enum Walk {
     /// The same path by a returning citizen (one phone per connection, language remembered):
     /// home, land rates, parcel, Cancel. Neither server touches anything but memory.
     LandRatesReturning,
+    /// A search by a returning citizen who reads Kiswahili: home, 6 (Tafuta huduma), a few
+    /// words (one of [`SEARCHES`] a walk), the service picked from the results (END).
+    Search,
 }
+
+/// The search walk's queries with the results row of the information service each is for,
+/// found on the server before the runs.
+static SEARCHES: OnceLock<Vec<(String, String)>> = OnceLock::new();
 
 impl Walk {
     fn name(self) -> &'static str {
@@ -70,6 +88,7 @@ impl Walk {
             Walk::Agencies => "agencies walk, returning citizens",
             Walk::LandRates => "land-rates walk, new citizens (5 hops)",
             Walk::LandRatesReturning => "land-rates walk, returning citizens (4 hops)",
+            Walk::Search => "search walk, returning citizens (4 hops)",
         }
     }
 }
@@ -182,6 +201,10 @@ fn main() {
                 let _ = peer.wait();
             }
         }
+    }
+
+    if wants("search") {
+        search(&data, seconds, if smoke { 300 } else { catalogue_gen::SERVICES });
     }
 
     if wants("memory") {
@@ -552,7 +575,8 @@ fn run_level(addr: SocketAddr, conns: usize, dur: Duration, warm: bool, walk: Wa
                     // (English for the land-rates walk, whose screens are checked).
                     let sid = format!("warm-{run_no}-{c}");
                     let _ = conn.hop(&sid, &phone, "");
-                    let _ = conn.hop(&sid, &phone, if walk == Walk::Agencies { "1" } else { "2" });
+                    let sw = matches!(walk, Walk::Agencies | Walk::Search);
+                    let _ = conn.hop(&sid, &phone, if sw { "1" } else { "2" });
                 }
                 let mut walk_no = 0u64;
                 while Instant::now() < deadline {
@@ -564,6 +588,7 @@ fn run_level(addr: SocketAddr, conns: usize, dur: Duration, warm: bool, walk: Wa
                         Walk::LandRatesReturning => {
                             land_rates_walk(&mut conn, &sid, Some(&phone), walk_no, &mut run.by_hop)
                         }
+                        Walk::Search => search_walk(&mut conn, &sid, &phone, walk_no, &mut run.by_hop),
                     };
                     run.walks += u64::from(complete);
                 }
@@ -634,10 +659,93 @@ fn land_rates_walk(conn: &mut Conn, sid: &str, returning: Option<&str>, walk_no:
     true
 }
 
+/// [`Walk::Search`]: every screen is checked, the search's results for the row picked.
+fn search_walk(conn: &mut Conn, sid: &str, phone: &str, walk_no: u64, lat: &mut [Vec<u32>; 5]) -> bool {
+    let searches = SEARCHES.get().expect("the searches are found before the runs");
+    let (query, row) = &searches[(walk_no % searches.len() as u64) as usize];
+    let hops = [
+        (String::new(), "CON Karibu e-Citizen"),
+        ("6".to_owned(), "CON Andika jina la huduma"),
+        (format!("6*{query}"), "CON "),
+        (format!("6*{query}*{row}"), "END "),
+    ];
+    for (i, (text, expect)) in hops.iter().enumerate() {
+        let reply = timed(conn, sid, phone, text, &mut lat[i]);
+        assert!(reply.starts_with(expect), "hop {} of {sid}: expected {expect:?}, got {reply:?}", i + 1);
+    }
+    true
+}
+
+/// The `search` section: the generated catalogue of `services` services served, its search
+/// walk and the agencies walk on the same server, and the ratio of their CPU per hop.
+fn search(data: &Path, seconds: u64, services: usize) {
+    let _ = std::fs::remove_dir_all(data);
+    let tree = data.with_extension("catalogue");
+    let _ = std::fs::remove_dir_all(&tree);
+    let generated = catalogue_gen::generate(&tree, services);
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut server = start_server_on(addr, data, None, Some(&tree));
+    wait_ready(addr);
+    // The walks' queries: a service's last three words of its Swahili name (the thing and the
+    // county or body, as a citizen types them), and the row the service has in the results.
+    let mut conn = Conn::open(addr);
+    let phone = "+254799000001";
+    let _ = conn.hop("probe-lang", phone, "");
+    let _ = conn.hop("probe-lang", phone, "1");
+    let mut searches = Vec::new();
+    for (i, g) in generated.generated.iter().filter(|g| g.flow == "information").step_by(37).take(32).enumerate() {
+        let words: Vec<&str> = g.name_sw.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| w.len() > 3).collect();
+        let query = words[words.len().saturating_sub(3)..].join(" ");
+        let sid = format!("probe-{i}");
+        let _ = conn.hop(&sid, phone, "");
+        let _ = conn.hop(&sid, phone, "6");
+        let results = conn.hop(&sid, phone, &format!("6*{query}"));
+        let row = results
+            .lines()
+            .find_map(|l| l.split_once(". ").filter(|(_, name)| *name == g.name_sw).map(|(n, _)| n.to_owned()));
+        if let Some(row) = row {
+            searches.push((query, row));
+        }
+    }
+    assert!(searches.len() >= 8, "too few searches find their service on the first page: {searches:?}");
+    println!(
+        "\n## njia serve on the national catalogue ({} services of {} agencies): a plain menu hop and a search hop\n",
+        generated.services, generated.agencies
+    );
+    println!("{} searches such as {:?} (row {})\n", searches.len(), searches[0].0, searches[0].1);
+    let _ = SEARCHES.set(searches);
+    println!("### njia, {}\n", Walk::Agencies.name());
+    let plain = levels("njia", addr, server.id(), seconds, Walk::Agencies);
+    println!("\n### njia, {}\n", Walk::Search.name());
+    let search = levels("njia", addr, server.id(), seconds, Walk::Search);
+    let ratios: Vec<String> = search.iter().zip(&plain).map(|(s, p)| format!("{:.2}", s / p)).collect();
+    // The search walk is home, the search screen, the search, the pick: three hops that cost
+    // about a plain hop each, and the search.
+    let alone: Vec<String> = search
+        .iter()
+        .zip(&plain)
+        .map(|(s, p)| format!("{:.1} µs = {:.2}x", 4.0 * s - 3.0 * p, (4.0 * s - 3.0 * p) / p))
+        .collect();
+    println!("\nsearch walk CPU per hop / agencies walk CPU per hop at 1, 16, 64 connections: {}", ratios.join(", "));
+    println!("the search hop alone (4 x search-walk hop - 3 x plain hop), and over a plain hop: {}", alone.join(", "));
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&tree);
+}
+
 fn start_server(addr: SocketAddr, data: &Path, config: Option<&Path>) -> Child {
+    start_server_on(addr, data, config, None)
+}
+
+/// [`start_server`], serving the menus and locales of `tree` (its `menus/` and `locales/`)
+/// when given, else the repository's.
+fn start_server_on(addr: SocketAddr, data: &Path, config: Option<&Path>, tree: Option<&Path>) -> Child {
     let bin = env!("CARGO_BIN_EXE_njia");
     let mut cmd = Command::new("taskset");
     cmd.args(["-c", "0", bin, "serve", "--listen", &addr.to_string(), "--data-dir"]).arg(data);
+    if let Some(tree) = tree {
+        cmd.arg("--menus").arg(tree.join("menus")).arg("--locales").arg(tree.join("locales"));
+    }
     let config = config.map_or_else(|| common::bench_config(data), Path::to_path_buf);
     cmd.arg("--config").arg(config);
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -52,7 +52,7 @@ impl Conn {
         let body = format!(
             "sessionId={sid}&serviceCode=%2A384%23&phoneNumber={}&networkCode=63902&text={}",
             phone.replace('+', "%2B"),
-            text.replace('*', "%2A").replace('/', "%2F")
+            text.replace('*', "%2A").replace('/', "%2F").replace(' ', "+")
         );
         let req = format!(
             "POST /ussd/africastalking HTTP/1.1\r\nHost: bench\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",

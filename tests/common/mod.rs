@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod catalogue_gen;
 pub mod doubles;
 pub mod editable;
 

@@ -16,6 +16,7 @@ mod common;
 mod africastalking;
 mod catalogue;
 mod catalogue_cli;
+mod catalogue_scale;
 mod channel_auth;
 mod channels;
 mod check_rules;
