@@ -1022,7 +1022,7 @@ fn plan(admin: &Admin, rows: &[Numbered], problems: &mut Vec<RowProblem>) -> Res
         let mut at: HashMap<String, PathBuf> = HashMap::new();
         for id in old_ids.iter().copied().chain(rows.iter().map(|n| n.row.id.as_str())) {
             if let Some(info) = admin.words().message(l, &name_id(id)) {
-                at.insert(id.to_owned(), info.file.clone());
+                at.insert(id.to_owned(), info.file.to_path_buf());
             }
         }
         let target = |agency: &str| admin.loaded_locales_dir(l).join("catalogue").join(format!("{agency}.ftl"));

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How bad a problem is: errors stop `njia serve`, warnings are printed and tolerated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,7 +39,7 @@ impl Problem {
     }
 
     fn new(at: Place, severity: Severity, what: String, fix: String) -> Problem {
-        Problem { file: at.file, line: at.line, col: at.col, severity, what, fix }
+        Problem { file: at.file.to_path_buf(), line: at.line, col: at.col, severity, what, fix }
     }
 
     pub fn is_error(&self) -> bool {
@@ -64,17 +65,23 @@ impl fmt::Display for Problem {
     }
 }
 
-/// A position in a file.
+/// A position in a file. The file is shared: a menu keeps a place for every screen, option
+/// and message, and a catalogue thousands of them, all in a few files.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Place {
-    pub file: PathBuf,
+    pub file: Arc<Path>,
     pub line: usize,
     pub col: usize,
 }
 
 impl Place {
     pub fn new(file: &Path, line: usize, col: usize) -> Place {
-        Place { file: file.to_path_buf(), line, col }
+        Place { file: Arc::from(file), line, col }
+    }
+
+    /// A place in `file`, sharing it with the file's other places.
+    pub fn shared(file: &Arc<Path>, line: usize, col: usize) -> Place {
+        Place { file: Arc::clone(file), line, col }
     }
 
     /// The place of byte `offset` in `source`.
@@ -85,9 +92,9 @@ impl Place {
 
     /// The place of byte `offset` in `source`, whose lines `lines` indexes: for the many places
     /// of one file (a menu file names one for every screen, option and message).
-    pub fn at_indexed(file: &Path, source: &str, lines: &LineIndex, offset: usize) -> Place {
+    pub fn at_indexed(file: &Arc<Path>, source: &str, lines: &LineIndex, offset: usize) -> Place {
         let (line, col) = lines.line_col(source, offset);
-        Place::new(file, line, col)
+        Place::shared(file, line, col)
     }
 
     pub fn whole_file(file: &Path) -> Place {

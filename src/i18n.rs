@@ -20,7 +20,8 @@ use crate::types::Locale;
 /// Where a message is defined and what it needs.
 #[derive(Clone, Debug)]
 pub struct MessageInfo {
-    pub file: PathBuf,
+    /// Shared by the file's messages (a catalogue has thousands per file).
+    pub file: Arc<Path>,
     pub line: usize,
     /// Variables the message's own pattern uses (not those of messages it references).
     pub vars: BTreeSet<String>,
@@ -302,6 +303,7 @@ fn load_locale(dir: &Path, locale: Locale, problems: &mut Vec<Problem>) -> Local
         };
         std::hash::Hash::hash(&(file.file_name(), &source), &mut fingerprint);
         let lines = definition_lines(&source);
+        let shared: Arc<Path> = file.as_path().into();
         let res = match FluentResource::try_new(source.clone()) {
             Ok(r) => r,
             Err((r, errors)) => {
@@ -341,7 +343,7 @@ fn load_locale(dir: &Path, locale: Locale, problems: &mut Vec<Problem>) -> Local
                     "give it text: users see the value, not attributes",
                 ));
             }
-            messages.insert(id, MessageInfo { file: file.clone(), line, vars, refs });
+            messages.insert(id, MessageInfo { file: Arc::clone(&shared), line, vars, refs });
         }
         warn_non_gsm7(&file, &source, problems);
         // Duplicate ids across files were reported above with both places, so the bundle's

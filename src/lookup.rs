@@ -115,7 +115,8 @@ impl DataFiles {
                 }
             };
             let lines = crate::diag::LineIndex::new(&src);
-            let place = |offset: usize| Place::at_indexed(&path, &src, &lines, offset);
+            let shared: std::sync::Arc<Path> = std::sync::Arc::from(path.as_path());
+            let place = |offset: usize| Place::at_indexed(&shared, &src, &lines, offset);
             let mut operations = HashMap::new();
             for (op, table) in raw {
                 let mut entries = HashMap::new();

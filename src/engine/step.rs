@@ -7,11 +7,8 @@ use std::borrow::Cow;
 use super::prepared::{fixed_for, fixed_layout, prepared_text};
 use super::render::{Item, apology, fit, format, items, page_text, render, view};
 use super::validation::{admit, admit_answer, parse_choice, validate};
-use super::{
-    Answered, Ctx, LookupAnswer, LookupCall, MAX_LIST_ITEMS, Outcome, PaymentCall, Secrets, Session, Step, SubmitCall,
-    Value,
-};
-use crate::menu::catalogue::{CODE_VAR, DIAL_VAR, FEE_VAR, NAME_VAR, Paid};
+use super::{Answered, Ctx, LookupAnswer, LookupCall, Outcome, PaymentCall, Secrets, Session, Step, SubmitCall, Value};
+use crate::menu::catalogue::{CODE_VAR, DIAL_VAR, FEE_VAR, NAME_VAR, Paid, SEARCH_RESULTS};
 use crate::menu::{Kind, ListNext, ScreenId, Search};
 use crate::types::Locale;
 
@@ -330,7 +327,7 @@ fn go_back(ctx: Ctx<'_>, s: &mut Session) -> Step {
 /// A search: the codes of what `query` finds go in the results list, and the session moves to
 /// the list, or to the screen saying nothing was found (whose words the caller counts).
 fn find(ctx: Ctx<'_>, s: &mut Session, query: &str, next: ScreenId, search: &Search) -> Outcome {
-    let found = ctx.prepared.finder().map(|f| f.find(query, MAX_LIST_ITEMS)).unwrap_or_default();
+    let found = ctx.prepared.finder().map(|f| f.find(query, SEARCH_RESULTS)).unwrap_or_default();
     let missed = found.is_empty().then(|| query.to_owned());
     let target = if found.is_empty() { search.empty } else { next };
     s.set_var(&search.results, Value::List(found));

@@ -96,23 +96,27 @@ pub fn load_str(file: &Path, src: &str, problems: &mut Vec<Problem>) -> Option<M
 
 /// Validators compiled so far, by pattern as written: a catalogue repeats a few patterns (ID
 /// numbers, parcels, PINs) over thousands of inputs, and compiling one costs about 100 µs, so
-/// compiling each once took most of the time `njia check` needed for 5,000 services. A
-/// `Regex` clone shares the compiled program. `Err` is the compile error to report.
+/// compiling each once took most of the time `njia check` needed for 5,000 services. Each
+/// input holds the one `Arc`: a `Regex` clone shares the program but not its cache pool.
+/// `Err` is the compile error to report.
 #[derive(Default)]
-struct Regexes(HashMap<String, Result<regex::Regex, String>>);
+struct Regexes(HashMap<String, Result<std::sync::Arc<regex::Regex>, String>>);
 
 impl Regexes {
     /// The pattern anchored to the whole input, or why it does not compile.
-    fn anchored(&mut self, pattern: &str) -> Result<regex::Regex, String> {
+    fn anchored(&mut self, pattern: &str) -> Result<std::sync::Arc<regex::Regex>, String> {
         if let Some(r) = self.0.get(pattern) {
             return r.clone();
         }
         // Compile the pattern as written first: wrapped in a group, an unbalanced `)|(` would
         // turn into a different, valid regex and slip through. Then anchor it to the whole
         // input: administrators write `[0-9]{4}` meaning "four digits".
-        let r = regex::Regex::new(pattern).and_then(|_| regex::Regex::new(&format!("^(?:{pattern})$"))).map_err(|e| {
-            e.to_string().lines().last().unwrap_or("invalid").trim().trim_start_matches("error:").trim().to_owned()
-        });
+        let r = regex::Regex::new(pattern)
+            .and_then(|_| regex::Regex::new(&format!("^(?:{pattern})$")))
+            .map(std::sync::Arc::new)
+            .map_err(|e| {
+                e.to_string().lines().last().unwrap_or("invalid").trim().trim_start_matches("error:").trim().to_owned()
+            });
         self.0.insert(pattern.to_owned(), r.clone());
         r
     }
@@ -134,10 +138,12 @@ fn load_str_with(file: &Path, src: &str, problems: &mut Vec<Problem>, regexes: &
     };
     let mut raw = raw;
     let lines = crate::diag::LineIndex::new(src);
+    // One shared path for the thousands of places of one file.
+    let shared: std::sync::Arc<Path> = std::sync::Arc::from(file);
     let mut synth = Synth::default();
     let expanded = match raw.catalogue.take() {
         Some(def) => {
-            let place = |span: Range<usize>| Place::at_indexed(file, src, &lines, span.start);
+            let place = |span: Range<usize>| Place::at_indexed(&shared, src, &lines, span.start);
             let before = problems.len();
             let e = expand(file, def.get_ref(), &place, &mut raw, &mut synth, problems);
             if problems.len() > before {
@@ -149,7 +155,7 @@ fn load_str_with(file: &Path, src: &str, problems: &mut Vec<Problem>, regexes: &
     };
     let before = problems.len();
     let templates = expanded.as_ref().map(|e| e.template_files.clone()).unwrap_or_default();
-    let menu = Compiler { file, src, lines, problems, regexes, synth }.compile(raw, expanded);
+    let menu = Compiler { file, shared, src, lines, problems, regexes, synth }.compile(raw, expanded);
     once_per_template_line(problems, before, &templates);
     menu
 }
@@ -183,6 +189,7 @@ fn once_per_template_line(problems: &mut Vec<Problem>, from: usize, templates: &
 
 struct Compiler<'a> {
     file: &'a Path,
+    shared: std::sync::Arc<Path>,
     src: &'a str,
     lines: crate::diag::LineIndex,
     problems: &'a mut Vec<Problem>,
@@ -195,7 +202,7 @@ impl Compiler<'_> {
     fn place(&self, span: Range<usize>) -> Place {
         match self.synth.place(&span) {
             Some(p) => p.clone(),
-            None => Place::at_indexed(self.file, self.src, &self.lines, span.start),
+            None => Place::at_indexed(&self.shared, self.src, &self.lines, span.start),
         }
     }
 

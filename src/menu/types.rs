@@ -212,7 +212,9 @@ impl Validation {
 
 #[derive(Debug, Default)]
 pub struct Validation {
-    pub pattern: Option<regex::Regex>,
+    /// Shared by every input with the same pattern: a `Regex` clone would carry its own
+    /// cache pool (about a kilobyte), and a catalogue repeats a few patterns thousands of times.
+    pub pattern: Option<std::sync::Arc<regex::Regex>>,
     pub length: Option<(usize, usize)>,
     pub range: Option<(i64, i64)>,
     pub phone: bool,

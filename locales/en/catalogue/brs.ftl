@@ -18,4 +18,4 @@ svc-company-search = Company search (CR12)
 svc-company-search-info = Request an official search (CR12) on brs.go.ke with the company number. Fee KES 650. Dial {$service_dial}
 svc-annual-returns = Company annual returns
     .keywords = company annual returns file brs yearly
-svc-annual-returns-info = Every company files annual returns on brs.go.ke after each anniversary. Late filing has a penalty. Dial {$service_dial}
+svc-annual-returns-info = Every company files annual returns on brs.go.ke after each anniversary. Late filing is fined. Dial {$service_dial}

@@ -9,4 +9,4 @@ svc-court-fees = Court fees
 svc-court-fees-info = Fees are assessed on efiling.court.go.ke and paid by M-Pesa or bank. Keep the receipt. Dial {$service_dial}
 svc-small-claims = Small claims court
     .keywords = small claims court debt claim judiciary
-svc-small-claims-info = Claims up to KES 1 million, decided within 60 days. File on efiling.court.go.ke; no lawyer needed. Dial {$service_dial}
+svc-small-claims-info = Claims up to KES 1 million, decided in 60 days. File on efiling.court.go.ke; no lawyer needed. Dial {$service_dial}

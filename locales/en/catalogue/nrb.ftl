@@ -7,7 +7,7 @@ nrb-id-invalid = An ID number is 7 or 8 digits. Try again.
 
 svc-id-application = Apply for a national ID
     .keywords = national id card apply first registration maisha
-svc-id-application-info = At 18, go to a registration office or Huduma Centre with your birth certificate and a parent's ID. Free. Dial {$service_dial}
+svc-id-application-info = At 18, go to a registration office or Huduma Centre with birth certificate and a parent's ID. Free. Dial {$service_dial}
 svc-id-replacement = Replace a lost ID card
     .keywords = national id lost replace replacement duplicate
 svc-id-collection = Collect your ID card

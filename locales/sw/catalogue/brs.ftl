@@ -18,4 +18,4 @@ svc-company-search = Upekuzi wa kampuni (CR12)
 svc-company-search-info = Omba upekuzi rasmi (CR12) kwenye brs.go.ke kwa nambari ya kampuni. Ada KES 650. Piga {$service_dial}
 svc-annual-returns = Ritani ya mwaka ya kampuni
     .keywords = kampuni ritani mwaka returns annual brs
-svc-annual-returns-info = Kila kampuni huwasilisha ritani ya mwaka kwenye brs.go.ke baada ya kutimiza mwaka. Kuchelewa kuna faini. Piga {$service_dial}
+svc-annual-returns-info = Kila kampuni huwasilisha ritani ya mwaka brs.go.ke baada ya kutimiza mwaka. Kuchelewa kuna faini. Piga {$service_dial}

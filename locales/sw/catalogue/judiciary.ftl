@@ -9,4 +9,4 @@ svc-court-fees = Ada za mahakama
 svc-court-fees-info = Ada hukadiriwa kwenye efiling.court.go.ke na kulipwa kwa M-Pesa au benki. Weka risiti. Piga {$service_dial}
 svc-small-claims = Mahakama ya madai madogo
     .keywords = madai madogo mahakama deni kesi claims
-svc-small-claims-info = Madai hadi KES milioni 1, huamuliwa ndani ya siku 60. Fungua kesi efiling.court.go.ke; wakili si lazima. Piga {$service_dial}
+svc-small-claims-info = Madai hadi KES milioni 1, huamuliwa ndani ya siku 60. Fungua efiling.court.go.ke; wakili si lazima. Piga {$service_dial}

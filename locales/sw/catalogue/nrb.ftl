@@ -7,7 +7,7 @@ nrb-id-invalid = Nambari ya ID ni tarakimu 7 au 8. Jaribu tena.
 
 svc-id-application = Omba kitambulisho (ID)
     .keywords = kitambulisho id kipande omba usajili maisha namba
-svc-id-application-info = Ukitimiza miaka 18, nenda ofisi ya usajili au Huduma Centre na cheti cha kuzaliwa na ID ya mzazi. Bure. Piga {$service_dial}
+svc-id-application-info = Ukifika miaka 18, nenda ofisi ya usajili au Huduma Centre na cheti cha kuzaliwa na ID ya mzazi. Bure. Piga {$service_dial}
 svc-id-replacement = Kitambulisho kilichopotea (ID)
     .keywords = kitambulisho id kipande kilichopotea kupoteza badilisha duplicate
 svc-id-collection = Kuchukua kitambulisho

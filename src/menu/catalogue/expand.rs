@@ -46,7 +46,7 @@ impl Synth {
 
 /// A file read for the catalogue, kept for placing its spans.
 struct Source {
-    file: PathBuf,
+    file: std::sync::Arc<Path>,
     text: String,
     lines: LineIndex,
 }
@@ -138,7 +138,7 @@ pub fn expand(
     for (file, text) in files {
         (file.file_name(), &text).hash(&mut hasher);
         let Some(parsed) = parse::<AgencyFile>(&file, &text, "agency file", problems) else { continue };
-        let src = Source { lines: LineIndex::new(&text), file, text };
+        let src = Source { lines: LineIndex::new(&text), file: file.as_path().into(), text };
         let id = parsed.agency.id.get_ref().clone();
         let place = src.place(parsed.agency.id.span());
         if !is_id(&id) {
@@ -168,7 +168,7 @@ pub fn expand(
         };
         agencies.push(Agency {
             id,
-            file: src.file.clone(),
+            file: src.file.to_path_buf(),
             backend: parsed.agency.backend.as_ref().map(|b| b.get_ref().clone()),
         });
         agency_places.push(place);
@@ -619,7 +619,7 @@ fn load_templates(
             broken.insert(id);
             continue;
         };
-        let src = Source { lines: LineIndex::new(&text), file: file.clone(), text };
+        let src = Source { lines: LineIndex::new(&text), file: file.as_path().into(), text };
         let payment = match def.template.payment.as_ref().map(|p| p.get_ref().as_str()) {
             None | Some("none") => Payment::None,
             Some("fixed") => Payment::Fixed,
@@ -811,7 +811,7 @@ impl Filler<'_> {
         let mut missing = Vec::new();
         let (text, blame) = substitute(v.get_ref(), self.values, &mut |n| missing.push(n.to_owned()));
         for n in missing {
-            self.missing.insert((tpl.file.clone(), tpl.line, tpl.col, n));
+            self.missing.insert((tpl.file.to_path_buf(), tpl.line, tpl.col, n));
         }
         let at = blame.unwrap_or(tpl);
         Spanned::new(self.synth.span(at), text)

@@ -48,6 +48,9 @@ pub const FEE_VAR: &str = "fee";
 /// The widest a service name may be, in characters: one list row on a feature phone with its
 /// number (`12. `), so a page still holds several rows in both languages.
 pub const NAME_WIDTH: usize = 32;
+/// The most services a search lists: three pages on a feature phone. Ranked, the one meant
+/// is near the top; listing fifty made a search hop render fifty names it never shows.
+pub const SEARCH_RESULTS: usize = 20;
 /// The longest search a citizen can type.
 pub const QUERY_WIDTH: usize = 30;
 /// Codes are dialled after the menu's code: at least three digits, so they never collide with
