@@ -17,8 +17,14 @@
 //! `cargo bench --bench search -- --test` (what CI runs) and `cargo test --benches` use 500
 //! services and a few rounds.
 
+// The catalogue generator's deterministic generator: the bench's corpus is the same every run.
+#[path = "../tests/common/catalogue_gen.rs"]
+mod catalogue_gen;
+
 use std::collections::HashSet;
 use std::hint::black_box;
+
+use catalogue_gen::Rng;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -89,26 +95,6 @@ Tharaka Nithi,Embu,Kitui,Machakos,Makueni,Nyandarua,Nyeri,Kirinyaga,Murang'a,Kia
 West Pokot,Samburu,Trans Nzoia,Uasin Gishu,Elgeyo Marakwet,Nandi,Baringo,Laikipia,Nakuru,Narok,\
 Kajiado,Kericho,Bomet,Kakamega,Vihiga,Bungoma,Busia,Siaya,Kisumu,Homa Bay,Migori,Kisii,Nyamira,\
 Nairobi";
-
-/// A small deterministic generator (xorshift64*), so every run benches the same catalogue.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// Distinct made-up words of 2-4 Swahili-like syllables: the names of programmes, places and
 /// projects that make most of a real catalogue's vocabulary.

@@ -293,19 +293,24 @@ const INFO: [(&str, &str); 3] = [
     ),
 ];
 
-/// A small deterministic generator (xorshift64*), so every run writes the same catalogue.
-struct Rng(u64);
+/// A small deterministic generator (xorshift64*), so every run writes (and `benches/search.rs`
+/// builds) the same catalogue.
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
     }
 
     fn shuffle<T>(&mut self, items: &mut [T]) {

@@ -246,10 +246,7 @@ pub fn expand(
                     problems.push(Problem::error(
                         src.place(c.span()),
                         format!("unknown category {:?}", c.get_ref()),
-                        closest(c.get_ref(), &known).map_or_else(
-                            || format!("use one of the menu's categories: {}", known.join(", ")),
-                            |k| format!("did you mean {k:?}?"),
-                        ),
+                        did_you_mean(c.get_ref(), &known, "use one of the menu's categories"),
                     ));
                 }
             }
@@ -332,10 +329,7 @@ pub fn expand(
             problems.push(Problem::error(
                 src.place(flow.span()),
                 format!("unknown template {:?}", flow.get_ref()),
-                closest(flow.get_ref(), &template_ids).map_or_else(
-                    || format!("use one of: {}", template_ids.join(", ")),
-                    |k| format!("did you mean {k:?}?"),
-                ),
+                did_you_mean(flow.get_ref(), &template_ids, "use one of"),
             ));
             continue;
         };
@@ -394,10 +388,7 @@ pub fn expand(
                 problems.push(Problem::error(
                     src.place(k.span()),
                     format!("template {:?} has no parameter {:?}", t.info.id, k.get_ref()),
-                    closest(k.get_ref(), &declared).map_or_else(
-                        || format!("its parameters are: {}", declared.join(", ")),
-                        |d| format!("did you mean {d:?}?"),
-                    ),
+                    did_you_mean(k.get_ref(), &declared, "its parameters are"),
                 ));
             } else {
                 values.push((k.get_ref().clone(), v.get_ref().clone(), src.place(v.span())));
@@ -711,6 +702,12 @@ fn read_toml_dir(dir: &Path, what: &str, problems: &mut Vec<Problem>) -> Vec<(Pa
             }
         })
         .collect()
+}
+
+/// "did you mean …?" when `name` is close to a known one, else `otherwise: a, b, c`.
+fn did_you_mean(name: &str, known: &[&str], otherwise: &str) -> String {
+    closest(name, known)
+        .map_or_else(|| format!("{otherwise}: {}", known.join(", ")), |k| format!("did you mean {k:?}?"))
 }
 
 fn is_id(s: &str) -> bool {
