@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::BoxFuture;
 use crate::engine::{LookupAnswer, LookupCall, Value};
 use crate::lookup::{Lookup, LookupError};
+use crate::shared::Shared;
 use crate::types::Msisdn;
 use crate::webhook;
 
@@ -236,18 +237,36 @@ impl Agency for SimulatedAgency {
 }
 
 /// Routes deliveries by service to their backend; services with no backend go to the
-/// simulated agency in sandbox mode and are undeliverable otherwise (refused at start).
+/// simulated agency in sandbox mode and are undeliverable otherwise (refused at start and at
+/// a reload).
 #[derive(Default)]
 pub struct Agencies {
+    /// Backends named for a service (`services = [...]`), which win.
     pub by_service: HashMap<String, Arc<HttpBackend>>,
+    /// Backends named for a catalogue agency (`agencies = [...]`): every service of it.
+    pub by_agency: HashMap<String, Arc<HttpBackend>>,
+    /// Each catalogue service's agency, as the menus in service say: replaced by a reload, so
+    /// a row added to an agency's file is delivered without a restart.
+    pub service_agency: Arc<Shared<HashMap<String, String>>>,
     pub by_name: HashMap<String, Arc<HttpBackend>>,
     pub simulated: bool,
+}
+
+impl Agencies {
+    /// The backend that delivers `service`, if any.
+    pub fn backend_for(&self, service: &str) -> Option<Arc<HttpBackend>> {
+        if let Some(b) = self.by_service.get(service) {
+            return Some(Arc::clone(b));
+        }
+        let agencies = self.service_agency.load();
+        agencies.get(service).and_then(|a| self.by_agency.get(a)).cloned()
+    }
 }
 
 impl Agency for Agencies {
     fn deliver<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, DeliveryOutcome> {
         Box::pin(async move {
-            match self.by_service.get(&delivery.service) {
+            match self.backend_for(&delivery.service) {
                 Some(b) => b.deliver(delivery).await,
                 None if self.simulated => SimulatedAgency.deliver(delivery).await,
                 None => {
@@ -269,6 +288,30 @@ impl Lookup for HttpBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A backend named for a service wins; an agency's backend delivers every service the
+    /// menus in service give that agency, and a reload's new map is used at once.
+    #[test]
+    fn deliveries_route_by_service_then_by_the_agency_in_service() {
+        let secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3";
+        let backend = |name: &str| {
+            Arc::new(HttpBackend::new(name, "http://127.0.0.1:1", secret, Duration::from_secs(1)).unwrap())
+        };
+        let mut a = Agencies::default();
+        a.by_service.insert("land-rates".into(), backend("lands"));
+        a.by_agency.insert("kra".into(), backend("kra"));
+        a.service_agency.store(Arc::new(HashMap::from([("kra-pin-check".to_owned(), "kra".to_owned())])));
+        let name = |s: &str| a.backend_for(s).map(|b| b.name.clone());
+        assert_eq!(name("land-rates").as_deref(), Some("lands"));
+        assert_eq!(name("kra-pin-check").as_deref(), Some("kra"));
+        assert_eq!(name("kra-tcc"), None, "not in the menus in service");
+        // A reload adds the row.
+        a.service_agency.store(Arc::new(HashMap::from([
+            ("kra-pin-check".to_owned(), "kra".to_owned()),
+            ("kra-tcc".to_owned(), "kra".to_owned()),
+        ])));
+        assert_eq!(name("kra-tcc").as_deref(), Some("kra"));
+    }
 
     #[test]
     fn delivery_statuses() {

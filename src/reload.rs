@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::agency::Agencies;
 use crate::channel::Channels;
 use crate::check::{self, Loaded, ScreenLimit};
 use crate::diag::Problem;
@@ -20,7 +21,7 @@ use crate::engine::Served;
 use crate::hub::{Hub, Retired};
 use crate::i18n::Catalog;
 use crate::lookup::DataFiles;
-use crate::menu::MenuSet;
+use crate::menu::{Kind, MenuSet};
 use crate::types::Locale;
 
 /// The value type behind every reloadable piece; it lives at the bottom of the layers so the
@@ -46,6 +47,9 @@ pub struct Live {
     pub senders: Arc<Shared<HashMap<String, String>>>,
     /// The lookup data files answering lookups, checked with the menus.
     pub lookup_files: Arc<Shared<DataFiles>>,
+    /// The agency backends, whose catalogue routes a reload replaces (and whose coverage of
+    /// every service it checks outside sandbox mode).
+    pub agencies: Option<Arc<Agencies>>,
 }
 
 impl Live {
@@ -58,7 +62,12 @@ impl Live {
         senders: Arc<Shared<HashMap<String, String>>>,
         lookup_files: Arc<Shared<DataFiles>>,
     ) -> Live {
-        Live { hub: Shared::new(hub), source, sms_catalog, senders, lookup_files }
+        Live { hub: Shared::new(hub), source, sms_catalog, senders, lookup_files, agencies: None }
+    }
+
+    /// With the agency backends whose catalogue routes a reload replaces.
+    pub fn with_agencies(self, agencies: Arc<Agencies>) -> Live {
+        Live { agencies: Some(agencies), ..self }
     }
 
     /// The hub in service. Handlers take it once per request, so a request runs entirely on
@@ -71,6 +80,40 @@ impl Live {
 /// The sender id of each menu that names one.
 pub fn menu_senders(menus: &MenuSet) -> HashMap<String, String> {
     menus.menus.iter().filter_map(|m| Some((m.id.clone(), m.sms_sender.clone()?))).collect()
+}
+
+/// Each catalogue service's agency: where `[backends.*] agencies = [...]` delivers it.
+pub fn service_agencies(menus: &MenuSet) -> HashMap<String, String> {
+    menus
+        .menus
+        .iter()
+        .filter_map(|m| m.catalogue.as_deref())
+        .flat_map(|c| c.services.iter().map(|s| (s.id.clone(), c.agencies[usize::from(s.agency)].id.clone())))
+        .collect()
+}
+
+/// The services a menu submits that no backend delivers, with the agencies `menus` give
+/// them: outside sandbox mode, a set with any is refused (a request nobody can deliver is a
+/// request lost).
+pub fn undelivered(menus: &MenuSet, agencies: &Agencies) -> Vec<String> {
+    let owners = service_agencies(menus);
+    let mut missing: Vec<String> = menus
+        .menus
+        .iter()
+        .flat_map(|m| m.screens.iter())
+        .filter_map(|s| match &s.kind {
+            Kind::Submit(sub)
+                if !agencies.by_service.contains_key(&sub.service)
+                    && !owners.get(&sub.service).is_some_and(|a| agencies.by_agency.contains_key(a)) =>
+            {
+                Some(sub.service.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    missing.sort();
+    missing.dedup();
+    missing
 }
 
 /// Where menus and locales come from and what they must satisfy: the inputs of the check
@@ -139,7 +182,7 @@ pub async fn reload(live: &Live, channels: &Channels) -> Outcome {
     };
     let outcome = match loaded {
         Err(problems) => Outcome::Refused { problems },
-        Ok((served, loaded)) => match missing_menus(live, channels, &loaded) {
+        Ok((served, loaded)) => match missing_menus(live, channels, &loaded).or_else(|| undeliverable(live, &loaded)) {
             Some(problem) => Outcome::Refused { problems: vec![problem] },
             None => swap(live, loaded, served),
         },
@@ -165,6 +208,20 @@ pub async fn reload(live: &Live, channels: &Channels) -> Outcome {
         }
     }
     outcome
+}
+
+/// Outside sandbox mode, a new set whose services some backend cannot deliver is refused, as
+/// the server refuses to start on it.
+fn undeliverable(live: &Live, loaded: &Loaded) -> Option<Problem> {
+    let agencies = live.agencies.as_ref().filter(|a| !a.simulated)?;
+    let missing = undelivered(&loaded.menus, agencies);
+    (!missing.is_empty()).then(|| {
+        Problem::error(
+            crate::diag::Place::whole_file(&live.source.menus_dir),
+            format!("no backend delivers service(s) {}", missing.join(", ")),
+            "list them (or their agencies) under a [backends.NAME] section and restart, or remove them",
+        )
+    })
 }
 
 /// A channel's `menus` naming a menu the new set lacks would strand that channel.
@@ -204,6 +261,9 @@ fn swap(live: &Live, loaded: Loaded, served: MenuSet<Served>) -> Outcome {
         retired: retired.into(),
     };
     live.hub.store(Arc::new(hub));
+    if let Some(agencies) = &live.agencies {
+        agencies.service_agency.store(Arc::new(service_agencies(&loaded.menus)));
+    }
     live.sms_catalog.store(loaded.catalog);
     live.lookup_files.store(loaded.lookups);
     live.senders.store(Arc::new(menu_senders(&loaded.menus)));
@@ -212,3 +272,43 @@ fn swap(live: &Live, loaded: Loaded, served: MenuSet<Served>) -> Outcome {
 
 /// Shared so the dispatcher writes receipts with the locales in service.
 pub type SharedCatalog = Arc<Shared<Catalog>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Outside sandbox mode a set is refused while any service it submits has no backend: one
+    /// named for it, or one for its agency in the catalogue.
+    #[test]
+    fn every_submitted_service_needs_a_backend_by_name_or_by_agency() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let fallback = [Locale::parse("sw").unwrap(), Locale::parse("en").unwrap()];
+        let opts = check::Options {
+            menus_dir: &root.join("menus"),
+            locales_dir: &root.join("locales"),
+            limit: 160,
+            channels: &[],
+            fallback: &fallback,
+            lookups_dir: None,
+            http_backends: &[],
+        };
+        let loaded = check::load(&opts).unwrap_or_else(|p| panic!("{p:?}"));
+        let secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3";
+        let backend = Arc::new(
+            crate::agency::HttpBackend::new("b", "http://127.0.0.1:1", secret, Duration::from_secs(1)).unwrap(),
+        );
+        let owners = service_agencies(&loaded.menus);
+        assert_eq!(owners.get("land-rates").map(String::as_str), Some("lands"));
+        assert_eq!(owners.get("good-conduct").map(String::as_str), Some("police"));
+        let mut agencies = Agencies::default();
+        let mut ids: Vec<&String> = owners.values().collect();
+        ids.sort();
+        ids.dedup();
+        for id in ids.iter().filter(|a| a.as_str() != "police") {
+            agencies.by_agency.insert((*id).clone(), Arc::clone(&backend));
+        }
+        assert_eq!(undelivered(&loaded.menus, &agencies), ["good-conduct"], "the police's one paid service");
+        agencies.by_service.insert("good-conduct".into(), backend);
+        assert!(undelivered(&loaded.menus, &agencies).is_empty());
+    }
+}

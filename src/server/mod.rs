@@ -33,7 +33,7 @@ use crate::diag::Problem;
 use crate::handoff::{Dispatcher, Policy, worker_name};
 use crate::hub::{Hub, HubConfig};
 use crate::lookup::{Lookup, Lookups};
-use crate::menu::{Kind, MenuSet};
+use crate::menu::MenuSet;
 use crate::payment::daraja::{Daraja, DarajaConfig};
 use crate::payment::sandbox::{CallbackSink, SandboxPayments};
 use crate::payment::{PaymentResult, Payments};
@@ -221,7 +221,7 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
     };
     Ok(App {
         state: Arc::new(AppState {
-            live: Live::new(Arc::new(hub), source, sms_catalog, senders, lookup_files),
+            live: Live::new(Arc::new(hub), source, sms_catalog, senders, lookup_files).with_agencies(agencies),
             channels,
             denied: AtomicU64::new(0),
             admin,
@@ -369,28 +369,13 @@ fn agencies(config: &Config, menus: &MenuSet, sandbox: bool) -> Result<Arc<Agenc
                     "backends.{name}: no catalogue has an agency {agency:?}: use an agency id of menus/catalogue/*.toml"
                 )));
             }
-            for c in menus.menus.iter().filter_map(|m| m.catalogue.as_deref()) {
-                let Some(a) = c.agencies.iter().position(|x| x.id == *agency) else { continue };
-                for s in c.services.iter().filter(|s| usize::from(s.agency) == a) {
-                    // A service named under `services` keeps the backend named for it.
-                    agencies.by_service.entry(s.id.clone()).or_insert_with(|| Arc::clone(&backend));
-                }
-            }
+            agencies.by_agency.insert(agency.clone(), Arc::clone(&backend));
         }
         agencies.by_name.insert(name.clone(), backend);
     }
+    agencies.service_agency.store(Arc::new(crate::reload::service_agencies(menus)));
     if !sandbox {
-        let mut missing: Vec<String> = menus
-            .menus
-            .iter()
-            .flat_map(|m| m.screens.iter())
-            .filter_map(|s| match &s.kind {
-                Kind::Submit(sub) if !agencies.by_service.contains_key(&sub.service) => Some(sub.service.clone()),
-                _ => None,
-            })
-            .collect();
-        missing.sort();
-        missing.dedup();
+        let missing = crate::reload::undelivered(menus, &agencies);
         if !missing.is_empty() {
             return Err(StartError::Config(format!(
                 "no backend delivers service(s) {}: list them under `services` (or their agencies under `agencies`) of a [backends.NAME] section",
