@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::doubles::{AgencyDouble, AtSmsDouble, DarajaDouble, DarajaDoubleConfig};
+use common::doubles::{AgencyDouble, AtSmsDouble, DarajaDouble, DarajaDoubleConfig, Timings, production_toml};
 use common::{at_hop, try_request};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -339,57 +339,16 @@ async fn killed_under_load_then_every_final_hop_retried(pg: Option<&str>) {
     // pushes made before the kill there.
     let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let root = common::repo();
     let database = pg.map(|url| format!("database_url = \"{url}\"\n")).unwrap_or_default();
     // Production, against the doubles: the caught push must reach Daraja. The per-number rate
     // limit is off: a citizen walks far faster than a person.
-    let toml = format!(
-        r#"listen = "{addr}"
-data_dir = "{data}"
-menus_dir = "{root}/menus"
-locales_dir = "{root}/locales"
-lookups_dir = "{root}/menus/lookups"
-sandbox = false
-public_url = "http://{addr}"
-{database}
-[rate_limit]
-phone_per_minute = 0
-
-[dispatcher]
-push_delay_ms = 50
-busy_retry_ms = 300
-query_delays_ms = [300, 300, 300, 300]
-backoff_base_ms = 50
-backoff_cap_ms = 200
-poll_ms = 20
-lease_ms = {LEASE_MS}
-
-[daraja]
-base_url = "{daraja}"
-shortcode = "174379"
-consumer_key_env = "T_KEY"
-consumer_secret_env = "T_SECRET"
-passkey_env = "T_PASSKEY"
-timeout_ms = {DARAJA_TIMEOUT_MS}
-
-[sms.africastalking]
-base_url = "{sms}"
-username = "njia"
-api_key_env = "T_AT"
-
-[backends.lands-deliveries]
-base_url = "{agency}"
-secret_env = "T_LANDS"
-services = ["land-rates", "licence-renewal"]
-agencies = [{agencies}]
-"#,
-        data = data.display(),
-        root = root.display(),
-        daraja = world.daraja.url,
-        sms = world.sms.url,
-        agency = world.agency.url,
-        agencies = common::shipped_agencies().iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", "),
-    );
+    let timings = Timings {
+        push_delay_ms: 50,
+        lease_ms: LEASE_MS,
+        daraja_timeout_ms: DARAJA_TIMEOUT_MS,
+        extra: format!("{database}[rate_limit]\nphone_per_minute = 0\n"),
+    };
+    let toml = production_toml(addr, &data, &world.daraja, &world.sms, &world.agency, &timings);
     let config = dir.path().join("njia.toml");
     std::fs::write(&config, toml).unwrap();
     let client = match pg {

@@ -100,10 +100,6 @@ impl Finder {
         self.index.search(query, &self.popularity, limit, &mut hits);
         hits.iter().filter_map(|h| self.codes.get(h.doc as usize).cloned()).collect()
     }
-
-    pub(super) fn heap_bytes(&self) -> usize {
-        self.index.heap_bytes() + self.popularity.len() * 4 + self.codes.iter().map(|c| c.len() + 16).sum::<usize>()
-    }
 }
 
 #[derive(Debug)]
@@ -282,11 +278,6 @@ impl Prepared {
     /// The catalogue's search, when the menu has a catalogue and serving prepared it.
     pub(super) fn finder(&self) -> Option<&Finder> {
         self.finder.as_ref()
-    }
-
-    /// Bytes the search index holds, for the memory figure.
-    pub fn search_heap_bytes(&self) -> usize {
-        self.finder.as_ref().map_or(0, Finder::heap_bytes)
     }
 
     /// Nothing prepared: every render is laid out on the spot (the checker's layouts, and the

@@ -24,16 +24,7 @@ pub type Decision = (JobFinish, Option<Effects>);
 
 /// An attempt's move from any of `from` to `to`, changing nothing else.
 fn moved(attempt: &AttemptRow, from: &[AttemptStatus], to: AttemptStatus) -> AttemptChange {
-    AttemptChange {
-        id: attempt.id,
-        from: from.to_vec(),
-        to,
-        checkout_request_id: None,
-        merchant_request_id: None,
-        receipt: None,
-        result_code: None,
-        result_desc: None,
-    }
+    AttemptChange::moved(attempt.id, from, to)
 }
 
 /// The run of a job a decision is about: the job as claimed, the policy, the time of the run
@@ -421,16 +412,7 @@ mod tests {
     }
 
     fn change(from: &[AttemptStatus], to: AttemptStatus) -> AttemptChange {
-        AttemptChange {
-            id: 7,
-            from: from.to_vec(),
-            to,
-            checkout_request_id: None,
-            merchant_request_id: None,
-            receipt: None,
-            result_code: None,
-            result_desc: None,
-        }
+        AttemptChange::moved(7, from, to)
     }
 
     fn request_change(from: &[RequestStatus], to: RequestStatus, note: Option<&str>, refund: bool) -> RequestChange {

@@ -46,14 +46,10 @@ pub fn settle(
     now: i64,
 ) -> Effects {
     let change = |to: AttemptStatus, receipt: Option<String>| AttemptChange {
-        id: attempt.id,
-        from: AttemptStatus::OPEN.to_vec(),
-        to,
-        checkout_request_id: None,
-        merchant_request_id: None,
         receipt,
         result_code: Some(result_code),
         result_desc: Some(result_desc.to_owned()),
+        ..AttemptChange::moved(attempt.id, &AttemptStatus::OPEN, to)
     };
     let pending = vec![RequestStatus::PaymentPending, RequestStatus::PaymentUnknown];
     let mut e = Effects { request_id: attempt.request_id, ..Effects::default() };
@@ -96,14 +92,9 @@ pub(super) fn failed(
     Effects {
         request_id: attempt.request_id,
         attempt: Some(AttemptChange {
-            id: attempt.id,
-            from: AttemptStatus::OPEN.to_vec(),
-            to: AttemptStatus::Failed,
-            checkout_request_id: None,
-            merchant_request_id: None,
-            receipt: None,
             result_code,
             result_desc: Some(desc.to_owned()),
+            ..AttemptChange::moved(attempt.id, &AttemptStatus::OPEN, AttemptStatus::Failed)
         }),
         request: Some(RequestChange {
             from: vec![RequestStatus::PaymentPending, RequestStatus::PaymentUnknown],
@@ -247,14 +238,10 @@ fn hold(attempt: &AttemptRow, result: &PaymentResult, why: &Disagreement) -> Eff
     Effects {
         request_id: attempt.request_id,
         attempt: Some(AttemptChange {
-            id: attempt.id,
-            from: AttemptStatus::OPEN.to_vec(),
-            to: AttemptStatus::Held,
-            checkout_request_id: None,
-            merchant_request_id: None,
             receipt: result.receipt.clone(),
             result_code: Some(result.result_code),
             result_desc: Some(format!("{}; {why}", result.result_desc)),
+            ..AttemptChange::moved(attempt.id, &AttemptStatus::OPEN, AttemptStatus::Held)
         }),
         request: Some(RequestChange {
             from: vec![RequestStatus::PaymentPending, RequestStatus::PaymentUnknown],
@@ -296,14 +283,10 @@ mod tests {
 
     fn change(to: AttemptStatus, code: i64, desc: &str, receipt: Option<&str>) -> AttemptChange {
         AttemptChange {
-            id: 7,
-            from: AttemptStatus::OPEN.to_vec(),
-            to,
-            checkout_request_id: None,
-            merchant_request_id: None,
             receipt: receipt.map(str::to_owned),
             result_code: Some(code),
             result_desc: Some(desc.into()),
+            ..AttemptChange::moved(7, &AttemptStatus::OPEN, to)
         }
     }
 

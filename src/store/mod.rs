@@ -166,6 +166,23 @@ pub struct AttemptChange {
     pub result_desc: Option<String>,
 }
 
+impl AttemptChange {
+    /// Attempt `id`'s move from any of `from` to `to`, recording nothing else; a settlement
+    /// adds its receipt and result (`AttemptChange { receipt, ..AttemptChange::moved(..) }`).
+    pub fn moved(id: i64, from: &[AttemptStatus], to: AttemptStatus) -> AttemptChange {
+        AttemptChange {
+            id,
+            from: from.to_vec(),
+            to,
+            checkout_request_id: None,
+            merchant_request_id: None,
+            receipt: None,
+            result_code: None,
+            result_desc: None,
+        }
+    }
+}
+
 /// The request walks `to` in order, starting from its current status, which must be one of
 /// `from`; otherwise the whole [`Effects`] is stale.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -551,14 +551,9 @@ mod tests {
 
     fn change(from: Vec<AttemptStatus>) -> AttemptChange {
         AttemptChange {
-            id: 3,
-            from,
-            to: AttemptStatus::Paid,
-            checkout_request_id: None,
-            merchant_request_id: None,
             receipt: Some("R1".into()),
             result_code: Some(0),
-            result_desc: None,
+            ..AttemptChange::moved(3, &from, AttemptStatus::Paid)
         }
     }
 

@@ -215,6 +215,13 @@ sms-push-unknown = e-Citizen: We cannot yet confirm the payment prompt for reque
     ),
 ];
 
+/// The `[sms]` section the SMS rule cases add to the base menu (each then breaks its words).
+const SMS_SECTION: &str = r#"
+[sms]
+help = "sms-help"
+status = { keyword = "kw-status", reply = "sms-status", not_found = "sms-status-unknown" }
+language = { keyword = "kw-language", reply = "sms-language-set", unknown = "sms-language-unknown" }"#;
+
 /// The base set with a catalogue: one agency with one service of one template, reachable from
 /// home by search and browse, with every word in both locales.
 const CATALOGUE: &[Edit] = &[
@@ -663,19 +670,10 @@ validate = { max_length = 4 }"#,
     Case {
         name: "sms-keyword-missing",
         edits: &[
+            Append("menus/m.toml", SMS_SECTION),
             Append(
-                "menus/m.toml",
-                r#"
-[sms]
-help = "sms-help"
-status = { keyword = "kw-status", reply = "sms-status", not_found = "sms-status-unknown" }
-language = { keyword = "kw-language", reply = "sms-language-set", unknown = "sms-language-unknown" }"#,
-            ),
-            Swap(
                 "locales/sw/sms.ftl",
-                r#"sms-delayed = e-Citizen: Ombi {$reference} la {$service} limechelewa kwa sababu idara husika haipatikani. Tunalishughulikia; hutahitaji kulipa tena."#,
-                r#"sms-delayed = e-Citizen: Ombi {$reference} la {$service} limechelewa kwa sababu idara husika haipatikani. Tunalishughulikia; hutahitaji kulipa tena.
-
+                r#"
 kw-language = LUGHA
 sms-help = Tuma HALI na nambari ya ombi.
 sms-status = Ombi {$reference} la {$service}: {$status}.
@@ -683,11 +681,9 @@ sms-status-unknown = Hatukupata ombi {$reference}.
 sms-language-set = Sawa, Kiswahili.
 sms-language-unknown = Tuma LUGHA SW au LUGHA EN."#,
             ),
-            Swap(
+            Append(
                 "locales/en/sms.ftl",
-                r#"sms-delayed = e-Citizen: Request {$reference} for {$service} is delayed: the agency cannot be reached. We are on it; you will not need to pay again."#,
-                r#"sms-delayed = e-Citizen: Request {$reference} for {$service} is delayed: the agency cannot be reached. We are on it; you will not need to pay again.
-
+                r#"
 kw-status = STATUS
 kw-language = LANGUAGE
 sms-help = Send STATUS and your request number.
@@ -707,19 +703,10 @@ sms-language-unknown = Send LANGUAGE EN or LANGUAGE SW."#,
     Case {
         name: "sms-keyword-twice",
         edits: &[
+            Append("menus/m.toml", SMS_SECTION),
             Append(
-                "menus/m.toml",
-                r#"
-[sms]
-help = "sms-help"
-status = { keyword = "kw-status", reply = "sms-status", not_found = "sms-status-unknown" }
-language = { keyword = "kw-language", reply = "sms-language-set", unknown = "sms-language-unknown" }"#,
-            ),
-            Swap(
                 "locales/sw/sms.ftl",
-                r#"sms-delayed = e-Citizen: Ombi {$reference} la {$service} limechelewa kwa sababu idara husika haipatikani. Tunalishughulikia; hutahitaji kulipa tena."#,
-                r#"sms-delayed = e-Citizen: Ombi {$reference} la {$service} limechelewa kwa sababu idara husika haipatikani. Tunalishughulikia; hutahitaji kulipa tena.
-
+                r#"
 kw-status = HALI
 kw-language = LUGHA
 sms-help = Tuma HALI na nambari ya ombi.
@@ -728,11 +715,9 @@ sms-status-unknown = Hatukupata ombi {$reference}.
 sms-language-set = Sawa, Kiswahili.
 sms-language-unknown = Tuma LUGHA SW au LUGHA EN."#,
             ),
-            Swap(
+            Append(
                 "locales/en/sms.ftl",
-                r#"sms-delayed = e-Citizen: Request {$reference} for {$service} is delayed: the agency cannot be reached. We are on it; you will not need to pay again."#,
-                r#"sms-delayed = e-Citizen: Request {$reference} for {$service} is delayed: the agency cannot be reached. We are on it; you will not need to pay again.
-
+                r#"
 kw-status = STATUS
 kw-language = LANGUAGE, HALI
 sms-help = Send STATUS and your request number.
@@ -752,19 +737,10 @@ sms-language-unknown = Send LANGUAGE EN or LANGUAGE SW."#,
     Case {
         name: "sms-reply-missing",
         edits: &[
+            Append("menus/m.toml", SMS_SECTION),
             Append(
-                "menus/m.toml",
-                r#"
-[sms]
-help = "sms-help"
-status = { keyword = "kw-status", reply = "sms-status", not_found = "sms-status-unknown" }
-language = { keyword = "kw-language", reply = "sms-language-set", unknown = "sms-language-unknown" }"#,
-            ),
-            Swap(
                 "locales/sw/sms.ftl",
-                r#"sms-delayed = e-Citizen: Ombi {$reference} la {$service} limechelewa kwa sababu idara husika haipatikani. Tunalishughulikia; hutahitaji kulipa tena."#,
-                r#"sms-delayed = e-Citizen: Ombi {$reference} la {$service} limechelewa kwa sababu idara husika haipatikani. Tunalishughulikia; hutahitaji kulipa tena.
-
+                r#"
 kw-status = HALI
 kw-language = LUGHA
 sms-help = Tuma HALI na nambari ya ombi.
@@ -773,11 +749,9 @@ sms-status-unknown = Hatukupata ombi {$reference}.
 sms-language-set = Sawa, Kiswahili.
 sms-language-unknown = Tuma LUGHA SW au LUGHA EN."#,
             ),
-            Swap(
+            Append(
                 "locales/en/sms.ftl",
-                r#"sms-delayed = e-Citizen: Request {$reference} for {$service} is delayed: the agency cannot be reached. We are on it; you will not need to pay again."#,
-                r#"sms-delayed = e-Citizen: Request {$reference} for {$service} is delayed: the agency cannot be reached. We are on it; you will not need to pay again.
-
+                r#"
 kw-status = STATUS
 kw-language = LANGUAGE
 sms-help = Send STATUS and your request number.

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::doubles::{
-    AgencyDouble, AtSmsDouble, CallbackMode, DarajaDouble, DarajaDoubleConfig, PushBehaviour, eventually,
-    outside_world, production,
+    AgencyDouble, AtSmsDouble, CallbackMode, DarajaDouble, DarajaDoubleConfig, PushBehaviour, Timings, eventually,
+    outside_world, production, production_toml,
 };
 use common::{TestServer, at_hop, config, try_request};
 use njia::config::Config;
@@ -526,51 +526,8 @@ async fn a_server_killed_mid_flow_loses_nothing_and_pushes_nothing_twice() {
     // A port both runs listen on, so callbacks for pushes made before the kill still arrive.
     let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let root = common::repo();
-    let toml = format!(
-        r#"listen = "{addr}"
-data_dir = "{data}"
-menus_dir = "{root}/menus"
-locales_dir = "{root}/locales"
-lookups_dir = "{root}/menus/lookups"
-sandbox = false
-public_url = "http://{addr}"
-
-[dispatcher]
-push_delay_ms = 150
-busy_retry_ms = 300
-query_delays_ms = [300, 300, 300, 300]
-backoff_base_ms = 50
-backoff_cap_ms = 200
-poll_ms = 20
-lease_ms = 2000
-
-[daraja]
-base_url = "{daraja}"
-shortcode = "174379"
-consumer_key_env = "T_KEY"
-consumer_secret_env = "T_SECRET"
-passkey_env = "T_PASSKEY"
-timeout_ms = 1000
-
-[sms.africastalking]
-base_url = "{sms}"
-username = "njia"
-api_key_env = "T_AT"
-
-[backends.lands-deliveries]
-base_url = "{agency}"
-secret_env = "T_LANDS"
-services = ["land-rates", "licence-renewal"]
-agencies = [{agencies}]
-"#,
-        data = dir.path().join("data").display(),
-        root = root.display(),
-        daraja = daraja.url,
-        sms = sms.url,
-        agency = agency.url,
-        agencies = common::shipped_agencies().iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", "),
-    );
+    let timings = Timings { push_delay_ms: 150, lease_ms: 2000, daraja_timeout_ms: 1000, extra: String::new() };
+    let toml = production_toml(addr, &dir.path().join("data"), &daraja, &sms, &agency, &timings);
     let config_path = dir.path().join("njia.toml");
     std::fs::write(&config_path, toml).unwrap();
     let spawn = || {

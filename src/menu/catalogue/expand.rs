@@ -192,6 +192,14 @@ pub fn expand(
         let src = &sources[*s];
         let r = row.get_ref();
         let row_place = src.place(row.span());
+        if services.len() >= usize::from(u16::MAX) {
+            problems.push(Problem::error(
+                row_place,
+                "more than 65,534 services in one catalogue",
+                "split the catalogue over several menus",
+            ));
+            break;
+        }
         let before = problems.len();
         let code = *r.code.get_ref();
         if !CODES.contains(&code) {
@@ -290,26 +298,9 @@ pub fn expand(
                 codes.insert(code, src.place(r.code.span()));
                 ids.insert(id.clone(), src.place(r.id.span()));
                 entries.push(screen.get_ref().clone());
-                services.push(Service {
-                    code,
-                    name: super::name_id(&id),
-                    id,
-                    agency: *agency,
-                    categories: cats,
-                    flow: String::new(),
-                    paid: Paid::Free,
-                    backend: r
-                        .backend
-                        .as_ref()
-                        .map(|b| b.get_ref().clone())
-                        .or_else(|| agencies[usize::from(*agency)].backend.clone()),
-                    popularity: r.popularity.as_ref().map_or(0, |p| *p.get_ref()),
-                    params: Vec::new(),
-                    place: row_place,
-                    entry: ScreenId(0),
-                    code_text: code.to_string().into(),
-                    dial: Box::default(),
-                });
+                let backend = r.backend.as_ref().map(|b| b.get_ref().clone());
+                let backend = backend.or_else(|| agencies[usize::from(*agency)].backend.clone());
+                services.push(Service::of_row(code, id, *agency, cats, backend, r, row_place));
                 continue;
             }
             _ => {
@@ -459,31 +450,13 @@ pub fn expand(
             ));
             continue;
         }
-        if services.len() >= usize::from(u16::MAX) {
-            problems.push(Problem::error(
-                row_place.clone(),
-                "more than 65,534 services in one catalogue",
-                "split the catalogue over several menus",
-            ));
-            break;
-        }
         raw.screens.extend(screens);
         entries.push(start);
         services.push(Service {
-            code,
-            name: super::name_id(&id),
-            id,
-            agency: *agency,
-            categories: cats,
             flow: t.info.id.clone(),
             paid,
-            backend: backend.map(|(b, _)| b),
-            popularity: r.popularity.as_ref().map_or(0, |p| *p.get_ref()),
             params: r.params.iter().map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone())).collect(),
-            place: row_place,
-            entry: ScreenId(0),
-            code_text: code.to_string().into(),
-            dial: Box::default(),
+            ..Service::of_row(code, id, *agency, cats, backend.map(|(b, _)| b), r, row_place)
         });
     }
     for ((_, _, _, name), (at, template)) in unknown_params {
@@ -581,6 +554,37 @@ pub fn expand(
         hash: hasher.finish(),
         template_files,
     })
+}
+
+impl Service {
+    /// The service of a row, free and on no template until the caller says otherwise; its
+    /// entry screen and dial string are set once the menu compiles.
+    fn of_row(
+        code: u32,
+        id: String,
+        agency: u16,
+        categories: Vec<u16>,
+        backend: Option<String>,
+        r: &ServiceDef,
+        place: Place,
+    ) -> Service {
+        Service {
+            code,
+            name: super::name_id(&id),
+            id,
+            agency,
+            categories,
+            flow: String::new(),
+            paid: Paid::Free,
+            backend,
+            popularity: r.popularity.as_ref().map_or(0, |p| *p.get_ref()),
+            params: Vec::new(),
+            place,
+            entry: ScreenId(0),
+            code_text: code.to_string().into(),
+            dial: Box::default(),
+        }
+    }
 }
 
 impl Template {

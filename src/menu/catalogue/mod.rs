@@ -161,16 +161,6 @@ pub enum Payment {
     Lookup,
 }
 
-impl Payment {
-    pub fn name(self) -> &'static str {
-        match self {
-            Payment::None => "none",
-            Payment::Fixed => "fixed",
-            Payment::Lookup => "lookup",
-        }
-    }
-}
-
 /// One flow template.
 #[derive(Debug)]
 pub struct Template {

@@ -58,7 +58,7 @@ pub fn production(
             base_url: agency.url.clone(),
             secret_env: "TEST_LANDS_SECRET".into(),
             services: vec!["land-rates".into(), "licence-renewal".into()],
-            agencies: crate::common::shipped_agencies(),
+            agencies: super::super::shipped_agencies(),
         },
     );
     for (k, v) in [
@@ -80,4 +80,74 @@ pub fn production(
     d.poll_ms = 20;
     d.lease_ms = 5_000;
     c
+}
+
+/// How a production configuration file written by [`production_toml`] differs between tests.
+pub struct Timings {
+    pub push_delay_ms: u64,
+    pub lease_ms: u64,
+    pub daraja_timeout_ms: u64,
+    /// Top-level lines and tables added before `[dispatcher]` (a `database_url`, `[rate_limit]`).
+    pub extra: String,
+}
+
+/// A production configuration file (no sandbox) for the real binary on `addr`, pointed at the
+/// doubles, with the shipped menus and every shipped agency delivered to `agency`. Secrets are
+/// named `T_KEY`, `T_SECRET`, `T_PASSKEY`, `T_AT` and `T_LANDS` in the environment.
+pub fn production_toml(
+    addr: std::net::SocketAddr,
+    data: &std::path::Path,
+    daraja: &DarajaDouble,
+    sms: &AtSmsDouble,
+    agency: &AgencyDouble,
+    t: &Timings,
+) -> String {
+    format!(
+        r#"listen = "{addr}"
+data_dir = "{data}"
+menus_dir = "{root}/menus"
+locales_dir = "{root}/locales"
+lookups_dir = "{root}/menus/lookups"
+sandbox = false
+public_url = "http://{addr}"
+{extra}
+[dispatcher]
+push_delay_ms = {push_delay}
+busy_retry_ms = 300
+query_delays_ms = [300, 300, 300, 300]
+backoff_base_ms = 50
+backoff_cap_ms = 200
+poll_ms = 20
+lease_ms = {lease}
+
+[daraja]
+base_url = "{daraja}"
+shortcode = "174379"
+consumer_key_env = "T_KEY"
+consumer_secret_env = "T_SECRET"
+passkey_env = "T_PASSKEY"
+timeout_ms = {timeout}
+
+[sms.africastalking]
+base_url = "{sms}"
+username = "njia"
+api_key_env = "T_AT"
+
+[backends.lands-deliveries]
+base_url = "{agency}"
+secret_env = "T_LANDS"
+services = ["land-rates", "licence-renewal"]
+agencies = [{agencies}]
+"#,
+        data = data.display(),
+        root = super::super::repo().display(),
+        extra = t.extra,
+        push_delay = t.push_delay_ms,
+        lease = t.lease_ms,
+        timeout = t.daraja_timeout_ms,
+        daraja = daraja.url,
+        sms = sms.url,
+        agency = agency.url,
+        agencies = super::super::shipped_agencies().iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", "),
+    )
 }
