@@ -95,6 +95,8 @@ fn hub(c: &mut Criterion) {
             handoff: njia::handoff::Policy::default(),
             wake: Arc::new(tokio::sync::Notify::new()),
             resume_window: Duration::from_secs(300),
+            clock: njia::clock::Clock::System,
+            behind: Default::default(),
         },
         limits: Arc::new(njia::limit::RateLimits::none()),
         retired: Arc::from([]),

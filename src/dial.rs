@@ -109,6 +109,9 @@ pub async fn run(
         }
         writeln!(out, "└──")?;
         if screen.end {
+            // The process ends with the dial: what the hub writes behind the END (the service
+            // used, a search miss) must land first, so the next dial finds it.
+            hub.config.behind.settled(std::time::Duration::from_secs(5)).await;
             return Ok(screens);
         }
         write!(out, "> ")?;

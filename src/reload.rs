@@ -184,7 +184,12 @@ pub async fn reload(live: &Live, channels: &Channels) -> Outcome {
         Err(problems) => Outcome::Refused { problems },
         Ok((served, loaded)) => match missing_menus(live, channels, &loaded).or_else(|| undeliverable(live, &loaded)) {
             Some(problem) => Outcome::Refused { problems: vec![problem] },
-            None => swap(live, loaded, served),
+            None => {
+                // Ranked before it serves a search, from the same uses as the set it replaces.
+                let hub = live.hub();
+                crate::hub::usage::rank(&*hub.store, &served, hub.config.clock.now_ms()).await;
+                swap(live, loaded, served)
+            }
         },
     };
     match &outcome {

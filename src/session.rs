@@ -422,6 +422,7 @@ mod tests {
                 stack: Vec::new(),
                 vars: Vec::new(),
                 secrets: Default::default(),
+                recent: Vec::new(),
             },
             raw_len: 0,
             raw_hash: 0,

@@ -1,11 +1,12 @@
 //! The catalogue's word rules, which need the locales: every service is named in every locale,
-//! the name fits one list row, and every locale has words that find it.
+//! the name fits one list row, every locale has words that find it, and the start screen's
+//! first page holds the recent services it offers.
 
 use crate::diag::Problem;
 use crate::gsm7;
 use crate::i18n::Catalog;
-use crate::menu::Menu;
 use crate::menu::catalogue::NAME_WIDTH;
+use crate::menu::{Kind, Menu};
 
 /// Names and search words of every catalogue service of `m`, in every locale.
 pub(super) fn words(m: &Menu, catalog: &Catalog, problems: &mut Vec<Problem>) {
@@ -39,6 +40,52 @@ pub(super) fn words(m: &Menu, catalog: &Catalog, problems: &mut Vec<Problem>) {
                     ),
                 ));
             }
+        }
+    }
+}
+
+/// A start screen that offers recent services shows all of them on its first page, in every
+/// locale, at the narrowest channel the menu is served on, even when they are the services with
+/// the widest lines: "first" is what makes the common case one hop.
+pub(super) fn recent(m: &Menu, catalog: &Catalog, limit: Option<(usize, Option<&str>)>, problems: &mut Vec<Problem>) {
+    let Some(c) = m.catalogue.as_deref() else { return };
+    let (count, Some(place)) = (usize::from(c.recent.count), c.recent_place.clone()) else { return };
+    if count == 0 {
+        return;
+    }
+    let Kind::Menu { options, .. } = &m.screen(m.start).kind else {
+        problems.push(Problem::error(
+            place,
+            format!("recent services are offered on the start screen, and {:?} is not a menu", m.screen(m.start).name),
+            "start the menu on a menu screen, or remove `recent`",
+        ));
+        return;
+    };
+    // A menu no channel reaches is warned about on its own.
+    let Some((limit, channel)) = limit else { return };
+    let at = channel.map_or_else(|| format!("{limit} characters"), |c| format!("{limit} characters (channel {c})"));
+    let ctx = crate::engine::Ctx::unprepared(m, catalog, limit);
+    for locale in catalog.locales() {
+        // The widest lines a citizen's recent services can make: code and name.
+        let mut widest: Vec<(usize, u32)> = c
+            .services
+            .iter()
+            .filter(|s| !options.iter().any(|o| o.goto == s.entry))
+            .filter(|s| catalog.message(locale, &s.name).is_some())
+            .map(|s| (s.code_text.len() + gsm7::cost(&catalog.format(locale, &s.name, None)).units, s.code))
+            .collect();
+        widest.sort_unstable_by(|a, b| b.cmp(a));
+        let codes: Vec<u32> = widest.iter().take(count).map(|&(_, code)| code).collect();
+        let wanted = codes.len();
+        let shown = crate::engine::recent_on_first_page(ctx, locale.clone(), codes);
+        if shown < wanted {
+            problems.push(Problem::error(
+                place.clone(),
+                format!(
+                    "the start screen's first page in {locale} holds {shown} of the {wanted} recent services it offers at {at}, with the widest service names"
+                ),
+                "offer fewer recent services, or shorten the start screen's title",
+            ));
         }
     }
 }

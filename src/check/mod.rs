@@ -122,6 +122,7 @@ pub fn load(opts: &Options<'_>) -> Result<Loaded, Vec<Problem>> {
         }
         check_menu(m, &catalog, limit, &mut problems);
         catalogue::words(m, &catalog, &mut problems);
+        catalogue::recent(m, &catalog, limit, &mut problems);
     }
     sms_sections(&menus, &catalog, &mut problems);
     let lookups_dir = opts.lookups_dir.map_or_else(|| opts.menus_dir.join("lookups"), Path::to_path_buf);
@@ -461,22 +462,17 @@ fn screen_messages(s: &menu::Screen) -> Vec<&menu::Message> {
 fn edges(m: &Menu) -> Vec<Vec<ScreenId>> {
     m.screens
         .iter()
-        .map(|s| match &s.kind {
-            Kind::Menu { options, list } => {
-                let listed: Vec<ScreenId> = match list.as_ref().map(|l| l.next) {
-                    Some(ListNext::Screen(next)) => vec![next],
-                    // A list of services may hold any of them.
-                    Some(ListNext::Service) => {
-                        m.catalogue.iter().flat_map(|c| c.services.iter().map(|s| s.entry)).collect()
-                    }
-                    None => Vec::new(),
-                };
-                options.iter().map(|o| o.goto).chain(listed).collect()
+        .map(|s| {
+            let mut to = s.kind.successors();
+            match &s.kind {
+                // A list of services may hold any of them.
+                Kind::Menu { list: Some(l), .. } if l.next == ListNext::Service => {
+                    to.extend(m.catalogue.iter().flat_map(|c| c.services.iter().map(|s| s.entry)));
+                }
+                Kind::Language { next: None, .. } => to.push(m.start),
+                _ => {}
             }
-            Kind::Input(i) => std::iter::once(i.next).chain(i.search.as_ref().map(|s| s.empty)).collect(),
-            Kind::Lookup(l) => vec![l.next],
-            Kind::Language { next, .. } => vec![next.unwrap_or(m.start)],
-            Kind::Submit(_) | Kind::End => Vec::new(),
+            to
         })
         .collect()
 }

@@ -30,8 +30,10 @@ use crate::menu::{Menu, ScreenId};
 use crate::types::Locale;
 
 pub use prepared::{Prepared, Served, serve};
-pub use render::{fit, shown_with_error};
-pub use step::{begin, current, lookup_answered, resumable, step, stored_end, submitted};
+pub use render::{fit, recent_on_first_page, shown_with_error};
+pub use step::{
+    begin, begin_returning, current, lookup_answered, resumable, step, stored_end, submitted, used_service,
+};
 
 /// Messages the engine itself shows; every locale must define them (the checker enforces it).
 pub const SYSTEM_MESSAGES: &[&str] = &[
@@ -98,6 +100,11 @@ pub struct Session {
     /// serialized, never logged (their `Debug` shows names only).
     #[serde(skip)]
     pub secrets: Secrets,
+    /// The codes of the catalogue services the start screen offers first, numbered by their
+    /// codes (see [`begin`]): the number's recent services, chosen when the session began.
+    /// Home keeps them: they are the number's, not the flow's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<u32>,
 }
 
 /// Secret inputs by name. A newtype so that `Debug` (and any log line built from it) can

@@ -27,6 +27,36 @@ impl Served {
         let prepared = Prepared::new(&menu, catalog, limits);
         Served { menu, prepared }
     }
+
+    /// Ranks equal search matches by how often citizens used each service (`uses`: code and
+    /// count over the recent past), then by the popularity its catalogue row estimates, which
+    /// is all a service nobody used yet has. Replaces the ranking whole; a search running
+    /// meanwhile uses the one it started with.
+    pub fn rank_by_use(&self, uses: &[(u32, i64)]) {
+        let (Some(finder), Some(catalogue)) = (&self.prepared.finder, self.menu.catalogue.as_deref()) else { return };
+        let used: std::collections::HashMap<u32, i64> = uses.iter().copied().collect();
+        let key = |i: usize| {
+            let s = &catalogue.services[i];
+            (used.get(&s.code).copied().unwrap_or(0), s.popularity)
+        };
+        finder.popularity.store(Arc::new(dense_ranks(catalogue.services.len(), key)));
+    }
+}
+
+/// Dense ranks of `n` items by `key`, highest key highest rank; equal keys rank equal, so the
+/// search's own tie-break (document order) still decides between them.
+fn dense_ranks<K: Ord + Copy>(n: usize, key: impl Fn(usize) -> K) -> Vec<u32> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_unstable_by_key(|&i| key(i));
+    let mut ranks = vec![0u32; n];
+    let mut rank = 0u32;
+    for (at, &i) in order.iter().enumerate() {
+        if at > 0 && key(order[at - 1]) != key(i) {
+            rank += 1;
+        }
+        ranks[i] = rank;
+    }
+    ranks
 }
 
 impl std::ops::Deref for Served {
@@ -64,8 +94,9 @@ pub struct Prepared {
 #[derive(Debug)]
 pub(super) struct Finder {
     index: crate::search::Index,
-    /// How often each service is used, by service index: ties rank by it.
-    popularity: Vec<u32>,
+    /// Each service's rank by use, by service index: ties rank by it (see
+    /// [`Served::rank_by_use`]; until then, by its row's popularity).
+    popularity: crate::shared::Shared<Vec<u32>>,
     /// Each service's code as text, by service index: what a results list holds.
     codes: Vec<Box<str>>,
 }
@@ -89,7 +120,7 @@ impl Finder {
         }
         Some(Finder {
             index: b.build(),
-            popularity: catalogue.services.iter().map(|s| s.popularity).collect(),
+            popularity: crate::shared::Shared::new(Arc::new(catalogue.services.iter().map(|s| s.popularity).collect())),
             codes: catalogue.services.iter().map(|s| itoa::Buffer::new().format(s.code).into()).collect(),
         })
     }
@@ -97,7 +128,7 @@ impl Finder {
     /// The codes of the services `query` finds, best first, at most `limit`.
     pub(super) fn find(&self, query: &str, limit: usize) -> Vec<Box<str>> {
         let mut hits = Vec::new();
-        self.index.search(query, &self.popularity, limit, &mut hits);
+        self.index.search(query, &self.popularity.load(), limit, &mut hits);
         hits.iter().filter_map(|h| self.codes.get(h.doc as usize).cloned()).collect()
     }
 }
@@ -195,6 +226,7 @@ fn fixed_pages(menu: &Menu, catalog: &Catalog, locale: &Locale, screen: ScreenId
                 stack: vec![Frame { screen: menu.start, page: 0 }; usize::from(depth)],
                 vars: Vec::new(),
                 secrets: Secrets::default(),
+                recent: Vec::new(),
             };
             let items: Box<[(usize, usize)]> = view_with(ctx, &s, None).pages.into();
             let count = items.len().max(1);
@@ -298,6 +330,10 @@ pub(super) fn fixed_for<'a>(ctx: Ctx<'a>, s: &Session) -> Option<&'a [Box<str>]>
 }
 
 pub(super) fn fixed_layout<'a>(ctx: Ctx<'a>, s: &Session) -> Option<&'a Fixed> {
+    // A start screen offering a returning citizen's recent services is that citizen's own.
+    if !s.recent.is_empty() && s.screen == ctx.menu.start {
+        return None;
+    }
     let fixed = ctx.prepared.get(&s.locale)?.fixed.get(usize::from(s.screen.0))?;
     let depth = depth_class(s);
     fixed.iter().find(|f| f.limit == ctx.limit && f.depth == depth)
@@ -356,6 +392,7 @@ mod tests {
                                     stack: vec![Frame { screen: menu.start, page: 0 }; depth],
                                     vars: Vec::new(),
                                     secrets: Secrets::default(),
+                                    recent: Vec::new(),
                                 };
                                 let prepared = fixed_page(ctx, &s);
                                 assert_eq!(prepared.is_some(), fixed, "{} screen {}", menu.id, screen.name);
@@ -406,6 +443,7 @@ mod tests {
             stack: Vec::new(),
             vars: Vec::new(),
             secrets: Secrets::default(),
+            recent: Vec::new(),
         };
         let at = |limit| Ctx::new(menu, &loaded.catalog, limit);
         assert!(fixed_page(at(160), &s).is_some());
@@ -454,6 +492,7 @@ mod tests {
                             stack: vec![Frame { screen: menu.start, page: 0 }; depth],
                             vars: Vec::new(),
                             secrets: Secrets::default(),
+                            recent: Vec::new(),
                         };
                         assert!(fixed_page(plain, &s).is_none(), "nothing is prepared for a plain menu");
                         from_pages += usize::from(error.is_none() && fixed_page(prepared, &s).is_some());

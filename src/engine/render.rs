@@ -32,6 +32,7 @@ pub fn shown_with_error(ctx: Ctx<'_>, locale: Locale, screen: ScreenId, depth: u
         stack: vec![frame; depth.min(MAX_STACK)],
         vars: Vec::new(),
         secrets: Secrets::default(),
+        recent: Vec::new(),
     };
     match laid_out(ctx, &s, Some(error)) {
         Step::Show { text, .. } => text,
@@ -39,17 +40,40 @@ pub fn shown_with_error(ctx: Ctx<'_>, locale: Locale, screen: ScreenId, depth: u
     }
 }
 
+/// How many of `recent` (service codes) the first page of the start screen shows to a
+/// returning citizen, laid out as the engine lays it out (none when that page does not fit):
+/// what the checker holds to the catalogue's `recent` count.
+pub fn recent_on_first_page(ctx: Ctx<'_>, locale: Locale, recent: Vec<u32>) -> usize {
+    let s = Session {
+        locale,
+        screen: ctx.menu.start,
+        page: 0,
+        stack: Vec::new(),
+        vars: Vec::new(),
+        secrets: Secrets::default(),
+        recent,
+    };
+    let v = view(ctx, &s);
+    let shown = v.pages.first().map_or(0, |&(_, end)| end).min(s.recent.len());
+    // A page always holds one item, even one that does not fit with the title: none shown.
+    if gsm7::fits(&page_text(&s, v, ctx.limit), ctx.limit) { shown } else { 0 }
+}
+
 /// One selectable line of a menu or language screen.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Item {
     Option(usize),
-    ListItem(usize),
+    Listed(usize),
+    /// One of the session's recent services (on the start screen), numbered by its code.
+    Recent(usize),
 }
 
 /// A resting screen laid out for the current locale: what is selectable and the pages.
 pub(super) struct View<'a> {
-    /// Labels without their numbers; item `i` is shown as `{i + 1}. {label}`.
+    /// Labels without their numbers; item `i` is shown as `{number(i)}. {label}`.
     pub(super) labels: Vec<Cow<'a, str>>,
+    /// The codes of the recent services the items begin with (see [`number`]).
+    recent: Vec<u32>,
     /// Item index ranges, one per page.
     pub(super) pages: Vec<(usize, usize)>,
     header: Cow<'a, str>,
@@ -95,10 +119,18 @@ pub(super) fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> V
             (Kind::Language { options, .. }, Item::Option(i)) => {
                 option_label(ctx, prepared, s, &options[i].label.id, i)
             }
-            (Kind::Menu { list: Some(list), .. }, Item::ListItem(i)) if list.next == ListNext::Service => {
-                service_label(ctx, prepared, s, s.list(&list.var).get(i).map_or("", |c| &**c))
+            (Kind::Menu { .. }, Item::Recent(i)) => match s.recent.get(i) {
+                Some(&code) => service_label(ctx, prepared, s, code),
+                None => (Cow::Borrowed(""), LineCost::EMPTY),
+            },
+            (Kind::Menu { list: Some(list), .. }, Item::Listed(i)) if list.next == ListNext::Service => {
+                let code = s.list(&list.var).get(i).and_then(|c| c.parse().ok());
+                match code {
+                    Some(code) => service_label(ctx, prepared, s, code),
+                    None => (Cow::Borrowed(""), LineCost::EMPTY),
+                }
             }
-            (Kind::Menu { list: Some(list), .. }, Item::ListItem(i)) => {
+            (Kind::Menu { list: Some(list), .. }, Item::Listed(i)) => {
                 let text = s.list(&list.var).get(i).map(|v| v.to_string()).unwrap_or_default();
                 let cost = LineCost::of(&text);
                 (Cow::Owned(text), cost)
@@ -114,8 +146,17 @@ pub(super) fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> V
         },
         None => NavLabels::new(ctx, s),
     };
-    let pages = paginate(ctx, s, &nav, header_cost, &labels);
-    View { labels: labels.into_iter().map(|(t, _)| t).collect(), pages, header, error, nav, broken }
+    let recent = if s.screen == ctx.menu.start { s.recent.clone() } else { Vec::new() };
+    let pages = paginate(ctx, s, &nav, header_cost, &labels, &recent);
+    View { labels: labels.into_iter().map(|(t, _)| t).collect(), recent, pages, header, error, nav, broken }
+}
+
+/// The number item `i` is shown with: a recent service's code, else its place after them.
+fn number(recent: &[u32], i: usize) -> usize {
+    match recent.get(i) {
+        Some(&code) => code as usize,
+        None => i - recent.len() + 1,
+    }
 }
 
 /// A listed catalogue service, shown by its name (the code itself if the catalogue no longer
@@ -124,15 +165,15 @@ fn service_label<'a>(
     ctx: Ctx<'a>,
     prepared: Option<&'a PreparedLocale>,
     s: &Session,
-    code: &str,
+    code: u32,
 ) -> (Cow<'a, str>, LineCost) {
-    let found = ctx.menu.catalogue.as_deref().and_then(|c| Some((c, c.index_of(code.parse().ok()?)?)));
+    let found = ctx.menu.catalogue.as_deref().and_then(|c| Some((c, c.index_of(code)?)));
     let text = match found {
         Some((c, i)) => match prepared.and_then(|p| p.services.get(usize::from(i))) {
             Some(line) => return (Cow::Borrowed(&*line.text), line.cost),
             None => ctx.catalog.format(&s.locale, &c.service(i).name, None).into_owned(),
         },
-        None => code.to_owned(),
+        None => code.to_string(),
     };
     let cost = LineCost::of(&text);
     (Cow::Owned(text), cost)
@@ -159,11 +200,14 @@ fn option_label<'a>(
 pub(super) fn items(ctx: Ctx<'_>, s: &Session) -> Vec<Item> {
     match &ctx.menu.screen(s.screen).kind {
         Kind::Menu { options, list } => {
-            // Listed items (the citizen's own data) first, then the fixed options such as
-            // "enter another", the order people expect on a handset.
+            // A returning citizen's recent services first on the start screen (the common
+            // case is then one hop), then listed items (the citizen's own data), then the
+            // fixed options such as "enter another", the order people expect on a handset.
+            let recent = if s.screen == ctx.menu.start { s.recent.len() } else { 0 };
             let listed = list.as_ref().map_or(0, |l| s.list(&l.var).len());
-            let mut out = Vec::with_capacity(listed + options.len());
-            out.extend((0..listed).map(Item::ListItem));
+            let mut out = Vec::with_capacity(recent + listed + options.len());
+            out.extend((0..recent).map(Item::Recent));
+            out.extend((0..listed).map(Item::Listed));
             let visible = options.iter().enumerate().filter(|(_, o)| o.when.as_ref().is_none_or(|c| holds(c, s)));
             out.extend(visible.map(|(i, _)| Item::Option(i)));
             out
@@ -215,8 +259,9 @@ fn paginate(
     nav: &NavLabels<'_>,
     header_cost: LineCost,
     items: &[(Cow<'_, str>, LineCost)],
+    recent: &[u32],
 ) -> Vec<(usize, usize)> {
-    let item_costs: Vec<LineCost> = items.iter().enumerate().map(|(i, (_, c))| c.numbered(i + 1)).collect();
+    let item_costs: Vec<LineCost> = items.iter().enumerate().map(|(i, (_, c))| c.numbered(number(recent, i))).collect();
     // Navigation costs for (first page?, has more?): the lines differ only in those two ways.
     let nav_cost = |page: usize, has_more: bool| -> LineCost {
         nav.lines(s, page, has_more).fold(LineCost::EMPTY, |acc, (_, c)| acc.then(*c))
@@ -301,7 +346,7 @@ pub(super) fn page_text(s: &Session, v: View<'_>, limit: usize) -> String {
     let mut body = String::with_capacity(v.labels[a..b].iter().map(|l| l.len() + 6).sum::<usize>() + 48);
     for (i, l) in v.labels[a..b].iter().enumerate() {
         body.push('\n');
-        push_number(&mut body, a + i + 1);
+        push_number(&mut body, number(&v.recent, a + i));
         body.push_str(". ");
         body.push_str(l);
     }

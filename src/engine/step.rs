@@ -14,14 +14,60 @@ use crate::types::Locale;
 
 /// Starts a session: the language screen on first use, else the menu's start screen.
 pub fn begin(ctx: Ctx<'_>, locale: Locale, ask_language: bool) -> (Session, Step) {
+    begin_returning(ctx, locale, ask_language, &[])
+}
+
+/// Starts the session of a returning citizen whose recent catalogue services are `recent`
+/// (codes, the most recent first): the start screen offers them first (see [`offered`]).
+pub fn begin_returning(ctx: Ctx<'_>, locale: Locale, ask_language: bool, recent: &[u32]) -> (Session, Step) {
     let start = match (ask_language, ctx.menu.language_screen) {
         (true, Some(l)) => l,
         _ => ctx.menu.start,
     };
-    let mut s =
-        Session { locale, screen: start, page: 0, stack: Vec::new(), vars: Vec::new(), secrets: Secrets::default() };
+    let mut s = Session {
+        locale,
+        screen: start,
+        page: 0,
+        stack: Vec::new(),
+        vars: Vec::new(),
+        secrets: Secrets::default(),
+        recent: offered(ctx, recent),
+    };
     let step = enter(ctx, &mut s, start);
     (s, step)
+}
+
+/// The recent services a start screen offers: those the catalogue still has and the start
+/// screen does not already lead to (a service one choice away needs no second line), at most
+/// the catalogue's `recent` count. None when the start screen is not a menu.
+fn offered(ctx: Ctx<'_>, recent: &[u32]) -> Vec<u32> {
+    let Some(catalogue) = ctx.menu.catalogue.as_deref() else { return Vec::new() };
+    let Kind::Menu { options, .. } = &ctx.menu.screen(ctx.menu.start).kind else { return Vec::new() };
+    let mut out: Vec<u32> = Vec::new();
+    for &code in recent {
+        if out.len() >= usize::from(catalogue.recent.count) {
+            break;
+        }
+        let Some(service) = catalogue.by_code(code) else { continue };
+        if !out.contains(&code) && !options.iter().any(|o| o.goto == service.entry) {
+            out.push(code);
+        }
+    }
+    out
+}
+
+/// The code of the catalogue service whose END the session rests on (a screen of its flow,
+/// see [`crate::menu::Screen::within`]): the citizen used it (a request received, a status
+/// shown, an office's hours read). The caller remembers it among
+/// the number's recent services and counts the use.
+pub fn used_service(ctx: Ctx<'_>, s: &Session) -> Option<u32> {
+    let screen = ctx.menu.screen(s.screen);
+    // A submit's screen is where its END (the reference) is shown.
+    if !matches!(screen.kind, Kind::End | Kind::Submit(_)) {
+        return None;
+    }
+    let i = screen.within?;
+    Some(ctx.menu.catalogue.as_deref()?.service(i).code)
 }
 
 /// Applies one input to the session.
@@ -72,10 +118,14 @@ pub fn step(ctx: Ctx<'_>, s: &mut Session, input: &str) -> Outcome {
             // is on page 3, is a wrong choice, not a jump).
             let items = items(ctx, s);
             let (first, last) = on_page(ctx, s, items.len());
-            let Some(n) = parse_choice(input).filter(|n| (first + 1..=last).contains(n)) else {
+            // Recent services come first and are numbered by their codes (chosen above), so
+            // the menu's own options keep their numbers: choice `n` is the item after them.
+            let recent = items.iter().take_while(|i| matches!(i, Item::Recent(_))).count();
+            let at = parse_choice(input).and_then(|n| (n + recent).checked_sub(1));
+            let Some(at) = at.filter(|i| (first..last).contains(i)) else {
                 return render(ctx, s, Some("njia-invalid-choice")).into();
             };
-            choose(ctx, s, items[n - 1])
+            choose(ctx, s, items[at])
         }
         Kind::Input(inp) => {
             if inp.navigation && input == &*nav.home {
@@ -199,6 +249,7 @@ pub fn stored_end(
         stack: Vec::new(),
         vars: Vec::new(),
         secrets: Secrets::default(),
+        recent: Vec::new(),
     };
     for (k, v) in fields {
         // Stored canonical; typed again so amounts and dates show as they did.
@@ -261,7 +312,7 @@ fn choose(ctx: Ctx<'_>, s: &mut Session, item: Item) -> Outcome {
             s.push();
             enter(ctx, s, o.goto).into()
         }
-        (Kind::Menu { list: Some(list), .. }, Item::ListItem(i)) => {
+        (Kind::Menu { list: Some(list), .. }, Item::Listed(i)) => {
             let chosen = s.list(&list.var).get(i).cloned().unwrap_or_default();
             let next = match list.next {
                 ListNext::Screen(next) => Some(next),

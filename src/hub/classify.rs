@@ -318,6 +318,7 @@ mod tests {
                     stack: Vec::new(),
                     vars: Vec::new(),
                     secrets: Default::default(),
+                    recent: Vec::new(),
                 },
                 raw_len,
                 raw_hash,

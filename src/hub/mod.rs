@@ -20,12 +20,17 @@ use crate::lookup::Lookup;
 use crate::menu::MenuSet;
 pub use crate::menu::{MenuFilter, allows};
 use crate::session::{OpenQuery, SessionError, SessionRecord, SessionStore};
-use crate::store::{NewRequest, Store, StoreError};
+use crate::store::{NewRequest, ServiceUse, Store, StoreError};
 use crate::types::{Locale, Msisdn, SessionKey};
 
 mod classify;
+pub mod usage;
 
 pub use classify::{Action, Delta, classify, cumulative_delta, menu_version};
+
+/// Recent services read beyond those a start screen shows, for those it leaves out because
+/// the screen already leads to them.
+const RECENT_SLACK: u32 = 3;
 
 /// The longest search term counted, in bytes (a search takes at most 30 characters).
 const MISS_TERM_MAX: usize = 40;
@@ -111,6 +116,51 @@ pub struct HubConfig {
     /// How long after its last hop a session the network dropped (no END) can be continued
     /// by the next dial from the same number; zero never offers it.
     pub resume_window: Duration,
+    /// Where "now" is read for recent services: the system's clock unless a test moves a
+    /// manual one past their expiry.
+    pub clock: crate::clock::Clock,
+    /// Writes made behind the hop (search misses, services used), shared by every hub a
+    /// reload makes, so a shutdown or the end of a `njia dial` can wait for them.
+    pub behind: Arc<Behind>,
+}
+
+/// Writes the hub makes behind the hop: a citizen's screen never waits for them, and whoever
+/// stops the process waits for them ([`Behind::settled`]) so none is lost on a clean stop.
+#[derive(Debug, Default)]
+pub struct Behind {
+    running: std::sync::atomic::AtomicUsize,
+    idle: Notify,
+}
+
+impl Behind {
+    /// Runs `write` on the runtime, counted until it finishes.
+    pub fn spawn(self: &Arc<Self>, write: impl std::future::Future<Output = ()> + Send + 'static) {
+        use std::sync::atomic::Ordering;
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            write.await;
+            if this.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+                this.idle.notify_waiters();
+            }
+        });
+    }
+
+    /// Waits until no write is running, or `limit` has passed.
+    pub async fn settled(&self, limit: Duration) {
+        use std::sync::atomic::Ordering;
+        let wait = async {
+            loop {
+                // Registered before the count is read, so a write finishing in between wakes it.
+                let idle = self.idle.notified();
+                if self.running.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+    }
 }
 
 /// The shared state behind every channel.
@@ -243,6 +293,11 @@ impl Hub {
                 (rec.raw_len, rec.raw_hash) = (raw.len() as u32, self.sessions.input_key().hash(raw))
             }
         }
+        if reply.end
+            && let Some(code) = engine::used_service(ctx, &rec.state)
+        {
+            self.note_use(hop, menu, code);
+        }
         crate::metrics::hop(if reply.end { "end" } else { "continue" });
         rec.last_reply = Arc::from(reply.text.as_str());
         rec.ended = reply.end;
@@ -282,7 +337,7 @@ impl Hub {
         }
         let day = crate::clock::eat_day(crate::store::now_ms());
         let store = Arc::clone(&self.store);
-        tokio::spawn(async move {
+        self.config.behind.spawn(async move {
             if let Err(e) = store.count_miss(day, &term).await {
                 tracing::warn!(error = %e, "a search miss was not counted");
             }
@@ -294,7 +349,10 @@ impl Hub {
     /// is asked the language or offered a dropped session (someone who dials straight to a
     /// service, `*384*1*2#`, knows the menu: do not interrupt them).
     async fn start(&self, hop: &Hop, menu: &Served, plain: bool) -> Result<(SessionRecord, Step), HubError> {
-        let remembered = self.store.language(hop.msisdn).await?;
+        // Both reads at once: on PostgreSQL each takes its own pooled connection, so a
+        // returning citizen's first screen waits for one round trip, not two.
+        let (remembered, recent) = tokio::join!(self.store.language(hop.msisdn), self.recent(hop, menu, plain));
+        let remembered = remembered?;
         let remembered = remembered.filter(|l| self.catalog.has_locale(l));
         let ask = remembered.is_none() && plain;
         let locale =
@@ -307,7 +365,7 @@ impl Hub {
                 (state, Step::Show { text, end: false }, true)
             }
             None => {
-                let (state, step) = engine::begin(self.ctx(menu, hop.limit), locale, ask);
+                let (state, step) = engine::begin_returning(self.ctx(menu, hop.limit), locale, ask, &recent);
                 (state, step, false)
             }
         };
@@ -324,6 +382,48 @@ impl Hub {
             resuming,
         };
         Ok((rec, step))
+    }
+
+    /// The number's recent services of `menu`, the most recent first, when its start screen
+    /// offers them: only on a plain dial (someone who dials a service's code knows it), and
+    /// never at the cost of the dial (a store that cannot answer leaves the screen without
+    /// them).
+    async fn recent(&self, hop: &Hop, menu: &Served, plain: bool) -> Vec<u32> {
+        let Some(recent) = menu.catalogue.as_deref().map(|c| c.recent).filter(|r| r.count > 0 && plain) else {
+            return Vec::new();
+        };
+        let since = recent.expired_before_ms(self.config.clock.now_ms());
+        // A few more than shown: those the start screen already leads to are left out.
+        let wanted = u32::from(recent.count) + RECENT_SLACK;
+        match self.store.recent_services(hop.msisdn, &menu.id, since, wanted).await {
+            Ok(codes) => codes,
+            Err(e) => {
+                tracing::warn!(msisdn = %hop.msisdn.masked(), error = %e, "cannot read recent services");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Remembers that the number used the catalogue service `code` of `menu`, and counts the
+    /// use, behind the hop like a search miss: the END does not wait for it.
+    fn note_use(&self, hop: &Hop, menu: &Served, code: u32) {
+        let Some(recent) = menu.catalogue.as_deref().map(|c| c.recent) else { return };
+        let now = self.config.clock.now_ms();
+        let used = ServiceUse {
+            msisdn: hop.msisdn,
+            menu: menu.id.clone(),
+            code,
+            at_ms: now,
+            day: crate::clock::eat_day(now),
+            expired_before_ms: recent.expired_before_ms(now),
+        };
+        let store = Arc::clone(&self.store);
+        let masked = hop.msisdn.masked();
+        self.config.behind.spawn(async move {
+            if let Err(e) = store.note_use(used).await {
+                tracing::warn!(msisdn = %masked, error = %e, "a service's use was not recorded");
+            }
+        });
     }
 
     /// A hop in the middle of a session this server no longer has. A retry of a final hop
@@ -428,7 +528,7 @@ impl Hub {
         let step = match choice {
             RESUME_CONTINUE => engine::current(ctx, &rec.state),
             RESUME_RESTART => {
-                let (state, step) = engine::begin(ctx, rec.state.locale.clone(), false);
+                let (state, step) = engine::begin_returning(ctx, rec.state.locale.clone(), false, &rec.state.recent);
                 rec.state = state;
                 step
             }

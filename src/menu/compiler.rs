@@ -403,6 +403,7 @@ impl Compiler<'_> {
                 text,
                 kind: kind.unwrap_or(Kind::End),
                 service: None,
+                within: None,
             });
         }
         let sms = raw.sms.as_ref().map(|d| {
@@ -459,6 +460,7 @@ impl Compiler<'_> {
                     screens[usize::from(id.0)].service = Some(i);
                 }
             }
+            within(&mut screens, start, &c);
             Box::new(c)
         });
         Some(Menu {
@@ -872,6 +874,40 @@ pub fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
         .filter(|(d, _)| *d <= 2.max(name.len() / 4))
         .min()
         .map(|(_, k)| k)
+}
+
+/// Marks each screen with the catalogue service whose flow it is part of (see
+/// [`Screen::within`]): a flood from each service's entry that stops at the start screen, at
+/// other services' entries and at lists of services (where the citizen chooses anew). A screen
+/// two services reach belongs to neither.
+fn within(screens: &mut [Screen], start: Option<ScreenId>, c: &super::catalogue::Catalogue) {
+    const SHARED: u16 = u16::MAX;
+    let entries: std::collections::HashSet<ScreenId> = c.services.iter().map(|s| s.entry).collect();
+    let mut owner: Vec<Option<u16>> = vec![None; screens.len()];
+    for (i, service) in c.services.iter().enumerate() {
+        let Ok(i) = u16::try_from(i) else { continue };
+        let mut seen = std::collections::HashSet::new();
+        let mut queue = vec![service.entry];
+        while let Some(at) = queue.pop() {
+            if !seen.insert(at) || Some(at) == start || (at != service.entry && entries.contains(&at)) {
+                continue;
+            }
+            let Some(screen) = screens.get(usize::from(at.0)) else { continue };
+            if matches!(&screen.kind, Kind::Menu { list: Some(l), .. } if l.next == ListNext::Service) {
+                continue;
+            }
+            let slot = &mut owner[usize::from(at.0)];
+            *slot = match *slot {
+                None => Some(i),
+                Some(o) if o == i => Some(i),
+                Some(_) => Some(SHARED),
+            };
+            queue.extend(screen.kind.successors());
+        }
+    }
+    for (screen, o) in screens.iter_mut().zip(owner) {
+        screen.within = o.filter(|&o| o != SHARED);
+    }
 }
 
 #[cfg(test)]

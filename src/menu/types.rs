@@ -92,6 +92,10 @@ pub struct Screen {
     /// The catalogue service this screen starts (an index into its services): entering it
     /// sets the service's code and name.
     pub service: Option<u16>,
+    /// The catalogue service whose flow this screen is part of: reached from its entry without
+    /// passing home, another service's entry or a list of services, and from no other
+    /// service's. A session ending here used that service.
+    pub within: Option<u16>,
 }
 
 /// A Fluent message id with the place that names it.
@@ -109,6 +113,28 @@ pub enum Kind {
     Submit(Submit),
     End,
     Language { options: Vec<LanguageOption>, next: Option<ScreenId> },
+}
+
+impl Kind {
+    /// The screens this one leads to by its own definition: options, a list's one screen, an
+    /// input's next (and its search's no-result screen), a lookup's next, a language screen's
+    /// next. Not the services a list of services may hold, nor the start screen a language
+    /// screen without `next` returns to: those depend on the menu, which callers add.
+    pub fn successors(&self) -> Vec<ScreenId> {
+        match self {
+            Kind::Menu { options, list } => {
+                let listed = match list.as_ref().map(|l| l.next) {
+                    Some(ListNext::Screen(next)) => Some(next),
+                    _ => None,
+                };
+                options.iter().map(|o| o.goto).chain(listed).collect()
+            }
+            Kind::Input(i) => std::iter::once(i.next).chain(i.search.as_ref().map(|s| s.empty)).collect(),
+            Kind::Lookup(l) => vec![l.next],
+            Kind::Language { next, .. } => next.iter().copied().collect(),
+            Kind::Submit(_) | Kind::End => Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -85,6 +85,9 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("shutdown timed out; dropping connections"),
     }
+    // Writes made behind the last hops (services used, search misses) are not lost to a
+    // clean stop.
+    app.state.hub().config.behind.settled(Duration::from_secs(5)).await;
     // Jobs in hand finish (or their leases expire and another dispatcher takes them over).
     let _ = stop_tx.send(true);
     hangups.abort();

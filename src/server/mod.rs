@@ -172,6 +172,8 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
         );
     }
     let sessions = sessions(config, &store, pool, &options.clock).await?;
+    // Search ranks equal matches by how often citizens used each service.
+    crate::hub::usage::rank(&*store, &served, options.clock.now_ms()).await;
     let limits = Arc::new(crate::limit::RateLimits::new(&config.rate_limit));
     limits.spawn_pruner();
     let tracked = Arc::downgrade(&limits);
@@ -206,6 +208,8 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
             handoff: policy,
             wake: Arc::clone(&wake),
             resume_window: config.resume_window(),
+            clock: options.clock.clone(),
+            behind: Default::default(),
         },
         limits,
         retired: Arc::from([]),
@@ -219,14 +223,17 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
         lookups_dir: config.lookups_dir.clone(),
         http_backends: config.http_backends(),
     };
+    let state = Arc::new(AppState {
+        live: Live::new(Arc::new(hub), source, sms_catalog, senders, lookup_files).with_agencies(agencies),
+        channels,
+        denied: AtomicU64::new(0),
+        admin,
+        draining: AtomicBool::new(false),
+    });
+    let weak = Arc::downgrade(&state);
+    crate::hub::usage::spawn(move || weak.upgrade().map(|s| s.live.hub()));
     Ok(App {
-        state: Arc::new(AppState {
-            live: Live::new(Arc::new(hub), source, sms_catalog, senders, lookup_files).with_agencies(agencies),
-            channels,
-            denied: AtomicU64::new(0),
-            admin,
-            draining: AtomicBool::new(false),
-        }),
+        state,
         max_body_bytes: config.max_body_bytes,
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
         warnings,

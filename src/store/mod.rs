@@ -4,7 +4,9 @@
 //! [`Store`] is the umbrella of one trait per seam: [`Requests`] (requests, their attempts and
 //! the effects written on them), [`Languages`] (each number's language), [`JobQueue`] (the
 //! outbox the dispatcher claims), [`SmsLog`] (SMS out and in, delivery reports) and [`Shared`]
-//! (tokens every instance shares, the health probe). Every type with the five is a `Store`.
+//! (tokens every instance shares, the health probe), [`Misses`] (searches that found nothing)
+//! and [`Usage`] (each number's recent catalogue services, and uses per service and day).
+//! Every type with the seven is a `Store`.
 //!
 //! Inbound SMS are recorded once per provider message id, with the language they set and
 //! their queued reply in the same transaction; delivery reports update the SMS they name under
@@ -457,6 +459,46 @@ pub trait Misses: Send + Sync {
     fn misses(&self, from_day: i64) -> BoxFuture<'_, Result<Vec<Miss>, StoreError>>;
 }
 
+/// Which catalogue services citizens use: each number's recent services, so its start screen
+/// offers them first, and how often each service is used per day, which ranks search ties.
+/// A use is recorded when a session ends on one of the service's END screens (a request
+/// received, a status shown, an office's hours read), not when a citizen merely looked in.
+pub trait Usage: Send + Sync {
+    /// Records one use: the service becomes the number's most recent in its menu, the day's
+    /// count of the service grows by one, and the number's recent services used before
+    /// `used.expired_before_ms` are forgotten.
+    fn note_use(&self, used: ServiceUse) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// The codes of the number's services of `menu` used at or after `since_ms`, the most
+    /// recent first, at most `limit`.
+    fn recent_services<'a>(
+        &'a self,
+        msisdn: Msisdn,
+        menu: &'a str,
+        since_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<u32>, StoreError>>;
+    /// How often each service of `menu` was used from `from_day` on (Kenyan days since
+    /// 1970-01-01), as `(code, uses)`, by code.
+    fn service_uses<'a>(&'a self, menu: &'a str, from_day: i64) -> BoxFuture<'a, Result<Vec<(u32, i64)>, StoreError>>;
+    /// Forgets every number's recent services of `menu` used before `before_ms`: they have
+    /// expired, and a number that never dials again must not be remembered for ever. Returns
+    /// how many were forgotten.
+    fn expire_recent<'a>(&'a self, menu: &'a str, before_ms: i64) -> BoxFuture<'a, Result<u64, StoreError>>;
+}
+
+/// One use of a catalogue service by one number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceUse {
+    pub msisdn: Msisdn,
+    pub menu: String,
+    pub code: u32,
+    pub at_ms: i64,
+    /// The Kenyan day of `at_ms` (days since 1970-01-01), under which the use is counted.
+    pub day: i64,
+    /// The number's recent services used before this have expired.
+    pub expired_before_ms: i64,
+}
+
 /// A search term that found nothing on one day, and how often it was searched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Miss {
@@ -588,14 +630,14 @@ where
 
 /// Everything a store does; callers hold an `Arc<dyn Store>`. Implemented by every type that
 /// implements each seam's trait.
-pub trait Store: Requests + Languages + JobQueue + SmsLog + Shared + Misses + 'static {}
+pub trait Store: Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + 'static {}
 
-impl<T: Requests + Languages + JobQueue + SmsLog + Shared + Misses + 'static> Store for T {}
+impl<T: Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + 'static> Store for T {}
 
 /// The store's traits at once, for code that calls a concrete store's methods (`use
 /// njia::store::prelude::*`); calls through `dyn Store` need none of them in scope.
 pub mod prelude {
-    pub use super::{JobQueue, Languages, Misses, Requests, Shared, SmsLog, Store};
+    pub use super::{JobQueue, Languages, Misses, Requests, Shared, SmsLog, Store, Usage};
 }
 
 /// A token and the time (unix ms) until which it may be used, or why it could not be fetched.

@@ -73,6 +73,8 @@ pub fn hub(
             handoff: njia::handoff::Policy::default(),
             wake: std::sync::Arc::new(tokio::sync::Notify::new()),
             resume_window: std::time::Duration::from_secs(300),
+            clock: njia::clock::Clock::System,
+            behind: Default::default(),
         },
         limits: std::sync::Arc::new(njia::limit::RateLimits::none()),
         retired: std::sync::Arc::from([]),

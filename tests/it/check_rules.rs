@@ -323,6 +323,29 @@ categories = ["tax"]"#;
 /// Each catalogue rule broken once (on [`CATALOGUE`]): reported at the row or the template line.
 const CATALOGUE_CASES: &[Case] = &[
     Case {
+        name: "catalogue-recent-at-most-three",
+        edits: &[Swap("menus/m.toml", r#"categories = ["tax"]"#, "categories = [\"tax\"]\nrecent = 4")],
+        want: ("menus/m.toml", 47, "recent = 4 is not a number of services from 0 to 3", Severity::Error),
+    },
+    Case {
+        name: "catalogue-recent-days-within-a-year",
+        edits: &[Swap("menus/m.toml", r#"categories = ["tax"]"#, "categories = [\"tax\"]\nrecent_days = 0")],
+        want: ("menus/m.toml", 47, "recent_days = 0 is not a number of days from 1 to 366", Severity::Error),
+    },
+    Case {
+        name: "catalogue-recent-off-the-first-page",
+        edits: &[
+            Swap("menus/m.toml", r#"categories = ["tax"]"#, "categories = [\"tax\"]\nrecent = 1"),
+            Swap("locales/sw/catalogue/kra.ftl", "svc-pin = Angalia PIN", "svc-pin = Angalia PIN ya mlipakodi wa KRA"),
+            Swap(
+                "locales/sw/m.ftl",
+                "home-title = Karibu",
+                "home-title = Karibu kwenye huduma za serikali kwa simu yako. Chagua huduma unayotaka kwa kuandika nambari yake, kisha tuma.!!!!",
+            ),
+        ],
+        want: ("menus/m.toml", 47, "holds 0 of the 1 recent services it offers", Severity::Error),
+    },
+    Case {
         name: "catalogue-category-takes-a-screen-name",
         edits: &[Swap("menus/m.toml", r#"categories = ["tax"]"#, r#"categories = ["tax", "search"]"#)],
         want: ("menus/m.toml", 46, "is the name of one of the catalogue's own screens", Severity::Error),

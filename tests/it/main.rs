@@ -34,6 +34,7 @@ mod money;
 mod ops;
 mod readme;
 mod receipts;
+mod recent;
 mod reload;
 mod resume;
 mod scale_out;

@@ -52,6 +52,7 @@ fn record(hops: u32) -> SessionRecord {
             stack: Vec::new(),
             vars: vec![("parcel".into(), Value::Text("KAJIADO/1234".into()))],
             secrets: Secrets::default(),
+            recent: Vec::new(),
         },
         raw_len: 3,
         raw_hash: 42,

@@ -17,7 +17,7 @@ use njia::store::postgres::PostgresStore;
 use njia::store::sqlite::SqliteStore;
 use njia::store::{
     DeliveryChange, Effects, Finished, JobFinish, Languages, NewInbound, NewRequest, QueuedSms, Requests, Resend,
-    SessionEnd, SmsRecord, SmsSent, Store, StoreError,
+    ServiceUse, SessionEnd, SmsRecord, SmsSent, Store, StoreError,
 };
 use njia::types::{Locale, Msisdn, Reference};
 
@@ -63,6 +63,55 @@ async fn search_misses_are_counted_per_day_and_term(open: Opener) {
         [(20_000, "pasipoti".to_owned(), 2), (20_001, "pasipoti".to_owned(), 1), (20_001, "xyz".to_owned(), 1)]
     );
     assert_eq!(store.misses(0).await.unwrap().len(), 4, "from the start");
+}
+
+/// #13: a number's recent services, the most recent first, within their window and per menu;
+/// uses counted per menu, day and service without the number; expired ones forgotten, by a
+/// use of the same number and by the periodic sweep. Both stores the same.
+async fn recent_services_and_uses(open: Opener) {
+    let store = open().await;
+    let a = Msisdn::parse("+254711700001").unwrap();
+    let b = Msisdn::parse("+254711700002").unwrap();
+    let day = 20_000;
+    let use_at = |msisdn, menu: &str, code, at_ms: i64| ServiceUse {
+        msisdn,
+        menu: menu.to_owned(),
+        code,
+        at_ms,
+        day: day + at_ms / 86_400_000,
+        expired_before_ms: at_ms - 90 * 86_400_000,
+    };
+    for u in [
+        use_at(a, "ecitizen", 2101, 1_000),
+        use_at(a, "ecitizen", 2303, 2_000),
+        use_at(a, "ecitizen", 2101, 3_000),
+        use_at(a, "ecitizen", 4021, 4_000),
+        use_at(a, "other", 9001, 5_000),
+        use_at(b, "ecitizen", 2303, 6_000),
+    ] {
+        store.note_use(u).await.unwrap();
+    }
+    assert_eq!(store.recent_services(a, "ecitizen", 0, 10).await.unwrap(), [4021, 2101, 2303]);
+    assert_eq!(store.recent_services(a, "ecitizen", 0, 2).await.unwrap(), [4021, 2101], "the limit");
+    assert_eq!(store.recent_services(a, "ecitizen", 2_500, 10).await.unwrap(), [4021, 2101], "the window");
+    assert_eq!(store.recent_services(a, "other", 0, 10).await.unwrap(), [9001]);
+    assert_eq!(store.recent_services(b, "ecitizen", 0, 10).await.unwrap(), [2303]);
+    assert!(
+        store.recent_services(Msisdn::parse("+254711700003").unwrap(), "ecitizen", 0, 10).await.unwrap().is_empty()
+    );
+    // Uses per service, both numbers, from a day on.
+    assert_eq!(store.service_uses("ecitizen", day).await.unwrap(), [(2101, 2), (2303, 2), (4021, 1)]);
+    assert!(store.service_uses("ecitizen", day + 1).await.unwrap().is_empty());
+    // A use 91 days on forgets the number's older ones, not another number's.
+    let later = 91 * 86_400_000;
+    store.note_use(use_at(a, "ecitizen", 2303, later)).await.unwrap();
+    assert_eq!(store.recent_services(a, "ecitizen", 0, 10).await.unwrap(), [2303]);
+    assert_eq!(store.recent_services(b, "ecitizen", 0, 10).await.unwrap(), [2303]);
+    // The sweep forgets every number's expired ones.
+    assert_eq!(store.expire_recent("ecitizen", 10_000).await.unwrap(), 1, "b's 2303");
+    assert!(store.recent_services(b, "ecitizen", 0, 10).await.unwrap().is_empty());
+    assert_eq!(store.recent_services(a, "ecitizen", 0, 10).await.unwrap(), [2303]);
+    assert_eq!(store.service_uses("ecitizen", day).await.unwrap(), [(2101, 2), (2303, 3), (4021, 1)]);
 }
 
 async fn submit_is_idempotent_on_its_key(open: Opener) {
@@ -650,6 +699,7 @@ conformance!(
     refusals_at_sending_are_failed_for_good,
     replies_whose_send_job_died_are_failed_for_good,
     search_misses_are_counted_per_day_and_term,
+    recent_services_and_uses,
     ],
     manual: [jobs_are_claimed_in_the_order_they_became_due],
 );

@@ -97,6 +97,7 @@ fn a_screen_that_cannot_be_formatted_is_the_apology_not_a_raw_placeable() {
             // The parcel, but not the owner or the amount.
             vars: vec![("parcel".into(), Value::Text("KAJIADO/1234".into()))],
             secrets: Secrets::default(),
+            recent: Vec::new(),
         };
         match engine::current(ctx, &s) {
             Step::Show { text, end } => {

@@ -15,7 +15,7 @@ use toml::Spanned;
 use super::model::{AgencyFile, CatalogueDef, Fee, ServiceDef, TemplateFile};
 use super::{
     Agency, BROWSE, CODE_VAR, CODES, Catalogue, DIAL_VAR, NAME_VAR, NAME_WIDTH, NONE, Paid, Payment, QUERY_VAR,
-    QUERY_WIDTH, RESULTS, RESULTS_VAR, SEARCH, Service, Template,
+    QUERY_WIDTH, RESULTS, RESULTS_VAR, Recent, SEARCH, Service, Template,
 };
 use crate::diag::{LineIndex, Place, Problem};
 use crate::menu::ScreenId;
@@ -527,6 +527,8 @@ pub fn expand(
     declare(raw, synth, CODE_VAR, widest_code);
     let widest_menu_code = raw.menu.service_codes.get_ref().iter().map(|c| c.get_ref().len()).max().unwrap_or(5);
     declare(raw, synth, DIAL_VAR, widest_menu_code + 1 + widest_code);
+    let recent = recent(def, menu_place, problems);
+
     declare(raw, synth, NAME_VAR, NAME_WIDTH);
     declare(raw, synth, QUERY_VAR, QUERY_WIDTH);
     declare(raw, synth, RESULTS_VAR, NAME_WIDTH);
@@ -548,12 +550,40 @@ pub fn expand(
             agencies,
             services,
             templates: templates.into_iter().map(|t| t.info).collect(),
+            recent,
+            recent_place: def.recent.as_ref().map(|r| menu_place(r.span())),
             by_code,
         },
         entries,
         hash: hasher.finish(),
         template_files,
     })
+}
+
+/// The `recent` and `recent_days` of the `[catalogue]` table, each held to its range.
+fn recent(def: &CatalogueDef, menu_place: &dyn Fn(Range<usize>) -> Place, problems: &mut Vec<Problem>) -> Recent {
+    let mut out = Recent::default();
+    if let Some(n) = &def.recent {
+        match u8::try_from(*n.get_ref()).ok().filter(|n| *n <= Recent::MAX_COUNT) {
+            Some(n) => out.count = n,
+            None => problems.push(Problem::error(
+                menu_place(n.span()),
+                format!("recent = {} is not a number of services from 0 to {}", n.get_ref(), Recent::MAX_COUNT),
+                format!("offer at most {}: each recent service takes a line of the start screen", Recent::MAX_COUNT),
+            )),
+        }
+    }
+    if let Some(d) = &def.recent_days {
+        match u16::try_from(*d.get_ref()).ok().filter(|d| (1..=Recent::MAX_DAYS).contains(d)) {
+            Some(d) => out.days = d,
+            None => problems.push(Problem::error(
+                menu_place(d.span()),
+                format!("recent_days = {} is not a number of days from 1 to {}", d.get_ref(), Recent::MAX_DAYS),
+                "a number's services are remembered for at most a year; 90 is the default",
+            )),
+        }
+    }
+    out
 }
 
 impl Service {

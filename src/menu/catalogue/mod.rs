@@ -70,7 +70,40 @@ pub struct Catalogue {
     /// Every service, by code.
     pub services: Vec<Service>,
     pub templates: Vec<Template>,
+    /// What the start screen offers a returning citizen.
+    pub recent: Recent,
+    /// Where `recent` is written, when it is.
+    pub recent_place: Option<Place>,
     by_code: HashMap<u32, u16>,
+}
+
+/// The recent services a start screen offers: at most `count` of those the number used in
+/// the last `days` days, most recent first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recent {
+    pub count: u8,
+    pub days: u16,
+}
+
+impl Default for Recent {
+    fn default() -> Recent {
+        Recent { count: 0, days: Recent::DEFAULT_DAYS }
+    }
+}
+
+impl Recent {
+    /// Most recent services a start screen may offer: each takes a line of a 160-character
+    /// screen that already holds the menu's own options.
+    pub const MAX_COUNT: u8 = 3;
+    /// Days a used service stays recent when the menu does not say.
+    pub const DEFAULT_DAYS: u16 = 90;
+    /// Longest a number's services may be remembered: a year.
+    pub const MAX_DAYS: u16 = 366;
+
+    /// The time before which a use has expired, for a clock reading `now_ms`.
+    pub fn expired_before_ms(&self, now_ms: i64) -> i64 {
+        now_ms - i64::from(self.days) * 86_400_000
+    }
 }
 
 impl Catalogue {

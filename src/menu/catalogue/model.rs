@@ -20,6 +20,11 @@ pub struct CatalogueDef {
     pub templates: Option<Spanned<String>>,
     /// Category ids; each is named by the Fluent message `cat-<id>`.
     pub categories: Spanned<Vec<Spanned<String>>>,
+    /// How many of a returning citizen's recent services the start screen offers first, 0 to
+    /// 3 (0, the default, offers none).
+    pub recent: Option<Spanned<i64>>,
+    /// How many days a used service stays among a number's recent ones (default 90).
+    pub recent_days: Option<Spanned<i64>>,
 }
 
 /// One agency's file.

@@ -18,6 +18,7 @@ mod misses;
 mod requests;
 mod shared;
 mod sms;
+mod usage;
 mod writes;
 
 use crate::clock::Clock;
@@ -33,6 +34,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (5, "0005_sessions", include_str!("../../../migrations/postgres/0005_sessions.sql")),
     (6, "0006_sessions_hot", include_str!("../../../migrations/postgres/0006_sessions_hot.sql")),
     (7, "0007_search_misses", include_str!("../../../migrations/postgres/0007_search_misses.sql")),
+    (8, "0008_service_usage", include_str!("../../../migrations/postgres/0008_service_usage.sql")),
 ];
 
 /// Opens every connection of `pool` and prepares `statements` on each, so no citizen's hop
@@ -129,7 +131,7 @@ impl PostgresStore {
     /// Opens every pooled connection and prepares the statements of the USSD path on each (see
     /// [`warm`]).
     async fn warm(&self) {
-        warm(&self.pool, &[requests::SUBMIT, requests::BY_KEY, languages::LANGUAGE], "store").await;
+        warm(&self.pool, &[requests::SUBMIT, requests::BY_KEY, languages::LANGUAGE, usage::RECENT], "store").await;
     }
 
     /// The pool of the USSD path, which PostgreSQL sessions share: a hop holds one

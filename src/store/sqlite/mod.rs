@@ -29,6 +29,7 @@ mod misses;
 mod requests;
 mod shared;
 mod sms;
+mod usage;
 mod writes;
 
 use rusqlite::{Connection, params};
@@ -49,6 +50,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_shared_tokens", include_str!("../../../migrations/sqlite/0003_shared_tokens.sql")),
     ("0004_sms_channel", include_str!("../../../migrations/sqlite/0004_sms_channel.sql")),
     ("0005_search_misses", include_str!("../../../migrations/sqlite/0005_search_misses.sql")),
+    ("0006_service_usage", include_str!("../../../migrations/sqlite/0006_service_usage.sql")),
 ];
 
 /// Statements the connection keeps prepared: every statement of the hop and hand-off paths
