@@ -367,6 +367,9 @@ fn input_navigation(m: &Menu, problems: &mut Vec<Problem>) {
 /// page laid out exactly as the engine lays it out.
 fn titles_kept(m: &Menu, catalog: &Catalog, limit: usize, problems: &mut Vec<Problem>) {
     let ctx = crate::engine::Ctx::unprepared(m, catalog, limit);
+    // The catalogue's browse screens are written by the loader, one per category and agency:
+    // they are said once per locale, with how many, not one by one.
+    let mut generated: Vec<(&crate::types::Locale, Vec<&str>, crate::diag::Place)> = Vec::new();
     for (i, s) in m.screens.iter().enumerate() {
         let (Kind::Menu { list: None, .. }, Some(text)) = (&s.kind, &s.text) else { continue };
         let Ok(id) = u16::try_from(i).map(ScreenId) else { continue };
@@ -379,17 +382,36 @@ fn titles_kept(m: &Menu, catalog: &Catalog, limit: usize, problems: &mut Vec<Pro
             let Some(title) = catalog.format_strict(locale, &text.id, None) else { continue };
             let depth = usize::from(id != m.start);
             let shown = crate::engine::shown_with_error(ctx, locale.clone(), id, depth, "njia-invalid-choice");
-            if !title.is_empty() && !shown.contains(&*title) {
-                problems.push(Problem::warning(
-                    text.place.clone(),
-                    format!(
-                        "screen {:?} in {locale}: after a wrong choice the error line replaces the title (both do not fit in {limit} characters with the first page)",
-                        s.name
-                    ),
-                    "fine if the options speak for themselves; otherwise shorten the title or the options",
-                ));
+            if title.is_empty() || shown.contains(&*title) {
+                continue;
             }
+            if m.catalogue.is_some() && crate::menu::catalogue::is_generated(&s.name) {
+                match generated.iter_mut().find(|(l, _, _)| *l == locale) {
+                    Some((_, names, _)) => names.push(&s.name),
+                    None => generated.push((locale, vec![&s.name], text.place.clone())),
+                }
+                continue;
+            }
+            problems.push(Problem::warning(
+                text.place.clone(),
+                format!(
+                    "screen {:?} in {locale}: after a wrong choice the error line replaces the title (both do not fit in {limit} characters with the first page)",
+                    s.name
+                ),
+                "fine if the options speak for themselves; otherwise shorten the title or the options",
+            ));
         }
+    }
+    for (locale, names, place) in generated {
+        problems.push(Problem::warning(
+            place,
+            format!(
+                "{} of the catalogue's browse screens in {locale} (e.g. {:?}): after a wrong choice the error line replaces the title (both do not fit in {limit} characters with the first page)",
+                names.len(),
+                names[0]
+            ),
+            "fine: their options are the categories, agencies and services they list",
+        ));
     }
 }
 

@@ -32,6 +32,12 @@ pub const SEARCH: &str = "catalogue.search";
 pub const RESULTS: &str = "catalogue.results";
 /// The screen shown when a search found nothing: another word, or browse.
 pub const NONE: &str = "catalogue.none";
+
+/// True for a screen named as the catalogue's loader names those it writes (browse, search,
+/// results): `catalogue` and every `catalogue.<...>`.
+pub fn is_generated(screen: &str) -> bool {
+    screen == BROWSE || screen.strip_prefix(BROWSE).is_some_and(|rest| rest.starts_with('.'))
+}
 /// The variable a search saves what was typed in.
 pub const QUERY_VAR: &str = "query";
 /// The list variable a search fills with the codes of what it found.
