@@ -40,41 +40,133 @@ pub enum DialError {
     NotUssd(String),
 }
 
+/// One screen of a walk and what was typed to reach it (nothing for the dial itself).
+#[derive(Clone, Debug)]
+pub struct Shown {
+    pub sent: Option<String>,
+    /// What was sent was typed on a screen asking for a secret (a PIN).
+    pub secret: bool,
+    pub screen: Screen,
+}
+
 /// Dials and then reads one input per line until the session ends or input runs out.
-/// Returns the number of screens shown.
+/// Returns every screen shown, with what was typed before it.
 pub async fn run(
     hub: &Hub,
     d: Dial<'_>,
     transport: Transport<'_>,
     input: impl BufRead,
     mut out: impl Write,
-) -> Result<usize, DialError> {
-    // Unique per dial (a submit's idempotency key derives from it): the clock, not the pid,
-    // which the system reuses.
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_nanos());
-    let session_id = format!("dial-{}-{nanos}", d.msisdn.as_u64());
-    let channel_name: Arc<str> = match &transport {
-        Transport::Direct => Arc::from("dial"),
-        Transport::Wire { channel, .. } => Arc::clone(&channel.name),
-    };
-    let key = SessionKey::new(channel_name, &session_id).map_err(std::io::Error::other)?;
-    let client = reqwest::Client::new();
-    let phone = d.msisdn.as_u64().to_string();
-    let mut inputs: Vec<String> = Vec::new();
-    // Every secret typed in the walk: cumulative dialects send the whole history on every
-    // hop, and the printed traffic must never show one.
-    let mut secrets: Vec<String> = Vec::new();
+) -> Result<Vec<Shown>, DialError> {
+    let echo = d.echo;
+    let limit = d.limit;
+    let mut phone = Phone::new(d, transport)?;
     let mut lines = input.lines();
-    let mut screens = 0;
+    let mut walked: Vec<Shown> = Vec::new();
+    let mut sent: Option<(String, bool)> = None;
     loop {
-        let screen = match &transport {
+        let screen = phone.hop(hub, &mut out).await?;
+        let (typed, secret) = sent.take().map_or((None, false), |(t, s)| (Some(t), s));
+        walked.push(Shown { sent: typed, secret, screen: screen.clone() });
+        let cost = crate::gsm7::cost(&screen.text);
+        writeln!(out, "┌── {} · {}/{} ──", if screen.end { "END" } else { "CON" }, cost.units, limit)?;
+        for l in screen.text.lines() {
+            writeln!(out, "│ {l}")?;
+        }
+        writeln!(out, "└──")?;
+        if screen.end {
+            // The process ends with the dial: what the hub writes behind the END (the service
+            // used, a search miss) must land first, so the next dial finds it.
+            hub.config.behind.settled(std::time::Duration::from_secs(5)).await;
+            return Ok(walked);
+        }
+        write!(out, "> ")?;
+        out.flush()?;
+        let Some(line) = lines.next() else {
+            writeln!(out)?;
+            return Ok(walked);
+        };
+        let line = line?;
+        let typed = line.trim_end_matches(['\r', '\n']).to_owned();
+        // A PIN typed into a transcript is shown masked, never in clear.
+        let is_secret = hub.expects_secret(&phone.key).await;
+        if echo {
+            if is_secret {
+                writeln!(out, "{}", "*".repeat(typed.chars().count()))?;
+            } else {
+                writeln!(out, "{typed}")?;
+            }
+        }
+        sent = Some((typed.clone(), is_secret));
+        phone.typed(typed, is_secret);
+    }
+}
+
+/// A phone in one USSD session: what was typed so far, and how its hops reach the hub. The
+/// terminal phone (`njia dial`) and the journey runner (`njia test`) both walk with it.
+pub struct Phone<'a> {
+    d: Dial<'a>,
+    transport: Transport<'a>,
+    session_id: String,
+    /// The session's key on the hub (the channel's name and the session id).
+    pub key: SessionKey,
+    client: reqwest::Client,
+    phone: String,
+    inputs: Vec<String>,
+    /// Every secret typed in the walk: cumulative dialects send the whole history on every
+    /// hop, and the printed traffic must never show one.
+    secrets: Vec<String>,
+    /// Screens shown so far.
+    pub screens: usize,
+}
+
+impl<'a> Phone<'a> {
+    /// A new session: nothing typed yet.
+    pub fn new(d: Dial<'a>, transport: Transport<'a>) -> Result<Phone<'a>, DialError> {
+        // Unique per dial (a submit's idempotency key derives from it): the clock and a
+        // counter, not the pid, which the system reuses.
+        static DIALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_nanos());
+        let n = DIALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let session_id = format!("dial-{}-{}", d.msisdn.as_u64(), nanos + u128::from(n));
+        let channel_name: Arc<str> = match &transport {
+            Transport::Direct => Arc::from("dial"),
+            Transport::Wire { channel, .. } => Arc::clone(&channel.name),
+        };
+        let key = SessionKey::new(channel_name, &session_id).map_err(std::io::Error::other)?;
+        let phone = d.msisdn.as_u64().to_string();
+        Ok(Phone {
+            d,
+            transport,
+            session_id,
+            key,
+            client: reqwest::Client::new(),
+            phone,
+            inputs: Vec::new(),
+            secrets: Vec::new(),
+            screens: 0,
+        })
+    }
+
+    /// Adds what the citizen typed; a secret is masked in any traffic printed after.
+    pub fn typed(&mut self, input: String, secret: bool) {
+        if secret && !input.is_empty() {
+            self.secrets.push(input.clone());
+        }
+        self.inputs.push(input);
+    }
+
+    /// Sends the hop for what was typed so far and returns the screen it answers. Walking a
+    /// wire format, the request and the reply are printed to `out`, secrets masked.
+    pub async fn hop(&mut self, hub: &Hub, out: &mut impl Write) -> Result<Screen, DialError> {
+        let screen = match &self.transport {
             Transport::Direct => {
                 let hop = Hop {
-                    key: key.clone(),
-                    msisdn: d.msisdn,
-                    service_code: d.code.to_owned(),
-                    input: HopInput::Cumulative(cumulative(&inputs)),
-                    limit: d.limit,
+                    key: self.key.clone(),
+                    msisdn: self.d.msisdn,
+                    service_code: self.d.code.to_owned(),
+                    input: HopInput::Cumulative(cumulative(&self.inputs)),
+                    limit: self.d.limit,
                     menus: None,
                 };
                 let reply = hub.hop(hop).await;
@@ -82,14 +174,19 @@ pub async fn run(
             }
             Transport::Wire { addr, channel } => {
                 let telco = channel.dialect.telco.ok_or_else(|| DialError::NotUssd(channel.name.to_string()))?;
-                let walk =
-                    Walk { path: &channel.path, session: &session_id, phone: &phone, code: d.code, inputs: &inputs };
-                let request = (telco.request)(&walk, screens);
-                writeln!(out, "→ {}", shown(&request.method_line(), &secrets))?;
+                let walk = Walk {
+                    path: &channel.path,
+                    session: &self.session_id,
+                    phone: &self.phone,
+                    code: self.d.code,
+                    inputs: &self.inputs,
+                };
+                let request = (telco.request)(&walk, self.screens);
+                writeln!(out, "→ {}", shown(&request.method_line(), &self.secrets))?;
                 if !request.body.is_empty() {
-                    writeln!(out, "  {}", shown(&request.body, &secrets))?;
+                    writeln!(out, "  {}", shown(&request.body, &self.secrets))?;
                 }
-                let reply = send(&client, *addr, channel, &request).await.map_err(DialError::Gateway)?;
+                let reply = send(&self.client, *addr, channel, &request).await.map_err(DialError::Gateway)?;
                 let headers: Vec<String> = reply
                     .headers
                     .iter()
@@ -101,40 +198,8 @@ pub async fn run(
                 (telco.read)(&reply).map_err(DialError::Gateway)?
             }
         };
-        screens += 1;
-        let cost = crate::gsm7::cost(&screen.text);
-        writeln!(out, "┌── {} · {}/{} ──", if screen.end { "END" } else { "CON" }, cost.units, d.limit)?;
-        for l in screen.text.lines() {
-            writeln!(out, "│ {l}")?;
-        }
-        writeln!(out, "└──")?;
-        if screen.end {
-            // The process ends with the dial: what the hub writes behind the END (the service
-            // used, a search miss) must land first, so the next dial finds it.
-            hub.config.behind.settled(std::time::Duration::from_secs(5)).await;
-            return Ok(screens);
-        }
-        write!(out, "> ")?;
-        out.flush()?;
-        let Some(line) = lines.next() else {
-            writeln!(out)?;
-            return Ok(screens);
-        };
-        let line = line?;
-        let typed = line.trim_end_matches(['\r', '\n']).to_owned();
-        // A PIN typed into a transcript is shown masked, never in clear.
-        let is_secret = hub.expects_secret(&key).await;
-        if d.echo {
-            if is_secret {
-                writeln!(out, "{}", "*".repeat(typed.chars().count()))?;
-            } else {
-                writeln!(out, "{typed}")?;
-            }
-        }
-        if is_secret && !typed.is_empty() {
-            secrets.push(typed.clone());
-        }
-        inputs.push(typed);
+        self.screens += 1;
+        Ok(screen)
     }
 }
 

@@ -37,6 +37,7 @@ pub mod gsm7;
 pub mod handoff;
 pub mod hub;
 pub mod i18n;
+pub mod journey;
 pub mod keywords;
 pub mod lifecycle;
 pub mod limit;

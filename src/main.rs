@@ -74,6 +74,20 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Run journey tests: walks written as data (tests/journeys/*.toml), each screen as expected.
+    ///
+    /// Serves the menus in sandbox mode on a scratch store (nothing reaches M-Pesa, an agency,
+    /// an SMS or the live store), gives every journey its own phone number, and prints each
+    /// journey's result, the first divergence with its file:line and a diff; exit 1 on any.
+    Test {
+        /// Journey files, or folders of them [default: tests/journeys].
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        menus: MenuArgs,
+        /// Configuration file whose channels (dialects, limits) the journeys walk.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// A terminal phone: dial a code and walk the menu, one input per line (interactive or from stdin).
     ///
     /// Runs the server's hub (or, with --dialect, the server itself on a loopback port) on the
@@ -100,6 +114,10 @@ enum Command {
         /// hubtel or nalo), printing every request and reply as the telco sends and reads them.
         #[arg(long, value_name = "NAME")]
         dialect: Option<String>,
+        /// Append the walk to this journey file, every screen expected as shown (`njia test`
+        /// runs it).
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
     },
     /// Submitted requests: list them, or show one with its whole history.
     ///
@@ -447,14 +465,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Catalogue { command, menus } => catalogue(command, menus),
-        Command::Dial { code, phone, lang, store, menus, wait, dialect } => {
+        Command::Test { paths, menus, config } => {
+            let mut config = Config::load(config.as_deref())?;
+            menus.apply(&mut config);
+            let paths = if paths.is_empty() { vec![PathBuf::from("tests/journeys")] } else { paths };
+            let (journeys, problems) = njia::journey::load(&paths);
+            if !problems.is_empty() {
+                return Ok(report(&problems, ""));
+            }
+            init_logging(config.log_format, "error");
+            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let outcomes = match rt.block_on(njia::journey::run(&config, &journeys)) {
+                Ok(o) => o,
+                Err(njia::journey::RunError::Check(problems)) => return Ok(report(&problems, "")),
+                Err(e) => return Err(e.into()),
+            };
+            let all = njia::journey::report(&journeys, &outcomes, &mut std::io::stdout().lock())?;
+            Ok(if all { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Dial { code, phone, lang, store, menus, wait, dialect, record } => {
             let mut config = store.load()?;
             menus.apply(&mut config);
             let msisdn = Msisdn::parse(&phone).map_err(|e| anyhow::anyhow!("--phone {phone}: {e}"))?;
             let lang = lang.map(|l| dial_language(&l, &config.locales_dir)).transpose()?;
             init_logging(config.log_format, "warn");
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            rt.block_on(dial(config, code, msisdn, lang, std::time::Duration::from_secs(wait), dialect))
+            let wait = std::time::Duration::from_secs(wait);
+            rt.block_on(dial(config, code, msisdn, lang, wait, dialect, record))
         }
     }
 }
@@ -605,6 +642,7 @@ async fn dial(
     lang: Option<Locale>,
     wait: std::time::Duration,
     dialect: Option<String>,
+    record: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let app = match njia::server::build(&config).await {
         Ok(app) => app,
@@ -613,7 +651,7 @@ async fn dial(
     };
     let state = std::sync::Arc::clone(&app.state);
     let hub = state.hub();
-    if let Some(l) = lang {
+    if let Some(l) = lang.clone() {
         hub.store.set_language(msisdn, l).await?;
     }
     // The terminal phone carries its request through like the server would: the dispatcher
@@ -662,7 +700,18 @@ async fn dial(
         None => njia::dial::Transport::Direct,
         Some((addr, channel)) => njia::dial::Transport::Wire { addr: *addr, channel },
     };
-    njia::dial::run(&hub, d, transport, stdin.lock(), std::io::stdout().lock()).await?;
+    let walked = njia::dial::run(&hub, d, transport, stdin.lock(), std::io::stdout().lock()).await?;
+    if let Some(file) = &record {
+        let name = format!("{code} {}", lang.as_ref().map_or("", |l| l.as_str()));
+        let text = njia::journey::record(name.trim(), &code, lang.as_ref(), dialect.as_deref(), &walked);
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .with_context(|| format!("--record {}", file.display()))?;
+        std::io::Write::write_all(&mut f, text.as_bytes()).with_context(|| format!("--record {}", file.display()))?;
+        println!("-- recorded as a journey in {} (njia test {} runs it) --", file.display(), file.display());
+    }
     let mine = hub.store.recent_requests(Some(msisdn), 1).await?;
     if let Some(r) = mine.into_iter().find(|r| r.created_at_ms >= started)
         && config.dispatcher.enabled

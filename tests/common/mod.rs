@@ -52,6 +52,21 @@ pub fn njia() -> std::process::Command {
     cmd
 }
 
+/// Runs `cmd` in the repository with `input` on its stdin; what it printed and how it ended.
+pub fn run_with_stdin(mut cmd: std::process::Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    child.stdin.take().expect("a stdin").write_all(input.as_bytes()).expect("the input is written");
+    child.wait_with_output().expect("the command ends")
+}
+
 /// A hub on the shipped menus with the given sessions, store and lookups, and the defaults a
 /// hop needs (Swahili first, a 5-minute resume window, no rate limits).
 pub fn hub(

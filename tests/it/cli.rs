@@ -6,7 +6,6 @@ use crate::common;
 
 use common::editable::copy_dir;
 
-use std::io::Write;
 use std::process::Stdio;
 
 use common::{njia, repo};
@@ -42,19 +41,9 @@ fn check_prints_file_line_column_and_exits_1() {
 
 /// Runs `njia dial *384# ARGS --data-dir DATA` with `input` on stdin; returns what it printed.
 fn dial(args: &[&str], data: &std::path::Path, input: &str) -> String {
-    let mut child = njia()
-        .args(["dial", "*384#"])
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .current_dir(repo())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = njia();
+    cmd.args(["dial", "*384#"]).args(args).arg("--data-dir").arg(data);
+    let out = common::run_with_stdin(cmd, input);
     assert!(out.status.success(), "njia dial {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -254,21 +243,14 @@ fn edited_menus(root: &std::path::Path) -> (std::path::PathBuf, std::path::PathB
 fn dial_reads_the_menus_and_locales_it_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let (menus, locales) = edited_menus(dir.path());
-    let mut child = njia()
-        .args(["dial", "*385#", "--wait", "0", "--menus"])
+    let mut cmd = njia();
+    cmd.args(["dial", "*385#", "--wait", "0", "--menus"])
         .arg(&menus)
         .arg("--locales")
         .arg(&locales)
         .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .current_dir(repo())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"2\n").unwrap();
-    let out = child.wait_with_output().unwrap();
+        .arg(dir.path().join("data"));
+    let out = common::run_with_stdin(cmd, "2\n");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(screen.contains("│ Chagua lugha / Pick language"), "{screen}");

@@ -28,6 +28,7 @@ mod engine;
 mod engine_features;
 mod handoff;
 mod hub;
+mod journeys;
 mod layers;
 mod logs;
 mod money;

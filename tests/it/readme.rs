@@ -281,6 +281,32 @@ const COMMANDS: &[(&str, Cover)] = &[
         },
     ),
     (
+        "njia test",
+        Cover::Elsewhere {
+            file: "tests/it/journeys.rs",
+            runs: "common::njia().arg(\"test\")",
+            how: "runs journeys recorded by `njia dial --record` and expects every one to pass; the shipped \
+                  tests/journeys/ run through the library the command calls, every service covered",
+        },
+    ),
+    (
+        "njia test tests/journeys/lands.toml",
+        Cover::Elsewhere {
+            file: "tests/it/journeys.rs",
+            runs: "journey::load(&[common::repo().join(\"tests/journeys\")])",
+            how: "the shipped journeys, lands.toml among them, load without a problem and pass",
+        },
+    ),
+    (
+        r"printf '1\nKAJIADO/1234\n1\n' | njia dial '*384#' --lang sw --record tests/journeys/mine.toml",
+        Cover::Elsewhere {
+            file: "tests/it/journeys.rs",
+            runs: "\"--lang\", \"sw\", \"--wait\", \"0\", \"--record\"",
+            how: "the same inputs, recorded straight to the hub and over Hubtel's wire format, then run by \
+                  `njia test`",
+        },
+    ),
+    (
         "njia catalogue misses --days 7",
         Cover::Elsewhere {
             file: "tests/it/catalogue.rs",
@@ -1175,7 +1201,12 @@ fn every_configuration_example_in_the_readme_loads() {
         let block = block.split("```").next().unwrap();
         let block: String = block.lines().map(|l| l.trim_start()).collect::<Vec<_>>().join("\n");
         // Menu fragments, and the catalogue's files (held to the checker in catalogue.rs).
-        if block.starts_with("[menu]") || block.contains("help = \"sms-help\"") || block.starts_with("# menus/") {
+        // Journey files are held to `njia test` in journeys.rs.
+        if block.starts_with("[menu]")
+            || block.contains("help = \"sms-help\"")
+            || block.starts_with("# menus/")
+            || block.starts_with("# tests/journeys/")
+        {
             continue;
         }
         let file = dir.path().join(format!("{i}.toml"));
