@@ -33,6 +33,7 @@ pub mod config;
 pub mod diag;
 pub mod dial;
 pub mod engine;
+pub mod graph;
 pub mod gsm7;
 pub mod handoff;
 pub mod hub;

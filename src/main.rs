@@ -42,6 +42,14 @@ struct Cli {
     command: Command,
 }
 
+/// `njia graph --format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum GraphFormat {
+    Dot,
+    Mermaid,
+    Svg,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (embedded defaults: loopback address, SQLite in ./data, no config file needed).
@@ -73,6 +81,23 @@ enum Command {
         /// the embedded default: every dialect, Nalo at 120 characters, the others at 160.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+    },
+    /// Draw a menu as a graph of its screens: Graphviz DOT, Mermaid or SVG, on stdout.
+    ///
+    /// Screens are drawn by kind, the start screen marked, and a screen the start cannot reach
+    /// or with no way out highlighted (as check reports them). Draws what compiles, so a draft
+    /// with an unreachable screen can be looked at.
+    Graph {
+        /// The menu to draw, by id [default: the only one, or the first by file name].
+        #[arg(long, value_name = "ID")]
+        menu: Option<String>,
+        /// Only one catalogue service's flow, by its code.
+        #[arg(long, value_name = "CODE")]
+        service: Option<u32>,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+        #[command(flatten)]
+        menus: MenuArgs,
     },
     /// Run journey tests: walks written as data (tests/journeys/*.toml), each screen as expected.
     ///
@@ -465,6 +490,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Catalogue { command, menus } => catalogue(command, menus),
+        Command::Graph { menu, service, format, menus } => {
+            let mut config = Config::load(None)?;
+            menus.apply(&mut config);
+            let (loaded, problems) = njia::menu::load_dir(&config.menus_dir);
+            let chosen = match &menu {
+                Some(id) => loaded.iter().find(|m| &m.id == id),
+                None => loaded.first(),
+            };
+            let Some(m) = chosen else {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                let known: Vec<&str> = loaded.iter().map(|m| m.id.as_str()).collect();
+                anyhow::bail!(
+                    "no menu {} in {} (menus that load: {})",
+                    menu.as_deref().unwrap_or("at all"),
+                    config.menus_dir.display(),
+                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                );
+            };
+            let format = match format {
+                GraphFormat::Dot => njia::graph::Format::Dot,
+                GraphFormat::Mermaid => njia::graph::Format::Mermaid,
+                GraphFormat::Svg => njia::graph::Format::Svg,
+            };
+            print!("{}", njia::graph::draw(m, service, format)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Test { paths, menus, config } => {
             let mut config = Config::load(config.as_deref())?;
             menus.apply(&mut config);

@@ -313,15 +313,15 @@ fn check_menu(m: &Menu, catalog: &Catalog, limit: Option<(usize, Option<&str>)>,
             "add the locale or choose another",
         ));
     }
-    let edges = edges(m);
-    reachability(m, &edges, problems);
-    ways_out(m, &edges, problems);
-    let available = available_vars(m, &edges);
+    let map = Map::of(m);
+    reachability(m, &map, problems);
+    ways_out(m, &map, problems);
+    let available = available_vars(m, &map.edges);
     variables(m, catalog, &available, problems);
     secrets_consumed_at_once(m, problems);
     input_navigation(m, problems);
     if let Some((limit, channel)) = limit {
-        fits(m, catalog, limit, channel, &edges, problems);
+        fits(m, catalog, limit, channel, &map.edges, problems);
         titles_kept(m, catalog, limit, problems);
     }
 }
@@ -515,10 +515,39 @@ fn forward(edges: &[Vec<ScreenId>]) -> Vec<Vec<usize>> {
     edges.iter().map(|tos| tos.iter().map(|t| usize::from(t.0)).collect()).collect()
 }
 
-fn reachability(m: &Menu, edges: &[Vec<ScreenId>], problems: &mut Vec<Problem>) {
-    let starts = std::iter::once(m.start).chain(m.language_screen).map(|s| usize::from(s.0));
-    let seen = flood(m.screens.len(), starts, &forward(edges));
-    for (s, _) in m.screens.iter().zip(&seen).filter(|(_, seen)| !**seen) {
+/// A menu as a graph of screens: where each leads, which the start reaches, and from which an
+/// end or submit screen can be reached. The rules below read it, and `njia graph` draws it.
+#[derive(Debug)]
+pub struct Map {
+    /// Per screen, the screens it leads to.
+    pub edges: Vec<Vec<ScreenId>>,
+    /// Per screen, whether the start (or the language screen) reaches it.
+    pub reachable: Vec<bool>,
+    /// Per screen, whether some path from it reaches an end or submit screen.
+    pub way_out: Vec<bool>,
+}
+
+impl Map {
+    pub fn of(m: &Menu) -> Map {
+        let edges = edges(m);
+        let n = m.screens.len();
+        let fwd = forward(&edges);
+        let starts = std::iter::once(m.start).chain(m.language_screen).map(|s| usize::from(s.0));
+        let reachable = flood(n, starts, &fwd);
+        let mut reverse = vec![Vec::new(); n];
+        for (from, tos) in fwd.into_iter().enumerate() {
+            for to in tos {
+                reverse[to].push(from);
+            }
+        }
+        let ends = (0..n).filter(|&i| matches!(m.screens[i].kind, Kind::End | Kind::Submit(_)));
+        let way_out = flood(n, ends, &reverse);
+        Map { edges, reachable, way_out }
+    }
+}
+
+fn reachability(m: &Menu, map: &Map, problems: &mut Vec<Problem>) {
+    for (s, _) in m.screens.iter().zip(&map.reachable).filter(|(_, seen)| !**seen) {
         problems.push(Problem::error(
             s.place.clone(),
             format!("screen {:?} is unreachable from the start screen", s.name),
@@ -528,17 +557,8 @@ fn reachability(m: &Menu, edges: &[Vec<ScreenId>], problems: &mut Vec<Problem>) 
 }
 
 /// Every screen must be able to reach an `end` or `submit` screen.
-fn ways_out(m: &Menu, edges: &[Vec<ScreenId>], problems: &mut Vec<Problem>) {
-    let n = m.screens.len();
-    let mut reverse = vec![Vec::new(); n];
-    for (from, tos) in forward(edges).into_iter().enumerate() {
-        for to in tos {
-            reverse[to].push(from);
-        }
-    }
-    let ends = (0..n).filter(|&i| matches!(m.screens[i].kind, Kind::End | Kind::Submit(_)));
-    let ok = flood(n, ends, &reverse);
-    for (s, _) in m.screens.iter().zip(&ok).filter(|(_, ok)| !**ok) {
+fn ways_out(m: &Menu, map: &Map, problems: &mut Vec<Problem>) {
+    for (s, _) in m.screens.iter().zip(&map.way_out).filter(|(_, ok)| !**ok) {
         problems.push(Problem::error(
             s.place.clone(),
             format!("screen {:?} has no way out: no path from it reaches an end or submit screen", s.name),

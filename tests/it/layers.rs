@@ -16,7 +16,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("journey tests: the whole server in sandbox, walked as a telco would", &["journey"]),
     ("wiring and HTTP serving: builds everything, lends each part what it needs", &["server"]),
     ("what the server's serving uses: operations endpoints, reasoned hyper replies", &["ops", "autoreply"]),
-    ("reload of the live set; what the other commands run", &["reload", "dial", "admin", "catalogue_admin", "logging"]),
+    (
+        "reload of the live set; what the other commands run",
+        &["reload", "dial", "admin", "catalogue_admin", "graph", "logging"],
+    ),
     ("channels and their dialects, down to a HopSink", &["channel"]),
     ("the checker, which serve and reload run first", &["check"]),
     ("the SMS channel's keywords", &["keywords"]),

@@ -26,6 +26,7 @@ mod dialects;
 mod doubles;
 mod engine;
 mod engine_features;
+mod graph;
 mod handoff;
 mod hub;
 mod journeys;

@@ -281,6 +281,31 @@ const COMMANDS: &[(&str, Cover)] = &[
         },
     ),
     (
+        "njia graph --service 4021 --format mermaid",
+        Cover::Elsewhere {
+            file: "tests/it/readme.rs",
+            runs: "[\"graph\", \"--service\", \"4021\", \"--format\", \"mermaid\"]",
+            how: "its output is the README's Mermaid block, exactly (the_readme_menu_map_is_the_command_output)",
+        },
+    ),
+    (
+        "njia graph --format svg > ecitizen.svg",
+        Cover::Elsewhere {
+            file: "tests/it/graph.rs",
+            runs: "[\"graph\", \"--format\", \"svg\"]",
+            how: "the whole shipped menu as SVG: a group per screen, nothing highlighted (it passes check)",
+        },
+    ),
+    (
+        "njia graph --format dot | dot -Tpdf > ecitizen.pdf",
+        Cover::NotRun {
+            why: "not run in tests: Graphviz is not installed on the test machines; the DOT it reads is tested \
+                  in tests/it/graph.rs",
+            file: "tests/it/graph.rs",
+            mentions: &["Format::Dot", "digraph"],
+        },
+    ),
+    (
         "njia test",
         Cover::Elsewhere {
             file: "tests/it/journeys.rs",
@@ -1238,4 +1263,19 @@ fn the_catalogue_commands_as_the_readme_shows_them() {
     assert!(sheet.starts_with("agency,code,id,categories,flow,fee,backend,popularity,"), "{sheet}");
     let import = run(dir.path(), &substitute(readme_command(Step::CatalogueImport)), "");
     assert!(import.contains("nothing changed"), "{import}");
+}
+
+/// The README's menu map is what `njia graph --service 4021 --format mermaid` prints.
+#[test]
+fn the_readme_menu_map_is_the_command_output() {
+    let out = common::njia()
+        .args(["graph", "--service", "4021", "--format", "mermaid"])
+        .current_dir(common::repo())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let readme = readme();
+    let block = readme.split("```mermaid\n").nth(1).and_then(|b| b.split("```").next()).expect("a Mermaid block");
+    assert_eq!(block, printed, "regenerate the README's block with the command");
 }
