@@ -42,6 +42,14 @@ struct Cli {
     command: Command,
 }
 
+/// `njia schema KIND`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SchemaKind {
+    Menu,
+    Template,
+    Agency,
+}
+
 /// `njia graph --format`.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum GraphFormat {
@@ -98,6 +106,18 @@ enum Command {
         format: GraphFormat,
         #[command(flatten)]
         menus: MenuArgs,
+    },
+    /// Print the JSON Schema of a kind of menu file, for editors (see README "Editing with a schema").
+    ///
+    /// Derived from the types the loader reads the files into, so an editor completes and flags
+    /// what the loader accepts. --write DIR writes all three as DIR/<kind>.json.
+    Schema {
+        /// menu (menus/*.toml), template (menus/templates/*.toml) or agency (menus/catalogue/*.toml).
+        #[arg(value_enum, default_value_t = SchemaKind::Menu)]
+        kind: SchemaKind,
+        /// Write menu.json, template.json and agency.json into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        write: Option<PathBuf>,
     },
     /// Run journey tests: walks written as data (tests/journeys/*.toml), each screen as expected.
     ///
@@ -516,6 +536,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 GraphFormat::Svg => njia::graph::Format::Svg,
             };
             print!("{}", njia::graph::draw(m, service, format)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema { kind, write } => {
+            use njia::menu::model::FileKind;
+            match write {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir).with_context(|| format!("--write {}", dir.display()))?;
+                    for k in FileKind::ALL {
+                        let file = dir.join(format!("{}.json", k.name()));
+                        std::fs::write(&file, k.schema()).with_context(|| format!("writing {}", file.display()))?;
+                        println!("{}", file.display());
+                    }
+                }
+                None => {
+                    let k = match kind {
+                        SchemaKind::Menu => FileKind::Menu,
+                        SchemaKind::Template => FileKind::Template,
+                        SchemaKind::Agency => FileKind::Agency,
+                    };
+                    print!("{}", k.schema());
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Test { paths, menus, config } => {

@@ -281,6 +281,22 @@ const COMMANDS: &[(&str, Cover)] = &[
         },
     ),
     (
+        "njia schema menu",
+        Cover::Elsewhere {
+            file: "tests/it/graph.rs",
+            runs: "[\"schema\", \"menu\"]",
+            how: "prints exactly the shipped schemas/menu.json",
+        },
+    ),
+    (
+        "njia schema --write schemas",
+        Cover::Elsewhere {
+            file: "tests/it/graph.rs",
+            runs: "[\"schema\", \"--write\"]",
+            how: "writes the three schemas into a fresh directory, each the same as the shipped file",
+        },
+    ),
+    (
         "njia graph --service 4021 --format mermaid",
         Cover::Elsewhere {
             file: "tests/it/readme.rs",
