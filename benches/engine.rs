@@ -97,6 +97,7 @@ fn hub(c: &mut Criterion) {
             resume_window: Duration::from_secs(300),
             clock: njia::clock::Clock::System,
             behind: Default::default(),
+            funnel: Default::default(),
         },
         limits: Arc::new(njia::limit::RateLimits::none()),
         retired: Arc::from([]),

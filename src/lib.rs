@@ -55,6 +55,7 @@ pub mod server;
 pub mod session;
 pub mod shared;
 pub mod sms;
+pub mod stats;
 pub mod store;
 pub mod types;
 pub mod value;

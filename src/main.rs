@@ -174,6 +174,26 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Where citizens drop off: per screen shown, left, ended, abandoned and lookup failures;
+    /// per service entered and completed; per day sessions started and completed.
+    ///
+    /// Reads the store serve writes (the same --config, --data-dir and DATABASE_URL) and the
+    /// menus on disk (--menus). The server writes its figures every 10 seconds.
+    Stats {
+        /// The menu [default: the only one, or the first by file name].
+        #[arg(long, value_name = "ID")]
+        menu: Option<String>,
+        /// Days back from today (Kenyan time), today included.
+        #[arg(long, value_name = "N", default_value_t = 7)]
+        days: i64,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        menus: MenuArgs,
+    },
     /// The hand-off's jobs: list them (dead letters with --state dead), replay a dead one.
     ///
     /// Reads the store serve writes (the same --config, --data-dir and DATABASE_URL); refuses,
@@ -439,6 +459,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging(config.log_format, "info");
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
             rt.block_on(serve(config))
+        }
+        Command::Stats { menu, days, json, store, menus } => {
+            let mut dirs = store.load()?;
+            menus.apply(&mut dirs);
+            let (loaded, problems) = njia::menu::load_dir(&dirs.menus_dir);
+            let chosen = match &menu {
+                Some(id) => loaded.into_iter().find(|m| &m.id == id),
+                None => loaded.into_iter().next(),
+            };
+            let Some(m) = chosen else {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                anyhow::bail!("no menu {} in {}", menu.as_deref().unwrap_or("at all"), dirs.menus_dir.display());
+            };
+            admin(store, |s| async move {
+                let today = njia::clock::eat_day(njia::store::now_ms());
+                let f = njia::stats::figures(s.as_ref(), &m, today - days.max(1) + 1).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&f)?);
+                } else {
+                    print!("{}", njia::stats::text(&f));
+                }
+                Ok(ExitCode::SUCCESS)
+            })
         }
         Command::Requests { command, store } => admin(store, |s| async move {
             match command {

@@ -24,6 +24,7 @@ use crate::store::{NewRequest, ServiceUse, Store, StoreError};
 use crate::types::{Locale, Msisdn, SessionKey};
 
 mod classify;
+pub mod funnel;
 pub mod usage;
 
 pub use classify::{Action, Delta, classify, cumulative_delta, menu_version};
@@ -122,6 +123,9 @@ pub struct HubConfig {
     /// Writes made behind the hop (search misses, services used), shared by every hub a
     /// reload makes, so a shutdown or the end of a `njia dial` can wait for them.
     pub behind: Arc<Behind>,
+    /// Where citizens drop off, counted on the hop and written every few seconds; shared by
+    /// every hub a reload makes.
+    pub funnel: Arc<funnel::Funnel>,
 }
 
 /// Writes the hub makes behind the hop: a citizen's screen never waits for them, and whoever
@@ -193,6 +197,9 @@ impl Hub {
             // metrics count every limited hop.
             tracing::debug!(msisdn = %hop.msisdn.masked(), channel = %hop.key.channel, over = ?over, "hop over the rate limit");
             crate::metrics::hop_limited(over);
+            if let Some((menu, _)) = self.menus.route(&hop.service_code) {
+                self.config.funnel.limited(menu);
+            }
             let locale = self.store.language(hop.msisdn).await.ok().flatten();
             let locale = locale.unwrap_or_else(|| self.config.default_locale.clone());
             let text = self.catalog.format(&locale, "njia-rate-limited", None).into_owned();
@@ -248,9 +255,17 @@ impl Hub {
                 let text = self.catalog.format(&self.config.default_locale, "njia-unknown-service", None).into_owned();
                 return Ok(Reply { text: engine::fit(text, hop.limit), end: true });
             }
-            Action::Continue { rec, menu, input } => (rec, menu, None, Some(input), Vec::new()),
+            Action::Continue { rec, menu, input } => {
+                // What was typed leaves the screen the citizen saw (unless it answered the
+                // offer to continue a dropped session, which is no screen of the menu).
+                if !rec.resuming {
+                    self.config.funnel.screen(menu, rec.state.screen, funnel::Event::Left);
+                }
+                (rec, menu, None, Some(input), Vec::new())
+            }
             Action::Start { menu, extras } => {
                 let (rec, step) = self.start(hop, menu, extras.is_empty()).await?;
+                self.config.funnel.started(menu);
                 (rec, menu, Some(step), None, extras)
             }
         };
@@ -297,6 +312,13 @@ impl Hub {
             && let Some(code) = engine::used_service(ctx, &rec.state)
         {
             self.note_use(hop, menu, code);
+        }
+        // Only the screen this hop sends counts as shown: screens a dial's extra digits pass
+        // through were never seen. The offer to continue a dropped session is none of the
+        // menu's.
+        if !rec.resuming {
+            let event = if reply.end { funnel::Event::Ended } else { funnel::Event::Shown };
+            self.config.funnel.screen(menu, rec.state.screen, event);
         }
         crate::metrics::hop(if reply.end { "end" } else { "continue" });
         rec.last_reply = Arc::from(reply.text.as_str());
@@ -560,6 +582,7 @@ impl Hub {
             step = match step {
                 Step::Show { text, end } => return Ok(Reply { text, end }),
                 Step::Lookup(call) => {
+                    let lookup_screen = rec.state.screen;
                     let started = std::time::Instant::now();
                     let (answer, outcome) = match tokio::time::timeout(
                         self.config.lookup_timeout,
@@ -601,6 +624,9 @@ impl Hub {
                         }
                         None => outcome,
                     };
+                    if outcome != "found" && outcome != "not_found" {
+                        self.config.funnel.screen(ctx.menu, lookup_screen, funnel::Event::Failed);
+                    }
                     crate::metrics::lookup(outcome, started.elapsed());
                     answered.step
                 }

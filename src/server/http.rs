@@ -43,6 +43,21 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     let router = router(&app);
     let (stop_tx, stop_rx) = watch::channel(false);
     let hangups = reload_on_hangup(Arc::clone(&app.state), stop_rx.clone());
+    // The drop-off figures are written every few seconds while serving (a terminal phone that
+    // only walks the hub never adds to them).
+    let flushing = {
+        let state = Arc::downgrade(&app.state);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::hub::funnel::FLUSH_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(state) = state.upgrade() else { return };
+                crate::hub::funnel::flush(&state.hub()).await;
+            }
+        })
+    };
     let dispatcher = app.dispatcher.clone().map(|d| tokio::spawn(d.run(stop_rx, Arc::clone(&app.wake))));
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -85,9 +100,12 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("shutdown timed out; dropping connections"),
     }
-    // Writes made behind the last hops (services used, search misses) are not lost to a
-    // clean stop.
-    app.state.hub().config.behind.settled(Duration::from_secs(5)).await;
+    // Writes made behind the last hops (services used, search misses) and the drop-off figures
+    // counted since the last flush are not lost to a clean stop.
+    flushing.abort();
+    let hub = app.state.hub();
+    crate::hub::funnel::flush(&hub).await;
+    hub.config.behind.settled(Duration::from_secs(5)).await;
     // Jobs in hand finish (or their leases expire and another dispatcher takes them over).
     let _ = stop_tx.send(true);
     hangups.abort();

@@ -210,6 +210,7 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
             resume_window: config.resume_window(),
             clock: options.clock.clone(),
             behind: Default::default(),
+            funnel: Default::default(),
         },
         limits,
         retired: Arc::from([]),

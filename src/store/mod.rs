@@ -5,8 +5,9 @@
 //! the effects written on them), [`Languages`] (each number's language), [`JobQueue`] (the
 //! outbox the dispatcher claims), [`SmsLog`] (SMS out and in, delivery reports) and [`Shared`]
 //! (tokens every instance shares, the health probe), [`Misses`] (searches that found nothing)
-//! and [`Usage`] (each number's recent catalogue services, and uses per service and day).
-//! Every type with the seven is a `Store`.
+//! [`Usage`] (each number's recent catalogue services, and uses per service and day) and
+//! [`Stats`] (where citizens drop off, per screen and day). Every type with the eight is a
+//! `Store`.
 //!
 //! Inbound SMS are recorded once per provider message id, with the language they set and
 //! their queued reply in the same transaction; delivery reports update the SMS they name under
@@ -486,6 +487,37 @@ pub trait Usage: Send + Sync {
     fn expire_recent<'a>(&'a self, menu: &'a str, before_ms: i64) -> BoxFuture<'a, Result<u64, StoreError>>;
 }
 
+/// Where citizens drop off: per menu, day and screen, totals the hub adds up in memory and
+/// writes every few seconds, without any phone number (see `hub::funnel`).
+pub trait Stats: Send + Sync {
+    /// Adds each row's counts to the day's totals of its menu and screen.
+    fn add_stats(&self, rows: Vec<StatRow>) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Every row of `menu` (every menu when `None`) from `from_day` on, by menu, day and screen.
+    fn stats<'a>(&'a self, menu: Option<&'a str>, from_day: i64) -> BoxFuture<'a, Result<Vec<StatRow>, StoreError>>;
+}
+
+/// One day's counts of one screen (or, with an empty `screen`, of the menu as a whole).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatRow {
+    pub menu: String,
+    /// Kenyan days since 1970-01-01.
+    pub day: i64,
+    /// The screen's name; empty for the menu's own row (`started`, `limited`).
+    pub screen: String,
+    /// Times the screen was shown (a screen shown again after a wrong input counts again).
+    pub shown: i64,
+    /// Times a citizen typed something on it (and so went on, or saw it again).
+    pub left: i64,
+    /// Sessions that ended on it (an END screen, a submit's receipt, or an apology).
+    pub ended: i64,
+    /// Lookups of it that failed or timed out, or whose answer was refused.
+    pub failed: i64,
+    /// Sessions started (the menu's row).
+    pub started: i64,
+    /// Hops refused by the rate limits (the menu's row).
+    pub limited: i64,
+}
+
 /// One use of a catalogue service by one number.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceUse {
@@ -630,14 +662,14 @@ where
 
 /// Everything a store does; callers hold an `Arc<dyn Store>`. Implemented by every type that
 /// implements each seam's trait.
-pub trait Store: Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + 'static {}
+pub trait Store: Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + Stats + 'static {}
 
-impl<T: Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + 'static> Store for T {}
+impl<T: Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + Stats + 'static> Store for T {}
 
 /// The store's traits at once, for code that calls a concrete store's methods (`use
 /// njia::store::prelude::*`); calls through `dyn Store` need none of them in scope.
 pub mod prelude {
-    pub use super::{JobQueue, Languages, Misses, Requests, Shared, SmsLog, Store, Usage};
+    pub use super::{JobQueue, Languages, Misses, Requests, Shared, SmsLog, Stats, Store, Usage};
 }
 
 /// A token and the time (unix ms) until which it may be used, or why it could not be fetched.

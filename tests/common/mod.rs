@@ -90,6 +90,7 @@ pub fn hub(
             resume_window: std::time::Duration::from_secs(300),
             clock: njia::clock::Clock::System,
             behind: Default::default(),
+            funnel: Default::default(),
         },
         limits: std::sync::Arc::new(njia::limit::RateLimits::none()),
         retired: std::sync::Arc::from([]),

@@ -43,5 +43,6 @@ mod scale_out;
 mod server;
 mod sessions;
 mod sms_channel;
+mod stats;
 mod store;
 mod trust;

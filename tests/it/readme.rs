@@ -281,6 +281,15 @@ const COMMANDS: &[(&str, Cover)] = &[
         },
     ),
     (
+        "njia stats --days 7",
+        Cover::Elsewhere {
+            file: "tests/it/stats.rs",
+            runs: "[\"stats\", \"--data-dir\"]",
+            how: "after sessions walked on the real server, its first line is the README's (4 started, 2 completed, \
+                  1 over the rate limit); --json gives the same figures",
+        },
+    ),
+    (
         "njia schema menu",
         Cover::Elsewhere {
             file: "tests/it/graph.rs",

@@ -114,6 +114,30 @@ async fn recent_services_and_uses(open: Opener) {
     assert_eq!(store.service_uses("ecitizen", day).await.unwrap(), [(2101, 2), (2303, 3), (4021, 1)]);
 }
 
+/// #14: drop-off figures add up per menu, day and screen, and read back by menu and from a
+/// day. Both stores the same.
+async fn stats_add_up(open: Opener) {
+    use njia::store::StatRow;
+    let store = open().await;
+    let row = |day, screen: &str, shown| StatRow {
+        menu: "m".into(),
+        day,
+        screen: screen.into(),
+        shown,
+        left: 1,
+        ..StatRow::default()
+    };
+    store.add_stats(vec![row(20_000, "home", 3), row(20_001, "home", 1)]).await.unwrap();
+    let other = StatRow { menu: "other".into(), day: 20_000, started: 5, ..StatRow::default() };
+    store.add_stats(vec![row(20_000, "home", 2), other]).await.unwrap();
+    let rows = store.stats(Some("m"), 20_000).await.unwrap();
+    assert_eq!(rows.iter().map(|r| (r.day, r.shown, r.left)).collect::<Vec<_>>(), [(20_000, 5, 2), (20_001, 1, 1)]);
+    assert_eq!(store.stats(Some("m"), 20_001).await.unwrap().len(), 1);
+    let all = store.stats(None, 0).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all.iter().find(|r| r.menu == "other").map(|r| (r.started, r.screen.as_str())), Some((5, "")));
+}
+
 async fn submit_is_idempotent_on_its_key(open: Opener) {
     let store = open().await;
     let a = store.submit(request("at:s1:254711000111")).await.unwrap();
@@ -700,6 +724,7 @@ conformance!(
     replies_whose_send_job_died_are_failed_for_good,
     search_misses_are_counted_per_day_and_term,
     recent_services_and_uses,
+    stats_add_up,
     ],
     manual: [jobs_are_claimed_in_the_order_they_became_due],
 );

@@ -18,6 +18,7 @@ mod misses;
 mod requests;
 mod shared;
 mod sms;
+mod stats;
 mod usage;
 mod writes;
 
@@ -35,6 +36,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (6, "0006_sessions_hot", include_str!("../../../migrations/postgres/0006_sessions_hot.sql")),
     (7, "0007_search_misses", include_str!("../../../migrations/postgres/0007_search_misses.sql")),
     (8, "0008_service_usage", include_str!("../../../migrations/postgres/0008_service_usage.sql")),
+    (9, "0009_screen_stats", include_str!("../../../migrations/postgres/0009_screen_stats.sql")),
 ];
 
 /// Opens every connection of `pool` and prepares `statements` on each, so no citizen's hop

@@ -29,6 +29,7 @@ mod misses;
 mod requests;
 mod shared;
 mod sms;
+mod stats;
 mod usage;
 mod writes;
 
@@ -51,6 +52,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_sms_channel", include_str!("../../../migrations/sqlite/0004_sms_channel.sql")),
     ("0005_search_misses", include_str!("../../../migrations/sqlite/0005_search_misses.sql")),
     ("0006_service_usage", include_str!("../../../migrations/sqlite/0006_service_usage.sql")),
+    ("0007_screen_stats", include_str!("../../../migrations/sqlite/0007_screen_stats.sql")),
 ];
 
 /// Statements the connection keeps prepared: every statement of the hop and hand-off paths
