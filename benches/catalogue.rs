@@ -20,7 +20,8 @@
 //! - then criterion's mean of the same hops.
 //!
 //! `cargo bench --bench catalogue -- --test` and `cargo test --benches` use 300 services and a
-//! few rounds.
+//! few rounds; `cargo bench --bench catalogue -- --memory` prints the memory table only (the
+//! full catalogue, a few seconds), to judge a change to what loading keeps.
 
 #[path = "../tests/common/catalogue_gen.rs"]
 mod catalogue_gen;
@@ -196,6 +197,9 @@ fn main() {
         ("peak while loading and preparing", peak - before),
     ] {
         println!("| {what} | {bytes} | {:.1} |", mib(bytes));
+    }
+    if args.iter().any(|a| a == "--memory") {
+        return;
     }
 
     // Reload: what a reload does before the swap, the old set still alive beside it.

@@ -5,13 +5,15 @@
 //! a message uses and the widest text it can produce given each variable's maximum width.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fluent::concurrent::FluentBundle;
 use fluent::{FluentArgs, FluentResource};
 use fluent_syntax::ast;
+use hashbrown::HashTable;
 
 use crate::diag::{Place, Problem};
 use crate::gsm7;
@@ -24,18 +26,58 @@ pub struct MessageInfo {
     pub file: Arc<Path>,
     pub line: usize,
     /// Variables the message's own pattern uses (not those of messages it references).
-    pub vars: BTreeSet<String>,
+    pub vars: Box<[Box<str>]>,
     /// Messages this one references with `{ other-message }`.
-    pub refs: BTreeSet<String>,
+    pub refs: Box<[Box<str>]>,
 }
 
+/// One locale's messages, kept as small as serving allows: a catalogue has thousands of
+/// messages per locale, nearly all plain text (names, search words, information texts), and
+/// Fluent's syntax tree of a one-line text is several times its size (about a kilobyte a
+/// message). So only what Fluent must format, a message with a placeable, is kept in Fluent's
+/// form; a plain message is kept as its text.
 struct LocaleCatalog {
     locale: Locale,
     /// A hash of the locale's files (names and text), as loaded.
     fingerprint: u64,
+    /// Every message, its first definition only, in the order the files define them.
+    messages: Vec<Message>,
+    /// Indices into `messages` by id.
+    index: HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+    /// What Fluent formats: the messages with a placeable, the messages those reference, and
+    /// every term, from `resource`.
     bundle: FluentBundle<Arc<FluentResource>>,
-    resources: Vec<Arc<FluentResource>>,
-    messages: BTreeMap<String, MessageInfo>,
+    resource: Arc<FluentResource>,
+}
+
+/// A message of one locale: where it is, what the checker knows of it, and its words.
+struct Message {
+    id: Box<str>,
+    info: MessageInfo,
+    words: Words,
+}
+
+/// How a message's words are kept.
+enum Words {
+    /// Text only, in its value and every attribute: the texts as Fluent would format them.
+    Plain { value: Option<Box<str>>, attributes: Box<[(Box<str>, Box<str>)]> },
+    /// A placeable somewhere: the locale's bundle has it, and formats it.
+    Fluent,
+}
+
+impl LocaleCatalog {
+    fn find(&self, id: &str) -> Option<&Message> {
+        let hash = self.hasher.hash_one(id);
+        let at = self.index.find(hash, |&i| self.messages.get(i as usize).is_some_and(|m| &*m.id == id))?;
+        self.messages.get(*at as usize)
+    }
+
+    /// The pattern of message `id` in the bundle, when Fluent formats it (or a message it
+    /// references).
+    fn pattern(&self, id: &str) -> Option<&ast::Pattern<&str>> {
+        self.bundle.get_message(id)?.value()
+    }
 }
 
 /// Every locale's messages. Immutable once loaded; shared behind an `Arc`.
@@ -126,7 +168,7 @@ impl Catalog {
 
     /// Information about `id` in `locale`, if it is defined there.
     pub fn message(&self, locale: &Locale, id: &str) -> Option<&MessageInfo> {
-        self.get(locale).and_then(|l| l.messages.get(id))
+        self.get(locale).and_then(|l| l.find(id)).map(|m| &m.info)
     }
 
     /// Variables `id` uses in `locale`, following references to other messages.
@@ -164,11 +206,17 @@ impl Catalog {
         let chain = std::iter::once(locale).chain(self.fallback.iter());
         for loc in chain {
             let Some(l) = self.get(loc) else { continue };
-            let Some(msg) = l.bundle.get_message(id) else { continue };
-            let Some(pattern) = msg.value() else { continue };
-            let mut errors = Vec::new();
-            let text = l.bundle.format_pattern(pattern, args, &mut errors);
-            return Some((text, errors.is_empty()));
+            // The bundle first: a message with placeables (the ones a hop formats with its
+            // variables) costs one lookup, as it did when the bundle held every message.
+            if let Some(pattern) = l.pattern(id) {
+                let mut errors = Vec::new();
+                let text = l.bundle.format_pattern(pattern, args, &mut errors);
+                return Some((text, errors.is_empty()));
+            }
+            // Fluent formats a text-only pattern to its text, whatever the arguments.
+            if let Some(Message { words: Words::Plain { value: Some(text), .. }, .. }) = l.find(id) {
+                return Some((Cow::Borrowed(&**text), true));
+            }
         }
         None
     }
@@ -178,7 +226,7 @@ impl Catalog {
     /// variable can take.
     pub fn selectors(&self, locale: &Locale, id: &str) -> Vec<Selector> {
         let mut out = Vec::new();
-        if let Some(p) = self.get(locale).and_then(|l| l.bundle.get_message(id)).and_then(|m| m.value()) {
+        if let Some(p) = self.get(locale).and_then(|l| l.pattern(id)) {
             collect_selectors(p, &mut out, 0);
         }
         out
@@ -189,9 +237,16 @@ impl Catalog {
     /// keeps a service's search words there: `svc-land-rates` and its `.keywords`.
     pub fn attribute(&self, locale: &Locale, id: &str, attr: &str) -> Option<String> {
         let l = self.get(locale)?;
-        let pattern = l.bundle.get_message(id)?.get_attribute(attr)?.value();
-        let mut errors = Vec::new();
-        Some(l.bundle.format_pattern(pattern, None, &mut errors).into_owned())
+        match &l.find(id)?.words {
+            Words::Plain { attributes, .. } => {
+                attributes.iter().find(|(a, _)| &**a == attr).map(|(_, t)| t.to_string())
+            }
+            Words::Fluent => {
+                let pattern = l.bundle.get_message(id)?.get_attribute(attr)?.value();
+                let mut errors = Vec::new();
+                Some(l.bundle.format_pattern(pattern, None, &mut errors).into_owned())
+            }
+        }
     }
 
     /// Like [`Catalog::format`], but `None` when Fluent reported an error (a variable the
@@ -209,7 +264,11 @@ impl Catalog {
     /// (as `X`s, one GSM-7 septet each) and every select expression at its widest variant.
     pub fn worst_case(&self, locale: &Locale, id: &str, widths: &dyn Widths) -> Option<String> {
         let l = self.get(locale)?;
-        let pattern = l.bundle.get_message(id)?.value()?;
+        // A plain text is its own worst case: no variable, no variant.
+        if let Words::Plain { value, .. } = &l.find(id)?.words {
+            return value.as_deref().map(str::to_owned);
+        }
+        let pattern = l.pattern(id)?;
         let mut out = String::new();
         worst_pattern(l, pattern, widths, &mut out, 0);
         Some(out)
@@ -221,18 +280,15 @@ impl Catalog {
 
     /// Every message must exist in every locale; variable sets should agree.
     fn cross_check(&self, problems: &mut Vec<Problem>) {
-        let all: BTreeSet<&str> = self.locales.iter().flat_map(|l| l.messages.keys().map(String::as_str)).collect();
+        let all: BTreeSet<&str> = self.locales.iter().flat_map(|l| l.messages.iter().map(|m| &*m.id)).collect();
         for id in all {
-            let have: Vec<&LocaleCatalog> = self.locales.iter().filter(|l| l.messages.contains_key(id)).collect();
+            let have: Vec<(&LocaleCatalog, &MessageInfo)> =
+                self.locales.iter().filter_map(|l| l.find(id).map(|m| (l, &m.info))).collect();
             for l in &self.locales {
-                if l.messages.contains_key(id) {
+                if l.find(id).is_some() {
                     continue;
                 }
-                let (first, _) = match have.first() {
-                    Some(h) => (h, ()),
-                    None => continue,
-                };
-                let info = &first.messages[id];
+                let Some((first, info)) = have.first() else { continue };
                 let only = if have.len() == 1 { " only" } else { "" };
                 problems.push(Problem::error(
                     Place::new(&info.file, info.line, 1),
@@ -240,13 +296,12 @@ impl Catalog {
                     format!("add {id} to a file in locales/{}/, or remove it here", l.locale),
                 ));
             }
-            if let Some((reference, rest)) = have.split_first() {
+            if let Some(((reference, _), rest)) = have.split_first() {
                 let want = self.vars_used(&reference.locale, id);
-                for other in rest {
+                for (other, info) in rest {
                     let got = self.vars_used(&other.locale, id);
                     let extra: Vec<_> = got.difference(&want).map(|v| format!("${v}")).collect();
                     if !extra.is_empty() {
-                        let info = &other.messages[id];
                         problems.push(Problem::warning(
                             Place::new(&info.file, info.line, 1),
                             format!(
@@ -265,12 +320,6 @@ impl Catalog {
 }
 
 fn load_locale(dir: &Path, locale: Locale, problems: &mut Vec<Problem>) -> LocaleCatalog {
-    let mut bundle = FluentBundle::new_concurrent(vec![lang_id(&locale)]);
-    // Isolation marks (U+2068/U+2069) are not GSM-7: one placeable would force a whole USSD
-    // screen into UCS-2 and halve its room.
-    bundle.set_use_isolating(false);
-    let mut resources = Vec::new();
-    let mut messages = BTreeMap::new();
     let mut fingerprint = std::collections::hash_map::DefaultHasher::new();
     // The locale's own files, and those one folder down: the catalogue keeps one file per
     // agency in `locales/<lang>/catalogue/`, so each agency edits its own words only.
@@ -289,6 +338,16 @@ fn load_locale(dir: &Path, locale: Locale, problems: &mut Vec<Problem>) -> Local
     }
     files.retain(|p| p.is_file() && p.extension().is_some_and(|x| x == "ftl"));
     files.sort();
+    let hasher = hashbrown::DefaultHashBuilder::default();
+    let mut messages: Vec<Message> = Vec::new();
+    let mut index: HashTable<u32> = HashTable::new();
+    // Every file's syntax tree, until the bundle's entries are cut from their sources.
+    let mut parsed: Vec<FluentResource> = Vec::new();
+    // Where each message (by its index) and each term is written: file and byte.
+    let mut written: Vec<(usize, usize)> = Vec::new();
+    let mut terms: Vec<(usize, usize)> = Vec::new();
+    // Messages that a message Fluent formats, or a term, references: the bundle needs them.
+    let mut referenced: BTreeSet<String> = BTreeSet::new();
     for file in files {
         let source = match std::fs::read_to_string(&file) {
             Ok(s) => s,
@@ -302,14 +361,12 @@ fn load_locale(dir: &Path, locale: Locale, problems: &mut Vec<Problem>) -> Local
             }
         };
         std::hash::Hash::hash(&(file.file_name(), &source), &mut fingerprint);
-        let lines = definition_lines(&source);
-        let shared: Arc<Path> = file.as_path().into();
-        let res = match FluentResource::try_new(source.clone()) {
+        let res = match FluentResource::try_new(source) {
             Ok(r) => r,
             Err((r, errors)) => {
                 for e in errors {
                     problems.push(Problem::error(
-                        Place::at_offset(&file, &source, e.pos.start),
+                        Place::at_offset(&file, r.source(), e.pos.start),
                         format!("Fluent syntax error: {}", e.kind),
                         "fix the message syntax (see https://projectfluent.org/fluent/guide/)",
                     ));
@@ -317,23 +374,38 @@ fn load_locale(dir: &Path, locale: Locale, problems: &mut Vec<Problem>) -> Local
                 r
             }
         };
-        let res = Arc::new(res);
+        let source = res.source();
+        let lines = definition_lines(source);
+        let shared: Arc<Path> = file.as_path().into();
+        let at = parsed.len();
         for entry in res.entries() {
-            let ast::Entry::Message(m) = entry else { continue };
-            let id = m.id.name.to_owned();
-            let line = lines.get(id.as_str()).copied().unwrap_or(1);
-            let mut vars = BTreeSet::new();
-            let mut refs = BTreeSet::new();
-            if let Some(p) = &m.value {
-                scan_pattern(p, &mut vars, &mut refs);
-            }
-            if let Some(prev) = messages.get(&id) {
-                let prev: &MessageInfo = prev;
-                problems.push(Problem::error(
-                    Place::new(&file, line, 1),
-                    format!("message {id:?} is defined twice (first at {}:{})", prev.file.display(), prev.line),
-                    "keep one definition",
-                ));
+            let m = match entry {
+                ast::Entry::Message(m) => m,
+                ast::Entry::Term(t) => {
+                    scan_refs(Some(&t.value), &t.attributes, &mut referenced);
+                    // A term's identifier is written after its `-`.
+                    if let Some(start) = offset_in(source, t.id.name).and_then(|o| o.checked_sub(1)) {
+                        terms.push((at, start));
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            let id = m.id.name;
+            let line = lines.get(id).copied().unwrap_or(1);
+            let hash = hasher.hash_one(id);
+            if let Some(&prev) = index.find(hash, |&i| messages.get(i as usize).is_some_and(|p| &*p.id == id)) {
+                if let Some(prev) = messages.get(prev as usize) {
+                    problems.push(Problem::error(
+                        Place::new(&file, line, 1),
+                        format!(
+                            "message {id:?} is defined twice (first at {}:{})",
+                            prev.info.file.display(),
+                            prev.info.line
+                        ),
+                        "keep one definition",
+                    ));
+                }
                 continue;
             }
             if m.value.is_none() {
@@ -343,15 +415,116 @@ fn load_locale(dir: &Path, locale: Locale, problems: &mut Vec<Problem>) -> Local
                     "give it text: users see the value, not attributes",
                 ));
             }
-            messages.insert(id, MessageInfo { file: Arc::clone(&shared), line, vars, refs });
+            let mut vars = BTreeSet::new();
+            let mut refs = BTreeSet::new();
+            if let Some(p) = &m.value {
+                scan_pattern(p, &mut vars, &mut refs);
+            }
+            let plain = m.value.as_ref().is_none_or(is_text) && m.attributes.iter().all(|a| is_text(&a.value));
+            let words = if plain {
+                Words::Plain {
+                    value: m.value.as_ref().map(text_of),
+                    attributes: m.attributes.iter().map(|a| (Box::from(a.id.name), text_of(&a.value))).collect(),
+                }
+            } else {
+                scan_refs(m.value.as_ref(), &m.attributes, &mut referenced);
+                Words::Fluent
+            };
+            let Ok(i) = u32::try_from(messages.len()) else { continue };
+            index.insert_unique(hash, i, |&i| messages.get(i as usize).map_or(0, |m| hasher.hash_one(&*m.id)));
+            written.push((at, offset_in(source, id).unwrap_or(usize::MAX)));
+            let boxed = |set: BTreeSet<String>| set.into_iter().map(String::into_boxed_str).collect();
+            let info = MessageInfo { file: Arc::clone(&shared), line, vars: boxed(vars), refs: boxed(refs) };
+            messages.push(Message { id: id.into(), info, words });
         }
-        warn_non_gsm7(&file, &source, problems);
-        // Duplicate ids across files were reported above with both places, so the bundle's
-        // own overriding errors add nothing.
-        let _ = bundle.add_resource(Arc::clone(&res));
-        resources.push(res);
+        warn_non_gsm7(&file, source, problems);
+        parsed.push(res);
     }
-    LocaleCatalog { locale, fingerprint: std::hash::Hasher::finish(&fingerprint), bundle, resources, messages }
+    // The bundle's source: the entries it needs, cut from their files in the files' order (so
+    // a term defined twice keeps its first definition, as a bundle of the whole files would).
+    let mut wanted = terms;
+    for (m, &at) in messages.iter().zip(&written) {
+        if matches!(m.words, Words::Fluent) || referenced.contains(&*m.id) {
+            wanted.push(at);
+        }
+    }
+    wanted.sort_unstable();
+    let mut text = String::new();
+    for (at, start) in wanted {
+        if let Some(res) = parsed.get(at) {
+            text.push_str(entry_text(res.source(), start));
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+    }
+    drop(parsed);
+    // Syntax errors were reported against the files above; entries cut from valid files parse
+    // again to the same trees.
+    let resource = Arc::new(FluentResource::try_new(text).unwrap_or_else(|(r, _)| r));
+    let mut bundle = FluentBundle::new_concurrent(vec![lang_id(&locale)]);
+    // Isolation marks (U+2068/U+2069) are not GSM-7: one placeable would force a whole USSD
+    // screen into UCS-2 and halve its room.
+    bundle.set_use_isolating(false);
+    // Duplicate ids were reported above with both places, so the bundle's own overriding
+    // errors add nothing.
+    let _ = bundle.add_resource(Arc::clone(&resource));
+    messages.shrink_to_fit();
+    index.shrink_to_fit(|&i| messages.get(i as usize).map_or(0, |m| hasher.hash_one(&*m.id)));
+    LocaleCatalog {
+        locale,
+        fingerprint: std::hash::Hasher::finish(&fingerprint),
+        messages,
+        index,
+        hasher,
+        bundle,
+        resource,
+    }
+}
+
+/// True when a pattern is text only: Fluent formats it to its text elements, joined.
+fn is_text(p: &ast::Pattern<&str>) -> bool {
+    p.elements.iter().all(|e| matches!(e, ast::PatternElement::TextElement { .. }))
+}
+
+/// The text of a text-only pattern, as Fluent formats it.
+fn text_of(p: &ast::Pattern<&str>) -> Box<str> {
+    let mut out = String::new();
+    for e in &p.elements {
+        if let ast::PatternElement::TextElement { value } = e {
+            out.push_str(value);
+        }
+    }
+    out.into_boxed_str()
+}
+
+/// Where `part`, a slice of `source`, starts in it.
+fn offset_in(source: &str, part: &str) -> Option<usize> {
+    let at = (part.as_ptr() as usize).checked_sub(source.as_ptr() as usize)?;
+    (at + part.len() <= source.len()).then_some(at)
+}
+
+/// The text of the entry that starts at byte `start` of `source`: up to the next line that
+/// starts an entry, a letter, `-` or `#` in its first column (where Fluent's parser looks for
+/// the next entry; everything else, indented or blank, continues this one).
+fn entry_text(source: &str, start: usize) -> &str {
+    let Some(rest) = source.get(start..) else { return "" };
+    let mut end = 0;
+    for line in rest.split_inclusive('\n') {
+        if end > 0 && line.starts_with(|c: char| c.is_ascii_alphabetic() || c == '-' || c == '#') {
+            break;
+        }
+        end += line.len();
+    }
+    &rest[..end]
+}
+
+/// Adds the messages a value and attributes reference to `out`.
+fn scan_refs(value: Option<&ast::Pattern<&str>>, attributes: &[ast::Attribute<&str>], out: &mut BTreeSet<String>) {
+    let mut vars = BTreeSet::new();
+    for p in value.into_iter().chain(attributes.iter().map(|a| &a.value)) {
+        scan_pattern(p, &mut vars, out);
+    }
 }
 
 fn lang_id(locale: &Locale) -> unic_langid::LanguageIdentifier {
@@ -443,9 +616,9 @@ fn collect_vars(l: &LocaleCatalog, id: &str, out: &mut BTreeSet<String>, seen: &
     if !seen.insert(id.to_owned()) {
         return;
     }
-    if let Some(info) = l.messages.get(id) {
-        out.extend(info.vars.iter().cloned());
-        for r in &info.refs {
+    if let Some(m) = l.find(id) {
+        out.extend(m.info.vars.iter().map(|v| v.to_string()));
+        for r in &m.info.refs {
             collect_vars(l, r, out, seen);
         }
     }
@@ -540,7 +713,7 @@ fn worst_inline(l: &LocaleCatalog, i: &ast::InlineExpression<&str>, w: &dyn Widt
         }
         ast::InlineExpression::MessageReference { id, .. } => {
             if depth < MAX_DEPTH
-                && let Some(p) = l.bundle.get_message(id.name).and_then(|m| m.value())
+                && let Some(p) = l.pattern(id.name)
             {
                 worst_pattern(l, p, w, out, depth + 1);
             }
@@ -549,17 +722,137 @@ fn worst_inline(l: &LocaleCatalog, i: &ast::InlineExpression<&str>, w: &dyn Widt
             if depth >= MAX_DEPTH {
                 return;
             }
-            for r in &l.resources {
-                for entry in r.entries() {
-                    if let ast::Entry::Term(t) = entry
-                        && t.id.name == id.name
-                    {
-                        worst_pattern(l, &t.value, w, out, depth + 1);
-                        return;
-                    }
+            for entry in l.resource.entries() {
+                if let ast::Entry::Term(t) = entry
+                    && t.id.name == id.name
+                {
+                    worst_pattern(l, &t.value, w, out, depth + 1);
+                    return;
                 }
             }
         }
         ast::InlineExpression::Placeable { expression } => worst_expression(l, expression, w, out, depth),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words of every message and attribute of `dir`'s locales, formatted by one Fluent
+    /// bundle over each locale's whole files (what the catalog held before it kept plain texts
+    /// as text), with and without an argument: what the catalog must still give.
+    fn reference(dir: &Path, locale: &str, args: Option<&FluentArgs>) -> Vec<(String, Option<String>, bool)> {
+        let mut bundle = FluentBundle::new_concurrent(vec![locale.parse().unwrap()]);
+        bundle.set_use_isolating(false);
+        let mut files: Vec<PathBuf> = Vec::new();
+        let mut dirs = vec![dir.join(locale)];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "ftl") {
+                    files.push(p);
+                }
+            }
+        }
+        files.sort();
+        let mut ids = Vec::new();
+        for f in files {
+            let res = FluentResource::try_new(std::fs::read_to_string(f).unwrap()).unwrap_or_else(|(r, _)| r);
+            for e in res.entries() {
+                if let ast::Entry::Message(m) = e {
+                    ids.push((
+                        m.id.name.to_owned(),
+                        m.attributes.iter().map(|a| a.id.name.to_owned()).collect::<Vec<_>>(),
+                    ));
+                }
+            }
+            let _ = bundle.add_resource(res);
+        }
+        let mut out = Vec::new();
+        for (id, attrs) in ids {
+            let Some(m) = bundle.get_message(&id) else { continue };
+            let mut errors = Vec::new();
+            let value = m.value().map(|p| bundle.format_pattern(p, args, &mut errors).into_owned());
+            out.push((id.clone(), value, errors.is_empty()));
+            for a in attrs {
+                let mut errors = Vec::new();
+                let text =
+                    m.get_attribute(&a).map(|at| bundle.format_pattern(at.value(), None, &mut errors).into_owned());
+                out.push((format!("{id}.{a}"), text, true));
+            }
+        }
+        out
+    }
+
+    fn same_words(dir: &Path, locales: &[&str]) -> usize {
+        let fallback: Vec<Locale> = locales.iter().map(|l| Locale::parse(l).unwrap()).collect();
+        let (catalog, _) = Catalog::load(dir, &fallback);
+        let mut args = FluentArgs::new();
+        args.set("name", "Wanjiku");
+        let mut compared = 0;
+        for l in locales {
+            let locale = Locale::parse(l).unwrap();
+            for args in [None, Some(&args)] {
+                for (id, want, clean) in reference(dir, l, args) {
+                    let got = match id.split_once('.') {
+                        Some((m, a)) => catalog.attribute(&locale, m, a),
+                        None => {
+                            let strict = catalog.format_strict(&locale, &id, args).map(Cow::into_owned);
+                            assert_eq!(strict.is_some(), want.is_some() && clean, "{l} {id} clean");
+                            want.as_ref().map(|_| catalog.format(&locale, &id, args).into_owned())
+                        }
+                    };
+                    assert_eq!(got, want, "{l} {id}");
+                    compared += 1;
+                }
+            }
+        }
+        compared
+    }
+
+    /// Plain texts kept as text, and the rest kept for Fluent, format exactly as one bundle over
+    /// the whole files does: multi-line texts, attributes, placeables, references to plain
+    /// messages and terms, selects, a term defined twice, entries between comments.
+    #[test]
+    fn the_words_are_what_fluent_formats() {
+        let dir = tempfile::tempdir().unwrap();
+        let sw = dir.path().join("sw");
+        std::fs::create_dir_all(sw.join("catalogue")).unwrap();
+        std::fs::write(
+            sw.join("a.ftl"),
+            "# A comment\nplain = Habari\nmulti =\n    Mstari wa kwanza\n    mstari wa pili\n\n    baada ya mstari tupu\n\
+             -brand = Njia { plain }\n-brand = Nyingine\nwith-var = Jambo { $name }\n\
+             ## Group\nrefs = { plain }, { -brand }: { $name }\n\
+             words = Leseni ya biashara\n    .keywords = leseni biashara duka\n\
+             mixed = Ada\n    .hint = Lipa { $name }\n\
+             select = { $name ->\n    [Wanjiku] Karibu\n   *[other] Jambo { named }\n}\n\
+             named = Rafiki\n.attr-at-col-0 = juu\ntrailing = Mwisho",
+        )
+        .unwrap();
+        std::fs::write(sw.join("catalogue").join("b.ftl"), "plain = Imefafanuliwa tena\nlater = { multi }\n").unwrap();
+        let compared = same_words(dir.path(), &["sw"]);
+        assert!(compared >= 24, "{compared}");
+
+        let (catalog, _) = Catalog::load(dir.path(), &[Locale::parse("sw").unwrap()]);
+        let sw = Locale::parse("sw").unwrap();
+        let widths = |_: &str| 5;
+        assert_eq!(catalog.worst_case(&sw, "plain", &widths).as_deref(), Some("Habari"));
+        assert_eq!(catalog.worst_case(&sw, "refs", &widths).as_deref(), Some("Habari, Njia Habari: XXXXX"));
+        assert_eq!(catalog.worst_case(&sw, "select", &widths).as_deref(), Some("Jambo Rafiki"));
+        assert_eq!(catalog.vars_used(&sw, "refs").into_iter().collect::<Vec<_>>(), ["name"]);
+        assert_eq!(catalog.selectors(&sw, "select").len(), 1);
+        assert!(catalog.selectors(&sw, "plain").is_empty());
+        assert_eq!(catalog.message(&sw, "plain").map(|m| m.line), Some(2));
+    }
+
+    /// The shipped words, every message and attribute in both languages.
+    #[test]
+    fn the_shipped_words_are_what_fluent_formats() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("locales");
+        let compared = same_words(&root, &["sw", "en"]);
+        assert!(compared > 500, "{compared}");
     }
 }

@@ -4,7 +4,10 @@
 //! of the channels that serve it. Built beside the menu ([`Served`]), never inside it: the menu
 //! is the checker's plain data, this is the renderer's.
 
+use std::hash::{BuildHasher as _, Hash, Hasher};
 use std::sync::Arc;
+
+use hashbrown::HashTable;
 
 use super::render::{LineCost, laid_out, view_with};
 use super::{Ctx, Frame, Secrets, Session, Step};
@@ -137,16 +140,81 @@ impl Finder {
 pub(super) struct PreparedLocale {
     /// Per catalogue service (by index), its name: the label of a listed service.
     pub(super) services: Vec<Line>,
-    /// Per screen, per option (menu and language screens; empty for other kinds).
-    pub(super) labels: Vec<Vec<Line>>,
+    /// Per screen, per option (menu and language screens; none for other kinds).
+    pub(super) labels: PerScreen<Box<[Line]>>,
     /// Per screen, its text when that uses no variable (the same on every render).
-    headers: Vec<Option<Line>>,
+    headers: PerScreen<Line>,
     /// Per screen, the finished pages of a screen that looks the same to everyone (see
-    /// [`Fixed`]); empty for other screens.
-    fixed: Vec<Vec<Fixed>>,
+    /// [`Fixed`]), at each limit and depth; none for other screens.
+    fixed: PerScreen<Box<[Fixed]>>,
     pub(super) more: Line,
     pub(super) back: Line,
     pub(super) home: Line,
+}
+
+/// Something prepared for each screen, kept once however many screens share it: a catalogue's
+/// services of one template ask with the same prompt, offer the same options and show the same
+/// pages (thousands of screens, a handful of distinct values), so each screen holds the index
+/// of its value.
+#[derive(Debug)]
+pub(super) struct PerScreen<T> {
+    /// By screen, an index into `distinct`, or [`PerScreen::NONE`].
+    of_screen: Vec<u32>,
+    distinct: Vec<T>,
+}
+
+impl<T> PerScreen<T> {
+    const NONE: u32 = u32::MAX;
+
+    /// What was prepared for screen `screen`, if anything.
+    pub(super) fn get(&self, screen: usize) -> Option<&T> {
+        self.distinct.get(*self.of_screen.get(screen)? as usize)
+    }
+}
+
+/// Builds a [`PerScreen`] screen by screen, keeping one of each distinct value.
+struct Distinct<T> {
+    built: PerScreen<T>,
+    /// Indices into `built.distinct`, by the hash of their value.
+    table: HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl<T: Hash + Eq> Distinct<T> {
+    fn new() -> Distinct<T> {
+        Distinct {
+            built: PerScreen { of_screen: Vec::new(), distinct: Vec::new() },
+            table: HashTable::new(),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+        }
+    }
+
+    /// The next screen's value, if it has one.
+    fn push(&mut self, value: Option<T>) {
+        let index = value.map_or(PerScreen::<T>::NONE, |v| self.index_of(v));
+        self.built.of_screen.push(index);
+    }
+
+    fn index_of(&mut self, value: T) -> u32 {
+        let Distinct { built, table, hasher } = self;
+        let distinct = &mut built.distinct;
+        let hash = hasher.hash_one(&value);
+        if let Some(&i) = table.find(hash, |&i| distinct.get(i as usize) == Some(&value)) {
+            return i;
+        }
+        // Fewer distinct values than screens, and a menu has at most 65,536 screens.
+        let i = u32::try_from(distinct.len()).unwrap_or(PerScreen::<T>::NONE);
+        distinct.push(value);
+        table.insert_unique(hash, i, |&i| distinct.get(i as usize).map_or(0, |v| hasher.hash_one(v)));
+        i
+    }
+
+    fn finish(self) -> PerScreen<T> {
+        let mut built = self.built;
+        built.of_screen.shrink_to_fit();
+        built.distinct.shrink_to_fit();
+        built
+    }
 }
 
 /// A formatted line and its cost.
@@ -154,6 +222,21 @@ pub(super) struct PreparedLocale {
 pub(super) struct Line {
     pub(super) text: Box<str>,
     pub(super) cost: LineCost,
+}
+
+// A line's cost is a function of its text: two lines are the same when their texts are.
+impl PartialEq for Line {
+    fn eq(&self, other: &Line) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Line {}
+
+impl Hash for Line {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
 }
 
 impl Line {
@@ -172,7 +255,7 @@ pub(super) fn nav_line(catalog: &Catalog, locale: &Locale, key: &str, id: &str) 
 /// (a menu, language or input screen),
 /// at one screen limit and one navigation depth: all a render of it can depend on besides the
 /// page. Most hops land on such a menu, and answering them is then a copy.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub(super) struct Fixed {
     limit: usize,
     /// The back stack's depth, capped at 2: none (no Back), one (Back), two or more (Back and
@@ -208,17 +291,33 @@ fn fixed_text(catalog: &Catalog, locale: &Locale, id: &str) -> bool {
 
 /// The prepared text of `screen` in the session's locale, when it has no variables.
 pub(super) fn prepared_text<'a>(ctx: Ctx<'a>, s: &Session, screen: ScreenId) -> Option<&'a Line> {
-    ctx.prepared.get(&s.locale)?.headers.get(usize::from(screen.0))?.as_ref()
+    ctx.prepared.get(&s.locale)?.headers.get(usize::from(screen.0))
 }
 
-/// Lays out every page of a fixed screen at each limit and depth, through the same code as
-/// a render (so the two can never disagree; a test holds them to it).
+/// True when `screen` is shown with nothing to go back to in a dialogue: the start screen
+/// (entering it clears the back stack), the language screen asked on first use, and where
+/// choosing a language there leads. Every other screen is shown at depth one or more (a
+/// catalogue service's screens at two or more), unless a back stack deeper than the engine
+/// keeps dropped its oldest frames and the citizen then went all the way back: such a render
+/// is laid out then, as any screen without prepared pages is, so its pages at depth none are
+/// not prepared.
+fn shown_at_top(menu: &Menu, screen: ScreenId) -> bool {
+    screen == menu.start
+        || Some(screen) == menu.language_screen
+        || menu
+            .language_screen
+            .is_some_and(|l| matches!(&menu.screen(l).kind, Kind::Language { next: Some(next), .. } if *next == screen))
+}
+
+/// Lays out every page of a fixed screen at each limit and depth it can be shown at, through
+/// the same code as a render (so the two can never disagree; a test holds them to it).
 fn fixed_pages(menu: &Menu, catalog: &Catalog, locale: &Locale, screen: ScreenId, limits: &[usize]) -> Vec<Fixed> {
     let mut out = Vec::new();
+    let first = if shown_at_top(menu, screen) { 0 } else { 1 };
     for &limit in limits {
         // Laid out from nothing prepared: the prepared form is what is being built.
         let ctx = Ctx::unprepared(menu, catalog, limit);
-        for depth in 0..=2u8 {
+        for depth in first..=2u8 {
             let mut s = Session {
                 locale: locale.clone(),
                 screen,
@@ -254,33 +353,29 @@ impl Prepared {
             .locales()
             .map(|locale| {
                 let f = |id: &str| catalog.format(locale, id, None).into_owned();
-                let labels = menu
-                    .screens
-                    .iter()
-                    .map(|sc| match &sc.kind {
-                        Kind::Menu { options, .. } => options.iter().map(|o| Line::new(f(&o.label.id))).collect(),
-                        Kind::Language { options, .. } => options.iter().map(|o| Line::new(f(&o.label.id))).collect(),
-                        _ => Vec::new(),
-                    })
-                    .collect();
-                let headers = menu
-                    .screens
-                    .iter()
-                    .map(|sc| {
-                        let text = sc.text.as_ref()?;
-                        fixed_text(catalog, locale, &text.id).then(|| Line::new(f(&text.id)))
-                    })
-                    .collect();
-                let fixed = (0..menu.screens.len())
-                    .map(|i| {
-                        let id = ScreenId(i as u16);
-                        if is_fixed(menu.screen(id), catalog, locale) {
-                            fixed_pages(menu, catalog, locale, id, limits)
-                        } else {
-                            Vec::new()
+                let mut labels = Distinct::new();
+                let mut headers = Distinct::new();
+                let mut fixed = Distinct::new();
+                for (i, sc) in menu.screens.iter().enumerate() {
+                    labels.push(match &sc.kind {
+                        Kind::Menu { options, .. } => Some(options.iter().map(|o| Line::new(f(&o.label.id))).collect()),
+                        Kind::Language { options, .. } => {
+                            Some(options.iter().map(|o| Line::new(f(&o.label.id))).collect())
                         }
-                    })
-                    .collect();
+                        _ => None,
+                    });
+                    headers.push(
+                        sc.text
+                            .as_ref()
+                            .filter(|text| fixed_text(catalog, locale, &text.id))
+                            .map(|text| Line::new(f(&text.id))),
+                    );
+                    let id = ScreenId(i as u16);
+                    fixed.push(
+                        is_fixed(sc, catalog, locale)
+                            .then(|| fixed_pages(menu, catalog, locale, id, limits).into_boxed_slice()),
+                    );
+                }
                 let nav = &menu.nav;
                 let services = menu
                     .catalogue
@@ -289,9 +384,9 @@ impl Prepared {
                     .unwrap_or_default();
                 let prepared = PreparedLocale {
                     services,
-                    labels,
-                    headers,
-                    fixed,
+                    labels: labels.finish(),
+                    headers: headers.finish(),
+                    fixed: fixed.finish(),
                     more: nav_line(catalog, locale, &nav.more, "njia-nav-more"),
                     back: nav_line(catalog, locale, &nav.back, "njia-nav-back"),
                     home: nav_line(catalog, locale, &nav.home, "njia-nav-home"),
@@ -395,7 +490,8 @@ mod tests {
                                     recent: Vec::new(),
                                 };
                                 let prepared = fixed_page(ctx, &s);
-                                assert_eq!(prepared.is_some(), fixed, "{} screen {}", menu.id, screen.name);
+                                let shown = depth > 0 || shown_at_top(menu, id);
+                                assert_eq!(prepared.is_some(), fixed && shown, "{} screen {}", menu.id, screen.name);
                                 if let (Some(text), Step::Show { text: now, .. }) = (prepared, laid_out(ctx, &s, None))
                                 {
                                     assert_eq!(
@@ -450,6 +546,38 @@ mod tests {
         assert!(fixed_page(at(120), &s).is_none());
         let Step::Show { text, .. } = render(at(120), &s, None) else { panic!("a screen") };
         assert!(gsm7::fits(&text, 120), "{text}");
+    }
+
+    /// The screens of one template share what was prepared for them: the shipped catalogue's
+    /// services ask with the same prompts and offer the same options, so there are fewer
+    /// distinct labels and pages than screens that have them; and a service's screens, never
+    /// shown with an empty back stack, have no pages prepared for it.
+    #[test]
+    fn screens_share_what_was_prepared() {
+        let loaded = shipped();
+        let served = serve(&loaded.menus, &loaded.catalog, |_| vec![160]);
+        let menu = served.by_id("ecitizen").unwrap();
+        for (_, p) in &menu.prepared.locales {
+            for (what, of_screen, distinct) in [
+                ("labels", &p.labels.of_screen, p.labels.distinct.len()),
+                ("pages", &p.fixed.of_screen, p.fixed.distinct.len()),
+            ] {
+                let having = of_screen.iter().filter(|&&i| i != PerScreen::<()>::NONE).count();
+                assert!(distinct < having, "{what}: {distinct} distinct for {having} screens");
+            }
+            for (i, screen) in menu.screens.iter().enumerate() {
+                let at_top = p.fixed.get(i).is_some_and(|f| f.iter().any(|f| f.depth == 0));
+                assert_eq!(
+                    at_top,
+                    shown_at_top(menu, ScreenId(i as u16)) && p.fixed.get(i).is_some(),
+                    "{}",
+                    screen.name
+                );
+                if screen.service.is_some() {
+                    assert!(!at_top, "{}", screen.name);
+                }
+            }
+        }
     }
 
     /// The shipped menus and locales, checked with no channel (every menu at 160).
