@@ -30,6 +30,8 @@ pub enum GraphError {
 /// One screen as drawn.
 struct Node<'a> {
     name: &'a str,
+    /// Where the drawing starts: the menu's start, or the service's entry.
+    root: bool,
     kind: &'static str,
     start: bool,
     unreachable: bool,
@@ -41,15 +43,13 @@ type Drawn<'a> = (Vec<Node<'a>>, Vec<(usize, usize)>);
 
 /// The screens of `m` to draw (one service's flow, or all) and the edges between them.
 fn select<'a>(m: &'a Menu, map: &Map, service: Option<u32>) -> Result<Drawn<'a>, GraphError> {
-    let keep: Vec<bool> = match service {
-        None => vec![true; m.screens.len()],
+    let (keep, root): (Vec<bool>, ScreenId) = match service {
+        None => (vec![true; m.screens.len()], m.start),
         Some(code) => {
-            let index = m
-                .catalogue
-                .as_deref()
-                .and_then(|c| c.index_of(code))
-                .ok_or_else(|| GraphError::NoService(m.id.clone(), code))?;
-            m.screens.iter().map(|s| s.within == Some(index)).collect()
+            let c = m.catalogue.as_deref();
+            let index = c.and_then(|c| c.index_of(code)).ok_or_else(|| GraphError::NoService(m.id.clone(), code))?;
+            let entry = c.map_or(m.start, |c| c.service(index).entry);
+            (m.screens.iter().map(|s| s.within == Some(index)).collect(), entry)
         }
     };
     let mut at = vec![usize::MAX; m.screens.len()];
@@ -61,6 +61,7 @@ fn select<'a>(m: &'a Menu, map: &Map, service: Option<u32>) -> Result<Drawn<'a>,
         at[i] = nodes.len();
         nodes.push(Node {
             name: &s.name,
+            root: ScreenId(i as u16) == root,
             kind: kind_name(&s.kind),
             start: ScreenId(i as u16) == m.start,
             unreachable: !map.reachable[i],
@@ -227,7 +228,7 @@ fn svg(m: &Menu, nodes: &[Node<'_>], edges: &[(usize, usize)]) -> String {
     }
     // Layers by breadth-first distance from the start (or from the first node of a service).
     let mut layer = vec![usize::MAX; n];
-    let root = nodes.iter().position(|x| x.start).or_else(|| (n > 0).then_some(0));
+    let root = nodes.iter().position(|x| x.root).or_else(|| (n > 0).then_some(0));
     let mut queue = std::collections::VecDeque::new();
     if let Some(r) = root {
         layer[r] = 0;

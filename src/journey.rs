@@ -190,6 +190,7 @@ fn parse(file: &Path, text: &str, out: &mut Vec<Journey>, problems: &mut Vec<Pro
                 )),
                 _ => {}
             }
+            let checks = h.expect.is_some() || h.contains.is_some() || h.pattern.is_some() || h.end.is_some();
             let pattern = h.pattern.and_then(|p| match regex::Regex::new(p.get_ref()) {
                 Ok(r) => Some(r),
                 Err(e) => {
@@ -201,6 +202,13 @@ fn parse(file: &Path, text: &str, out: &mut Vec<Journey>, problems: &mut Vec<Pro
                     None
                 }
             });
+            if !checks {
+                problems.push(Problem::error(
+                    hplace.clone(),
+                    format!("hop {} checks nothing", i + 1),
+                    "say what the screen must be: expect, contains, pattern or end",
+                ));
+            }
             hops.push(Hop { place: hplace, send: h.send, expect: h.expect, contains: h.contains, pattern, end: h.end });
         }
         if problems.len() == before {
@@ -244,14 +252,7 @@ pub enum RunError {
 /// Runs `journeys` against the menus and locales `config` names, served in sandbox mode on a
 /// scratch store, and returns each one's outcome in order.
 pub async fn run(config: &Config, journeys: &[Journey]) -> Result<Vec<Outcome>, RunError> {
-    let scratch = Scratch::new()?;
-    let mut config = config.clone();
-    // Never the outside world, never the live store.
-    config.sandbox = Some(true);
-    config.daraja = None;
-    config.database_url = None;
-    config.sessions = None;
-    config.data_dir = scratch.0.clone();
+    let (config, _scratch) = sandboxed(config)?;
     let app = match crate::server::build(&config).await {
         Ok(app) => app,
         Err(crate::server::StartError::Check(problems)) => return Err(RunError::Check(problems)),
@@ -495,8 +496,22 @@ fn at(p: &Place) -> String {
     format!("{}:{}", p.file.display(), p.line)
 }
 
+/// `config` made safe to walk for a test or a recording: sandbox mode (M-Pesa, agencies and
+/// SMS simulated) on a scratch store of its own, which is deleted when the returned guard is
+/// dropped. Never the outside world, never the live store.
+pub fn sandboxed(config: &Config) -> std::io::Result<(Config, Scratch)> {
+    let scratch = Scratch::new()?;
+    let mut config = config.clone();
+    config.sandbox = Some(true);
+    config.daraja = None;
+    config.database_url = None;
+    config.sessions = None;
+    config.data_dir = scratch.0.clone();
+    Ok((config, scratch))
+}
+
 /// A scratch data directory, deleted when dropped.
-struct Scratch(PathBuf);
+pub struct Scratch(PathBuf);
 
 impl Scratch {
     fn new() -> std::io::Result<Scratch> {

@@ -631,6 +631,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging(config.log_format, "warn");
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
             let wait = std::time::Duration::from_secs(wait);
+            // A recording is walked as `njia test` will replay it: in sandbox mode on a scratch
+            // store, so no live data (this number's language, recent services, a dropped
+            // session, a real payment) ends up in a file meant to be committed.
+            let (config, _scratch) = match &record {
+                Some(_) => {
+                    let (c, s) = njia::journey::sandboxed(&config)?;
+                    (c, Some(s))
+                }
+                None => (config, None),
+            };
             rt.block_on(dial(config, code, msisdn, lang, wait, dialect, record))
         }
     }

@@ -53,7 +53,7 @@ pub(super) fn recent(m: &Menu, catalog: &Catalog, limit: Option<(usize, Option<&
     if count == 0 {
         return;
     }
-    let Kind::Menu { options, .. } = &m.screen(m.start).kind else {
+    let Kind::Menu { .. } = &m.screen(m.start).kind else {
         problems.push(Problem::error(
             place,
             format!("recent services are offered on the start screen, and {:?} is not a menu", m.screen(m.start).name),
@@ -70,7 +70,7 @@ pub(super) fn recent(m: &Menu, catalog: &Catalog, limit: Option<(usize, Option<&
         let mut widest: Vec<(usize, u32)> = c
             .services
             .iter()
-            .filter(|s| !options.iter().any(|o| o.goto == s.entry))
+            .filter(|s| !m.home_leads_to(s.entry))
             .filter(|s| catalog.message(locale, &s.name).is_some())
             .map(|s| (s.code_text.len() + gsm7::cost(&catalog.format(locale, &s.name, None)).units, s.code))
             .collect();

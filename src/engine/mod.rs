@@ -32,7 +32,8 @@ use crate::types::Locale;
 pub use prepared::{Prepared, Served, serve};
 pub use render::{fit, recent_on_first_page, shown_with_error};
 pub use step::{
-    begin, begin_returning, current, lookup_answered, resumable, step, stored_end, submitted, used_service,
+    begin, begin_returning, current, lookup_answered, offer_recent, resumable, step, stored_end, submitted,
+    used_service,
 };
 
 /// Messages the engine itself shows; every locale must define them (the checker enforces it).

@@ -146,7 +146,7 @@ pub(super) fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> V
         },
         None => NavLabels::new(ctx, s),
     };
-    let recent = if s.screen == ctx.menu.start { s.recent.clone() } else { Vec::new() };
+    let recent = shown_recent(ctx, s).to_vec();
     let pages = paginate(ctx, s, &nav, header_cost, &labels, &recent);
     View { labels: labels.into_iter().map(|(t, _)| t).collect(), recent, pages, header, error, nav, broken }
 }
@@ -196,6 +196,13 @@ fn option_label<'a>(
     }
 }
 
+/// The recent services the session's screen shows first: the start screen's, when it is a
+/// menu (what [`items`] lists and the layout numbers by code).
+fn shown_recent<'s>(ctx: Ctx<'_>, s: &'s Session) -> &'s [u32] {
+    let on_start = s.screen == ctx.menu.start && matches!(ctx.menu.screen(s.screen).kind, Kind::Menu { .. });
+    if on_start { &s.recent } else { &[] }
+}
+
 /// The selectable items of the current menu or language screen, in display order.
 pub(super) fn items(ctx: Ctx<'_>, s: &Session) -> Vec<Item> {
     match &ctx.menu.screen(s.screen).kind {
@@ -203,7 +210,7 @@ pub(super) fn items(ctx: Ctx<'_>, s: &Session) -> Vec<Item> {
             // A returning citizen's recent services first on the start screen (the common
             // case is then one hop), then listed items (the citizen's own data), then the
             // fixed options such as "enter another", the order people expect on a handset.
-            let recent = if s.screen == ctx.menu.start { s.recent.len() } else { 0 };
+            let recent = shown_recent(ctx, s).len();
             let listed = list.as_ref().map_or(0, |l| s.list(&l.var).len());
             let mut out = Vec::with_capacity(recent + listed + options.len());
             out.extend((0..recent).map(Item::Recent));

@@ -42,18 +42,26 @@ pub fn begin_returning(ctx: Ctx<'_>, locale: Locale, ask_language: bool, recent:
 /// the catalogue's `recent` count. None when the start screen is not a menu.
 fn offered(ctx: Ctx<'_>, recent: &[u32]) -> Vec<u32> {
     let Some(catalogue) = ctx.menu.catalogue.as_deref() else { return Vec::new() };
-    let Kind::Menu { options, .. } = &ctx.menu.screen(ctx.menu.start).kind else { return Vec::new() };
+    if !matches!(ctx.menu.screen(ctx.menu.start).kind, Kind::Menu { .. }) {
+        return Vec::new();
+    }
     let mut out: Vec<u32> = Vec::new();
     for &code in recent {
         if out.len() >= usize::from(catalogue.recent.count) {
             break;
         }
         let Some(service) = catalogue.by_code(code) else { continue };
-        if !out.contains(&code) && !options.iter().any(|o| o.goto == service.entry) {
+        if !out.contains(&code) && !ctx.menu.home_leads_to(service.entry) {
             out.push(code);
         }
     }
     out
+}
+
+/// Gives a session the recent services its start screen offers, from `recent` (codes, the
+/// most recent first): a resumed session takes those read for the dial that resumed it.
+pub fn offer_recent(ctx: Ctx<'_>, s: &mut Session, recent: &[u32]) {
+    s.recent = offered(ctx, recent);
 }
 
 /// The code of the catalogue service whose END the session rests on (a screen of its flow,

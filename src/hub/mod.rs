@@ -29,10 +29,6 @@ pub mod usage;
 
 pub use classify::{Action, Delta, classify, cumulative_delta, menu_version};
 
-/// Recent services read beyond those a start screen shows, for those it leaves out because
-/// the screen already leads to them.
-const RECENT_SLACK: u32 = 3;
-
 /// The longest search term counted, in bytes (a search takes at most 30 characters).
 const MISS_TERM_MAX: usize = 40;
 
@@ -381,7 +377,9 @@ impl Hub {
             remembered.or_else(|| menu.default_locale.clone()).unwrap_or_else(|| self.config.default_locale.clone());
         let resumed = if plain { self.dropped_session(hop, menu).await } else { None };
         let (state, step, resuming) = match resumed {
-            Some(state) => {
+            Some(mut state) => {
+                // "Start again" starts from home, which offers what this dial read.
+                engine::offer_recent(self.ctx(menu, hop.limit), &mut state, &recent);
                 let text = self.resume_offer(&state.locale, None, hop.limit);
                 tracing::info!(msisdn = %hop.msisdn.masked(), "offering to continue a dropped session");
                 (state, Step::Show { text, end: false }, true)
@@ -415,8 +413,8 @@ impl Hub {
             return Vec::new();
         };
         let since = recent.expired_before_ms(self.config.clock.now_ms());
-        // A few more than shown: those the start screen already leads to are left out.
-        let wanted = u32::from(recent.count) + RECENT_SLACK;
+        // More than shown, by as many as the start screen leads to: those are left out.
+        let wanted = u32::from(recent.count) + u32::try_from(menu.home_services()).unwrap_or(u32::MAX);
         match self.store.recent_services(hop.msisdn, &menu.id, since, wanted).await {
             Ok(codes) => codes,
             Err(e) => {
@@ -432,6 +430,8 @@ impl Hub {
         let Some(recent) = menu.catalogue.as_deref().map(|c| c.recent) else { return };
         let now = self.config.clock.now_ms();
         let used = ServiceUse {
+            // A menu that offers no recent services keeps no number's: only the count.
+            remember: recent.count > 0,
             msisdn: hop.msisdn,
             menu: menu.id.clone(),
             code,

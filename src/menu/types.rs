@@ -69,6 +69,17 @@ impl Menu {
         &self.screens[usize::from(id.0)]
     }
 
+    /// True when the start screen is a menu with an option leading straight to `entry`: a
+    /// service one choice away, which the start screen never offers again as a recent one.
+    pub fn home_leads_to(&self, entry: ScreenId) -> bool {
+        matches!(&self.screen(self.start).kind, Kind::Menu { options, .. } if options.iter().any(|o| o.goto == entry))
+    }
+
+    /// How many catalogue services the start screen leads to straight (see [`Menu::home_leads_to`]).
+    pub fn home_services(&self) -> usize {
+        self.catalogue.as_deref().map_or(0, |c| c.services.iter().filter(|s| self.home_leads_to(s.entry)).count())
+    }
+
     pub fn screen_id(&self, name: &str) -> Option<ScreenId> {
         self.index.get(name).copied()
     }

@@ -465,9 +465,9 @@ pub trait Misses: Send + Sync {
 /// A use is recorded when a session ends on one of the service's END screens (a request
 /// received, a status shown, an office's hours read), not when a citizen merely looked in.
 pub trait Usage: Send + Sync {
-    /// Records one use: the service becomes the number's most recent in its menu, the day's
-    /// count of the service grows by one, and the number's recent services used before
-    /// `used.expired_before_ms` are forgotten.
+    /// Records one use: the day's count of the service grows by one and, when `used.remember`,
+    /// the service becomes the number's most recent in its menu and the number's recent
+    /// services used before `used.expired_before_ms` are forgotten.
     fn note_use(&self, used: ServiceUse) -> BoxFuture<'_, Result<(), StoreError>>;
     /// The codes of the number's services of `menu` used at or after `since_ms`, the most
     /// recent first, at most `limit`.
@@ -481,10 +481,11 @@ pub trait Usage: Send + Sync {
     /// How often each service of `menu` was used from `from_day` on (Kenyan days since
     /// 1970-01-01), as `(code, uses)`, by code.
     fn service_uses<'a>(&'a self, menu: &'a str, from_day: i64) -> BoxFuture<'a, Result<Vec<(u32, i64)>, StoreError>>;
-    /// Forgets every number's recent services of `menu` used before `before_ms`: they have
-    /// expired, and a number that never dials again must not be remembered for ever. Returns
+    /// Forgets every number's recent services that expired: of each menu in `keep`, those used
+    /// before its time; of every other menu (one no longer served, or that no longer offers
+    /// them), all. A number that never dials again must not be remembered for ever. Returns
     /// how many were forgotten.
-    fn expire_recent<'a>(&'a self, menu: &'a str, before_ms: i64) -> BoxFuture<'a, Result<u64, StoreError>>;
+    fn expire_recent(&self, keep: Vec<(String, i64)>) -> BoxFuture<'_, Result<u64, StoreError>>;
 }
 
 /// Where citizens drop off: per menu, day and screen, totals the hub adds up in memory and
@@ -521,6 +522,9 @@ pub struct StatRow {
 /// One use of a catalogue service by one number.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceUse {
+    /// Remember the service among the number's recent ones; false only counts the use (a menu
+    /// that offers no recent services keeps no number's).
+    pub remember: bool,
     pub msisdn: Msisdn,
     pub menu: String,
     pub code: u32,

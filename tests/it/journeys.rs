@@ -110,7 +110,8 @@ pattern = "([unclosed"
     let (journeys, problems) = journey::load(&[file]);
     assert!(journeys.is_empty());
     let lines: Vec<(usize, &str)> = problems.iter().map(|p| (p.line, p.what.as_str())).collect();
-    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    assert!(lines.iter().any(|(l, w)| *l == 6 && w.contains("hop 1 checks nothing")), "{lines:#?}");
     assert!(lines.iter().any(|(l, w)| *l == 4 && w.contains("is not a locale")), "{lines:#?}");
     assert!(lines.iter().any(|(l, w)| *l == 6 && w.contains("the first hop is the dial itself")), "{lines:#?}");
     assert!(lines.iter().any(|(l, w)| *l == 9 && w.contains("hop 2 sends nothing")), "{lines:#?}");

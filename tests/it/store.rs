@@ -74,6 +74,7 @@ async fn recent_services_and_uses(open: Opener) {
     let b = Msisdn::parse("+254711700002").unwrap();
     let day = 20_000;
     let use_at = |msisdn, menu: &str, code, at_ms: i64| ServiceUse {
+        remember: true,
         msisdn,
         menu: menu.to_owned(),
         code,
@@ -107,11 +108,21 @@ async fn recent_services_and_uses(open: Opener) {
     store.note_use(use_at(a, "ecitizen", 2303, later)).await.unwrap();
     assert_eq!(store.recent_services(a, "ecitizen", 0, 10).await.unwrap(), [2303]);
     assert_eq!(store.recent_services(b, "ecitizen", 0, 10).await.unwrap(), [2303]);
-    // The sweep forgets every number's expired ones.
-    assert_eq!(store.expire_recent("ecitizen", 10_000).await.unwrap(), 1, "b's 2303");
+    // A menu that offers no recent services only counts the use.
+    let counted_only = ServiceUse { remember: false, ..use_at(b, "ecitizen", 4021, 7_000) };
+    store.note_use(counted_only).await.unwrap();
+    assert_eq!(store.recent_services(b, "ecitizen", 0, 10).await.unwrap(), [2303]);
+    // The sweep forgets every number's expired ones, and every one of a menu not kept.
+    assert_eq!(store.expire_recent(vec![("ecitizen".into(), 10_000)]).await.unwrap(), 2, "b's 2303, a's 9001");
     assert!(store.recent_services(b, "ecitizen", 0, 10).await.unwrap().is_empty());
+    assert!(store.recent_services(a, "other", 0, 10).await.unwrap().is_empty());
     assert_eq!(store.recent_services(a, "ecitizen", 0, 10).await.unwrap(), [2303]);
-    assert_eq!(store.service_uses("ecitizen", day).await.unwrap(), [(2101, 2), (2303, 3), (4021, 1)]);
+    assert_eq!(store.service_uses("ecitizen", day).await.unwrap(), [(2101, 2), (2303, 3), (4021, 2)]);
+    // What SQLite keeps in memory is what it wrote: the same after reopening.
+    drop(store);
+    let store = open().await;
+    assert_eq!(store.recent_services(a, "ecitizen", 0, 10).await.unwrap(), [2303]);
+    assert!(store.recent_services(b, "ecitizen", 0, 10).await.unwrap().is_empty());
 }
 
 /// #14: drop-off figures add up per menu, day and screen, and read back by menu and from a

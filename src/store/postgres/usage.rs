@@ -25,6 +25,8 @@ const USES: &str =
 
 const EXPIRE: &str = "DELETE FROM recent_services WHERE menu = $1 AND used_at < $2";
 
+const EXPIRE_OTHERS: &str = "DELETE FROM recent_services WHERE menu <> ALL($1::TEXT[])";
+
 impl Usage for PostgresStore {
     fn note_use(&self, used: ServiceUse) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
@@ -32,10 +34,12 @@ impl Usage for PostgresStore {
             let tx = client.transaction().await?;
             let msisdn = used.msisdn.as_u64() as i64;
             let code = i64::from(used.code);
-            let st = tx.prepare_cached(NOTE_RECENT).await?;
-            tx.execute(&st, &[&msisdn, &used.menu, &code, &used.at_ms]).await?;
-            let st = tx.prepare_cached(FORGET_EXPIRED).await?;
-            tx.execute(&st, &[&msisdn, &used.menu, &used.expired_before_ms]).await?;
+            if used.remember {
+                let st = tx.prepare_cached(NOTE_RECENT).await?;
+                tx.execute(&st, &[&msisdn, &used.menu, &code, &used.at_ms]).await?;
+                let st = tx.prepare_cached(FORGET_EXPIRED).await?;
+                tx.execute(&st, &[&msisdn, &used.menu, &used.expired_before_ms]).await?;
+            }
             let st = tx.prepare_cached(COUNT_USE).await?;
             tx.execute(&st, &[&used.menu, &used.day, &code]).await?;
             tx.commit().await?;
@@ -70,11 +74,17 @@ impl Usage for PostgresStore {
         })
     }
 
-    fn expire_recent<'a>(&'a self, menu: &'a str, before_ms: i64) -> BoxFuture<'a, Result<u64, StoreError>> {
+    fn expire_recent(&self, keep: Vec<(String, i64)>) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move {
             let client = self.background().await?;
+            let menus: Vec<&str> = keep.iter().map(|(m, _)| m.as_str()).collect();
+            let st = client.prepare_cached(EXPIRE_OTHERS).await?;
+            let mut n = client.execute(&st, &[&menus]).await?;
             let st = client.prepare_cached(EXPIRE).await?;
-            Ok(client.execute(&st, &[&menu, &before_ms]).await?)
+            for (menu, before) in &keep {
+                n += client.execute(&st, &[menu, before]).await?;
+            }
+            Ok(n)
         })
     }
 }

@@ -86,6 +86,8 @@ pub const LANGUAGE_FLUSH: Duration = Duration::from_millis(50);
 pub struct SqliteStore {
     tx: mpsc::Sender<Command>,
     languages: Mutex<LanguageCache>,
+    /// Each number's recent services (see `usage.rs`).
+    recent: Mutex<usage::RecentIndex>,
     pending: Pending,
     /// Where the job queue reads "now" (the system's clock unless a test chose another).
     clock: Clock,
@@ -156,6 +158,7 @@ impl SqliteStore {
         stable_plans(&conn)?;
         migrate(&mut conn)?;
         let languages = load_languages(&conn)?;
+        let recent = usage::load_recent(&conn)?;
         let (tx, rx) = mpsc::channel::<Command>();
         let pending = Pending::default();
         let thread_pending = Arc::clone(&pending);
@@ -163,7 +166,13 @@ impl SqliteStore {
             .name("njia-sqlite".into())
             .spawn(move || run(conn, rx, thread_pending))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(SqliteStore { tx, languages: Mutex::new(languages), pending, clock: Clock::System })
+        Ok(SqliteStore {
+            tx,
+            languages: Mutex::new(languages),
+            recent: Mutex::new(recent),
+            pending,
+            clock: Clock::System,
+        })
     }
 
     /// The same store with its job queue reading "now" from `clock`: claims, their leases and
