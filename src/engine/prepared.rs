@@ -66,8 +66,8 @@ pub(super) struct Finder {
     index: crate::search::Index,
     /// How often each service is used, by service index: ties rank by it.
     popularity: Vec<u32>,
-    /// Each service's code as text, by service index: what a results list holds.
-    codes: Vec<Box<str>>,
+    /// Each service's code, by service index: what a results list holds.
+    codes: Vec<u32>,
 }
 
 impl Finder {
@@ -90,15 +90,15 @@ impl Finder {
         Some(Finder {
             index: b.build(),
             popularity: catalogue.services.iter().map(|s| s.popularity).collect(),
-            codes: catalogue.services.iter().map(|s| itoa::Buffer::new().format(s.code).into()).collect(),
+            codes: catalogue.services.iter().map(|s| s.code).collect(),
         })
     }
 
     /// The codes of the services `query` finds, best first, at most `limit`.
-    pub(super) fn find(&self, query: &str, limit: usize) -> Vec<Box<str>> {
+    pub(super) fn find(&self, query: &str, limit: usize) -> Box<[u32]> {
         let mut hits = Vec::new();
         self.index.search(query, &self.popularity, limit, &mut hits);
-        hits.iter().filter_map(|h| self.codes.get(h.doc as usize).cloned()).collect()
+        hits.iter().filter_map(|h| self.codes.get(h.doc as usize).copied()).collect()
     }
 }
 

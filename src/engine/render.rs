@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use fluent::{FluentArgs, FluentValue};
 
 use super::prepared::{PreparedLocale, fixed_page, nav_line, prepared_text};
-use super::{Ctx, Frame, MAX_STACK, Secrets, Session, Step, Value};
+use super::{Ctx, Frame, ListItem, MAX_STACK, Secrets, Session, Step, Value};
 use crate::gsm7;
 use crate::menu::{Condition, Kind, ListNext, ScreenId};
 use crate::types::Locale;
@@ -96,10 +96,10 @@ pub(super) fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> V
                 option_label(ctx, prepared, s, &options[i].label.id, i)
             }
             (Kind::Menu { list: Some(list), .. }, Item::ListItem(i)) if list.next == ListNext::Service => {
-                service_label(ctx, prepared, s, s.list(&list.var).get(i).map_or("", |c| &**c))
+                service_label(ctx, prepared, s, s.list_item(&list.var, i))
             }
             (Kind::Menu { list: Some(list), .. }, Item::ListItem(i)) => {
-                let text = s.list(&list.var).get(i).map(|v| v.to_string()).unwrap_or_default();
+                let text = s.list_item(&list.var, i).map(|v| v.to_string()).unwrap_or_default();
                 let cost = LineCost::of(&text);
                 (Cow::Owned(text), cost)
             }
@@ -124,15 +124,15 @@ fn service_label<'a>(
     ctx: Ctx<'a>,
     prepared: Option<&'a PreparedLocale>,
     s: &Session,
-    code: &str,
+    item: Option<ListItem<'_>>,
 ) -> (Cow<'a, str>, LineCost) {
-    let found = ctx.menu.catalogue.as_deref().and_then(|c| Some((c, c.index_of(code.parse().ok()?)?)));
+    let found = ctx.menu.catalogue.as_deref().and_then(|c| Some((c, c.index_of(item?.code()?)?)));
     let text = match found {
         Some((c, i)) => match prepared.and_then(|p| p.services.get(usize::from(i))) {
             Some(line) => return (Cow::Borrowed(&*line.text), line.cost),
             None => ctx.catalog.format(&s.locale, &c.service(i).name, None).into_owned(),
         },
-        None => code.to_owned(),
+        None => item.map(|i| i.to_string()).unwrap_or_default(),
     };
     let cost = LineCost::of(&text);
     (Cow::Owned(text), cost)
@@ -161,7 +161,7 @@ pub(super) fn items(ctx: Ctx<'_>, s: &Session) -> Vec<Item> {
         Kind::Menu { options, list } => {
             // Listed items (the citizen's own data) first, then the fixed options such as
             // "enter another", the order people expect on a handset.
-            let listed = list.as_ref().map_or(0, |l| s.list(&l.var).len());
+            let listed = list.as_ref().map_or(0, |l| s.list_len(&l.var));
             let mut out = Vec::with_capacity(listed + options.len());
             out.extend((0..listed).map(Item::ListItem));
             let visible = options.iter().enumerate().filter(|(_, o)| o.when.as_ref().is_none_or(|c| holds(c, s)));
@@ -412,7 +412,7 @@ pub(super) fn format(ctx: Ctx<'_>, s: &Session, id: &str) -> Option<String> {
             Value::Text(t) => args.set(&**k, fluent_value(t)),
             Value::Amount(a) => args.set(&**k, FluentValue::from(a.formatted())),
             Value::Date(d) => args.set(&**k, FluentValue::from(d.shown())),
-            Value::List(_) => {}
+            Value::List(_) | Value::Codes(_) => {}
         }
     }
     ctx.catalog.format_strict(&s.locale, id, Some(&args)).map(Cow::into_owned)
