@@ -108,6 +108,15 @@ fn main() {
         serve_bare(addr);
         return;
     }
+    // `benches/callgrind/run.sh search` serves the same catalogue under callgrind: it asks for
+    // the tree and the walks' queries here, so both count the same searches.
+    if let Some(i) = args.iter().position(|a| a == "--generate-catalogue") {
+        let root = PathBuf::from(args.get(i + 1).expect("--generate-catalogue DIR"));
+        let generated = catalogue_gen::generate(&root, catalogue_gen::SERVICES);
+        let lines: String = search_queries(&generated).iter().map(|(q, name)| format!("{q}\t{name}\n")).collect();
+        std::fs::write(root.join("searches.tsv"), lines).expect("write the searches");
+        return;
+    }
     // `cargo test --benches` runs benches with `--test`: do a tiny smoke run then (never the
     // Node.js peer: CI does not need node).
     let smoke = args.iter().any(|a| a == "--test");
@@ -676,6 +685,24 @@ fn search_walk(conn: &mut Conn, sid: &str, phone: &str, walk_no: u64, lat: &mut 
     true
 }
 
+/// The search walk's queries, each with the Swahili name of the information service it is for:
+/// a service's last three words of its Swahili name (the thing and the county or body, as a
+/// citizen types them), for 32 services spread over the catalogue (every 37th information
+/// service of the 5,000; closer together in the smoke run's small catalogue).
+fn search_queries(generated: &catalogue_gen::Generated) -> Vec<(String, String)> {
+    let information = generated.generated.iter().filter(|g| g.flow == "information");
+    let step = (information.clone().count() / 32).clamp(1, 37);
+    information
+        .step_by(step)
+        .take(32)
+        .map(|g| {
+            let words: Vec<&str> =
+                g.name_sw.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| w.len() > 3).collect();
+            (words[words.len().saturating_sub(3)..].join(" "), g.name_sw.clone())
+        })
+        .collect()
+}
+
 /// The `search` section: the generated catalogue of `services` services served, its search
 /// walk and the agencies walk on the same server, and the ratio of their CPU per hop.
 fn search(data: &Path, seconds: u64, services: usize) {
@@ -686,28 +713,28 @@ fn search(data: &Path, seconds: u64, services: usize) {
     let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let mut server = start_server_on(addr, data, None, Some(&tree));
     wait_ready(addr);
-    // The walks' queries: a service's last three words of its Swahili name (the thing and the
-    // county or body, as a citizen types them), and the row the service has in the results.
+    // The walks' queries ([`search_queries`]) and the row each service has in the results.
     let mut conn = Conn::open(addr);
     let phone = "+254799000001";
     let _ = conn.hop("probe-lang", phone, "");
     let _ = conn.hop("probe-lang", phone, "1");
     let mut searches = Vec::new();
-    for (i, g) in generated.generated.iter().filter(|g| g.flow == "information").step_by(37).take(32).enumerate() {
-        let words: Vec<&str> = g.name_sw.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| w.len() > 3).collect();
-        let query = words[words.len().saturating_sub(3)..].join(" ");
+    for (i, (query, name)) in search_queries(&generated).into_iter().enumerate() {
         let sid = format!("probe-{i}");
         let _ = conn.hop(&sid, phone, "");
         let _ = conn.hop(&sid, phone, "6");
         let results = conn.hop(&sid, phone, &format!("6*{query}"));
-        let row = results
-            .lines()
-            .find_map(|l| l.split_once(". ").filter(|(_, name)| *name == g.name_sw).map(|(n, _)| n.to_owned()));
+        let row =
+            results.lines().find_map(|l| l.split_once(". ").filter(|(_, n)| *n == name).map(|(n, _)| n.to_owned()));
         if let Some(row) = row {
             searches.push((query, row));
         }
     }
-    assert!(searches.len() >= 8, "too few searches find their service on the first page: {searches:?}");
+    if searches.len() < 8 {
+        // Not left serving after the bench is gone.
+        let _ = server.kill();
+        panic!("too few searches find their service on the first page: {searches:?}");
+    }
     println!(
         "\n## njia serve on the national catalogue ({} services of {} agencies): a plain menu hop and a search hop\n",
         generated.services, generated.agencies

@@ -273,6 +273,12 @@ impl Index {
     /// matches or the query has no searchable word. `out` is cleared first and its capacity
     /// is reused as the candidate list, so a caller that keeps it allocates nothing.
     pub fn search(&self, query: &str, popularity: &[u32], limit: usize, out: &mut Vec<Hit>) {
+        self.search_with(query, popularity, limit, out, true);
+    }
+
+    /// [`Index::search`]; `probe` false reads every posting list whole (the tests compare the
+    /// two ways of matching a later query word).
+    fn search_with(&self, query: &str, popularity: &[u32], limit: usize, out: &mut Vec<Hit>, probe: bool) {
         out.clear();
         if limit == 0 || self.docs == 0 {
             return;
@@ -284,11 +290,11 @@ impl Index {
         // The stamps are per thread so that a shared index needs no lock; a nested call
         // (impossible today) or a thread being torn down gets a fresh array instead of a panic.
         let ran = SCRATCH.try_with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => self.collect(&query, &mut scratch, out),
-            Err(_) => self.collect(&query, &mut Scratch::default(), out),
+            Ok(mut scratch) => self.collect(&query, &mut scratch, out, probe),
+            Err(_) => self.collect(&query, &mut Scratch::default(), out, probe),
         });
         if ran.is_err() {
-            self.collect(&query, &mut Scratch::default(), out);
+            self.collect(&query, &mut Scratch::default(), out, probe);
         }
         rank(out, popularity, limit);
     }
@@ -341,7 +347,17 @@ impl Index {
 
     /// One past the last word beginning with `w`, searching from `lo` (where they begin).
     fn prefix_end(&self, w: &[u8], lo: usize) -> usize {
-        let (mut lo, mut hi) = (lo, self.vocabulary_size());
+        // A prefix begins a few words, rarely hundreds: gallop from `lo` (1, 2, 4, ... words
+        // on) to a word it does not begin, then search between, instead of halving the whole
+        // vocabulary. Words `lo..a` begin with `w`; word `b`, if any, does not.
+        let n = self.vocabulary_size();
+        let (mut a, mut b, mut step) = (lo, lo, 1);
+        while b < n && self.word(b).starts_with(w) {
+            a = b + 1;
+            b = lo + step;
+            step *= 2;
+        }
+        let (mut lo, mut hi) = (a, b.min(n));
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if self.word(mid).starts_with(w) { lo = mid + 1 } else { hi = mid }
@@ -349,43 +365,84 @@ impl Index {
         lo
     }
 
+    /// Where `w` sits in the vocabulary: the first word not less than it, whether that word is
+    /// `w` itself, and one past the last word `w` begins (3+ letters; else no prefix range).
+    fn span(&self, w: &[u8]) -> Span {
+        let lo = self.lower_bound(w);
+        let exact = lo < self.vocabulary_size() && self.word(lo) == w;
+        let hi = if w.len() >= MIN_PREFIX { self.prefix_end(w, lo) } else { lo + usize::from(exact) };
+        Span { lo, exact, hi }
+    }
+
     /// Runs every query word over the postings, leaving in `out` the documents that match all
     /// of them with their summed scores (unordered).
-    fn collect(&self, query: &Query, scratch: &mut Scratch, out: &mut Vec<Hit>) {
+    ///
+    /// The first (rarest) word reads its postings whole and makes the candidates. A later word
+    /// only has to say which of those few candidates it matches: where a posting list is long
+    /// beside them (a common word such as `kibali` or `kaunti` holds thousands of documents),
+    /// each candidate is looked up in it by binary search instead of reading the list, so a
+    /// search of three words costs about what its rarest word costs.
+    fn collect(&self, query: &Query, scratch: &mut Scratch, out: &mut Vec<Hit>, probe: bool) {
         if scratch.marks.len() < self.docs as usize {
             scratch.marks.resize(self.docs as usize, 0);
         }
         // Rarest word first: a word that matches nothing ends the search before the common
         // words' postings are read. The exact and prefix postings of a word are one contiguous
-        // run (postings follow the sorted vocabulary), so counting them is two binary searches.
+        // run (postings follow the sorted vocabulary), so counting them is two binary searches,
+        // whose result the matching then reuses.
         let mut order = [(0u32, 0usize); MAX_QUERY_WORDS];
+        let mut spans = [Span::default(); MAX_QUERY_WORDS];
         for (i, word) in query.words().enumerate() {
-            order[i] = (self.postings_estimate(word), i);
+            let span = self.span(word);
+            order[i] = (self.post_starts[span.hi] - self.post_starts[span.lo], i);
+            spans[i] = span;
         }
         let order = &mut order[..query.n];
         order.sort_unstable();
-        for (i, &(_, w)) in order.iter().enumerate() {
+        for (i, &(estimate, w)) in order.iter().enumerate() {
             let word = query.word(w);
             let epoch = scratch.next_epoch();
-            let first = i == 0;
             let marks = &mut scratch.marks;
-            self.each_match(word, |postings, keyword, name| {
-                for &p in postings {
-                    let doc = p & !NAME_BIT;
-                    let score = if p & NAME_BIT != 0 { name } else { keyword };
-                    let Some(mark) = marks.get_mut(doc as usize) else { continue };
-                    if *mark >> MARK_SHIFT == epoch {
-                        if score > *mark & MARK_SCORE {
-                            *mark = epoch << MARK_SHIFT | score;
-                        }
-                    } else {
-                        *mark = epoch << MARK_SHIFT | score;
-                        if first {
-                            out.push(Hit { doc, score: 0 });
+            if i == 0 {
+                out.reserve(estimate as usize);
+                let mut visit = |postings: &[u32], keyword, name| {
+                    for &p in postings {
+                        if mark(marks, epoch, p, keyword, name) {
+                            out.push(Hit { doc: p & !NAME_BIT, score: 0 });
                         }
                     }
+                };
+                self.each_exact(spans[w], &mut visit);
+                self.each_fuzzy(word, spans[w], &mut visit);
+            } else {
+                let candidates: &[Hit] = out;
+                let visit = |marks: &mut [u32], postings: &[u32], keyword, name| {
+                    if probe && probe_is_cheaper(candidates.len(), postings.len()) {
+                        // Postings are sorted by document id (the name bit above it).
+                        for hit in candidates {
+                            let at = postings.partition_point(|&p| p & !NAME_BIT < hit.doc);
+                            if let Some(&p) = postings.get(at).filter(|&&p| p & !NAME_BIT == hit.doc) {
+                                mark(marks, epoch, p, keyword, name);
+                            }
+                        }
+                    } else {
+                        for &p in postings {
+                            mark(marks, epoch, p, keyword, name);
+                        }
+                    }
+                };
+                self.each_exact(spans[w], &mut |postings, keyword, name| visit(marks, postings, keyword, name));
+                // A typo scores below any exact or prefix match and a mark keeps the best, so
+                // once every candidate matched this word exactly or as a prefix, the typo
+                // matches (a dozen lookups in the deletion map) cannot change a score.
+                let all_marked =
+                    candidates.iter().all(|h| marks.get(h.doc as usize).is_some_and(|m| m >> MARK_SHIFT == epoch));
+                if !all_marked {
+                    self.each_fuzzy(word, spans[w], &mut |postings, keyword, name| {
+                        visit(marks, postings, keyword, name)
+                    });
                 }
-            });
+            }
             // AND: a document stays a candidate only if this word marked it in this round.
             out.retain_mut(|hit| {
                 let mark = marks.get(hit.doc as usize).copied().unwrap_or(0);
@@ -399,23 +456,27 @@ impl Index {
         }
     }
 
-    /// Calls `visit(postings, keyword score, name score)` for every word `w` matches: the
-    /// exact word, the words it begins, and the words (or word beginnings) one typo away. A
-    /// word may be visited twice at different scores; the caller keeps the best.
-    fn each_match(&self, w: &[u8], mut visit: impl FnMut(&[u32], u32, u32)) {
-        let n = self.vocabulary_size();
-        let lo = self.lower_bound(w);
-        let exact = lo < n && self.word(lo) == w;
+    /// Calls `visit(postings, keyword score, name score)` for the words a query word whose
+    /// place is `span` matches exactly or as their beginning; [`Index::each_fuzzy`] adds those
+    /// one typo away. A word may be visited twice at different scores; the caller keeps the
+    /// best.
+    fn each_exact(&self, span: Span, visit: &mut impl FnMut(&[u32], u32, u32)) {
+        let Span { lo, exact, hi } = span;
         if exact {
             visit(self.postings_of(lo), SCORE_KEYWORD, SCORE_NAME);
         }
-        let (plo, phi) = if w.len() >= MIN_PREFIX { (lo, self.prefix_end(w, lo)) } else { (lo, lo) };
-        for i in plo + usize::from(exact)..phi {
+        for i in lo + usize::from(exact)..hi {
             visit(self.postings_of(i), SCORE_PREFIX, SCORE_PREFIX + NAME_BONUS);
         }
+    }
+
+    /// The rest of what `w` matches after [`Index::each_exact`]: the words (or word beginnings)
+    /// one typo away, each at the typo score.
+    fn each_fuzzy(&self, w: &[u8], span: Span, visit: &mut impl FnMut(&[u32], u32, u32)) {
         if !(MIN_FUZZY..=MAX_FUZZY).contains(&w.len()) {
             return;
         }
+        let (plo, phi) = (span.lo, span.hi);
         // Prefix ranges of a sorted vocabulary nest or are disjoint, which makes it simple to
         // skip what the exact prefix already covered and what another typo match covers.
         let mut ranges = [(0u32, 0u32); 32];
@@ -444,7 +505,7 @@ impl Index {
                     ranges[found] = (p.lo, p.hi);
                     found += 1;
                 } else {
-                    self.visit_fuzzy(a, b, (plo, phi), &mut visit);
+                    self.visit_fuzzy(a, b, (plo, phi), visit);
                 }
             }
         }
@@ -456,7 +517,7 @@ impl Index {
             if (b as usize) <= covered {
                 continue;
             }
-            self.visit_fuzzy(a as usize, b as usize, (plo, phi), &mut visit);
+            self.visit_fuzzy(a as usize, b as usize, (plo, phi), visit);
             covered = b as usize;
         }
     }
@@ -467,17 +528,6 @@ impl Index {
         for i in (a..b).filter(|i| !(exact.0..exact.1).contains(i)) {
             visit(self.postings_of(i), SCORE_FUZZY, SCORE_FUZZY + NAME_BONUS);
         }
-    }
-
-    /// The number of exact and prefix postings of `w`: a cheap measure of how much it matches.
-    fn postings_estimate(&self, w: &[u8]) -> u32 {
-        let lo = self.lower_bound(w);
-        let hi = if w.len() >= MIN_PREFIX {
-            self.prefix_end(w, lo)
-        } else {
-            lo + usize::from(lo < self.vocabulary_size() && self.word(lo) == w)
-        };
-        self.post_starts[hi] - self.post_starts[lo]
     }
 
     fn postings_of(&self, i: usize) -> &[u32] {
@@ -510,6 +560,38 @@ fn rank(out: &mut Vec<Hit>, popularity: &[u32], limit: usize) {
         out.truncate(limit);
     }
     out.sort_unstable_by(order);
+}
+
+/// A query word's place in the vocabulary (see [`Index::span`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Span {
+    lo: usize,
+    exact: bool,
+    hi: usize,
+}
+
+/// Marks the document of posting `p` as matched in round `epoch`, at the name or keyword
+/// score as the posting says, keeping the round's best; true when this round had not marked it.
+#[inline]
+fn mark(marks: &mut [u32], epoch: u32, p: u32, keyword: u32, name: u32) -> bool {
+    let score = if p & NAME_BIT != 0 { name } else { keyword };
+    let Some(mark) = marks.get_mut((p & !NAME_BIT) as usize) else { return false };
+    if *mark >> MARK_SHIFT == epoch {
+        if score > *mark & MARK_SCORE {
+            *mark = epoch << MARK_SHIFT | score;
+        }
+        false
+    } else {
+        *mark = epoch << MARK_SHIFT | score;
+        true
+    }
+}
+
+/// Whether looking each of `candidates` up in a posting list of `postings` (a binary search
+/// each) reads less than the list itself.
+#[inline]
+fn probe_is_cheaper(candidates: usize, postings: usize) -> bool {
+    postings > 16 && candidates * (postings.ilog2() as usize + 1) < postings
 }
 
 /// A mark holds the round (epoch) that wrote it above the best score of that round.
@@ -855,6 +937,60 @@ mod tests {
         index.search("leseni", &[], 10, &mut out);
         assert!(out.is_empty());
         assert!(format!("{index:?}").contains("docs: 0"));
+    }
+
+    /// A catalogue large enough that later query words are looked up by probing: every
+    /// document has the common words, a few share each rarer one, and names and keywords mix.
+    fn large_fixture() -> (Index, Vec<u32>) {
+        const COMMON: [&str; 4] = ["kibali", "leseni", "kaunti", "huduma"];
+        const RARE: [&str; 12] = [
+            "mombasa", "kwale", "kilifi", "lamu", "nyeri", "embu", "meru", "kitui", "wajir", "marsabit", "isiolo",
+            "turkana",
+        ];
+        const THINGS: [&str; 10] =
+            ["duka", "kuni", "misitu", "nyama", "mifugo", "shule", "maji", "kaburi", "hema", "mnara"];
+        let mut b = Builder::default();
+        let mut pop = Vec::new();
+        for doc in 0..3_000u32 {
+            let d = doc as usize;
+            let name = format!("{} cha {}, {}", COMMON[d % 2], THINGS[d % THINGS.len()], RARE[d % RARE.len()]);
+            b.add(doc, Field::Name, &name);
+            b.add(doc, Field::Keyword, &format!("{} {}", COMMON[2 + d % 2], THINGS[(d / 7) % THINGS.len()]));
+            pop.push((doc * 7919) % 1000);
+        }
+        (b.build(), pop)
+    }
+
+    /// Probing a candidate in a long posting list finds exactly what reading the list finds:
+    /// the same documents at the same scores, in the same order.
+    #[test]
+    fn probing_finds_what_scanning_finds() {
+        let (index, pop) = large_fixture();
+        let queries = [
+            "kibali kuni mombasa",
+            "kibali mombasa",
+            "leseni duka kwale",
+            "huduma leseni",
+            "kibali kaunti",
+            "kiba mom",
+            "kibalu misitu nyeri",
+            "lesen nyama",
+            "huduma kwale kuni",
+            "meru kibali kaunti",
+            "mifugo kaunti",
+            "kibali",
+            "isiolo",
+        ];
+        for query in queries {
+            for limit in [1, 20, usize::MAX] {
+                let mut probed = Vec::new();
+                let mut scanned = Vec::new();
+                index.search_with(query, &pop, limit, &mut probed, true);
+                index.search_with(query, &pop, limit, &mut scanned, false);
+                assert_eq!(probed, scanned, "{query:?} at limit {limit}");
+                assert!(!probed.is_empty(), "{query:?} finds nothing: the test says nothing");
+            }
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
 """Walks `njia serve` over one keep-alive connection: the agencies walk by a returning citizen
 (as `benches/load.rs` does), with `landrates` the land-rates walk by new citizens, or with
-`paid` the land-rates walk to the payment by a returning citizen (sandbox mode).
+`paid` the land-rates walk to the payment by a returning citizen (sandbox mode). On the
+national catalogue, `catalogue` is the agencies walk in Kiswahili and `search` the load bench's
+search walk (home, 6, a query of the file `$NJIA_SEARCHES`, its service's row: END).
 
 `drive.py PORT wait N` instead waits until the server has sent N receipt SMS (its `/metrics`)."""
 import http.client
+import os
 import sys
 import time
 import urllib.parse
@@ -41,6 +44,23 @@ if walk == "bare":
 if walk == "agencies":
     hop(f"{run}-lang", "", "+254711000111")
     hop(f"{run}-lang", "2", "+254711000111")
+searches = []
+if walk in ("catalogue", "search"):
+    # Kiswahili, as the load bench's catalogue walks.
+    hop(f"{run}-lang", "", "+254711000333")
+    hop(f"{run}-lang", "1", "+254711000333")
+if walk == "search":
+    # Each query with the row its service has in the results, found as the load bench does.
+    with open(os.environ["NJIA_SEARCHES"], encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            query, name = line.rstrip("\n").split("\t")
+            hop(f"{run}-probe-{i}", "", "+254711000333")
+            hop(f"{run}-probe-{i}", "6", "+254711000333")
+            shown = hop(f"{run}-probe-{i}", f"6*{query}", "+254711000333")
+            rows = [l.split(". ", 1)[0] for l in shown.splitlines() if l.split(". ", 1)[-1] == name]
+            if rows:
+                searches.append((query, rows[0]))
+    assert len(searches) >= 8, searches
 if walk == "paid":
     hop(f"{run}-lang", "", "+254711000222")
     hop(f"{run}-lang", "1", "+254711000222")
@@ -48,6 +68,12 @@ for w in range(walks):
     sid = f"{run}-{w}"
     if walk == "agencies":
         texts, phone, last = ["", "5", "5*98", "5*98*98", "5*98*98*12"], "+254711000111", "END "
+    elif walk == "catalogue":
+        # Row 12 of the catalogue's agencies is a menu, not an END (any answer, as the load bench).
+        texts, phone, last = ["", "5", "5*98", "5*98*98", "5*98*98*12"], "+254711000333", ""
+    elif walk == "search":
+        query, row = searches[w % len(searches)]
+        texts, phone, last = ["", "6", f"6*{query}", f"6*{query}*{row}"], "+254711000333", "END "
     elif walk == "paid":
         texts, phone, last = ["", "1", "1*KAJIADO/1234", "1*KAJIADO/1234*1"], "+254711000222", "END Ombi NJ-"
     else:

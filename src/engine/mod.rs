@@ -143,10 +143,21 @@ impl Session {
         self.value(name).and_then(Value::canonical)
     }
 
-    fn list(&self, name: &str) -> &[Box<str>] {
+    /// How many items the list variable `name` holds (none when unset or not a list).
+    fn list_len(&self, name: &str) -> usize {
         match self.value(name) {
-            Some(Value::List(l)) => l.as_slice(),
-            _ => &[],
+            Some(Value::List(l)) => l.len(),
+            Some(Value::Codes(c)) => c.len(),
+            _ => 0,
+        }
+    }
+
+    /// Item `i` of the list variable `name`.
+    fn list_item(&self, name: &str, i: usize) -> Option<ListItem<'_>> {
+        match self.value(name)? {
+            Value::List(l) => l.get(i).map(|t| ListItem::Text(t)),
+            Value::Codes(c) => c.get(i).map(|&c| ListItem::Code(c)),
+            _ => None,
         }
     }
 
@@ -166,6 +177,32 @@ impl Session {
             self.stack.remove(0);
         }
         self.stack.push(Frame { screen: self.screen, page: self.page });
+    }
+}
+
+/// One item of a list variable: a text, or a catalogue service's code ([`Value::Codes`]).
+#[derive(Clone, Copy, Debug)]
+enum ListItem<'a> {
+    Text(&'a str),
+    Code(u32),
+}
+
+impl ListItem<'_> {
+    /// The service code the item names, when it is one (a text item written as a number).
+    fn code(self) -> Option<u32> {
+        match self {
+            ListItem::Text(t) => t.parse().ok(),
+            ListItem::Code(c) => Some(c),
+        }
+    }
+}
+
+impl std::fmt::Display for ListItem<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListItem::Text(t) => f.write_str(t),
+            ListItem::Code(c) => write!(f, "{c}"),
+        }
     }
 }
 

@@ -100,8 +100,8 @@ pub(super) struct Finder {
     /// Each service's rank by use, by service index: ties rank by it (see
     /// [`Served::rank_by_use`]; until then, by its row's popularity).
     popularity: crate::shared::Shared<Vec<u32>>,
-    /// Each service's code as text, by service index: what a results list holds.
-    codes: Vec<Box<str>>,
+    /// Each service's code, by service index: what a results list holds.
+    codes: Vec<u32>,
 }
 
 impl Finder {
@@ -124,15 +124,15 @@ impl Finder {
         Some(Finder {
             index: b.build(),
             popularity: crate::shared::Shared::new(Arc::new(catalogue.services.iter().map(|s| s.popularity).collect())),
-            codes: catalogue.services.iter().map(|s| itoa::Buffer::new().format(s.code).into()).collect(),
+            codes: catalogue.services.iter().map(|s| s.code).collect(),
         })
     }
 
     /// The codes of the services `query` finds, best first, at most `limit`.
-    pub(super) fn find(&self, query: &str, limit: usize) -> Vec<Box<str>> {
+    pub(super) fn find(&self, query: &str, limit: usize) -> Box<[u32]> {
         let mut hits = Vec::new();
         self.index.search(query, &self.popularity.load(), limit, &mut hits);
-        hits.iter().filter_map(|h| self.codes.get(h.doc as usize).cloned()).collect()
+        hits.iter().filter_map(|h| self.codes.get(h.doc as usize).copied()).collect()
     }
 }
 

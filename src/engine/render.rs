@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use fluent::{FluentArgs, FluentValue};
 
 use super::prepared::{PreparedLocale, fixed_page, nav_line, prepared_text};
-use super::{Ctx, Frame, MAX_STACK, Secrets, Session, Step, Value};
+use super::{Ctx, Frame, ListItem, MAX_STACK, Secrets, Session, Step, Value};
 use crate::gsm7;
 use crate::menu::{Condition, Kind, ListNext, ScreenId};
 use crate::types::Locale;
@@ -120,18 +120,14 @@ pub(super) fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> V
                 option_label(ctx, prepared, s, &options[i].label.id, i)
             }
             (Kind::Menu { .. }, Item::Recent(i)) => match s.recent.get(i) {
-                Some(&code) => service_label(ctx, prepared, s, code),
+                Some(&code) => service_label(ctx, prepared, s, Some(ListItem::Code(code))),
                 None => (Cow::Borrowed(""), LineCost::EMPTY),
             },
             (Kind::Menu { list: Some(list), .. }, Item::Listed(i)) if list.next == ListNext::Service => {
-                let code = s.list(&list.var).get(i).and_then(|c| c.parse().ok());
-                match code {
-                    Some(code) => service_label(ctx, prepared, s, code),
-                    None => (Cow::Borrowed(""), LineCost::EMPTY),
-                }
+                service_label(ctx, prepared, s, s.list_item(&list.var, i))
             }
             (Kind::Menu { list: Some(list), .. }, Item::Listed(i)) => {
-                let text = s.list(&list.var).get(i).map(|v| v.to_string()).unwrap_or_default();
+                let text = s.list_item(&list.var, i).map(|v| v.to_string()).unwrap_or_default();
                 let cost = LineCost::of(&text);
                 (Cow::Owned(text), cost)
             }
@@ -165,15 +161,15 @@ fn service_label<'a>(
     ctx: Ctx<'a>,
     prepared: Option<&'a PreparedLocale>,
     s: &Session,
-    code: u32,
+    item: Option<ListItem<'_>>,
 ) -> (Cow<'a, str>, LineCost) {
-    let found = ctx.menu.catalogue.as_deref().and_then(|c| Some((c, c.index_of(code)?)));
+    let found = ctx.menu.catalogue.as_deref().and_then(|c| Some((c, c.index_of(item?.code()?)?)));
     let text = match found {
         Some((c, i)) => match prepared.and_then(|p| p.services.get(usize::from(i))) {
             Some(line) => return (Cow::Borrowed(&*line.text), line.cost),
             None => ctx.catalog.format(&s.locale, &c.service(i).name, None).into_owned(),
         },
-        None => code.to_string(),
+        None => item.map(|i| i.to_string()).unwrap_or_default(),
     };
     let cost = LineCost::of(&text);
     (Cow::Owned(text), cost)
@@ -211,7 +207,7 @@ pub(super) fn items(ctx: Ctx<'_>, s: &Session) -> Vec<Item> {
             // case is then one hop), then listed items (the citizen's own data), then the
             // fixed options such as "enter another", the order people expect on a handset.
             let recent = shown_recent(ctx, s).len();
-            let listed = list.as_ref().map_or(0, |l| s.list(&l.var).len());
+            let listed = list.as_ref().map_or(0, |l| s.list_len(&l.var));
             let mut out = Vec::with_capacity(recent + listed + options.len());
             out.extend((0..recent).map(Item::Recent));
             out.extend((0..listed).map(Item::Listed));
@@ -464,7 +460,7 @@ pub(super) fn format(ctx: Ctx<'_>, s: &Session, id: &str) -> Option<String> {
             Value::Text(t) => args.set(&**k, fluent_value(t)),
             Value::Amount(a) => args.set(&**k, FluentValue::from(a.formatted())),
             Value::Date(d) => args.set(&**k, FluentValue::from(d.shown())),
-            Value::List(_) => {}
+            Value::List(_) | Value::Codes(_) => {}
         }
     }
     ctx.catalog.format_strict(&s.locale, id, Some(&args)).map(Cow::into_owned)

@@ -7,7 +7,9 @@ use std::borrow::Cow;
 use super::prepared::{fixed_for, fixed_layout, prepared_text};
 use super::render::{Item, apology, fit, format, items, page_text, render, view};
 use super::validation::{admit, admit_answer, parse_choice, validate};
-use super::{Answered, Ctx, LookupAnswer, LookupCall, Outcome, PaymentCall, Secrets, Session, Step, SubmitCall, Value};
+use super::{
+    Answered, Ctx, ListItem, LookupAnswer, LookupCall, Outcome, PaymentCall, Secrets, Session, Step, SubmitCall, Value,
+};
 use crate::menu::catalogue::{CODE_VAR, DIAL_VAR, FEE_VAR, NAME_VAR, Paid, SEARCH_RESULTS};
 use crate::menu::{Kind, ListNext, ScreenId, Search};
 use crate::types::Locale;
@@ -321,14 +323,20 @@ fn choose(ctx: Ctx<'_>, s: &mut Session, item: Item) -> Outcome {
             enter(ctx, s, o.goto).into()
         }
         (Kind::Menu { list: Some(list), .. }, Item::Listed(i)) => {
-            let chosen = s.list(&list.var).get(i).cloned().unwrap_or_default();
-            let next = match list.next {
-                ListNext::Screen(next) => Some(next),
-                ListNext::Service => service_entry(ctx, &chosen),
+            let chosen = s.list_item(&list.var, i);
+            let next = match (list.next, chosen) {
+                (ListNext::Screen(next), _) => Some(next),
+                (ListNext::Service, Some(ListItem::Text(code))) => service_entry(ctx, code),
+                // A code a search listed is a service's own, never one typed.
+                (ListNext::Service, Some(ListItem::Code(code))) => {
+                    ctx.menu.catalogue.as_deref().and_then(|c| c.by_code(code)).map(|service| service.entry)
+                }
+                (ListNext::Service, None) => None,
             };
             let Some(next) = next else { return render(ctx, s, Some("njia-invalid-choice")).into() };
             if let Some(save_as) = &list.save_as {
-                s.set_var(save_as, Value::Text(chosen));
+                let chosen = chosen.map(|c| c.to_string()).unwrap_or_default();
+                s.set_var(save_as, Value::Text(chosen.into()));
             }
             s.push();
             enter(ctx, s, next).into()
@@ -389,7 +397,7 @@ fn find(ctx: Ctx<'_>, s: &mut Session, query: &str, next: ScreenId, search: &Sea
     let found = ctx.prepared.finder().map(|f| f.find(query, SEARCH_RESULTS)).unwrap_or_default();
     let missed = found.is_empty().then(|| query.to_owned());
     let target = if found.is_empty() { search.empty } else { next };
-    s.set_var(&search.results, Value::List(found));
+    s.set_var(&search.results, Value::Codes(found));
     Outcome { step: enter(ctx, s, target), language: None, missed }
 }
 

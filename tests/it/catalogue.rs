@@ -48,12 +48,40 @@ fn found(ctx: Ctx<'_>, l: &Loaded, lang: &str, query: &str) -> Vec<String> {
     let (s, _) = walk(ctx, l, lang, &["6", query]);
     let catalogue = ctx.menu.catalogue.as_deref().expect("a catalogue");
     match s.value("results") {
-        Some(Value::List(codes)) if ctx.menu.screen(s.screen).name == "catalogue.results" => codes
-            .iter()
-            .map(|c| catalogue.by_code(c.parse().expect("a code")).expect("a listed service").id.clone())
-            .collect(),
+        Some(Value::Codes(codes)) if ctx.menu.screen(s.screen).name == "catalogue.results" => {
+            codes.iter().map(|&c| catalogue.by_code(c).expect("a listed service").id.clone()).collect()
+        }
         _ => Vec::new(),
     }
+}
+
+/// A search's results are carried as service codes (`Value::Codes`); a session stored before
+/// holds them as a list of the codes' texts (a JSON `List`). That session still reads, shows
+/// the same page and opens the same service.
+#[test]
+fn results_stored_as_texts_still_show_and_open() {
+    let l = loaded();
+    let m = served(&l);
+    let ctx = Ctx::new(&m, &l.catalog, 160);
+    let (new, shown) = walk(ctx, &l, "sw", &["6", "leseni"]);
+    let Some(Value::Codes(codes)) = new.value("results").cloned() else { panic!("no results: {shown:?}") };
+    assert!(codes.len() > 1, "{shown:?}");
+    let json = serde_json::to_string(&new).expect("a session serializes");
+    let as_codes = format!("{{\"Codes\":[{}]}}", codes.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+    let as_texts = format!("{{\"List\":[{}]}}", codes.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(","));
+    assert!(json.contains(&as_codes), "{json}");
+    let mut old: Session = serde_json::from_str(&json.replace(&as_codes, &as_texts)).expect("an old session reads");
+    assert!(matches!(old.value("results"), Some(Value::List(_))));
+    assert_eq!(engine::current(ctx, &old), engine::current(ctx, &new));
+    for pick in ["2", "1"] {
+        let (mut old, mut new) = (old.clone(), new.clone());
+        let (a, b) = (engine::step(ctx, &mut old, pick), engine::step(ctx, &mut new, pick));
+        assert_eq!(a.step, b.step, "pick {pick}");
+        assert_eq!(old.screen, new.screen);
+    }
+    // And paging on: the same second page.
+    let (a, b) = (engine::step(ctx, &mut old, "98"), engine::step(ctx, &mut new.clone(), "98"));
+    assert_eq!(a.step, b.step);
 }
 
 /// (locale, what the citizen types, the service that must rank first, others that must be
