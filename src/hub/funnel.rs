@@ -10,7 +10,6 @@
 //! `shown - left - ended`, which the report computes, so nothing has to notice a session's
 //! silent end.
 
-use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -49,10 +48,11 @@ struct Counts {
     limited: AtomicU64,
 }
 
-/// Every menu version's counters, by version.
+/// Every menu version's counters, by version. hashbrown's default hasher (foldhash) because
+/// the lookup runs twice a hop and SipHash would be most of its cost.
 #[derive(Debug, Default)]
 pub struct Funnel {
-    by_version: RwLock<HashMap<u64, Counts>>,
+    by_version: RwLock<hashbrown::HashMap<u64, Counts>>,
 }
 
 impl Funnel {
