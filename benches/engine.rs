@@ -98,6 +98,7 @@ fn hub(c: &mut Criterion) {
             clock: njia::clock::Clock::System,
             behind: Default::default(),
             funnel: Default::default(),
+            uses: Default::default(),
         },
         limits: Arc::new(njia::limit::RateLimits::none()),
         retired: Arc::from([]),

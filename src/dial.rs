@@ -77,6 +77,7 @@ pub async fn run(
         if screen.end {
             // The process ends with the dial: what the hub writes behind the END (the service
             // used, a search miss) must land first, so the next dial finds it.
+            crate::hub::usage::flush(hub).await;
             hub.config.behind.settled(std::time::Duration::from_secs(5)).await;
             return Ok(walked);
         }

@@ -130,9 +130,13 @@ pub fn step(ctx: Ctx<'_>, s: &mut Session, input: &str) -> Outcome {
             let (first, last) = on_page(ctx, s, items.len());
             // Recent services come first and are numbered by their codes (chosen above), so
             // the menu's own options keep their numbers: choice `n` is the item after them.
+            // Those options are what a returning citizen saw on the first page before the
+            // recent services pushed some of them on: each can still be chosen by its number
+            // from any page of the start screen.
             let recent = items.iter().take_while(|i| matches!(i, Item::Recent(_))).count();
             let at = parse_choice(input).and_then(|n| (n + recent).checked_sub(1));
-            let Some(at) = at.filter(|i| (first..last).contains(i)) else {
+            let pushed = |i: &usize| recent > 0 && matches!(items.get(*i), Some(Item::Option(_)));
+            let Some(at) = at.filter(|i| (first..last).contains(i) || pushed(i)) else {
                 return render(ctx, s, Some("njia-invalid-choice")).into();
             };
             choose(ctx, s, items[at])

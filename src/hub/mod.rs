@@ -122,6 +122,9 @@ pub struct HubConfig {
     /// Where citizens drop off, counted on the hop and written every few seconds; shared by
     /// every hub a reload makes.
     pub funnel: Arc<funnel::Funnel>,
+    /// Services used and not yet written (see `usage::flush`); shared by every hub a reload
+    /// makes.
+    pub uses: Arc<usage::Pending>,
 }
 
 /// Writes the hub makes behind the hop: a citizen's screen never waits for them, and whoever
@@ -414,18 +417,28 @@ impl Hub {
         };
         let since = recent.expired_before_ms(self.config.clock.now_ms());
         // More than shown, by as many as the start screen leads to: those are left out.
-        let wanted = u32::from(recent.count) + u32::try_from(menu.home_services()).unwrap_or(u32::MAX);
-        match self.store.recent_services(hop.msisdn, &menu.id, since, wanted).await {
+        let wanted = u32::from(recent.count) + u32::try_from(menu.home_services).unwrap_or(u32::MAX);
+        let stored = match self.store.recent_services(hop.msisdn, &menu.id, since, wanted).await {
             Ok(codes) => codes,
             Err(e) => {
                 tracing::warn!(msisdn = %hop.msisdn.masked(), error = %e, "cannot read recent services");
                 Vec::new()
             }
+        };
+        // Uses not written yet are the most recent.
+        let mut codes = self.config.uses.recent(hop.msisdn, &menu.id, since);
+        for c in stored {
+            if !codes.contains(&c) {
+                codes.push(c);
+            }
         }
+        codes
     }
 
     /// Remembers that the number used the catalogue service `code` of `menu`, and counts the
-    /// use, behind the hop like a search miss: the END does not wait for it.
+    /// use: kept in memory at once (this instance's next dial from the number offers it) and
+    /// written with the others every few seconds (`usage::flush`), so a completed service costs
+    /// no write of its own.
     fn note_use(&self, hop: &Hop, menu: &Served, code: u32) {
         let Some(recent) = menu.catalogue.as_deref().map(|c| c.recent) else { return };
         let now = self.config.clock.now_ms();
@@ -437,15 +450,10 @@ impl Hub {
             code,
             at_ms: now,
             day: crate::clock::eat_day(now),
+            times: 1,
             expired_before_ms: recent.expired_before_ms(now),
         };
-        let store = Arc::clone(&self.store);
-        let masked = hop.msisdn.masked();
-        self.config.behind.spawn(async move {
-            if let Err(e) = store.note_use(used).await {
-                tracing::warn!(msisdn = %masked, error = %e, "a service's use was not recorded");
-            }
-        });
+        self.config.uses.push(used);
     }
 
     /// A hop in the middle of a session this server no longer has. A retry of a final hop

@@ -3,12 +3,13 @@
 //! reloaded set serves, and every [`EVERY`]), and each number's recent services are forgotten
 //! once past the menu's `recent_days` (at start and every [`EVERY`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::engine::Served;
 use crate::menu::MenuSet;
-use crate::store::Store;
+use crate::store::{ServiceUse, Store};
+use crate::types::Msisdn;
 
 /// Days of uses that rank search ties: recent enough to follow the season (school fees in
 /// January, land rates in the first quarter), long enough that one day's spike does not.
@@ -62,4 +63,88 @@ pub fn spawn(current: impl Fn() -> Option<Arc<super::Hub>> + Send + 'static) {
             expire(&*hub.store, &hub.menus, now).await;
         }
     });
+}
+
+/// Most uses kept waiting for a flush: past this (a store that cannot be written for long)
+/// those waiting are dropped, and the log says so.
+const PENDING_MAX: usize = 100_000;
+
+/// Services used and not yet written, by number: a completed service costs an entry here, and
+/// [`flush`] writes them together (one transaction) every few seconds. By number, because a
+/// plain dial asks for its number's, and under load thousands wait between two flushes.
+#[derive(Debug, Default)]
+pub struct Pending(Mutex<PendingUses>);
+
+#[derive(Debug, Default)]
+struct PendingUses {
+    by_number: hashbrown::HashMap<u64, Vec<ServiceUse>>,
+    len: usize,
+}
+
+impl Pending {
+    pub fn push(&self, used: ServiceUse) {
+        let Ok(mut p) = self.0.lock() else { return };
+        if p.len >= PENDING_MAX {
+            // A store that cannot be written for long: start again rather than grow for ever.
+            tracing::warn!(dropped = p.len, "service uses waited too long to be written; dropped");
+            p.by_number.clear();
+            p.len = 0;
+        }
+        // The same service again (a script, or a citizen checking a status twice) adds to its
+        // entry: a number's entries stay as few as the services it used that day.
+        let uses = p.by_number.entry(used.msisdn.as_u64()).or_default();
+        match uses.iter_mut().find(|u| u.menu == used.menu && u.code == used.code && u.day == used.day) {
+            Some(u) => {
+                u.times += used.times;
+                u.at_ms = u.at_ms.max(used.at_ms);
+                u.expired_before_ms = u.expired_before_ms.max(used.expired_before_ms);
+                u.remember |= used.remember;
+            }
+            None => {
+                uses.push(used);
+                p.len += 1;
+            }
+        }
+    }
+
+    /// The number's services of `menu` used at or after `since` and not written yet, the most
+    /// recent first.
+    pub fn recent(&self, msisdn: Msisdn, menu: &str, since: i64) -> Vec<u32> {
+        let Ok(p) = self.0.lock() else { return Vec::new() };
+        let Some(uses) = p.by_number.get(&msisdn.as_u64()) else { return Vec::new() };
+        let mut out: Vec<u32> = Vec::new();
+        let mut found: Vec<(i64, u32)> = uses
+            .iter()
+            .filter(|u| u.remember && u.menu == menu && u.at_ms >= since)
+            .map(|u| (u.at_ms, u.code))
+            .collect();
+        found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (_, code) in found {
+            if !out.contains(&code) {
+                out.push(code);
+            }
+        }
+        out
+    }
+
+    fn take(&self) -> Vec<ServiceUse> {
+        let Ok(mut p) = self.0.lock() else { return Vec::new() };
+        p.len = 0;
+        std::mem::take(&mut p.by_number).into_values().flatten().collect()
+    }
+}
+
+/// Writes the uses the hub has kept since the last flush, in one transaction. Ones that cannot
+/// be written are put back for the next flush.
+pub async fn flush(hub: &super::Hub) {
+    let uses = hub.config.uses.take();
+    if uses.is_empty() {
+        return;
+    }
+    if let Err(e) = hub.store.note_uses(uses.clone()).await {
+        tracing::warn!(error = %e, uses = uses.len(), "service uses not written; kept for the next flush");
+        for u in uses {
+            hub.config.uses.push(u);
+        }
+    }
 }

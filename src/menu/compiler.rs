@@ -463,7 +463,7 @@ impl Compiler<'_> {
             within(&mut screens, start, &c);
             Box::new(c)
         });
-        Some(Menu {
+        let mut menu = Menu {
             id: h.id.get_ref().clone(),
             file: self.file.to_path_buf(),
             version: hasher.finish(),
@@ -483,7 +483,13 @@ impl Compiler<'_> {
             sms_sender,
             catalogue,
             index,
-        })
+            home_services: 0,
+        };
+        menu.home_services = menu
+            .catalogue
+            .as_deref()
+            .map_or(0, |c| c.services.iter().filter(|service| menu.home_leads_to(service.entry)).count());
+        Some(menu)
     }
 
     fn compile_kind(

@@ -60,6 +60,9 @@ pub struct Menu {
     pub sms_sender: Option<String>,
     /// The catalogue whose services' screens this menu holds, if it has one.
     pub catalogue: Option<Box<super::Catalogue>>,
+    /// How many catalogue services the start screen leads to straight (see
+    /// [`Menu::home_leads_to`]), counted once when the menu compiles.
+    pub home_services: usize,
     /// Screens by name, for [`Menu::screen_id`].
     pub(super) index: HashMap<String, ScreenId>,
 }
@@ -73,11 +76,6 @@ impl Menu {
     /// service one choice away, which the start screen never offers again as a recent one.
     pub fn home_leads_to(&self, entry: ScreenId) -> bool {
         matches!(&self.screen(self.start).kind, Kind::Menu { options, .. } if options.iter().any(|o| o.goto == entry))
-    }
-
-    /// How many catalogue services the start screen leads to straight (see [`Menu::home_leads_to`]).
-    pub fn home_services(&self) -> usize {
-        self.catalogue.as_deref().map_or(0, |c| c.services.iter().filter(|s| self.home_leads_to(s.entry)).count())
     }
 
     pub fn screen_id(&self, name: &str) -> Option<ScreenId> {

@@ -43,8 +43,9 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     let router = router(&app);
     let (stop_tx, stop_rx) = watch::channel(false);
     let hangups = reload_on_hangup(Arc::clone(&app.state), stop_rx.clone());
-    // The drop-off figures are written every few seconds while serving (a terminal phone that
-    // only walks the hub never adds to them).
+    // The drop-off figures and the services used are written every few seconds while serving
+    // (a terminal phone that only walks the hub writes its uses when its session ends, and
+    // never adds to the figures).
     let flushing = {
         let state = Arc::downgrade(&app.state);
         tokio::spawn(async move {
@@ -54,7 +55,9 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
             loop {
                 tick.tick().await;
                 let Some(state) = state.upgrade() else { return };
-                crate::hub::funnel::flush(&state.hub()).await;
+                let hub = state.hub();
+                crate::hub::funnel::flush(&hub).await;
+                crate::hub::usage::flush(&hub).await;
             }
         })
     };
@@ -105,6 +108,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     flushing.abort();
     let hub = app.state.hub();
     crate::hub::funnel::flush(&hub).await;
+    crate::hub::usage::flush(&hub).await;
     hub.config.behind.settled(Duration::from_secs(5)).await;
     // Jobs in hand finish (or their leases expire and another dispatcher takes them over).
     let _ = stop_tx.send(true);

@@ -211,6 +211,7 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
             clock: options.clock.clone(),
             behind: Default::default(),
             funnel: Default::default(),
+            uses: Default::default(),
         },
         limits,
         retired: Arc::from([]),

@@ -465,10 +465,10 @@ pub trait Misses: Send + Sync {
 /// A use is recorded when a session ends on one of the service's END screens (a request
 /// received, a status shown, an office's hours read), not when a citizen merely looked in.
 pub trait Usage: Send + Sync {
-    /// Records one use: the day's count of the service grows by one and, when `used.remember`,
-    /// the service becomes the number's most recent in its menu and the number's recent
-    /// services used before `used.expired_before_ms` are forgotten.
-    fn note_use(&self, used: ServiceUse) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Records uses, in order, in one transaction: each grows its day's count of the service
+    /// by its `times` and, when `remember`, makes the service the number's most recent in its menu and
+    /// forgets the number's recent services used before `expired_before_ms`.
+    fn note_uses(&self, uses: Vec<ServiceUse>) -> BoxFuture<'_, Result<(), StoreError>>;
     /// The codes of the number's services of `menu` used at or after `since_ms`, the most
     /// recent first, at most `limit`.
     fn recent_services<'a>(
@@ -531,6 +531,9 @@ pub struct ServiceUse {
     pub at_ms: i64,
     /// The Kenyan day of `at_ms` (days since 1970-01-01), under which the use is counted.
     pub day: i64,
+    /// How many uses this counts (the same service used again before it was written adds
+    /// here; the last use's time is `at_ms`).
+    pub times: i64,
     /// The number's recent services used before this have expired.
     pub expired_before_ms: i64,
 }

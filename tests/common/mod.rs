@@ -91,6 +91,7 @@ pub fn hub(
             clock: njia::clock::Clock::System,
             behind: Default::default(),
             funnel: Default::default(),
+            uses: Default::default(),
         },
         limits: std::sync::Arc::new(njia::limit::RateLimits::none()),
         retired: std::sync::Arc::from([]),

@@ -96,6 +96,13 @@ fn a_recent_service_is_one_hop_and_options_keep_their_numbers() {
     // The number of a recent line is not a choice: 3 is still the KRA PIN.
     let kra = home(ctx, &l, "sw", &[COMPANY], &["3"]);
     assert!(kra[1].contains("PIN"), "{}", kra[1]);
+    // An option the recent lines pushed to the next page is still its number from the first:
+    // 6 searches, as it did before there were recent services.
+    let search = home(ctx, &l, "sw", &[COMPANY, PASSPORT], &["6"]);
+    assert_eq!(search[1], "Andika jina la huduma (mfano leseni, ardhi, pasipoti):\n0. Rudi");
+    // A number no option has is still a wrong choice.
+    let wrong = home(ctx, &l, "sw", &[COMPANY, PASSPORT], &["9"]);
+    assert!(wrong[1].starts_with("Chaguo si sahihi."), "{}", wrong[1]);
 }
 
 /// Only what home does not already lead to, what the catalogue still has, at most the menu's
@@ -152,35 +159,22 @@ async fn dial(server: &TestServer, sid: &str, phone: &str, code: &str, texts: &[
     replies
 }
 
-/// Waits (bounded) until the store holds a recent use of `code`, written behind an END.
-async fn used_until(data: &std::path::Path, code: u32) {
-    let conn = rusqlite::Connection::open(data.join("njia.sqlite3")).expect("open db");
-    for _ in 0..250 {
-        let n: i64 = conn
-            .query_row("SELECT count(*) FROM recent_services WHERE code = ?1", [code], |r| r.get(0))
-            .expect("count");
-        if n > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the use of {code} was never recorded");
-}
-
-/// The real server: a service used becomes the number's recent one, the most recent first; a
-/// service home already lists is not repeated; after `recent_days` (90) they are forgotten.
+/// The real server: a service used becomes the number's recent one at once, the most recent
+/// first; a service home already lists is not repeated; a stop writes them and the next start
+/// reads them; after `recent_days` (90) they are forgotten.
 #[tokio::test]
 async fn recent_services_are_remembered_per_number_and_expire() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new();
-    let server = TestServer::start_with(config(dir.path()), RunOptions { clock: clock.clone().into() }).await;
+    let options = || RunOptions { clock: clock.clone().into() };
+    let server = TestServer::start_with(config(dir.path()), options()).await;
     let phone = "+254711600001";
     let new = dial(&server, "ATUid_rc1", phone, "*384#", &["", "1"]).await;
     assert_eq!(new[1], format!("CON {HOME_SW}"), "a new number: no recent services");
 
     let passport = dial(&server, "ATUid_rc2", phone, "*384*2101#", &["2101"]).await;
     assert!(passport[0].starts_with("END Omba ecitizen.go.ke"), "{}", passport[0]);
-    used_until(dir.path(), PASSPORT).await;
+    // The next dial offers it, before any write: the instance keeps it in memory.
     let home = dial(&server, "ATUid_rc3", phone, "*384#", &[""]).await.remove(0);
     assert!(home.starts_with("CON Karibu e-Citizen\n2101. Omba pasipoti\n1. Lipa ushuru wa ardhi\n"), "{home}");
 
@@ -191,20 +185,7 @@ async fn recent_services_are_remembered_per_number_and_expire() {
     // The clock stands still unless moved: a minute later.
     clock.advance(Duration::from_secs(60));
     dial(&server, "ATUid_rc5", phone, "*384*2303#", &["2303"]).await;
-    used_until(dir.path(), COMPANY).await;
-    // Both numbers used it: wait for this one's.
-    let msisdn = njia::types::Msisdn::parse(phone).unwrap().as_u64() as i64;
-    let mut home = String::new();
-    for _ in 0..250 {
-        let conn = rusqlite::Connection::open(dir.path().join("njia.sqlite3")).unwrap();
-        let n: i64 =
-            conn.query_row("SELECT count(*) FROM recent_services WHERE msisdn = ?1", [msisdn], |r| r.get(0)).unwrap();
-        if n == 2 {
-            home = dial(&server, "ATUid_rc6", phone, "*384#", &[""]).await.remove(0);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let home = dial(&server, "ATUid_rc6", phone, "*384#", &[""]).await.remove(0);
     assert!(home.starts_with("CON Karibu e-Citizen\n2303. Sajili kampuni\n2101. Omba pasipoti\n1. "), "{home}");
     // Its code opens it from home, in one hop.
     let opened = dial(&server, "ATUid_rc7", phone, "*384#", &["", "2303"]).await;
@@ -213,13 +194,23 @@ async fn recent_services_are_remembered_per_number_and_expire() {
     // The KRA PIN check is option 3 of home: used, but not repeated as a recent line.
     let kra = dial(&server, "ATUid_rc8", phone, "*384#", &["", "3", "3*A123456789B"]).await;
     assert!(kra[2].starts_with("END PIN A123456789B"), "{}", kra[2]);
-    used_until(dir.path(), KRA).await;
     let after_kra = dial(&server, "ATUid_rc9", phone, "*384#", &[""]).await;
     assert_eq!(after_kra[0], home);
 
+    // A stop writes them; a new start on the same store offers them from what it reads.
+    server.stop().await;
+    let conn = rusqlite::Connection::open(dir.path().join("njia.sqlite3")).unwrap();
+    let msisdn = njia::types::Msisdn::parse(phone).unwrap().as_u64() as i64;
+    let kept: i64 =
+        conn.query_row("SELECT count(*) FROM recent_services WHERE msisdn = ?1", [msisdn], |r| r.get(0)).unwrap();
+    assert_eq!(kept, 3, "2101, 2303 and the KRA check");
+    let server = TestServer::start_with(config(dir.path()), options()).await;
+    let again = dial(&server, "ATUid_rc10", phone, "*384#", &[""]).await;
+    assert_eq!(again[0], home);
+
     // 91 days later the number's services are forgotten: home as for a new number.
     clock.advance(Duration::from_secs(91 * 86_400));
-    let later = dial(&server, "ATUid_rc10", phone, "*384#", &[""]).await;
+    let later = dial(&server, "ATUid_rc11", phone, "*384#", &[""]).await;
     assert_eq!(later[0], format!("CON {HOME_SW}"));
     server.stop().await;
 }

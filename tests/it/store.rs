@@ -80,8 +80,10 @@ async fn recent_services_and_uses(open: Opener) {
         code,
         at_ms,
         day: day + at_ms / 86_400_000,
+        times: 1,
         expired_before_ms: at_ms - 90 * 86_400_000,
     };
+    let mut batch = Vec::new();
     for u in [
         use_at(a, "ecitizen", 2101, 1_000),
         use_at(a, "ecitizen", 2303, 2_000),
@@ -90,8 +92,10 @@ async fn recent_services_and_uses(open: Opener) {
         use_at(a, "other", 9001, 5_000),
         use_at(b, "ecitizen", 2303, 6_000),
     ] {
-        store.note_use(u).await.unwrap();
+        batch.push(u);
     }
+    // One batch, written in order in one transaction.
+    store.note_uses(batch).await.unwrap();
     assert_eq!(store.recent_services(a, "ecitizen", 0, 10).await.unwrap(), [4021, 2101, 2303]);
     assert_eq!(store.recent_services(a, "ecitizen", 0, 2).await.unwrap(), [4021, 2101], "the limit");
     assert_eq!(store.recent_services(a, "ecitizen", 2_500, 10).await.unwrap(), [4021, 2101], "the window");
@@ -105,12 +109,12 @@ async fn recent_services_and_uses(open: Opener) {
     assert!(store.service_uses("ecitizen", day + 1).await.unwrap().is_empty());
     // A use 91 days on forgets the number's older ones, not another number's.
     let later = 91 * 86_400_000;
-    store.note_use(use_at(a, "ecitizen", 2303, later)).await.unwrap();
+    store.note_uses(vec![use_at(a, "ecitizen", 2303, later)]).await.unwrap();
     assert_eq!(store.recent_services(a, "ecitizen", 0, 10).await.unwrap(), [2303]);
     assert_eq!(store.recent_services(b, "ecitizen", 0, 10).await.unwrap(), [2303]);
     // A menu that offers no recent services only counts the use.
     let counted_only = ServiceUse { remember: false, ..use_at(b, "ecitizen", 4021, 7_000) };
-    store.note_use(counted_only).await.unwrap();
+    store.note_uses(vec![counted_only]).await.unwrap();
     assert_eq!(store.recent_services(b, "ecitizen", 0, 10).await.unwrap(), [2303]);
     // The sweep forgets every number's expired ones, and every one of a menu not kept.
     assert_eq!(store.expire_recent(vec![("ecitizen".into(), 10_000)]).await.unwrap(), 2, "b's 2303, a's 9001");

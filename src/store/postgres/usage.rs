@@ -17,8 +17,8 @@ const NOTE_RECENT: &str = "INSERT INTO recent_services (msisdn, menu, code, used
 
 const FORGET_EXPIRED: &str = "DELETE FROM recent_services WHERE msisdn = $1 AND menu = $2 AND used_at < $3";
 
-const COUNT_USE: &str = "INSERT INTO service_uses (menu, day, code, count) VALUES ($1, $2, $3, 1) \
-     ON CONFLICT (menu, day, code) DO UPDATE SET count = service_uses.count + 1";
+const COUNT_USE: &str = "INSERT INTO service_uses (menu, day, code, count) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (menu, day, code) DO UPDATE SET count = service_uses.count + excluded.count";
 
 const USES: &str =
     "SELECT code, SUM(count)::BIGINT FROM service_uses WHERE menu = $1 AND day >= $2 GROUP BY code ORDER BY code";
@@ -28,20 +28,22 @@ const EXPIRE: &str = "DELETE FROM recent_services WHERE menu = $1 AND used_at < 
 const EXPIRE_OTHERS: &str = "DELETE FROM recent_services WHERE menu <> ALL($1::TEXT[])";
 
 impl Usage for PostgresStore {
-    fn note_use(&self, used: ServiceUse) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn note_uses(&self, uses: Vec<ServiceUse>) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let mut client = self.background().await?;
             let tx = client.transaction().await?;
-            let msisdn = used.msisdn.as_u64() as i64;
-            let code = i64::from(used.code);
-            if used.remember {
-                let st = tx.prepare_cached(NOTE_RECENT).await?;
-                tx.execute(&st, &[&msisdn, &used.menu, &code, &used.at_ms]).await?;
-                let st = tx.prepare_cached(FORGET_EXPIRED).await?;
-                tx.execute(&st, &[&msisdn, &used.menu, &used.expired_before_ms]).await?;
+            let note = tx.prepare_cached(NOTE_RECENT).await?;
+            let forget = tx.prepare_cached(FORGET_EXPIRED).await?;
+            let count = tx.prepare_cached(COUNT_USE).await?;
+            for used in &uses {
+                let msisdn = used.msisdn.as_u64() as i64;
+                let code = i64::from(used.code);
+                if used.remember {
+                    tx.execute(&note, &[&msisdn, &used.menu, &code, &used.at_ms]).await?;
+                    tx.execute(&forget, &[&msisdn, &used.menu, &used.expired_before_ms]).await?;
+                }
+                tx.execute(&count, &[&used.menu, &used.day, &code, &used.times]).await?;
             }
-            let st = tx.prepare_cached(COUNT_USE).await?;
-            tx.execute(&st, &[&used.menu, &used.day, &code]).await?;
             tx.commit().await?;
             Ok(())
         })

@@ -88,28 +88,30 @@ pub(super) fn load_recent(conn: &Connection) -> Result<RecentIndex, StoreError> 
 }
 
 impl Usage for SqliteStore {
-    fn note_use(&self, used: ServiceUse) -> BoxFuture<'_, Result<(), StoreError>> {
-        if used.remember
-            && let Ok(mut index) = self.recent.lock()
-        {
-            index.note(used.msisdn.as_u64(), &used.menu, used.code, used.at_ms, used.expired_before_ms);
+    fn note_uses(&self, uses: Vec<ServiceUse>) -> BoxFuture<'_, Result<(), StoreError>> {
+        if let Ok(mut index) = self.recent.lock() {
+            for u in uses.iter().filter(|u| u.remember) {
+                index.note(u.msisdn.as_u64(), &u.menu, u.code, u.at_ms, u.expired_before_ms);
+            }
         }
         self.exec(move |t| {
-            if used.remember {
-                let msisdn = used.msisdn.as_u64() as i64;
+            for used in &uses {
+                if used.remember {
+                    let msisdn = used.msisdn.as_u64() as i64;
+                    t.prepare_cached(
+                        "INSERT INTO recent_services (msisdn, menu, code, used_at) VALUES (?1, ?2, ?3, ?4) \
+                         ON CONFLICT (msisdn, menu, code) DO UPDATE SET used_at = max(used_at, excluded.used_at)",
+                    )?
+                    .execute(params![msisdn, used.menu, used.code, used.at_ms])?;
+                    t.prepare_cached("DELETE FROM recent_services WHERE msisdn = ?1 AND menu = ?2 AND used_at < ?3")?
+                        .execute(params![msisdn, used.menu, used.expired_before_ms])?;
+                }
                 t.prepare_cached(
-                    "INSERT INTO recent_services (msisdn, menu, code, used_at) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (msisdn, menu, code) DO UPDATE SET used_at = max(used_at, excluded.used_at)",
+                    "INSERT INTO service_uses (menu, day, code, count) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (menu, day, code) DO UPDATE SET count = count + excluded.count",
                 )?
-                .execute(params![msisdn, used.menu, used.code, used.at_ms])?;
-                t.prepare_cached("DELETE FROM recent_services WHERE msisdn = ?1 AND menu = ?2 AND used_at < ?3")?
-                    .execute(params![msisdn, used.menu, used.expired_before_ms])?;
+                .execute(params![used.menu, used.day, used.code, used.times])?;
             }
-            t.prepare_cached(
-                "INSERT INTO service_uses (menu, day, code, count) VALUES (?1, ?2, ?3, 1) \
-                 ON CONFLICT (menu, day, code) DO UPDATE SET count = count + 1",
-            )?
-            .execute(params![used.menu, used.day, used.code])?;
             Ok(())
         })
     }
