@@ -249,6 +249,18 @@ pub fn form(pairs: &[(&str, &str)]) -> String {
 }
 
 /// One Africa's Talking hop body.
+/// Sends Africa's Talking hops of one session (`texts` as the cumulative `text` of each) to the
+/// real server and returns each reply.
+pub async fn at_walk(server: &TestServer, sid: &str, phone: &str, code: &str, texts: &[&str]) -> Vec<String> {
+    let mut replies = Vec::new();
+    for text in texts {
+        let (status, body) = server.post_form("/ussd/africastalking", &at_hop(sid, phone, code, text)).await;
+        assert_eq!(status, 200, "{body}");
+        replies.push(body);
+    }
+    replies
+}
+
 pub fn at_hop(session: &str, phone: &str, code: &str, text: &str) -> String {
     form(&[
         ("sessionId", session),

@@ -4,7 +4,7 @@
 //! over Africa's Talking with a manual clock (the store conformance of `Usage` is in
 //! `store.rs`).
 
-use crate::common::{self, TestServer, at_hop, config};
+use crate::common::{self, TestServer, at_walk, config};
 use crate::engine::until_screen;
 
 use std::sync::Arc;
@@ -149,16 +149,6 @@ fn search_ties_rank_by_use() {
     assert_eq!(results(), before);
 }
 
-async fn dial(server: &TestServer, sid: &str, phone: &str, code: &str, texts: &[&str]) -> Vec<String> {
-    let mut replies = Vec::new();
-    for text in texts {
-        let (status, body) = server.post_form("/ussd/africastalking", &at_hop(sid, phone, code, text)).await;
-        assert_eq!(status, 200, "{body}");
-        replies.push(body);
-    }
-    replies
-}
-
 /// The real server: a service used becomes the number's recent one at once, the most recent
 /// first; a service home already lists is not repeated; a stop writes them and the next start
 /// reads them; after `recent_days` (90) they are forgotten.
@@ -169,32 +159,32 @@ async fn recent_services_are_remembered_per_number_and_expire() {
     let options = || RunOptions { clock: clock.clone().into() };
     let server = TestServer::start_with(config(dir.path()), options()).await;
     let phone = "+254711600001";
-    let new = dial(&server, "ATUid_rc1", phone, "*384#", &["", "1"]).await;
+    let new = at_walk(&server, "ATUid_rc1", phone, "*384#", &["", "1"]).await;
     assert_eq!(new[1], format!("CON {HOME_SW}"), "a new number: no recent services");
 
-    let passport = dial(&server, "ATUid_rc2", phone, "*384*2101#", &["2101"]).await;
+    let passport = at_walk(&server, "ATUid_rc2", phone, "*384*2101#", &["2101"]).await;
     assert!(passport[0].starts_with("END Omba ecitizen.go.ke"), "{}", passport[0]);
     // The next dial offers it, before any write: the instance keeps it in memory.
-    let home = dial(&server, "ATUid_rc3", phone, "*384#", &[""]).await.remove(0);
+    let home = at_walk(&server, "ATUid_rc3", phone, "*384#", &[""]).await.remove(0);
     assert!(home.starts_with("CON Karibu e-Citizen\n2101. Omba pasipoti\n1. Lipa ushuru wa ardhi\n"), "{home}");
 
     // Another number's use is not this one's.
-    let other = dial(&server, "ATUid_rc4", "+254711600002", "*384*2303#", &["2303"]).await;
+    let other = at_walk(&server, "ATUid_rc4", "+254711600002", "*384*2303#", &["2303"]).await;
     assert!(other[0].starts_with("END "), "{}", other[0]);
 
     // The clock stands still unless moved: a minute later.
     clock.advance(Duration::from_secs(60));
-    dial(&server, "ATUid_rc5", phone, "*384*2303#", &["2303"]).await;
-    let home = dial(&server, "ATUid_rc6", phone, "*384#", &[""]).await.remove(0);
+    at_walk(&server, "ATUid_rc5", phone, "*384*2303#", &["2303"]).await;
+    let home = at_walk(&server, "ATUid_rc6", phone, "*384#", &[""]).await.remove(0);
     assert!(home.starts_with("CON Karibu e-Citizen\n2303. Sajili kampuni\n2101. Omba pasipoti\n1. "), "{home}");
     // Its code opens it from home, in one hop.
-    let opened = dial(&server, "ATUid_rc7", phone, "*384#", &["", "2303"]).await;
+    let opened = at_walk(&server, "ATUid_rc7", phone, "*384#", &["", "2303"]).await;
     assert!(opened[1].starts_with("END Tafuta jina"), "{}", opened[1]);
 
     // The KRA PIN check is option 3 of home: used, but not repeated as a recent line.
-    let kra = dial(&server, "ATUid_rc8", phone, "*384#", &["", "3", "3*A123456789B"]).await;
+    let kra = at_walk(&server, "ATUid_rc8", phone, "*384#", &["", "3", "3*A123456789B"]).await;
     assert!(kra[2].starts_with("END PIN A123456789B"), "{}", kra[2]);
-    let after_kra = dial(&server, "ATUid_rc9", phone, "*384#", &[""]).await;
+    let after_kra = at_walk(&server, "ATUid_rc9", phone, "*384#", &[""]).await;
     assert_eq!(after_kra[0], home);
 
     // A stop writes them; a new start on the same store offers them from what it reads.
@@ -205,12 +195,12 @@ async fn recent_services_are_remembered_per_number_and_expire() {
         conn.query_row("SELECT count(*) FROM recent_services WHERE msisdn = ?1", [msisdn], |r| r.get(0)).unwrap();
     assert_eq!(kept, 3, "2101, 2303 and the KRA check");
     let server = TestServer::start_with(config(dir.path()), options()).await;
-    let again = dial(&server, "ATUid_rc10", phone, "*384#", &[""]).await;
+    let again = at_walk(&server, "ATUid_rc10", phone, "*384#", &[""]).await;
     assert_eq!(again[0], home);
 
     // 91 days later the number's services are forgotten: home as for a new number.
     clock.advance(Duration::from_secs(91 * 86_400));
-    let later = dial(&server, "ATUid_rc11", phone, "*384#", &[""]).await;
+    let later = at_walk(&server, "ATUid_rc11", phone, "*384#", &[""]).await;
     assert_eq!(later[0], format!("CON {HOME_SW}"));
     server.stop().await;
 }

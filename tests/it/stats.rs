@@ -3,21 +3,11 @@
 //! limit), written when the server stops, without any phone number, and read back by
 //! `njia stats`: abandoned screens, completions, services entered and completed.
 
-use crate::common::{self, TestServer, at_hop, config};
+use crate::common::{self, TestServer, at_walk, config};
 
 use njia::limit::Limits;
 use njia::stats::ScreenFigures;
 use njia::store::prelude::*;
-
-async fn walk(server: &TestServer, sid: &str, phone: &str, code: &str, texts: &[&str]) -> Vec<String> {
-    let mut replies = Vec::new();
-    for text in texts {
-        let (status, body) = server.post_form("/ussd/africastalking", &at_hop(sid, phone, code, text)).await;
-        assert_eq!(status, 200, "{body}");
-        replies.push(body);
-    }
-    replies
-}
 
 fn screen<'a>(f: &'a njia::stats::Figures, name: &str) -> &'a ScreenFigures {
     f.screens.iter().find(|s| s.screen == name).unwrap_or_else(|| panic!("no figures for {name}: {:#?}", f.screens))
@@ -30,7 +20,7 @@ async fn drop_off_is_counted_per_screen_and_read_back() {
     c.rate_limit = Limits { phone_per_minute: 1, phone_burst: 3, ..Limits::default() };
     let server = TestServer::start(c).await;
     // Land rates, paid: home, parcel, confirm, the receipt (a submit).
-    let paid = walk(
+    let paid = at_walk(
         &server,
         "ATUid_st1",
         "+254711800001",
@@ -40,11 +30,11 @@ async fn drop_off_is_counted_per_screen_and_read_back() {
     .await;
     assert!(paid[2].starts_with("END Ombi NJ-"), "{}", paid[2]);
     // Home, a wrong choice (home again), then nothing: abandoned on home.
-    walk(&server, "ATUid_st2", "+254711800002", "*384#", &["", "1", "1*9"]).await;
+    at_walk(&server, "ATUid_st2", "+254711800002", "*384#", &["", "1", "1*9"]).await;
     // Passport information by its code: entered and completed at once.
-    walk(&server, "ATUid_st3", "+254711800003", "*384*2101#", &["2101"]).await;
+    at_walk(&server, "ATUid_st3", "+254711800003", "*384*2101#", &["2101"]).await;
     // A fourth hop of one number within the minute: over the rate limit.
-    let limited = walk(&server, "ATUid_st4", "+254711800004", "*384#", &["", "1", "1*1", "1*1*X"]).await;
+    let limited = at_walk(&server, "ATUid_st4", "+254711800004", "*384#", &["", "1", "1*1", "1*1*X"]).await;
     assert!(limited[3].starts_with("END "), "{}", limited[3]);
     server.stop().await;
 
