@@ -20,6 +20,11 @@ catalogue-pay-done = Request {$reference} received. You will get an M-Pesa promp
 catalogue-fee-confirm = {$service_name}
     Fee: KES {$fee}
 catalogue-fee-done = Request {$reference} received. You will get an M-Pesa prompt: enter your PIN to pay KES {$fee}. Next time dial {$service_dial}
+catalogue-enter-id = Enter your national ID number:
+catalogue-id-invalid = An ID is 7 or 8 digits. Try again.
+catalogue-slot-pick = {$service_name}: pick a day and time
+catalogue-slot-none = No slot is free now. Try again tomorrow.
+catalogue-slot-done = Appointment {$reference}: {$slot} is booked. Come 15 minutes early with your ID. Next time dial {$service_dial}
 
 cat-land = Land
 cat-transport = Transport

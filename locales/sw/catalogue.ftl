@@ -20,6 +20,11 @@ catalogue-pay-done = Ombi {$reference} limepokelewa. Utapokea ujumbe wa M-Pesa: 
 catalogue-fee-confirm = {$service_name}
     Ada: KES {$fee}
 catalogue-fee-done = Ombi {$reference} limepokelewa. Utapokea ujumbe wa M-Pesa: weka PIN yako kulipa KES {$fee}. Wakati ujao piga {$service_dial}
+catalogue-enter-id = Weka nambari yako ya kitambulisho (ID):
+catalogue-id-invalid = ID ni tarakimu 7 au 8. Jaribu tena.
+catalogue-slot-pick = {$service_name}: chagua siku na saa
+catalogue-slot-none = Hakuna nafasi wazi kwa sasa. Jaribu kesho.
+catalogue-slot-done = Miadi {$reference}: {$slot} imewekwa. Fika dakika 15 mapema na ID yako. Wakati ujao piga {$service_dial}
 
 cat-land = Ardhi
 cat-transport = Usafiri

@@ -16,3 +16,6 @@ svc-visa-eta-info = Visitors apply for an eTA on etakenya.go.ke at least 3 days 
 svc-work-permit = Work permit (foreigners)
     .keywords = work permit foreigner employment expatriate class
 svc-work-permit-info = The employer applies on ecitizen.go.ke (Immigration), usually Class D: passport, contract, CV, photo. Dial {$service_dial}
+
+svc-passport-biometrics = Passport biometrics appointment
+    .keywords = passport biometrics fingerprints appointment booking nyayo

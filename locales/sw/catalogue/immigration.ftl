@@ -16,3 +16,6 @@ svc-visa-eta-info = Wageni huomba eTA kwenye etakenya.go.ke angalau siku 3 kabla
 svc-work-permit = Kibali cha kazi (wageni)
     .keywords = kibali kazi wageni permit ajira mgeni
 svc-work-permit-info = Mwajiri huomba ecitizen.go.ke (Uhamiaji), kwa kawaida Daraja D. Pasipoti, mkataba, CV na picha. Piga {$service_dial}
+
+svc-passport-biometrics = Miadi ya alama za vidole
+    .keywords = pasipoti miadi alama vidole biometrics nyayo house appointment
