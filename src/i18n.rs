@@ -166,6 +166,11 @@ impl Catalog {
         self.locales.iter().any(|l| &l.locale == locale)
     }
 
+    /// Every message id `locale` defines, in the order its files define them.
+    pub fn ids(&self, locale: &Locale) -> Vec<&str> {
+        self.get(locale).map_or_else(Vec::new, |l| l.messages.iter().map(|m| &*m.id).collect())
+    }
+
     /// Information about `id` in `locale`, if it is defined there.
     pub fn message(&self, locale: &Locale, id: &str) -> Option<&MessageInfo> {
         self.get(locale).and_then(|l| l.find(id)).map(|m| &m.info)

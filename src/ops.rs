@@ -1,5 +1,6 @@
 //! Operations endpoints: `/readyz` (the store answers, menus are loaded, not draining),
-//! `/metrics` (Prometheus text) and `/admin/*` (menu reload). `/metrics` and `/admin/*` are
+//! `/metrics` (Prometheus text) and `/admin/*` (menu reload, and its preview: the check of the
+//! files on disk and what they would change). `/metrics` and `/admin/*` are
 //! guarded by the `[admin]` rules; without rules `/admin/*` is refused and `/metrics` answers
 //! loopback clients only.
 //!
@@ -47,6 +48,12 @@ pub async fn handle(ops: Ops<'_>, peer: IpAddr, method: Method, path: &str, head
         (method, path) => match guard(ops, peer, headers, true) {
             Ok(()) if path == "/admin/reload" && method == Method::POST => reload(ops).await,
             Ok(()) if path == "/admin/reload" => (StatusCode::METHOD_NOT_ALLOWED, "POST to reload\n").into_response(),
+            Ok(()) if path == "/admin/preview" && method == Method::GET => {
+                let preview = crate::reload::preview(ops.live, ops.channels).await;
+                let body = serde_json::to_string(&preview).unwrap_or_default();
+                ([("content-type", "application/json")], body).into_response()
+            }
+            Ok(()) if path == "/admin/preview" => (StatusCode::METHOD_NOT_ALLOWED, "GET the preview\n").into_response(),
             Ok(()) => (StatusCode::NOT_FOUND, "no such admin endpoint\n").into_response(),
             Err(r) => r.into_response(),
         },

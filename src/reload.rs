@@ -21,7 +21,7 @@ use crate::engine::Served;
 use crate::hub::{Hub, Retired};
 use crate::i18n::Catalog;
 use crate::lookup::DataFiles;
-use crate::menu::{Kind, MenuSet};
+use crate::menu::{Kind, Menu, MenuSet};
 use crate::types::Locale;
 
 /// The value type behind every reloadable piece; it lives at the bottom of the layers so the
@@ -316,4 +316,140 @@ mod tests {
         agencies.by_service.insert("good-conduct".into(), backend);
         assert!(undelivered(&loaded.menus, &agencies).is_empty());
     }
+}
+
+/// One difference between the set in service and the files on disk.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Change {
+    /// `menu added`, `menu removed`, `screen added`, `screen removed`, `screen changed`,
+    /// `text added`, `text removed` or `text changed`.
+    pub what: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub menu: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// The message of a text change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+impl Change {
+    fn new(what: &'static str) -> Change {
+        Change { what, menu: None, screen: None, locale: None, id: None, before: None, after: None }
+    }
+}
+
+/// What a reload would do, without doing it: the check of the files on disk (every problem,
+/// warnings too) and, when they load, what differs from the set in service.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Preview {
+    /// True when the files pass every check: a reload would swap them in.
+    pub clean: bool,
+    pub problems: Vec<String>,
+    pub changes: Vec<Change>,
+}
+
+/// Checks the files on disk against the set in service as a reload would (the checker's work
+/// on the blocking pool; the menus the channels name; a backend for every service outside
+/// sandbox mode), changing nothing.
+pub async fn preview(live: &Live, channels: &Channels) -> Preview {
+    let source = live.source.clone();
+    // A set that does not pass is still compared, as far as it compiles: what is wrong and
+    // what would change, side by side.
+    let loaded = tokio::task::spawn_blocking(move || {
+        source.load().map_err(|problems| {
+            let (menus, _) = crate::menu::load_dir(&source.menus_dir);
+            let (catalog, _) = Catalog::load(&source.locales_dir, &source.fallback);
+            (problems, MenuSet::new(menus.into_iter().map(Arc::new).collect()), catalog)
+        })
+    })
+    .await;
+    let hub = live.hub();
+    match loaded {
+        Ok(Ok(loaded)) => {
+            // What a reload refuses besides the checker's errors.
+            let refused = missing_menus(live, channels, &loaded).or_else(|| undeliverable(live, &loaded));
+            let mut problems: Vec<String> = refused.iter().map(ToString::to_string).collect();
+            problems.extend(loaded.warnings.iter().map(ToString::to_string));
+            Preview {
+                clean: refused.is_none(),
+                problems,
+                changes: diff(&hub.menus, &hub.catalog, &loaded.menus, &loaded.catalog),
+            }
+        }
+        Ok(Err((problems, menus, catalog))) => Preview {
+            clean: false,
+            problems: problems.iter().map(ToString::to_string).collect(),
+            changes: diff(&hub.menus, &hub.catalog, &menus, &catalog),
+        },
+        Err(e) => Preview { clean: false, problems: vec![format!("the check task failed: {e}")], changes: Vec::new() },
+    }
+}
+
+fn menus_of<M: AsRef<Menu>>(set: &MenuSet<M>) -> impl Iterator<Item = &Menu> {
+    set.menus.iter().map(|m| AsRef::<Menu>::as_ref(&**m))
+}
+
+/// What differs between two sets: menus and screens by name (a screen whose kind changed
+/// too), and every message of every locale, as formatted with no arguments (a placeable shows
+/// as itself), so an administrator sees each word that would change.
+pub fn diff<A: AsRef<Menu>, B: AsRef<Menu>>(
+    old: &MenuSet<A>,
+    old_catalog: &Catalog,
+    new: &MenuSet<B>,
+    new_catalog: &Catalog,
+) -> Vec<Change> {
+    let mut out = Vec::new();
+    for m in menus_of(old) {
+        match menus_of(new).find(|n| n.id == m.id) {
+            None => out.push(Change { menu: Some(m.id.clone()), ..Change::new("menu removed") }),
+            Some(n) => {
+                for s in &m.screens {
+                    let at =
+                        |what| Change { menu: Some(m.id.clone()), screen: Some(s.name.clone()), ..Change::new(what) };
+                    match n.screen_id(&s.name).map(|id| n.screen(id)) {
+                        None => out.push(at("screen removed")),
+                        Some(t) if std::mem::discriminant(&t.kind) != std::mem::discriminant(&s.kind) => {
+                            out.push(at("screen changed"))
+                        }
+                        Some(_) => {}
+                    }
+                }
+                for t in n.screens.iter().filter(|t| m.screen_id(&t.name).is_none()) {
+                    out.push(Change {
+                        menu: Some(m.id.clone()),
+                        screen: Some(t.name.clone()),
+                        ..Change::new("screen added")
+                    });
+                }
+            }
+        }
+    }
+    for n in menus_of(new).filter(|n| !menus_of(old).any(|m| m.id == n.id)) {
+        out.push(Change { menu: Some(n.id.clone()), ..Change::new("menu added") });
+    }
+    for locale in new_catalog.locales() {
+        let text = |c: &Catalog, id: &str| c.message(locale, id).map(|_| c.format(locale, id, None).into_owned());
+        let at =
+            |what, id: &str| Change { locale: Some(locale.to_string()), id: Some(id.to_owned()), ..Change::new(what) };
+        for id in old_catalog.ids(locale) {
+            match (text(old_catalog, id), text(new_catalog, id)) {
+                (Some(before), None) => out.push(Change { before: Some(before), ..at("text removed", id) }),
+                (Some(before), Some(after)) if before != after => {
+                    out.push(Change { before: Some(before), after: Some(after), ..at("text changed", id) })
+                }
+                _ => {}
+            }
+        }
+        for id in new_catalog.ids(locale).into_iter().filter(|id| old_catalog.message(locale, id).is_none()) {
+            out.push(Change { after: text(new_catalog, id), ..at("text added", id) });
+        }
+    }
+    out
 }

@@ -160,3 +160,56 @@ async fn a_catalogue_change_is_reloaded_and_live_sessions_keep_their_version() {
     assert!(dialled.starts_with("END Omba itax.kra.go.ke. Piga *384*3013#"), "{dialled}");
     server.stop().await;
 }
+
+async fn preview(server: &TestServer) -> serde_json::Value {
+    let (status, _, body) =
+        exchange_with(server.addr, "GET", "/admin/preview", FORM, &[ADMIN], "").await.expect("preview answered");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// #14: the files on disk previewed against the set in service before a reload: a text
+/// changed and a screen added are listed per locale; a broken change shows every problem at
+/// its file:line; nothing is swapped in by looking.
+#[tokio::test]
+async fn a_preview_shows_the_changes_and_the_problems_without_reloading() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let same = preview(&server).await;
+    assert_eq!(same["clean"], true, "{same}");
+    assert_eq!(same["changes"], serde_json::json!([]), "nothing changed yet: {same}");
+
+    edit(
+        &dir.path().join("locales/en/ecitizen.ftl"),
+        "home-title = Welcome to e-Citizen",
+        "home-title = e-Citizen services",
+    );
+    edit(
+        &dir.path().join("menus/ecitizen.toml"),
+        "[screens.home]",
+        "[screens.extra]\nkind = \"end\"\ntext = \"cancelled\"\n\n[screens.home]",
+    );
+    let changed = preview(&server).await;
+    let changes = changed["changes"].as_array().unwrap();
+    assert!(
+        changes.contains(&serde_json::json!({"what": "text changed", "locale": "en", "id": "home-title",
+            "before": "Welcome to e-Citizen", "after": "e-Citizen services"})),
+        "{changed}"
+    );
+    assert!(
+        changes.contains(&serde_json::json!({"what": "screen added", "menu": "ecitizen", "screen": "extra"})),
+        "{changed}"
+    );
+    // An unreachable screen is an error: not clean, said at its line.
+    assert_eq!(changed["clean"], false, "{changed}");
+    let problems: Vec<&str> = changed["problems"].as_array().unwrap().iter().filter_map(|p| p.as_str()).collect();
+    assert!(
+        problems.iter().any(|p| p.contains("menus/ecitizen.toml:") && p.contains("\"extra\" is unreachable")),
+        "{problems:?}"
+    );
+    // Looking swapped nothing in.
+    hop(&server, "pv-1", "+254711000811", "").await;
+    let home = hop(&server, "pv-1", "+254711000811", "2").await;
+    assert!(home.starts_with("CON Welcome to e-Citizen\n"), "{home}");
+    server.stop().await;
+}
