@@ -153,15 +153,7 @@ fn main() {
     let menus_dir = dir.path().join("menus");
     let locales_dir = dir.path().join("locales");
     let fallback = [Locale::parse("sw").expect("sw"), Locale::parse("en").expect("en")];
-    let opts = check::Options {
-        menus_dir: &menus_dir,
-        locales_dir: &locales_dir,
-        limit: 160,
-        channels: &[],
-        fallback: &fallback,
-        lookups_dir: None,
-        http_backends: &[],
-    };
+    let opts = check::Options::new(&menus_dir, &locales_dir, &fallback);
     let load = || match check::load(&opts) {
         Ok(loaded) => loaded,
         Err(problems) => panic!("the generated catalogue must pass check: {:#?}", &problems[..problems.len().min(10)]),

@@ -117,15 +117,7 @@ fn main() {
         let menus = dir.path().join("menus");
         let locales = dir.path().join("locales");
         let fallback = [Locale::parse("sw").expect("sw"), Locale::parse("en").expect("en")];
-        let opts = check::Options {
-            menus_dir: &menus,
-            locales_dir: &locales,
-            limit: 120,
-            channels: &[],
-            fallback: &fallback,
-            lookups_dir: None,
-            http_backends: &[],
-        };
+        let opts = check::Options { limit: 120, ..check::Options::new(&menus, &locales, &fallback) };
         let mut in_process: Vec<Duration> = (0..runs)
             .map(|_| {
                 let t = Instant::now();
@@ -302,15 +294,8 @@ fn catalogue(root: &Path, services: usize) -> Stats {
     let files = count(&root.join("menus"), "toml") - count(&root.join("menus").join("lookups"), "toml");
     let messages = count(&root.join("locales").join("en"), "ftl");
     let fallback = [Locale::parse("sw").expect("sw"), Locale::parse("en").expect("en")];
-    let opts = check::Options {
-        menus_dir: &root.join("menus"),
-        locales_dir: &root.join("locales"),
-        limit: 120,
-        channels: &[],
-        fallback: &fallback,
-        lookups_dir: None,
-        http_backends: &[],
-    };
+    let (menus, locales) = (root.join("menus"), root.join("locales"));
+    let opts = check::Options { limit: 120, ..check::Options::new(&menus, &locales, &fallback) };
     let screens = check::load(&opts).map_or(0, |l| l.menus.menus.iter().map(|m| m.screens.len()).sum());
     assert_eq!(generated.services, services);
     Stats { files, screens, messages }

@@ -15,15 +15,8 @@ use njia::types::Locale;
 fn load() -> check::Loaded {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let fallback = [Locale::parse("sw").expect("sw"), Locale::parse("en").expect("en")];
-    let opts = check::Options {
-        menus_dir: &root.join("menus"),
-        locales_dir: &root.join("locales"),
-        limit: 160,
-        channels: &[],
-        fallback: &fallback,
-        lookups_dir: None,
-        http_backends: &[],
-    };
+    let (menus, locales) = (root.join("menus"), root.join("locales"));
+    let opts = check::Options::new(&menus, &locales, &fallback);
     match check::load(&opts) {
         Ok(loaded) => loaded,
         Err(problems) => panic!("shipped menus must pass check: {problems:#?}"),

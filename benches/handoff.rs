@@ -217,16 +217,8 @@ async fn agency_server() -> String {
 async fn dispatch_run(label: &str, store: Arc<dyn Store>, agency_url: &str, n: usize, dispatchers: usize) {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let fallback = [Locale::parse("sw").expect("sw"), Locale::parse("en").expect("en")];
-    let loaded = njia::check::load(&njia::check::Options {
-        menus_dir: &root.join("menus"),
-        locales_dir: &root.join("locales"),
-        limit: 160,
-        channels: &[],
-        fallback: &fallback,
-        lookups_dir: None,
-        http_backends: &[],
-    })
-    .expect("the menus check clean");
+    let loaded = njia::check::load(&njia::check::Options::new(&root.join("menus"), &root.join("locales"), &fallback))
+        .expect("the menus check clean");
     let policy = Policy { batch: 32, poll_ms: 5, ..Policy::default() };
     // Queue `n` requests that need no payment: each is one deliver job, then one notify job.
     let submits: Vec<_> = (0..n)

@@ -288,15 +288,8 @@ mod tests {
     fn every_submitted_service_needs_a_backend_by_name_or_by_agency() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let fallback = [Locale::parse("sw").unwrap(), Locale::parse("en").unwrap()];
-        let opts = check::Options {
-            menus_dir: &root.join("menus"),
-            locales_dir: &root.join("locales"),
-            limit: 160,
-            channels: &[],
-            fallback: &fallback,
-            lookups_dir: None,
-            http_backends: &[],
-        };
+        let (menus, locales) = (root.join("menus"), root.join("locales"));
+        let opts = check::Options::new(&menus, &locales, &fallback);
         let loaded = check::load(&opts).unwrap_or_else(|p| panic!("{p:?}"));
         let secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3";
         let backend = Arc::new(

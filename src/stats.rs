@@ -92,23 +92,26 @@ pub fn sum(m: &Menu, rows: &[StatRow]) -> Figures {
     screens.sort_by_key(|s| by_name.get(s.screen.as_str()).copied().unwrap_or(usize::MAX));
     let mut services = Vec::new();
     if let Some(c) = m.catalogue.as_deref() {
-        for (i, service) in c.services.iter().enumerate() {
-            let Ok(i) = u16::try_from(i) else { continue };
-            let entry = &m.screen(service.entry).name;
-            let mut f = ServiceFigures { code: service.code, id: service.id.clone(), ..Default::default() };
-            for s in &screens {
-                let Some(&at) = by_name.get(s.screen.as_str()) else { continue };
-                if &s.screen == entry {
-                    f.entered += s.shown + s.ended;
-                }
-                if m.screens[at].within == Some(i) && completes(&s.screen) {
-                    f.completed += s.ended;
-                }
+        // One pass over the screens counted: a service is entered on its entry screen and
+        // completed on a screen within its flow that ends one.
+        let mut by_service: Vec<ServiceFigures> = c
+            .services
+            .iter()
+            .map(|service| ServiceFigures { code: service.code, id: service.id.clone(), ..Default::default() })
+            .collect();
+        for s in &screens {
+            let Some(&at) = by_name.get(s.screen.as_str()) else { continue };
+            let screen = &m.screens[at];
+            if let Some(f) = screen.service.and_then(|i| by_service.get_mut(usize::from(i))) {
+                f.entered += s.shown + s.ended;
             }
-            if f.entered > 0 {
-                services.push(f);
+            if completes(&s.screen)
+                && let Some(f) = screen.within.and_then(|i| by_service.get_mut(usize::from(i)))
+            {
+                f.completed += s.ended;
             }
         }
+        services = by_service.into_iter().filter(|f| f.entered > 0).collect();
         services.sort_by(|a, b| b.entered.cmp(&a.entered).then(a.code.cmp(&b.code)));
     }
     Figures { menu: m.id.clone(), days: days.into_values().collect(), screens, services }

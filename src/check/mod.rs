@@ -58,6 +58,16 @@ pub struct Options<'a> {
     pub http_backends: &'a [String],
 }
 
+impl<'a> Options<'a> {
+    /// Every menu in `menus_dir` and every locale in `locales_dir`, at the standard 160
+    /// characters, with no channels, the lookup data beside the menus and no backend over
+    /// HTTP: the shipped set as tests, benchmarks and the simplest check see it. Change a field
+    /// with struct update syntax (`Options { limit: 120, ..Options::new(…) }`).
+    pub fn new(menus_dir: &'a Path, locales_dir: &'a Path, fallback: &'a [Locale]) -> Options<'a> {
+        Options { menus_dir, locales_dir, limit: 160, channels: &[], fallback, lookups_dir: None, http_backends: &[] }
+    }
+}
+
 /// A channel's screen limit and the menus it may reach, as the checker needs them.
 #[derive(Clone, Debug)]
 pub struct ScreenLimit {

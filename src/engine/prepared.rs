@@ -584,15 +584,8 @@ mod tests {
     fn shipped() -> crate::check::Loaded {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let fallback = [Locale::parse("sw").unwrap()];
-        let opts = Options {
-            menus_dir: &root.join("menus"),
-            locales_dir: &root.join("locales"),
-            limit: 160,
-            channels: &[],
-            fallback: &fallback,
-            lookups_dir: None,
-            http_backends: &[],
-        };
+        let (menus, locales) = (root.join("menus"), root.join("locales"));
+        let opts = Options::new(&menus, &locales, &fallback);
         crate::check::load(&opts).unwrap_or_else(|p| panic!("{p:?}"))
     }
 

@@ -665,6 +665,41 @@ impl Hub {
     }
 }
 
+/// What a serving hub writes and tidies besides hops, on the hub `current` returns at each
+/// round (a reload replaces it), until it returns none (the server is gone): the drop-off
+/// figures and the services used every [`funnel::FLUSH_EVERY`]; search's ranking by use and
+/// the expiry of recent services every [`usage::EVERY`]. Expiry also runs once at once, so an
+/// instance restarted more often than hourly still forgets; ranking does not, as serving
+/// ranked the menus already. `server::serve` runs it, so a terminal phone or a journey run,
+/// which only walk the hub, never adds this work to their start.
+pub async fn maintain(current: impl Fn() -> Option<Arc<Hub>>) {
+    let Some(hub) = current() else { return };
+    usage::expire(&*hub.store, &hub.menus, hub.config.clock.now_ms()).await;
+    drop(hub);
+    let mut flush = tokio::time::interval(funnel::FLUSH_EVERY);
+    let mut hourly = tokio::time::interval(usage::EVERY);
+    for t in [&mut flush, &mut hourly] {
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick of an interval is at once: this round has just been done.
+        t.tick().await;
+    }
+    loop {
+        let hourly_due = tokio::select! {
+            _ = flush.tick() => false,
+            _ = hourly.tick() => true,
+        };
+        let Some(hub) = current() else { return };
+        if hourly_due {
+            let now = hub.config.clock.now_ms();
+            usage::rank(&*hub.store, &hub.menus, now).await;
+            usage::expire(&*hub.store, &hub.menus, now).await;
+        } else {
+            funnel::flush(&hub).await;
+            usage::flush(&hub).await;
+        }
+    }
+}
+
 /// The key a session's submit is stored under: one submit per session, so a retried or
 /// duplicated submit hop stores nothing new. The number is part of it, so a telco that reuses
 /// session ids cannot collide two citizens.

@@ -1,9 +1,10 @@
 //! How citizens' use of catalogue services feeds back into serving: search ranks equal matches
 //! by the last [`RANK_DAYS`] days' uses (ranked when menus are served, at start and before a
 //! reloaded set serves, and every [`EVERY`]), and each number's recent services are forgotten
-//! once past the menu's `recent_days` (at start and every [`EVERY`]).
+//! once past the menu's `recent_days` (when serving starts and every [`EVERY`]); both run from
+//! [`super::maintain`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::engine::Served;
@@ -46,23 +47,6 @@ pub async fn expire(store: &dyn Store, menus: &MenuSet<Served>, now_ms: i64) {
         Ok(n) => tracing::info!(forgotten = n, "expired recent services forgotten"),
         Err(e) => tracing::warn!(error = %e, "cannot forget expired recent services"),
     }
-}
-
-/// At once and then every [`EVERY`], ranks and expires on the hub `current` returns then (a
-/// reload replaces it), until it returns none (the server is gone): an instance restarted
-/// more often than hourly still forgets what expired.
-pub fn spawn(current: impl Fn() -> Option<Arc<super::Hub>> + Send + 'static) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(hub) = current() else { return };
-            let now = hub.config.clock.now_ms();
-            rank(&*hub.store, &hub.menus, now).await;
-            expire(&*hub.store, &hub.menus, now).await;
-        }
-    });
 }
 
 /// Most uses kept waiting for a flush: past this (a store that cannot be written for long)

@@ -43,23 +43,10 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     let router = router(&app);
     let (stop_tx, stop_rx) = watch::channel(false);
     let hangups = reload_on_hangup(Arc::clone(&app.state), stop_rx.clone());
-    // The drop-off figures and the services used are written every few seconds while serving
-    // (a terminal phone that only walks the hub writes its uses when its session ends, and
-    // never adds to the figures).
-    let flushing = {
+    // What the hub writes and tidies besides hops (see `hub::maintain`), while serving.
+    let maintaining = {
         let state = Arc::downgrade(&app.state);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(crate::hub::funnel::FLUSH_EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(state) = state.upgrade() else { return };
-                let hub = state.hub();
-                crate::hub::funnel::flush(&hub).await;
-                crate::hub::usage::flush(&hub).await;
-            }
-        })
+        tokio::spawn(crate::hub::maintain(move || state.upgrade().map(|s| s.hub())))
     };
     let dispatcher = app.dispatcher.clone().map(|d| tokio::spawn(d.run(stop_rx, Arc::clone(&app.wake))));
     let graceful = GracefulShutdown::new();
@@ -105,7 +92,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     }
     // Writes made behind the last hops (services used, search misses) and the drop-off figures
     // counted since the last flush are not lost to a clean stop.
-    flushing.abort();
+    maintaining.abort();
     let hub = app.state.hub();
     crate::hub::funnel::flush(&hub).await;
     crate::hub::usage::flush(&hub).await;

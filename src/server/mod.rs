@@ -232,8 +232,6 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
         admin,
         draining: AtomicBool::new(false),
     });
-    let weak = Arc::downgrade(&state);
-    crate::hub::usage::spawn(move || weak.upgrade().map(|s| s.live.hub()));
     Ok(App {
         state,
         max_body_bytes: config.max_body_bytes,

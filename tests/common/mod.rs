@@ -23,15 +23,8 @@ pub fn repo() -> PathBuf {
 /// and the sw -> en fallback; panics with every problem if it does not check clean.
 pub fn load(dir: &Path) -> njia::check::Loaded {
     let fallback = [njia::types::Locale::parse("sw").unwrap(), njia::types::Locale::parse("en").unwrap()];
-    let opts = njia::check::Options {
-        menus_dir: &dir.join("menus"),
-        locales_dir: &dir.join("locales"),
-        limit: 160,
-        channels: &[],
-        fallback: &fallback,
-        lookups_dir: None,
-        http_backends: &[],
-    };
+    let (menus, locales) = (dir.join("menus"), dir.join("locales"));
+    let opts = njia::check::Options::new(&menus, &locales, &fallback);
     match njia::check::load(&opts) {
         Ok(l) => l,
         Err(problems) => panic!("{} must check clean: {problems:#?}", dir.display()),

@@ -310,15 +310,11 @@ fn the_readmes_catalogue_examples_check_clean() {
         common::editable::copy_dir(&common::repo().join("menus"), &dir.path().join("menus"));
         common::editable::copy_dir(&common::repo().join("locales"), &dir.path().join("locales"));
         std::fs::write(dir.path().join(path), block).unwrap();
-        let problems = njia::check::check(&njia::check::Options {
-            menus_dir: &dir.path().join("menus"),
-            locales_dir: &dir.path().join("locales"),
-            limit: 160,
-            channels: &[],
-            fallback: &[locale("sw"), locale("en")],
-            lookups_dir: None,
-            http_backends: &[],
-        });
+        let problems = njia::check::check(&njia::check::Options::new(
+            &dir.path().join("menus"),
+            &dir.path().join("locales"),
+            &[locale("sw"), locale("en")],
+        ));
         let errors: Vec<String> = problems.iter().filter(|p| p.is_error()).map(ToString::to_string).collect();
         assert!(errors.is_empty(), "the README's {path} does not check:\n{}", errors.join("\n"));
         tried += 1;

@@ -90,15 +90,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 fn loaded(dir: &Path) -> Vec<String> {
     let fallback = Config::default().fallback_locales;
     let (menus, locales) = (dir.join("menus"), dir.join("locales"));
-    let opts = njia::check::Options {
-        menus_dir: &menus,
-        locales_dir: &locales,
-        limit: 160,
-        channels: &[],
-        fallback: &fallback,
-        lookups_dir: None,
-        http_backends: &[],
-    };
+    let opts = njia::check::Options::new(&menus, &locales, &fallback);
     let admin = Admin::open(&opts).unwrap_or_else(|e| panic!("{e}"));
     let m = admin.menu();
     let cat = admin.catalogue();
