@@ -116,8 +116,9 @@ pub struct HubConfig {
     /// Where "now" is read for recent services: the system's clock unless a test moves a
     /// manual one past their expiry.
     pub clock: crate::clock::Clock,
-    /// Writes made behind the hop (search misses, services used), shared by every hub a
-    /// reload makes, so a shutdown or the end of a `njia dial` can wait for them.
+    /// Writes made behind the hop (search misses; services used wait in `uses` instead),
+    /// shared by every hub a reload makes, so a shutdown or the end of a `njia dial` can wait
+    /// for them.
     pub behind: Arc<Behind>,
     /// Where citizens drop off, counted on the hop and written every few seconds; shared by
     /// every hub a reload makes.
