@@ -741,10 +741,13 @@ fn search(data: &Path, seconds: u64, services: usize) {
     );
     println!("{} searches such as {:?} (row {})\n", searches.len(), searches[0].0, searches[0].1);
     let _ = SEARCHES.set(searches);
-    println!("### njia, {}\n", Walk::Agencies.name());
-    let plain = levels("njia", addr, server.id(), seconds, Walk::Agencies);
-    println!("\n### njia, {}\n", Walk::Search.name());
+    // The search walks first: each ends in a service, so by the agencies walks every phone
+    // (one per connection, the same numbers in both) is a returning citizen whose home offers
+    // recent services. Both walks then start from the same home, and what differs is the search.
+    println!("### njia, {}\n", Walk::Search.name());
     let search = levels("njia", addr, server.id(), seconds, Walk::Search);
+    println!("\n### njia, {}, the same citizens\n", Walk::Agencies.name());
+    let plain = levels("njia", addr, server.id(), seconds, Walk::Agencies);
     let ratios: Vec<String> = search.iter().zip(&plain).map(|(s, p)| format!("{:.2}", s / p)).collect();
     // The search walk is home, the search screen, the search, the pick: three hops that cost
     // about a plain hop each, and the search.

@@ -59,6 +59,18 @@ pub fn recent_on_first_page(ctx: Ctx<'_>, locale: Locale, recent: Vec<u32>) -> u
     if gsm7::fits(&page_text(&s, v, ctx.limit), ctx.limit) { shown } else { 0 }
 }
 
+impl View<'_> {
+    /// Whether page `page` (as [`page_text`] picks it: the last page when past the end) is
+    /// known to fit the limit with its title and navigation, and has no error line to place.
+    pub(super) fn page_fits(&self, page: usize) -> bool {
+        if self.error.is_some() {
+            return false;
+        }
+        let page = page.min(self.pages.len().saturating_sub(1));
+        self.fitting.checked_shr(page as u32).is_some_and(|bits| bits & 1 == 1)
+    }
+}
+
 /// One selectable line of a menu or language screen.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Item {
@@ -76,6 +88,9 @@ pub(super) struct View<'a> {
     recent: Vec<u32>,
     /// Item index ranges, one per page.
     pub(super) pages: Vec<(usize, usize)>,
+    /// Bit `p` set when page `p` with its title and navigation is known to fit the limit (its
+    /// lines measured by the layout), so its text needs no second measuring.
+    fitting: u64,
     header: Cow<'a, str>,
     /// A reason shown on top (invalid choice, lookup failed), not part of the layout.
     error: Option<Cow<'a, str>>,
@@ -143,8 +158,8 @@ pub(super) fn view_with<'a>(ctx: Ctx<'a>, s: &Session, error: Option<&str>) -> V
         None => NavLabels::new(ctx, s),
     };
     let recent = shown_recent(ctx, s).to_vec();
-    let pages = paginate(ctx, s, &nav, header_cost, &labels, &recent);
-    View { labels: labels.into_iter().map(|(t, _)| t).collect(), recent, pages, header, error, nav, broken }
+    let (pages, fitting) = paginate(ctx, s, &nav, header_cost, &labels, &recent);
+    View { labels: labels.into_iter().map(|(t, _)| t).collect(), recent, pages, fitting, header, error, nav, broken }
 }
 
 /// The number item `i` is shown with: a recent service's code, else its place after them.
@@ -251,8 +266,10 @@ impl<'a> NavLabels<'a> {
     }
 }
 
-/// Splits numbered items into pages that fit the limit with their navigation lines.
-/// Every page holds at least one item, so the layout always makes progress.
+/// Splits numbered items into pages that fit the limit with their navigation lines, and says
+/// which pages are known to fit (bit `p` of the mask for page `p`; pages past 64 are measured
+/// when shown). Every page holds at least one item, so the layout always makes progress, and
+/// a page whose one item is too long for it is not among those known to fit.
 ///
 /// Each line is measured once; the layout itself is arithmetic on those measures, which keeps
 /// a 16-option paginated menu in the low microseconds.
@@ -263,7 +280,7 @@ fn paginate(
     header_cost: LineCost,
     items: &[(Cow<'_, str>, LineCost)],
     recent: &[u32],
-) -> Vec<(usize, usize)> {
+) -> (Vec<(usize, usize)>, u64) {
     let item_costs: Vec<LineCost> = items.iter().enumerate().map(|(i, (_, c))| c.numbered(number(recent, i))).collect();
     // Navigation costs for (first page?, has more?): the lines differ only in those two ways.
     let nav_cost = |page: usize, has_more: bool| -> LineCost {
@@ -271,24 +288,31 @@ fn paginate(
     };
     let navs = [[nav_cost(0, false), nav_cost(0, true)], [nav_cost(1, false), nav_cost(1, true)]];
     let mut pages = Vec::new();
+    let mut fitting = 0u64;
     let mut start = 0;
     while start < items.len() || pages.is_empty() {
         let [without_more, with_more] = navs[usize::from(!pages.is_empty())];
         let fits_with = |end: usize, nav: LineCost| {
             item_costs[start..end].iter().fold(header_cost, |acc, c| acc.then(*c)).then(nav).fits(ctx.limit)
         };
+        let bit = 1u64.checked_shl(pages.len() as u32).unwrap_or(0);
         if fits_with(items.len(), without_more) {
             pages.push((start, items.len()));
+            fitting |= bit;
             break;
         }
         let mut end = start + 1;
         while end < items.len() && fits_with(end + 1, with_more) {
             end += 1;
         }
+        // Past the first item every page's fit was just measured; a lone item was not.
+        if end > start + 1 || (end < items.len() && fits_with(end, with_more)) {
+            fitting |= bit;
+        }
         pages.push((start, end));
         start = end;
     }
-    pages
+    (pages, fitting)
 }
 
 /// The cost of one or more lines joined with newlines, in both encodings.
@@ -424,8 +448,11 @@ pub(super) fn laid_out(ctx: Ctx<'_>, s: &Session, error: Option<&str>) -> Step {
         return apology(ctx, s);
     }
     let mut text;
+    // A menu page measured by its layout fits as it is; anything else is measured here.
+    let mut known_to_fit = false;
     match &screen.kind {
         Kind::Menu { .. } | Kind::Language { .. } => {
+            known_to_fit = v.page_fits(usize::from(s.page));
             text = page_text(s, v, ctx.limit);
         }
         Kind::Input(inp) => {
@@ -444,7 +471,9 @@ pub(super) fn laid_out(ctx: Ctx<'_>, s: &Session, error: Option<&str>) -> Step {
             text = with_error(v);
         }
     }
-    Step::Show { text: fit(text, ctx.limit), end: false }
+    // The layout's measure and the text's must agree: tests (debug builds) hold them to it.
+    debug_assert!(!known_to_fit || gsm7::fits(&text, ctx.limit), "a page measured to fit does not: {text:?}");
+    Step::Show { text: if known_to_fit { text } else { fit(text, ctx.limit) }, end: false }
 }
 
 /// Formats a screen message with the session's variables as arguments (amounts and dates as

@@ -108,7 +108,10 @@ pub fn step(ctx: Ctx<'_>, s: &mut Session, input: &str) -> Outcome {
                 if view.pages.get(usize::from(s.page) + 1).is_some() {
                     s.page += 1;
                     // The layout does not depend on the page, so reuse it.
-                    return Step::Show { text: fit(page_text(s, view, ctx.limit), ctx.limit), end: false }.into();
+                    let known_to_fit = view.page_fits(usize::from(s.page));
+                    let text = page_text(s, view, ctx.limit);
+                    return Step::Show { text: if known_to_fit { text } else { fit(text, ctx.limit) }, end: false }
+                        .into();
                 }
                 return render(ctx, s, Some("njia-invalid-choice")).into();
             }

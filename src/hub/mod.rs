@@ -427,7 +427,7 @@ impl Hub {
             }
         };
         // Uses not written yet are the most recent.
-        let mut codes = self.config.uses.recent(hop.msisdn, &menu.id, since);
+        let mut codes = self.config.uses.recent(hop.msisdn, &menu.id, since, wanted as usize);
         for c in stored {
             if !codes.contains(&c) {
                 codes.push(c);

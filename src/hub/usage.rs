@@ -91,24 +91,13 @@ impl Pending {
         }
     }
 
-    /// The number's services of `menu` used at or after `since` and not written yet, the most
-    /// recent first.
-    pub fn recent(&self, msisdn: Msisdn, menu: &str, since: i64) -> Vec<u32> {
+    /// The number's `limit` most recent services of `menu` used at or after `since` and not
+    /// written yet, the most recent first.
+    pub fn recent(&self, msisdn: Msisdn, menu: &str, since: i64, limit: usize) -> Vec<u32> {
         let Ok(p) = self.0.lock() else { return Vec::new() };
         let Some(uses) = p.by_number.get(&msisdn.as_u64()) else { return Vec::new() };
-        let mut out: Vec<u32> = Vec::new();
-        let mut found: Vec<(i64, u32)> = uses
-            .iter()
-            .filter(|u| u.remember && u.menu == menu && u.at_ms >= since)
-            .map(|u| (u.at_ms, u.code))
-            .collect();
-        found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        for (_, code) in found {
-            if !out.contains(&code) {
-                out.push(code);
-            }
-        }
-        out
+        let found = uses.iter().filter(|u| u.remember && u.at_ms >= since && u.menu == menu).map(|u| (u.at_ms, u.code));
+        crate::store::most_recent(found, limit)
     }
 
     fn take(&self) -> Vec<ServiceUse> {

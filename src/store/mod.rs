@@ -694,6 +694,32 @@ pub fn now_ms() -> i64 {
     crate::clock::system_now_ms()
 }
 
+/// The codes of the `limit` most recent uses among `uses` (`(used at, code)`), the most recent
+/// first and then by code, each code once: what `recent_services` answers. Kept by insertion
+/// into at most `limit` places instead of sorting every use, because a dial asks it of a
+/// number's every remembered use and wants only the first few.
+pub fn most_recent(uses: impl IntoIterator<Item = (i64, u32)>, limit: usize) -> Vec<u32> {
+    let before = |a: &(i64, u32), b: &(i64, u32)| a.0 > b.0 || (a.0 == b.0 && a.1 < b.1);
+    let mut top: Vec<(i64, u32)> = Vec::with_capacity(limit.min(16));
+    for used in uses {
+        // Not before the last of a full list: neither a new code nor a later use of one listed.
+        if top.len() == limit && top.last().is_none_or(|last| !before(&used, last)) {
+            continue;
+        }
+        if let Some(i) = top.iter().position(|t| t.1 == used.1) {
+            // The same code again: only a later use moves it up.
+            if !before(&used, &top[i]) {
+                continue;
+            }
+            top.remove(i);
+        }
+        let at = top.iter().position(|t| before(&used, t)).unwrap_or(top.len());
+        top.insert(at, used);
+        top.truncate(limit);
+    }
+    top.into_iter().map(|(_, code)| code).collect()
+}
+
 /// A new request's reference, drawn from the thread's random generator (seeded from the
 /// system's entropy), so references cannot be guessed from one another.
 pub(crate) fn new_reference() -> Reference {
@@ -712,4 +738,37 @@ pub(crate) fn fields_from_json(json: &str) -> Vec<(String, String)> {
     serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json)
         .map(|m| m.into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned())).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::most_recent;
+
+    /// `most_recent` against the plain answer (sort everything, keep each code's first), over
+    /// cases with repeated codes, ties in time and limits below, at and above the count.
+    #[test]
+    fn most_recent_is_the_sorted_answer() {
+        let cases: &[&[(i64, u32)]] = &[
+            &[],
+            &[(5, 1)],
+            &[(1, 10), (3, 20), (2, 30)],
+            &[(1, 10), (9, 10), (3, 20), (9, 5), (9, 7), (4, 7)],
+            &[(2, 3), (2, 1), (2, 2), (1, 1), (7, 3)],
+            &[(4, 8), (4, 8), (3, 8), (5, 9), (1, 2), (6, 2), (6, 1)],
+        ];
+        for uses in cases {
+            let mut sorted = uses.to_vec();
+            sorted.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let mut plain: Vec<u32> = Vec::new();
+            for (_, code) in sorted {
+                if !plain.contains(&code) {
+                    plain.push(code);
+                }
+            }
+            for limit in 0..=uses.len() + 1 {
+                let want: Vec<u32> = plain.iter().copied().take(limit).collect();
+                assert_eq!(most_recent(uses.iter().copied(), limit), want, "{uses:?} limit {limit}");
+            }
+        }
+    }
 }

@@ -54,11 +54,9 @@ impl RecentIndex {
     /// the index cannot say (a cache miss past [`RECENT_CACHE_MAX`]).
     fn recent(&self, msisdn: u64, menu: &str, since: i64, limit: u32) -> Option<Vec<u32>> {
         let Some(rows) = self.map.get(&msisdn) else { return self.complete.then(Vec::new) };
-        let mut found: Vec<(i64, u32)> =
-            rows.iter().filter(|(m, _, used)| &**m == menu && *used >= since).map(|(_, c, used)| (*used, *c)).collect();
         // As the query orders them: the most recent first, then by code.
-        found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        Some(found.into_iter().take(limit as usize).map(|(_, c)| c).collect())
+        let found = rows.iter().filter(|(m, _, used)| &**m == menu && *used >= since).map(|(_, c, used)| (*used, *c));
+        Some(crate::store::most_recent(found, limit as usize))
     }
 
     fn expire(&mut self, keep: &[(String, i64)]) {
