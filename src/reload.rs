@@ -237,24 +237,7 @@ pub fn mirror(target: &Live, source: &Live) {
     if versions(&old) == versions(&new) {
         return;
     }
-    let now = Instant::now();
-    let mut retired: Vec<Retired> = old
-        .menus
-        .menus
-        .iter()
-        .map(|m| Retired { menu: Arc::clone(m), catalog: Arc::clone(&old.catalog), since: now })
-        .collect();
-    retired.extend(old.retired.iter().filter(|r| now.duration_since(r.since) < RETIRED_TTL).cloned());
-    let hub = Hub {
-        menus: Arc::clone(&new.menus),
-        catalog: Arc::clone(&new.catalog),
-        sessions: Arc::clone(&old.sessions),
-        store: Arc::clone(&old.store),
-        lookups: Arc::clone(&old.lookups),
-        config: old.config.clone(),
-        limits: Arc::clone(&old.limits),
-        retired: retired.into(),
-    };
+    let hub = successor(&old, Arc::clone(&new.menus), Arc::clone(&new.catalog));
     target.hub.store(Arc::new(hub));
     target.sms_catalog.store(Arc::clone(&new.catalog));
     target.lookup_files.store(source.lookup_files.load());
@@ -288,29 +271,8 @@ fn missing_menus(live: &Live, channels: &Channels, loaded: &Loaded) -> Option<Pr
 }
 
 fn swap(live: &Live, loaded: Loaded, served: MenuSet<Served>) -> Outcome {
-    let old = live.hub();
-    let now = Instant::now();
-    // The menus being replaced, with the catalog they were checked with, plus those retired
-    // before and still young enough to have sessions.
-    let mut retired: Vec<Retired> = old
-        .menus
-        .menus
-        .iter()
-        .filter(|m| loaded.menus.by_id(&m.id).is_none_or(|n| n.version != m.version))
-        .map(|m| Retired { menu: Arc::clone(m), catalog: Arc::clone(&old.catalog), since: now })
-        .collect();
-    retired.extend(old.retired.iter().filter(|r| now.duration_since(r.since) < RETIRED_TTL).cloned());
     let menus: Vec<(String, u64)> = loaded.menus.menus.iter().map(|m| (m.id.clone(), m.version)).collect();
-    let hub = Hub {
-        menus: Arc::new(served),
-        catalog: Arc::clone(&loaded.catalog),
-        sessions: Arc::clone(&old.sessions),
-        store: Arc::clone(&old.store),
-        lookups: Arc::clone(&old.lookups),
-        config: old.config.clone(),
-        limits: Arc::clone(&old.limits),
-        retired: retired.into(),
-    };
+    let hub = successor(&live.hub(), Arc::new(served), Arc::clone(&loaded.catalog));
     live.hub.store(Arc::new(hub));
     if let Some(agencies) = &live.agencies {
         agencies.service_agency.store(Arc::new(service_agencies(&loaded.menus)));
@@ -319,6 +281,31 @@ fn swap(live: &Live, loaded: Loaded, served: MenuSet<Served>) -> Outcome {
     live.lookup_files.store(loaded.lookups);
     live.senders.store(Arc::new(menu_senders(&loaded.menus)));
     Outcome::Reloaded { menus, warnings: loaded.warnings }
+}
+
+/// The hub that serves `menus` with `catalog` after `old`: `old`'s sessions, store, lookups,
+/// settings and limits, and the menus it served that `menus` replaces (a new version, or
+/// gone) retired beside those retired before and still young enough to have sessions.
+fn successor(old: &Hub, menus: Arc<MenuSet<Served>>, catalog: Arc<Catalog>) -> Hub {
+    let now = Instant::now();
+    let mut retired: Vec<Retired> = old
+        .menus
+        .menus
+        .iter()
+        .filter(|m| menus.by_id(&m.id).is_none_or(|n| n.version != m.version))
+        .map(|m| Retired { menu: Arc::clone(m), catalog: Arc::clone(&old.catalog), since: now })
+        .collect();
+    retired.extend(old.retired.iter().filter(|r| now.duration_since(r.since) < RETIRED_TTL).cloned());
+    Hub {
+        menus,
+        catalog,
+        sessions: Arc::clone(&old.sessions),
+        store: Arc::clone(&old.store),
+        lookups: Arc::clone(&old.lookups),
+        config: old.config.clone(),
+        limits: Arc::clone(&old.limits),
+        retired: retired.into(),
+    }
 }
 
 /// Shared so the dispatcher writes receipts with the locales in service.

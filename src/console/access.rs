@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -54,6 +54,40 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         let peer =
             parts.extensions.get::<ConnectInfo<IpAddr>>().map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0);
         Ok(Caller { peer, headers: parts.headers.clone() })
+    }
+}
+
+/// A page request let in ([`Sessions::enter_get`]); refused or sent to the login page
+/// otherwise.
+pub struct Viewer(pub Entry);
+
+impl FromRequestParts<Arc<Console>> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, c: &Arc<Console>) -> Result<Viewer, Response> {
+        let Ok(caller) = Caller::from_request_parts(parts, c).await;
+        c.access.enter_get(c, &caller).map(Viewer).map_err(|r| *r)
+    }
+}
+
+/// A form POST let in ([`Sessions::enter_post`]: its `Origin` and CSRF token checked), with
+/// its fields.
+pub struct Posted {
+    pub entry: Entry,
+    pub form: HashMap<String, String>,
+}
+
+impl FromRequest<Arc<Console>> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, c: &Arc<Console>) -> Result<Posted, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Ok(caller) = Caller::from_request_parts(&mut parts, c).await;
+        let req = Request::from_parts(parts, body);
+        let axum::Form(form) =
+            axum::Form::<HashMap<String, String>>::from_request(req, c).await.map_err(IntoResponse::into_response)?;
+        let entry = c.access.enter_post(c, &caller, form.get("csrf").map(String::as_str)).map_err(|r| *r)?;
+        Ok(Posted { entry, form })
     }
 }
 
@@ -372,15 +406,7 @@ pub async fn login(
 }
 
 /// `POST /console/logout`: forgets the session and its cookie.
-pub async fn logout(
-    State(c): State<Arc<Console>>,
-    caller: Caller,
-    axum::Form(form): axum::Form<HashMap<String, String>>,
-) -> Response {
-    let entry = match c.access.enter_post(&c, &caller, form.get("csrf").map(String::as_str)) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
+pub async fn logout(State(c): State<Arc<Console>>, Posted { entry, .. }: Posted) -> Response {
     c.access.close(&entry.sid);
     let mut r =
         html::redirect(if has_credentials(c.state.admin.as_ref()) { "/console/login" } else { "/console" }, None);

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::Console;
-use super::access::Caller;
+use super::access::Viewer;
 use super::html::{self, esc};
 use crate::stats::Figures;
 
@@ -115,11 +115,11 @@ fn render(b: &mut String, f: &Figures) {
 }
 
 /// `GET /console/dropoff?days=N`.
-pub async fn page(State(c): State<Arc<Console>>, caller: Caller, Query(q): Query<HashMap<String, String>>) -> Response {
-    let entry = match c.access.enter_get(&c, &caller) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
+pub async fn page(
+    State(c): State<Arc<Console>>,
+    Viewer(entry): Viewer,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let days: i64 = q.get("days").and_then(|d| d.parse().ok()).unwrap_or(7).clamp(1, 366);
     let hub = c.state.hub();
     crate::hub::funnel::flush(&hub).await;

@@ -13,12 +13,17 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Console;
-use super::access::{Caller, Entry};
+use super::access::{Entry, Posted, Viewer};
 use super::html::{self, esc, url};
 use crate::clock::format_eat_ms;
 use crate::lifecycle::{JobState, RequestStatus};
 use crate::store::{JobRow, RequestRow, Store, StoreError};
 use crate::types::{Msisdn, Reference};
+
+/// The page for a store that did not answer.
+fn store_down(entry: &Entry, title: &str, e: &StoreError) -> Response {
+    html::problem(StatusCode::SERVICE_UNAVAILABLE, Some(entry), title, &format!("The store: {e}"))
+}
 
 /// How many requests a list shows at most.
 const LIST: u32 = 100;
@@ -71,13 +76,9 @@ fn filters(q: &HashMap<String, String>) -> (String, Option<RequestStatus>) {
 /// `GET /console/requests?q=&status=`.
 pub async fn search(
     State(c): State<Arc<Console>>,
-    caller: Caller,
+    Viewer(entry): Viewer,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let entry = match c.access.enter_get(&c, &caller) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
     let (text, status) = filters(&q);
     let search = search_of(&text);
     if let Search::Reference(r) = &search {
@@ -118,12 +119,7 @@ pub async fn search(
     let rows = match select(store.as_ref(), &search, status).await {
         Ok(r) => r,
         Err(e) => {
-            return html::problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(&entry),
-                "Helpdesk",
-                &format!("The store: {e}"),
-            );
+            return store_down(&entry, "Helpdesk", &e);
         }
     };
     let _ = write!(b, "<h2 id=\"results-heading\">{}</h2>", esc(&heading));
@@ -159,22 +155,17 @@ pub async fn search(
 }
 
 /// `GET /console/requests.csv?q=&status=`: the same list as a spreadsheet, numbers masked.
-pub async fn csv(State(c): State<Arc<Console>>, caller: Caller, Query(q): Query<HashMap<String, String>>) -> Response {
-    let entry = match c.access.enter_get(&c, &caller) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
+pub async fn csv(
+    State(c): State<Arc<Console>>,
+    Viewer(entry): Viewer,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let (text, status) = filters(&q);
     let store = c.state.hub().store.clone();
     let rows = match select(store.as_ref(), &search_of(&text), status).await {
         Ok(r) => r,
         Err(e) => {
-            return html::problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(&entry),
-                "Helpdesk",
-                &format!("The store: {e}"),
-            );
+            return store_down(&entry, "Helpdesk", &e);
         }
     };
     match to_csv(&rows) {
@@ -270,14 +261,10 @@ fn jobs_table(b: &mut String, jobs: &[JobRow], entry: &Entry, back: &str) {
 /// `GET /console/requests/{reference}`: the whole history, its jobs and its SMS.
 pub async fn show(
     State(c): State<Arc<Console>>,
-    caller: Caller,
+    Viewer(entry): Viewer,
     Path(params): Path<HashMap<String, String>>,
 ) -> Response {
     let reference = params.get("reference").cloned().unwrap_or_default();
-    let entry = match c.access.enter_get(&c, &caller) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
     let Some(r) = Reference::parse(&reference.to_ascii_uppercase()) else {
         return html::problem(
             StatusCode::NOT_FOUND,
@@ -305,7 +292,7 @@ pub async fn show(
             );
         }
         Err(e) => {
-            return html::problem(StatusCode::SERVICE_UNAVAILABLE, Some(&entry), "Request", &format!("The store: {e}"));
+            return store_down(&entry, "Request", &e);
         }
     };
     let mut b = String::new();
@@ -343,17 +330,17 @@ pub async fn show(
 }
 
 /// `GET /console/jobs?state=`: the hand-off's jobs, dead letters with a retry.
-pub async fn jobs(State(c): State<Arc<Console>>, caller: Caller, Query(q): Query<HashMap<String, String>>) -> Response {
-    let entry = match c.access.enter_get(&c, &caller) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
+pub async fn jobs(
+    State(c): State<Arc<Console>>,
+    Viewer(entry): Viewer,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let state = q.get("state").and_then(|s| JobState::parse(s));
     let store = c.state.hub().store.clone();
     let jobs = match store.jobs(state, None, LIST).await {
         Ok(j) => j,
         Err(e) => {
-            return html::problem(StatusCode::SERVICE_UNAVAILABLE, Some(&entry), "Jobs", &format!("The store: {e}"));
+            return store_down(&entry, "Jobs", &e);
         }
     };
     let mut b = String::from("<p>");
@@ -372,16 +359,11 @@ pub async fn jobs(State(c): State<Arc<Console>>, caller: Caller, Query(q): Query
 /// `POST /console/jobs/{id}/retry`: puts a dead job back in the queue, as `njia jobs retry`.
 pub async fn retry(
     State(c): State<Arc<Console>>,
-    caller: Caller,
     Path(params): Path<HashMap<String, String>>,
-    axum::Form(form): axum::Form<HashMap<String, String>>,
+    Posted { entry, form }: Posted,
 ) -> Response {
     let Some(id) = params.get("id").and_then(|i| i.parse::<i64>().ok()) else {
         return super::html::not_found().await;
-    };
-    let entry = match c.access.enter_post(&c, &caller, form.get("csrf").map(String::as_str)) {
-        Ok(e) => e,
-        Err(r) => return *r,
     };
     // Only a console path is a way back (never another site).
     let back = form
@@ -402,6 +384,6 @@ pub async fn retry(
         Ok(false) => {
             html::problem(StatusCode::CONFLICT, Some(&entry), "Retry", &format!("Job {id} is not a dead letter."))
         }
-        Err(e) => html::problem(StatusCode::SERVICE_UNAVAILABLE, Some(&entry), "Retry", &format!("The store: {e}")),
+        Err(e) => store_down(&entry, "Retry", &e),
     }
 }

@@ -16,7 +16,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Console;
-use super::access::{Caller, Entry};
+use super::access::{Entry, Viewer};
 
 /// Text made safe for HTML text and double- or single-quoted attribute values.
 pub struct Esc<'a>(&'a str);
@@ -170,11 +170,7 @@ pub fn problem(status: StatusCode, entry: Option<&Entry>, title: &str, why: &str
 }
 
 /// `GET /console`: what each section is for.
-pub async fn home(State(c): State<Arc<Console>>, caller: Caller) -> Response {
-    let entry = match c.access.enter_get(&c, &caller) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
+pub async fn home(State(c): State<Arc<Console>>, Viewer(entry): Viewer) -> Response {
     let hub = c.state.hub();
     let mut body = String::from(
         "<p>Everything an administrator needs to keep the menus right, on the server itself.</p><ul class=\"sections\">",

@@ -14,18 +14,18 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::Console;
-use super::access::Caller;
+use super::access::Viewer;
 use super::html::{self, esc, url};
 use crate::gsm7::{self, Encoding};
 use crate::i18n::Catalog;
 use crate::menu::Menu;
 
 /// `GET /console/map?source=&menu=&service=&screen=`.
-pub async fn page(State(c): State<Arc<Console>>, caller: Caller, Query(q): Query<HashMap<String, String>>) -> Response {
-    let entry = match c.access.enter_get(&c, &caller) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
+pub async fn page(
+    State(c): State<Arc<Console>>,
+    Viewer(entry): Viewer,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let draft = q.get("source").is_some_and(|s| s == "draft");
     let body = if draft {
         let (menus_dir, locales_dir) = (c.config.menus_dir.clone(), c.config.locales_dir.clone());

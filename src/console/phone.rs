@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::watch;
 
 use super::Console;
-use super::access::{Caller, Entry};
+use super::access::{Entry, Posted, Viewer};
 use super::html::{self, esc};
 use crate::config::Config;
 use crate::dial::{Dial, Phone, PhoneState, Shown, Transport};
@@ -177,11 +177,11 @@ async fn hop(sandbox: &Sandbox, sim: &mut Sim, typed: Option<String>) -> Result<
 
 /// `GET /console/phone`: the dial form, the phone's screen and keypad, the wire traffic of
 /// the last hop, the sandbox's request for a finished walk, and the transcript.
-pub async fn page(State(c): State<Arc<Console>>, caller: Caller, Query(q): Query<HashMap<String, String>>) -> Response {
-    let entry = match c.access.enter_get(&c, &caller) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
+pub async fn page(
+    State(c): State<Arc<Console>>,
+    Viewer(entry): Viewer,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let sim = c.access.sim(&entry.sid, |s| s.as_deref().cloned()).flatten();
     let body = render(&c, &entry, sim.as_ref(), &q).await;
     html::respond(StatusCode::OK, Some(&entry), html::page("Phone simulator", "/console/phone", Some(&entry), &body))
@@ -366,15 +366,7 @@ fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
 }
 
 /// `POST /console/phone/dial`: a new walk on the chosen sandbox.
-pub async fn dial(
-    State(c): State<Arc<Console>>,
-    caller: Caller,
-    axum::Form(form): axum::Form<HashMap<String, String>>,
-) -> Response {
-    let entry = match c.access.enter_post(&c, &caller, form.get("csrf").map(String::as_str)) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
+pub async fn dial(State(c): State<Arc<Console>>, Posted { entry, form }: Posted) -> Response {
     let bad = |why: String| html::problem(StatusCode::BAD_REQUEST, Some(&entry), "Phone simulator", &why);
     let typed_phone = field(&form, "phone");
     let Ok(msisdn) = Msisdn::parse(typed_phone) else {
@@ -438,15 +430,7 @@ pub async fn dial(
 }
 
 /// `POST /console/phone/send`: what the citizen types on the current screen.
-pub async fn send(
-    State(c): State<Arc<Console>>,
-    caller: Caller,
-    axum::Form(form): axum::Form<HashMap<String, String>>,
-) -> Response {
-    let entry = match c.access.enter_post(&c, &caller, form.get("csrf").map(String::as_str)) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
+pub async fn send(State(c): State<Arc<Console>>, Posted { entry, form }: Posted) -> Response {
     let Some(mut sim) = c.access.sim(&entry.sid, |s| s.as_deref().cloned()).flatten() else {
         return html::redirect("/console/phone", None);
     };
@@ -475,26 +459,14 @@ pub async fn send(
 }
 
 /// `POST /console/phone/hangup`: puts the phone down (the sandbox's session expires idle).
-pub async fn hangup(
-    State(c): State<Arc<Console>>,
-    caller: Caller,
-    axum::Form(form): axum::Form<HashMap<String, String>>,
-) -> Response {
-    let entry = match c.access.enter_post(&c, &caller, form.get("csrf").map(String::as_str)) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
+pub async fn hangup(State(c): State<Arc<Console>>, Posted { entry, .. }: Posted) -> Response {
     c.access.sim(&entry.sid, |s| *s = None);
     html::redirect("/console/phone", None)
 }
 
 /// `GET /console/phone/journey`: the walk as a journey file, as `njia dial --record` writes
 /// it, for `tests/journeys/`.
-pub async fn journey(State(c): State<Arc<Console>>, caller: Caller) -> Response {
-    let entry = match c.access.enter_get(&c, &caller) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
+pub async fn journey(State(c): State<Arc<Console>>, Viewer(entry): Viewer) -> Response {
     let Some(sim) = c.access.sim(&entry.sid, |s| s.as_deref().cloned()).flatten() else {
         return html::problem(
             StatusCode::NOT_FOUND,

@@ -4,7 +4,6 @@
 //! which does what SIGHUP does after a confirmation step, offered only while the check is
 //! clean (and refused by the server otherwise).
 
-use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::Console;
-use super::access::Caller;
+use super::access::{Posted, Viewer};
 use super::html::{self, esc};
 use crate::reload::{Outcome, Preview};
 
@@ -88,11 +87,7 @@ fn render(p: &Preview) -> String {
 }
 
 /// `GET /console/preview`.
-pub async fn page(State(c): State<Arc<Console>>, caller: Caller) -> Response {
-    let entry = match c.access.enter_get(&c, &caller) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
+pub async fn page(State(c): State<Arc<Console>>, Viewer(entry): Viewer) -> Response {
     let preview = crate::reload::preview(&c.state.live, &c.state.channels).await;
     let body = render(&preview);
     html::respond(
@@ -103,11 +98,7 @@ pub async fn page(State(c): State<Arc<Console>>, caller: Caller) -> Response {
 }
 
 /// `GET /console/reload`: the confirmation step.
-pub async fn confirm(State(c): State<Arc<Console>>, caller: Caller) -> Response {
-    let entry = match c.access.enter_get(&c, &caller) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
+pub async fn confirm(State(c): State<Arc<Console>>, Viewer(entry): Viewer) -> Response {
     let preview = crate::reload::preview(&c.state.live, &c.state.channels).await;
     let mut b = String::new();
     if preview.clean {
@@ -130,15 +121,7 @@ pub async fn confirm(State(c): State<Arc<Console>>, caller: Caller) -> Response 
 }
 
 /// `POST /console/reload`: refused unless confirmed and clean; then what SIGHUP does.
-pub async fn reload(
-    State(c): State<Arc<Console>>,
-    caller: Caller,
-    axum::Form(form): axum::Form<HashMap<String, String>>,
-) -> Response {
-    let entry = match c.access.enter_post(&c, &caller, form.get("csrf").map(String::as_str)) {
-        Ok(e) => e,
-        Err(r) => return *r,
-    };
+pub async fn reload(State(c): State<Arc<Console>>, Posted { entry, form }: Posted) -> Response {
     if form.get("confirm").map(String::as_str) != Some("yes") {
         return html::redirect("/console/reload", None);
     }
