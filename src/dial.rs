@@ -121,7 +121,40 @@ pub struct Phone<'a> {
     pub screens: usize,
 }
 
+/// Where a phone's session stands between hops, kept by a caller that walks one hop per
+/// request (the console's simulator) and given back to [`Phone::resume`].
+#[derive(Clone, Debug, Default)]
+pub struct PhoneState {
+    session_id: String,
+    inputs: Vec<String>,
+    secrets: Vec<String>,
+    screens: usize,
+}
+
 impl<'a> Phone<'a> {
+    /// This phone's session as it stands, to walk on later with [`Phone::resume`].
+    pub fn state(&self) -> PhoneState {
+        PhoneState {
+            session_id: self.session_id.clone(),
+            inputs: self.inputs.clone(),
+            secrets: self.secrets.clone(),
+            screens: self.screens,
+        }
+    }
+
+    /// The phone of a session saved with [`Phone::state`]: the same session id, what was
+    /// typed and how many screens were shown, so the next hop goes on where it stood.
+    pub fn resume(d: Dial<'a>, transport: Transport<'a>, state: PhoneState) -> Result<Phone<'a>, DialError> {
+        let mut phone = Phone::new(d, transport)?;
+        phone.key =
+            SessionKey::new(Arc::clone(&phone.key.channel), &state.session_id).map_err(std::io::Error::other)?;
+        phone.session_id = state.session_id;
+        phone.inputs = state.inputs;
+        phone.secrets = state.secrets;
+        phone.screens = state.screens;
+        Ok(phone)
+    }
+
     /// A new session: nothing typed yet.
     pub fn new(d: Dial<'a>, transport: Transport<'a>) -> Result<Phone<'a>, DialError> {
         // Unique per dial (a submit's idempotency key derives from it): the clock and a

@@ -80,7 +80,9 @@ fn select<'a>(m: &'a Menu, map: &Map, service: Option<u32>) -> Result<Drawn<'a>,
     Ok((nodes, edges))
 }
 
-fn kind_name(k: &Kind) -> &'static str {
+/// A screen's kind as drawn: menu, list, search, secret input, input, lookup, submit, end or
+/// language.
+pub fn kind_name(k: &Kind) -> &'static str {
     match k {
         Kind::Menu { list: Some(_), .. } => "list",
         Kind::Menu { .. } => "menu",
@@ -101,8 +103,16 @@ pub fn draw(m: &Menu, service: Option<u32>, format: Format) -> Result<String, Gr
     Ok(match format {
         Format::Dot => dot(m, &nodes, &edges),
         Format::Mermaid => mermaid(&nodes, &edges),
-        Format::Svg => svg(m, &nodes, &edges),
+        Format::Svg => svg(m, &nodes, &edges, None),
     })
+}
+
+/// Draws menu `m` (or one catalogue service's flow) as SVG whose every screen is a link to
+/// `href(screen name)`: the console's map, where a click (or Enter) opens the screen's texts.
+pub fn svg_linked(m: &Menu, service: Option<u32>, href: &dyn Fn(&str) -> String) -> Result<String, GraphError> {
+    let map = Map::of(m);
+    let (nodes, edges) = select(m, &map, service)?;
+    Ok(svg(m, &nodes, &edges, Some(href)))
 }
 
 fn dot(m: &Menu, nodes: &[Node<'_>], edges: &[(usize, usize)]) -> String {
@@ -220,7 +230,7 @@ const CHAR_W: f64 = 6.6;
 /// A self-contained SVG: screens in layers by their distance from the start (those it cannot
 /// reach in a last layer), each layer ordered by where its screens' first parents are, edges
 /// as curves with arrowheads. No layout engine: a menu is mostly a tree, which this draws well.
-fn svg(m: &Menu, nodes: &[Node<'_>], edges: &[(usize, usize)]) -> String {
+fn svg(m: &Menu, nodes: &[Node<'_>], edges: &[(usize, usize)], href: Option<&dyn Fn(&str) -> String>) -> String {
     let n = nodes.len();
     let mut children = vec![Vec::new(); n];
     for &(a, b) in edges {
@@ -314,6 +324,9 @@ fn svg(m: &Menu, nodes: &[Node<'_>], edges: &[(usize, usize)]) -> String {
             "lookup" => 2,
             _ => 6,
         };
+        if let Some(href) = href {
+            let _ = write!(out, "<a href=\"{}\">", xml(&href(node.name)));
+        }
         let _ = writeln!(
             out,
             "<g class=\"screen {}\" data-screen=\"{}\"><rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{NODE_H}\" rx=\"{rx}\" fill=\"{fill}\" stroke=\"#333\" stroke-width=\"{stroke_w}\"/>",
@@ -338,6 +351,9 @@ fn svg(m: &Menu, nodes: &[Node<'_>], edges: &[(usize, usize)]) -> String {
             y(i) + 31.0,
             xml(&status)
         );
+        if href.is_some() {
+            out.push_str("</a>\n");
+        }
     }
     out.push_str("</svg>\n");
     out

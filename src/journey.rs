@@ -504,6 +504,10 @@ pub fn sandboxed(config: &Config) -> std::io::Result<(Config, Scratch)> {
     let mut config = config.clone();
     config.sandbox = Some(true);
     config.daraja = None;
+    // The agencies' HTTP backends and the SMS API are the outside world too: in sandbox mode
+    // deliveries go to the simulated agency and SMS to the log only when none is configured.
+    config.backends.clear();
+    config.sms = crate::config::SmsSection::default();
     config.database_url = None;
     config.sessions = None;
     config.data_dir = scratch.0.clone();

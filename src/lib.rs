@@ -16,6 +16,8 @@
 //! - [`search`]: the catalogue's search index (folded words, prefixes, one typo, ranking).
 //! - [`money`], [`value`]: typed values (whole shillings, dates), parsed once where they enter.
 //! - [`dial`]: the terminal phone behind `njia dial`.
+//! - [`console`]: the administrators' console at `/console` (simulator, preview, map,
+//!   helpdesk, drop-off), mounted on the server from above it.
 //!
 //! Imports run one way, down this list roughly: nothing below [`server`] imports it, and no
 //! two modules import each other around a circle. The exact order is the table in
@@ -30,6 +32,7 @@ pub mod channel;
 pub mod check;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod diag;
 pub mod dial;
 pub mod engine;

@@ -77,6 +77,22 @@ enum Command {
         #[arg(long)]
         no_dispatcher: bool,
     },
+    /// Serve the administrators' console alone, on loopback, for editing menus on a laptop.
+    ///
+    /// Sandbox mode (simulated M-Pesa, agencies and SMS) on a scratch store deleted when it
+    /// stops; the channels answer too, so the menus can be dialled. Open the printed address in
+    /// a browser. `njia serve` serves the same console at /console beside the live channels.
+    Console {
+        /// Configuration file (TOML) for channels, limits and locales [default: none]. Its store,
+        /// [admin], [daraja], [sms] and [backends.*] are not used.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Loopback address to listen on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8385")]
+        listen: std::net::SocketAddr,
+        #[command(flatten)]
+        menus: MenuArgs,
+    },
     /// Check menus and locales; print every problem as file:line:column; exit 1 on any error.
     Check {
         #[command(flatten)]
@@ -460,6 +476,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
             rt.block_on(serve(config))
         }
+        Command::Console { config, listen, menus } => {
+            let mut config = Config::load(config.as_deref())?;
+            menus.apply(&mut config);
+            let (config, _scratch) = njia::console::local(&config, listen)?;
+            init_logging(config.log_format, "info");
+            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            rt.block_on(console(config))
+        }
         Command::Stats { menu, days, json, store, menus } => {
             let mut dirs = store.load()?;
             menus.apply(&mut dirs);
@@ -734,6 +758,24 @@ fn dial_language(lang: &str, locales_dir: &std::path::Path) -> anyhow::Result<Lo
     }
 }
 
+/// `njia console`: the server on a sandboxed configuration, on loopback, with the console.
+async fn console(config: Config) -> anyhow::Result<ExitCode> {
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "njia console: open http://{addr}/console (sandbox: nothing reaches M-Pesa, an agency or SMS; Ctrl-C stops)"
+    );
+    match njia::console::run(listener, &config, njia::server::shutdown_signal()).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(njia::server::RunError::Start(njia::server::StartError::Check(problems))) => {
+            eprintln!("njia console: the menus or locales have problems");
+            Ok(report(&problems, ""))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let app = match njia::server::build(&config).await {
         Ok(app) => app,
@@ -751,6 +793,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let channels: Vec<String> =
         app.state.channels.iter().map(|c| format!("{} ({}) at {}", c.name, c.dialect.name, c.path)).collect();
     tracing::info!(addr = %listener.local_addr()?, channels = %channels.join(", "), "njia listening");
+    let mut app = app;
+    njia::console::mount(&mut app, &config);
     njia::server::serve(listener, app, njia::server::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

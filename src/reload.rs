@@ -169,6 +169,14 @@ static RELOADING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Loads, checks and, when clean, swaps in the new menus and locales. `channels` are the ones
 /// served: a new set must still have every menu a channel names.
 pub async fn reload(live: &Live, channels: &Channels) -> Outcome {
+    let outcome = swap_in(live, channels).await;
+    report(&outcome);
+    outcome
+}
+
+/// What [`reload`] does, without counting or logging it: the console's sandbox takes up the
+/// draft on disk with it, which is no reload of the set in service.
+pub async fn swap_in(live: &Live, channels: &Channels) -> Outcome {
     let _one = RELOADING.lock().await;
     let source = live.source.clone();
     // Preparing the served form is CPU work too: it runs on the blocking pool with the check.
@@ -180,7 +188,7 @@ pub async fn reload(live: &Live, channels: &Channels) -> Outcome {
             "see the log",
         )]),
     };
-    let outcome = match loaded {
+    match loaded {
         Err(problems) => Outcome::Refused { problems },
         Ok((served, loaded)) => match missing_menus(live, channels, &loaded).or_else(|| undeliverable(live, &loaded)) {
             Some(problem) => Outcome::Refused { problems: vec![problem] },
@@ -191,8 +199,12 @@ pub async fn reload(live: &Live, channels: &Channels) -> Outcome {
                 swap(live, loaded, served)
             }
         },
-    };
-    match &outcome {
+    }
+}
+
+/// Counts and logs what a reload did.
+fn report(outcome: &Outcome) {
+    match outcome {
         Outcome::Reloaded { menus, warnings } => {
             crate::metrics::METRICS.reloads.inc("ok");
             // One line per menu: log collectors get plain fields, not an array in a string.
@@ -212,7 +224,24 @@ pub async fn reload(live: &Live, channels: &Channels) -> Outcome {
             );
         }
     }
-    outcome
+}
+
+/// Makes `target` serve what `source` serves (its menus, the catalog they were checked with,
+/// the lookup data), keeping `target`'s own sessions, store and settings; the menus replaced
+/// stay reachable for `target`'s live sessions, as after a reload. Nothing when both already
+/// serve the same versions. The console's simulator dials the version in service with it, on
+/// a sandbox of its own.
+pub fn mirror(target: &Live, source: &Live) {
+    let (old, new) = (target.hub(), source.hub());
+    let versions = |h: &Hub| h.menus.menus.iter().map(|m| (m.id.clone(), m.version)).collect::<Vec<_>>();
+    if versions(&old) == versions(&new) {
+        return;
+    }
+    let hub = successor(&old, Arc::clone(&new.menus), Arc::clone(&new.catalog));
+    target.hub.store(Arc::new(hub));
+    target.sms_catalog.store(Arc::clone(&new.catalog));
+    target.lookup_files.store(source.lookup_files.load());
+    target.senders.store(source.senders.load());
 }
 
 /// Outside sandbox mode, a new set whose services some backend cannot deliver is refused, as
@@ -242,29 +271,8 @@ fn missing_menus(live: &Live, channels: &Channels, loaded: &Loaded) -> Option<Pr
 }
 
 fn swap(live: &Live, loaded: Loaded, served: MenuSet<Served>) -> Outcome {
-    let old = live.hub();
-    let now = Instant::now();
-    // The menus being replaced, with the catalog they were checked with, plus those retired
-    // before and still young enough to have sessions.
-    let mut retired: Vec<Retired> = old
-        .menus
-        .menus
-        .iter()
-        .filter(|m| loaded.menus.by_id(&m.id).is_none_or(|n| n.version != m.version))
-        .map(|m| Retired { menu: Arc::clone(m), catalog: Arc::clone(&old.catalog), since: now })
-        .collect();
-    retired.extend(old.retired.iter().filter(|r| now.duration_since(r.since) < RETIRED_TTL).cloned());
     let menus: Vec<(String, u64)> = loaded.menus.menus.iter().map(|m| (m.id.clone(), m.version)).collect();
-    let hub = Hub {
-        menus: Arc::new(served),
-        catalog: Arc::clone(&loaded.catalog),
-        sessions: Arc::clone(&old.sessions),
-        store: Arc::clone(&old.store),
-        lookups: Arc::clone(&old.lookups),
-        config: old.config.clone(),
-        limits: Arc::clone(&old.limits),
-        retired: retired.into(),
-    };
+    let hub = successor(&live.hub(), Arc::new(served), Arc::clone(&loaded.catalog));
     live.hub.store(Arc::new(hub));
     if let Some(agencies) = &live.agencies {
         agencies.service_agency.store(Arc::new(service_agencies(&loaded.menus)));
@@ -273,6 +281,31 @@ fn swap(live: &Live, loaded: Loaded, served: MenuSet<Served>) -> Outcome {
     live.lookup_files.store(loaded.lookups);
     live.senders.store(Arc::new(menu_senders(&loaded.menus)));
     Outcome::Reloaded { menus, warnings: loaded.warnings }
+}
+
+/// The hub that serves `menus` with `catalog` after `old`: `old`'s sessions, store, lookups,
+/// settings and limits, and the menus it served that `menus` replaces (a new version, or
+/// gone) retired beside those retired before and still young enough to have sessions.
+fn successor(old: &Hub, menus: Arc<MenuSet<Served>>, catalog: Arc<Catalog>) -> Hub {
+    let now = Instant::now();
+    let mut retired: Vec<Retired> = old
+        .menus
+        .menus
+        .iter()
+        .filter(|m| menus.by_id(&m.id).is_none_or(|n| n.version != m.version))
+        .map(|m| Retired { menu: Arc::clone(m), catalog: Arc::clone(&old.catalog), since: now })
+        .collect();
+    retired.extend(old.retired.iter().filter(|r| now.duration_since(r.since) < RETIRED_TTL).cloned());
+    Hub {
+        menus,
+        catalog,
+        sessions: Arc::clone(&old.sessions),
+        store: Arc::clone(&old.store),
+        lookups: Arc::clone(&old.lookups),
+        config: old.config.clone(),
+        limits: Arc::clone(&old.limits),
+        retired: retired.into(),
+    }
 }
 
 /// Shared so the dispatcher writes receipts with the locales in service.

@@ -704,96 +704,11 @@ fn fits(
     problems: &mut Vec<Problem>,
 ) {
     let on = channel.map(|c| format!(" (channel {c})")).unwrap_or_default();
-    let widths = |v: &str| m.var_widths.get(v).copied().unwrap_or(UNKNOWN_WIDTH);
     for locale in catalog.locales() {
-        let worst = |id: &str| catalog.worst_case(locale, id, &widths).unwrap_or_default();
-        let nav = [
-            format!("{}. {}", m.nav.more, worst("njia-nav-more")),
-            format!("{}. {}", m.nav.back, worst("njia-nav-back")),
-            format!("{}. {}", m.nav.home, worst("njia-nav-home")),
-        ];
+        let nav = nav_lines(m, catalog, locale);
         for (i, s) in m.screens.iter().enumerate() {
-            let text = s.text.as_ref().map(|t| worst(&t.id)).unwrap_or_default();
-            // The widest error line this screen can carry on top.
-            let mut errors: Vec<String> = Vec::new();
-            // A lookup that fails, or finds nothing, returns here with its reason on top; so do
-            // the later lookups of a chain (lookup -> lookup) that starts here.
-            let mut chain: Vec<ScreenId> = edges[i].iter().copied().filter(|t| is_lookup(m, *t)).collect();
-            let mut seen = BTreeSet::new();
-            while let Some(t) = chain.pop() {
-                if !seen.insert(t) {
-                    continue;
-                }
-                if let Kind::Lookup(l) = &m.screen(t).kind {
-                    errors.push(worst("njia-lookup-failed"));
-                    errors.push(l.not_found.as_ref().map_or_else(|| worst("njia-lookup-not-found"), |n| worst(&n.id)));
-                    if is_lookup(m, l.next) {
-                        chain.push(l.next);
-                    }
-                }
-            }
-            let lines: Vec<String> = match &s.kind {
-                Kind::Menu { options, list } => {
-                    errors.push(worst("njia-invalid-choice"));
-                    // Listed items come first at run time, so with a list the fixed options
-                    // are numbered after as many items as a lookup may give.
-                    let first_fixed = if list.is_some() { MAX_LIST_ITEMS + 1 } else { 1 };
-                    let n = first_fixed + options.len();
-                    let mut longest = options
-                        .iter()
-                        .enumerate()
-                        .map(|(k, o)| format!("{}. {}", first_fixed + k, worst(&o.label.id)))
-                        .max_by_key(|l| gsm7::cost(l).units)
-                        .unwrap_or_default();
-                    if let Some(l) = list {
-                        let item = format!("{n}. {}", "X".repeat(widths(&l.var)));
-                        if gsm7::cost(&item).units > gsm7::cost(&longest).units {
-                            longest = item;
-                        }
-                    }
-                    std::iter::once(longest).chain(nav.iter().cloned()).collect()
-                }
-                Kind::Language { options, .. } => {
-                    errors.push(worst("njia-invalid-choice"));
-                    // Language screens are short lists; they must fit on one page, with Back
-                    // and Home when reached from a menu.
-                    let labels = options.iter().enumerate().map(|(k, o)| format!("{}. {}", k + 1, worst(&o.label.id)));
-                    labels.chain(nav[1..].iter().cloned()).collect()
-                }
-                Kind::Input(inp) => {
-                    errors.push(
-                        inp.validate.error.as_ref().map_or_else(|| worst("njia-invalid-input"), |e| worst(&e.id)),
-                    );
-                    if inp.navigation { nav[1..].to_vec() } else { Vec::new() }
-                }
-                Kind::End | Kind::Submit(_) | Kind::Lookup(_) => Vec::new(),
-            };
-            let error = errors.into_iter().max_by_key(|e| gsm7::cost(e).units).filter(|e| !e.is_empty());
-            let join = |top: &[&str]| {
-                let mut screen = String::new();
-                for part in top.iter().filter(|p| !p.is_empty()) {
-                    if !screen.is_empty() {
-                        screen.push('\n');
-                    }
-                    screen.push_str(part);
-                }
-                for l in &lines {
-                    screen.push('\n');
-                    screen.push_str(l);
-                }
-                screen
-            };
-            // A menu page whose error line would not fit shows the error in the title's place
-            // (the engine's `page_text`), so it must fit with either on top; other screens
-            // carry both. (A page the layout filled with a title shorter than the error shows
-            // no error at all, never more than the limit.)
-            let paged = matches!(s.kind, Kind::Menu { .. } | Kind::Language { .. });
+            let versions = worst_versions(m, catalog, locale, edges, &nav, i);
             // Each version against its own encoding's room; the one furthest over is reported.
-            let versions = match &error {
-                Some(e) if paged => vec![join(&[&text]), join(&[e])],
-                Some(e) => vec![join(&[e, &text])],
-                None => vec![join(&[&text])],
-            };
             let worst = versions
                 .iter()
                 .map(|v| {
@@ -820,6 +735,119 @@ fn fits(
             }
         }
     }
+}
+
+/// A screen's worst-case renderings in one locale, each variable at its maximum width: the
+/// text with the widest error line it can carry, or, on a paged screen, the text and the error
+/// in the title's place. `fits` holds each to the limit; the console's map shows them.
+fn worst_versions(
+    m: &Menu,
+    catalog: &Catalog,
+    locale: &Locale,
+    edges: &[Vec<ScreenId>],
+    nav: &[String; 3],
+    i: usize,
+) -> Vec<String> {
+    let widths = |v: &str| m.var_widths.get(v).copied().unwrap_or(UNKNOWN_WIDTH);
+    let worst = |id: &str| catalog.worst_case(locale, id, &widths).unwrap_or_default();
+    let s = &m.screens[i];
+    let text = s.text.as_ref().map(|t| worst(&t.id)).unwrap_or_default();
+    // The widest error line this screen can carry on top.
+    let mut errors: Vec<String> = Vec::new();
+    // A lookup that fails, or finds nothing, returns here with its reason on top; so do
+    // the later lookups of a chain (lookup -> lookup) that starts here.
+    let mut chain: Vec<ScreenId> = edges[i].iter().copied().filter(|t| is_lookup(m, *t)).collect();
+    let mut seen = BTreeSet::new();
+    while let Some(t) = chain.pop() {
+        if !seen.insert(t) {
+            continue;
+        }
+        if let Kind::Lookup(l) = &m.screen(t).kind {
+            errors.push(worst("njia-lookup-failed"));
+            errors.push(l.not_found.as_ref().map_or_else(|| worst("njia-lookup-not-found"), |n| worst(&n.id)));
+            if is_lookup(m, l.next) {
+                chain.push(l.next);
+            }
+        }
+    }
+    let lines: Vec<String> = match &s.kind {
+        Kind::Menu { options, list } => {
+            errors.push(worst("njia-invalid-choice"));
+            // Listed items come first at run time, so with a list the fixed options
+            // are numbered after as many items as a lookup may give.
+            let first_fixed = if list.is_some() { MAX_LIST_ITEMS + 1 } else { 1 };
+            let n = first_fixed + options.len();
+            let mut longest = options
+                .iter()
+                .enumerate()
+                .map(|(k, o)| format!("{}. {}", first_fixed + k, worst(&o.label.id)))
+                .max_by_key(|l| gsm7::cost(l).units)
+                .unwrap_or_default();
+            if let Some(l) = list {
+                let item = format!("{n}. {}", "X".repeat(widths(&l.var)));
+                if gsm7::cost(&item).units > gsm7::cost(&longest).units {
+                    longest = item;
+                }
+            }
+            std::iter::once(longest).chain(nav.iter().cloned()).collect()
+        }
+        Kind::Language { options, .. } => {
+            errors.push(worst("njia-invalid-choice"));
+            // Language screens are short lists; they must fit on one page, with Back
+            // and Home when reached from a menu.
+            let labels = options.iter().enumerate().map(|(k, o)| format!("{}. {}", k + 1, worst(&o.label.id)));
+            labels.chain(nav[1..].iter().cloned()).collect()
+        }
+        Kind::Input(inp) => {
+            errors.push(inp.validate.error.as_ref().map_or_else(|| worst("njia-invalid-input"), |e| worst(&e.id)));
+            if inp.navigation { nav[1..].to_vec() } else { Vec::new() }
+        }
+        Kind::End | Kind::Submit(_) | Kind::Lookup(_) => Vec::new(),
+    };
+    let error = errors.into_iter().max_by_key(|e| gsm7::cost(e).units).filter(|e| !e.is_empty());
+    let join = |top: &[&str]| {
+        let mut screen = String::new();
+        for part in top.iter().filter(|p| !p.is_empty()) {
+            if !screen.is_empty() {
+                screen.push('\n');
+            }
+            screen.push_str(part);
+        }
+        for l in &lines {
+            screen.push('\n');
+            screen.push_str(l);
+        }
+        screen
+    };
+    // A menu page whose error line would not fit shows the error in the title's place
+    // (the engine's `page_text`), so it must fit with either on top; other screens
+    // carry both. (A page the layout filled with a title shorter than the error shows
+    // no error at all, never more than the limit.)
+    let paged = matches!(s.kind, Kind::Menu { .. } | Kind::Language { .. });
+    match &error {
+        Some(e) if paged => vec![join(&[&text]), join(&[e])],
+        Some(e) => vec![join(&[e, &text])],
+        None => vec![join(&[&text])],
+    }
+}
+
+/// The navigation lines of `m` in `locale`, at their widest: More, Back and Home.
+fn nav_lines(m: &Menu, catalog: &Catalog, locale: &Locale) -> [String; 3] {
+    let widths = |v: &str| m.var_widths.get(v).copied().unwrap_or(UNKNOWN_WIDTH);
+    let worst = |id: &str| catalog.worst_case(locale, id, &widths).unwrap_or_default();
+    [
+        format!("{}. {}", m.nav.more, worst("njia-nav-more")),
+        format!("{}. {}", m.nav.back, worst("njia-nav-back")),
+        format!("{}. {}", m.nav.home, worst("njia-nav-home")),
+    ]
+}
+
+/// Screen `screen`'s worst-case renderings in `locale` (see `worst_versions`), for the
+/// console's map.
+pub fn worst_case(m: &Menu, catalog: &Catalog, locale: &Locale, screen: ScreenId) -> Vec<String> {
+    let edges = edges(m);
+    let nav = nav_lines(m, catalog, locale);
+    worst_versions(m, catalog, locale, &edges, &nav, usize::from(screen.0))
 }
 
 fn is_lookup(m: &Menu, s: ScreenId) -> bool {

@@ -136,7 +136,11 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
         }
         let Some((ch, rest)) = self.state.channels.find(req.uri().path()) else {
             let router = self.router.clone();
-            return Box::pin(async move { router.oneshot(req.map(axum::body::Body::new)).await });
+            // What the router serves may judge the caller by address (the console answers
+            // loopback only without credentials): the peer rides along as axum's `ConnectInfo`.
+            let mut req = req.map(axum::body::Body::new);
+            req.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
+            return Box::pin(async move { router.oneshot(req).await });
         };
         if let Err(why) = ch.auth.check(req.headers(), self.peer) {
             self.state.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -105,6 +105,17 @@ pub struct App {
     pub dispatcher: Option<Arc<Dispatcher>>,
     pub wake: Arc<Notify>,
     pub sandbox: bool,
+    /// Routers served under a path prefix besides the server's own (the console), each at the
+    /// prefix itself and below it. A module above the server mounts itself here, so the server
+    /// never imports it.
+    pub mounts: Vec<(String, axum::Router)>,
+}
+
+impl App {
+    /// Serves `router` at `prefix` (`/console`) and every path below it.
+    pub fn mount(&mut self, prefix: &str, router: axum::Router) {
+        self.mounts.push((prefix.to_owned(), router));
+    }
 }
 
 /// What the code that starts a server chooses beyond the configuration file: nothing an
@@ -116,6 +127,9 @@ pub struct RunOptions {
     /// The durable store and the dispatcher keep the system's clock: jobs are due by the time
     /// the hub schedules them at, which a stopped clock would never reach.
     pub clock: Clock,
+    /// A sandbox built beside a live server in the same process (the console's simulator):
+    /// it registers no process-wide gauges, which stay the live server's.
+    pub beside_live: bool,
 }
 
 /// Loads menus and locales (refusing on any `njia check` error), opens the store (migrating
@@ -171,15 +185,17 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
              to the log; set `sandbox = false` with [daraja], [sms] and [backends.*] for production"
         );
     }
-    let sessions = sessions(config, &store, pool, &options.clock).await?;
+    let sessions = sessions(config, &store, pool, options).await?;
     // Search ranks equal matches by how often citizens used each service.
     crate::hub::usage::rank(&*store, &served, options.clock.now_ms()).await;
     let limits = Arc::new(crate::limit::RateLimits::new(&config.rate_limit));
     limits.spawn_pruner();
-    let tracked = Arc::downgrade(&limits);
-    crate::metrics::gauge("njia_rate_limit_phones", "Phone numbers the rate limiter tracks.", move || {
-        tracked.upgrade().map_or(0.0, |l| l.phones() as f64)
-    });
+    if !options.beside_live {
+        let tracked = Arc::downgrade(&limits);
+        crate::metrics::gauge("njia_rate_limit_phones", "Phone numbers the rate limiter tracks.", move || {
+            tracked.upgrade().map_or(0.0, |l| l.phones() as f64)
+        });
+    }
     let wake = Arc::new(Notify::new());
     let sms_catalog = Arc::new(Shared::new(Arc::clone(&catalog)));
     let senders = Arc::new(Shared::new(Arc::new(menu_senders(&menus))));
@@ -240,6 +256,7 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
         dispatcher,
         wake,
         sandbox,
+        mounts: Vec::new(),
     })
 }
 
@@ -303,8 +320,9 @@ async fn sessions(
     config: &Config,
     store: &Arc<dyn Store>,
     pool: Option<deadpool_postgres::Pool>,
-    clock: &Clock,
+    options: &RunOptions,
 ) -> Result<Arc<dyn SessionStore>, StartError> {
+    let clock = &options.clock;
     let backend = config.sessions_backend().map_err(|e| StartError::Config(e.to_string()))?;
     match (backend, pool) {
         (SessionsBackend::Postgres, Some(pool)) => {
@@ -321,10 +339,12 @@ async fn sessions(
             let (idle, window) = (config.session_idle(), config.resume_window());
             let sessions = MemorySessions::with_clock(idle, window, config.max_sessions, clock.clone());
             sessions.spawn_sweeper();
-            let live = Arc::downgrade(&sessions);
-            crate::metrics::gauge("njia_sessions_live", "Live USSD sessions held in memory.", move || {
-                live.upgrade().map_or(0.0, |s| s.len() as f64)
-            });
+            if !options.beside_live {
+                let live = Arc::downgrade(&sessions);
+                crate::metrics::gauge("njia_sessions_live", "Live USSD sessions held in memory.", move || {
+                    live.upgrade().map_or(0.0, |s| s.len() as f64)
+                });
+            }
             Ok(sessions)
         }
     }

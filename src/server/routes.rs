@@ -22,7 +22,15 @@ use super::{App, AppState};
 /// The router: the payment callbacks plus health. What it does not serve is answered with a
 /// reason in the body, like every 4xx.
 pub fn router(app: &App) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    // What a module above the server mounts (the console) answers its own paths whole: its
+    // own 404s and 405s, its own headers.
+    for (prefix, mounted) in &app.mounts {
+        router = router
+            .route_service(prefix, mounted.clone())
+            .route_service(&format!("{prefix}/{{*rest}}"), mounted.clone());
+    }
+    router
         .route(&format!("{CALLBACK_PATH}/{{token}}"), post(stk_callback))
         .route("/healthz", get(|| async { "ok" }))
         .method_not_allowed_fallback(|| async {

@@ -119,6 +119,20 @@ impl TestServer {
         TestServer::start_on_with(listener, config, options).await
     }
 
+    /// Starts `njia serve`'s whole server: the channels and the console at `/console`.
+    pub async fn start_console(config: Config) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            njia::console::run(listener, &config, async {
+                let _ = rx.await;
+            })
+            .await
+        });
+        TestServer::until_ready(addr, tx, task).await
+    }
+
     /// Starts on a listener bound beforehand, for a config that must know its own address
     /// (callback URLs).
     pub async fn start_on(listener: TcpListener, config: Config) -> TestServer {
@@ -134,8 +148,16 @@ impl TestServer {
             })
             .await
         });
-        // Ready once it answers: its menus are loaded and its store is open. A test that edits
-        // menu files right after starting must not race the server's own first load.
+        TestServer::until_ready(addr, tx, task).await
+    }
+
+    /// Ready once it answers: its menus are loaded and its store is open. A test that edits
+    /// menu files right after starting must not race the server's own first load.
+    async fn until_ready(
+        addr: SocketAddr,
+        tx: oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<Result<(), njia::server::RunError>>,
+    ) -> TestServer {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while try_request(addr, "GET", "/healthz", "text/plain", "").await.is_err()
             && !task.is_finished()

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 /// The rows, from the top down. Modules in one row do not import each other.
 const LAYERS: &[(&str, &[&str])] = &[
     ("the binary: the command line", &["main"]),
+    ("the administrators' console: mounted on the server from above, sandboxes from the journey runner", &["console"]),
     ("journey tests: the whole server in sandbox, walked as a telco would", &["journey"]),
     ("wiring and HTTP serving: builds everything, lends each part what it needs", &["server"]),
     ("what the server's serving uses: operations endpoints, reasoned hyper replies", &["ops", "autoreply"]),

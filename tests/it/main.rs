@@ -21,6 +21,7 @@ mod channel_auth;
 mod channels;
 mod check_rules;
 mod cli;
+mod console;
 mod daraja_client;
 mod dialects;
 mod doubles;

@@ -290,6 +290,15 @@ const COMMANDS: &[(&str, Cover)] = &[
         },
     ),
     (
+        "njia console --menus menus --locales locales",
+        Cover::Elsewhere {
+            file: "tests/it/console.rs",
+            runs: "args([\"console\", \"--listen\", \"127.0.0.1:0\"])",
+            how: "started on a loopback port with the shipped menus (the defaults the flags name), it prints its \
+                  address and serves the console there; an address beyond loopback is refused",
+        },
+    ),
+    (
         "njia schema menu",
         Cover::Elsewhere {
             file: "tests/it/graph.rs",

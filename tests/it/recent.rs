@@ -156,7 +156,7 @@ fn search_ties_rank_by_use() {
 async fn recent_services_are_remembered_per_number_and_expire() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new();
-    let options = || RunOptions { clock: clock.clone().into() };
+    let options = || RunOptions { clock: clock.clone().into(), ..RunOptions::default() };
     let server = TestServer::start_with(config(dir.path()), options()).await;
     let phone = "+254711600001";
     let new = at_walk(&server, "ATUid_rc1", phone, "*384#", &["", "1"]).await;

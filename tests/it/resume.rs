@@ -93,7 +93,7 @@ async fn past_the_window_the_dial_starts_afresh() {
     // The sessions' clock stands still until the test moves it past the window, so no real time
     // passes and no machine is too slow or too fast for it.
     let clock = ManualClock::new();
-    let options = RunOptions { clock: clock.clone().into() };
+    let options = RunOptions { clock: clock.clone().into(), ..RunOptions::default() };
     let server = TestServer::start_with(Config { resume_window_secs: 1, ..config(dir.path()) }, options).await;
     let phone = "+254711500004";
     let before = at_walk(&server, "ATUid_r4a", phone, "*384#", &["", "1", "1*1"]).await;

@@ -1,0 +1,418 @@
+//! Who may use the console, and the headers every console response carries.
+//!
+//! With `[admin]` header or basic credentials, a login form takes them (compared in constant
+//! time by the same rules `/admin/*` uses) and sets a random session cookie (`HttpOnly`,
+//! `SameSite=Strict`, `Path=/console`, `Secure` behind a trusted proxy that says the request
+//! came over HTTPS); sessions live in memory and expire when idle. Without credentials the
+//! console answers loopback callers only, each given a session on its first page. `[admin]`
+//! `allow` blocks apply in both cases. Every POST must carry the session's CSRF token (the
+//! `csrf` field or an `X-CSRF-Token` header) and, when it has an `Origin`, come from this host.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use subtle::ConstantTimeEq;
+
+use super::Console;
+use super::html::{self, esc};
+use super::phone::Sim;
+use crate::channel::auth::ChannelAuth;
+
+/// The session cookie's name.
+const COOKIE: &str = "njia_console";
+/// A session unused this long is forgotten: the next request logs in again.
+const IDLE: Duration = Duration::from_secs(30 * 60);
+/// Sessions kept at most; the least recently used goes first, so a flood of first visits
+/// cannot grow memory without bound.
+const MAX_SESSIONS: usize = 10_000;
+
+/// The Content-Security-Policy of every console response: scripts and styles only from the
+/// console's own files, no inline script or style, no framing, forms post only here.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                       connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The caller of a console request: the connection's address (which the server's dispatch
+/// lends as `ConnectInfo`) and the request's headers.
+pub struct Caller {
+    pub peer: IpAddr,
+    pub headers: HeaderMap,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Caller, Self::Rejection> {
+        // Without the address (a router served by something other than the server's
+        // dispatch) the caller counts as remote: refused unless credentials are configured.
+        let peer =
+            parts.extensions.get::<ConnectInfo<IpAddr>>().map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0);
+        Ok(Caller { peer, headers: parts.headers.clone() })
+    }
+}
+
+/// A page request let in ([`Sessions::enter_get`]); refused or sent to the login page
+/// otherwise.
+pub struct Viewer(pub Entry);
+
+impl FromRequestParts<Arc<Console>> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, c: &Arc<Console>) -> Result<Viewer, Response> {
+        let Ok(caller) = Caller::from_request_parts(parts, c).await;
+        c.access.enter_get(c, &caller).map(Viewer).map_err(|r| *r)
+    }
+}
+
+/// A form POST let in ([`Sessions::enter_post`]: its `Origin` and CSRF token checked), with
+/// its fields.
+pub struct Posted {
+    pub entry: Entry,
+    pub form: HashMap<String, String>,
+}
+
+impl FromRequest<Arc<Console>> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, c: &Arc<Console>) -> Result<Posted, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Ok(caller) = Caller::from_request_parts(&mut parts, c).await;
+        let req = Request::from_parts(parts, body);
+        let axum::Form(form) =
+            axum::Form::<HashMap<String, String>>::from_request(req, c).await.map_err(IntoResponse::into_response)?;
+        let entry = c.access.enter_post(c, &caller, form.get("csrf").map(String::as_str)).map_err(|r| *r)?;
+        Ok(Posted { entry, form })
+    }
+}
+
+/// One console session.
+struct Session {
+    /// Logged in (always, when no credentials are configured).
+    signed_in: bool,
+    csrf: String,
+    seen: Instant,
+    /// The simulator's phone, if one is dialled.
+    sim: Option<Box<Sim>>,
+}
+
+/// The console's sessions, in memory.
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, Session>>,
+}
+
+/// A request let in: its session, its CSRF token, and the cookie to set when it opened one.
+pub struct Entry {
+    pub sid: String,
+    pub csrf: String,
+    /// Signed in with credentials (the page offers to log out).
+    pub signed_in: bool,
+    pub set_cookie: Option<HeaderValue>,
+}
+
+/// A random token: 256 bits, hex.
+fn token() -> String {
+    let (a, b): (u128, u128) = (rand::random(), rand::random());
+    format!("{a:032x}{b:032x}")
+}
+
+fn ct_eq(a: &str, b: &str) -> bool {
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// Whether `[admin]` has credentials a login can take.
+fn has_credentials(admin: Option<&ChannelAuth>) -> bool {
+    admin.is_some_and(|a| a.header.is_some() || a.basic.is_some())
+}
+
+/// A request the console does not let in, answered: boxed, as it travels up as an error.
+pub type Refused = Box<Response>;
+
+fn refused(status: StatusCode, why: &str) -> Refused {
+    Box::new((status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{why}\n")).into_response())
+}
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The session named by the request's cookie, if it is alive; touched.
+    fn current(&self, caller: &Caller) -> Option<(String, String, bool)> {
+        let sid = cookie(&caller.headers)?;
+        let mut map = self.lock();
+        let s = map.get_mut(&sid)?;
+        if s.seen.elapsed() > IDLE {
+            map.remove(&sid);
+            return None;
+        }
+        s.seen = Instant::now();
+        Some((sid, s.csrf.clone(), s.signed_in))
+    }
+
+    /// A new session, and the cookie that names it.
+    fn open(&self, signed_in: bool, secure: bool) -> Entry {
+        let (sid, csrf) = (token(), token());
+        let mut map = self.lock();
+        map.retain(|_, s| s.seen.elapsed() <= IDLE);
+        if map.len() >= MAX_SESSIONS
+            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.seen).map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
+        }
+        map.insert(sid.clone(), Session { signed_in, csrf: csrf.clone(), seen: Instant::now(), sim: None });
+        let flags = if secure { "; Secure" } else { "" };
+        let cookie =
+            HeaderValue::from_str(&format!("{COOKIE}={sid}; Path=/console; HttpOnly; SameSite=Strict{flags}")).ok();
+        Entry { sid, csrf, signed_in, set_cookie: cookie }
+    }
+
+    fn close(&self, sid: &str) {
+        self.lock().remove(sid);
+    }
+
+    /// Runs `f` on the session's simulator phone (None when the session is gone).
+    pub fn sim<R>(&self, sid: &str, f: impl FnOnce(&mut Option<Box<Sim>>) -> R) -> Option<R> {
+        self.lock().get_mut(sid).map(|s| f(&mut s.sim))
+    }
+
+    /// Lets a page request in, or answers it: refused by address, sent to the login page, or
+    /// (without credentials, from loopback) given a session of its own.
+    pub fn enter_get(&self, c: &Console, caller: &Caller) -> Result<Entry, Refused> {
+        address(c, caller)?;
+        let credentials = has_credentials(c.state.admin.as_ref());
+        match self.current(caller) {
+            Some((sid, csrf, signed_in)) if signed_in || !credentials => {
+                Ok(Entry { sid, csrf, signed_in: signed_in && credentials, set_cookie: None })
+            }
+            _ if credentials => Err(Box::new(html::redirect("/console/login", None))),
+            _ => Ok(self.open(true, secure(c, caller)).without_logout()),
+        }
+    }
+
+    /// Lets a state-changing request in: as a page, and only with this host's `Origin` (when
+    /// one is sent) and the session's CSRF token (`form_csrf`, or the `X-CSRF-Token` header).
+    pub fn enter_post(&self, c: &Console, caller: &Caller, form_csrf: Option<&str>) -> Result<Entry, Refused> {
+        address(c, caller)?;
+        same_origin(caller)?;
+        let credentials = has_credentials(c.state.admin.as_ref());
+        let Some((sid, csrf, signed_in)) = self.current(caller) else {
+            return Err(refused(StatusCode::FORBIDDEN, "forbidden: no console session; open the console page first"));
+        };
+        if credentials && !signed_in {
+            return Err(refused(StatusCode::FORBIDDEN, "forbidden: log in first"));
+        }
+        check_csrf(caller, form_csrf, &csrf)?;
+        Ok(Entry { sid, csrf, signed_in: signed_in && credentials, set_cookie: None })
+    }
+}
+
+impl Entry {
+    /// A loopback session has nobody to log out.
+    fn without_logout(self) -> Entry {
+        Entry { signed_in: false, ..self }
+    }
+}
+
+/// The session id in the request's `Cookie` headers.
+fn cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// `[admin]` `allow` blocks, and loopback only when there are no credentials.
+fn address(c: &Console, caller: &Caller) -> Result<(), Refused> {
+    let admin = c.state.admin.as_ref();
+    let client = admin.map_or(caller.peer, |a| a.client_ip(&caller.headers, caller.peer));
+    if let Some(a) = admin
+        && !a.allow.is_empty()
+        && !a.allow.iter().any(|block| block.contains(client))
+    {
+        tracing::warn!(client = %client, "console request refused by [admin] allow");
+        crate::metrics::METRICS.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(refused(StatusCode::FORBIDDEN, "forbidden: this address is not in [admin] allow"));
+    }
+    if !has_credentials(admin) && !client.is_loopback() {
+        tracing::warn!(client = %client, "console request from beyond loopback refused: no [admin] credentials");
+        crate::metrics::METRICS.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "forbidden: without [admin] credentials the console answers this machine only (loopback); configure \
+             [admin] header or basic credentials to open it from elsewhere",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the request came over TLS: a trusted proxy of `[admin]` says so.
+fn secure(c: &Console, caller: &Caller) -> bool {
+    let from_proxy = c.state.admin.as_ref().is_some_and(|a| a.trusted_proxies.iter().any(|p| p.contains(caller.peer)));
+    from_proxy
+        && caller
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+}
+
+/// A POST whose `Origin` names another site is refused (a browser always sends it on a
+/// cross-site POST).
+fn same_origin(caller: &Caller) -> Result<(), Refused> {
+    let Some(origin) = caller.headers.get(header::ORIGIN) else { return Ok(()) };
+    let host = caller.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let ok = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.strip_prefix("http://").or_else(|| o.strip_prefix("https://")))
+        .is_some_and(|o| !host.is_empty() && o.eq_ignore_ascii_case(host));
+    if ok {
+        Ok(())
+    } else {
+        tracing::warn!("console POST from another origin refused");
+        Err(refused(StatusCode::FORBIDDEN, "forbidden: this request came from another site (Origin)"))
+    }
+}
+
+fn check_csrf(caller: &Caller, form: Option<&str>, want: &str) -> Result<(), Refused> {
+    let given = form.or_else(|| caller.headers.get("x-csrf-token").and_then(|v| v.to_str().ok())).unwrap_or_default();
+    if !given.is_empty() && ct_eq(given, want) {
+        Ok(())
+    } else {
+        tracing::warn!("console POST without a valid CSRF token refused");
+        Err(refused(StatusCode::FORBIDDEN, "forbidden: missing or wrong CSRF token; reload the page and try again"))
+    }
+}
+
+/// The headers of every console response: CSP, no sniffing, no referrer, no framing, and no
+/// caching unless the response chose otherwise (the assets do).
+pub async fn headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
+/// `GET /console/login`: the form for the `[admin]` credentials. It opens a session that is
+/// not signed in yet, so the form carries a CSRF token too.
+pub async fn login_page(State(c): State<Arc<Console>>, caller: Caller) -> Response {
+    if let Err(r) = address(&c, &caller) {
+        return *r;
+    }
+    let admin = c.state.admin.as_ref();
+    if !has_credentials(admin) {
+        return html::redirect("/console", None);
+    }
+    let entry = match c.access.current(&caller) {
+        Some((_, _, true)) => return html::redirect("/console", None),
+        Some((sid, csrf, false)) => Entry { sid, csrf, signed_in: false, set_cookie: None },
+        None => c.access.open(false, secure(&c, &caller)),
+    };
+    html::respond(StatusCode::OK, Some(&entry), html::page("Log in", "", None, &login_form(admin, &entry, None)))
+}
+
+fn login_form(admin: Option<&ChannelAuth>, entry: &Entry, error: Option<&str>) -> String {
+    let mut body = String::new();
+    if let Some(e) = error {
+        body.push_str(&format!("<p class=\"error\" id=\"login-error\" role=\"alert\">{}</p>", esc(e)));
+    }
+    body.push_str("<form method=\"post\" action=\"/console/login\" class=\"stack\" id=\"login-form\">");
+    body.push_str(&html::csrf_field(entry));
+    if let Some((name, _)) = admin.and_then(|a| a.header.as_ref()) {
+        body.push_str(&format!(
+            "<label for=\"token\">Admin token (the <code>{}</code> secret)</label>\
+             <input type=\"password\" id=\"token\" name=\"token\" autocomplete=\"current-password\" required autofocus>",
+            esc(name.as_str())
+        ));
+    }
+    if admin.is_some_and(|a| a.basic.is_some()) {
+        body.push_str(
+            "<label for=\"user\">User</label><input type=\"text\" id=\"user\" name=\"user\" autocomplete=\"username\" required>\
+             <label for=\"password\">Password</label>\
+             <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>",
+        );
+    }
+    body.push_str("<button type=\"submit\" id=\"login-submit\">Log in</button></form>");
+    body
+}
+
+/// `POST /console/login`: checks the credentials with `[admin]`'s own rules (constant time)
+/// and, when they pass, replaces the pre-login session with a signed-in one (a new id, so a
+/// session fixed before the login is worth nothing after it).
+pub async fn login(
+    State(c): State<Arc<Console>>,
+    caller: Caller,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = address(&c, &caller).and_then(|()| same_origin(&caller)) {
+        return *r;
+    }
+    let Some(admin) = c.state.admin.as_ref().filter(|a| has_credentials(Some(a))) else {
+        return html::redirect("/console", None);
+    };
+    let Some((sid, csrf, _)) = c.access.current(&caller) else {
+        return *refused(StatusCode::FORBIDDEN, "forbidden: open the login page first (the console needs cookies)");
+    };
+    if let Err(r) = check_csrf(&caller, form.get("csrf").map(String::as_str), &csrf) {
+        return *r;
+    }
+    // The form's fields as the headers `[admin]` checks, so the console and `/admin/*` accept
+    // exactly the same credentials, compared the same constant-time way.
+    let mut given = HeaderMap::new();
+    if let Some((name, _)) = &admin.header
+        && let Ok(v) = HeaderValue::from_str(form.get("token").map_or("", String::as_str))
+    {
+        given.insert(name.clone(), v);
+    }
+    if admin.basic.is_some() {
+        let pair = format!(
+            "{}:{}",
+            form.get("user").map_or("", String::as_str),
+            form.get("password").map_or("", String::as_str)
+        );
+        let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+        if let Ok(v) = HeaderValue::from_str(&format!("Basic {encoded}")) {
+            given.insert(header::AUTHORIZATION, v);
+        }
+    }
+    let credentials_only = ChannelAuth { allow: Vec::new(), trusted_proxies: Vec::new(), ..admin.clone() };
+    if credentials_only.check(&given, caller.peer).is_err() {
+        crate::metrics::METRICS.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(client = %admin.client_ip(&caller.headers, caller.peer), "console login refused");
+        let entry = Entry { sid, csrf, signed_in: false, set_cookie: None };
+        let body = login_form(Some(admin), &entry, Some("Those credentials are not the [admin] ones."));
+        return html::respond(StatusCode::UNAUTHORIZED, Some(&entry), html::page("Log in", "", None, &body));
+    }
+    c.access.close(&sid);
+    let entry = c.access.open(true, secure(&c, &caller));
+    tracing::info!(client = %admin.client_ip(&caller.headers, caller.peer), "console login");
+    html::redirect("/console", Some(&entry))
+}
+
+/// `POST /console/logout`: forgets the session and its cookie.
+pub async fn logout(State(c): State<Arc<Console>>, Posted { entry, .. }: Posted) -> Response {
+    c.access.close(&entry.sid);
+    let mut r =
+        html::redirect(if has_credentials(c.state.admin.as_ref()) { "/console/login" } else { "/console" }, None);
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("njia_console=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    r
+}

@@ -1,0 +1,489 @@
+//! The phone simulator (`/console/phone`): a feature phone in the browser on the real engine.
+//!
+//! It never touches the live store or the outside world: every dial goes, over HTTP in the
+//! chosen channel's wire format, to a sandboxed server of its own (sandbox mode, a scratch
+//! store deleted with it, `journey::sandboxed`), started on loopback the first time it is
+//! needed. There are two: one serving the menus in service (kept to the live versions with
+//! `reload::mirror`), one serving the draft on disk (taken up with `reload::swap_in` on each
+//! dial, refused with its problems while it does not pass the check). Each hop is walked with
+//! `dial::Phone`, the terminal phone of `njia dial --dialect`, whose printed traffic is shown
+//! beside the screen; a walk is saved as a journey with the `--record` writer.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::watch;
+
+use super::Console;
+use super::access::{Entry, Posted, Viewer};
+use super::html::{self, esc};
+use crate::config::Config;
+use crate::dial::{Dial, Phone, PhoneState, Shown, Transport};
+use crate::gsm7::{self, Encoding};
+use crate::journey::Scratch;
+use crate::reload::Outcome;
+use crate::server::AppState;
+use crate::types::{Locale, Msisdn};
+
+/// A sandboxed server on loopback: its own store (scratch), sessions, simulated M-Pesa,
+/// agencies and SMS, and its dispatcher, so a payment goes all the way to its receipt.
+pub struct Sandbox {
+    state: Arc<AppState>,
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    _scratch: Scratch,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// The simulator's two sandboxes, each started when first dialled.
+#[derive(Default)]
+pub struct Sandboxes {
+    served: tokio::sync::Mutex<Option<Arc<Sandbox>>>,
+    draft: tokio::sync::Mutex<Option<Arc<Sandbox>>>,
+}
+
+async fn start(config: &Config) -> Result<Sandbox, Vec<String>> {
+    let one = |e: String| vec![e];
+    let (mut config, scratch) = crate::journey::sandboxed(config).map_err(|e| one(format!("scratch store: {e}")))?;
+    // The sandbox's own operations endpoints are never called; it needs no admin secret.
+    config.admin = None;
+    let options = crate::server::RunOptions { beside_live: true, ..Default::default() };
+    let app = match crate::server::build_with(&config, &options).await {
+        Ok(app) => app,
+        Err(crate::server::StartError::Check(problems)) => {
+            return Err(problems.iter().filter(|p| p.is_error()).map(ToString::to_string).collect());
+        }
+        Err(e) => return Err(one(format!("starting the sandbox: {e}"))),
+    };
+    let listener =
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| one(format!("sandbox listener: {e}")))?;
+    let addr = listener.local_addr().map_err(|e| one(format!("sandbox listener: {e}")))?;
+    let state = Arc::clone(&app.state);
+    let (stop, mut stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.changed().await;
+        };
+        if let Err(e) = crate::server::serve(listener, app, shutdown).await {
+            tracing::error!(error = %e, "the console's sandbox server failed");
+        }
+    });
+    Ok(Sandbox { state, addr, stop, _scratch: scratch })
+}
+
+impl Sandboxes {
+    fn slot(&self, draft: bool) -> &tokio::sync::Mutex<Option<Arc<Sandbox>>> {
+        if draft { &self.draft } else { &self.served }
+    }
+
+    /// The sandbox to dial, brought up to date: the draft on disk (its problems when it does
+    /// not pass), or the versions in service.
+    async fn fresh(&self, c: &Console, draft: bool) -> Result<Arc<Sandbox>, Vec<String>> {
+        let mut slot = self.slot(draft).lock().await;
+        let sandbox = match slot.as_ref() {
+            Some(s) => Arc::clone(s),
+            None => {
+                let s = Arc::new(start(&c.config).await?);
+                *slot = Some(Arc::clone(&s));
+                s
+            }
+        };
+        if draft {
+            if let Outcome::Refused { problems } =
+                crate::reload::swap_in(&sandbox.state.live, &sandbox.state.channels).await
+            {
+                return Err(problems.iter().map(ToString::to_string).collect());
+            }
+        } else {
+            crate::reload::mirror(&sandbox.state.live, &c.state.live);
+        }
+        Ok(sandbox)
+    }
+
+    /// The sandbox a dialled phone goes on walking (its menu version stays reachable there).
+    async fn current(&self, draft: bool) -> Option<Arc<Sandbox>> {
+        self.slot(draft).lock().await.clone()
+    }
+}
+
+/// A dialled phone, kept in the console session between hops.
+#[derive(Clone)]
+pub struct Sim {
+    draft: bool,
+    channel: String,
+    code: String,
+    msisdn: Msisdn,
+    /// The number as the administrator typed it.
+    typed_phone: String,
+    language: Option<Locale>,
+    limit: usize,
+    state: PhoneState,
+    hops: Vec<SimHop>,
+    started_ms: i64,
+    last_ms: i64,
+}
+
+#[derive(Clone)]
+struct SimHop {
+    shown: Shown,
+    /// The wire request and reply as `njia dial --dialect` prints them.
+    request: String,
+    reply: String,
+}
+
+impl Sim {
+    fn ended(&self) -> bool {
+        self.hops.last().is_some_and(|h| h.shown.screen.end)
+    }
+}
+
+/// Sends one hop and keeps its screen and traffic.
+async fn hop(sandbox: &Sandbox, sim: &mut Sim, typed: Option<String>) -> Result<(), String> {
+    let channel =
+        sandbox.state.channels.by_name(&sim.channel).cloned().ok_or_else(|| format!("no channel {}", sim.channel))?;
+    let hub = sandbox.state.hub();
+    let d = Dial { code: &sim.code, msisdn: sim.msisdn, limit: sim.limit, echo: false };
+    let transport = Transport::Wire { addr: sandbox.addr, channel: &channel };
+    let mut phone =
+        if sim.hops.is_empty() { Phone::new(d, transport) } else { Phone::resume(d, transport, sim.state.clone()) }
+            .map_err(|e| e.to_string())?;
+    let mut secret = false;
+    if let Some(t) = &typed {
+        secret = hub.expects_secret(&phone.key).await;
+        phone.typed(t.clone(), secret);
+    }
+    let mut traffic = Vec::new();
+    let screen = phone.hop(&hub, &mut traffic).await.map_err(|e| e.to_string())?;
+    let traffic = String::from_utf8_lossy(&traffic).into_owned();
+    let (request, reply) = match traffic.find("\n← ") {
+        Some(at) => (traffic[..at].to_owned(), traffic[at + 1..].trim_end().to_owned()),
+        None => (traffic.trim_end().to_owned(), String::new()),
+    };
+    sim.state = phone.state();
+    sim.last_ms = crate::store::now_ms();
+    sim.hops.push(SimHop { shown: Shown { sent: typed, secret, screen }, request, reply });
+    Ok(())
+}
+
+/// `GET /console/phone`: the dial form, the phone's screen and keypad, the wire traffic of
+/// the last hop, the sandbox's request for a finished walk, and the transcript.
+pub async fn page(
+    State(c): State<Arc<Console>>,
+    Viewer(entry): Viewer,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let sim = c.access.sim(&entry.sid, |s| s.as_deref().cloned()).flatten();
+    let body = render(&c, &entry, sim.as_ref(), &q).await;
+    html::respond(StatusCode::OK, Some(&entry), html::page("Phone simulator", "/console/phone", Some(&entry), &body))
+}
+
+/// Screen size against the limit, and the encoding.
+fn size(text: &str, limit: usize) -> (usize, usize, &'static str) {
+    let cost = gsm7::cost(text);
+    let enc = match cost.encoding {
+        Encoding::Gsm7 => "GSM-7",
+        Encoding::Ucs2 => "UCS-2",
+    };
+    (cost.units, gsm7::limit_for(cost.encoding, limit), enc)
+}
+
+async fn render(c: &Console, entry: &Entry, sim: Option<&Sim>, q: &HashMap<String, String>) -> String {
+    let mut b = String::new();
+    let draft = sim.map_or(q.get("source").is_some_and(|s| s == "draft"), |s| s.draft);
+    let channel = sim.map_or("africastalking", |s| s.channel.as_str());
+    let code = sim.map_or("*384#", |s| s.code.as_str());
+    let phone = sim.map_or("0712345678", |s| s.typed_phone.as_str());
+    let language = sim.and_then(|s| s.language.as_ref()).map_or("", Locale::as_str);
+    // The dial form.
+    let _ = write!(
+        b,
+        "<form method=\"post\" action=\"/console/phone/dial\" id=\"dial-form\" class=\"dial\">{}\
+         <div class=\"field\"><label for=\"source\">Menus</label><select id=\"source\" name=\"source\">\
+         <option value=\"served\"{}>in service</option><option value=\"draft\"{}>draft on disk</option></select></div>\
+         <div class=\"field\"><label for=\"channel\">Channel (screen limit)</label><select id=\"channel\" name=\"channel\">",
+        html::csrf_field(entry),
+        if draft { "" } else { " selected" },
+        if draft { " selected" } else { "" },
+    );
+    for ch in c.state.channels.iter().filter(|ch| ch.dialect.telco.is_some()) {
+        let _ = write!(
+            b,
+            "<option value=\"{}\"{}>{} ({}, {} characters)</option>",
+            esc(&ch.name),
+            if &*ch.name == channel { " selected" } else { "" },
+            esc(&ch.name),
+            esc(ch.dialect.name),
+            ch.limit
+        );
+    }
+    let _ = write!(
+        b,
+        "</select></div>\
+         <div class=\"field\"><label for=\"code\">Code dialled</label>\
+         <input id=\"code\" name=\"code\" value=\"{}\" required inputmode=\"tel\" autocomplete=\"off\"></div>\
+         <div class=\"field\"><label for=\"msisdn\">Phone number</label>\
+         <input id=\"msisdn\" name=\"phone\" value=\"{}\" required inputmode=\"tel\" autocomplete=\"off\"></div>\
+         <div class=\"field\"><label for=\"language\">Language</label><select id=\"language\" name=\"language\">\
+         <option value=\"\">as remembered (a new number is asked)</option>",
+        esc(code),
+        esc(phone)
+    );
+    let hub = c.state.hub();
+    for l in hub.catalog.locales() {
+        let _ = write!(
+            b,
+            "<option value=\"{}\"{}>{}</option>",
+            esc(l.as_str()),
+            if l.as_str() == language { " selected" } else { "" },
+            esc(l.as_str())
+        );
+    }
+    b.push_str("</select></div><button type=\"submit\" id=\"dial\">Dial</button></form>");
+    let Some(sim) = sim else {
+        b.push_str(
+            "<p class=\"hint\">The simulator runs on a sandbox: simulated M-Pesa, agencies and SMS, a scratch store. \
+             Nothing it does reaches the live store or the outside world.</p>",
+        );
+        return b;
+    };
+    let Some(last) = sim.hops.last() else { return b };
+    let screen = &last.shown.screen;
+    let (units, room, enc) = size(&screen.text, sim.limit);
+    let over = if units > room { " over" } else { "" };
+    let _ = write!(
+        b,
+        "<div class=\"simulator\"><section class=\"phone\" id=\"phone\" aria-label=\"Phone\">\
+         <p class=\"meta\" id=\"screen-meta\"><span id=\"screen-kind\">{}</span> · \
+         <span id=\"screen-size\" class=\"size{over}\">{units}/{room}</span> · <span id=\"screen-encoding\">{enc}</span>{}</p>\
+         <pre class=\"screen\" id=\"screen\" aria-live=\"polite\">{}</pre>",
+        if screen.end { "END" } else { "CON" },
+        if enc == "UCS-2" { " (a non-GSM character halves the room)" } else { "" },
+        esc(&screen.text)
+    );
+    if sim.ended() {
+        b.push_str("<p id=\"session-expiry\">The session has ended.</p>");
+    } else {
+        let idle_ms = i64::try_from(c.config.session_idle_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let _ = write!(
+            b,
+            "<form method=\"post\" action=\"/console/phone/send\" id=\"send-form\" data-enhance>{}\
+             <label for=\"phone-input\">Reply</label>\
+             <input id=\"phone-input\" name=\"input\" autocomplete=\"off\" autofocus>\
+             <div class=\"keypad\" id=\"keypad\" aria-hidden=\"true\">",
+            html::csrf_field(entry)
+        );
+        for k in ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"] {
+            let _ = write!(b, "<button type=\"button\" tabindex=\"-1\" data-key=\"{k}\">{k}</button>");
+        }
+        let _ = write!(
+            b,
+            "<button type=\"button\" tabindex=\"-1\" data-key=\"back\">⌫</button></div>\
+             <button type=\"submit\" id=\"send\">Send</button></form>\
+             <p id=\"session-expiry\">The session expires after {} s idle: at {}.</p>",
+            c.config.session_idle_secs,
+            esc(&crate::clock::format_eat_ms(sim.last_ms.saturating_add(idle_ms)))
+        );
+    }
+    let _ = write!(
+        b,
+        "<form method=\"post\" action=\"/console/phone/hangup\" class=\"inline\">{}\
+         <button type=\"submit\" id=\"hangup\">Hang up</button></form>\
+         <a id=\"save-journey\" href=\"/console/phone/journey\" download>Save as journey</a></section>",
+        html::csrf_field(entry)
+    );
+    let _ = write!(
+        b,
+        "<section class=\"wire\" id=\"wire\" aria-label=\"Wire traffic\"><h2>Wire traffic ({})</h2>\
+         <h3>Request</h3><pre id=\"wire-request\">{}</pre><h3>Reply</h3><pre id=\"wire-response\">{}</pre></section></div>",
+        esc(&sim.channel),
+        esc(&last.request),
+        esc(&last.reply)
+    );
+    if let Some(sandbox) = c.sandboxes.current(sim.draft).await {
+        sandbox_request(&mut b, &sandbox, sim).await;
+    }
+    b.push_str("<section id=\"transcript\"><h2>Transcript</h2><ol class=\"transcript\">");
+    for h in &sim.hops {
+        let (units, room, enc) = size(&h.shown.screen.text, sim.limit);
+        let sent = match (&h.shown.sent, h.shown.secret) {
+            (None, _) => format!("dial {}", sim.code),
+            (Some(s), true) => format!("> {}", "*".repeat(s.chars().count())),
+            (Some(s), false) => format!("> {s}"),
+        };
+        let _ = write!(
+            b,
+            "<li><p class=\"sent\">{}</p><p class=\"meta\">{} · {units}/{room} · {enc}</p><pre class=\"screen\">{}</pre>\
+             <details><summary>wire</summary><pre>{}</pre><pre>{}</pre></details></li>",
+            esc(&sent),
+            if h.shown.screen.end { "END" } else { "CON" },
+            esc(&h.shown.screen.text),
+            esc(&h.request),
+            esc(&h.reply)
+        );
+    }
+    b.push_str("</ol></section>");
+    b
+}
+
+/// The request a finished walk made in the sandbox, with its status and SMS, so the hand-off
+/// can be followed to the receipt.
+async fn sandbox_request(b: &mut String, sandbox: &Sandbox, sim: &Sim) {
+    let hub = sandbox.state.hub();
+    let Ok(rows) = hub.store.recent_requests(Some(sim.msisdn), 5).await else { return };
+    let Some(r) = rows.into_iter().find(|r| r.created_at_ms >= sim.started_ms) else { return };
+    let _ = write!(
+        b,
+        "<section id=\"sandbox-request\" data-status=\"{}\"><h2>In the sandbox</h2>\
+         <p>Request <code id=\"sandbox-reference\">{}</code> ({}): status <strong id=\"sandbox-status\">{}</strong>.</p>",
+        esc(&r.status),
+        esc(r.reference.as_str()),
+        esc(&r.service),
+        esc(&r.status)
+    );
+    if let Ok(sms) = hub.store.sms(Some(r.id), 10).await {
+        b.push_str("<ul id=\"sandbox-sms\">");
+        for s in sms.iter().rev() {
+            let _ =
+                write!(b, "<li>SMS to {}: {}</li>", esc(&s.record.msisdn.masked().to_string()), esc(&s.record.text));
+        }
+        b.push_str("</ul>");
+    }
+    b.push_str("</section>");
+}
+
+fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
+    form.get(name).map_or("", |s| s.trim())
+}
+
+/// `POST /console/phone/dial`: a new walk on the chosen sandbox.
+pub async fn dial(State(c): State<Arc<Console>>, Posted { entry, form }: Posted) -> Response {
+    let bad = |why: String| html::problem(StatusCode::BAD_REQUEST, Some(&entry), "Phone simulator", &why);
+    let typed_phone = field(&form, "phone");
+    let Ok(msisdn) = Msisdn::parse(typed_phone) else {
+        return bad(format!("{typed_phone:?} is not a phone number: give one like 0712345678 or +254712345678"));
+    };
+    let code = field(&form, "code");
+    if !crate::channel::is_dialled_code(code) {
+        return bad(format!("{code:?} is not a code as dialled: give one like *384# or *384*4021#"));
+    }
+    let draft = field(&form, "source") == "draft";
+    let sandbox = match c.sandboxes.fresh(&c, draft).await {
+        Ok(s) => s,
+        Err(problems) => {
+            let mut body = String::from(
+                "<p class=\"error\" id=\"error\" role=\"alert\">The draft on disk does not pass the check, so it cannot be \
+                 dialled:</p><ul id=\"problems\">",
+            );
+            for p in &problems {
+                let _ = write!(body, "<li class=\"problem\">{}</li>", esc(p));
+            }
+            body.push_str("</ul><p><a href=\"/console/preview\">See the preview</a></p>");
+            let page = html::page("Phone simulator", "/console/phone", Some(&entry), &body);
+            return html::respond(StatusCode::UNPROCESSABLE_ENTITY, Some(&entry), page);
+        }
+    };
+    let Some(channel) = sandbox.state.channels.by_name(field(&form, "channel")).filter(|ch| ch.dialect.telco.is_some())
+    else {
+        return bad(format!("no USSD channel {:?}", field(&form, "channel")));
+    };
+    let language = match field(&form, "language") {
+        "" => None,
+        l => match Locale::parse(l) {
+            Ok(l) if sandbox.state.hub().catalog.has_locale(&l) => Some(l),
+            _ => return bad(format!("no locale {l:?}")),
+        },
+    };
+    if let Some(l) = &language
+        && let Err(e) = sandbox.state.hub().store.set_language(msisdn, l.clone()).await
+    {
+        return bad(format!("the sandbox could not remember the language: {e}"));
+    }
+    let now = crate::store::now_ms();
+    let mut sim = Sim {
+        draft,
+        channel: channel.name.to_string(),
+        code: code.to_owned(),
+        msisdn,
+        typed_phone: typed_phone.to_owned(),
+        language,
+        limit: channel.limit,
+        state: PhoneState::default(),
+        hops: Vec::new(),
+        started_ms: now,
+        last_ms: now,
+    };
+    if let Err(e) = hop(&sandbox, &mut sim, None).await {
+        return bad(format!("the dial failed: {e}"));
+    }
+    c.access.sim(&entry.sid, |s| *s = Some(Box::new(sim)));
+    html::redirect("/console/phone", None)
+}
+
+/// `POST /console/phone/send`: what the citizen types on the current screen.
+pub async fn send(State(c): State<Arc<Console>>, Posted { entry, form }: Posted) -> Response {
+    let Some(mut sim) = c.access.sim(&entry.sid, |s| s.as_deref().cloned()).flatten() else {
+        return html::redirect("/console/phone", None);
+    };
+    if sim.ended() {
+        return html::redirect("/console/phone", None);
+    }
+    let Some(sandbox) = c.sandboxes.current(sim.draft).await else {
+        return html::problem(
+            StatusCode::CONFLICT,
+            Some(&entry),
+            "Phone simulator",
+            "The sandbox is gone: dial again.",
+        );
+    };
+    let input = form.get("input").map_or("", |s| s.trim_end_matches(['\r', '\n'])).to_owned();
+    if let Err(e) = hop(&sandbox, &mut sim, Some(input)).await {
+        return html::problem(
+            StatusCode::BAD_GATEWAY,
+            Some(&entry),
+            "Phone simulator",
+            &format!("The hop failed: {e}"),
+        );
+    }
+    c.access.sim(&entry.sid, |s| *s = Some(Box::new(sim)));
+    html::redirect("/console/phone", None)
+}
+
+/// `POST /console/phone/hangup`: puts the phone down (the sandbox's session expires idle).
+pub async fn hangup(State(c): State<Arc<Console>>, Posted { entry, .. }: Posted) -> Response {
+    c.access.sim(&entry.sid, |s| *s = None);
+    html::redirect("/console/phone", None)
+}
+
+/// `GET /console/phone/journey`: the walk as a journey file, as `njia dial --record` writes
+/// it, for `tests/journeys/`.
+pub async fn journey(State(c): State<Arc<Console>>, Viewer(entry): Viewer) -> Response {
+    let Some(sim) = c.access.sim(&entry.sid, |s| s.as_deref().cloned()).flatten() else {
+        return html::problem(
+            StatusCode::NOT_FOUND,
+            Some(&entry),
+            "Phone simulator",
+            "Dial first: there is no walk to save.",
+        );
+    };
+    let walked: Vec<Shown> = sim.hops.iter().map(|h| h.shown.clone()).collect();
+    let name = format!("{} {}", sim.code, sim.language.as_ref().map_or("", Locale::as_str));
+    let text = crate::journey::record(name.trim(), &sim.code, sim.language.as_ref(), Some(&sim.channel), &walked);
+    (
+        [
+            (header::CONTENT_TYPE, "application/toml; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"journey.toml\""),
+        ],
+        text,
+    )
+        .into_response()
+}
