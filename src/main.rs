@@ -180,6 +180,31 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
     },
+    /// Copy the embedded store (SQLite) into a new file, while the server runs.
+    ///
+    /// The copy is the database as of one commit, checked before it takes its name. With
+    /// PostgreSQL, back up the database with pg_dump or continuous archiving instead (README).
+    Backup {
+        /// The backup file to write; it must not exist.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Put a backup in place as the store of the data directory. Stop the server first.
+    ///
+    /// Checks the backup, then copies it in. A data directory that already holds a database is
+    /// refused unless --replace, which keeps that database beside it.
+    Restore {
+        /// The backup file, as `njia backup --to` wrote it.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Replace the database already in the data directory (moved aside, not deleted).
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Submitted requests: list them, or show one with its whole history.
     ///
     /// Reads the store serve writes (the same --config, --data-dir and DATABASE_URL); refuses,
@@ -509,6 +534,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
+        Command::Backup { to, store } => {
+            let config = sqlite_only(&store, "backup")?;
+            let copied = njia::store::sqlite::backup::backup(&config.data_dir, &to)?;
+            println!("backed up {copied}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { from, replace, store } => {
+            let config = sqlite_only(&store, "restore")?;
+            let now = njia::store::now_ms();
+            let copied = njia::store::sqlite::backup::restore(&from, &config.data_dir, replace, now)?;
+            println!("restored {copied}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Requests { command, store } => admin(store, |s| async move {
             match command {
                 RequestsCommand::List { status, limit, json } => {
@@ -801,6 +839,19 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
 
 /// Opens the store the configuration names, only if it exists (no administration command
 /// creates one), and runs one administration command on it.
+/// The configuration of a command that works on the embedded store's file only.
+fn sqlite_only(args: &StoreArgs, what: &str) -> anyhow::Result<Config> {
+    let config = args.load()?;
+    init_logging(config.log_format, "warn");
+    if config.database_url.is_some() {
+        anyhow::bail!(
+            "njia {what} copies the embedded SQLite store, and DATABASE_URL names PostgreSQL: use pg_dump / pg_restore \
+             or continuous archiving (see the README's \"Backup and restore\")"
+        );
+    }
+    Ok(config)
+}
+
 fn admin<F, Fut>(args: StoreArgs, f: F) -> anyhow::Result<ExitCode>
 where
     F: FnOnce(std::sync::Arc<dyn njia::store::Store>) -> Fut,

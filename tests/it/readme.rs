@@ -67,6 +67,40 @@ enum Cover {
 /// the README no longer has, fails `every_readme_command_is_in_the_table`.
 const COMMANDS: &[(&str, Cover)] = &[
     (
+        "njia backup --to /var/backups/njia/2026-12-05.njia --data-dir /var/lib/njia",
+        Cover::Elsewhere {
+            file: "tests/it/backup.rs",
+            runs: "[\"backup\", \"--to\"",
+            how: "with a temporary data directory for /var/lib/njia: while citizens pay on the real server, and \
+                  again after it stopped; refused on a missing store, an existing file, and with DATABASE_URL",
+        },
+    ),
+    (
+        "njia restore --from /var/backups/njia/2026-12-05.njia --data-dir /var/lib/njia --replace",
+        Cover::Elsewhere {
+            file: "tests/it/backup.rs",
+            runs: "[\"restore\", \"--from\", file.to_str().unwrap(), \"--replace\"]",
+            how: "into new data directories (every request acknowledged before the backup began is there; a quiet \
+                  backup restores to the same requests, jobs and SMS) and over one with --replace (kept aside)",
+        },
+    ),
+    (
+        "pg_dump --format=custom --file=njia-2026-12-05.dump \"$DATABASE_URL\"",
+        Cover::NotRun {
+            why: "not run in tests: PostgreSQL's own tool, documented as it documents itself; Njia adds nothing to it",
+            file: "README.md",
+            mentions: &["pg_dump", "pg_restore"],
+        },
+    ),
+    (
+        "pg_restore --clean --if-exists --dbname=\"$DATABASE_URL\" njia-2026-12-05.dump",
+        Cover::NotRun {
+            why: "not run in tests: PostgreSQL's own tool, documented as it documents itself; Njia adds nothing to it",
+            file: "README.md",
+            mentions: &["pg_restore", "--clean"],
+        },
+    ),
+    (
         "cargo run --release -- serve",
         Cover::Run {
             step: Step::ServeDefaults,

@@ -23,6 +23,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+pub mod backup;
 mod jobs;
 mod languages;
 mod misses;
