@@ -96,19 +96,24 @@ impl ChannelAuth {
     }
 
     /// The client's address: the peer, or, when the peer is a trusted proxy, the nearest
-    /// `X-Forwarded-For` entry that is not one.
+    /// `X-Forwarded-For` entry that is not one. Entries are read from the right, the end each
+    /// trusted proxy appended to; an entry that is not an address ends the walk at the proxy
+    /// before it, because what lies left of it was written by no one this server trusts.
     pub fn client_ip(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
-        if !self.trusted_proxies.iter().any(|p| p.contains(peer)) {
+        let trusted = |ip: IpAddr| self.trusted_proxies.iter().any(|p| p.contains(ip));
+        if !trusted(peer) {
             return peer;
         }
-        let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
-        forwarded
-            .iter()
-            .flat_map(|v| v.split(','))
-            .rev()
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .find(|ip| !self.trusted_proxies.iter().any(|p| p.contains(*ip)))
-            .unwrap_or(peer)
+        let forwarded = headers.get_all("x-forwarded-for").iter().map(|v| v.to_str().ok()).collect::<Vec<_>>();
+        let mut nearest = peer;
+        for entry in forwarded.iter().rev().flat_map(|v| v.unwrap_or("?").rsplit(',')) {
+            match entry.trim().parse::<IpAddr>() {
+                Ok(ip) if trusted(ip) => nearest = ip,
+                Ok(ip) => return ip,
+                Err(_) => return nearest,
+            }
+        }
+        nearest
     }
 
     pub fn check(&self, headers: &HeaderMap, peer: IpAddr) -> Result<(), Denied> {
@@ -250,6 +255,25 @@ mod tests {
         assert_eq!(auth.check(&h, ip("10.1.2.3")), Ok(()));
         // From an untrusted peer the header is ignored.
         assert_eq!(auth.check(&h, ip("41.90.1.1")), Err(Denied::Address));
+
+        // The walk from the right: trusted proxies are passed over, the first other address is
+        // the client; what is not an address ends the walk at the proxy before it, so an
+        // allowed address forged to the left of it never counts.
+        let table: &[(&[&str], &str)] = &[
+            (&["196.201.214.9, 10.0.0.7"], "196.201.214.9"),
+            (&["196.201.214.9", "10.0.0.7"], "196.201.214.9"),
+            (&["196.201.214.9, garbage"], "10.1.2.3"),
+            (&["196.201.214.9, garbage, 10.0.0.7"], "10.0.0.7"),
+            (&["196.201.214.9:4711"], "10.1.2.3"),
+            (&[], "10.1.2.3"),
+        ];
+        for (values, want) in table {
+            let mut h = HeaderMap::new();
+            for v in *values {
+                h.append("x-forwarded-for", v.parse().unwrap());
+            }
+            assert_eq!(auth.client_ip(&h, ip("10.1.2.3")), ip(want), "{values:?}");
+        }
 
         let basic = ChannelAuth { basic: Some(("at".into(), "pw".into())), ..ChannelAuth::default() };
         let mut h = HeaderMap::new();

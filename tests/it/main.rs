@@ -36,6 +36,7 @@ mod layers;
 mod logs;
 mod money;
 mod ops;
+mod package;
 mod readme;
 mod receipts;
 mod recent;

@@ -67,6 +67,24 @@ enum Cover {
 /// the README no longer has, fails `every_readme_command_is_in_the_table`.
 const COMMANDS: &[(&str, Cover)] = &[
     (
+        "deploy/debian/build.sh",
+        Cover::Elsewhere {
+            file: "deploy/debian/test.sh",
+            runs: "deb=$(deploy/debian/build.sh",
+            how: "run by .ci/run (as root): the package it builds is installed, started as the unit does, dialled, \
+                  reloaded and purged",
+        },
+    ),
+    (
+        "sudo dpkg -i target/debian/njia_0.1.0_amd64.deb",
+        Cover::Elsewhere {
+            file: "deploy/debian/test.sh",
+            runs: "dpkg -i \"$deb\"",
+            how: "run by .ci/run as root (no sudo there) on the package build.sh printed; the version is \
+                  Cargo.toml's (the_readme_names_the_package_of_this_version holds the README to it)",
+        },
+    ),
+    (
         "njia backup --to /var/backups/njia/2026-12-05.njia --data-dir /var/lib/njia",
         Cover::Elsewhere {
             file: "tests/it/backup.rs",
