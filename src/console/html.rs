@@ -109,7 +109,7 @@ pub fn page(title: &str, current: &str, entry: Option<&Entry>, body: &str) -> St
         out,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · Njia console</title>\
+         <title>{} · Njia console</title><link rel=\"icon\" href=\"data:,\">\
          <link rel=\"stylesheet\" href=\"/console/assets/{}\">\
          <script src=\"/console/assets/{}\" defer></script></head>\n<body>\
          <a class=\"skip\" href=\"#main\">Skip to content</a>\

@@ -277,7 +277,7 @@ async fn every_page_carries_the_headers_and_no_inline_script() {
         assert_eq!(p.status, if path == "/console/nowhere" { 404 } else { 200 }, "{path}: {}", p.body);
         assert_eq!(p.header("content-security-policy"), Some(CSP), "{path}");
         assert_eq!(p.header("x-content-type-options"), Some("nosniff"), "{path}");
-        assert_eq!(p.header("referrer-policy"), Some("no-referrer"), "{path}");
+        assert_eq!(p.header("referrer-policy"), Some("same-origin"), "{path}");
         assert_eq!(p.header("cache-control"), Some("no-store"), "{path}");
         assert_no_inline_script(path, &p.body);
         for prefix in ["href=\"/console/assets/", "src=\"/console/assets/"] {

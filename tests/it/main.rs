@@ -14,6 +14,7 @@
 mod common;
 
 mod africastalking;
+mod browser;
 mod catalogue;
 mod catalogue_cli;
 mod catalogue_scale;
