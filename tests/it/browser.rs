@@ -238,7 +238,8 @@ impl Tab {
     /// page and nothing below it.
     async fn fit(&self, width: u32, max_h: u32) {
         self.c.set_window_size(width, 900).await.expect("resized");
-        let h = self.script("return document.documentElement.scrollHeight;", vec![]).await;
+        // The body's own height: the document's is never less than the window.
+        let h = self.script("return Math.ceil(document.body.getBoundingClientRect().height);", vec![]).await;
         let h = u32::try_from(h.as_u64().unwrap_or(900)).unwrap_or(900).clamp(300, max_h);
         self.c.set_window_size(width, h).await.expect("resized");
         // What the page gets of the window (new headless keeps them equal; a headful one
@@ -254,6 +255,8 @@ impl Tab {
     async fn shot(&mut self, name: &str, width: u32, max_h: u32) {
         let Some(dir) = self.shots.clone() else { return };
         self.fit(width, max_h).await;
+        // From the top of the page, whatever the focus scrolled to.
+        self.script("window.scrollTo(0, 0);", vec![]).await;
         let png = self.c.screenshot().await.expect("a screenshot");
         std::fs::create_dir_all(&dir).expect("the screenshots folder");
         std::fs::write(dir.join(format!("{name}.png")), &png).expect("the screenshot is written");
@@ -624,6 +627,14 @@ async fn map_highlights_an_unreachable_screen(tab: &mut Tab, dir: &Path) {
     let fill = tab.find("#map g[data-screen='orphan'] rect").await.attr("fill").await.unwrap();
     assert_eq!(fill.as_deref(), Some("#f8c4c4"), "drawn in red");
     assert!(tab.text("#map g[data-screen='orphan']").await.contains("UNREACHABLE"));
+    let fits = tab
+        .script(
+            "const g = arguments[0]; const box = g.querySelector('rect').getBBox(); \
+             return Array.from(g.querySelectorAll('text')).every(t => t.getBBox().width <= box.width);",
+            vec![serde_json::to_value(&orphan).unwrap()],
+        )
+        .await;
+    assert_eq!(fits, json!(true), "the box holds its words");
     let home_fill = tab.find("#map g[data-screen='home'] rect").await.attr("fill").await.unwrap();
     assert_eq!(home_fill.as_deref(), Some("#ffffff"), "a reachable menu screen is not");
     tab.shot("map", DESKTOP, 1000).await;
