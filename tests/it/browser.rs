@@ -12,8 +12,9 @@
 //! hold no error: no Content-Security-Policy violation, no script error, no failed load.
 //!
 //! Chromium and ChromeDriver are required, never skipped: without them the test fails and
-//! says how to install them (`.ci/run` does). With `NJIA_SCREENSHOTS=DIR` it saves a PNG of
-//! each page under `DIR` (the README's pictures in `docs/console/`).
+//! says how to install them (`.ci/run` does). Every run takes a picture of each page (a PNG
+//! of the width asked, under 200 KB) into a scratch folder; `NJIA_SCREENSHOTS=DIR` keeps them
+//! under `DIR` instead (the README's pictures, `docs/console/`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -122,7 +123,9 @@ struct Tab {
     base: String,
     /// Every browser log line of level WARNING or worse seen so far, with the page it came on.
     trouble: Vec<String>,
-    shots: Option<PathBuf>,
+    /// Where the pictures go: `NJIA_SCREENSHOTS`, or a scratch folder (so every run takes and
+    /// checks them, and only the variable writes over the committed ones).
+    shots: PathBuf,
 }
 
 impl Tab {
@@ -251,15 +254,19 @@ impl Tab {
         }
     }
 
-    /// With `NJIA_SCREENSHOTS`, a PNG of the page at `width` under that folder.
+    /// A PNG of the page at `width` (at most `max_h` tall), checked: a PNG of that width,
+    /// small enough for the README (under 200 KB).
     async fn shot(&mut self, name: &str, width: u32, max_h: u32) {
-        let Some(dir) = self.shots.clone() else { return };
         self.fit(width, max_h).await;
         // From the top of the page, whatever the focus scrolled to.
         self.script("window.scrollTo(0, 0);", vec![]).await;
         let png = self.c.screenshot().await.expect("a screenshot");
-        std::fs::create_dir_all(&dir).expect("the screenshots folder");
-        std::fs::write(dir.join(format!("{name}.png")), &png).expect("the screenshot is written");
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 24, "{name}: a PNG");
+        let shown_w = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+        assert_eq!(shown_w, width, "{name}: the picture is as wide as the window");
+        assert!(png.len() < 200 * 1024, "{name}: {} bytes, over 200 KB", png.len());
+        std::fs::create_dir_all(&self.shots).expect("the screenshots folder");
+        std::fs::write(self.shots.join(format!("{name}.png")), &png).expect("the screenshot is written");
         self.c.set_window_size(DESKTOP, 900).await.expect("resized back");
     }
 }
@@ -309,10 +316,14 @@ async fn the_console_in_a_real_chromium() {
     let client = chromium(port, profile.path()).await;
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start_console(live_config(dir.path())).await;
-    let shots = std::env::var_os("NJIA_SCREENSHOTS").map(|d| {
-        let d = PathBuf::from(d);
-        if d.is_absolute() { d } else { repo().join(d) }
-    });
+    let scratch = tempfile::tempdir().unwrap();
+    let shots = std::env::var_os("NJIA_SCREENSHOTS").map_or_else(
+        || scratch.path().to_path_buf(),
+        |d| {
+            let d = PathBuf::from(d);
+            if d.is_absolute() { d } else { repo().join(d) }
+        },
+    );
     let tab = Tab { c: client.clone(), base: format!("http://{}", server.addr), trouble: Vec::new(), shots };
     // The scenarios run in a task of their own so that, whatever happens in them, the
     // browser is closed (and Chromium with it) before the failure is passed on.
@@ -382,7 +393,11 @@ async fn scenarios(mut tab: Tab, dir: &Path, addr: std::net::SocketAddr) {
     assert!(width <= inner, "nothing wider than a {PHONE} px screen: the page is {width} px wide in {inner}: {wide}");
     tab.shot("phone-390", PHONE, 1600).await;
 
-    assert!(tab.trouble.is_empty(), "the browser logged trouble (a CSP violation, a script error, a failed load):\n{}", tab.trouble.join("\n"));
+    assert!(
+        tab.trouble.is_empty(),
+        "the browser logged trouble (a CSP violation, a script error, a failed load):\n{}",
+        tab.trouble.join("\n")
+    );
 }
 
 /// The live server's channel, as Africa's Talking calls it.
@@ -486,7 +501,11 @@ async fn simulator_pays_land_rates(tab: &mut Tab) -> String {
 
     tab.type_into("#phone-input", "KAJIADO/1234").await;
     let confirm = send(tab, 3).await;
-    assert!(confirm.screen.starts_with("KAJIADO/1234, Wanjiku Kamau\nUshuru: KES 4,500\n1. Lipa kwa M-Pesa"), "{}", confirm.screen);
+    assert!(
+        confirm.screen.starts_with("KAJIADO/1234, Wanjiku Kamau\nUshuru: KES 4,500\n1. Lipa kwa M-Pesa"),
+        "{}",
+        confirm.screen
+    );
     assert_eq!(confirm.size, size_of(&confirm.screen, 160));
     assert!(confirm.request.contains("text=1*KAJIADO%2F1234"), "{}", confirm.request);
     assert!(confirm.reply.contains("CON KAJIADO/1234, Wanjiku Kamau"), "{}", confirm.reply);
@@ -587,7 +606,8 @@ async fn dead_letter_retried(tab: &mut Tab, reference: &str) {
     let state = tab.find(&format!("#job-{id}")).await.attr("data-state").await.unwrap().unwrap_or_default();
     assert!(["ready", "running", "dead"].contains(&state.as_str()), "{state}");
     // The agency is still down: the job is retried, fails and dies again, with a second failure counted.
-    tab.until_reloaded("the retried job's run", &format!("#job-{id}"), |t| t.contains("dead") && t.contains("Retry")).await;
+    tab.until_reloaded("the retried job's run", &format!("#job-{id}"), |t| t.contains("dead") && t.contains("Retry"))
+        .await;
 }
 
 /// (f) The drop-off page counts live sessions only (it reads the live store): the three
@@ -622,7 +642,11 @@ async fn map_highlights_an_unreachable_screen(tab: &mut Tab, dir: &Path) {
     tab.find("#map-menu").await.select_by_value("ecitizen").await.unwrap();
     tab.click("#draw").await;
     let orphan = tab.find("#map g[data-screen='orphan']").await;
-    tab.script("arguments[0].scrollIntoView({block: 'center', inline: 'center'});", vec![serde_json::to_value(&orphan).unwrap()]).await;
+    tab.script(
+        "arguments[0].scrollIntoView({block: 'center', inline: 'center'});",
+        vec![serde_json::to_value(&orphan).unwrap()],
+    )
+    .await;
     assert!(orphan.is_displayed().await.unwrap());
     let fill = tab.find("#map g[data-screen='orphan'] rect").await.attr("fill").await.unwrap();
     assert_eq!(fill.as_deref(), Some("#f8c4c4"), "drawn in red");
@@ -649,7 +673,8 @@ async fn map_highlights_an_unreachable_screen(tab: &mut Tab, dir: &Path) {
     // Each locale's worst case: the prompt, under the widest error line it can carry.
     for (locale, prompt) in [("sw", "Weka nambari ya kipande"), ("en", "Enter the land parcel number")] {
         let mut texts = Vec::new();
-        for pre in tab.c.find_all(Locator::Css(&format!("#screen-detail [data-locale='{locale}'] pre"))).await.unwrap() {
+        for pre in tab.c.find_all(Locator::Css(&format!("#screen-detail [data-locale='{locale}'] pre"))).await.unwrap()
+        {
             texts.push(pre.text().await.unwrap());
         }
         assert!(texts.iter().any(|t| t.contains(prompt)), "{locale}: {texts:?}");
