@@ -30,7 +30,7 @@ use njia::config::{AdminSection, BackendSection, Config, HeaderAuthSection};
 
 const TOKEN: &str = "br0wser-t0ken";
 /// The longest any wait here lasts: a page, a hop, the sandbox's hand-off, a dead letter.
-const PATIENCE: Duration = Duration::from_secs(20);
+const PATIENCE: Duration = Duration::from_secs(60);
 /// The desktop and phone widths the pages are looked at (and pictured) in.
 const DESKTOP: u32 = 1280;
 const PHONE: u32 = 390;
