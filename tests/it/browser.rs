@@ -24,9 +24,9 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 
-use crate::common::editable::{copy_dir, edit};
-use crate::common::{TestServer, at_hop, config, paid_walk, repo};
-use njia::config::{AdminSection, BackendSection, Config, HeaderAuthSection};
+use crate::common::editable::{config_on_copies, edit};
+use crate::common::{TestServer, at_hop, lands_down, paid_walk, repo};
+use njia::config::{AdminSection, Config, HeaderAuthSection};
 
 const TOKEN: &str = "br0wser-t0ken";
 /// The longest any wait here lasts: a page, a hop, the sandbox's hand-off, a dead letter.
@@ -199,21 +199,15 @@ impl Tab {
 
     /// Waits until `css` is on the page and its text satisfies `done`; the text.
     async fn until(&mut self, what: &str, css: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Ok(el) = self.c.find(Locator::Css(css)).await
-                && let Ok(t) = el.text().await
-                && done(&t)
-            {
-                return t;
-            }
-            assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}; the page: {}", self.source().await);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.wait_for(what, css, done, false).await
     }
 
     /// Reloads the page until `css`'s text satisfies `done` (what the server does behind).
     async fn until_reloaded(&mut self, what: &str, css: &str, done: impl Fn(&str) -> bool) -> String {
+        self.wait_for(what, css, done, true).await
+    }
+
+    async fn wait_for(&mut self, what: &str, css: &str, done: impl Fn(&str) -> bool, reload: bool) -> String {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Ok(el) = self.c.find(Locator::Css(css)).await
@@ -223,9 +217,11 @@ impl Tab {
                 return t;
             }
             assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}; the page: {}", self.source().await);
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            self.c.refresh().await.expect("reloaded");
-            self.log().await;
+            tokio::time::sleep(Duration::from_millis(if reload { 200 } else { 50 })).await;
+            if reload {
+                self.c.refresh().await.expect("reloaded");
+                self.log().await;
+            }
         }
     }
 
@@ -275,28 +271,13 @@ impl Tab {
 /// copies of the shipped menus and locales, a fast hand-off, and an agency that is down for
 /// land rates, so a live payment's delivery dies at its first failure.
 fn live_config(dir: &Path) -> Config {
-    copy_dir(&repo().join("menus"), &dir.join("menus"));
-    copy_dir(&repo().join("locales"), &dir.join("locales"));
-    let mut c = config(&dir.join("data"));
-    c.menus_dir = dir.join("menus");
-    c.locales_dir = dir.join("locales");
-    c.lookups_dir = None;
+    let mut c = config_on_copies(dir);
     c.admin = Some(AdminSection {
         header: Some(HeaderAuthSection { name: "X-Njia-Admin".into(), secret_env: "T_BROWSER_ADMIN".into() }),
         ..AdminSection::default()
     });
     c.secrets.insert("T_BROWSER_ADMIN".into(), TOKEN.into());
-    c.backends.insert(
-        "lands-down".into(),
-        BackendSection {
-            base_url: "http://127.0.0.1:1".into(),
-            secret_env: "T_BROWSER_LANDS".into(),
-            services: vec!["land-rates".into()],
-            agencies: Vec::new(),
-        },
-    );
-    c.secrets.insert("T_BROWSER_LANDS".into(), "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3".into());
-    c.dispatcher.max_failures = 1;
+    lands_down(&mut c);
     c.dispatcher.push_delay_ms = 0;
     c.dispatcher.sandbox_pin_delay_ms = 0;
     c

@@ -7,9 +7,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::editable::{copy_dir, edit};
-use crate::common::{TestServer, at_hop, config, exchange_with, form, njia, paid_walk, repo};
-use njia::config::{AdminSection, BackendSection, Config, HeaderAuthSection};
+use crate::common::editable::{config_on_copies, edit};
+use crate::common::{TestServer, at_hop, config, exchange_with, form, lands_down, njia, paid_walk, repo};
+use njia::config::{AdminSection, Config, HeaderAuthSection};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -380,13 +380,7 @@ async fn the_simulator_pays_land_rates_in_swahili_on_its_sandbox_and_the_live_st
 
 /// A server with the console on copies of the shipped menus and locales, which the test edits.
 async fn editable(dir: &Path) -> TestServer {
-    copy_dir(&repo().join("menus"), &dir.join("menus"));
-    copy_dir(&repo().join("locales"), &dir.join("locales"));
-    let mut c = config(&dir.join("data"));
-    c.menus_dir = dir.join("menus");
-    c.locales_dir = dir.join("locales");
-    c.lookups_dir = None;
-    TestServer::start_console(c).await
+    TestServer::start_console(config_on_copies(dir)).await
 }
 
 #[tokio::test]
@@ -577,18 +571,7 @@ async fn the_helpdesk_finds_the_simulators_requests_labelled_apart_from_the_live
 async fn a_dead_letter_is_retried_from_the_console() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = quick(config(dir.path()));
-    // The agency is down (nothing listens on port 1): the delivery dies at its first failure.
-    c.backends.insert(
-        "lands-deliveries".into(),
-        BackendSection {
-            base_url: "http://127.0.0.1:1".into(),
-            secret_env: "T_CONSOLE_LANDS".into(),
-            services: vec!["land-rates".into()],
-            agencies: Vec::new(),
-        },
-    );
-    c.secrets.insert("T_CONSOLE_LANDS".into(), "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3".into());
-    c.dispatcher.max_failures = 1;
+    lands_down(&mut c);
     let server = TestServer::start_console(c).await;
     let reference = pay(&server, "dl1", "+254711000777").await;
     let mut b = Browser::new(&server);
