@@ -270,8 +270,10 @@ fn svg(m: &Menu, nodes: &[Node<'_>], edges: &[(usize, usize)], href: Option<&dyn
         }
         *row = members;
     }
+    // As wide as the two lines drawn in the box: the name, and the kind with what is wrong
+    // (`end · UNREACHABLE` is longer than any line of the DOT label).
     let width_of = |i: usize| -> f64 {
-        let longest = label(&nodes[i]).lines().map(|l| l.chars().count()).max().unwrap_or(1);
+        let longest = nodes[i].name.chars().count().max(svg_status(&nodes[i]).chars().count()).max(1);
         (longest as f64 * CHAR_W + 16.0).max(60.0)
     };
     let mut x = vec![0f64; n];
@@ -337,12 +339,7 @@ fn svg(m: &Menu, nodes: &[Node<'_>], edges: &[(usize, usize)], href: Option<&dyn
             width_of(i)
         );
         let cx = x[i] + width_of(i) / 2.0;
-        let mut status = String::from(node.kind);
-        if node.unreachable {
-            status.push_str(" · UNREACHABLE");
-        } else if node.stuck {
-            status.push_str(" · NO WAY OUT");
-        }
+        let status = svg_status(node);
         let _ = writeln!(
             out,
             "<text x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-weight=\"bold\">{}</text><text x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#444\">{}</text></g>",
@@ -357,6 +354,17 @@ fn svg(m: &Menu, nodes: &[Node<'_>], edges: &[(usize, usize)], href: Option<&dyn
     }
     out.push_str("</svg>\n");
     out
+}
+
+/// The second line of a screen's box in the SVG: its kind, and what is wrong with it.
+fn svg_status(n: &Node<'_>) -> String {
+    let mut status = String::from(n.kind);
+    if n.unreachable {
+        status.push_str(" · UNREACHABLE");
+    } else if n.stuck {
+        status.push_str(" · NO WAY OUT");
+    }
+    status
 }
 
 fn xml(s: &str) -> String {

@@ -295,13 +295,19 @@ fn check_csrf(caller: &Caller, form: Option<&str>, want: &str) -> Result<(), Ref
     }
 }
 
-/// The headers of every console response: CSP, no sniffing, no referrer, no framing, and no
-/// caching unless the response chose otherwise (the assets do).
+/// The headers of every console response: CSP, no sniffing, no referrer beyond this site, no
+/// framing, and no caching unless the response chose otherwise (the assets do).
+///
+/// The referrer policy is `same-origin`, not `no-referrer`: under `no-referrer` a browser
+/// sends `Origin: null` on its own same-site form POSTs and `fetch`es (the Fetch standard's
+/// origin serialization), so the Origin check refused every form a real browser posted (the
+/// browser tests found it). `same-origin` still sends nothing to another site, and a
+/// cross-site POST still says `null` or its own origin, which the check refuses.
 pub async fn headers(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

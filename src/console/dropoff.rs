@@ -51,7 +51,7 @@ fn render(b: &mut String, f: &Figures) {
     let max = f.days.iter().map(|d| d.started).max().unwrap_or(0);
     b.push_str(
         "<h3>Per day</h3><div class=\"scroll\"><table class=\"days\"><thead><tr><th scope=\"col\">Day</th>\
-         <th scope=\"col\">Started</th><th scope=\"col\">Completed</th><th scope=\"col\"></th></tr></thead><tbody>",
+         <th scope=\"col\" class=\"n\">Started</th><th scope=\"col\" class=\"n\">Completed</th><th scope=\"col\"></th></tr></thead><tbody>",
     );
     for d in &f.days {
         let _ = write!(
@@ -69,8 +69,8 @@ fn render(b: &mut String, f: &Figures) {
     let max = f.screens.iter().map(|s| s.shown).max().unwrap_or(0);
     b.push_str(
         "<h3>Per screen</h3><div class=\"scroll\"><table class=\"screens\"><thead><tr><th scope=\"col\">Screen</th>\
-         <th scope=\"col\">Shown</th><th scope=\"col\">Left</th><th scope=\"col\">Ended</th><th scope=\"col\">Abandoned</th>\
-         <th scope=\"col\">Lookup failed</th><th scope=\"col\">Shown / abandoned</th></tr></thead><tbody>",
+         <th scope=\"col\" class=\"n\">Shown</th><th scope=\"col\" class=\"n\">Left</th><th scope=\"col\" class=\"n\">Ended</th><th scope=\"col\" class=\"n\">Abandoned</th>\
+         <th scope=\"col\" class=\"n\">Lookup failed</th><th scope=\"col\">Shown / abandoned</th></tr></thead><tbody>",
     );
     for s in &f.screens {
         let _ = write!(
@@ -92,8 +92,8 @@ fn render(b: &mut String, f: &Figures) {
     if !f.services.is_empty() {
         b.push_str(
             "<h3>Per service: first screen to completion</h3><div class=\"scroll\"><table class=\"services\"><thead><tr>\
-             <th scope=\"col\">Code</th><th scope=\"col\">Service</th><th scope=\"col\">Entered</th>\
-             <th scope=\"col\">Completed</th><th scope=\"col\">Conversion</th><th scope=\"col\"></th></tr></thead><tbody>",
+             <th scope=\"col\">Code</th><th scope=\"col\">Service</th><th scope=\"col\" class=\"n\">Entered</th>\
+             <th scope=\"col\" class=\"n\">Completed</th><th scope=\"col\" class=\"n\">Conversion</th><th scope=\"col\"></th></tr></thead><tbody>",
         );
         for s in &f.services {
             let _ = write!(

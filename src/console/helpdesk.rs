@@ -3,6 +3,12 @@
 //! masked, only the search the agent typed is echoed as typed), its whole history as `njia
 //! requests show` prints it (`admin::request_show`), its jobs with a retry for a dead letter
 //! (the store's `retry_job`, as `njia jobs retry`), its SMS, and a CSV export of a list.
+//!
+//! Requests made in the phone simulator live in its sandboxes' scratch stores, never in the
+//! live one; a search reads those too and lists them apart, labelled "simulator (sandbox)",
+//! so an administrator who just walked a flow finds its request the way they would a
+//! citizen's. Sandbox requests are read only here (no retry: the sandbox runs its own
+//! hand-off), and the CSV export holds live requests only.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -17,7 +23,7 @@ use super::access::{Entry, Posted, Viewer};
 use super::html::{self, esc, url};
 use crate::clock::format_eat_ms;
 use crate::lifecycle::{JobState, RequestStatus};
-use crate::store::{JobRow, RequestRow, Store, StoreError};
+use crate::store::{JobRow, RequestRow, SmsRow, Store, StoreError};
 use crate::types::{Msisdn, Reference};
 
 /// The page for a store that did not answer.
@@ -125,33 +131,59 @@ pub async fn search(
     let _ = write!(b, "<h2 id=\"results-heading\">{}</h2>", esc(&heading));
     let csv = format!("/console/requests.csv?q={}&status={}", url(&text), status.map_or("", RequestStatus::as_str));
     let _ = write!(b, "<p><a href=\"{}\" id=\"export-csv\" download>Export these as CSV</a></p>", esc(&csv));
-    if rows.is_empty() {
-        b.push_str("<p id=\"no-requests\">No requests.</p>");
-    } else {
-        b.push_str(
-            "<div class=\"scroll\"><table id=\"requests\"><thead><tr><th scope=\"col\">Reference</th><th scope=\"col\">Created</th>\
-             <th scope=\"col\">Service</th><th scope=\"col\">Status</th><th scope=\"col\">Phone</th><th scope=\"col\">Amount</th></tr>\
-             </thead><tbody>",
-        );
-        for r in &rows {
-            let _ = write!(
-                b,
-                "<tr data-reference=\"{}\"><td><a href=\"/console/requests/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}{}</td>\
-                 <td>{}</td><td>{}</td></tr>",
-                esc(r.reference.as_str()),
-                url(r.reference.as_str()),
-                esc(r.reference.as_str()),
-                esc(&format_eat_ms(r.created_at_ms)),
-                esc(&r.service),
-                esc(&r.status),
-                if r.refund_review { " <strong>REFUND REVIEW</strong>" } else { "" },
-                esc(&r.msisdn.masked().to_string()),
-                esc(r.payment.as_ref().map_or("-", |p| p.0.as_str()))
-            );
+    requests_table(&mut b, &rows, "requests", "no-requests");
+    // The simulator's requests, from its sandboxes' scratch stores, listed apart.
+    let mut sandbox_rows = Vec::new();
+    for store in c.sandboxes.stores().await {
+        match select(store.as_ref(), &search, status).await {
+            Ok(rows) => sandbox_rows.extend(rows),
+            Err(e) => {
+                let _ = write!(b, "<p class=\"error\">The simulator's sandbox store: {}</p>", esc(&e.to_string()));
+            }
         }
-        b.push_str("</tbody></table></div>");
+    }
+    if !sandbox_rows.is_empty() {
+        sandbox_rows.sort_by_key(|r| std::cmp::Reverse(r.created_at_ms));
+        b.push_str(
+            "<section id=\"sandbox-results\" class=\"sandbox\"><h2 id=\"sandbox-heading\">Simulator (sandbox)</h2>\
+             <p class=\"hint\">Made in the console's phone simulator, on its sandbox: not in the live store, no \
+             citizen was charged or told.</p>",
+        );
+        requests_table(&mut b, &sandbox_rows, "sandbox-requests", "no-sandbox-requests");
+        b.push_str("</section>");
     }
     html::respond(StatusCode::OK, Some(&entry), html::page("Helpdesk", "/console/requests", Some(&entry), &b))
+}
+
+/// A table of requests (or a line saying there are none), numbers masked.
+fn requests_table(b: &mut String, rows: &[RequestRow], id: &str, none_id: &str) {
+    if rows.is_empty() {
+        let _ = write!(b, "<p id=\"{none_id}\">No requests.</p>");
+        return;
+    }
+    let _ = write!(
+        b,
+        "<div class=\"scroll\"><table id=\"{id}\"><thead><tr><th scope=\"col\">Reference</th><th scope=\"col\">Created</th>\
+         <th scope=\"col\">Service</th><th scope=\"col\">Status</th><th scope=\"col\">Phone</th><th scope=\"col\">Amount</th></tr>\
+         </thead><tbody>"
+    );
+    for r in rows {
+        let _ = write!(
+            b,
+            "<tr data-reference=\"{}\"><td><a href=\"/console/requests/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}{}</td>\
+             <td>{}</td><td>{}</td></tr>",
+            esc(r.reference.as_str()),
+            url(r.reference.as_str()),
+            esc(r.reference.as_str()),
+            esc(&format_eat_ms(r.created_at_ms)),
+            esc(&r.service),
+            esc(&r.status),
+            if r.refund_review { " <strong>REFUND REVIEW</strong>" } else { "" },
+            esc(&r.msisdn.masked().to_string()),
+            esc(r.payment.as_ref().map_or("-", |p| p.0.as_str()))
+        );
+    }
+    b.push_str("</tbody></table></div>");
 }
 
 /// `GET /console/requests.csv?q=&status=`: the same list as a spreadsheet, numbers masked.
@@ -212,8 +244,9 @@ fn to_csv(rows: &[RequestRow]) -> Result<Vec<u8>, csv::Error> {
     w.into_inner().map_err(|e| e.into_error().into())
 }
 
-/// A table of jobs, with a retry form for each dead one.
-fn jobs_table(b: &mut String, jobs: &[JobRow], entry: &Entry, back: &str) {
+/// A table of jobs, with a retry form for each dead one when `retry` gives the session and
+/// the page to come back to (never for a sandbox's jobs: the retry acts on the live store).
+fn jobs_table(b: &mut String, jobs: &[JobRow], retry: Option<(&Entry, &str)>) {
     if jobs.is_empty() {
         b.push_str("<p id=\"no-jobs\">No jobs.</p>");
         return;
@@ -242,7 +275,7 @@ fn jobs_table(b: &mut String, jobs: &[JobRow], entry: &Entry, back: &str) {
             esc(&format_eat_ms(j.run_at_ms)),
             esc(j.last_error.as_deref().unwrap_or(""))
         );
-        if j.state == JobState::Dead {
+        if let Some((entry, back)) = retry.filter(|_| j.state == JobState::Dead) {
             let _ = write!(
                 b,
                 "<form method=\"post\" action=\"/console/jobs/{}/retry\" class=\"inline\">{}\
@@ -273,38 +306,43 @@ pub async fn show(
             &format!("{reference} is not a reference"),
         );
     };
-    let store = c.state.hub().store.clone();
-    let found = async {
-        let Some(text) = crate::admin::request_show(store.as_ref(), &r, false).await? else { return Ok(None) };
-        let Some(row) = store.request(&r).await? else { return Ok(None) };
-        let jobs = store.jobs(None, Some(row.id), 100).await?;
-        let sms = store.sms(Some(row.id), 100).await?;
-        Ok::<_, StoreError>(Some((text, jobs, sms)))
-    };
-    let (text, jobs, sms) = match found.await {
-        Ok(Some(x)) => x,
-        Ok(None) => {
-            return html::problem(
-                StatusCode::NOT_FOUND,
-                Some(&entry),
-                "Request",
-                &format!("There is no request {}.", r.as_str()),
-            );
+    // The live store first; then the simulator's sandboxes, where a request the console's
+    // phone made lives.
+    let live = c.state.hub().store.clone();
+    let mut stores = vec![live];
+    stores.extend(c.sandboxes.stores().await);
+    let mut found = None;
+    for (i, store) in stores.iter().enumerate() {
+        match history(store.as_ref(), &r).await {
+            Ok(Some(x)) => {
+                found = Some((i > 0, x));
+                break;
+            }
+            Ok(None) => {}
+            Err(e) => return store_down(&entry, "Request", &e),
         }
-        Err(e) => {
-            return store_down(&entry, "Request", &e);
-        }
+    }
+    let Some((sandbox, (text, jobs, sms))) = found else {
+        return html::problem(
+            StatusCode::NOT_FOUND,
+            Some(&entry),
+            "Request",
+            &format!("There is no request {}.", r.as_str()),
+        );
     };
-    let mut b = String::new();
-    let _ = write!(
-        b,
-        "<p><a href=\"/console/requests\">Back to the helpdesk</a></p><h2>History</h2><pre id=\"request-history\">{}</pre>",
-        esc(&text)
-    );
+    let mut b = String::from("<p><a href=\"/console/requests\">Back to the helpdesk</a></p>");
+    if sandbox {
+        b.push_str(
+            "<p class=\"sandbox-note\" id=\"request-source\" data-source=\"sandbox\">Simulator (sandbox): made in the \
+             console's phone simulator, on its scratch store. It is not in the live store; no citizen was charged or told.</p>",
+        );
+    }
+    let _ = write!(b, "<h2>History</h2><pre id=\"request-history\">{}</pre>", esc(&text));
     b.push_str("<h2>Jobs</h2>");
     let mut jobs = jobs;
     jobs.reverse();
-    jobs_table(&mut b, &jobs, &entry, &format!("/console/requests/{}", r.as_str()));
+    let back = format!("/console/requests/{}", r.as_str());
+    jobs_table(&mut b, &jobs, (!sandbox).then_some((&entry, back.as_str())));
     b.push_str("<h2>SMS</h2>");
     if sms.is_empty() {
         b.push_str("<p id=\"no-sms\">No SMS yet.</p>");
@@ -325,8 +363,18 @@ pub async fn show(
         }
         b.push_str("</ul>");
     }
-    let title = format!("Request {}", r.as_str());
+    let title = format!("Request {}{}", r.as_str(), if sandbox { " (simulator, sandbox)" } else { "" });
     html::respond(StatusCode::OK, Some(&entry), html::page(&title, "/console/requests", Some(&entry), &b))
+}
+
+/// A request's history as `njia requests show` prints it, its jobs and its SMS, when `store`
+/// holds it.
+async fn history(store: &dyn Store, r: &Reference) -> Result<Option<(String, Vec<JobRow>, Vec<SmsRow>)>, StoreError> {
+    let Some(text) = crate::admin::request_show(store, r, false).await? else { return Ok(None) };
+    let Some(row) = store.request(r).await? else { return Ok(None) };
+    let jobs = store.jobs(None, Some(row.id), 100).await?;
+    let sms = store.sms(Some(row.id), 100).await?;
+    Ok(Some((text, jobs, sms)))
 }
 
 /// `GET /console/jobs?state=`: the hand-off's jobs, dead letters with a retry.
@@ -352,7 +400,7 @@ pub async fn jobs(
     }
     b.push_str("</p>");
     let back = format!("/console/jobs{}", state.map(|s| format!("?state={}", s.as_str())).unwrap_or_default());
-    jobs_table(&mut b, &jobs, &entry, &back);
+    jobs_table(&mut b, &jobs, Some((&entry, &back)));
     html::respond(StatusCode::OK, Some(&entry), html::page("Jobs", "/console/requests", Some(&entry), &b))
 }
 

@@ -114,6 +114,20 @@ impl Sandboxes {
     async fn current(&self, draft: bool) -> Option<Arc<Sandbox>> {
         self.slot(draft).lock().await.clone()
     }
+
+    /// The scratch stores of the sandboxes started so far (the menus in service first, then
+    /// the draft's), for the helpdesk: an administrator looks for a request made in the
+    /// simulator where they look for a citizen's. Read only; a sandbox not dialled yet has
+    /// no store to read.
+    pub async fn stores(&self) -> Vec<Arc<dyn crate::store::Store>> {
+        let mut stores = Vec::new();
+        for draft in [false, true] {
+            if let Some(s) = self.current(draft).await {
+                stores.push(Arc::clone(&s.state.hub().store));
+            }
+        }
+        stores
+    }
 }
 
 /// A dialled phone, kept in the console session between hops.

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::{TestServer, at_hop, config};
-use njia::config::{AdminSection, HeaderAuthSection};
+use njia::config::{AdminSection, Config, HeaderAuthSection};
 
 pub const FORM: &str = "application/x-www-form-urlencoded";
 pub const ADMIN: (&str, &str) = ("X-Njia-Admin", "r3load");
@@ -28,8 +28,9 @@ pub fn edit(path: &Path, from: &str, to: &str) {
     std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
-/// A server on copies of the shipped menus and locales, which the test edits.
-pub async fn server(dir: &Path) -> TestServer {
+/// The test configuration on copies of the shipped menus and locales under `dir` (its store
+/// in `dir/data`), which the test edits.
+pub fn config_on_copies(dir: &Path) -> Config {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     copy_dir(&root.join("menus"), &dir.join("menus"));
     copy_dir(&root.join("locales"), &dir.join("locales"));
@@ -38,6 +39,12 @@ pub async fn server(dir: &Path) -> TestServer {
     c.locales_dir = dir.join("locales");
     // The lookup data beside the copied menus, as serve resolves it by default.
     c.lookups_dir = None;
+    c
+}
+
+/// A server on copies of the shipped menus and locales, which the test edits.
+pub async fn server(dir: &Path) -> TestServer {
+    let mut c = config_on_copies(dir);
     c.admin = Some(AdminSection {
         header: Some(HeaderAuthSection { name: ADMIN.0.into(), secret_env: "T_RELOAD_ADMIN".into() }),
         ..AdminSection::default()

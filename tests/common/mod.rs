@@ -102,6 +102,22 @@ pub fn config(data_dir: &Path) -> Config {
     }
 }
 
+/// Land rates delivered to an agency that is down (nothing listens on port 1), and a job dead
+/// at its first failure: a paid request's delivery becomes a dead letter at once.
+pub fn lands_down(c: &mut Config) {
+    c.backends.insert(
+        "lands-down".into(),
+        njia::config::BackendSection {
+            base_url: "http://127.0.0.1:1".into(),
+            secret_env: "T_LANDS_DOWN".into(),
+            services: vec!["land-rates".into()],
+            agencies: Vec::new(),
+        },
+    );
+    c.secrets.insert("T_LANDS_DOWN".into(), "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3".into());
+    c.dispatcher.max_failures = 1;
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,

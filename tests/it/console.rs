@@ -7,9 +7,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::editable::{copy_dir, edit};
-use crate::common::{TestServer, at_hop, config, exchange_with, form, njia, paid_walk, repo};
-use njia::config::{AdminSection, BackendSection, Config, HeaderAuthSection};
+use crate::common::editable::{config_on_copies, edit};
+use crate::common::{TestServer, at_hop, config, exchange_with, form, lands_down, njia, paid_walk, repo};
+use njia::config::{AdminSection, Config, HeaderAuthSection};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -277,7 +277,7 @@ async fn every_page_carries_the_headers_and_no_inline_script() {
         assert_eq!(p.status, if path == "/console/nowhere" { 404 } else { 200 }, "{path}: {}", p.body);
         assert_eq!(p.header("content-security-policy"), Some(CSP), "{path}");
         assert_eq!(p.header("x-content-type-options"), Some("nosniff"), "{path}");
-        assert_eq!(p.header("referrer-policy"), Some("no-referrer"), "{path}");
+        assert_eq!(p.header("referrer-policy"), Some("same-origin"), "{path}");
         assert_eq!(p.header("cache-control"), Some("no-store"), "{path}");
         assert_no_inline_script(path, &p.body);
         for prefix in ["href=\"/console/assets/", "src=\"/console/assets/"] {
@@ -359,7 +359,8 @@ async fn the_simulator_pays_land_rates_in_swahili_on_its_sandbox_and_the_live_st
     assert!(j.header("content-disposition").unwrap().contains("attachment"));
     assert!(j.body.contains("dial = \"*384*4021#\"") && j.body.contains("language = \"sw\""), "{}", j.body);
     assert!(j.body.contains("dialect = \"africastalking\"") && j.body.contains("send = \"KAJIADO/1234\""));
-    // Nothing of it in the live store.
+    // Nothing of it in the live store (the helpdesk lists the simulator's apart: see
+    // the_helpdesk_finds_the_simulators_requests_labelled_apart_from_the_live_ones).
     let live = b.get("/console/requests?q=0711223344").await;
     assert!(live.body.contains("id=\"no-requests\""), "{}", live.body);
     assert!(b.get("/console/requests").await.body.contains("id=\"no-requests\""));
@@ -379,13 +380,7 @@ async fn the_simulator_pays_land_rates_in_swahili_on_its_sandbox_and_the_live_st
 
 /// A server with the console on copies of the shipped menus and locales, which the test edits.
 async fn editable(dir: &Path) -> TestServer {
-    copy_dir(&repo().join("menus"), &dir.join("menus"));
-    copy_dir(&repo().join("locales"), &dir.join("locales"));
-    let mut c = config(&dir.join("data"));
-    c.menus_dir = dir.join("menus");
-    c.locales_dir = dir.join("locales");
-    c.lookups_dir = None;
-    TestServer::start_console(c).await
+    TestServer::start_console(config_on_copies(dir)).await
 }
 
 #[tokio::test]
@@ -516,21 +511,67 @@ async fn the_helpdesk_finds_a_request_by_reference_and_by_phone_and_masks_number
 }
 
 #[tokio::test]
+async fn the_helpdesk_finds_the_simulators_requests_labelled_apart_from_the_live_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_console(quick(config(dir.path()))).await;
+    // One live request of the number, over the channel.
+    let live_ref = pay(&server, "sb1", "+254711000555").await;
+    // And one of the same number in the simulator, on its sandbox.
+    let mut b = Browser::new(&server);
+    let dial = [
+        ("source", "served"),
+        ("channel", "africastalking"),
+        ("code", "*384*4021#"),
+        ("phone", "0711000555"),
+        ("language", "sw"),
+    ];
+    assert_eq!(b.submit("/console/phone", "/console/phone/dial", &dial).await.status, 303);
+    for input in ["KAJIADO/1234", "1"] {
+        assert_eq!(b.submit("/console/phone", "/console/phone/send", &[("input", input)]).await.status, 303);
+    }
+    let p = until(&mut b, "the sandbox's request", "/console/phone", |p| p.by_id("sandbox-reference").is_some()).await;
+    let sim_ref = p.by_id("sandbox-reference").unwrap();
+    assert_ne!(sim_ref, live_ref);
+
+    // By phone number: the live request in the live list, the simulator's apart and labelled.
+    let p = b.get("/console/requests?q=0711000555").await;
+    assert_eq!(p.status, 200);
+    let at = p.body.find("id=\"sandbox-results\"").expect("a sandbox section");
+    let (live_part, sandbox_part) = p.body.split_at(at);
+    assert!(live_part.contains(&format!("data-reference=\"{live_ref}\"")), "{live_part}");
+    assert!(!live_part.contains(&sim_ref), "the simulator's request is not listed as live: {live_part}");
+    assert!(sandbox_part.contains(&format!("data-reference=\"{sim_ref}\"")), "{sandbox_part}");
+    assert!(!sandbox_part.contains(&live_ref));
+    assert_eq!(p.by_id("sandbox-heading").as_deref(), Some("Simulator (sandbox)"));
+    assert!(sandbox_part.contains("+2547****555") && !p.body.contains("254711000555"), "masked");
+    // A number with nothing in either store: no sandbox section at all.
+    let none = b.get("/console/requests?q=0711000556").await;
+    assert!(none.body.contains("id=\"no-requests\"") && !none.body.contains("id=\"sandbox-results\""));
+
+    // By reference: the simulator's request page says where it lives, and offers no retry.
+    let found = b.get(&format!("/console/requests?q={}", sim_ref.to_lowercase())).await;
+    assert_eq!(found.status, 303);
+    let show = b.get(found.header("location").unwrap()).await;
+    assert_eq!(show.status, 200, "{}", show.body);
+    assert!(show.body.contains(&format!("<h1>Request {sim_ref} (simulator, sandbox)</h1>")), "{}", show.body);
+    assert!(show.by_id("request-source").unwrap().starts_with("Simulator (sandbox)"));
+    let history = show.by_id("request-history").unwrap();
+    assert!(history.starts_with(&format!("Request {sim_ref}  land-rates  (ecitizen)")), "{history}");
+    assert!(!show.body.contains("/retry\""), "no retry of a sandbox's job");
+    // The live one is the live one.
+    let show = b.get(&format!("/console/requests/{live_ref}")).await;
+    assert!(show.body.contains(&format!("<h1>Request {live_ref}</h1>")) && show.by_id("request-source").is_none());
+    // The export holds live requests only.
+    let csv = b.get("/console/requests.csv?q=0711000555").await;
+    assert!(csv.body.contains(&live_ref) && !csv.body.contains(&sim_ref), "{}", csv.body);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_dead_letter_is_retried_from_the_console() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = quick(config(dir.path()));
-    // The agency is down (nothing listens on port 1): the delivery dies at its first failure.
-    c.backends.insert(
-        "lands-deliveries".into(),
-        BackendSection {
-            base_url: "http://127.0.0.1:1".into(),
-            secret_env: "T_CONSOLE_LANDS".into(),
-            services: vec!["land-rates".into()],
-            agencies: Vec::new(),
-        },
-    );
-    c.secrets.insert("T_CONSOLE_LANDS".into(), "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3".into());
-    c.dispatcher.max_failures = 1;
+    lands_down(&mut c);
     let server = TestServer::start_console(c).await;
     let reference = pay(&server, "dl1", "+254711000777").await;
     let mut b = Browser::new(&server);

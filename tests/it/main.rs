@@ -15,6 +15,7 @@ mod common;
 
 mod africastalking;
 mod backup;
+mod browser;
 mod catalogue;
 mod catalogue_cli;
 mod catalogue_scale;

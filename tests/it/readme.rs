@@ -342,6 +342,25 @@ const COMMANDS: &[(&str, Cover)] = &[
         },
     ),
     (
+        "cargo test --test it browser::",
+        Cover::Elsewhere {
+            file: "tests/it/main.rs",
+            runs: "mod browser;",
+            how: "the browser test is a module of the `it` test binary, which `cargo test` (and so .ci/run) runs \
+                  whole; the filter runs it alone",
+        },
+    ),
+    (
+        "NJIA_SCREENSHOTS=docs/console cargo test --test it browser::",
+        Cover::Elsewhere {
+            file: "tests/it/browser.rs",
+            runs: "std::env::var_os(\"NJIA_SCREENSHOTS\")",
+            how: "every run of the browser test takes and checks the same pictures (a PNG of the width asked, \
+                  under 200 KB) in a scratch folder; the variable only names the folder kept, here the committed \
+                  docs/console/, which no test writes over",
+        },
+    ),
+    (
         "njia console --menus menus --locales locales",
         Cover::Elsewhere {
             file: "tests/it/console.rs",
