@@ -161,7 +161,7 @@ async fn submit_is_idempotent_on_its_key(open: Opener) {
     assert_eq!(a.reference, b.reference);
     let row = store.request(&a.reference).await.unwrap().expect("stored");
     assert_eq!(row.status, "payment_pending");
-    assert_eq!(row.msisdn, Msisdn::parse("+254711000111").unwrap());
+    assert_eq!(row.msisdn, Some(Msisdn::parse("+254711000111").unwrap()));
     assert_eq!(row.payment, Some(("4500".into(), "KAJIADO/1234".into())));
     assert_eq!(row.fields, vec![("parcel".to_owned(), "KAJIADO/1234".to_owned())]);
     assert!(store.request(&Reference::parse("NJ-22222").unwrap()).await.unwrap().is_none());
@@ -272,9 +272,9 @@ async fn a_new_requests_attempt_keeps_its_own_number(open: Opener) {
     }
     let s = store.submit(r).await.unwrap();
     let row = store.request(&s.reference).await.unwrap().unwrap();
-    assert_eq!(row.msisdn, Msisdn::parse("+254711000111").unwrap());
+    assert_eq!(row.msisdn, Some(Msisdn::parse("+254711000111").unwrap()));
     let attempts = store.attempts(row.id).await.unwrap();
-    assert_eq!(attempts.iter().map(|a| a.msisdn).collect::<Vec<_>>(), [payer]);
+    assert_eq!(attempts.iter().map(|a| a.msisdn).collect::<Vec<_>>(), [Some(payer)]);
 }
 
 /// #12: a new request that plans the same job twice stores it once, in both stores, as any
