@@ -17,7 +17,7 @@ use njia::store::postgres::PostgresStore;
 use njia::store::sqlite::SqliteStore;
 use njia::store::{
     DeliveryChange, Effects, Finished, JobFinish, Languages, NewInbound, NewRequest, QueuedSms, Requests, Resend,
-    Retention, ServiceUse, SessionEnd, SmsRecord, SmsSent, Store, StoreError,
+    ServiceUse, SessionEnd, SmsRecord, SmsSent, Store, StoreError,
 };
 use njia::types::{Locale, Msisdn, Reference};
 
