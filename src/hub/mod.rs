@@ -725,17 +725,7 @@ async fn purge(hub: &Hub, retention_days: u32) -> i64 {
     let again = match crate::store::retention::purge(&*hub.store, cutoff, now, false).await {
         Ok(p) if p.is_empty() => PURGE_EVERY,
         Ok(p) => {
-            tracing::info!(
-                retention_days,
-                requests = p.requests,
-                attempts = p.attempts,
-                sms = p.sms,
-                inbound_sms = p.inbound_sms,
-                session_ends = p.session_ends,
-                profiles = p.profiles,
-                recent_services = p.recent_services,
-                "personal data past retention purged"
-            );
+            tracing::info!(retention_days, purged = %p, "personal data past retention purged");
             PURGE_EVERY
         }
         Err(e) => {

@@ -512,6 +512,16 @@ impl Purged {
     }
 }
 
+/// `requests 2, attempts 2, sms 3, …`: every count, as the server logs them.
+impl std::fmt::Display for Purged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (kind, n)) in self.kinds().iter().enumerate() {
+            write!(f, "{}{kind} {n}", if i == 0 { "" } else { ", " })?;
+        }
+        Ok(())
+    }
+}
+
 impl std::ops::AddAssign for Purged {
     fn add_assign(&mut self, o: Purged) {
         self.requests += o.requests;

@@ -56,4 +56,13 @@ mod tests {
         assert!(Purged { requests: 500, ..Purged::default() }.more(BATCH));
         assert!(Purged { recent_services: 500, ..Purged::default() }.more(BATCH));
     }
+
+    #[test]
+    fn counts_are_logged_by_kind() {
+        let p = Purged { requests: 2, sms: 3, ..Purged::default() };
+        assert_eq!(
+            p.to_string(),
+            "requests 2, attempts 0, sms 3, inbound_sms 0, session_ends 0, profiles 0, recent_services 0"
+        );
+    }
 }
