@@ -7,19 +7,20 @@ use serde_json::{Value, json};
 use crate::clock::format_eat_ms;
 use crate::lifecycle::{JobState, RequestStatus};
 use crate::store::{AttemptRow, JobRow, RequestRow, SmsRow, Store, StoreError};
-use crate::types::Reference;
+use crate::types::{Reference, masked_or_purged};
 
 fn request_json(r: &RequestRow) -> Value {
     json!({
         "reference": r.reference.as_str(),
         "service": r.service,
         "menu": r.menu,
-        "msisdn": r.msisdn.masked().to_string(),
+        "msisdn": masked_or_purged(r.msisdn),
         "language": r.locale,
         "status": r.status,
         "refund_review": r.refund_review,
         "payment": r.payment.as_ref().map(|(amount, account)| json!({ "amount": amount, "account": account })),
         "created_at_ms": r.created_at_ms,
+        "purged_at_ms": r.purged_at_ms,
     })
 }
 
@@ -57,7 +58,7 @@ fn sms_json(s: &SmsRow) -> Value {
     json!({
         "id": s.id,
         "reference": s.reference.as_ref().map(|r| r.as_str().to_owned()),
-        "to": s.record.msisdn.masked().to_string(),
+        "to": masked_or_purged(s.record.msisdn),
         "language": s.record.locale,
         "segments": s.record.segments,
         "sender": s.record.sender,
@@ -72,6 +73,29 @@ fn sms_json(s: &SmsRow) -> Value {
         "failure_reason": s.failure_reason,
         "delivery_at_ms": s.delivery_at_ms,
     })
+}
+
+/// `njia purge [--dry-run] [--older-than DAYS] [--json]`: purges personal data older than
+/// `days` before `now_ms` (or, with `dry_run`, counts it) and tells what, by kind.
+pub async fn purge(
+    store: &dyn Store,
+    days: u32,
+    now_ms: i64,
+    dry_run: bool,
+    as_json: bool,
+) -> Result<String, StoreError> {
+    let cutoff = crate::store::retention::cutoff(now_ms, days);
+    let purged = crate::store::retention::purge(store, cutoff, now_ms, dry_run).await?;
+    if as_json {
+        let v = json!({ "dry_run": dry_run, "older_than_days": days, "cutoff_ms": cutoff, "purged": purged });
+        return Ok(v.to_string() + "\n");
+    }
+    let what = if dry_run { "would purge (dry run, nothing changed)" } else { "purged" };
+    let mut out = format!("{what}: personal data older than {days} days (before {})\n", format_eat_ms(cutoff));
+    for (kind, n) in purged.kinds() {
+        out.push_str(&format!("  {kind:<16} {n}\n"));
+    }
+    Ok(out)
 }
 
 /// `njia requests list [--status S] [--json]`.
@@ -97,7 +121,7 @@ pub async fn requests_list(
             format_eat_ms(r.created_at_ms),
             r.service,
             r.status,
-            r.msisdn.masked().to_string(),
+            masked_or_purged(r.msisdn),
             r.payment.as_ref().map_or("-", |p| p.0.as_str()),
         ));
     }
@@ -134,7 +158,13 @@ pub async fn request_show(
     }
     let mut out = String::new();
     out.push_str(&format!("Request {}  {}  ({})\n", r.reference.as_str(), r.service, r.menu));
-    out.push_str(&format!("  phone {}  language {}  status {}\n", r.msisdn.masked(), r.locale, r.status));
+    out.push_str(&format!("  phone {}  language {}  status {}\n", masked_or_purged(r.msisdn), r.locale, r.status));
+    if let Some(at) = r.purged_at_ms {
+        out.push_str(&format!(
+            "  personal data purged {} (retention): phone, fields and account removed\n",
+            format_eat_ms(at)
+        ));
+    }
     if r.refund_review {
         out.push_str("  REFUND REVIEW: paid, but the agency rejected the request\n");
     }
@@ -251,7 +281,7 @@ fn sms_lines(rows: &[SmsRow], empty: &str) -> String {
             "{}  #{}  to {}  {}  [{} {}, {} segment(s){delivery}{attempt}]\n  {}\n",
             format_eat_ms(s.at_ms),
             s.id,
-            s.record.msisdn.masked(),
+            masked_or_purged(s.record.msisdn),
             sms_about(s),
             s.record.sender,
             s.record.status,

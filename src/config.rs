@@ -69,6 +69,12 @@ pub struct Config {
     pub admin: Option<AdminSection>,
     /// Hops per phone number and per channel (`[rate_limit]`).
     pub rate_limit: crate::limit::Limits,
+    /// Days personal data is kept (Kenya's Data Protection Act, 2019, s. 25(e) and s. 39: no
+    /// longer than necessary for its purpose). Older finished requests lose their phone number,
+    /// fields and account, SMS their number and text; languages and recent services of numbers
+    /// not seen since are deleted. References, amounts, receipts, statuses and times stay for
+    /// reconciliation. The server purges daily; `njia purge` on demand. 0 keeps everything.
+    pub retention_days: u32,
     /// Secrets handed in by an embedder (tests), consulted before the process environment.
     /// Never read from a file: secrets do not belong in configuration files.
     #[serde(skip)]
@@ -287,10 +293,16 @@ impl Default for Config {
             channels: BTreeMap::new(),
             admin: None,
             rate_limit: crate::limit::Limits::default(),
+            retention_days: DEFAULT_RETENTION_DAYS,
             secrets: HandedSecrets::default(),
         }
     }
 }
+
+/// A year: a citizen may still ask about a request (`HALI NJ-…`) or dispute a payment for
+/// months after it, and nothing Njia does with a finished request needs the number longer. The
+/// accounting record (reference, amount, receipt) is kept whatever this is.
+pub const DEFAULT_RETENTION_DAYS: u32 = 365;
 
 /// `sw` is a valid tag; this exists only so the default needs no `unwrap`.
 fn unreachable_locale() -> Locale {

@@ -145,8 +145,9 @@ pub async fn answer(
     let (set_language, reply) = match (&understood, &sms.status, &sms.language) {
         (Understood::Status { locale, reference: Some(reference) }, Some(status), _) => {
             let reply = match store.request(reference).await? {
-                // Another number's request is answered exactly as a missing one.
-                Some(r) if r.msisdn == from => {
+                // Another number's request (or a purged one, nobody's) is answered exactly as a
+                // missing one.
+                Some(r) if r.msisdn == Some(from) => {
                     let shown = crate::lookup::citizen_status(store, &r).await?;
                     status_reply(catalog, status, locale, reference, &r.service, &shown)
                 }

@@ -70,6 +70,15 @@ impl RequestStatus {
         steps.into_iter().all(|next| std::mem::replace(&mut at, next).can_become(next))
     }
 
+    /// Whether the request's outcome is decided: nothing can follow but the notice that tells
+    /// the citizen (`fulfilled`, `rejected`, `payment_failed`), or that notice is sent
+    /// (`notified`). Derived from the transitions, so a state added later is final only if it
+    /// leads nowhere else. `payment_unknown` and `held_for_review` wait for an administrator and
+    /// are not final. Only a final request's personal data is ever purged (`store::Retention`).
+    pub fn is_final(self) -> bool {
+        RequestStatus::ALL.into_iter().all(|next| next == RequestStatus::Notified || !self.can_become(next))
+    }
+
     /// The transitions the state machine allows; stores refuse every other.
     pub fn can_become(self, next: RequestStatus) -> bool {
         use RequestStatus::*;
@@ -336,6 +345,8 @@ mod tests {
                 assert!(next > 0, "{s} is a dead end");
             }
         }
+        let finals: Vec<RequestStatus> = RequestStatus::ALL.into_iter().filter(|s| s.is_final()).collect();
+        assert_eq!(finals, [PaymentFailed, Fulfilled, Rejected, Notified]);
         // Nothing goes back to the start or skips payment.
         assert!(!Paid.can_become(PaymentPending));
         assert!(!Received.can_become(Paid));

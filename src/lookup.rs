@@ -226,7 +226,8 @@ impl Lookup for Lookups {
                     let raw = call.args.first().map(|(_, v)| v.as_str()).unwrap_or_default();
                     let Some(reference) = Reference::parse(raw) else { return Ok(LookupAnswer::NotFound) };
                     match self.store.request(&reference).await.map_err(backend)? {
-                        Some(r) if r.msisdn == caller => Ok(LookupAnswer::Found(vec![
+                        // A purged request has no number: it is nobody's any more.
+                        Some(r) if r.msisdn == Some(caller) => Ok(LookupAnswer::Found(vec![
                             ("reference".into(), Value::Text(r.reference.as_str().into())),
                             (
                                 "status".into(),

@@ -205,6 +205,26 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Remove personal data past its retention (retention_days): numbers, fields and SMS texts
+    /// of finished requests, languages and recent services of numbers not seen since.
+    ///
+    /// References, amounts, receipts, statuses and times stay. Unfinished requests, those held
+    /// for review or with a refund to decide, and those with a job still to run are never
+    /// touched. The server does the same daily; this runs it now, or shows what it would do.
+    Purge {
+        /// Show what would be removed, by kind, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Purge what is older than this many days [default: retention_days from the
+        /// configuration, 365].
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+        older_than: Option<u32>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Submitted requests: list them, or show one with its whole history.
     ///
     /// Reads the store serve writes (the same --config, --data-dir and DATABASE_URL); refuses,
@@ -546,6 +566,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let copied = njia::store::sqlite::backup::restore(&from, &config.data_dir, replace, now)?;
             println!("restored {copied}");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Purge { dry_run, older_than, json, store } => {
+            let days = match older_than {
+                Some(d) => d,
+                None => store.load()?.retention_days,
+            };
+            if days == 0 {
+                anyhow::bail!(
+                    "retention_days is 0 in the configuration (personal data is kept): give --older-than DAYS to purge \
+                     anyway"
+                );
+            }
+            admin(store, |s| async move {
+                print!("{}", njia::admin::purge(s.as_ref(), days, njia::store::now_ms(), dry_run, json).await?);
+                Ok(ExitCode::SUCCESS)
+            })
         }
         Command::Requests { command, store } => admin(store, |s| async move {
             match command {
@@ -971,7 +1007,7 @@ async fn dial(
         while tokio::time::Instant::now() < deadline {
             let sms = hub.store.sms(Some(r.id), 10).await?;
             if let Some(s) = sms.first() {
-                println!("SMS to {}: {}", s.record.msisdn.masked(), s.record.text);
+                println!("SMS to {}: {}", njia::types::masked_or_purged(s.record.msisdn), s.record.text);
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;

@@ -94,6 +94,15 @@ impl fmt::Debug for Masked {
     }
 }
 
+/// A stored number as administrators see it: masked, or `purged` once personal data retention
+/// removed it.
+pub fn masked_or_purged(msisdn: Option<Msisdn>) -> String {
+    msisdn.map_or_else(|| PURGED.to_owned(), |m| m.masked().to_string())
+}
+
+/// What is shown in place of a number (and of fields) a retention purge removed.
+pub const PURGED: &str = "purged";
+
 /// Masks a phone number given as raw text (for log lines about requests that failed to parse).
 pub fn mask_raw_phone(raw: &str) -> String {
     match Msisdn::parse(raw) {

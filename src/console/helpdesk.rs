@@ -24,7 +24,7 @@ use super::html::{self, esc, url};
 use crate::clock::format_eat_ms;
 use crate::lifecycle::{JobState, RequestStatus};
 use crate::store::{JobRow, RequestRow, SmsRow, Store, StoreError};
-use crate::types::{Msisdn, Reference};
+use crate::types::{Msisdn, Reference, masked_or_purged};
 
 /// The page for a store that did not answer.
 fn store_down(entry: &Entry, title: &str, e: &StoreError) -> Response {
@@ -179,7 +179,7 @@ fn requests_table(b: &mut String, rows: &[RequestRow], id: &str, none_id: &str) 
             esc(&r.service),
             esc(&r.status),
             if r.refund_review { " <strong>REFUND REVIEW</strong>" } else { "" },
-            esc(&r.msisdn.masked().to_string()),
+            esc(&masked_or_purged(r.msisdn)),
             esc(r.payment.as_ref().map_or("-", |p| p.0.as_str()))
         );
     }
@@ -235,7 +235,7 @@ fn to_csv(rows: &[RequestRow]) -> Result<Vec<u8>, csv::Error> {
             &r.service,
             &r.menu,
             &r.status,
-            &r.msisdn.masked().to_string(),
+            &masked_or_purged(r.msisdn),
             amount,
             account,
             if r.refund_review { "yes" } else { "no" },
@@ -354,7 +354,7 @@ pub async fn show(
                 b,
                 "<li>{} to {} [{} {}{}]: {}</li>",
                 esc(&format_eat_ms(s.at_ms)),
-                esc(&s.record.msisdn.masked().to_string()),
+                esc(&masked_or_purged(s.record.msisdn)),
                 esc(&s.record.sender),
                 esc(&s.record.status),
                 esc(&delivery),

@@ -367,8 +367,12 @@ async fn sandbox_request(b: &mut String, sandbox: &Sandbox, sim: &Sim) {
     if let Ok(sms) = hub.store.sms(Some(r.id), 10).await {
         b.push_str("<ul id=\"sandbox-sms\">");
         for s in sms.iter().rev() {
-            let _ =
-                write!(b, "<li>SMS to {}: {}</li>", esc(&s.record.msisdn.masked().to_string()), esc(&s.record.text));
+            let _ = write!(
+                b,
+                "<li>SMS to {}: {}</li>",
+                esc(&crate::types::masked_or_purged(s.record.msisdn)),
+                esc(&s.record.text)
+            );
         }
         b.push_str("</ul>");
     }

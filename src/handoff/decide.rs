@@ -86,16 +86,16 @@ fn maybe_pushed(attempt: &AttemptRow, detail: Option<String>, policy: &Policy, n
 }
 
 /// The STK push of an attempt: its amount to its number, under the request's account (the
-/// reference when the service names none).
-pub fn push_request(attempt: &AttemptRow, request: &RequestRow) -> PushRequest {
+/// reference when the service names none); `None` when the number was purged.
+pub fn push_request(attempt: &AttemptRow, request: &RequestRow) -> Option<PushRequest> {
     let account = request.payment.as_ref().map(|p| p.1.clone()).unwrap_or_else(|| request.reference.to_string());
-    PushRequest {
-        phone: attempt.msisdn,
+    Some(PushRequest {
+        phone: attempt.msisdn?,
         amount_kes: attempt.amount_kes,
         account_reference: account,
         description: request.reference.to_string(),
         callback_token: attempt.token.clone(),
-    }
+    })
 }
 
 /// Decides what a push's outcome means for its attempt (claimed, so in `pushing`).
@@ -193,12 +193,13 @@ pub fn deliver_due(request: &RequestRow) -> bool {
     RequestStatus::parse(&request.status) == Some(RequestStatus::Fulfilling)
 }
 
-/// What the agency receives for a request, with its payment when one was made.
-pub fn delivery(request: &RequestRow, paid: Option<&AttemptRow>) -> Delivery {
-    Delivery {
+/// What the agency receives for a request, with its payment when one was made; `None` when
+/// the request's personal data was purged.
+pub fn delivery(request: &RequestRow, paid: Option<&AttemptRow>) -> Option<Delivery> {
+    Some(Delivery {
         reference: request.reference.to_string(),
         service: request.service.clone(),
-        msisdn: request.msisdn.digits(),
+        msisdn: request.msisdn?.digits(),
         language: request.locale.clone(),
         submitted_at_ms: request.created_at_ms,
         fields: request.fields.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect(),
@@ -207,7 +208,7 @@ pub fn delivery(request: &RequestRow, paid: Option<&AttemptRow>) -> Delivery {
             amount_kes: a.amount_kes,
             receipt: a.receipt.clone(),
         }),
-    }
+    })
 }
 
 /// Decides what the agency's answer means for request `request_id` (`paid` when the citizen
@@ -272,7 +273,7 @@ pub fn after_notify(
     run: Run<'_>,
 ) -> Decision {
     let record = |status: String, provider_id: Option<String>| SmsRecord {
-        msisdn: request.msisdn,
+        msisdn: Some(sms.to),
         locale: request.locale.clone(),
         text: sms.text.clone(),
         segments: sms.segments(),
@@ -374,13 +375,14 @@ mod tests {
             reference: Reference::parse("NJ-7K2QX").expect("a reference"),
             menu: "ecitizen".into(),
             service: "land-rates".into(),
-            msisdn: citizen(),
+            msisdn: Some(citizen()),
             locale: "sw".into(),
             fields: vec![("parcel".into(), "KAJIADO/1234".into())],
             payment: Some(("4500".into(), "KAJIADO/1234".into())),
             status: status.as_str().into(),
             refund_review: false,
             created_at_ms: 5,
+            purged_at_ms: None,
         }
     }
 
@@ -472,7 +474,7 @@ mod tests {
     #[test]
     fn a_push_asks_for_the_amount_under_the_account_or_the_reference() {
         let a = attempt(AttemptStatus::Created, 1);
-        let with_account = push_request(&a, &request(RequestStatus::PaymentPending));
+        let with_account = push_request(&a, &request(RequestStatus::PaymentPending)).expect("a number");
         assert_eq!(
             with_account,
             PushRequest {
@@ -483,7 +485,12 @@ mod tests {
                 callback_token: "token".into(),
             }
         );
-        let without = push_request(&a, &RequestRow { payment: None, ..request(RequestStatus::PaymentPending) });
+        let without = push_request(&a, &RequestRow { payment: None, ..request(RequestStatus::PaymentPending) })
+            .expect("a number");
+        assert_eq!(
+            push_request(&AttemptRow { msisdn: None, ..a.clone() }, &request(RequestStatus::PaymentPending)),
+            None
+        );
         assert_eq!(without.account_reference, "NJ-7K2QX");
     }
 
@@ -703,7 +710,7 @@ mod tests {
         let r = request(RequestStatus::Fulfilling);
         let mut paid = attempt(AttemptStatus::Paid, 1);
         paid.receipt = Some("QK12345".into());
-        let d = delivery(&r, Some(&paid));
+        let d = delivery(&r, Some(&paid)).expect("a number");
         assert_eq!(
             (d.reference.as_str(), d.service.as_str(), d.msisdn.as_str(), d.language.as_str(), d.submitted_at_ms),
             ("NJ-7K2QX", "land-rates", "254711000111", "sw", 5)
@@ -713,7 +720,8 @@ mod tests {
             d.payment,
             Some(DeliveredPayment { provider: "mpesa".into(), amount_kes: 4500, receipt: Some("QK12345".into()) })
         );
-        assert_eq!(delivery(&r, None).payment, None);
+        assert_eq!(delivery(&r, None).expect("a number").payment, None);
+        assert_eq!(delivery(&RequestRow { msisdn: None, ..r.clone() }, None), None, "a purged request");
     }
 
     #[test]
@@ -807,7 +815,7 @@ mod tests {
         let p = policy();
         let sms = OutgoingSms { to: citizen(), text: "Ombi NJ-7K2QX limekamilika.".into(), from: None };
         let record = |status: &str, provider_id: Option<&str>| SmsRecord {
-            msisdn: citizen(),
+            msisdn: Some(citizen()),
             locale: "sw".into(),
             text: sms.text.clone(),
             segments: 1,
@@ -889,7 +897,7 @@ mod tests {
             id: 21,
             reference: None,
             record: SmsRecord {
-                msisdn: citizen(),
+                msisdn: Some(citizen()),
                 locale: "sw".into(),
                 text: "Jibu".into(),
                 segments: 1,

@@ -46,6 +46,10 @@ pub enum JobError {
     /// version wrote, a row gone).
     #[error("{0}")]
     Malformed(String),
+    /// The phone number the job needs was purged (personal data retention). Never expected:
+    /// a purge leaves requests with live jobs alone; kept so a job can never reach anyone else.
+    #[error("{0}'s phone number was purged")]
+    Purged(String),
 }
 
 /// A worker name unique across instances and restarts.
@@ -143,6 +147,9 @@ impl Dispatcher {
     async fn push(&self, run: Run<'_>) -> Result<Decision, JobError> {
         let (attempt, request) = tokio::join!(self.attempt_of(run.job), self.request_of(run.job));
         let (attempt, request) = (attempt?, request?);
+        // Before the claim: an attempt with no number is never moved to `pushing`.
+        let push = decide::push_request(&attempt, &request)
+            .ok_or_else(|| JobError::Purged(format!("attempt {}", attempt.id)))?;
         match decide::push_start(&attempt, run.policy, run.now) {
             PushStart::Claim(claim) => {
                 if !self.store.apply(claim).await? {
@@ -158,7 +165,7 @@ impl Dispatcher {
             }
             PushStart::Nothing => return Ok((JobFinish::Done, None)),
         }
-        let outcome = self.payments.push(&decide::push_request(&attempt, &request)).await;
+        let outcome = self.payments.push(&push).await;
         tracing::info!(attempt = attempt.id, reference = %request.reference, outcome = ?outcome, "STK push");
         Ok(decide::after_push(&attempt, outcome, run))
     }
@@ -195,7 +202,9 @@ impl Dispatcher {
             return Ok((JobFinish::Done, None));
         }
         let paid = attempts?.into_iter().find(|a| a.status == AttemptStatus::Paid);
-        let outcome = self.agency.deliver(&decide::delivery(&request, paid.as_ref())).await;
+        let delivery = decide::delivery(&request, paid.as_ref())
+            .ok_or_else(|| JobError::Purged(format!("request {}", request.reference)))?;
+        let outcome = self.agency.deliver(&delivery).await;
         tracing::info!(reference = %request.reference, service = %request.service, outcome = ?outcome, "delivery");
         Ok(decide::after_deliver(request.id, paid.is_some(), outcome, run))
     }
@@ -210,10 +219,11 @@ impl Dispatcher {
         if !decide::notice_due(notice, &request) {
             return Ok((JobFinish::Done, None));
         }
+        let to = request.msisdn.ok_or_else(|| JobError::Purged(format!("request {}", request.reference)))?;
         let paid = attempts?.into_iter().find(|a| a.status == AttemptStatus::Paid);
         let text = compose_sms(&self.catalog.load(), &self.default_locale, &request, notice, paid.as_ref());
         let from = self.senders.load().get(&request.menu).cloned();
-        let sms = OutgoingSms { to: request.msisdn, text, from };
+        let sms = OutgoingSms { to, text, from };
         let outcome = self.sms.send(&sms).await;
         crate::metrics::sms_sent(&outcome);
         // A notice's retry waits from when the send returned (it may have taken until the
@@ -232,7 +242,8 @@ impl Dispatcher {
         if !decide::send_due(&row) {
             return Ok((JobFinish::Done, None));
         }
-        let sms = OutgoingSms { to: row.record.msisdn, text: row.record.text.clone(), from: None };
+        let to = row.record.msisdn.ok_or_else(|| JobError::Purged(format!("SMS {id}")))?;
+        let sms = OutgoingSms { to, text: row.record.text.clone(), from: None };
         let outcome = self.sms.send(&sms).await;
         crate::metrics::sms_sent(&outcome);
         // The outcome holds the provider's status and id, never the text.

@@ -17,7 +17,7 @@ pub(super) fn attempt(status: AttemptStatus, seq: u32, checkout: Option<&str>) -
         seq,
         token: "token".into(),
         provider: "mpesa".into(),
-        msisdn: citizen(),
+        msisdn: Some(citizen()),
         amount_kes: 4500,
         status,
         checkout_request_id: checkout.map(str::to_owned),

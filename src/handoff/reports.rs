@@ -36,7 +36,8 @@ pub fn transient_failure(reason: Option<&str>) -> bool {
 /// `sms_resends` times. `None` when nothing is to change: a final status is recorded, or the
 /// report names another phone number than the SMS went to.
 pub fn delivery_change(sms: &SmsRow, report: &DeliveryReport, policy: &Policy, now: i64) -> Option<DeliveryChange> {
-    if sms.delivery.is_some_and(DeliveryStatus::is_final) || report.msisdn.is_some_and(|m| m != sms.record.msisdn) {
+    if sms.delivery.is_some_and(DeliveryStatus::is_final) || report.msisdn.is_some_and(|m| Some(m) != sms.record.msisdn)
+    {
         return None;
     }
     let resend = (report.status.is_failure()
@@ -94,7 +95,7 @@ mod tests {
             id: 21,
             reference: None,
             record: SmsRecord {
-                msisdn: citizen(),
+                msisdn: Some(citizen()),
                 locale: "sw".into(),
                 text: "Ombi limepokelewa".into(),
                 segments: 1,

@@ -10,6 +10,7 @@ use crate::payment::PaymentResult;
 use crate::store::{
     AttemptChange, AttemptRow, Effects, JobAttempt, NewAttempt, RequestChange, Store, StoreError, now_ms,
 };
+use crate::types::Msisdn;
 
 /// What a payment result code means (Daraja's table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,14 +64,15 @@ pub fn settle(
             });
             e.jobs.push(job(JobKind::Deliver, "1", JobAttempt::None, now, policy, ""));
         }
-        Verdict::Busy if attempt.seq < policy.max_payment_attempts => {
-            // A new attempt, never a second push of this one.
+        // A new attempt, never a second push of this one; an attempt whose number was purged
+        // (only ever a settled one, so these effects are stale anyway) is pushed to nobody.
+        Verdict::Busy
+            if attempt.seq < policy.max_payment_attempts
+                && let Some(msisdn) = attempt.msisdn =>
+        {
             e.attempt = Some(change(AttemptStatus::Failed, None));
-            e.new_attempt = Some(NewAttempt {
-                provider: attempt.provider.clone(),
-                msisdn: attempt.msisdn,
-                amount_kes: attempt.amount_kes,
-            });
+            e.new_attempt =
+                Some(NewAttempt { provider: attempt.provider.clone(), msisdn, amount_kes: attempt.amount_kes });
             let seq = (attempt.seq + 1).to_string();
             e.jobs.push(job(JobKind::Push, &seq, JobAttempt::New, now + policy.busy_retry_ms, policy, ""));
         }
@@ -227,7 +229,7 @@ pub fn disagrees(attempt: &AttemptRow, result: &PaymentResult) -> Option<Disagre
         }
     }
     match result.phone {
-        Some(paid) if paid != attempt.msisdn.as_u64() => Some(Disagreement::Phone { paid }),
+        Some(paid) if Some(paid) != attempt.msisdn.map(Msisdn::as_u64) => Some(Disagreement::Phone { paid }),
         _ => None,
     }
 }

@@ -671,11 +671,15 @@ impl Hub {
 /// figures and the services used every [`funnel::FLUSH_EVERY`]; search's ranking by use and
 /// the expiry of recent services every [`usage::EVERY`]. Expiry also runs once at once, so an
 /// instance restarted more often than hourly still forgets; ranking does not, as serving
-/// ranked the menus already. `server::serve` runs it, so a terminal phone or a journey run,
-/// which only walk the hub, never adds this work to their start.
-pub async fn maintain(current: impl Fn() -> Option<Arc<Hub>>) {
+/// ranked the menus already. Personal data past `retention_days` is purged at once and then
+/// every [`PURGE_EVERY`] by the hub's clock (each instance on a shared database purges too; a
+/// purge is idempotent and takes its rows with `SKIP LOCKED`). `server::serve` runs it, so a
+/// terminal phone or a journey run, which only walk the hub, never adds this work to their
+/// start.
+pub async fn maintain(current: impl Fn() -> Option<Arc<Hub>>, retention_days: u32) {
     let Some(hub) = current() else { return };
     usage::expire(&*hub.store, &hub.menus, hub.config.clock.now_ms()).await;
+    let mut next_purge = purge(&hub, retention_days).await;
     drop(hub);
     let mut flush = tokio::time::interval(funnel::FLUSH_EVERY);
     let mut hourly = tokio::time::interval(usage::EVERY);
@@ -698,7 +702,38 @@ pub async fn maintain(current: impl Fn() -> Option<Arc<Hub>>) {
             funnel::flush(&hub).await;
             usage::flush(&hub).await;
         }
+        // Due by the hub's clock, looked at every round: a test moves a manual clock past a
+        // day instead of waiting one.
+        if hub.config.clock.now_ms() >= next_purge {
+            next_purge = purge(&hub, retention_days).await;
+        }
     }
+}
+
+/// How often the server purges personal data past `retention_days`.
+pub const PURGE_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// Purges personal data older than `retention_days` (none when 0) and logs how much, by kind
+/// (counts only, never a number); returns when the next purge is due (an hour later after a
+/// failure, a day otherwise).
+async fn purge(hub: &Hub, retention_days: u32) -> i64 {
+    if retention_days == 0 {
+        return i64::MAX;
+    }
+    let now = hub.config.clock.now_ms();
+    let cutoff = crate::store::retention::cutoff(now, retention_days);
+    let again = match crate::store::retention::purge(&*hub.store, cutoff, now, false).await {
+        Ok(p) if p.is_empty() => PURGE_EVERY,
+        Ok(p) => {
+            tracing::info!(retention_days, purged = %p, "personal data past retention purged");
+            PURGE_EVERY
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot purge personal data past retention; trying again in an hour");
+            usage::EVERY
+        }
+    };
+    now.saturating_add(again.as_millis() as i64)
 }
 
 /// The key a session's submit is stored under: one submit per session, so a retried or

@@ -46,7 +46,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     // What the hub writes and tidies besides hops (see `hub::maintain`), while serving.
     let maintaining = {
         let state = Arc::downgrade(&app.state);
-        tokio::spawn(crate::hub::maintain(move || state.upgrade().map(|s| s.hub())))
+        tokio::spawn(crate::hub::maintain(move || state.upgrade().map(|s| s.hub()), app.retention_days))
     };
     let dispatcher = app.dispatcher.clone().map(|d| tokio::spawn(d.run(stop_rx, Arc::clone(&app.wake))));
     let graceful = GracefulShutdown::new();

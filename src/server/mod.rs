@@ -105,6 +105,8 @@ pub struct App {
     pub dispatcher: Option<Arc<Dispatcher>>,
     pub wake: Arc<Notify>,
     pub sandbox: bool,
+    /// Days personal data is kept (`retention_days`); `serve` purges what is older daily.
+    pub retention_days: u32,
     /// Routers served under a path prefix besides the server's own (the console), each at the
     /// prefix itself and below it. A module above the server mounts itself here, so the server
     /// never imports it.
@@ -256,6 +258,7 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
         dispatcher,
         wake,
         sandbox,
+        retention_days: config.retention_days,
         mounts: Vec::new(),
     })
 }

@@ -6,7 +6,7 @@
 macro_rules! request_columns {
     () => {
         "id, reference, menu, service, msisdn, locale, fields, payment_amount, payment_account, status, \
-         refund_review, created_at"
+         refund_review, created_at, purged_at"
     };
 }
 
@@ -53,4 +53,77 @@ macro_rules! failed_sms_condition {
     };
 }
 
-pub(crate) use {attempt_columns, delivery_columns, failed_sms_condition, job_columns, request_columns, sms_columns};
+/// A request (`requests r`) a purge at cutoff `$1` removes the personal data of: not purged
+/// yet, created and last changed before the cutoff, final (the statuses of
+/// `RequestStatus::is_final`, held to them by a test), no refund to decide, and no job left to
+/// run for it or for one of its SMS (a dead job counts: an administrator may replay it, and the
+/// replay needs the number).
+macro_rules! purgeable_request {
+    () => {
+        "r.purged_at IS NULL AND r.created_at < $1 \
+         AND r.status IN ('payment_failed', 'fulfilled', 'rejected', 'notified') AND NOT r.refund_review \
+         AND NOT EXISTS (SELECT 1 FROM request_events e WHERE e.request_id = r.id AND e.at >= $1) \
+         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.request_id = r.id AND j.state <> 'done') \
+         AND NOT EXISTS (SELECT 1 FROM sms m JOIN jobs j ON j.sms_id = m.id WHERE m.request_id = r.id \
+         AND j.state <> 'done')"
+    };
+}
+
+/// An SMS of no request (`sms s`: a reply to an inbound SMS) a purge at `$1` erases: sent
+/// before it, not erased yet, and no job left to send it.
+macro_rules! purgeable_sms {
+    () => {
+        "s.request_id IS NULL AND s.msisdn <> 0 AND s.created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.sms_id = s.id AND j.state <> 'done')"
+    };
+}
+
+/// An inbound SMS (`inbound_sms i`) received before `$1` whose number is still kept.
+macro_rules! purgeable_inbound {
+    () => {
+        "i.msisdn <> 0 AND i.received_at < $1"
+    };
+}
+
+/// A telco's end-of-session notice (`session_ends e`) received before `$1` with a number.
+macro_rules! purgeable_session_end {
+    () => {
+        "e.msisdn IS NOT NULL AND e.received_at < $1"
+    };
+}
+
+/// A profile (`profiles p`) of a number not seen since `$1`: its language chosen before, and no
+/// request, inbound SMS or recent service of it since.
+macro_rules! purgeable_profile {
+    () => {
+        "p.updated_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.msisdn = p.msisdn AND r.created_at >= $1) \
+         AND NOT EXISTS (SELECT 1 FROM inbound_sms i WHERE i.msisdn = p.msisdn AND i.received_at >= $1) \
+         AND NOT EXISTS (SELECT 1 FROM recent_services u WHERE u.msisdn = p.msisdn AND u.used_at >= $1)"
+    };
+}
+
+pub(crate) use {
+    attempt_columns, delivery_columns, failed_sms_condition, job_columns, purgeable_inbound, purgeable_profile,
+    purgeable_request, purgeable_session_end, purgeable_sms, request_columns, sms_columns,
+};
+
+/// The statuses `purgeable_request!` names, for the test that holds them to
+/// `RequestStatus::is_final`.
+#[cfg(test)]
+pub(crate) const PURGEABLE_STATUSES: &str = purgeable_request!();
+
+#[cfg(test)]
+mod tests {
+    use crate::lifecycle::RequestStatus;
+
+    /// The purge's SQL names exactly the final statuses, so a state added to the lifecycle
+    /// cannot be purged (or escape the purge) by a list left behind.
+    #[test]
+    fn the_purge_names_exactly_the_final_statuses() {
+        let sql = super::PURGEABLE_STATUSES;
+        for s in RequestStatus::ALL {
+            assert_eq!(sql.contains(&format!("'{}'", s.as_str())), s.is_final(), "{s}");
+        }
+    }
+}

@@ -5,9 +5,10 @@
 //! the effects written on them), [`Languages`] (each number's language), [`JobQueue`] (the
 //! outbox the dispatcher claims), [`SmsLog`] (SMS out and in, delivery reports) and [`Shared`]
 //! (tokens every instance shares, the health probe), [`Misses`] (searches that found nothing)
-//! [`Usage`] (each number's recent catalogue services, and uses per service and day) and
-//! [`Stats`] (where citizens drop off, per screen and day). Every type with the eight is a
-//! `Store`.
+//! [`Usage`] (each number's recent catalogue services, and uses per service and day),
+//! [`Stats`] (where citizens drop off, per screen and day) and [`Retention`] (personal data
+//! purged once no longer needed; [`retention`] drives it in batches). Every type with the nine
+//! is a `Store`.
 //!
 //! Inbound SMS are recorded once per provider message id, with the language they set and
 //! their queued reply in the same transaction; delivery reports update the SMS they name under
@@ -24,6 +25,7 @@
 mod columns;
 pub(crate) mod plan;
 pub mod postgres;
+pub mod retention;
 pub mod sqlite;
 
 use crate::BoxFuture;
@@ -199,7 +201,8 @@ pub struct RequestChange {
 /// An SMS that was sent (or recorded by the sink), to keep.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SmsRecord {
-    pub msisdn: Msisdn,
+    /// `None` once purged ([`Retention`]), with the text erased.
+    pub msisdn: Option<Msisdn>,
     pub locale: String,
     pub text: String,
     pub segments: u32,
@@ -313,7 +316,8 @@ pub struct AttemptRow {
     pub seq: u32,
     pub token: String,
     pub provider: String,
-    pub msisdn: Msisdn,
+    /// `None` once the request's personal data was purged ([`Retention`]).
+    pub msisdn: Option<Msisdn>,
     pub amount_kes: u64,
     pub status: AttemptStatus,
     pub checkout_request_id: Option<String>,
@@ -347,13 +351,16 @@ pub struct RequestRow {
     pub reference: Reference,
     pub menu: String,
     pub service: String,
-    pub msisdn: Msisdn,
+    /// `None` once purged ([`Retention`]): the fields are then empty and the account too.
+    pub msisdn: Option<Msisdn>,
     pub locale: String,
     pub fields: Vec<(String, String)>,
     pub payment: Option<(String, String)>,
     pub status: String,
     pub refund_review: bool,
     pub created_at_ms: i64,
+    /// When its personal data was purged.
+    pub purged_at_ms: Option<i64>,
 }
 
 /// A telco's end-of-session notification.
@@ -439,6 +446,92 @@ pub trait Requests: Send + Sync {
     fn attempt_by_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<AttemptRow>, StoreError>>;
     /// Writes `effects` in one transaction if all its guards hold; returns whether it did.
     fn apply(&self, effects: Effects) -> BoxFuture<'_, Result<bool, StoreError>>;
+}
+
+/// Personal data retention (Kenya's Data Protection Act, 2019: kept no longer than necessary).
+/// Older than a cutoff: a final request ([`RequestStatus::is_final`]) with no refund to decide
+/// and no job left to run (none but `done`, for it or its SMS) loses its number, fields and
+/// account, and its attempts and SMS their number (SMS their text too); SMS with no request
+/// and inbound SMS lose number and text (inbound: the premium link id), session-end notices
+/// their number; profiles of numbers not seen since (no request, inbound SMS or recent service,
+/// and no language chosen) and recent services used before it are deleted. References,
+/// services, amounts, receipts, statuses, times and counts stay, for statistics and
+/// reconciliation. Unfinished requests and those held for review are never touched.
+pub trait Retention: Send + Sync {
+    /// What a purge at `cutoff_ms` would change now, by kind, changing nothing.
+    fn purgeable(&self, cutoff_ms: i64) -> BoxFuture<'_, Result<Purged, StoreError>>;
+    /// One bounded step of the purge, in one transaction: at most `limit` requests (with their
+    /// attempts and SMS), and at most `limit` rows of each other kind. Purged requests are
+    /// marked `purged_at = now_ms`. Repeating it is harmless: what is purged is not found again.
+    fn purge_batch(&self, cutoff_ms: i64, now_ms: i64, limit: u32) -> BoxFuture<'_, Result<Purged, StoreError>>;
+}
+
+/// What a purge changed (or, in a dry run, would change), by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Purged {
+    /// Finished requests whose number, fields and account were removed.
+    pub requests: u64,
+    /// Their payment attempts, whose number was removed.
+    pub attempts: u64,
+    /// SMS whose number and text were erased (a purged request's, and those of no request).
+    pub sms: u64,
+    /// Inbound SMS whose number (and premium link id) was removed.
+    pub inbound_sms: u64,
+    /// Telcos' end-of-session notices whose number was removed.
+    pub session_ends: u64,
+    /// Languages of numbers not seen since the cutoff, deleted.
+    pub profiles: u64,
+    /// Recent services used before the cutoff, deleted.
+    pub recent_services: u64,
+}
+
+impl Purged {
+    /// Whether a batch of `limit` may have left rows behind: some kind it bounds was full.
+    pub fn more(&self, limit: u32) -> bool {
+        let l = u64::from(limit);
+        [self.requests, self.sms, self.inbound_sms, self.session_ends, self.profiles, self.recent_services]
+            .iter()
+            .any(|n| *n >= l)
+    }
+
+    /// Every count, named, in a fixed order (what `njia purge` prints and the log carries).
+    pub fn kinds(&self) -> [(&'static str, u64); 7] {
+        [
+            ("requests", self.requests),
+            ("attempts", self.attempts),
+            ("sms", self.sms),
+            ("inbound_sms", self.inbound_sms),
+            ("session_ends", self.session_ends),
+            ("profiles", self.profiles),
+            ("recent_services", self.recent_services),
+        ]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds().iter().all(|(_, n)| *n == 0)
+    }
+}
+
+/// `requests 2, attempts 2, sms 3, …`: every count, as the server logs them.
+impl std::fmt::Display for Purged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (kind, n)) in self.kinds().iter().enumerate() {
+            write!(f, "{}{kind} {n}", if i == 0 { "" } else { ", " })?;
+        }
+        Ok(())
+    }
+}
+
+impl std::ops::AddAssign for Purged {
+    fn add_assign(&mut self, o: Purged) {
+        self.requests += o.requests;
+        self.attempts += o.attempts;
+        self.sms += o.sms;
+        self.inbound_sms += o.inbound_sms;
+        self.session_ends += o.session_ends;
+        self.profiles += o.profiles;
+        self.recent_services += o.recent_services;
+    }
 }
 
 /// The language each phone number chose.
@@ -669,14 +762,17 @@ where
 
 /// Everything a store does; callers hold an `Arc<dyn Store>`. Implemented by every type that
 /// implements each seam's trait.
-pub trait Store: Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + Stats + 'static {}
+pub trait Store:
+    Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + Stats + Retention + 'static
+{
+}
 
-impl<T: Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + Stats + 'static> Store for T {}
+impl<T: Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + Stats + Retention + 'static> Store for T {}
 
 /// The store's traits at once, for code that calls a concrete store's methods (`use
 /// njia::store::prelude::*`); calls through `dyn Store` need none of them in scope.
 pub mod prelude {
-    pub use super::{JobQueue, Languages, Misses, Requests, Shared, SmsLog, Stats, Store, Usage};
+    pub use super::{JobQueue, Languages, Misses, Requests, Retention, Shared, SmsLog, Stats, Store, Usage};
 }
 
 /// A token and the time (unix ms) until which it may be used, or why it could not be fetched.
@@ -724,6 +820,12 @@ pub fn most_recent(uses: impl IntoIterator<Item = (i64, u32)>, limit: usize) -> 
 /// system's entropy), so references cannot be guessed from one another.
 pub(crate) fn new_reference() -> Reference {
     Reference::from_bits(rand::random())
+}
+
+/// How both stores keep a phone number that may be purged: its digits, or 0 once purged (the
+/// columns are NOT NULL; see the retention migrations).
+pub(crate) fn stored_phone(msisdn: Option<Msisdn>) -> i64 {
+    msisdn.map_or(0, |m| m.as_u64() as i64)
 }
 
 /// A request's fields as the JSON object both stores keep.

@@ -43,6 +43,7 @@ mod receipts;
 mod recent;
 mod reload;
 mod resume;
+mod retention;
 mod scale_out;
 mod server;
 mod sessions;

@@ -85,6 +85,24 @@ const COMMANDS: &[(&str, Cover)] = &[
         },
     ),
     (
+        "njia purge --dry-run --data-dir /var/lib/njia",
+        Cover::Elsewhere {
+            file: "tests/it/retention.rs",
+            runs: "[\"purge\", \"--dry-run\", \"--older-than\", \"1\"]",
+            how: "with a temporary data directory for /var/lib/njia and --older-than 1 (the test's retention) while the \
+                  real server runs: counts by kind, changes nothing",
+        },
+    ),
+    (
+        "njia purge --older-than 730 --data-dir /var/lib/njia",
+        Cover::Elsewhere {
+            file: "tests/it/retention.rs",
+            runs: "[\"purge\", \"--older-than\", \"1\"]",
+            how: "with a temporary data directory and 1 day, after the server's own daily purge: nothing is left; \
+                  refused with retention_days = 0 and no --older-than, and with --older-than 0",
+        },
+    ),
+    (
         "njia backup --to /var/backups/njia/2026-12-05.njia --data-dir /var/lib/njia",
         Cover::Elsewhere {
             file: "tests/it/backup.rs",

@@ -18,13 +18,14 @@ fn request(locale: &str, service: &str) -> RequestRow {
         reference: Reference::parse("NJ-WWWWW").unwrap(),
         menu: "ecitizen".into(),
         service: service.into(),
-        msisdn: Msisdn::parse("+254711000111").unwrap(),
+        msisdn: Some(Msisdn::parse("+254711000111").unwrap()),
         locale: locale.into(),
         fields: vec![],
         payment: Some(("250,000".into(), "NAIROBI/BLOCK82/1234".into())),
         status: "fulfilled".into(),
         refund_review: false,
         created_at_ms: 0,
+        purged_at_ms: None,
     }
 }
 
@@ -35,7 +36,7 @@ fn paid() -> AttemptRow {
         seq: 1,
         token: "0".repeat(32),
         provider: "mpesa".into(),
-        msisdn: Msisdn::parse("+254711000111").unwrap(),
+        msisdn: Some(Msisdn::parse("+254711000111").unwrap()),
         amount_kes: 250_000,
         status: AttemptStatus::Paid,
         checkout_request_id: Some("ws_CO_1".into()),

@@ -161,7 +161,7 @@ async fn submit_is_idempotent_on_its_key(open: Opener) {
     assert_eq!(a.reference, b.reference);
     let row = store.request(&a.reference).await.unwrap().expect("stored");
     assert_eq!(row.status, "payment_pending");
-    assert_eq!(row.msisdn, Msisdn::parse("+254711000111").unwrap());
+    assert_eq!(row.msisdn, Some(Msisdn::parse("+254711000111").unwrap()));
     assert_eq!(row.payment, Some(("4500".into(), "KAJIADO/1234".into())));
     assert_eq!(row.fields, vec![("parcel".to_owned(), "KAJIADO/1234".to_owned())]);
     assert!(store.request(&Reference::parse("NJ-22222").unwrap()).await.unwrap().is_none());
@@ -272,9 +272,9 @@ async fn a_new_requests_attempt_keeps_its_own_number(open: Opener) {
     }
     let s = store.submit(r).await.unwrap();
     let row = store.request(&s.reference).await.unwrap().unwrap();
-    assert_eq!(row.msisdn, Msisdn::parse("+254711000111").unwrap());
+    assert_eq!(row.msisdn, Some(Msisdn::parse("+254711000111").unwrap()));
     let attempts = store.attempts(row.id).await.unwrap();
-    assert_eq!(attempts.iter().map(|a| a.msisdn).collect::<Vec<_>>(), [payer]);
+    assert_eq!(attempts.iter().map(|a| a.msisdn).collect::<Vec<_>>(), [Some(payer)]);
 }
 
 /// #12: a new request that plans the same job twice stores it once, in both stores, as any
@@ -649,6 +649,192 @@ async fn replies_whose_send_job_died_are_failed_for_good(open: Opener) {
     assert_eq!(listed[0].record.status, "queued");
 }
 
+/// A request stored under `key`, its attempt settled and the request walked along `path` (from
+/// payment_pending) in one write, with its receipt SMS when it reached `notified`. `keep_job`
+/// keeps the push job its plan queued (a job still to run); otherwise it plans none.
+async fn settled(store: &Arc<dyn Store>, key: &str, path: &[RequestStatus], refund: bool, keep_job: bool) -> i64 {
+    let mut new = request(key);
+    if !keep_job {
+        new.jobs.clear();
+    }
+    let stored = store.submit(new).await.unwrap();
+    let row = store.request(&stored.reference).await.unwrap().unwrap();
+    if path.is_empty() {
+        return row.id;
+    }
+    let attempt = store.attempts(row.id).await.unwrap().remove(0);
+    let paid = path.contains(&RequestStatus::Paid);
+    let notified = path.contains(&RequestStatus::Notified);
+    let effects = Effects {
+        request_id: row.id,
+        attempt: Some(njia::store::AttemptChange {
+            receipt: paid.then(|| format!("R-{key}")),
+            ..njia::store::AttemptChange::moved(
+                attempt.id,
+                &[AttemptStatus::Created],
+                if paid { AttemptStatus::Paid } else { AttemptStatus::Failed },
+            )
+        }),
+        request: Some(njia::store::RequestChange {
+            from: vec![RequestStatus::PaymentPending],
+            to: path.iter().map(|s| (*s, None)).collect(),
+            refund_review: refund,
+        }),
+        sms: notified.then(|| SmsRecord {
+            msisdn: row.msisdn,
+            locale: "sw".into(),
+            text: format!("Ombi {} limekamilika. Stakabadhi R-{key}.", stored.reference),
+            segments: 1,
+            sender: "log".into(),
+            status: "logged".into(),
+            provider_id: Some(format!("ATXid_{key}")),
+        }),
+        ..Effects::default()
+    };
+    assert!(store.apply(effects).await.unwrap(), "{key} walks {path:?}");
+    row.id
+}
+
+/// #15: personal data retention. Older than the cutoff, a final request with nothing left to
+/// run loses its number, fields and account (its attempts their number, its SMS number and
+/// text), keeping reference, service, amount, receipt, statuses and times; unfinished, held,
+/// refund-review and still-working requests are untouched, as is everything after the cutoff.
+/// Inbound SMS, replies, session-end notices, profiles and recent services of numbers not seen
+/// since go too. A dry run changes nothing and counts exactly what the purge then does; a
+/// second purge finds nothing. Both stores the same.
+async fn retention_purges_only_finished_personal_data(open: Opener) {
+    use RequestStatus::*;
+    let store = open().await;
+    let before = njia::store::now_ms() - 1;
+    let citizen = Msisdn::parse("+254711000111").unwrap();
+    let texter = Msisdn::parse("+254711000222").unwrap();
+    let done = settled(&store, "done", &[Paid, Fulfilling, Fulfilled, Notified], false, false).await;
+    let failed = settled(&store, "failed", &[PaymentFailed], false, false).await;
+    let held = settled(&store, "held", &[HeldForReview], false, false).await;
+    let refund = settled(&store, "refund", &[Paid, Fulfilling, Rejected], true, false).await;
+    let pending = settled(&store, "pending", &[], false, true).await;
+    let working = settled(&store, "working", &[Paid, Fulfilling, Fulfilled, Notified], false, true).await;
+    // An inbound SMS with its reply, sent; it set the texter's language.
+    assert!(
+        store.record_inbound(inbound("ATXid_p1", Some("Request NJ-7K2QX is complete."), Some("en"))).await.unwrap()
+    );
+    let reply = send_due(&store, Some("ATXid_reply"), None).await;
+    store.set_language(citizen, Locale::parse("sw").unwrap()).await.unwrap();
+    let end = |id: &str| SessionEnd {
+        channel: "africastalking".into(),
+        session_id: id.into(),
+        msisdn: Some(citizen),
+        status: "Success".into(),
+        hops: Some(4),
+        duration_ms: Some(20_000),
+        error_message: None,
+    };
+    store.record_session_end(end("ATUid_p1")).await.unwrap();
+    let used = |code, at_ms| ServiceUse {
+        remember: true,
+        msisdn: citizen,
+        menu: "ecitizen".into(),
+        code,
+        at_ms,
+        day: 20_000,
+        times: 1,
+        expired_before_ms: 0,
+    };
+    // One use before the cutoff the purge is run at, one long after it.
+    let future = njia::store::now_ms() + 10 * 86_400_000;
+    store.note_uses(vec![used(2101, before + 1), used(2303, future)]).await.unwrap();
+
+    // Everything is younger than `before`: nothing to purge, and nothing purged.
+    assert_eq!(store.purgeable(before).await.unwrap(), njia::store::Purged::default());
+    assert_eq!(njia::store::retention::purge(&*store, before, before, false).await.unwrap(), Default::default());
+
+    let cutoff = njia::store::now_ms() + 1;
+    let now = cutoff + 5;
+    let want = njia::store::Purged {
+        requests: 2,
+        attempts: 2,
+        sms: 2,
+        inbound_sms: 1,
+        session_ends: 1,
+        // The texter's: nothing of that number since the cutoff. The citizen used a service
+        // after it (the later use), so is still "seen" and keeps a language.
+        profiles: 1,
+        recent_services: 1,
+    };
+    let dry = njia::store::retention::purge(&*store, cutoff, now, true).await.unwrap();
+    assert_eq!(dry, want, "the dry run counts");
+    let untouched = store.request_by_id(done).await.unwrap().unwrap();
+    assert_eq!((untouched.msisdn, untouched.purged_at_ms), (Some(citizen), None), "a dry run changes nothing");
+    assert_eq!(store.language(texter).await.unwrap(), Some(Locale::parse("en").unwrap()));
+
+    assert_eq!(njia::store::retention::purge(&*store, cutoff, now, false).await.unwrap(), want, "as counted");
+
+    // The purged request: no number, fields or account; reference, amount, receipt, statuses
+    // and times kept.
+    let r = store.request_by_id(done).await.unwrap().unwrap();
+    assert_eq!((r.msisdn, r.purged_at_ms, r.fields.len()), (None, Some(now), 0));
+    assert_eq!(r.payment, Some(("4500".to_owned(), String::new())));
+    assert_eq!(
+        (r.status.as_str(), r.service.as_str(), r.created_at_ms),
+        ("notified", "land-rates", untouched.created_at_ms)
+    );
+    assert_eq!(store.request(&r.reference).await.unwrap().map(|x| x.id), Some(done), "found by its reference");
+    assert!(store.request_by_key("done").await.unwrap().is_none(), "the key held the number");
+    let history: Vec<String> = store.events(done).await.unwrap().into_iter().map(|e| e.status).collect();
+    assert_eq!(history, ["received", "payment_pending", "paid", "fulfilling", "fulfilled", "notified"]);
+    let a = store.attempts(done).await.unwrap().remove(0);
+    assert_eq!(
+        (a.msisdn, a.amount_kes, a.status, a.receipt.as_deref()),
+        (None, 4500, AttemptStatus::Paid, Some("R-done"))
+    );
+    let sms = store.sms(Some(done), 10).await.unwrap().remove(0);
+    assert_eq!((sms.record.msisdn, sms.record.text.as_str(), sms.record.segments), (None, "", 1));
+    assert_eq!(store.request_by_id(failed).await.unwrap().unwrap().msisdn, None);
+    // A late report about the purged SMS changes nothing and sends nothing again.
+    let late = DeliveryChange {
+        sms_id: sms.id,
+        from: vec![None],
+        to: DeliveryStatus::Failed,
+        failure_reason: Some("DeliveryFailure".into()),
+        network_code: None,
+        resend: Some(Resend { send_at_ms: 0, max_failures: 3 }),
+    };
+    assert!(!store.apply_delivery(late).await.unwrap());
+
+    // Kept whole: held for review, a refund to decide, unfinished, a job still to run.
+    for (id, status) in [(held, HeldForReview), (refund, Rejected), (pending, PaymentPending), (working, Notified)] {
+        let r = store.request_by_id(id).await.unwrap().unwrap();
+        assert_eq!((r.msisdn, r.purged_at_ms, r.status.as_str()), (Some(citizen), None, status.as_str()));
+        assert_eq!(r.fields, [("parcel".to_owned(), "KAJIADO/1234".to_owned())]);
+        assert_eq!(store.attempts(id).await.unwrap()[0].msisdn, Some(citizen));
+    }
+    let reply = store.sms_by_id(reply).await.unwrap().unwrap();
+    assert_eq!((reply.record.msisdn, reply.record.text.as_str(), reply.record.status.as_str()), (None, "", "Success"));
+    assert_eq!(store.language(texter).await.unwrap(), None, "the texter's language is forgotten");
+    assert_eq!(store.language(citizen).await.unwrap(), Some(Locale::parse("sw").unwrap()), "seen since");
+    assert_eq!(store.recent_services(citizen, "ecitizen", 0, 10).await.unwrap(), [2303], "the later use stays");
+
+    // Idempotent: nothing is found again.
+    assert_eq!(store.purgeable(cutoff).await.unwrap(), Default::default());
+    assert_eq!(njia::store::retention::purge(&*store, cutoff, now, false).await.unwrap(), Default::default());
+}
+
+/// #15: a purge works in bounded batches until nothing is left: more rows than one batch are
+/// all purged, and the counts add up.
+async fn retention_purges_in_batches(open: Opener) {
+    let store = open().await;
+    let n = njia::store::retention::BATCH as u64 + 3;
+    for i in 0..n {
+        settled(&store, &format!("b{i}"), &[RequestStatus::PaymentFailed], false, false).await;
+    }
+    let cutoff = njia::store::now_ms() + 1;
+    let one = store.purge_batch(cutoff, cutoff, 2).await.unwrap();
+    assert_eq!((one.requests, one.attempts), (2, 2), "a batch stops at its limit");
+    let rest = njia::store::retention::purge(&*store, cutoff, cutoff, false).await.unwrap();
+    assert_eq!((rest.requests, rest.attempts), (n - 2, n - 2));
+    assert!(store.recent_requests(None, 1_000).await.unwrap().iter().all(|r| r.msisdn.is_none()));
+}
+
 // --- SQLite ---------------------------------------------------------------------------------
 
 fn sqlite(dir: &tempfile::TempDir, clock: Clock) -> Opener {
@@ -740,6 +926,8 @@ conformance!(
     search_misses_are_counted_per_day_and_term,
     recent_services_and_uses,
     stats_add_up,
+    retention_purges_only_finished_personal_data,
+    retention_purges_in_batches,
     ],
     manual: [jobs_are_claimed_in_the_order_they_became_due],
 );

@@ -341,7 +341,7 @@ async fn a_paid_callback_with_another_amount_or_phone_holds_the_request_for_revi
     let statuses: Vec<String> = {
         let mut out = Vec::new();
         for r in store.recent_requests(None, 10).await.unwrap() {
-            out.push(format!("{} {}", r.msisdn.digits(), r.status));
+            out.push(format!("{} {}", r.msisdn.expect("not purged").digits(), r.status));
         }
         out.sort();
         out

@@ -16,6 +16,7 @@ mod jobs;
 mod languages;
 mod misses;
 mod requests;
+mod retention;
 mod shared;
 mod sms;
 mod stats;
@@ -37,6 +38,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (7, "0007_search_misses", include_str!("../../../migrations/postgres/0007_search_misses.sql")),
     (8, "0008_service_usage", include_str!("../../../migrations/postgres/0008_service_usage.sql")),
     (9, "0009_screen_stats", include_str!("../../../migrations/postgres/0009_screen_stats.sql")),
+    (10, "0010_retention", include_str!("../../../migrations/postgres/0010_retention.sql")),
 ];
 
 /// Opens every connection of `pool` and prepares `statements` on each, so no citizen's hop
@@ -215,6 +217,11 @@ fn bad(what: &str) -> StoreError {
 
 fn msisdn_of(n: i64) -> Result<Msisdn, StoreError> {
     u64::try_from(n).ok().and_then(Msisdn::from_u64).ok_or_else(|| bad("phone number"))
+}
+
+/// A stored phone number that a retention purge may have removed (stored as 0): `None` then.
+fn phone_of(n: i64) -> Result<Option<Msisdn>, StoreError> {
+    if n == 0 { Ok(None) } else { msisdn_of(n).map(Some) }
 }
 
 fn count(n: i64) -> u32 {

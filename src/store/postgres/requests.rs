@@ -4,7 +4,7 @@
 use tokio_postgres::types::ToSql;
 
 use super::writes::write_effects;
-use super::{PostgresStore, all, bad, count, msisdn_of, one};
+use super::{PostgresStore, all, bad, count, one, phone_of};
 use crate::BoxFuture;
 use crate::lifecycle::{AttemptStatus, RequestStatus};
 use crate::store::columns::{attempt_columns, request_columns};
@@ -237,7 +237,7 @@ fn row_to_attempt(r: &tokio_postgres::Row) -> Result<AttemptRow, StoreError> {
         seq: count(r.get("seq")),
         token: r.get("token"),
         provider: r.get("provider"),
-        msisdn: msisdn_of(r.get("msisdn"))?,
+        msisdn: phone_of(r.get("msisdn"))?,
         amount_kes: r.get::<_, i64>("amount_kes").max(0) as u64,
         status: AttemptStatus::parse(r.get("status")).ok_or_else(|| bad("attempt status"))?,
         checkout_request_id: r.get("checkout_request_id"),
@@ -257,12 +257,13 @@ fn row_to_request(r: &tokio_postgres::Row) -> Result<RequestRow, StoreError> {
         reference: Reference::parse(r.get("reference")).ok_or_else(|| bad("reference"))?,
         menu: r.get("menu"),
         service: r.get("service"),
-        msisdn: msisdn_of(r.get("msisdn"))?,
+        msisdn: phone_of(r.get("msisdn"))?,
         locale: r.get("locale"),
         fields: fields_from_json(r.get("fields")),
         payment: amount.zip(account),
         status: r.get("status"),
         refund_review: r.get("refund_review"),
         created_at_ms: r.get("created_at"),
+        purged_at_ms: r.get("purged_at"),
     })
 }

@@ -5,7 +5,7 @@ use tokio_postgres::types::ToSql;
 
 use super::languages::PROFILE_UPSERT;
 use super::writes::queue_sms;
-use super::{PostgresStore, all, bad, count, msisdn_of, one};
+use super::{PostgresStore, all, bad, count, msisdn_of, one, phone_of};
 use crate::BoxFuture;
 use crate::lifecycle::DeliveryStatus;
 use crate::store::columns::{delivery_columns, failed_sms_condition, sms_columns};
@@ -99,7 +99,12 @@ impl SmsLog for PostgresStore {
             // Locked before the guard is checked: two instances taking the same report (or two
             // reports) serialise here, and the second sees the first's status.
             let st = tx
-                .prepare_cached(concat!("SELECT ", delivery_columns!(), " FROM sms WHERE id = $1 FOR UPDATE"))
+                // A purged SMS is not found: a report about it changes nothing, sends nothing again.
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    delivery_columns!(),
+                    " FROM sms WHERE id = $1 AND msisdn <> 0 FOR UPDATE"
+                ))
                 .await?;
             let row = tx.query_opt(&st, &[&c.sms_id]).await?.as_ref().map(row_to_delivery).transpose()?;
             let Some(writes) = plan::plan_delivery(&c, row.as_ref()) else { return Ok(false) };
@@ -140,7 +145,7 @@ fn row_to_sms(r: &tokio_postgres::Row) -> Result<SmsRow, StoreError> {
         id: r.get("id"),
         reference: reference.and_then(Reference::parse),
         record: SmsRecord {
-            msisdn: msisdn_of(r.get("msisdn"))?,
+            msisdn: phone_of(r.get("msisdn"))?,
             locale: r.get("locale"),
             text: r.get("text"),
             segments: count(r.get("segments")),

@@ -179,7 +179,7 @@ async fn insert_sms(t: &Tx<'_>, request_id: i64, m: Option<&SmsRecord>, now: i64
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .await?;
-    let (msisdn, segments) = (m.msisdn.as_u64() as i64, i64::from(m.segments));
+    let (msisdn, segments) = (crate::store::stored_phone(m.msisdn), i64::from(m.segments));
     let args: [&(dyn ToSql + Sync); 9] =
         [&request_id, &msisdn, &m.locale, &m.text, &segments, &m.sender, &m.status, &m.provider_id, &now];
     t.execute(&st, &args).await?;

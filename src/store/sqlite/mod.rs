@@ -28,6 +28,7 @@ mod jobs;
 mod languages;
 mod misses;
 mod requests;
+mod retention;
 mod shared;
 mod sms;
 mod stats;
@@ -54,6 +55,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0005_search_misses", include_str!("../../../migrations/sqlite/0005_search_misses.sql")),
     ("0006_service_usage", include_str!("../../../migrations/sqlite/0006_service_usage.sql")),
     ("0007_screen_stats", include_str!("../../../migrations/sqlite/0007_screen_stats.sql")),
+    ("0008_retention", include_str!("../../../migrations/sqlite/0008_retention.sql")),
 ];
 
 /// Statements the connection keeps prepared: every statement of the hop and hand-off paths
@@ -439,6 +441,11 @@ fn one<T>(
 /// A stored phone number back as a [`Msisdn`].
 fn msisdn_of(n: i64) -> rusqlite::Result<Msisdn> {
     u64::try_from(n).ok().and_then(Msisdn::from_u64).ok_or_else(|| invalid("msisdn"))
+}
+
+/// A stored phone number that a retention purge may have removed (stored as 0): `None` then.
+fn phone_of(n: i64) -> rusqlite::Result<Option<Msisdn>> {
+    if n == 0 { Ok(None) } else { msisdn_of(n).map(Some) }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, params};
 
 use super::writes::{add_event, insert_attempt, insert_job, write_effects};
-use super::{SqliteStore, all, invalid, msisdn_of, one};
+use super::{SqliteStore, all, invalid, one, phone_of};
 use crate::BoxFuture;
 use crate::lifecycle::{AttemptStatus, RequestStatus};
 use crate::store::columns::{attempt_columns, request_columns};
@@ -232,13 +232,14 @@ fn row_to_request(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
         reference: Reference::parse(&reference).ok_or_else(|| invalid("reference"))?,
         menu: r.get("menu")?,
         service: r.get("service")?,
-        msisdn: msisdn_of(r.get("msisdn")?)?,
+        msisdn: phone_of(r.get("msisdn")?)?,
         locale: r.get("locale")?,
         fields: fields_from_json(&fields_json),
         payment: amount.zip(account),
         status: r.get("status")?,
         refund_review: r.get::<_, i64>("refund_review")? != 0,
         created_at_ms: r.get("created_at")?,
+        purged_at_ms: r.get("purged_at")?,
     })
 }
 
@@ -250,7 +251,7 @@ fn row_to_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptRow> {
         seq: r.get("seq")?,
         token: r.get("token")?,
         provider: r.get("provider")?,
-        msisdn: msisdn_of(r.get("msisdn")?)?,
+        msisdn: phone_of(r.get("msisdn")?)?,
         amount_kes: r.get::<_, i64>("amount_kes")?.max(0) as u64,
         status: AttemptStatus::parse(&status).ok_or_else(|| invalid("status"))?,
         checkout_request_id: r.get("checkout_request_id")?,

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, params};
 
 use super::writes::queue_sms;
-use super::{PROFILE_UPSERT, SqliteStore, all, invalid, msisdn_of, one};
+use super::{PROFILE_UPSERT, SqliteStore, all, invalid, msisdn_of, one, phone_of};
 use crate::BoxFuture;
 use crate::lifecycle::DeliveryStatus;
 use crate::store::columns::{delivery_columns, failed_sms_condition, sms_columns};
@@ -133,7 +133,13 @@ fn record_inbound_tx(t: &Connection, m: &NewInbound, now: i64) -> Result<bool, S
 }
 
 fn apply_delivery_tx(t: &Connection, c: &DeliveryChange, now: i64) -> Result<bool, StoreError> {
-    let row = one(t, concat!("SELECT ", delivery_columns!(), " FROM sms WHERE id = ?1"), [c.sms_id], row_to_delivery)?;
+    // A purged SMS is not found: a report about it changes nothing and sends nothing again.
+    let row = one(
+        t,
+        concat!("SELECT ", delivery_columns!(), " FROM sms WHERE id = ?1 AND msisdn <> 0"),
+        [c.sms_id],
+        row_to_delivery,
+    )?;
     let Some(writes) = plan::plan_delivery(c, row.as_ref()) else { return Ok(false) };
     let c = writes.change;
     t.prepare_cached(
@@ -167,7 +173,7 @@ fn row_to_sms(r: &rusqlite::Row<'_>) -> rusqlite::Result<SmsRow> {
         id: r.get("id")?,
         reference: reference.as_deref().and_then(Reference::parse),
         record: SmsRecord {
-            msisdn: msisdn_of(r.get("msisdn")?)?,
+            msisdn: phone_of(r.get("msisdn")?)?,
             locale: r.get("locale")?,
             text: r.get("text")?,
             segments: r.get("segments")?,

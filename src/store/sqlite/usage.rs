@@ -59,6 +59,14 @@ impl RecentIndex {
         Some(crate::store::most_recent(found, limit as usize))
     }
 
+    /// Forgets every use before `cutoff` (a retention purge deleted their rows).
+    pub(super) fn forget_before(&mut self, cutoff: i64) {
+        self.map.retain(|_, rows| {
+            rows.retain(|(_, _, used)| *used >= cutoff);
+            !rows.is_empty()
+        });
+    }
+
     fn expire(&mut self, keep: &[(String, i64)]) {
         self.map.retain(|_, rows| {
             rows.retain(|(m, _, used)| keep.iter().any(|(k, before)| **k == **m && *used >= *before));

@@ -147,7 +147,7 @@ fn insert_sms(t: &Connection, request_id: i64, m: &SmsRecord, now: i64) -> Resul
     )?
     .execute(params![
         request_id,
-        m.msisdn.as_u64() as i64,
+        crate::store::stored_phone(m.msisdn),
         m.locale,
         m.text,
         m.segments,
