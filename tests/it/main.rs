@@ -34,6 +34,7 @@ mod hub;
 mod journeys;
 mod layers;
 mod logs;
+mod metrics;
 mod money;
 mod ops;
 mod package;
