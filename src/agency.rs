@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::BoxFuture;
 use crate::engine::{LookupAnswer, LookupCall, Value};
 use crate::lookup::{Lookup, LookupError};
+use crate::metrics::Outbound;
 use crate::shared::Shared;
 use crate::types::Msisdn;
 use crate::webhook;
@@ -66,6 +67,9 @@ pub struct HttpBackend {
     key: Vec<u8>,
     deliver_http: reqwest::Client,
     lookup_http: reqwest::Client,
+    /// Latency and results of its deliveries and lookups (`agency:<name>` on `/metrics`).
+    delivered: Arc<Outbound>,
+    looked_up: Arc<Outbound>,
 }
 
 impl std::fmt::Debug for HttpBackend {
@@ -101,12 +105,15 @@ impl HttpBackend {
                 .build()
                 .map_err(|e| BackendError::Http(name.to_owned(), e))
         };
+        let provider = format!("agency:{name}");
         Ok(HttpBackend {
             name: name.to_owned(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             key,
             deliver_http: build(DELIVERY_TIMEOUT)?,
             lookup_http: build(lookup_timeout)?,
+            delivered: crate::metrics::outbound(&provider, "deliver"),
+            looked_up: crate::metrics::outbound(&provider, "lookup"),
         })
     }
 
@@ -129,6 +136,9 @@ impl HttpBackend {
         let body = serde_json::to_vec(&body).map_err(|e| LookupError::Backend(e.to_string()))?;
         let id = format!("lookup_{}", crate::store::callback_token());
         let path = format!("/lookups/{}", call.operation);
+        // Every way out but the two marked counts as an error, the hop's deadline included
+        // (it drops this future, and the timing with it).
+        let timing = self.looked_up.start();
         let res = self
             .signed(&self.lookup_http, &path, &id, body)
             .send()
@@ -136,10 +146,15 @@ impl HttpBackend {
             .map_err(|e| LookupError::Backend(format!("{}: {e}", self.name)))?;
         let status = res.status();
         if !status.is_success() {
+            if status.is_client_error() {
+                timing.done("refused");
+            }
             return Err(LookupError::Backend(format!("{} answered HTTP {}", self.name, status.as_u16())));
         }
         let bytes = res.bytes().await.map_err(|e| LookupError::Backend(format!("{}: {e}", self.name)))?;
-        parse_lookup_answer(&bytes).map_err(|e| LookupError::Backend(format!("{}: {e}", self.name)))
+        let answer = parse_lookup_answer(&bytes).map_err(|e| LookupError::Backend(format!("{}: {e}", self.name)))?;
+        timing.done("ok");
+        Ok(answer)
     }
 }
 
@@ -207,19 +222,26 @@ impl Agency for HttpBackend {
             // The same id on every try: the agency's idempotency and Standard Webhooks
             // deduplication both key on it.
             let id = format!("deliver_{}", delivery.reference);
+            let timing = self.delivered.start();
             let res = self
                 .signed(&self.deliver_http, "/requests", &id, body)
                 .header("Idempotency-Key", &delivery.reference)
                 .send()
                 .await;
-            match res {
+            let outcome = match res {
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let body = r.bytes().await.unwrap_or_default();
                     classify_delivery(status, &body)
                 }
                 Err(e) => DeliveryOutcome::Retry { detail: format!("{}: {e}", self.name) },
-            }
+            };
+            timing.done(match outcome {
+                DeliveryOutcome::Accepted { .. } => "ok",
+                DeliveryOutcome::Rejected { .. } => "refused",
+                DeliveryOutcome::Retry { .. } => "error",
+            });
+            outcome
         })
     }
 }

@@ -2,15 +2,19 @@
 //! hot path pays one relaxed add per figure, and rendered in the text exposition format at
 //! `GET /metrics`.
 //!
-//! The registry is process-wide: every figure has a fixed, small label set (channels are
-//! registered when the server is built), so a scrape never grows with traffic.
+//! The registry is process-wide: every figure has a fixed, small label set (channels and
+//! outbound providers are registered when the server is built), so a scrape never grows with
+//! traffic. What belongs to one server rather than to the process (its menus' versions, its
+//! store's backlog) is read at each scrape and rendered by [`render_with`].
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
+use crate::lifecycle::{JobKind, JobState};
 use crate::limit::Over;
+use crate::store::BacklogFigures;
 
 /// Bucket upper bounds in seconds for work a citizen waits on (a hop, a lookup).
 pub const LATENCY_BUCKETS: &[f64] =
@@ -129,12 +133,85 @@ const SMS_RESULTS: &[&str] = &["accepted", "failed", "other"];
 const DELIVERY: &[&str] = &["success", "sent", "submitted", "buffered", "rejected", "failed", "other"];
 const RELOADS: &[&str] = &["ok", "refused", "other"];
 
+/// What became of a call to the outside world: `ok` (answered and taken), `refused` (answered
+/// and refused for good: the provider is up, the request was wrong), `error` (no usable answer:
+/// no connection, a timeout, a 5xx, throttled, an unreadable body, or abandoned by its caller).
+pub const OUTBOUND_RESULTS: &[&str] = &["ok", "refused", "error"];
+
+/// One kind of call to one provider (`daraja` `push`, `agency:lands` `deliver`): its latency
+/// and results.
+pub struct Outbound {
+    pub provider: String,
+    pub call: &'static str,
+    pub duration: Histogram,
+    pub results: Counters,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbound").field("provider", &self.provider).field("call", &self.call).finish_non_exhaustive()
+    }
+}
+
+impl Outbound {
+    /// Starts timing one call. Finish it with [`Call::done`]; a call dropped unfinished (its
+    /// caller's deadline ran out first, as a hop's lookup deadline does) counts as an `error`.
+    pub fn start(&self) -> Call<'_> {
+        Call { figures: self, started: std::time::Instant::now(), result: None }
+    }
+}
+
+/// One call being timed (see [`Outbound::start`]).
+pub struct Call<'a> {
+    figures: &'a Outbound,
+    started: std::time::Instant,
+    result: Option<&'static str>,
+}
+
+impl Call<'_> {
+    /// Records the call's end with `result` (one of [`OUTBOUND_RESULTS`]).
+    pub fn done(mut self, result: &'static str) {
+        self.result = Some(result);
+    }
+
+    /// Records nothing: no call was made after all (the client refused the request itself
+    /// before sending it).
+    pub fn not_made(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Call<'_> {
+    fn drop(&mut self) {
+        self.figures.duration.observe(self.started.elapsed());
+        self.figures.results.inc(self.result.unwrap_or("error"));
+    }
+}
+
+/// The figures of `call` to `provider`, shared by every client built in this process for it.
+/// Registered when a client is built, so a provider shows (with zeros) before its first call.
+pub fn outbound(provider: &str, call: &'static str) -> Arc<Outbound> {
+    let mut list = METRICS.outbound.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(o) = list.iter().find(|o| o.provider == provider && o.call == call) {
+        return Arc::clone(o);
+    }
+    let o = Arc::new(Outbound {
+        provider: provider.to_owned(),
+        call,
+        duration: Histogram::new(JOB_BUCKETS),
+        results: Counters::new(OUTBOUND_RESULTS),
+    });
+    list.push(Arc::clone(&o));
+    o
+}
+
 /// A gauge read at scrape time: name, help and how to read it.
 type Gauge = (String, String, Box<dyn Fn() -> f64 + Send + Sync>);
 
 /// Every figure Njia keeps.
 pub struct Registry {
     channels: Mutex<Vec<Arc<ChannelMetrics>>>,
+    outbound: Mutex<Vec<Arc<Outbound>>>,
     pub hops: Counters,
     pub lookup_duration: Histogram,
     pub lookups: Counters,
@@ -156,6 +233,7 @@ pub struct Registry {
 /// The process's registry.
 pub static METRICS: LazyLock<Registry> = LazyLock::new(|| Registry {
     channels: Mutex::new(Vec::new()),
+    outbound: Mutex::new(Vec::new()),
     hops: Counters::new(HOP_OUTCOMES),
     lookup_duration: Histogram::new(LATENCY_BUCKETS),
     lookups: Counters::new(LOOKUP_OUTCOMES),
@@ -290,11 +368,91 @@ pub fn render() -> String {
     m.delivery_reports.render(&mut out, "njia_sms_delivery_reports_total", "status", "");
     head(&mut out, "njia_menu_reloads_total", "counter", "Menu and locale reloads by result.");
     m.reloads.render(&mut out, "njia_menu_reloads_total", "result", "");
+    let outbound = m.outbound.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    head(
+        &mut out,
+        "njia_outbound_duration_seconds",
+        "histogram",
+        "Calls to the outside world (Daraja, agency backends, the SMS API), by provider and call.",
+    );
+    for o in &outbound {
+        let labels = format!("provider=\"{}\",call=\"{}\"", o.provider, o.call);
+        o.duration.render(&mut out, "njia_outbound_duration_seconds", &labels);
+    }
+    head(&mut out, "njia_outbound_calls_total", "counter", "Calls to the outside world by provider, call and result.");
+    for o in &outbound {
+        let labels = format!("provider=\"{}\",call=\"{}\",", o.provider, o.call);
+        o.results.render(&mut out, "njia_outbound_calls_total", "result", &labels);
+    }
     let gauges = m.gauges.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for (name, help, read) in gauges.iter() {
         head(&mut out, name, "gauge", help);
         let _ = writeln!(out, "{name} {}", read());
     }
+    out
+}
+
+/// What one server adds to the process's figures at each scrape, read from its own menus and
+/// store (a console's sandbox in the same process has its own, and its own `/metrics`).
+#[derive(Clone, Debug, Default)]
+pub struct Scrape {
+    /// Each menu served, with its version (which covers its file, the locales, the data and
+    /// its catalogue).
+    pub menus: Vec<(String, u64)>,
+    /// Each catalogue served, by the id of the menu that holds it, with the version of its files.
+    pub catalogues: Vec<(String, u64)>,
+    /// The store's backlog; `None` when it did not answer in time.
+    pub backlog: Option<BacklogFigures>,
+}
+
+/// The job states counted as gauges: done jobs only grow (`njia_jobs_total` counts them).
+const GAUGED_STATES: [JobState; 3] = [JobState::Ready, JobState::Running, JobState::Dead];
+
+/// The process's figures followed by one server's (see [`Scrape`]).
+pub fn render_with(scrape: &Scrape) -> String {
+    let mut out = render();
+    let head = |out: &mut String, name: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    };
+    let versions = |list: &[(String, u64)]| {
+        let mut v: Vec<String> = list.iter().map(|(id, version)| format!("{id}@{version:016x}")).collect();
+        v.sort();
+        v.join(",")
+    };
+    head(&mut out, "njia_build_info", "Always 1: the running version and the menu and catalogue versions served.");
+    let _ = writeln!(
+        out,
+        "njia_build_info{{version=\"{}\",menus=\"{}\",catalogues=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION"),
+        versions(&scrape.menus),
+        versions(&scrape.catalogues),
+    );
+    head(&mut out, "njia_store_up", "1 when the store answered this scrape's backlog query within a second.");
+    let _ = writeln!(out, "njia_store_up {}", u8::from(scrape.backlog.is_some()));
+    // Without an answer the backlog's gauges are left out rather than shown as zeros: an empty
+    // queue and an unknown one must not look alike.
+    let Some(b) = &scrape.backlog else { return out };
+    head(&mut out, "njia_jobs", "Jobs in the queue by kind and state (ready, running, dead).");
+    for kind in JobKind::ALL {
+        for state in GAUGED_STATES {
+            let _ = writeln!(out, "njia_jobs{{kind=\"{kind}\",state=\"{state}\"}} {}", b.jobs(kind, state));
+        }
+    }
+    head(&mut out, "njia_jobs_due", "Ready jobs whose time has come: what the dispatchers should be claiming now.");
+    let _ = writeln!(out, "njia_jobs_due {}", b.due);
+    head(
+        &mut out,
+        "njia_jobs_oldest_due_age_seconds",
+        "How long the longest-waiting due job has been due (0 when none is).",
+    );
+    let _ = writeln!(out, "njia_jobs_oldest_due_age_seconds {}", b.oldest_due_ms.unwrap_or(0).max(0) as f64 / 1000.0);
+    head(
+        &mut out,
+        "njia_requests_awaiting_admin",
+        "Requests only an administrator moves on: payments held for review, payments nothing settled.",
+    );
+    let _ = writeln!(out, "njia_requests_awaiting_admin{{status=\"held_for_review\"}} {}", b.held_for_review);
+    let _ = writeln!(out, "njia_requests_awaiting_admin{{status=\"payment_unknown\"}} {}", b.payment_unknown);
     out
 }
 

@@ -1,5 +1,6 @@
 //! Operations endpoints: `/readyz` (the store answers, menus are loaded, not draining),
-//! `/metrics` (Prometheus text) and `/admin/*` (menu reload, and its preview: the check of the
+//! `/metrics` (Prometheus text: the process's figures and, read at each scrape, this server's
+//! menu versions and store backlog) and `/admin/*` (menu reload, and its preview: the check of the
 //! files on disk and what they would change). `/metrics` and `/admin/*` are
 //! guarded by the `[admin]` rules; without rules `/admin/*` is refused and `/metrics` answers
 //! loopback clients only.
@@ -41,7 +42,7 @@ pub async fn handle(ops: Ops<'_>, peer: IpAddr, method: Method, path: &str, head
     match (method, path) {
         (Method::GET, "/readyz") => readyz(ops).await,
         (Method::GET, "/metrics") => match guard(ops, peer, headers, false) {
-            Ok(()) => ([("content-type", "text/plain; version=0.0.4")], crate::metrics::render()).into_response(),
+            Ok(()) => ([("content-type", "text/plain; version=0.0.4")], metrics(ops).await).into_response(),
             Err(r) => r.into_response(),
         },
         (_, "/readyz" | "/metrics") => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response(),
@@ -84,6 +85,29 @@ fn guard(ops: Ops<'_>, peer: IpAddr, headers: &http::HeaderMap, required: bool) 
 
 /// A refusal: the status and its body.
 type Refused = (StatusCode, &'static str);
+
+/// The process's figures and this server's: the menus it serves and its store's backlog,
+/// read now (one indexed query, on the scrape and never on a hop; a second at most).
+async fn metrics(ops: Ops<'_>) -> String {
+    let hub = ops.live.hub();
+    let backlog = match tokio::time::timeout(std::time::Duration::from_secs(1), hub.store.backlog()).await {
+        Ok(Ok(b)) => Some(b),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "metrics: the store did not answer the backlog query");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("metrics: the store did not answer the backlog query within 1 s");
+            None
+        }
+    };
+    let menus = &hub.menus.menus;
+    crate::metrics::render_with(&crate::metrics::Scrape {
+        menus: menus.iter().map(|m| (m.id.clone(), m.version)).collect(),
+        catalogues: menus.iter().filter_map(|m| m.catalogue.as_ref().map(|c| (m.id.clone(), c.version))).collect(),
+        backlog,
+    })
+}
 
 /// Ready when the store answers within a second, menus are loaded and the server is not
 /// draining; otherwise 503 with what is wrong, so a load balancer stops sending.

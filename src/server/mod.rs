@@ -11,6 +11,7 @@
 //! so tests start the real server on `127.0.0.1:0` and stop it when they are done.
 
 mod http;
+mod outbound;
 mod routes;
 
 use std::future::Future;
@@ -454,7 +455,7 @@ fn payments(
     let daraja = Daraja::new(daraja)
         .map_err(|e| StartError::Config(format!("daraja: {e}")))?
         .with_shared_token(Arc::clone(store));
-    Ok(Arc::new(daraja))
+    Ok(Arc::new(outbound::MeasuredPayments::new("daraja", Arc::new(daraja))))
 }
 
 /// Daraja's configuration with its secrets read, outside sandbox mode; `None` in it.
@@ -507,7 +508,7 @@ fn sms_sender(config: &Config, sandbox: bool) -> Result<Arc<dyn SmsSender>, Star
                 timeout: Duration::from_millis(at.timeout_ms),
             })
             .map_err(|e| StartError::Config(format!("sms: {e}")))?;
-            Ok(Arc::new(sender))
+            Ok(Arc::new(outbound::MeasuredSms::new(Arc::new(sender))))
         }
         Some(other) => Err(StartError::Config(format!("sms.sender {other:?} is not log or africastalking"))),
         None => Err(StartError::Config(

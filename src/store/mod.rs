@@ -6,9 +6,10 @@
 //! outbox the dispatcher claims), [`SmsLog`] (SMS out and in, delivery reports) and [`Shared`]
 //! (tokens every instance shares, the health probe), [`Misses`] (searches that found nothing)
 //! [`Usage`] (each number's recent catalogue services, and uses per service and day),
-//! [`Stats`] (where citizens drop off, per screen and day) and [`Retention`] (personal data
-//! purged once no longer needed; [`retention`] drives it in batches). Every type with the nine
-//! is a `Store`.
+//! [`Stats`] (where citizens drop off, per screen and day), [`Retention`] (personal data
+//! purged once no longer needed; [`retention`] drives it in batches) and [`Backlog`] (what
+//! waits: the job queue and the payments an administrator must settle, for `/metrics`).
+//! Every type with the ten is a `Store`.
 //!
 //! Inbound SMS are recorded once per provider message id, with the language they set and
 //! their queued reply in the same transaction; delivery reports update the SMS they name under
@@ -639,6 +640,75 @@ pub struct Miss {
     pub count: i64,
 }
 
+/// What waits in the store, as `/metrics` shows it: read at each scrape, so every figure comes
+/// from an index (the queue's due and leased jobs, its dead letters, requests by status), never
+/// from a scan of the jobs and requests that are done.
+pub trait Backlog: Send + Sync {
+    /// The figures now (on the store's clock, the one its job queue reads).
+    fn backlog(&self) -> BoxFuture<'_, Result<BacklogFigures, StoreError>>;
+}
+
+/// The queue and the payments waiting for an administrator, at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BacklogFigures {
+    /// Jobs ready (due or not yet), running (leased) and dead, by kind and state; a kind and
+    /// state with none is left out. Done jobs are not counted: they only grow.
+    pub jobs: Vec<(JobKind, JobState, i64)>,
+    /// Ready jobs whose time has come: what a dispatcher should be claiming now.
+    pub due: i64,
+    /// How long the longest-waiting due job has been due, in milliseconds; `None` when none
+    /// is due. A dispatcher that keeps up holds this near its poll interval.
+    pub oldest_due_ms: Option<i64>,
+    /// Requests held for review (a "paid" callback that disagreed with its attempt).
+    pub held_for_review: i64,
+    /// Requests whose payment nothing settled in time (`payment_unknown`).
+    pub payment_unknown: i64,
+}
+
+impl BacklogFigures {
+    /// The count of `kind` jobs in `state` (0 when none).
+    pub fn jobs(&self, kind: JobKind, state: JobState) -> i64 {
+        self.jobs.iter().find(|(k, s, _)| *k == kind && *s == state).map_or(0, |j| j.2)
+    }
+}
+
+/// The one statement both stores answer [`Backlog::backlog`] with (`$1` is now, unix ms): rows
+/// of (what, kind or status, state, figure). Each part reads an index: the partial indexes of
+/// ready, running and dead jobs, and requests by status. SQLite reads `$1` as its first
+/// parameter, PostgreSQL as its own.
+pub(crate) const BACKLOG_SQL: &str = "\
+    SELECT 'jobs', kind, 'ready', count(*) FROM jobs WHERE state = 'ready' GROUP BY kind \
+    UNION ALL SELECT 'jobs', kind, 'running', count(*) FROM jobs WHERE state = 'running' GROUP BY kind \
+    UNION ALL SELECT 'jobs', kind, 'dead', count(*) FROM jobs WHERE state = 'dead' GROUP BY kind \
+    UNION ALL SELECT 'due', '', '', count(*) FROM jobs WHERE state = 'ready' AND run_at <= $1 \
+    UNION ALL SELECT 'oldest', '', '', $1 - min(run_at) FROM jobs WHERE state = 'ready' AND run_at <= $1 \
+    UNION ALL SELECT 'requests', status, '', count(*) FROM requests \
+    WHERE status IN ('held_for_review', 'payment_unknown') GROUP BY status";
+
+/// [`BACKLOG_SQL`]'s rows as figures; a row this version does not know is an error (only a
+/// hand-edited database holds a job kind or state no version wrote).
+pub(crate) fn backlog_of(
+    rows: impl IntoIterator<Item = (String, String, String, Option<i64>)>,
+) -> Result<BacklogFigures, StoreError> {
+    let mut b = BacklogFigures::default();
+    for (what, name, state, n) in rows {
+        match what.as_str() {
+            "jobs" => {
+                let kind = JobKind::parse(&name).ok_or_else(|| StoreError::Corrupt(format!("job kind {name:?}")))?;
+                let state =
+                    JobState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("job state {state:?}")))?;
+                b.jobs.push((kind, state, n.unwrap_or(0)));
+            }
+            "due" => b.due = n.unwrap_or(0),
+            "oldest" => b.oldest_due_ms = n,
+            "requests" if name == RequestStatus::HeldForReview.as_str() => b.held_for_review = n.unwrap_or(0),
+            "requests" => b.payment_unknown = n.unwrap_or(0),
+            _ => return Err(StoreError::Corrupt(format!("backlog row {what:?}"))),
+        }
+    }
+    Ok(b)
+}
+
 /// The job outbox: claimed under a lease by dispatchers, finished under that claim.
 pub trait JobQueue: Send + Sync {
     /// Claims up to `limit` jobs that are due (or whose lease expired) for `worker`, leasing
@@ -763,16 +833,16 @@ where
 /// Everything a store does; callers hold an `Arc<dyn Store>`. Implemented by every type that
 /// implements each seam's trait.
 pub trait Store:
-    Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + Stats + Retention + 'static
+    Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + Stats + Retention + Backlog + 'static
 {
 }
 
-impl<T: Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + Stats + Retention + 'static> Store for T {}
+impl<T: Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + Stats + Retention + Backlog + 'static> Store for T {}
 
 /// The store's traits at once, for code that calls a concrete store's methods (`use
 /// njia::store::prelude::*`); calls through `dyn Store` need none of them in scope.
 pub mod prelude {
-    pub use super::{JobQueue, Languages, Misses, Requests, Retention, Shared, SmsLog, Stats, Store, Usage};
+    pub use super::{Backlog, JobQueue, Languages, Misses, Requests, Retention, Shared, SmsLog, Stats, Store, Usage};
 }
 
 /// A token and the time (unix ms) until which it may be used, or why it could not be fetched.

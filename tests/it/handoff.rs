@@ -71,7 +71,7 @@ impl World {
 
 /// Walks land rates for KAJIADO/1234 to the payment against the server at `addr`; `None` when
 /// the server went away before the END arrived.
-async fn walk(addr: std::net::SocketAddr, session: &str, phone: &str, lang: &str) -> Option<Reference> {
+pub(crate) async fn walk(addr: std::net::SocketAddr, session: &str, phone: &str, lang: &str) -> Option<Reference> {
     let steps = common::paid_walk(lang);
     let mut last = String::new();
     for text in &steps {

@@ -35,6 +35,7 @@ mod hub;
 mod journeys;
 mod layers;
 mod logs;
+mod metrics;
 mod money;
 mod ops;
 mod package;

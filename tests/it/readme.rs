@@ -103,6 +103,22 @@ const COMMANDS: &[(&str, Cover)] = &[
         },
     ),
     (
+        "promtool check rules deploy/prometheus/njia-alerts.yml",
+        Cover::Elsewhere {
+            file: ".ci/run",
+            runs: "promtool check rules deploy/prometheus/njia-alerts.yml",
+            how: "as written, from the repository, with Debian's prometheus package installed when promtool is missing",
+        },
+    ),
+    (
+        "promtool test rules deploy/prometheus/njia-alerts.test.yml",
+        Cover::Elsewhere {
+            file: ".ci/run",
+            runs: "promtool test rules deploy/prometheus/njia-alerts.test.yml",
+            how: "as written, from the repository: the stuck dispatcher, Daraja failing and dead letters rising",
+        },
+    ),
+    (
         "njia backup --to /var/backups/njia/2026-12-05.njia --data-dir /var/lib/njia",
         Cover::Elsewhere {
             file: "tests/it/backup.rs",

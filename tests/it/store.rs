@@ -422,6 +422,55 @@ async fn failing_jobs_are_dead_lettered_and_can_be_retried(open: Opener) {
     assert_eq!((again.request_id, again.failures), (Some(id), 0));
 }
 
+/// #15: what `/metrics` reads of the queue: jobs by kind and state, the due ones and how long
+/// the oldest has waited (on the store's clock), dead letters, and the requests only an
+/// administrator moves on. Both stores the same.
+async fn the_backlog_counts_what_waits(open: Opener, clock: ManualClock) {
+    use njia::store::{BacklogFigures, RequestChange};
+    let store = open().await;
+    assert_eq!(store.backlog().await.unwrap(), BacklogFigures::default(), "an empty store");
+    let now = clock.now_ms();
+    // A: due five seconds ago; B: due in a minute; C and D: for the payment states.
+    let mut ids = Vec::new();
+    for (key, run_at) in
+        [("late-a", now - 5_000), ("later-b", now + 60_000), ("c", now + 600_000), ("d", now + 600_000)]
+    {
+        let mut r = request(key);
+        r.jobs[0].run_at_ms = run_at;
+        let s = store.submit(r).await.unwrap();
+        ids.push(store.request(&s.reference).await.unwrap().unwrap().id);
+    }
+    let b = store.backlog().await.unwrap();
+    assert_eq!((b.jobs(JobKind::Push, JobState::Ready), b.due, b.oldest_due_ms), (4, 1, Some(5_000)));
+    // The due one is claimed: running, and nothing is due.
+    let job = store.claim_jobs("w", 10, 60_000).await.unwrap().pop().expect("A is due");
+    assert_eq!(job.request_id, Some(ids[0]));
+    let b = store.backlog().await.unwrap();
+    assert_eq!(
+        (b.jobs(JobKind::Push, JobState::Ready), b.jobs(JobKind::Push, JobState::Running), b.due, b.oldest_due_ms),
+        (3, 1, 0, None)
+    );
+    // It dies: a dead letter.
+    let dead = JobFinish::Dead { error: "refused".into() };
+    assert_eq!(store.finish_job(&job, dead, None).await.unwrap(), Finished::Applied);
+    // A minute and a second on, B has been due for a second.
+    clock.advance(std::time::Duration::from_millis(61_000));
+    let b = store.backlog().await.unwrap();
+    assert_eq!(
+        (b.jobs(JobKind::Push, JobState::Dead), b.jobs(JobKind::Push, JobState::Running), b.due, b.oldest_due_ms),
+        (1, 0, 1, Some(1_000))
+    );
+    // C is held for review, D's payment is unknown.
+    for (id, to) in [(ids[2], RequestStatus::HeldForReview), (ids[3], RequestStatus::PaymentUnknown)] {
+        let change =
+            RequestChange { from: vec![RequestStatus::PaymentPending], to: vec![(to, None)], refund_review: false };
+        assert!(store.apply(Effects { request_id: id, request: Some(change), ..Default::default() }).await.unwrap());
+    }
+    let b = store.backlog().await.unwrap();
+    assert_eq!((b.held_for_review, b.payment_unknown), (1, 1));
+    assert_eq!(b.jobs.iter().map(|j| j.2).sum::<i64>(), 4, "done jobs are not counted: {:?}", b.jobs);
+}
+
 /// A notice's SMS is kept with the request and closes it.
 async fn sms_are_kept_with_their_request(open: Opener) {
     let store = open().await;
@@ -929,7 +978,7 @@ conformance!(
     retention_purges_only_finished_personal_data,
     retention_purges_in_batches,
     ],
-    manual: [jobs_are_claimed_in_the_order_they_became_due],
+    manual: [jobs_are_claimed_in_the_order_they_became_due, the_backlog_counts_what_waits],
 );
 
 /// A database from before the SMS channel keeps its jobs through the migration that lets a job

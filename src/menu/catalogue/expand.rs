@@ -542,6 +542,7 @@ pub fn expand(
         by_code.insert(s.code, u16::try_from(i).unwrap_or(u16::MAX));
     }
     let template_files = templates.iter().map(|t| t.info.file.clone()).collect();
+    let hash = hasher.finish();
     Some(Expanded {
         catalogue: Catalogue {
             dir,
@@ -552,10 +553,11 @@ pub fn expand(
             templates: templates.into_iter().map(|t| t.info).collect(),
             recent,
             recent_place: def.recent.as_ref().map(|r| menu_place(r.span())),
+            version: hash,
             by_code,
         },
         entries,
-        hash: hasher.finish(),
+        hash,
         template_files,
     })
 }

@@ -80,6 +80,9 @@ pub struct Catalogue {
     pub recent: Recent,
     /// Where `recent` is written, when it is.
     pub recent_place: Option<Place>,
+    /// A hash of every file the catalogue was read from (its agency files and templates): what
+    /// `njia_build_info` shows, so a dashboard sees which catalogue each instance serves.
+    pub version: u64,
     by_code: HashMap<u32, u16>,
 }
 

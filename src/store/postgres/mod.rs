@@ -12,6 +12,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
+mod backlog;
 mod jobs;
 mod languages;
 mod misses;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (8, "0008_service_usage", include_str!("../../../migrations/postgres/0008_service_usage.sql")),
     (9, "0009_screen_stats", include_str!("../../../migrations/postgres/0009_screen_stats.sql")),
     (10, "0010_retention", include_str!("../../../migrations/postgres/0010_retention.sql")),
+    (11, "0011_jobs_dead", include_str!("../../../migrations/postgres/0011_jobs_dead.sql")),
 ];
 
 /// Opens every connection of `pool` and prepares `statements` on each, so no citizen's hop

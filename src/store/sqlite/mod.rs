@@ -23,6 +23,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+mod backlog;
 pub mod backup;
 mod jobs;
 mod languages;
@@ -56,6 +57,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0006_service_usage", include_str!("../../../migrations/sqlite/0006_service_usage.sql")),
     ("0007_screen_stats", include_str!("../../../migrations/sqlite/0007_screen_stats.sql")),
     ("0008_retention", include_str!("../../../migrations/sqlite/0008_retention.sql")),
+    ("0009_jobs_dead", include_str!("../../../migrations/sqlite/0009_jobs_dead.sql")),
 ];
 
 /// Statements the connection keeps prepared: every statement of the hop and hand-off paths
