@@ -837,7 +837,10 @@ pub trait Store:
 {
 }
 
-impl<T: Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + Stats + Retention + Backlog + 'static> Store for T {}
+impl<T: Requests + Languages + JobQueue + SmsLog + Shared + Misses + Usage + Stats + Retention + Backlog + 'static>
+    Store for T
+{
+}
 
 /// The store's traits at once, for code that calls a concrete store's methods (`use
 /// njia::store::prelude::*`); calls through `dyn Store` need none of them in scope.

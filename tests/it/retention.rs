@@ -62,6 +62,18 @@ async fn the_server_purges_finished_requests_past_retention_by_its_clock() {
     assert!(dry.starts_with("would purge (dry run, nothing changed): personal data older than 1 days"), "{dry}");
     assert!(dry.contains("\n  requests         0\n"), "{dry}");
 
+    // What reconciliation reads of the payment, before the purge. (Whether the sandbox's
+    // receipt or its status query settled the payment first decides whether there is a
+    // receipt; either way the purge must keep what there is.)
+    let paid: Vec<_> = store
+        .attempts(kept.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.amount_kes, a.status, a.checkout_request_id, a.receipt, a.result_code))
+        .collect();
+    assert!(!paid.is_empty(), "the request was paid");
+
     // A day and a bit later by the server's clock, the next round purges it.
     clock.advance(Duration::from_secs(26 * 3600));
     eventually("the request is purged", Duration::from_secs(30), || async {
@@ -74,7 +86,11 @@ async fn the_server_purges_finished_requests_past_retention_by_its_clock() {
     assert_eq!((r.status.as_str(), r.fields.len()), ("notified", 0));
     assert!(r.purged_at_ms.is_some_and(|at| at >= clock.now_ms() - 26 * 3600 * 1000));
     let attempts = store.attempts(r.id).await.unwrap();
-    assert!(attempts.iter().any(|a| a.receipt.is_some()), "the receipt stays for reconciliation: {attempts:?}");
+    let still: Vec<_> = attempts
+        .iter()
+        .map(|a| (a.amount_kes, a.status, a.checkout_request_id.clone(), a.receipt.clone(), a.result_code))
+        .collect();
+    assert_eq!(still, paid, "amount, status, checkout id, receipt and result stay for reconciliation");
     assert!(attempts.iter().all(|a| a.msisdn.is_none()));
     let sms = store.sms(Some(r.id), 10).await.unwrap();
     assert!(!sms.is_empty() && sms.iter().all(|s| s.record.msisdn.is_none() && s.record.text.is_empty()));
