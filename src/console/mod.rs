@@ -9,7 +9,8 @@
 //!
 //! Security (see `access`): every response carries a strict Content-Security-Policy and no
 //! inline script or style; with `[admin]` credentials a login sets a server-side session
-//! cookie, without them only loopback callers are answered; every POST carries the session's
+//! cookie, without them only a loopback listener answers, and only this machine's direct,
+//! locally named requests; every POST carries the session's
 //! CSRF token and a foreign `Origin` is refused. The simulator never touches the live store:
 //! it dials a sandboxed server of its own (`phone`).
 
@@ -72,6 +73,9 @@ pub fn router(state: Arc<AppState>, config: &Config) -> Router {
         .route("/console/jobs/{id}/retry", post(helpdesk::retry))
         .route("/console/dropoff", get(dropoff::page))
         .fallback(html::not_found)
+        // Every path is judged by address first (the assets and the 404 too), and every
+        // answer, a refusal included, carries the console's headers.
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&console), access::gate))
         .layer(axum::middleware::map_response(access::headers))
         .with_state(console)
 }

@@ -69,6 +69,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
         let _ = stream.set_nodelay(true);
         let service = Dispatch {
             peer: peer.ip(),
+            local,
             router: router.clone(),
             state: Arc::clone(&app.state),
             max_body: app.max_body_bytes,
@@ -114,6 +115,9 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
 struct Dispatch {
     /// The connection's remote address, for channel allow-lists.
     peer: std::net::IpAddr,
+    /// The listener's own address: the console without credentials answers only on a
+    /// loopback listener.
+    local: std::net::SocketAddr,
     router: Router,
     state: Arc<AppState>,
     max_body: usize,
@@ -137,9 +141,11 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
         let Some((ch, rest)) = self.state.channels.find(req.uri().path()) else {
             let router = self.router.clone();
             // What the router serves may judge the caller by address (the console answers
-            // loopback only without credentials): the peer rides along as axum's `ConnectInfo`.
+            // loopback only without credentials): the peer rides along as axum's `ConnectInfo`,
+            // and the address the listener is bound to as `ListenAddr`.
             let mut req = req.map(axum::body::Body::new);
             req.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
+            req.extensions_mut().insert(super::ListenAddr(self.local));
             return Box::pin(async move { router.oneshot(req).await });
         };
         if let Err(why) = ch.auth.check(req.headers(), self.peer) {

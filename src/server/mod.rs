@@ -50,6 +50,11 @@ pub use crate::reload::menu_senders;
 pub use http::{serve, shutdown_signal};
 pub use routes::router;
 
+/// The address the listener a request came in on is bound to, lent to what the router serves
+/// (as a request extension) beside the peer's `ConnectInfo`.
+#[derive(Clone, Copy, Debug)]
+pub struct ListenAddr(pub std::net::SocketAddr);
+
 /// What every handler shares.
 pub struct AppState {
     /// The hub in service and what a reload replaces with it (see [`crate::reload`]).

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::editable::{copy_dir, edit};
 use crate::common::{TestServer, at_hop, config, exchange_with, form, njia, paid_walk, repo};
-use njia::config::{AdminSection, BackendSection, Config, HeaderAuthSection};
+use njia::config::{AdminSection, BackendSection, ChannelSection, Config, HeaderAuthSection};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -164,6 +164,74 @@ async fn without_credentials_the_console_answers_loopback_only() {
     server.stop().await;
 }
 
+/// Without credentials the console is this machine's alone: a reverse proxy on this machine
+/// (its requests come from 127.0.0.1 but carry a forwarding header) and a web page whose DNS
+/// name was rebound to 127.0.0.1 (its requests carry its own name in Host and Origin) are
+/// refused, the assets and the 404 included; local names are let in.
+#[tokio::test]
+async fn without_credentials_a_proxy_or_a_rebound_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_console(config(dir.path())).await;
+    let port = server.addr.port();
+    let evil = format!("evil.example:{port}");
+    let mut b = Browser::new(&server);
+    let page = b.get("/console/phone").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.csrf();
+    let asset = regex::Regex::new(r"/console/assets/console\.[0-9a-f]{16}\.css").unwrap();
+    let asset = asset.find(&page.body).unwrap().as_str().to_owned();
+    for path in ["/console", "/console/phone", asset.as_str(), "/console/nowhere"] {
+        let p = b.send("GET", path, "", &[("Host", &evil)]).await;
+        assert_eq!(p.status, 403, "{path}: {}", p.body);
+        assert!(p.body.contains("Host \"evil.example"), "{path}: {}", p.body);
+        assert_eq!(p.header("content-security-policy"), Some(CSP), "{path}");
+    }
+    // The rebound page's POST, with the session and token it got under its own name.
+    let origin = format!("http://{evil}");
+    let rebound =
+        b.send("POST", "/console/phone/hangup", &form(&[("csrf", &csrf)]), &[("Host", &evil), ("Origin", &origin)]).await;
+    assert_eq!(rebound.status, 403, "{}", rebound.body);
+    // A local name's Origin on a local Host is still checked against the other.
+    let foreign = b.send("GET", "/console", "", &[("Origin", &origin)]).await;
+    assert_eq!(foreign.status, 403, "{}", foreign.body);
+    assert!(foreign.body.contains("Origin"), "{}", foreign.body);
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::1]:{port}"), "localhost".into()] {
+        assert_eq!(b.send("GET", "/console", "", &[("Host", &host)]).await.status, 200, "Host {host}");
+    }
+    let ours = format!("http://localhost:{port}");
+    let posted = b
+        .send(
+            "POST",
+            "/console/phone/hangup",
+            &form(&[("csrf", &csrf)]),
+            &[("Host", &format!("localhost:{port}")), ("Origin", &ours)],
+        )
+        .await;
+    assert_eq!(posted.status, 303, "{}", posted.body);
+    // Through a proxy on this machine: every forwarding header is refused, with the reason.
+    for (name, value) in [("X-Forwarded-For", "203.0.113.9"), ("X-Real-IP", "127.0.0.1"), ("Forwarded", "for=127.0.0.1")]
+    {
+        let p = b.send("GET", "/console", "", &[(name, value)]).await;
+        assert_eq!(p.status, 403, "{name}: {}", p.body);
+        assert!(p.body.contains("never through a proxy") && p.body.contains(&name.to_ascii_lowercase()), "{}", p.body);
+    }
+    server.stop().await;
+
+    // A listener beyond loopback (its channels authenticated, so the server starts): the
+    // console refuses even a loopback caller, and says why.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    let key = HeaderAuthSection { name: "X-Njia-Key".into(), secret_env: "T_CONSOLE_AT_KEY".into() };
+    c.channels.insert("africastalking".into(), ChannelSection { header: Some(key), ..ChannelSection::default() });
+    c.secrets.insert("T_CONSOLE_AT_KEY".into(), "at-secret".into());
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let server = TestServer::start_console_on(listener, c).await;
+    let p = Browser::new(&server).get("/console").await;
+    assert_eq!(p.status, 403, "{}", p.body);
+    assert!(p.body.contains("only on a loopback listener"), "{}", p.body);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn with_credentials_a_login_sets_a_strict_session_cookie() {
     let dir = tempfile::tempdir().unwrap();
@@ -220,7 +288,8 @@ async fn a_post_without_the_csrf_token_or_from_another_origin_is_refused() {
         b.send("POST", "/console/phone/hangup", &form(&[("csrf", &csrf)]), &[("Origin", "http://evil.example")]).await;
     assert_eq!(foreign.status, 403);
     assert!(foreign.body.contains("Origin"), "{}", foreign.body);
-    let ours = b.send("POST", "/console/phone/hangup", &form(&[("csrf", &csrf)]), &[("Origin", "http://test")]).await;
+    let here = format!("http://{}", server.addr);
+    let ours = b.send("POST", "/console/phone/hangup", &form(&[("csrf", &csrf)]), &[("Origin", &here)]).await;
     assert_eq!(ours.status, 303, "{}", ours.body);
     // The header carries it as well as the field (the script sends both).
     let header = b.send("POST", "/console/phone/hangup", "", &[("X-CSRF-Token", &csrf)]).await;
