@@ -99,15 +99,24 @@ pub async fn run(
     Ok(())
 }
 
+/// Why `njia console` cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error(
+        "njia console listens on loopback only ({0} is not): use njia serve with [admin] credentials to open the \
+         console beyond this machine"
+    )]
+    NotLoopback(std::net::SocketAddr),
+    #[error("the scratch store: {0}")]
+    Scratch(#[from] std::io::Error),
+}
+
 /// `njia console`: the configuration made safe for editing on a laptop (sandbox mode, a
 /// scratch store deleted when the guard drops, no `[admin]`, so the console answers this
 /// machine only) and refused on an address beyond loopback.
-pub fn local(config: &Config, listen: std::net::SocketAddr) -> std::io::Result<(Config, crate::journey::Scratch)> {
+pub fn local(config: &Config, listen: std::net::SocketAddr) -> Result<(Config, crate::journey::Scratch), LocalError> {
     if !listen.ip().is_loopback() {
-        return Err(std::io::Error::other(format!(
-            "njia console listens on loopback only ({listen} is not): use njia serve with [admin] credentials to open \
-             the console beyond this machine"
-        )));
+        return Err(LocalError::NotLoopback(listen));
     }
     let (mut config, scratch) = crate::journey::sandboxed(config)?;
     config.admin = None;

@@ -672,8 +672,9 @@ impl Hub {
 /// the expiry of recent services every [`usage::EVERY`]. Expiry also runs once at once, so an
 /// instance restarted more often than hourly still forgets; ranking does not, as serving
 /// ranked the menus already. `server::serve` runs it, so a terminal phone or a journey run,
-/// which only walk the hub, never adds this work to their start.
-pub async fn maintain(current: impl Fn() -> Option<Arc<Hub>>) {
+/// which only walk the hub, never adds this work to their start. Without `ranks` (a sandbox
+/// beside the live server, which may serve the live set itself) it never ranks.
+pub async fn maintain(current: impl Fn() -> Option<Arc<Hub>>, ranks: bool) {
     let Some(hub) = current() else { return };
     usage::expire(&*hub.store, &hub.menus, hub.config.clock.now_ms()).await;
     drop(hub);
@@ -692,7 +693,9 @@ pub async fn maintain(current: impl Fn() -> Option<Arc<Hub>>) {
         let Some(hub) = current() else { return };
         if hourly_due {
             let now = hub.config.clock.now_ms();
-            usage::rank(&*hub.store, &hub.menus, now).await;
+            if ranks {
+                usage::rank(&*hub.store, &hub.menus, now).await;
+            }
             usage::expire(&*hub.store, &hub.menus, now).await;
         } else {
             funnel::flush(&hub).await;

@@ -42,11 +42,13 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     }
     let router = router(&app);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let hangups = reload_on_hangup(Arc::clone(&app.state), stop_rx.clone());
+    // SIGHUP is the live server's: a sandbox beside it (the console's) has no reloader of its
+    // own, so one signal is one reload, counted and logged once.
+    let hangups = (!app.beside_live).then(|| reload_on_hangup(Arc::clone(&app.state), stop_rx.clone()));
     // What the hub writes and tidies besides hops (see `hub::maintain`), while serving.
     let maintaining = {
         let state = Arc::downgrade(&app.state);
-        tokio::spawn(crate::hub::maintain(move || state.upgrade().map(|s| s.hub())))
+        tokio::spawn(crate::hub::maintain(move || state.upgrade().map(|s| s.hub()), !app.beside_live))
     };
     let dispatcher = app.dispatcher.clone().map(|d| tokio::spawn(d.run(stop_rx, Arc::clone(&app.wake))));
     let graceful = GracefulShutdown::new();
@@ -100,7 +102,9 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     hub.config.behind.settled(Duration::from_secs(5)).await;
     // Jobs in hand finish (or their leases expire and another dispatcher takes them over).
     let _ = stop_tx.send(true);
-    hangups.abort();
+    if let Some(h) = hangups {
+        h.abort();
+    }
     if let Some(d) = dispatcher
         && tokio::time::timeout(Duration::from_secs(20), d).await.is_err()
     {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common::editable::{copy_dir, edit};
-use crate::common::{TestServer, at_hop, config, exchange_with, form, njia, paid_walk, repo};
+use crate::common::{TestServer, at_hop, at_walk, config, exchange_with, form, njia, paid_walk, repo};
 use njia::config::{AdminSection, BackendSection, ChannelSection, Config, HeaderAuthSection};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
@@ -691,4 +691,198 @@ fn njia_console_starts_on_loopback_and_serves_the_console() {
     let _ = child.wait();
     assert_eq!(page.0, 200, "{}", page.2);
     assert!(page.2.contains("id=\"dial-form\""));
+}
+
+/// The lines of a results screen that list services: their number and name (not the
+/// navigation: 0, 00, 98).
+fn listed(screen: &str) -> Vec<(String, String)> {
+    let line = regex::Regex::new(r"(?m)^(\d+)\. (.+)$").unwrap();
+    line.captures_iter(screen)
+        .map(|c| (c[1].to_owned(), c[2].to_owned()))
+        .filter(|(n, _)| !["0", "00", "98"].contains(&n.as_str()))
+        .collect()
+}
+
+/// Searches "cheti" on the live server as a new number (in Swahili); the results screen.
+async fn live_search(server: &TestServer, sid: &str, phone: &str) -> String {
+    at_walk(server, sid, phone, "*384#", &["", "1", "1*6", "1*6*cheti"]).await.pop().unwrap()
+}
+
+/// The simulator's sandbox of the versions in service shares the live menus, never their
+/// search ranking: the live store's uses rank live search, before and after a dial.
+#[tokio::test]
+async fn the_simulator_leaves_the_live_search_ranking_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    // A citizen finds a service by search and opens it; a clean stop writes the use.
+    let server = TestServer::start(config(dir.path())).await;
+    let results = live_search(&server, "rk1", "+254711000501").await;
+    let services = listed(&results);
+    assert!(services.len() >= 2, "{results}");
+    let (number, name) = services.last().unwrap().clone();
+    at_walk(&server, "rk1", "+254711000501", "*384#", &[&format!("1*6*cheti*{number}")]).await;
+    server.stop().await;
+    let server = TestServer::start_console(config(dir.path())).await;
+    let first = |screen: &str| listed(screen).first().map(|(_, n)| n.clone());
+    let ranked = live_search(&server, "rk2", "+254711000502").await;
+    assert_eq!(first(&ranked).as_deref(), Some(name.as_str()), "ranked by the live uses:\n{ranked}");
+    let mut b = Browser::new(&server);
+    let dialled = b
+        .submit(
+            "/console/phone",
+            "/console/phone/dial",
+            &[("source", "served"), ("channel", "africastalking"), ("code", "*384#"), ("phone", "0711000503")],
+        )
+        .await;
+    assert_eq!(dialled.status, 303, "{}", dialled.body);
+    let after = live_search(&server, "rk3", "+254711000504").await;
+    assert_eq!(after, ranked, "the sandbox's empty store ranked nothing of the live set");
+    server.stop().await;
+}
+
+/// "In service" is the set the live server serves, not the files on disk: it dials while the
+/// draft is broken (the draft itself does not).
+#[tokio::test]
+async fn the_version_in_service_dials_while_the_draft_on_disk_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = editable(dir.path()).await;
+    edit(
+        &dir.path().join("menus/ecitizen.toml"),
+        "label = \"home-land\", goto = \"land-rates\"",
+        "label = \"home-land\", goto = \"land-ratez\"",
+    );
+    let mut b = Browser::new(&server);
+    let dial = |source: &'static str| {
+        [("source", source), ("channel", "africastalking"), ("code", "*384*4021#"), ("phone", "0711000601"), ("language", "en")]
+    };
+    let served = b.submit("/console/phone", "/console/phone/dial", &dial("served")).await;
+    assert_eq!(served.status, 303, "{}", served.body);
+    let p = b.get("/console/phone").await;
+    assert!(screen(&p).contains("land parcel"), "{}", screen(&p));
+    let p = b.submit("/console/phone", "/console/phone/send", &[("input", "KAJIADO/1234")]).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert!(screen(&b.get("/console/phone").await).contains("KES 4,500"));
+    let draft = b.submit("/console/phone", "/console/phone/dial", &dial("draft")).await;
+    assert_eq!(draft.status, 422, "{}", draft.body);
+    assert!(draft.body.contains("land-ratez"), "{}", draft.body);
+    server.stop().await;
+}
+
+/// Production settings the sandbox must not trip on: a channel's telco address list (the
+/// simulator and `njia test` call from this machine) and a lookup answered by an agency over
+/// HTTP (kept by name, simulated as unavailable: the agency is never reached).
+#[tokio::test]
+async fn allow_lists_and_http_lookups_work_in_the_simulator_and_njia_test_without_reaching_the_agency() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("menus"), &dir.path().join("menus"));
+    copy_dir(&repo().join("locales"), &dir.path().join("locales"));
+    // Land rates' lookup is the agency's own, over HTTP: no data file answers it.
+    std::fs::remove_file(dir.path().join("menus/lookups/lands.toml")).unwrap();
+    let agency = crate::common::doubles::AgencyDouble::start(&crate::common::doubles::AgencyDouble::new_secret()).await;
+    let mut c = quick(config(&dir.path().join("data")));
+    c.menus_dir = dir.path().join("menus");
+    c.locales_dir = dir.path().join("locales");
+    c.lookups_dir = None;
+    c.backends.insert(
+        "lands".into(),
+        BackendSection {
+            base_url: agency.url.clone(),
+            secret_env: "T_CONSOLE_LANDS_LOOKUP".into(),
+            services: Vec::new(),
+            agencies: Vec::new(),
+        },
+    );
+    c.secrets.insert("T_CONSOLE_LANDS_LOOKUP".into(), agency.secret.clone());
+    c.channels.insert(
+        "africastalking".into(),
+        ChannelSection { allow: vec!["196.201.214.0/24".into()], ..ChannelSection::default() },
+    );
+
+    // `njia test`'s runner, over the channel's wire format.
+    let (_keep, file) = {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("lands.toml");
+        std::fs::write(
+            &f,
+            "[[journey]]\nname = \"land rates, the agency simulated\"\ndial = \"*384*4021#\"\nlanguage = \"en\"\n\
+             dialect = \"africastalking\"\n\n[[journey.hop]]\ncontains = \"land parcel\"\n\n[[journey.hop]]\n\
+             send = \"KAJIADO/1234\"\ncontains = \"unavailable\"\n",
+        )
+        .unwrap();
+        (d, f)
+    };
+    let (journeys, problems) = njia::journey::load(&[file]);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let outcomes = njia::journey::run(&c, &journeys).await.expect("the runner starts");
+    let mut printed = Vec::new();
+    assert!(njia::journey::report(&journeys, &outcomes, &mut printed).unwrap(), "{}", String::from_utf8_lossy(&printed));
+
+    // The simulator, on the versions in service and on the draft alike.
+    let server = TestServer::start_console(c).await;
+    let mut b = Browser::new(&server);
+    for (source, phone) in [("served", "0711000701"), ("draft", "0711000702")] {
+        let dialled = b
+            .submit(
+                "/console/phone",
+                "/console/phone/dial",
+                &[("source", source), ("channel", "africastalking"), ("code", "*384*4021#"), ("phone", phone), ("language", "en")],
+            )
+            .await;
+        assert_eq!(dialled.status, 303, "{source}: {}", dialled.body);
+        assert!(screen(&b.get("/console/phone").await).contains("land parcel"), "{source}");
+        let sent = b.submit("/console/phone", "/console/phone/send", &[("input", "KAJIADO/1234")]).await;
+        assert_eq!(sent.status, 303, "{source}: {}", sent.body);
+        let shown = screen(&b.get("/console/phone").await);
+        assert!(shown.contains("unavailable"), "{source}: the lookup's apology: {shown}");
+    }
+    assert!(agency.lookups().is_empty(), "a sandbox reached the agency's lookups");
+    assert!(agency.tries().is_empty(), "a sandbox reached the agency's deliveries");
+    server.stop().await;
+}
+
+/// One phone sends one hop at a time: concurrent sends never fork the walk (every send
+/// answered as sent is one hop of the transcript; the others are refused as busy), and a
+/// walk keeps at most its cap of hops.
+#[tokio::test]
+async fn concurrent_sends_on_one_phone_are_refused_not_forked_and_a_walk_is_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    // Many hops of one number in a minute: no rate limit in the way.
+    c.rate_limit.phone_per_minute = 0;
+    c.rate_limit.phone_burst = 0;
+    let server = TestServer::start_console(c).await;
+    let mut b = Browser::new(&server);
+    let dialled = b
+        .submit(
+            "/console/phone",
+            "/console/phone/dial",
+            &[("source", "served"), ("channel", "africastalking"), ("code", "*384#"), ("phone", "0711000801"), ("language", "en")],
+        )
+        .await;
+    assert_eq!(dialled.status, 303, "{}", dialled.body);
+    let csrf = b.get("/console/phone").await.csrf();
+    let mut sends = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let mut b = Browser { addr: b.addr, cookie: b.cookie.clone(), headers: Vec::new() };
+        let body = form(&[("csrf", &csrf), ("input", "9")]);
+        sends.spawn(async move { b.send("POST", "/console/phone/send", &body, &[]).await.status });
+    }
+    let statuses: Vec<u16> = sends.join_all().await;
+    assert!(statuses.iter().all(|s| *s == 303 || *s == 409), "{statuses:?}");
+    let answered = statuses.iter().filter(|s| **s == 303).count();
+    let transcript = |p: &Page| p.body.matches("<li><p class=\"sent\">").count();
+    assert_eq!(transcript(&b.get("/console/phone").await), 1 + answered, "{statuses:?}");
+    // Up to the cap, then refused with the reason.
+    let mut refused = None;
+    for _ in 0..70 {
+        let p = b.submit("/console/phone", "/console/phone/send", &[("input", "9")]).await;
+        if p.status != 303 {
+            refused = Some(p);
+            break;
+        }
+    }
+    let refused = refused.expect("a cap");
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("60 hops"), "{}", refused.body);
+    assert_eq!(transcript(&b.get("/console/phone").await), 60);
+    server.stop().await;
 }
