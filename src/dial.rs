@@ -169,12 +169,18 @@ impl<'a> Phone<'a> {
         };
         let key = SessionKey::new(channel_name, &session_id).map_err(std::io::Error::other)?;
         let phone = d.msisdn.as_u64().to_string();
+        // Straight to the server on loopback: never through an HTTP(S)_PROXY of the
+        // environment, which would see every hop and the channel's secret header.
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| DialError::Gateway(format!("the HTTP client: {e}")))?;
         Ok(Phone {
             d,
             transport,
             session_id,
             key,
-            client: reqwest::Client::new(),
+            client,
             phone,
             inputs: Vec::new(),
             secrets: Vec::new(),

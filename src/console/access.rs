@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use governor::{Quota, RateLimiter};
 use subtle::ConstantTimeEq;
 
 use super::Console;
@@ -38,6 +40,25 @@ const IDLE: Duration = Duration::from_secs(30 * 60);
 /// Sessions kept at most; the least recently used goes first, so a flood of first visits
 /// cannot grow memory without bound.
 const MAX_SESSIONS: usize = 10_000;
+/// Pre-login sessions (a login page's CSRF token) kept at most, in a pool of their own: a
+/// flood of login pages pushes out only other login pages, never a signed-in session.
+const MAX_PENDING: usize = 1_000;
+/// Expired sessions are swept at most this often, not on every new session.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Login attempts one client address may make at once, then one per [`LOGIN_CLIENT_EVERY`].
+const LOGIN_CLIENT_BURST: NonZeroU32 = nonzero(5);
+const LOGIN_CLIENT_EVERY: Duration = Duration::from_secs(12);
+/// Login attempts from all addresses together at once, then one per [`LOGIN_ALL_EVERY`]: an
+/// attacker spread over many addresses still guesses slowly.
+const LOGIN_ALL_BURST: NonZeroU32 = nonzero(30);
+const LOGIN_ALL_EVERY: Duration = Duration::from_secs(1);
+
+const fn nonzero(n: u32) -> NonZeroU32 {
+    match NonZeroU32::new(n) {
+        Some(n) => n,
+        None => NonZeroU32::MIN,
+    }
+}
 
 /// The Content-Security-Policy of every console response: scripts and styles only from the
 /// console's own files, no inline script or style, no framing, forms post only here.
@@ -129,10 +150,82 @@ struct Session {
     sim: Option<Box<Sim>>,
 }
 
-/// The console's sessions, in memory.
-#[derive(Default)]
+/// The console's sessions, in memory, and the login rate limits.
 pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
+    pools: Mutex<Pools>,
+    logins: LoginLimits,
+}
+
+impl Default for Sessions {
+    fn default() -> Sessions {
+        Sessions {
+            pools: Mutex::new(Pools { signed: HashMap::new(), pending: HashMap::new(), swept: Instant::now() }),
+            logins: LoginLimits::default(),
+        }
+    }
+}
+
+/// Signed-in sessions (every session without credentials) and pre-login ones, apart.
+struct Pools {
+    signed: HashMap<String, Session>,
+    pending: HashMap<String, Session>,
+    swept: Instant,
+}
+
+impl Pools {
+    /// Forgets expired sessions, at most once per [`SWEEP_EVERY`]: a new session does not
+    /// scan every session under the lock.
+    fn sweep(&mut self) {
+        if self.swept.elapsed() < SWEEP_EVERY {
+            return;
+        }
+        self.swept = Instant::now();
+        self.signed.retain(|_, s| s.seen.elapsed() <= IDLE);
+        self.pending.retain(|_, s| s.seen.elapsed() <= IDLE);
+    }
+}
+
+/// Makes room in a full pool: its least recently used session goes (a scan, only when full).
+fn make_room(pool: &mut HashMap<String, Session>, max: usize) {
+    if pool.len() >= max
+        && let Some(oldest) = pool.iter().min_by_key(|(_, s)| s.seen).map(|(k, _)| k.clone())
+    {
+        pool.remove(&oldest);
+    }
+}
+
+/// Login attempts, limited per client address and overall (governor's GCRA). Every attempt
+/// counts, a success too: the limiter must answer before the credentials are compared, and
+/// an administrator types them a few times at most.
+struct LoginLimits {
+    per_client: RateLimiter<IpAddr, governor::state::keyed::DefaultKeyedStateStore<IpAddr>, governor::clock::DefaultClock>,
+    overall: governor::DefaultDirectRateLimiter,
+}
+
+impl Default for LoginLimits {
+    fn default() -> LoginLimits {
+        let quota = |every: Duration, burst: NonZeroU32| {
+            Quota::with_period(every).map_or_else(|| Quota::per_second(NonZeroU32::MIN), |q| q.allow_burst(burst))
+        };
+        LoginLimits {
+            per_client: RateLimiter::keyed(quota(LOGIN_CLIENT_EVERY, LOGIN_CLIENT_BURST)),
+            overall: RateLimiter::direct(quota(LOGIN_ALL_EVERY, LOGIN_ALL_BURST)),
+        }
+    }
+}
+
+impl LoginLimits {
+    /// Takes one attempt for `client`, or says why none is left.
+    fn attempt(&self, client: IpAddr) -> Result<(), &'static str> {
+        self.per_client.retain_recent();
+        if self.per_client.check_key(&client).is_err() {
+            return Err("Too many login attempts from this address: wait a minute, then try again.");
+        }
+        if self.overall.check().is_err() {
+            return Err("Too many login attempts to this console just now: wait a minute, then try again.");
+        }
+        Ok(())
+    }
 }
 
 /// A request let in: its session, its CSRF token, and the cookie to set when it opened one.
@@ -167,34 +260,34 @@ fn refused(status: StatusCode, why: &str) -> Refused {
 }
 
 impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pools> {
+        self.pools.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The session named by the request's cookie, if it is alive; touched.
     fn current(&self, caller: &Caller) -> Option<(String, String, bool)> {
         let sid = cookie(&caller.headers)?;
-        let mut map = self.lock();
-        let s = map.get_mut(&sid)?;
+        let mut pools = self.lock();
+        let pool = if pools.signed.contains_key(&sid) { &mut pools.signed } else { &mut pools.pending };
+        let s = pool.get_mut(&sid)?;
         if s.seen.elapsed() > IDLE {
-            map.remove(&sid);
+            pool.remove(&sid);
             return None;
         }
         s.seen = Instant::now();
         Some((sid, s.csrf.clone(), s.signed_in))
     }
 
-    /// A new session, and the cookie that names it.
+    /// A new session, and the cookie that names it: signed in (or without credentials), or
+    /// waiting for a login, each in its own pool.
     fn open(&self, signed_in: bool, secure: bool) -> Entry {
         let (sid, csrf) = (token(), token());
-        let mut map = self.lock();
-        map.retain(|_, s| s.seen.elapsed() <= IDLE);
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.seen).map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-        map.insert(sid.clone(), Session { signed_in, csrf: csrf.clone(), seen: Instant::now(), sim: None });
+        let mut pools = self.lock();
+        pools.sweep();
+        let (pool, max) =
+            if signed_in { (&mut pools.signed, MAX_SESSIONS) } else { (&mut pools.pending, MAX_PENDING) };
+        make_room(pool, max);
+        pool.insert(sid.clone(), Session { signed_in, csrf: csrf.clone(), seen: Instant::now(), sim: None });
         let flags = if secure { "; Secure" } else { "" };
         let cookie =
             HeaderValue::from_str(&format!("{COOKIE}={sid}; Path=/console; HttpOnly; SameSite=Strict{flags}")).ok();
@@ -202,12 +295,15 @@ impl Sessions {
     }
 
     fn close(&self, sid: &str) {
-        self.lock().remove(sid);
+        let mut pools = self.lock();
+        pools.signed.remove(sid);
+        pools.pending.remove(sid);
     }
 
-    /// Runs `f` on the session's simulator phone (None when the session is gone).
+    /// Runs `f` on the session's simulator phone (None when the session is gone or not signed
+    /// in).
     pub fn sim<R>(&self, sid: &str, f: impl FnOnce(&mut Option<Box<Sim>>) -> R) -> Option<R> {
-        self.lock().get_mut(sid).map(|s| f(&mut s.sim))
+        self.lock().signed.get_mut(sid).map(|s| f(&mut s.sim))
     }
 
     /// Lets a page request in (the [`gate`] has judged its address), or answers it: sent to the login page, or
@@ -472,6 +568,17 @@ pub async fn login(
     };
     if let Err(r) = check_csrf(&caller, form.get("csrf").map(String::as_str), &csrf) {
         return *r;
+    }
+    let client = admin.client_ip(&caller.headers, caller.peer).to_canonical();
+    if let Err(why) = c.access.logins.attempt(client) {
+        crate::metrics::METRICS.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(client = %client, "console login refused: too many attempts");
+        let entry = Entry { sid, csrf, signed_in: false, set_cookie: None };
+        let body = login_form(Some(admin), &entry, Some(why));
+        let mut r =
+            html::respond(StatusCode::TOO_MANY_REQUESTS, Some(&entry), html::page("Log in", "", None, &body));
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return r;
     }
     // The form's fields as the headers `[admin]` checks, so the console and `/admin/*` accept
     // exactly the same credentials, compared the same constant-time way.

@@ -886,3 +886,71 @@ async fn concurrent_sends_on_one_phone_are_refused_not_forked_and_a_walk_is_capp
     assert_eq!(transcript(&b.get("/console/phone").await), 60);
     server.stop().await;
 }
+
+/// Logs in from `client` (as a trusted proxy forwards it) with `token`: the answer's status
+/// and body.
+async fn login_from(server: &TestServer, client: &str, token: &str) -> Page {
+    let mut b = Browser::new(server);
+    b.headers.push(("X-Forwarded-For".into(), client.into()));
+    let page = b.get("/console/login").await;
+    b.post("/console/login", &[("csrf", &page.csrf()), ("token", token)]).await
+}
+
+/// Login attempts are rate-limited per client address (a wrong guess or a right one: the
+/// limit answers first) and overall, with a page that says so; other addresses still log in.
+#[tokio::test]
+async fn login_attempts_are_rate_limited_per_address_and_overall() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_console(admin_config(dir.path())).await;
+    for i in 0..5 {
+        assert_eq!(login_from(&server, "10.0.0.1", "guess").await.status, 401, "guess {i}");
+    }
+    let limited = login_from(&server, "10.0.0.1", "guess").await;
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert!(limited.body.contains("Too many login attempts from this address"), "{}", limited.body);
+    assert_eq!(limited.header("retry-after"), Some("60"));
+    assert_eq!(limited.header("content-security-policy"), Some(CSP));
+    assert_eq!(login_from(&server, "10.0.0.1", TOKEN).await.status, 429, "the right token waits too");
+    assert_eq!(login_from(&server, "10.0.0.2", TOKEN).await.status, 303, "another address logs in");
+    // Spread over many addresses, the attempts together are limited too.
+    let mut overall = None;
+    for i in 0..100 {
+        let p = login_from(&server, &format!("10.1.0.{i}"), "guess").await;
+        if p.status == 429 {
+            overall = Some(p);
+            break;
+        }
+        assert_eq!(p.status, 401, "{}", p.body);
+    }
+    let overall = overall.expect("an overall limit");
+    assert!(overall.body.contains("Too many login attempts to this console"), "{}", overall.body);
+    server.stop().await;
+}
+
+/// A flood of login pages (each a session waiting for a login) never logs an administrator
+/// out: pre-login sessions are a pool of their own.
+#[tokio::test]
+async fn a_flood_of_login_pages_never_evicts_a_signed_in_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_console(admin_config(dir.path())).await;
+    let mut admin = Browser::new(&server);
+    let login = admin.get("/console/login").await;
+    let ok = admin.post("/console/login", &[("csrf", &login.csrf()), ("token", TOKEN)]).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(admin.get("/console").await.status, 200);
+    // More login pages than the console keeps sessions of any kind.
+    let mut flood = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let addr = server.addr;
+        flood.spawn(async move {
+            for _ in 0..1_260 {
+                let (status, _, _) = exchange_with(addr, "GET", "/console/login", "text/plain", &[], "").await.unwrap();
+                assert_eq!(status, 200);
+            }
+        });
+    }
+    flood.join_all().await;
+    let still = admin.get("/console").await;
+    assert_eq!(still.status, 200, "still signed in: {}", still.head);
+    server.stop().await;
+}
