@@ -334,7 +334,7 @@ async fn every_page_carries_the_headers_and_no_inline_script() {
         "/console/map?menu=ecitizen&screen=home",
         "/console/map?source=draft&menu=ecitizen&service=4021",
         "/console/requests",
-        "/console/requests?q=0711000000",
+        "/console/requests?status=paid",
         "/console/requests?q=nonsense",
         "/console/jobs?state=dead",
         "/console/dropoff",
@@ -429,7 +429,7 @@ async fn the_simulator_pays_land_rates_in_swahili_on_its_sandbox_and_the_live_st
     assert!(j.body.contains("dial = \"*384*4021#\"") && j.body.contains("language = \"sw\""), "{}", j.body);
     assert!(j.body.contains("dialect = \"africastalking\"") && j.body.contains("send = \"KAJIADO/1234\""));
     // Nothing of it in the live store.
-    let live = b.get("/console/requests?q=0711223344").await;
+    let live = b.submit("/console/requests", "/console/requests", &[("q", "0711223344")]).await;
     assert!(live.body.contains("id=\"no-requests\""), "{}", live.body);
     assert!(b.get("/console/requests").await.body.contains("id=\"no-requests\""));
 
@@ -557,13 +557,20 @@ async fn the_helpdesk_finds_a_request_by_reference_and_by_phone_and_masks_number
     let server = TestServer::start_console(quick(config(dir.path()))).await;
     let reference = pay(&server, "hd1", "+254711000999").await;
     let mut b = Browser::new(&server);
-    let p = b.get("/console/requests?q=0711000999").await;
-    assert_eq!(p.status, 200);
+    // A number is searched by POST only: never in a URL (proxy logs, history).
+    let in_url = b.get("/console/requests?q=0711000999").await;
+    assert_eq!(in_url.status, 400, "{}", in_url.body);
+    assert!(in_url.body.contains("never appears in a URL"), "{}", in_url.body);
+    let p = b.submit("/console/requests", "/console/requests", &[("q", "0711000999")]).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("<form method=\"post\" action=\"/console/requests\""), "the search form posts");
+    assert!(!p.body.contains("?q="), "no link carries the search: {}", p.body);
+    assert_eq!(b.post("/console/requests", &[("q", "0711000999")]).await.status, 403, "the CSRF token is checked");
     assert_eq!(p.by_id("results-heading").as_deref(), Some("Requests from 0711000999"), "the search as typed");
     assert!(p.body.contains(&format!("data-reference=\"{reference}\"")), "{}", p.body);
     assert!(p.body.contains("+2547****999"), "masked in the list");
     assert!(!p.body.contains("254711000999"), "never the whole number");
-    let found = b.get(&format!("/console/requests?q={}", reference.to_lowercase())).await;
+    let found = b.submit("/console/requests", "/console/requests", &[("q", &reference.to_lowercase())]).await;
     assert_eq!(found.status, 303);
     let show = b.get(found.header("location").unwrap()).await;
     let history = show.by_id("request-history").unwrap();
@@ -574,12 +581,15 @@ async fn the_helpdesk_finds_a_request_by_reference_and_by_phone_and_masks_number
         p.by_id("request-sms").is_some_and(|s| s.contains("Tumepokea"))
     })
     .await;
-    let csv = b.get("/console/requests.csv?q=%2B254711000999").await;
+    assert_eq!(b.get("/console/requests.csv?q=%2B254711000999").await.status, 405, "the export is POSTed");
+    let csv = b.submit("/console/requests", "/console/requests.csv", &[("q", "+254711000999")]).await;
     assert_eq!(csv.status, 200);
     assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
     assert!(csv.body.starts_with("reference,created,service,menu,status,phone,amount,account,refund_review"));
-    assert!(csv.body.contains(&reference) && csv.body.contains("+2547****999") && !csv.body.contains("254711000999"));
-    let none = b.get("/console/requests.csv?q=0711000998").await;
+    assert!(csv.body.contains(&reference) && !csv.body.contains("254711000999"));
+    // A cell a spreadsheet would read as a formula (the masked number starts with +) is quoted.
+    assert!(csv.body.contains(",'+2547****999,"), "{}", csv.body);
+    let none = b.submit("/console/requests", "/console/requests.csv", &[("q", "0711000998")]).await;
     assert_eq!(none.body.lines().count(), 1, "only the header: {}", none.body);
     server.stop().await;
 }
