@@ -175,17 +175,7 @@ impl<'a> Phone<'a> {
             .no_proxy()
             .build()
             .map_err(|e| DialError::Gateway(format!("the HTTP client: {e}")))?;
-        Ok(Phone {
-            d,
-            transport,
-            session_id,
-            key,
-            client,
-            phone,
-            inputs: Vec::new(),
-            secrets: Vec::new(),
-            screens: 0,
-        })
+        Ok(Phone { d, transport, session_id, key, client, phone, inputs: Vec::new(), secrets: Vec::new(), screens: 0 })
     }
 
     /// Adds what the citizen typed; a secret is masked in any traffic printed after.

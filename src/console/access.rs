@@ -198,7 +198,8 @@ fn make_room(pool: &mut HashMap<String, Session>, max: usize) {
 /// counts, a success too: the limiter must answer before the credentials are compared, and
 /// an administrator types them a few times at most.
 struct LoginLimits {
-    per_client: RateLimiter<IpAddr, governor::state::keyed::DefaultKeyedStateStore<IpAddr>, governor::clock::DefaultClock>,
+    per_client:
+        RateLimiter<IpAddr, governor::state::keyed::DefaultKeyedStateStore<IpAddr>, governor::clock::DefaultClock>,
     overall: governor::DefaultDirectRateLimiter,
 }
 
@@ -284,8 +285,7 @@ impl Sessions {
         let (sid, csrf) = (token(), token());
         let mut pools = self.lock();
         pools.sweep();
-        let (pool, max) =
-            if signed_in { (&mut pools.signed, MAX_SESSIONS) } else { (&mut pools.pending, MAX_PENDING) };
+        let (pool, max) = if signed_in { (&mut pools.signed, MAX_SESSIONS) } else { (&mut pools.pending, MAX_PENDING) };
         make_room(pool, max);
         pool.insert(sid.clone(), Session { signed_in, csrf: csrf.clone(), seen: Instant::now(), sim: None });
         let flags = if secure { "; Secure" } else { "" };
@@ -575,8 +575,7 @@ pub async fn login(
         tracing::warn!(client = %client, "console login refused: too many attempts");
         let entry = Entry { sid, csrf, signed_in: false, set_cookie: None };
         let body = login_form(Some(admin), &entry, Some(why));
-        let mut r =
-            html::respond(StatusCode::TOO_MANY_REQUESTS, Some(&entry), html::page("Log in", "", None, &body));
+        let mut r = html::respond(StatusCode::TOO_MANY_REQUESTS, Some(&entry), html::page("Log in", "", None, &body));
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         return r;
     }

@@ -28,8 +28,8 @@ use tracing::Instrument;
 use super::Console;
 use super::access::{Entry, Posted, Viewer};
 use super::html::{self, esc};
-use crate::dial::{Dial, DialError, Phone, PhoneState, Shown, Transport};
 use crate::diag::Problem;
+use crate::dial::{Dial, DialError, Phone, PhoneState, Shown, Transport};
 use crate::journey::Scratch;
 use crate::reload::Outcome;
 use crate::server::{AppState, StartError};
@@ -213,8 +213,12 @@ impl Sim {
 
 /// Sends one hop and keeps its screen and traffic.
 async fn hop(sandbox: &Sandbox, sim: &mut Sim, typed: Option<String>) -> Result<(), SimError> {
-    let channel =
-        sandbox.state.channels.by_name(&sim.channel).cloned().ok_or_else(|| SimError::NoChannel(sim.channel.clone()))?;
+    let channel = sandbox
+        .state
+        .channels
+        .by_name(&sim.channel)
+        .cloned()
+        .ok_or_else(|| SimError::NoChannel(sim.channel.clone()))?;
     let hub = sandbox.state.hub();
     let d = Dial { code: &sim.code, msisdn: sim.msisdn, limit: sim.limit, echo: false };
     let transport = Transport::Wire { addr: sandbox.addr, channel: &channel };

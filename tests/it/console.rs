@@ -188,14 +188,16 @@ async fn without_credentials_a_proxy_or_a_rebound_name_is_refused() {
     }
     // The rebound page's POST, with the session and token it got under its own name.
     let origin = format!("http://{evil}");
-    let rebound =
-        b.send("POST", "/console/phone/hangup", &form(&[("csrf", &csrf)]), &[("Host", &evil), ("Origin", &origin)]).await;
+    let rebound = b
+        .send("POST", "/console/phone/hangup", &form(&[("csrf", &csrf)]), &[("Host", &evil), ("Origin", &origin)])
+        .await;
     assert_eq!(rebound.status, 403, "{}", rebound.body);
     // A local name's Origin on a local Host is still checked against the other.
     let foreign = b.send("GET", "/console", "", &[("Origin", &origin)]).await;
     assert_eq!(foreign.status, 403, "{}", foreign.body);
     assert!(foreign.body.contains("Origin"), "{}", foreign.body);
-    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::1]:{port}"), "localhost".into()] {
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::1]:{port}"), "localhost".into()]
+    {
         assert_eq!(b.send("GET", "/console", "", &[("Host", &host)]).await.status, 200, "Host {host}");
     }
     let ours = format!("http://localhost:{port}");
@@ -209,7 +211,8 @@ async fn without_credentials_a_proxy_or_a_rebound_name_is_refused() {
         .await;
     assert_eq!(posted.status, 303, "{}", posted.body);
     // Through a proxy on this machine: every forwarding header is refused, with the reason.
-    for (name, value) in [("X-Forwarded-For", "203.0.113.9"), ("X-Real-IP", "127.0.0.1"), ("Forwarded", "for=127.0.0.1")]
+    for (name, value) in
+        [("X-Forwarded-For", "203.0.113.9"), ("X-Real-IP", "127.0.0.1"), ("Forwarded", "for=127.0.0.1")]
     {
         let p = b.send("GET", "/console", "", &[(name, value)]).await;
         assert_eq!(p.status, 403, "{name}: {}", p.body);
@@ -762,7 +765,13 @@ async fn the_version_in_service_dials_while_the_draft_on_disk_is_broken() {
     );
     let mut b = Browser::new(&server);
     let dial = |source: &'static str| {
-        [("source", source), ("channel", "africastalking"), ("code", "*384*4021#"), ("phone", "0711000601"), ("language", "en")]
+        [
+            ("source", source),
+            ("channel", "africastalking"),
+            ("code", "*384*4021#"),
+            ("phone", "0711000601"),
+            ("language", "en"),
+        ]
     };
     let served = b.submit("/console/phone", "/console/phone/dial", &dial("served")).await;
     assert_eq!(served.status, 303, "{}", served.body);
@@ -824,7 +833,11 @@ async fn allow_lists_and_http_lookups_work_in_the_simulator_and_njia_test_withou
     assert!(problems.is_empty(), "{problems:#?}");
     let outcomes = njia::journey::run(&c, &journeys).await.expect("the runner starts");
     let mut printed = Vec::new();
-    assert!(njia::journey::report(&journeys, &outcomes, &mut printed).unwrap(), "{}", String::from_utf8_lossy(&printed));
+    assert!(
+        njia::journey::report(&journeys, &outcomes, &mut printed).unwrap(),
+        "{}",
+        String::from_utf8_lossy(&printed)
+    );
 
     // The simulator, on the versions in service and on the draft alike.
     let server = TestServer::start_console(c).await;
@@ -834,7 +847,13 @@ async fn allow_lists_and_http_lookups_work_in_the_simulator_and_njia_test_withou
             .submit(
                 "/console/phone",
                 "/console/phone/dial",
-                &[("source", source), ("channel", "africastalking"), ("code", "*384*4021#"), ("phone", phone), ("language", "en")],
+                &[
+                    ("source", source),
+                    ("channel", "africastalking"),
+                    ("code", "*384*4021#"),
+                    ("phone", phone),
+                    ("language", "en"),
+                ],
             )
             .await;
         assert_eq!(dialled.status, 303, "{source}: {}", dialled.body);
@@ -865,7 +884,13 @@ async fn concurrent_sends_on_one_phone_are_refused_not_forked_and_a_walk_is_capp
         .submit(
             "/console/phone",
             "/console/phone/dial",
-            &[("source", "served"), ("channel", "africastalking"), ("code", "*384#"), ("phone", "0711000801"), ("language", "en")],
+            &[
+                ("source", "served"),
+                ("channel", "africastalking"),
+                ("code", "*384#"),
+                ("phone", "0711000801"),
+                ("language", "en"),
+            ],
         )
         .await;
     assert_eq!(dialled.status, 303, "{}", dialled.body);
