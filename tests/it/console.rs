@@ -84,6 +84,14 @@ impl Browser {
         self.send("POST", path, &form(pairs), &[]).await
     }
 
+    /// Dials the simulator: `source` (served or draft), over `channel`, `code` from `phone` in
+    /// `language` (empty: as remembered).
+    async fn dial(&mut self, source: &str, channel: &str, code: &str, phone: &str, language: &str) -> Page {
+        let fields =
+            [("source", source), ("channel", channel), ("code", code), ("phone", phone), ("language", language)];
+        self.submit("/console/phone", "/console/phone/dial", &fields).await
+    }
+
     /// Posts a form with the CSRF token of `from`.
     async fn submit(&mut self, from: &str, path: &str, pairs: &[(&str, &str)]) -> Page {
         let csrf = self.get(from).await.csrf();
@@ -383,19 +391,7 @@ async fn the_simulator_pays_land_rates_in_swahili_on_its_sandbox_and_the_live_st
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start_console(quick(config(dir.path()))).await;
     let mut b = Browser::new(&server);
-    let dialled = b
-        .submit(
-            "/console/phone",
-            "/console/phone/dial",
-            &[
-                ("source", "served"),
-                ("channel", "africastalking"),
-                ("code", "*384*4021#"),
-                ("phone", "0711223344"),
-                ("language", "sw"),
-            ],
-        )
-        .await;
+    let dialled = b.dial("served", "africastalking", "*384*4021#", "0711223344", "sw").await;
     assert_eq!(dialled.status, 303, "{}", dialled.body);
     let p = b.get("/console/phone").await;
     assert!(screen(&p).starts_with("Weka nambari ya kipande"), "{}", screen(&p));
@@ -437,12 +433,7 @@ async fn the_simulator_pays_land_rates_in_swahili_on_its_sandbox_and_the_live_st
     assert!(b.get("/console/requests").await.body.contains("id=\"no-requests\""));
 
     // Nalo's own limit, from the channel registry.
-    b.submit(
-        "/console/phone",
-        "/console/phone/dial",
-        &[("source", "served"), ("channel", "nalo"), ("code", "*384#"), ("phone", "0711223355"), ("language", "en")],
-    )
-    .await;
+    b.dial("served", "nalo", "*384#", "0711223355", "en").await;
     let p = b.get("/console/phone").await;
     assert!(p.by_id("screen-size").unwrap().ends_with("/120"), "{:?}", p.by_id("screen-size"));
     assert!(p.by_id("wire-request").unwrap().contains("&quot;MSGTYPE&quot;:true"), "Nalo's JSON on the wire");
@@ -492,19 +483,7 @@ async fn preview_shows_changes_and_errors_and_reload_waits_for_a_clean_check() {
     assert_eq!(refused.status, 409, "{}", refused.body);
     assert!(refused.body.contains("Reload refused"));
     // The draft cannot be dialled either; the version in service still can.
-    let draft = b
-        .submit(
-            "/console/phone",
-            "/console/phone/dial",
-            &[
-                ("source", "draft"),
-                ("channel", "africastalking"),
-                ("code", "*384#"),
-                ("phone", "0711000001"),
-                ("language", "en"),
-            ],
-        )
-        .await;
+    let draft = b.dial("draft", "africastalking", "*384#", "0711000001", "en").await;
     assert_eq!(draft.status, 422);
     assert!(draft.body.contains("land-ratez"));
     let (_, body) = server.post_form("/ussd/africastalking", &at_hop("pv1", "+254711000001", "*384#", "")).await;
@@ -514,19 +493,7 @@ async fn preview_shows_changes_and_errors_and_reload_waits_for_a_clean_check() {
     let p = b.get("/console/preview").await;
     assert!(p.body.contains("data-clean=\"true\""), "{}", p.body);
     // The draft dials before it is in service.
-    let draft = b
-        .submit(
-            "/console/phone",
-            "/console/phone/dial",
-            &[
-                ("source", "draft"),
-                ("channel", "africastalking"),
-                ("code", "*384#"),
-                ("phone", "0711000002"),
-                ("language", "en"),
-            ],
-        )
-        .await;
+    let draft = b.dial("draft", "africastalking", "*384#", "0711000002", "en").await;
     assert_eq!(draft.status, 303, "{}", draft.body);
     assert!(screen(&b.get("/console/phone").await).starts_with("e-Citizen services"));
     let confirm = b.get("/console/reload").await;
@@ -739,13 +706,7 @@ async fn the_simulator_leaves_the_live_search_ranking_alone() {
     let ranked = live_search(&server, "rk2", "+254711000502").await;
     assert_eq!(first(&ranked).as_deref(), Some(name.as_str()), "ranked by the live uses:\n{ranked}");
     let mut b = Browser::new(&server);
-    let dialled = b
-        .submit(
-            "/console/phone",
-            "/console/phone/dial",
-            &[("source", "served"), ("channel", "africastalking"), ("code", "*384#"), ("phone", "0711000503")],
-        )
-        .await;
+    let dialled = b.dial("served", "africastalking", "*384#", "0711000503", "").await;
     assert_eq!(dialled.status, 303, "{}", dialled.body);
     let after = live_search(&server, "rk3", "+254711000504").await;
     assert_eq!(after, ranked, "the sandbox's empty store ranked nothing of the live set");
@@ -764,23 +725,14 @@ async fn the_version_in_service_dials_while_the_draft_on_disk_is_broken() {
         "label = \"home-land\", goto = \"land-ratez\"",
     );
     let mut b = Browser::new(&server);
-    let dial = |source: &'static str| {
-        [
-            ("source", source),
-            ("channel", "africastalking"),
-            ("code", "*384*4021#"),
-            ("phone", "0711000601"),
-            ("language", "en"),
-        ]
-    };
-    let served = b.submit("/console/phone", "/console/phone/dial", &dial("served")).await;
+    let served = b.dial("served", "africastalking", "*384*4021#", "0711000601", "en").await;
     assert_eq!(served.status, 303, "{}", served.body);
     let p = b.get("/console/phone").await;
     assert!(screen(&p).contains("land parcel"), "{}", screen(&p));
     let p = b.submit("/console/phone", "/console/phone/send", &[("input", "KAJIADO/1234")]).await;
     assert_eq!(p.status, 303, "{}", p.body);
     assert!(screen(&b.get("/console/phone").await).contains("KES 4,500"));
-    let draft = b.submit("/console/phone", "/console/phone/dial", &dial("draft")).await;
+    let draft = b.dial("draft", "africastalking", "*384*4021#", "0711000601", "en").await;
     assert_eq!(draft.status, 422, "{}", draft.body);
     assert!(draft.body.contains("land-ratez"), "{}", draft.body);
     server.stop().await;
@@ -843,19 +795,7 @@ async fn allow_lists_and_http_lookups_work_in_the_simulator_and_njia_test_withou
     let server = TestServer::start_console(c).await;
     let mut b = Browser::new(&server);
     for (source, phone) in [("served", "0711000701"), ("draft", "0711000702")] {
-        let dialled = b
-            .submit(
-                "/console/phone",
-                "/console/phone/dial",
-                &[
-                    ("source", source),
-                    ("channel", "africastalking"),
-                    ("code", "*384*4021#"),
-                    ("phone", phone),
-                    ("language", "en"),
-                ],
-            )
-            .await;
+        let dialled = b.dial(source, "africastalking", "*384*4021#", phone, "en").await;
         assert_eq!(dialled.status, 303, "{source}: {}", dialled.body);
         assert!(screen(&b.get("/console/phone").await).contains("land parcel"), "{source}");
         let sent = b.submit("/console/phone", "/console/phone/send", &[("input", "KAJIADO/1234")]).await;
@@ -880,19 +820,7 @@ async fn concurrent_sends_on_one_phone_are_refused_not_forked_and_a_walk_is_capp
     c.rate_limit.phone_burst = 0;
     let server = TestServer::start_console(c).await;
     let mut b = Browser::new(&server);
-    let dialled = b
-        .submit(
-            "/console/phone",
-            "/console/phone/dial",
-            &[
-                ("source", "served"),
-                ("channel", "africastalking"),
-                ("code", "*384#"),
-                ("phone", "0711000801"),
-                ("language", "en"),
-            ],
-        )
-        .await;
+    let dialled = b.dial("served", "africastalking", "*384#", "0711000801", "en").await;
     assert_eq!(dialled.status, 303, "{}", dialled.body);
     let csrf = b.get("/console/phone").await.csrf();
     let mut sends = tokio::task::JoinSet::new();
