@@ -258,6 +258,27 @@ impl Agency for SimulatedAgency {
     }
 }
 
+/// An agency's lookup backend in a sandbox (`journey::sandboxed` keeps the names of
+/// `[backends.*]` so the menus still pass the check): it never reaches the agency and answers
+/// every lookup as unavailable, so the citizen is shown the lookup's apology, as when the
+/// agency is down. Logged as simulated, like every simulated step of sandbox mode.
+pub struct SimulatedLookup {
+    pub backend: String,
+}
+
+impl Lookup for SimulatedLookup {
+    fn call<'a>(&'a self, _: Msisdn, call: &'a LookupCall) -> BoxFuture<'a, Result<LookupAnswer, LookupError>> {
+        Box::pin(async move {
+            tracing::warn!(
+                backend = %self.backend,
+                operation = %call.operation,
+                "SIMULATED lookup answered as unavailable (sandbox mode: the agency is not reached)"
+            );
+            Err(LookupError::Backend(format!("{}: simulated as unavailable in sandbox mode", self.backend)))
+        })
+    }
+}
+
 /// Routes deliveries by service to their backend; services with no backend go to the
 /// simulated agency in sandbox mode and are undeliverable otherwise (refused at start and at
 /// a reload).

@@ -331,11 +331,8 @@ pub fn show(admin: &Admin, code: u32) -> Result<String, CatalogueError> {
                 continue;
             }
             let text = render_worst(screen, words, l, &widths);
-            let cost = gsm7::cost(&text);
-            let (enc, room) = match cost.encoding {
-                gsm7::Encoding::Gsm7 => ("GSM-7", admin.limit),
-                gsm7::Encoding::Ucs2 => ("UCS-2", gsm7::limit_for(cost.encoding, admin.limit)),
-            };
+            let (cost, room) = gsm7::measure(&text, admin.limit);
+            let enc = cost.encoding.name();
             let verdict = if cost.units <= room {
                 "fits"
             } else if matches!(screen.kind, Kind::Menu { .. }) {

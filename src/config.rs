@@ -79,6 +79,11 @@ pub struct Config {
     /// Never read from a file: secrets do not belong in configuration files.
     #[serde(skip)]
     pub secrets: HandedSecrets,
+    /// Lookup backends a sandbox simulates (`journey::sandboxed` moves `[backends.*]` here):
+    /// the menus naming them still pass the check, and their lookups are answered as
+    /// unavailable without reaching the agency. Never read from a file.
+    #[serde(skip)]
+    pub simulated_backends: Vec<String>,
 }
 
 /// Secrets handed in by an embedder, by environment variable name. Its `Debug` shows only the
@@ -295,6 +300,7 @@ impl Default for Config {
             rate_limit: crate::limit::Limits::default(),
             retention_days: DEFAULT_RETENTION_DAYS,
             secrets: HandedSecrets::default(),
+            simulated_backends: Vec::new(),
         }
     }
 }
@@ -449,7 +455,7 @@ impl Config {
 
     /// Backends configured as agencies over HTTP, by name.
     pub fn http_backends(&self) -> Vec<String> {
-        self.backends.keys().cloned().collect()
+        self.backends.keys().chain(&self.simulated_backends).cloned().collect()
     }
 
     pub fn lookup_timeout(&self) -> Duration {

@@ -169,17 +169,13 @@ impl<'a> Phone<'a> {
         };
         let key = SessionKey::new(channel_name, &session_id).map_err(std::io::Error::other)?;
         let phone = d.msisdn.as_u64().to_string();
-        Ok(Phone {
-            d,
-            transport,
-            session_id,
-            key,
-            client: reqwest::Client::new(),
-            phone,
-            inputs: Vec::new(),
-            secrets: Vec::new(),
-            screens: 0,
-        })
+        // Straight to the server on loopback: never through an HTTP(S)_PROXY of the
+        // environment, which would see every hop and the channel's secret header.
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| DialError::Gateway(format!("the HTTP client: {e}")))?;
+        Ok(Phone { d, transport, session_id, key, client, phone, inputs: Vec::new(), secrets: Vec::new(), screens: 0 })
     }
 
     /// Adds what the citizen typed; a secret is masked in any traffic printed after.

@@ -21,6 +21,16 @@ pub enum Encoding {
     Ucs2,
 }
 
+impl Encoding {
+    /// Its name, as screens, pages and reports show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Gsm7 => "GSM-7",
+            Encoding::Ucs2 => "UCS-2",
+        }
+    }
+}
+
 /// The cost of a text: its encoding and its length in that encoding's units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cost {
@@ -117,10 +127,17 @@ pub fn limit_for(encoding: Encoding, gsm7_limit: usize) -> usize {
     }
 }
 
+/// `text` measured for a screen whose GSM-7 limit is `gsm7_limit`: its cost, and the room its
+/// encoding leaves (half for UCS-2).
+pub fn measure(text: &str, gsm7_limit: usize) -> (Cost, usize) {
+    let c = cost(text);
+    (c, limit_for(c.encoding, gsm7_limit))
+}
+
 /// True when `text` fits a screen whose GSM-7 limit is `gsm7_limit`.
 pub fn fits(text: &str, gsm7_limit: usize) -> bool {
-    let c = cost(text);
-    c.units <= limit_for(c.encoding, gsm7_limit)
+    let (c, room) = measure(text, gsm7_limit);
+    c.units <= room
 }
 
 /// Number of SMS segments `text` needs: 160/153 septets for GSM-7, 70/67 units for UCS-2.

@@ -506,8 +506,18 @@ pub fn sandboxed(config: &Config) -> std::io::Result<(Config, Scratch)> {
     config.daraja = None;
     // The agencies' HTTP backends and the SMS API are the outside world too: in sandbox mode
     // deliveries go to the simulated agency and SMS to the log only when none is configured.
-    config.backends.clear();
+    // The backends' names stay, simulated: a menu whose lookup names one still passes the
+    // check, and the lookup is answered as unavailable without reaching the agency.
+    let backends = std::mem::take(&mut config.backends);
+    config.simulated_backends.extend(backends.into_keys());
     config.sms = crate::config::SmsSection::default();
+    // The walk comes from this machine (a journey's wire format, the console's simulator), not
+    // from a telco's addresses: a channel's address rules would refuse it. Its credentials
+    // stay, and are sent.
+    for channel in config.channels.values_mut() {
+        channel.allow.clear();
+        channel.trusted_proxies.clear();
+    }
     config.database_url = None;
     config.sessions = None;
     config.data_dir = scratch.0.clone();

@@ -711,17 +711,11 @@ fn fits(
             // Each version against its own encoding's room; the one furthest over is reported.
             let worst = versions
                 .iter()
-                .map(|v| {
-                    let cost = gsm7::cost(v);
-                    (cost, gsm7::limit_for(cost.encoding, limit))
-                })
+                .map(|v| gsm7::measure(v, limit))
                 .max_by_key(|(cost, room)| cost.units as i64 - *room as i64);
             let Some((cost, room)) = worst else { continue };
             if cost.units > room {
-                let enc = match cost.encoding {
-                    gsm7::Encoding::Gsm7 => "GSM-7",
-                    gsm7::Encoding::Ucs2 => "UCS-2",
-                };
+                let enc = cost.encoding.name();
                 let at = s.text.as_ref().map_or_else(|| s.place.clone(), |t| t.place.clone());
                 problems.push(Problem::error(
                     at,

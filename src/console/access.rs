@@ -1,23 +1,31 @@
 //! Who may use the console, and the headers every console response carries.
 //!
+//! Every console request (pages, forms, the assets and the 404 alike) passes [`gate`] first.
 //! With `[admin]` header or basic credentials, a login form takes them (compared in constant
 //! time by the same rules `/admin/*` uses) and sets a random session cookie (`HttpOnly`,
 //! `SameSite=Strict`, `Path=/console`, `Secure` behind a trusted proxy that says the request
 //! came over HTTPS); sessions live in memory and expire when idle. Without credentials the
-//! console answers loopback callers only, each given a session on its first page. `[admin]`
-//! `allow` blocks apply in both cases. Every POST must carry the session's CSRF token (the
-//! `csrf` field or an `X-CSRF-Token` header) and, when it has an `Origin`, come from this host.
+//! console answers only on a loopback listener, only to a loopback peer that came through no
+//! proxy (no `Forwarded`, `X-Forwarded-For` or `X-Real-IP`), and only under a local name
+//! (`Host`, and `Origin` when sent: `localhost`, a loopback address or the listen address), so
+//! neither a reverse proxy on this machine nor a page that rebinds its DNS name to 127.0.0.1
+//! reaches it. `[admin]` `allow` blocks apply in both cases. Every POST must carry the
+//! session's CSRF token (the `csrf` field or an `X-CSRF-Token` header) and, when it has an
+//! `Origin`, come from this host.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use governor::{Quota, RateLimiter};
 use subtle::ConstantTimeEq;
 
 use super::Console;
@@ -32,28 +40,69 @@ const IDLE: Duration = Duration::from_secs(30 * 60);
 /// Sessions kept at most; the least recently used goes first, so a flood of first visits
 /// cannot grow memory without bound.
 const MAX_SESSIONS: usize = 10_000;
+/// Pre-login sessions (a login page's CSRF token) kept at most, in a pool of their own: a
+/// flood of login pages pushes out only other login pages, never a signed-in session.
+const MAX_PENDING: usize = 1_000;
+/// Expired sessions are swept at most this often, not on every new session.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Login attempts one client address may make at once, then one per [`LOGIN_CLIENT_EVERY`].
+const LOGIN_CLIENT_BURST: NonZeroU32 = nonzero(5);
+const LOGIN_CLIENT_EVERY: Duration = Duration::from_secs(12);
+/// Login attempts from all addresses together at once, then one per [`LOGIN_ALL_EVERY`]: an
+/// attacker spread over many addresses still guesses slowly.
+const LOGIN_ALL_BURST: NonZeroU32 = nonzero(30);
+const LOGIN_ALL_EVERY: Duration = Duration::from_secs(1);
+
+const fn nonzero(n: u32) -> NonZeroU32 {
+    match NonZeroU32::new(n) {
+        Some(n) => n,
+        None => NonZeroU32::MIN,
+    }
+}
 
 /// The Content-Security-Policy of every console response: scripts and styles only from the
 /// console's own files, no inline script or style, no framing, forms post only here.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                        connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The caller of a console request: the connection's address (which the server's dispatch
-/// lends as `ConnectInfo`) and the request's headers.
+/// The caller of a console request: the connection's address and the listener's (which the
+/// server's dispatch lends as `ConnectInfo` and `ListenAddr`) and the request's headers.
 pub struct Caller {
+    /// The peer, IPv4-mapped IPv6 addresses as IPv4 (`::ffff:127.0.0.1` is loopback).
     pub peer: IpAddr,
+    /// The address the listener is bound to; `None` when served by something other than the
+    /// server's dispatch.
+    pub listener: Option<SocketAddr>,
     pub headers: HeaderMap,
+}
+
+impl Caller {
+    fn of(extensions: &axum::http::Extensions, headers: &HeaderMap) -> Caller {
+        // Without the address (a router served by something other than the server's
+        // dispatch) the caller counts as remote: refused unless credentials are configured.
+        let peer = extensions
+            .get::<ConnectInfo<IpAddr>>()
+            .map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0.to_canonical());
+        let listener = extensions.get::<crate::server::ListenAddr>().map(|l| l.0);
+        Caller { peer, listener, headers: headers.clone() }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Caller, Self::Rejection> {
-        // Without the address (a router served by something other than the server's
-        // dispatch) the caller counts as remote: refused unless credentials are configured.
-        let peer =
-            parts.extensions.get::<ConnectInfo<IpAddr>>().map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0);
-        Ok(Caller { peer, headers: parts.headers.clone() })
+        Ok(Caller::of(&parts.extensions, &parts.headers))
+    }
+}
+
+/// Lets a console request through, or refuses it by address (see [`address`]): the first
+/// thing every console path does, the assets and the 404 included.
+pub async fn gate(State(c): State<Arc<Console>>, req: Request, next: Next) -> Response {
+    let caller = Caller::of(req.extensions(), req.headers());
+    match address(&c, &caller) {
+        Ok(()) => next.run(req).await,
+        Err(r) => *r,
     }
 }
 
@@ -101,10 +150,83 @@ struct Session {
     sim: Option<Box<Sim>>,
 }
 
-/// The console's sessions, in memory.
-#[derive(Default)]
+/// The console's sessions, in memory, and the login rate limits.
 pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
+    pools: Mutex<Pools>,
+    logins: LoginLimits,
+}
+
+impl Default for Sessions {
+    fn default() -> Sessions {
+        Sessions {
+            pools: Mutex::new(Pools { signed: HashMap::new(), pending: HashMap::new(), swept: Instant::now() }),
+            logins: LoginLimits::default(),
+        }
+    }
+}
+
+/// Signed-in sessions (every session without credentials) and pre-login ones, apart.
+struct Pools {
+    signed: HashMap<String, Session>,
+    pending: HashMap<String, Session>,
+    swept: Instant,
+}
+
+impl Pools {
+    /// Forgets expired sessions, at most once per [`SWEEP_EVERY`]: a new session does not
+    /// scan every session under the lock.
+    fn sweep(&mut self) {
+        if self.swept.elapsed() < SWEEP_EVERY {
+            return;
+        }
+        self.swept = Instant::now();
+        self.signed.retain(|_, s| s.seen.elapsed() <= IDLE);
+        self.pending.retain(|_, s| s.seen.elapsed() <= IDLE);
+    }
+}
+
+/// Makes room in a full pool: its least recently used session goes (a scan, only when full).
+fn make_room(pool: &mut HashMap<String, Session>, max: usize) {
+    if pool.len() >= max
+        && let Some(oldest) = pool.iter().min_by_key(|(_, s)| s.seen).map(|(k, _)| k.clone())
+    {
+        pool.remove(&oldest);
+    }
+}
+
+/// Login attempts, limited per client address and overall (governor's GCRA). Every attempt
+/// counts, a success too: the limiter must answer before the credentials are compared, and
+/// an administrator types them a few times at most.
+struct LoginLimits {
+    per_client:
+        RateLimiter<IpAddr, governor::state::keyed::DefaultKeyedStateStore<IpAddr>, governor::clock::DefaultClock>,
+    overall: governor::DefaultDirectRateLimiter,
+}
+
+impl Default for LoginLimits {
+    fn default() -> LoginLimits {
+        let quota = |every: Duration, burst: NonZeroU32| {
+            Quota::with_period(every).map_or_else(|| Quota::per_second(NonZeroU32::MIN), |q| q.allow_burst(burst))
+        };
+        LoginLimits {
+            per_client: RateLimiter::keyed(quota(LOGIN_CLIENT_EVERY, LOGIN_CLIENT_BURST)),
+            overall: RateLimiter::direct(quota(LOGIN_ALL_EVERY, LOGIN_ALL_BURST)),
+        }
+    }
+}
+
+impl LoginLimits {
+    /// Takes one attempt for `client`, or says why none is left.
+    fn attempt(&self, client: IpAddr) -> Result<(), &'static str> {
+        self.per_client.retain_recent();
+        if self.per_client.check_key(&client).is_err() {
+            return Err("Too many login attempts from this address: wait a minute, then try again.");
+        }
+        if self.overall.check().is_err() {
+            return Err("Too many login attempts to this console just now: wait a minute, then try again.");
+        }
+        Ok(())
+    }
 }
 
 /// A request let in: its session, its CSRF token, and the cookie to set when it opened one.
@@ -139,34 +261,33 @@ fn refused(status: StatusCode, why: &str) -> Refused {
 }
 
 impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pools> {
+        self.pools.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The session named by the request's cookie, if it is alive; touched.
     fn current(&self, caller: &Caller) -> Option<(String, String, bool)> {
         let sid = cookie(&caller.headers)?;
-        let mut map = self.lock();
-        let s = map.get_mut(&sid)?;
+        let mut pools = self.lock();
+        let pool = if pools.signed.contains_key(&sid) { &mut pools.signed } else { &mut pools.pending };
+        let s = pool.get_mut(&sid)?;
         if s.seen.elapsed() > IDLE {
-            map.remove(&sid);
+            pool.remove(&sid);
             return None;
         }
         s.seen = Instant::now();
         Some((sid, s.csrf.clone(), s.signed_in))
     }
 
-    /// A new session, and the cookie that names it.
+    /// A new session, and the cookie that names it: signed in (or without credentials), or
+    /// waiting for a login, each in its own pool.
     fn open(&self, signed_in: bool, secure: bool) -> Entry {
         let (sid, csrf) = (token(), token());
-        let mut map = self.lock();
-        map.retain(|_, s| s.seen.elapsed() <= IDLE);
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.seen).map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-        map.insert(sid.clone(), Session { signed_in, csrf: csrf.clone(), seen: Instant::now(), sim: None });
+        let mut pools = self.lock();
+        pools.sweep();
+        let (pool, max) = if signed_in { (&mut pools.signed, MAX_SESSIONS) } else { (&mut pools.pending, MAX_PENDING) };
+        make_room(pool, max);
+        pool.insert(sid.clone(), Session { signed_in, csrf: csrf.clone(), seen: Instant::now(), sim: None });
         let flags = if secure { "; Secure" } else { "" };
         let cookie =
             HeaderValue::from_str(&format!("{COOKIE}={sid}; Path=/console; HttpOnly; SameSite=Strict{flags}")).ok();
@@ -174,18 +295,20 @@ impl Sessions {
     }
 
     fn close(&self, sid: &str) {
-        self.lock().remove(sid);
+        let mut pools = self.lock();
+        pools.signed.remove(sid);
+        pools.pending.remove(sid);
     }
 
-    /// Runs `f` on the session's simulator phone (None when the session is gone).
+    /// Runs `f` on the session's simulator phone (None when the session is gone or not signed
+    /// in).
     pub fn sim<R>(&self, sid: &str, f: impl FnOnce(&mut Option<Box<Sim>>) -> R) -> Option<R> {
-        self.lock().get_mut(sid).map(|s| f(&mut s.sim))
+        self.lock().signed.get_mut(sid).map(|s| f(&mut s.sim))
     }
 
-    /// Lets a page request in, or answers it: refused by address, sent to the login page, or
+    /// Lets a page request in (the [`gate`] has judged its address), or answers it: sent to the login page, or
     /// (without credentials, from loopback) given a session of its own.
     pub fn enter_get(&self, c: &Console, caller: &Caller) -> Result<Entry, Refused> {
-        address(c, caller)?;
         let credentials = has_credentials(c.state.admin.as_ref());
         match self.current(caller) {
             Some((sid, csrf, signed_in)) if signed_in || !credentials => {
@@ -199,8 +322,7 @@ impl Sessions {
     /// Lets a state-changing request in: as a page, and only with this host's `Origin` (when
     /// one is sent) and the session's CSRF token (`form_csrf`, or the `X-CSRF-Token` header).
     pub fn enter_post(&self, c: &Console, caller: &Caller, form_csrf: Option<&str>) -> Result<Entry, Refused> {
-        address(c, caller)?;
-        same_origin(caller)?;
+        same_origin(c, caller)?;
         let credentials = has_credentials(c.state.admin.as_ref());
         let Some((sid, csrf, signed_in)) = self.current(caller) else {
             return Err(refused(StatusCode::FORBIDDEN, "forbidden: no console session; open the console page first"));
@@ -232,28 +354,99 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// `[admin]` `allow` blocks, and loopback only when there are no credentials.
+/// `[admin]` `allow` blocks, and without credentials [`local_only`].
 fn address(c: &Console, caller: &Caller) -> Result<(), Refused> {
     let admin = c.state.admin.as_ref();
-    let client = admin.map_or(caller.peer, |a| a.client_ip(&caller.headers, caller.peer));
     if let Some(a) = admin
         && !a.allow.is_empty()
-        && !a.allow.iter().any(|block| block.contains(client))
     {
-        tracing::warn!(client = %client, "console request refused by [admin] allow");
-        crate::metrics::METRICS.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Err(refused(StatusCode::FORBIDDEN, "forbidden: this address is not in [admin] allow"));
+        let client = a.client_ip(&caller.headers, caller.peer).to_canonical();
+        if !a.allow.iter().any(|block| block.contains(client)) {
+            return Err(denied(&client, "forbidden: this address is not in [admin] allow"));
+        }
     }
-    if !has_credentials(admin) && !client.is_loopback() {
-        tracing::warn!(client = %client, "console request from beyond loopback refused: no [admin] credentials");
-        crate::metrics::METRICS.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Err(refused(
-            StatusCode::FORBIDDEN,
+    if has_credentials(admin) { Ok(()) } else { local_only(caller) }
+}
+
+/// Counts and logs a refusal by address, and answers it with its reason.
+fn denied(client: &dyn std::fmt::Display, why: &str) -> Refused {
+    tracing::warn!(client = %client, reason = why, "console request refused");
+    crate::metrics::METRICS.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    refused(StatusCode::FORBIDDEN, why)
+}
+
+/// The headers a proxy adds: without credentials a request carrying one is refused, since a
+/// reverse proxy on this machine would make every internet caller look like loopback.
+const PROXIED: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
+
+/// Without credentials the console is this machine's only: a loopback listener, a loopback
+/// peer, no proxy in between, and a local name in `Host` (and `Origin`, when sent), so a web
+/// page whose DNS name was rebound to 127.0.0.1 cannot read a page or post a form.
+fn local_only(caller: &Caller) -> Result<(), Refused> {
+    let peer = caller.peer;
+    let Some(listener) = caller.listener.filter(|l| l.ip().to_canonical().is_loopback()) else {
+        let at = caller.listener.map_or_else(|| "an unknown address".to_owned(), |l| l.to_string());
+        return Err(denied(
+            &peer,
+            &format!(
+                "forbidden: without [admin] credentials the console is served only on a loopback listener, and this \
+                 server listens on {at}; listen on 127.0.0.1, or configure [admin] header or basic credentials"
+            ),
+        ));
+    };
+    if !peer.is_loopback() {
+        return Err(denied(
+            &peer,
             "forbidden: without [admin] credentials the console answers this machine only (loopback); configure \
              [admin] header or basic credentials to open it from elsewhere",
         ));
     }
+    if let Some(h) = PROXIED.iter().find(|h| caller.headers.contains_key(**h)) {
+        return Err(denied(
+            &peer,
+            &format!(
+                "forbidden: without [admin] credentials the console answers this machine only (loopback), never \
+                 through a proxy, and this request carries {h}; configure [admin] header or basic credentials to \
+                 serve it behind a proxy"
+            ),
+        ));
+    }
+    let host = caller.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    if !local_name(host, listener) {
+        return Err(denied(
+            &peer,
+            &format!(
+                "forbidden: Host {host:?} is not this machine: without [admin] credentials the console answers only \
+                 as localhost, a loopback address or {listener}"
+            ),
+        ));
+    }
+    if let Some(origin) = caller.headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        let authority = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+        if !authority.is_some_and(|a| local_name(a, listener)) {
+            return Err(denied(
+                &peer,
+                &format!(
+                    "forbidden: Origin {origin:?} is not this machine: without [admin] credentials the console \
+                     answers only pages of localhost, a loopback address or {listener}"
+                ),
+            ));
+        }
+    }
     Ok(())
+}
+
+/// Whether `authority` (`host[:port]`) names this machine: `localhost`, a loopback address,
+/// or the address the listener is bound to. The port does not matter: what a rebound name
+/// cannot fake is the name itself.
+fn local_name(authority: &str, listener: SocketAddr) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(h, _)| h),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.to_canonical().is_loopback() || ip == listener.ip())
 }
 
 /// Whether the request came over TLS: a trusted proxy of `[admin]` says so.
@@ -268,15 +461,22 @@ fn secure(c: &Console, caller: &Caller) -> bool {
 }
 
 /// A POST whose `Origin` names another site is refused (a browser always sends it on a
-/// cross-site POST).
-fn same_origin(caller: &Caller) -> Result<(), Refused> {
+/// cross-site POST). The host it must match is the request's `Host`, or the
+/// `X-Forwarded-Host` a trusted proxy of `[admin]` sets when it rewrites `Host`.
+fn same_origin(c: &Console, caller: &Caller) -> Result<(), Refused> {
     let Some(origin) = caller.headers.get(header::ORIGIN) else { return Ok(()) };
-    let host = caller.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let header_value = |name: &str| caller.headers.get(name).and_then(|h| h.to_str().ok());
+    let from_proxy = c.state.admin.as_ref().is_some_and(|a| a.trusted_proxies.iter().any(|p| p.contains(caller.peer)));
+    let host = from_proxy
+        .then(|| header_value("x-forwarded-host"))
+        .flatten()
+        .or_else(|| header_value(header::HOST.as_str()))
+        .unwrap_or_default();
     let ok = origin
         .to_str()
         .ok()
         .and_then(|o| o.strip_prefix("http://").or_else(|| o.strip_prefix("https://")))
-        .is_some_and(|o| !host.is_empty() && o.eq_ignore_ascii_case(host));
+        .is_some_and(|o| !host.is_empty() && o.eq_ignore_ascii_case(host.trim()));
     if ok {
         Ok(())
     } else {
@@ -318,9 +518,6 @@ pub async fn headers(mut r: Response) -> Response {
 /// `GET /console/login`: the form for the `[admin]` credentials. It opens a session that is
 /// not signed in yet, so the form carries a CSRF token too.
 pub async fn login_page(State(c): State<Arc<Console>>, caller: Caller) -> Response {
-    if let Err(r) = address(&c, &caller) {
-        return *r;
-    }
     let admin = c.state.admin.as_ref();
     if !has_credentials(admin) {
         return html::redirect("/console", None);
@@ -366,7 +563,7 @@ pub async fn login(
     caller: Caller,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = address(&c, &caller).and_then(|()| same_origin(&caller)) {
+    if let Err(r) = same_origin(&c, &caller) {
         return *r;
     }
     let Some(admin) = c.state.admin.as_ref().filter(|a| has_credentials(Some(a))) else {
@@ -377,6 +574,16 @@ pub async fn login(
     };
     if let Err(r) = check_csrf(&caller, form.get("csrf").map(String::as_str), &csrf) {
         return *r;
+    }
+    let client = admin.client_ip(&caller.headers, caller.peer).to_canonical();
+    if let Err(why) = c.access.logins.attempt(client) {
+        crate::metrics::METRICS.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(client = %client, "console login refused: too many attempts");
+        let entry = Entry { sid, csrf, signed_in: false, set_cookie: None };
+        let body = login_form(Some(admin), &entry, Some(why));
+        let mut r = html::respond(StatusCode::TOO_MANY_REQUESTS, Some(&entry), html::page("Log in", "", None, &body));
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return r;
     }
     // The form's fields as the headers `[admin]` checks, so the console and `/admin/*` accept
     // exactly the same credentials, compared the same constant-time way.

@@ -2,7 +2,10 @@
 //! full phone number (the number the store already keeps on requests; every number shown is
 //! masked, only the search the agent typed is echoed as typed), its whole history as `njia
 //! requests show` prints it (`admin::request_show`), its jobs with a retry for a dead letter
-//! (the store's `retry_job`, as `njia jobs retry`), its SMS, and a CSV export of a list.
+//! (the store's `retry_job`, as `njia jobs retry`), its SMS, and a CSV export of a list. The
+//! search and the export are POSTed (with the CSRF token), so a full phone number never lands
+//! in a URL (proxy logs, history); every CSV cell a spreadsheet would read as a formula is
+//! written with a leading `'`.
 //!
 //! Requests made in the phone simulator live in its sandboxes' scratch stores, never in the
 //! live one; a search reads those too and lists them apart, labelled "simulator (sandbox)",
@@ -79,13 +82,33 @@ fn filters(q: &HashMap<String, String>) -> (String, Option<RequestStatus>) {
     (text, status)
 }
 
-/// `GET /console/requests?q=&status=`.
+/// `GET /console/requests?q=&status=`: the newest requests, or a reference's page. A phone
+/// number is searched with the form's POST only, never from a URL.
 pub async fn search(
     State(c): State<Arc<Console>>,
     Viewer(entry): Viewer,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let (text, status) = filters(&q);
+    if let Search::Phone(_) = search_of(&filters(&q).0) {
+        return html::problem(
+            StatusCode::BAD_REQUEST,
+            Some(&entry),
+            "Helpdesk",
+            "Search by phone number with the form: it is posted, so the number never appears in a URL (proxy logs, \
+             browser history).",
+        );
+    }
+    list(&c, entry, &q).await
+}
+
+/// `POST /console/requests`: the search form (its CSRF token checked).
+pub async fn search_posted(State(c): State<Arc<Console>>, Posted { entry, form }: Posted) -> Response {
+    list(&c, entry, &form).await
+}
+
+/// The helpdesk page for a search (`q`, `status`).
+async fn list(c: &Console, entry: Entry, q: &HashMap<String, String>) -> Response {
+    let (text, status) = filters(q);
     let search = search_of(&text);
     if let Search::Reference(r) = &search {
         return html::redirect(&format!("/console/requests/{}", url(r.as_str())), None);
@@ -93,10 +116,11 @@ pub async fn search(
     let mut b = String::new();
     let _ = write!(
         b,
-        "<form method=\"get\" action=\"/console/requests\" id=\"search-form\" class=\"dial\" role=\"search\">\
+        "<form method=\"post\" action=\"/console/requests\" id=\"search-form\" class=\"dial\" role=\"search\">{}\
          <div class=\"field\"><label for=\"q\">Reference or full phone number</label>\
          <input id=\"q\" name=\"q\" value=\"{}\" autocomplete=\"off\" placeholder=\"NJ-7K2QX or 0711223344\"></div>\
          <div class=\"field\"><label for=\"status\">Status</label><select id=\"status\" name=\"status\"><option value=\"\">any</option>",
+        html::csrf_field(&entry),
         esc(&text)
     );
     for s in RequestStatus::ALL {
@@ -129,8 +153,15 @@ pub async fn search(
         }
     };
     let _ = write!(b, "<h2 id=\"results-heading\">{}</h2>", esc(&heading));
-    let csv = format!("/console/requests.csv?q={}&status={}", url(&text), status.map_or("", RequestStatus::as_str));
-    let _ = write!(b, "<p><a href=\"{}\" id=\"export-csv\" download>Export these as CSV</a></p>", esc(&csv));
+    let _ = write!(
+        b,
+        "<form method=\"post\" action=\"/console/requests.csv\" class=\"inline\">{}\
+         <input type=\"hidden\" name=\"q\" value=\"{}\"><input type=\"hidden\" name=\"status\" value=\"{}\">\
+         <button type=\"submit\" id=\"export-csv\">Export these as CSV</button></form>",
+        html::csrf_field(&entry),
+        esc(&text),
+        status.map_or("", RequestStatus::as_str)
+    );
     requests_table(&mut b, &rows, "requests", "no-requests");
     // The simulator's requests, from its sandboxes' scratch stores, listed apart.
     let mut sandbox_rows = Vec::new();
@@ -186,13 +217,10 @@ fn requests_table(b: &mut String, rows: &[RequestRow], id: &str, none_id: &str) 
     b.push_str("</tbody></table></div>");
 }
 
-/// `GET /console/requests.csv?q=&status=`: the same list as a spreadsheet, numbers masked.
-pub async fn csv(
-    State(c): State<Arc<Console>>,
-    Viewer(entry): Viewer,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let (text, status) = filters(&q);
+/// `POST /console/requests.csv` (`q`, `status`): the same list as a spreadsheet, numbers
+/// masked.
+pub async fn csv(State(c): State<Arc<Console>>, Posted { entry, form }: Posted) -> Response {
+    let (text, status) = filters(&form);
     let store = c.state.hub().store.clone();
     let rows = match select(store.as_ref(), &search_of(&text), status).await {
         Ok(r) => r,
@@ -213,6 +241,13 @@ pub async fn csv(
     }
 }
 
+/// A cell as written to the CSV: one a spreadsheet would read as a formula (starting with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, so a citizen's input
+/// never runs in an agent's spreadsheet.
+fn cell(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}").into() } else { value.into() }
+}
+
 /// The rows as CSV, numbers masked.
 fn to_csv(rows: &[RequestRow]) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -229,17 +264,22 @@ fn to_csv(rows: &[RequestRow]) -> Result<Vec<u8>, csv::Error> {
     ])?;
     for r in rows {
         let (amount, account) = r.payment.as_ref().map_or(("", ""), |p| (p.0.as_str(), p.1.as_str()));
-        w.write_record([
-            r.reference.as_str(),
-            &format_eat_ms(r.created_at_ms),
-            &r.service,
-            &r.menu,
-            &r.status,
-            &masked_or_purged(r.msisdn),
-            amount,
-            account,
-            if r.refund_review { "yes" } else { "no" },
-        ])?;
+        w.write_record(
+            [
+                r.reference.as_str(),
+                &format_eat_ms(r.created_at_ms),
+                &r.service,
+                &r.menu,
+                &r.status,
+                &masked_or_purged(r.msisdn),
+                amount,
+                account,
+                if r.refund_review { "yes" } else { "no" },
+            ]
+            .map(cell)
+            .iter()
+            .map(|c| c.as_bytes()),
+        )?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
 }
@@ -433,5 +473,26 @@ pub async fn retry(
             html::problem(StatusCode::CONFLICT, Some(&entry), "Retry", &format!("Job {id} is not a dead letter."))
         }
         Err(e) => store_down(&entry, "Retry", &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_run_gets_a_leading_quote() {
+        for (given, written) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+2547****999", "'+2547****999"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("KAJIADO/1234", "KAJIADO/1234"),
+            ("", ""),
+        ] {
+            assert_eq!(cell(given), written);
+        }
     }
 }

@@ -73,7 +73,8 @@ pub static JS: LazyLock<Asset> = LazyLock::new(|| {
 });
 
 /// `GET /console/assets/{name}`: the stylesheet or the script, cached for a year (the name
-/// changes with the content). Assets need no login: they hold nothing but code. Path
+/// changes with the content). Assets need no login (they hold nothing but code), but are
+/// judged by address like every console path (`access::gate`). Path
 /// parameters are read by name: the server's mount adds its own (`rest`) beside the console's.
 pub async fn asset(Path(params): Path<HashMap<String, String>>) -> Response {
     let name = params.get("name").map_or("", String::as_str);

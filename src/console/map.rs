@@ -16,7 +16,7 @@ use axum::response::Response;
 use super::Console;
 use super::access::Viewer;
 use super::html::{self, esc, url};
-use crate::gsm7::{self, Encoding};
+use crate::gsm7;
 use crate::i18n::Catalog;
 use crate::menu::Menu;
 
@@ -157,12 +157,8 @@ fn screen_detail(b: &mut String, c: &Console, m: &Menu, catalog: &Catalog, name:
         let versions = crate::check::worst_case(m, catalog, locale, id);
         let _ = write!(b, "<h3 lang=\"{}\">{}</h3>", esc(locale.as_str()), esc(locale.as_str()));
         for v in versions {
-            let cost = gsm7::cost(&v);
-            let room = gsm7::limit_for(cost.encoding, limit);
-            let enc = match cost.encoding {
-                Encoding::Gsm7 => "GSM-7",
-                Encoding::Ucs2 => "UCS-2",
-            };
+            let (cost, room) = gsm7::measure(&v, limit);
+            let enc = cost.encoding.name();
             let over = if cost.units > room { " over" } else { "" };
             let _ = write!(
                 b,

@@ -9,7 +9,8 @@
 //!
 //! Security (see `access`): every response carries a strict Content-Security-Policy and no
 //! inline script or style; with `[admin]` credentials a login sets a server-side session
-//! cookie, without them only loopback callers are answered; every POST carries the session's
+//! cookie, without them only a loopback listener answers, and only this machine's direct,
+//! locally named requests; every POST carries the session's
 //! CSRF token and a foreign `Origin` is refused. The simulator never touches the live store:
 //! it dials a sandboxed server of its own (`phone`).
 
@@ -65,13 +66,16 @@ pub fn router(state: Arc<AppState>, config: &Config) -> Router {
         .route("/console/preview", get(preview::page))
         .route("/console/reload", get(preview::confirm).post(preview::reload))
         .route("/console/map", get(map::page))
-        .route("/console/requests", get(helpdesk::search))
-        .route("/console/requests.csv", get(helpdesk::csv))
+        .route("/console/requests", get(helpdesk::search).post(helpdesk::search_posted))
+        .route("/console/requests.csv", post(helpdesk::csv))
         .route("/console/requests/{reference}", get(helpdesk::show))
         .route("/console/jobs", get(helpdesk::jobs))
         .route("/console/jobs/{id}/retry", post(helpdesk::retry))
         .route("/console/dropoff", get(dropoff::page))
         .fallback(html::not_found)
+        // Every path is judged by address first (the assets and the 404 too), and every
+        // answer, a refusal included, carries the console's headers.
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&console), access::gate))
         .layer(axum::middleware::map_response(access::headers))
         .with_state(console)
 }
@@ -95,15 +99,24 @@ pub async fn run(
     Ok(())
 }
 
+/// Why `njia console` cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error(
+        "njia console listens on loopback only ({0} is not): use njia serve with [admin] credentials to open the \
+         console beyond this machine"
+    )]
+    NotLoopback(std::net::SocketAddr),
+    #[error("the scratch store: {0}")]
+    Scratch(#[from] std::io::Error),
+}
+
 /// `njia console`: the configuration made safe for editing on a laptop (sandbox mode, a
 /// scratch store deleted when the guard drops, no `[admin]`, so the console answers this
 /// machine only) and refused on an address beyond loopback.
-pub fn local(config: &Config, listen: std::net::SocketAddr) -> std::io::Result<(Config, crate::journey::Scratch)> {
+pub fn local(config: &Config, listen: std::net::SocketAddr) -> Result<(Config, crate::journey::Scratch), LocalError> {
     if !listen.ip().is_loopback() {
-        return Err(std::io::Error::other(format!(
-            "njia console listens on loopback only ({listen} is not): use njia serve with [admin] credentials to open \
-             the console beyond this machine"
-        )));
+        return Err(LocalError::NotLoopback(listen));
     }
     let (mut config, scratch) = crate::journey::sandboxed(config)?;
     config.admin = None;

@@ -3,11 +3,16 @@
 //! It never touches the live store or the outside world: every dial goes, over HTTP in the
 //! chosen channel's wire format, to a sandboxed server of its own (sandbox mode, a scratch
 //! store deleted with it, `journey::sandboxed`), started on loopback the first time it is
-//! needed. There are two: one serving the menus in service (kept to the live versions with
-//! `reload::mirror`), one serving the draft on disk (taken up with `reload::swap_in` on each
-//! dial, refused with its problems while it does not pass the check). Each hop is walked with
-//! `dial::Phone`, the terminal phone of `njia dial --dialect`, whose printed traffic is shown
-//! beside the screen; a walk is saved as a journey with the `--record` writer.
+//! needed, inside a `console_sandbox` tracing span so its log lines say whose they are. There
+//! are two: one serving the menus in service (started on the live set itself,
+//! `server::build_on`, so it dials even while the files on disk are broken, and kept to the
+//! live versions with `reload::mirror`), one serving the draft on disk (taken up with
+//! `reload::swap_in` on each dial, refused with its problems while it does not pass the
+//! check). Neither ranks search nor reloads on SIGHUP (`RunOptions::beside_live`). Each hop is
+//! walked with `dial::Phone`, the terminal phone of `njia dial --dialect`, whose printed
+//! traffic is shown beside the screen; a walk is saved as a journey with the `--record`
+//! writer. One phone sends one hop at a time: a second send while one is on its way is
+//! refused, never forked into two walks.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -18,17 +23,39 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::Console;
 use super::access::{Entry, Posted, Viewer};
 use super::html::{self, esc};
-use crate::config::Config;
-use crate::dial::{Dial, Phone, PhoneState, Shown, Transport};
-use crate::gsm7::{self, Encoding};
+use crate::diag::Problem;
+use crate::dial::{Dial, DialError, Phone, PhoneState, Shown, Transport};
 use crate::journey::Scratch;
 use crate::reload::Outcome;
-use crate::server::AppState;
+use crate::server::{AppState, StartError};
 use crate::types::{Locale, Msisdn};
+
+/// Hops one walk keeps at most: far past any real USSD walk (a session lives minutes), so a
+/// transcript, copied with the session on every page, stays small.
+const MAX_HOPS: usize = 60;
+
+/// Why the simulator could not dial or send.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The draft on disk does not pass the check: its problems.
+    #[error("the draft on disk does not pass the check ({} problem(s))", .0.len())]
+    Draft(Vec<Problem>),
+    #[error("the sandbox's scratch store: {0}")]
+    Scratch(std::io::Error),
+    #[error("starting the sandbox: {0}")]
+    Start(StartError),
+    #[error("the sandbox's listener: {0}")]
+    Listener(std::io::Error),
+    #[error("the sandbox has no channel {0}")]
+    NoChannel(String),
+    #[error(transparent)]
+    Dial(#[from] DialError),
+}
 
 /// A sandboxed server on loopback: its own store (scratch), sessions, simulated M-Pesa,
 /// agencies and SMS, and its dispatcher, so a payment goes all the way to its receipt.
@@ -45,64 +72,96 @@ impl Drop for Sandbox {
     }
 }
 
+/// One of the simulator's sandboxes.
+#[derive(Default)]
+struct Slot {
+    /// The sandbox, once started: every page reads it without waiting on a start.
+    current: std::sync::Mutex<Option<Arc<Sandbox>>>,
+    /// Held while the sandbox starts or takes up a new set, so two dials never start two.
+    starting: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    fn get(&self) -> Option<Arc<Sandbox>> {
+        self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn set(&self, sandbox: Arc<Sandbox>) {
+        *self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sandbox);
+    }
+}
+
 /// The simulator's two sandboxes, each started when first dialled.
 #[derive(Default)]
 pub struct Sandboxes {
-    served: tokio::sync::Mutex<Option<Arc<Sandbox>>>,
-    draft: tokio::sync::Mutex<Option<Arc<Sandbox>>>,
+    served: Slot,
+    draft: Slot,
 }
 
-async fn start(config: &Config) -> Result<Sandbox, Vec<String>> {
-    let one = |e: String| vec![e];
-    let (mut config, scratch) = crate::journey::sandboxed(config).map_err(|e| one(format!("scratch store: {e}")))?;
+/// Starts a sandbox: on the live set (`draft` false) or on the files on disk.
+async fn start(c: &Console, draft: bool) -> Result<Sandbox, SimError> {
+    let (mut config, scratch) = crate::journey::sandboxed(&c.config).map_err(SimError::Scratch)?;
     // The sandbox's own operations endpoints are never called; it needs no admin secret.
     config.admin = None;
     let options = crate::server::RunOptions { beside_live: true, ..Default::default() };
-    let app = match crate::server::build_with(&config, &options).await {
-        Ok(app) => app,
-        Err(crate::server::StartError::Check(problems)) => {
-            return Err(problems.iter().filter(|p| p.is_error()).map(ToString::to_string).collect());
+    let span = tracing::info_span!("console_sandbox", menus = if draft { "draft" } else { "served" });
+    let building = async {
+        if draft {
+            crate::server::build_with(&config, &options).await
+        } else {
+            // The versions in service as they are, not the files on disk: the live hub's
+            // menus, catalog and lookup data, shared (a sandbox never ranks them).
+            let hub = c.state.hub();
+            let menus = hub.menus.menus.iter().map(|s| Arc::clone(&s.menu)).collect();
+            let loaded = crate::check::Loaded {
+                catalog: Arc::clone(&hub.catalog),
+                menus: Arc::new(crate::menu::MenuSet::new(menus)),
+                lookups: c.state.live.lookup_files.load(),
+                warnings: Vec::new(),
+            };
+            crate::server::build_on(&config, &options, loaded, Arc::clone(&hub.menus)).await
         }
-        Err(e) => return Err(one(format!("starting the sandbox: {e}"))),
     };
-    let listener =
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| one(format!("sandbox listener: {e}")))?;
-    let addr = listener.local_addr().map_err(|e| one(format!("sandbox listener: {e}")))?;
+    let app = building.instrument(span.clone()).await.map_err(|e| match e {
+        StartError::Check(problems) => SimError::Draft(problems.into_iter().filter(Problem::is_error).collect()),
+        e => SimError::Start(e),
+    })?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(SimError::Listener)?;
+    let addr = listener.local_addr().map_err(SimError::Listener)?;
     let state = Arc::clone(&app.state);
     let (stop, mut stopped) = watch::channel(false);
-    tokio::spawn(async move {
+    let serving = async move {
         let shutdown = async move {
             let _ = stopped.changed().await;
         };
         if let Err(e) = crate::server::serve(listener, app, shutdown).await {
             tracing::error!(error = %e, "the console's sandbox server failed");
         }
-    });
+    };
+    tokio::spawn(serving.instrument(span));
     Ok(Sandbox { state, addr, stop, _scratch: scratch })
 }
 
 impl Sandboxes {
-    fn slot(&self, draft: bool) -> &tokio::sync::Mutex<Option<Arc<Sandbox>>> {
+    fn slot(&self, draft: bool) -> &Slot {
         if draft { &self.draft } else { &self.served }
     }
 
     /// The sandbox to dial, brought up to date: the draft on disk (its problems when it does
     /// not pass), or the versions in service.
-    async fn fresh(&self, c: &Console, draft: bool) -> Result<Arc<Sandbox>, Vec<String>> {
-        let mut slot = self.slot(draft).lock().await;
-        let sandbox = match slot.as_ref() {
-            Some(s) => Arc::clone(s),
-            None => {
-                let s = Arc::new(start(&c.config).await?);
-                *slot = Some(Arc::clone(&s));
-                s
-            }
+    async fn fresh(&self, c: &Console, draft: bool) -> Result<Arc<Sandbox>, SimError> {
+        let slot = self.slot(draft);
+        let _one = slot.starting.lock().await;
+        let Some(sandbox) = slot.get() else {
+            let sandbox = Arc::new(start(c, draft).await?);
+            slot.set(Arc::clone(&sandbox));
+            return Ok(sandbox);
         };
         if draft {
             if let Outcome::Refused { problems } =
                 crate::reload::swap_in(&sandbox.state.live, &sandbox.state.channels).await
             {
-                return Err(problems.iter().map(ToString::to_string).collect());
+                return Err(SimError::Draft(problems));
             }
         } else {
             crate::reload::mirror(&sandbox.state.live, &c.state.live);
@@ -112,7 +171,7 @@ impl Sandboxes {
 
     /// The sandbox a dialled phone goes on walking (its menu version stays reachable there).
     async fn current(&self, draft: bool) -> Option<Arc<Sandbox>> {
-        self.slot(draft).lock().await.clone()
+        self.slot(draft).get()
     }
 
     /// The scratch stores of the sandboxes started so far (the menus in service first, then
@@ -133,6 +192,11 @@ impl Sandboxes {
 /// A dialled phone, kept in the console session between hops.
 #[derive(Clone)]
 pub struct Sim {
+    /// This walk's own number: a hop that finishes after a new dial or a hang-up is not
+    /// written over the walk that replaced it.
+    walk: u64,
+    /// A hop is on its way: another send meanwhile is refused.
+    busy: bool,
     draft: bool,
     channel: String,
     code: String,
@@ -162,22 +226,25 @@ impl Sim {
 }
 
 /// Sends one hop and keeps its screen and traffic.
-async fn hop(sandbox: &Sandbox, sim: &mut Sim, typed: Option<String>) -> Result<(), String> {
-    let channel =
-        sandbox.state.channels.by_name(&sim.channel).cloned().ok_or_else(|| format!("no channel {}", sim.channel))?;
+async fn hop(sandbox: &Sandbox, sim: &mut Sim, typed: Option<String>) -> Result<(), SimError> {
+    let channel = sandbox
+        .state
+        .channels
+        .by_name(&sim.channel)
+        .cloned()
+        .ok_or_else(|| SimError::NoChannel(sim.channel.clone()))?;
     let hub = sandbox.state.hub();
     let d = Dial { code: &sim.code, msisdn: sim.msisdn, limit: sim.limit, echo: false };
     let transport = Transport::Wire { addr: sandbox.addr, channel: &channel };
     let mut phone =
-        if sim.hops.is_empty() { Phone::new(d, transport) } else { Phone::resume(d, transport, sim.state.clone()) }
-            .map_err(|e| e.to_string())?;
+        if sim.hops.is_empty() { Phone::new(d, transport) } else { Phone::resume(d, transport, sim.state.clone()) }?;
     let mut secret = false;
     if let Some(t) = &typed {
         secret = hub.expects_secret(&phone.key).await;
         phone.typed(t.clone(), secret);
     }
     let mut traffic = Vec::new();
-    let screen = phone.hop(&hub, &mut traffic).await.map_err(|e| e.to_string())?;
+    let screen = phone.hop(&hub, &mut traffic).await?;
     let traffic = String::from_utf8_lossy(&traffic).into_owned();
     let (request, reply) = match traffic.find("\n← ") {
         Some(at) => (traffic[..at].to_owned(), traffic[at + 1..].trim_end().to_owned()),
@@ -203,12 +270,8 @@ pub async fn page(
 
 /// Screen size against the limit, and the encoding.
 fn size(text: &str, limit: usize) -> (usize, usize, &'static str) {
-    let cost = gsm7::cost(text);
-    let enc = match cost.encoding {
-        Encoding::Gsm7 => "GSM-7",
-        Encoding::Ucs2 => "UCS-2",
-    };
-    (cost.units, gsm7::limit_for(cost.encoding, limit), enc)
+    let (cost, room) = crate::gsm7::measure(text, limit);
+    (cost.units, room, cost.encoding.name())
 }
 
 async fn render(c: &Console, entry: &Entry, sim: Option<&Sim>, q: &HashMap<String, String>) -> String {
@@ -397,17 +460,26 @@ pub async fn dial(State(c): State<Arc<Console>>, Posted { entry, form }: Posted)
     let draft = field(&form, "source") == "draft";
     let sandbox = match c.sandboxes.fresh(&c, draft).await {
         Ok(s) => s,
-        Err(problems) => {
+        Err(SimError::Draft(problems)) => {
             let mut body = String::from(
                 "<p class=\"error\" id=\"error\" role=\"alert\">The draft on disk does not pass the check, so it cannot be \
                  dialled:</p><ul id=\"problems\">",
             );
             for p in &problems {
-                let _ = write!(body, "<li class=\"problem\">{}</li>", esc(p));
+                let _ = write!(body, "<li class=\"problem\">{}</li>", esc(&p.to_string()));
             }
             body.push_str("</ul><p><a href=\"/console/preview\">See the preview</a></p>");
             let page = html::page("Phone simulator", "/console/phone", Some(&entry), &body);
             return html::respond(StatusCode::UNPROCESSABLE_ENTITY, Some(&entry), page);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the console's sandbox did not start");
+            return html::problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(&entry),
+                "Phone simulator",
+                &format!("The sandbox did not start: {e}"),
+            );
         }
     };
     let Some(channel) = sandbox.state.channels.by_name(field(&form, "channel")).filter(|ch| ch.dialect.telco.is_some())
@@ -427,7 +499,10 @@ pub async fn dial(State(c): State<Arc<Console>>, Posted { entry, form }: Posted)
         return bad(format!("the sandbox could not remember the language: {e}"));
     }
     let now = crate::store::now_ms();
+    static WALKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut sim = Sim {
+        walk: WALKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        busy: false,
         draft,
         channel: channel.name.to_string(),
         code: code.to_owned(),
@@ -447,22 +522,61 @@ pub async fn dial(State(c): State<Arc<Console>>, Posted { entry, form }: Posted)
     html::redirect("/console/phone", None)
 }
 
+/// What a send finds on the session's phone.
+enum Claim {
+    Nothing,
+    Ended,
+    Busy,
+    Full,
+    /// The phone, marked busy, copied out for the hop.
+    Phone(Box<Sim>),
+}
+
+/// Clears the phone's busy mark when a send ends, however it ends: a browser that goes away
+/// drops the handler in the middle of its hop.
+struct InFlight<'a> {
+    c: &'a Console,
+    sid: &'a str,
+    walk: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.c.access.sim(self.sid, |s| {
+            if let Some(sim) = s.as_deref_mut().filter(|sim| sim.walk == self.walk) {
+                sim.busy = false;
+            }
+        });
+    }
+}
+
 /// `POST /console/phone/send`: what the citizen types on the current screen.
 pub async fn send(State(c): State<Arc<Console>>, Posted { entry, form }: Posted) -> Response {
-    let Some(mut sim) = c.access.sim(&entry.sid, |s| s.as_deref().cloned()).flatten() else {
-        return html::redirect("/console/phone", None);
+    let busy = |why: &str| html::problem(StatusCode::CONFLICT, Some(&entry), "Phone simulator", why);
+    let draft = c.access.sim(&entry.sid, |s| s.as_deref().map(|sim| sim.draft)).flatten();
+    let Some(draft) = draft else { return html::redirect("/console/phone", None) };
+    let Some(sandbox) = c.sandboxes.current(draft).await else {
+        return busy("The sandbox is gone: dial again.");
     };
-    if sim.ended() {
-        return html::redirect("/console/phone", None);
-    }
-    let Some(sandbox) = c.sandboxes.current(sim.draft).await else {
-        return html::problem(
-            StatusCode::CONFLICT,
-            Some(&entry),
-            "Phone simulator",
-            "The sandbox is gone: dial again.",
-        );
+    let claim = c.access.sim(&entry.sid, |s| match s.as_deref_mut() {
+        None => Claim::Nothing,
+        Some(sim) if sim.ended() => Claim::Ended,
+        Some(sim) if sim.busy => Claim::Busy,
+        Some(sim) if sim.hops.len() >= MAX_HOPS => Claim::Full,
+        Some(sim) => {
+            sim.busy = true;
+            Claim::Phone(Box::new(sim.clone()))
+        }
+    });
+    let mut sim = match claim.unwrap_or(Claim::Nothing) {
+        Claim::Nothing | Claim::Ended => return html::redirect("/console/phone", None),
+        Claim::Busy => return busy("The last reply is still on its way: wait for its screen, then send."),
+        Claim::Full => {
+            return busy(&format!("This walk has {MAX_HOPS} hops, the most one keeps: hang up and dial again."));
+        }
+        Claim::Phone(sim) => sim,
     };
+    let _in_flight = InFlight { c: &c, sid: &entry.sid, walk: sim.walk };
     let input = form.get("input").map_or("", |s| s.trim_end_matches(['\r', '\n'])).to_owned();
     if let Err(e) = hop(&sandbox, &mut sim, Some(input)).await {
         return html::problem(
@@ -472,7 +586,13 @@ pub async fn send(State(c): State<Arc<Console>>, Posted { entry, form }: Posted)
             &format!("The hop failed: {e}"),
         );
     }
-    c.access.sim(&entry.sid, |s| *s = Some(Box::new(sim)));
+    // Written back only over the walk it came from: a dial or hang-up meanwhile wins.
+    sim.busy = false;
+    c.access.sim(&entry.sid, |s| {
+        if s.as_deref().is_some_and(|cur| cur.walk == sim.walk) {
+            *s = Some(sim);
+        }
+    });
     html::redirect("/console/phone", None)
 }
 

@@ -675,8 +675,9 @@ impl Hub {
 /// every [`PURGE_EVERY`] by the hub's clock (each instance on a shared database purges too; a
 /// purge is idempotent and takes its rows with `SKIP LOCKED`). `server::serve` runs it, so a
 /// terminal phone or a journey run, which only walk the hub, never adds this work to their
-/// start.
-pub async fn maintain(current: impl Fn() -> Option<Arc<Hub>>, retention_days: u32) {
+/// start. Without `ranks` (a sandbox beside the live server, which may serve the live set
+/// itself) it never ranks.
+pub async fn maintain(current: impl Fn() -> Option<Arc<Hub>>, ranks: bool, retention_days: u32) {
     let Some(hub) = current() else { return };
     usage::expire(&*hub.store, &hub.menus, hub.config.clock.now_ms()).await;
     let mut next_purge = purge(&hub, retention_days).await;
@@ -696,7 +697,9 @@ pub async fn maintain(current: impl Fn() -> Option<Arc<Hub>>, retention_days: u3
         let Some(hub) = current() else { return };
         if hourly_due {
             let now = hub.config.clock.now_ms();
-            usage::rank(&*hub.store, &hub.menus, now).await;
+            if ranks {
+                usage::rank(&*hub.store, &hub.menus, now).await;
+            }
             usage::expire(&*hub.store, &hub.menus, now).await;
         } else {
             funnel::flush(&hub).await;

@@ -42,11 +42,17 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     }
     let router = router(&app);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let hangups = reload_on_hangup(Arc::clone(&app.state), stop_rx.clone());
+    // SIGHUP is the live server's: a sandbox beside it (the console's) has no reloader of its
+    // own, so one signal is one reload, counted and logged once.
+    let hangups = (!app.beside_live).then(|| reload_on_hangup(Arc::clone(&app.state), stop_rx.clone()));
     // What the hub writes and tidies besides hops (see `hub::maintain`), while serving.
     let maintaining = {
         let state = Arc::downgrade(&app.state);
-        tokio::spawn(crate::hub::maintain(move || state.upgrade().map(|s| s.hub()), app.retention_days))
+        tokio::spawn(crate::hub::maintain(
+            move || state.upgrade().map(|s| s.hub()),
+            !app.beside_live,
+            app.retention_days,
+        ))
     };
     let dispatcher = app.dispatcher.clone().map(|d| tokio::spawn(d.run(stop_rx, Arc::clone(&app.wake))));
     let graceful = GracefulShutdown::new();
@@ -69,6 +75,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
         let _ = stream.set_nodelay(true);
         let service = Dispatch {
             peer: peer.ip(),
+            local,
             router: router.clone(),
             state: Arc::clone(&app.state),
             max_body: app.max_body_bytes,
@@ -99,7 +106,9 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     hub.config.behind.settled(Duration::from_secs(5)).await;
     // Jobs in hand finish (or their leases expire and another dispatcher takes them over).
     let _ = stop_tx.send(true);
-    hangups.abort();
+    if let Some(h) = hangups {
+        h.abort();
+    }
     if let Some(d) = dispatcher
         && tokio::time::timeout(Duration::from_secs(20), d).await.is_err()
     {
@@ -114,6 +123,9 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
 struct Dispatch {
     /// The connection's remote address, for channel allow-lists.
     peer: std::net::IpAddr,
+    /// The listener's own address: the console without credentials answers only on a
+    /// loopback listener.
+    local: std::net::SocketAddr,
     router: Router,
     state: Arc<AppState>,
     max_body: usize,
@@ -137,9 +149,11 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
         let Some((ch, rest)) = self.state.channels.find(req.uri().path()) else {
             let router = self.router.clone();
             // What the router serves may judge the caller by address (the console answers
-            // loopback only without credentials): the peer rides along as axum's `ConnectInfo`.
+            // loopback only without credentials): the peer rides along as axum's `ConnectInfo`,
+            // and the address the listener is bound to as `ListenAddr`.
             let mut req = req.map(axum::body::Body::new);
             req.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
+            req.extensions_mut().insert(super::ListenAddr(self.local));
             return Box::pin(async move { router.oneshot(req).await });
         };
         if let Err(why) = ch.auth.check(req.headers(), self.peer) {

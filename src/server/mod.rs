@@ -26,7 +26,7 @@ use crate::BoxFuture;
 use crate::agency::{Agencies, HttpBackend};
 use crate::channel::auth::{ChannelAuth, Cidr};
 use crate::channel::{Channel, Channels};
-use crate::check::{self, Loaded};
+use crate::check::Loaded;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::config::SessionsBackend;
@@ -50,6 +50,11 @@ use crate::store::{Store, StoreError};
 pub use crate::reload::menu_senders;
 pub use http::{serve, shutdown_signal};
 pub use routes::router;
+
+/// The address the listener a request came in on is bound to, lent to what the router serves
+/// (as a request extension) beside the peer's `ConnectInfo`.
+#[derive(Clone, Copy, Debug)]
+pub struct ListenAddr(pub std::net::SocketAddr);
 
 /// What every handler shares.
 pub struct AppState {
@@ -108,6 +113,9 @@ pub struct App {
     pub sandbox: bool,
     /// Days personal data is kept (`retention_days`); `serve` purges what is older daily.
     pub retention_days: u32,
+    /// Built beside a live server (`RunOptions::beside_live`): served without a SIGHUP
+    /// reloader of its own and without ranking search by its store's uses.
+    pub beside_live: bool,
     /// Routers served under a path prefix besides the server's own (the console), each at the
     /// prefix itself and below it. A module above the server mounts itself here, so the server
     /// never imports it.
@@ -131,7 +139,8 @@ pub struct RunOptions {
     /// the hub schedules them at, which a stopped clock would never reach.
     pub clock: Clock,
     /// A sandbox built beside a live server in the same process (the console's simulator):
-    /// it registers no process-wide gauges, which stay the live server's.
+    /// it registers no process-wide gauges, which stay the live server's, runs no SIGHUP
+    /// reloader (the signal is the live server's) and never ranks search by its uses.
     pub beside_live: bool,
 }
 
@@ -144,18 +153,58 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
 /// As [`build`], with the choices of `options`.
 pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, StartError> {
     let channels = channels(config)?;
-    let limits_checked = crate::channel::screen_limits(&channels);
-    let checked = check::Options {
-        menus_dir: &config.menus_dir,
-        locales_dir: &config.locales_dir,
+    let source = source(config, &channels);
+    // Checking and preparing a large catalogue is CPU work: on the blocking pool, as a reload
+    // does it, so a sandbox started beside a live server never stalls a runtime worker.
+    let loading = source.clone();
+    let (served, loaded) = tokio::task::spawn_blocking(move || loading.load().map(|l| (loading.serve(&l), l)))
+        .await
+        .map_err(|e| StartError::Config(format!("the loading task failed: {e}")))?
+        .map_err(StartError::Check)?;
+    assemble(config, options, channels, source, loaded, Arc::new(served)).await
+}
+
+/// A server on a set already checked and served by another one in this process, shared with
+/// it as it is (nothing is read from disk, nothing prepared again): the console's sandbox of
+/// the versions in service, which must dial them even while the files on disk are broken.
+/// Only with `options.beside_live`: such a server must not rank the set it shares.
+pub async fn build_on(
+    config: &Config,
+    options: &RunOptions,
+    loaded: Loaded,
+    served: Arc<MenuSet<crate::engine::Served>>,
+) -> Result<App, StartError> {
+    if !options.beside_live {
+        return Err(StartError::Config("a server on a shared menu set runs beside the live one only".into()));
+    }
+    let channels = channels(config)?;
+    let source = source(config, &channels);
+    assemble(config, options, channels, source, loaded, served).await
+}
+
+/// Where a server loads its menus and locales from, and the rules they must pass.
+fn source(config: &Config, channels: &[Channel]) -> crate::reload::Source {
+    crate::reload::Source {
+        menus_dir: config.menus_dir.clone(),
+        locales_dir: config.locales_dir.clone(),
         limit: config.screen_limit,
-        channels: &limits_checked,
-        fallback: &config.fallback_locales,
-        lookups_dir: config.lookups_dir.as_deref(),
-        http_backends: &config.http_backends(),
-    };
-    let Loaded { catalog, menus, lookups: files, warnings } = check::load(&checked).map_err(StartError::Check)?;
-    let served = Arc::new(crate::engine::serve(&menus, &catalog, |m| checked.limits_serving(&m.id)));
+        channels: crate::channel::screen_limits(channels),
+        fallback: config.fallback_locales.clone(),
+        lookups_dir: config.lookups_dir.clone(),
+        http_backends: config.http_backends(),
+    }
+}
+
+/// Wires a server around a checked, served set.
+async fn assemble(
+    config: &Config,
+    options: &RunOptions,
+    channels: Vec<Channel>,
+    source: crate::reload::Source,
+    loaded: Loaded,
+    served: Arc<MenuSet<crate::engine::Served>>,
+) -> Result<App, StartError> {
+    let Loaded { catalog, menus, lookups: files, warnings } = loaded;
     for c in &channels {
         if let Some(unknown) = c.menus.iter().flat_map(|m| m.iter()).find(|id| menus.by_id(id).is_none()) {
             return Err(StartError::Config(format!("[channels.{}]: no menu with id {unknown:?}", c.name)));
@@ -189,8 +238,12 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
         );
     }
     let sessions = sessions(config, &store, pool, options).await?;
-    // Search ranks equal matches by how often citizens used each service.
-    crate::hub::usage::rank(&*store, &served, options.clock.now_ms()).await;
+    // Search ranks equal matches by how often citizens used each service. A sandbox beside
+    // the live server never ranks: its scratch store has no uses worth ranking by, and the
+    // set it serves may be the live one's (`build_on`), whose ranking is the live store's.
+    if !options.beside_live {
+        crate::hub::usage::rank(&*store, &served, options.clock.now_ms()).await;
+    }
     let limits = Arc::new(crate::limit::RateLimits::new(&config.rate_limit));
     limits.spawn_pruner();
     if !options.beside_live {
@@ -220,7 +273,11 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
         catalog,
         sessions,
         store: Arc::clone(&store),
-        lookups: Arc::new(Lookups { files: Arc::clone(&lookup_files), store, http: http_lookups(&agencies) }),
+        lookups: Arc::new(Lookups {
+            files: Arc::clone(&lookup_files),
+            store,
+            http: http_lookups(&agencies, &config.simulated_backends),
+        }),
         config: HubConfig {
             lookup_timeout: config.lookup_timeout(),
             default_locale: config.default_locale.clone(),
@@ -234,15 +291,6 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
         },
         limits,
         retired: Arc::from([]),
-    };
-    let source = crate::reload::Source {
-        menus_dir: config.menus_dir.clone(),
-        locales_dir: config.locales_dir.clone(),
-        limit: config.screen_limit,
-        channels: limits_checked,
-        fallback: config.fallback_locales.clone(),
-        lookups_dir: config.lookups_dir.clone(),
-        http_backends: config.http_backends(),
     };
     let state = Arc::new(AppState {
         live: Live::new(Arc::new(hub), source, sms_catalog, senders, lookup_files).with_agencies(agencies),
@@ -260,6 +308,7 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
         wake,
         sandbox,
         retention_days: config.retention_days,
+        beside_live: options.beside_live,
         mounts: Vec::new(),
     })
 }
@@ -417,9 +466,15 @@ fn agencies(config: &Config, menus: &MenuSet, sandbox: bool) -> Result<Arc<Agenc
     Ok(Arc::new(agencies))
 }
 
-/// The agency backends that answer lookups, by backend name, as the lookup trait.
-fn http_lookups(agencies: &Agencies) -> std::collections::HashMap<String, Arc<dyn Lookup>> {
-    agencies.by_name.iter().map(|(name, b)| (name.clone(), Arc::clone(b) as Arc<dyn Lookup>)).collect()
+/// The agency backends that answer lookups, by backend name, as the lookup trait, and the
+/// ones a sandbox simulates (answered as unavailable, never reached).
+fn http_lookups(agencies: &Agencies, simulated: &[String]) -> std::collections::HashMap<String, Arc<dyn Lookup>> {
+    let mut lookups: std::collections::HashMap<String, Arc<dyn Lookup>> =
+        agencies.by_name.iter().map(|(name, b)| (name.clone(), Arc::clone(b) as Arc<dyn Lookup>)).collect();
+    for name in simulated {
+        lookups.insert(name.clone(), Arc::new(crate::agency::SimulatedLookup { backend: name.clone() }));
+    }
+    lookups
 }
 
 /// The sandbox's simulated callbacks, led to the hand-off: the same `payment_callback` a

@@ -138,7 +138,14 @@ impl TestServer {
     /// Starts `njia serve`'s whole server: the channels and the console at `/console`.
     pub async fn start_console(config: Config) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        TestServer::start_console_on(listener, config).await
+    }
+
+    /// As [`TestServer::start_console`], on a listener bound beforehand (one beyond
+    /// loopback); `addr` is then the loopback address of its port.
+    pub async fn start_console_on(listener: TcpListener, config: Config) -> TestServer {
+        let bound = listener.local_addr().expect("addr");
+        let addr = if bound.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], bound.port())) } else { bound };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             njia::console::run(listener, &config, async {
@@ -236,8 +243,14 @@ pub async fn exchange_with(
 ) -> std::io::Result<(u16, String, String)> {
     let mut s = TcpStream::connect(addr).await?;
     let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    // The address dialled, as a client writes it, unless the test sends a Host of its own.
+    let host = if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        String::new()
+    } else {
+        format!("Host: {addr}\r\n")
+    };
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\n{host}Content-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).await?;

@@ -7,9 +7,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::editable::{config_on_copies, edit};
-use crate::common::{TestServer, at_hop, config, exchange_with, form, lands_down, njia, paid_walk, repo};
-use njia::config::{AdminSection, Config, HeaderAuthSection};
+use crate::common::editable::{config_on_copies, copy_dir, edit};
+use crate::common::{TestServer, at_hop, at_walk, config, exchange_with, form, lands_down, njia, paid_walk, repo};
+use njia::config::{AdminSection, BackendSection, ChannelSection, Config, HeaderAuthSection};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -82,6 +82,14 @@ impl Browser {
 
     async fn post(&mut self, path: &str, pairs: &[(&str, &str)]) -> Page {
         self.send("POST", path, &form(pairs), &[]).await
+    }
+
+    /// Dials the simulator: `source` (served or draft), over `channel`, `code` from `phone` in
+    /// `language` (empty: as remembered).
+    async fn dial(&mut self, source: &str, channel: &str, code: &str, phone: &str, language: &str) -> Page {
+        let fields =
+            [("source", source), ("channel", channel), ("code", code), ("phone", phone), ("language", language)];
+        self.submit("/console/phone", "/console/phone/dial", &fields).await
     }
 
     /// Posts a form with the CSRF token of `from`.
@@ -164,6 +172,77 @@ async fn without_credentials_the_console_answers_loopback_only() {
     server.stop().await;
 }
 
+/// Without credentials the console is this machine's alone: a reverse proxy on this machine
+/// (its requests come from 127.0.0.1 but carry a forwarding header) and a web page whose DNS
+/// name was rebound to 127.0.0.1 (its requests carry its own name in Host and Origin) are
+/// refused, the assets and the 404 included; local names are let in.
+#[tokio::test]
+async fn without_credentials_a_proxy_or_a_rebound_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_console(config(dir.path())).await;
+    let port = server.addr.port();
+    let evil = format!("evil.example:{port}");
+    let mut b = Browser::new(&server);
+    let page = b.get("/console/phone").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.csrf();
+    let asset = regex::Regex::new(r"/console/assets/console\.[0-9a-f]{16}\.css").unwrap();
+    let asset = asset.find(&page.body).unwrap().as_str().to_owned();
+    for path in ["/console", "/console/phone", asset.as_str(), "/console/nowhere"] {
+        let p = b.send("GET", path, "", &[("Host", &evil)]).await;
+        assert_eq!(p.status, 403, "{path}: {}", p.body);
+        assert!(p.body.contains("Host \"evil.example"), "{path}: {}", p.body);
+        assert_eq!(p.header("content-security-policy"), Some(CSP), "{path}");
+    }
+    // The rebound page's POST, with the session and token it got under its own name.
+    let origin = format!("http://{evil}");
+    let rebound = b
+        .send("POST", "/console/phone/hangup", &form(&[("csrf", &csrf)]), &[("Host", &evil), ("Origin", &origin)])
+        .await;
+    assert_eq!(rebound.status, 403, "{}", rebound.body);
+    // A local name's Origin on a local Host is still checked against the other.
+    let foreign = b.send("GET", "/console", "", &[("Origin", &origin)]).await;
+    assert_eq!(foreign.status, 403, "{}", foreign.body);
+    assert!(foreign.body.contains("Origin"), "{}", foreign.body);
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::1]:{port}"), "localhost".into()]
+    {
+        assert_eq!(b.send("GET", "/console", "", &[("Host", &host)]).await.status, 200, "Host {host}");
+    }
+    let ours = format!("http://localhost:{port}");
+    let posted = b
+        .send(
+            "POST",
+            "/console/phone/hangup",
+            &form(&[("csrf", &csrf)]),
+            &[("Host", &format!("localhost:{port}")), ("Origin", &ours)],
+        )
+        .await;
+    assert_eq!(posted.status, 303, "{}", posted.body);
+    // Through a proxy on this machine: every forwarding header is refused, with the reason.
+    for (name, value) in
+        [("X-Forwarded-For", "203.0.113.9"), ("X-Real-IP", "127.0.0.1"), ("Forwarded", "for=127.0.0.1")]
+    {
+        let p = b.send("GET", "/console", "", &[(name, value)]).await;
+        assert_eq!(p.status, 403, "{name}: {}", p.body);
+        assert!(p.body.contains("never through a proxy") && p.body.contains(&name.to_ascii_lowercase()), "{}", p.body);
+    }
+    server.stop().await;
+
+    // A listener beyond loopback (its channels authenticated, so the server starts): the
+    // console refuses even a loopback caller, and says why.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    let key = HeaderAuthSection { name: "X-Njia-Key".into(), secret_env: "T_CONSOLE_AT_KEY".into() };
+    c.channels.insert("africastalking".into(), ChannelSection { header: Some(key), ..ChannelSection::default() });
+    c.secrets.insert("T_CONSOLE_AT_KEY".into(), "at-secret".into());
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let server = TestServer::start_console_on(listener, c).await;
+    let p = Browser::new(&server).get("/console").await;
+    assert_eq!(p.status, 403, "{}", p.body);
+    assert!(p.body.contains("only on a loopback listener"), "{}", p.body);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn with_credentials_a_login_sets_a_strict_session_cookie() {
     let dir = tempfile::tempdir().unwrap();
@@ -220,7 +299,8 @@ async fn a_post_without_the_csrf_token_or_from_another_origin_is_refused() {
         b.send("POST", "/console/phone/hangup", &form(&[("csrf", &csrf)]), &[("Origin", "http://evil.example")]).await;
     assert_eq!(foreign.status, 403);
     assert!(foreign.body.contains("Origin"), "{}", foreign.body);
-    let ours = b.send("POST", "/console/phone/hangup", &form(&[("csrf", &csrf)]), &[("Origin", "http://test")]).await;
+    let here = format!("http://{}", server.addr);
+    let ours = b.send("POST", "/console/phone/hangup", &form(&[("csrf", &csrf)]), &[("Origin", &here)]).await;
     assert_eq!(ours.status, 303, "{}", ours.body);
     // The header carries it as well as the field (the script sends both).
     let header = b.send("POST", "/console/phone/hangup", "", &[("X-CSRF-Token", &csrf)]).await;
@@ -265,7 +345,7 @@ async fn every_page_carries_the_headers_and_no_inline_script() {
         "/console/map?menu=ecitizen&screen=home",
         "/console/map?source=draft&menu=ecitizen&service=4021",
         "/console/requests",
-        "/console/requests?q=0711000000",
+        "/console/requests?status=paid",
         "/console/requests?q=nonsense",
         "/console/jobs?state=dead",
         "/console/dropoff",
@@ -311,19 +391,7 @@ async fn the_simulator_pays_land_rates_in_swahili_on_its_sandbox_and_the_live_st
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start_console(quick(config(dir.path()))).await;
     let mut b = Browser::new(&server);
-    let dialled = b
-        .submit(
-            "/console/phone",
-            "/console/phone/dial",
-            &[
-                ("source", "served"),
-                ("channel", "africastalking"),
-                ("code", "*384*4021#"),
-                ("phone", "0711223344"),
-                ("language", "sw"),
-            ],
-        )
-        .await;
+    let dialled = b.dial("served", "africastalking", "*384*4021#", "0711223344", "sw").await;
     assert_eq!(dialled.status, 303, "{}", dialled.body);
     let p = b.get("/console/phone").await;
     assert!(screen(&p).starts_with("Weka nambari ya kipande"), "{}", screen(&p));
@@ -361,17 +429,12 @@ async fn the_simulator_pays_land_rates_in_swahili_on_its_sandbox_and_the_live_st
     assert!(j.body.contains("dialect = \"africastalking\"") && j.body.contains("send = \"KAJIADO/1234\""));
     // Nothing of it in the live store (the helpdesk lists the simulator's apart: see
     // the_helpdesk_finds_the_simulators_requests_labelled_apart_from_the_live_ones).
-    let live = b.get("/console/requests?q=0711223344").await;
+    let live = b.submit("/console/requests", "/console/requests", &[("q", "0711223344")]).await;
     assert!(live.body.contains("id=\"no-requests\""), "{}", live.body);
     assert!(b.get("/console/requests").await.body.contains("id=\"no-requests\""));
 
     // Nalo's own limit, from the channel registry.
-    b.submit(
-        "/console/phone",
-        "/console/phone/dial",
-        &[("source", "served"), ("channel", "nalo"), ("code", "*384#"), ("phone", "0711223355"), ("language", "en")],
-    )
-    .await;
+    b.dial("served", "nalo", "*384#", "0711223355", "en").await;
     let p = b.get("/console/phone").await;
     assert!(p.by_id("screen-size").unwrap().ends_with("/120"), "{:?}", p.by_id("screen-size"));
     assert!(p.by_id("wire-request").unwrap().contains("&quot;MSGTYPE&quot;:true"), "Nalo's JSON on the wire");
@@ -415,19 +478,7 @@ async fn preview_shows_changes_and_errors_and_reload_waits_for_a_clean_check() {
     assert_eq!(refused.status, 409, "{}", refused.body);
     assert!(refused.body.contains("Reload refused"));
     // The draft cannot be dialled either; the version in service still can.
-    let draft = b
-        .submit(
-            "/console/phone",
-            "/console/phone/dial",
-            &[
-                ("source", "draft"),
-                ("channel", "africastalking"),
-                ("code", "*384#"),
-                ("phone", "0711000001"),
-                ("language", "en"),
-            ],
-        )
-        .await;
+    let draft = b.dial("draft", "africastalking", "*384#", "0711000001", "en").await;
     assert_eq!(draft.status, 422);
     assert!(draft.body.contains("land-ratez"));
     let (_, body) = server.post_form("/ussd/africastalking", &at_hop("pv1", "+254711000001", "*384#", "")).await;
@@ -437,19 +488,7 @@ async fn preview_shows_changes_and_errors_and_reload_waits_for_a_clean_check() {
     let p = b.get("/console/preview").await;
     assert!(p.body.contains("data-clean=\"true\""), "{}", p.body);
     // The draft dials before it is in service.
-    let draft = b
-        .submit(
-            "/console/phone",
-            "/console/phone/dial",
-            &[
-                ("source", "draft"),
-                ("channel", "africastalking"),
-                ("code", "*384#"),
-                ("phone", "0711000002"),
-                ("language", "en"),
-            ],
-        )
-        .await;
+    let draft = b.dial("draft", "africastalking", "*384#", "0711000002", "en").await;
     assert_eq!(draft.status, 303, "{}", draft.body);
     assert!(screen(&b.get("/console/phone").await).starts_with("e-Citizen services"));
     let confirm = b.get("/console/reload").await;
@@ -483,13 +522,20 @@ async fn the_helpdesk_finds_a_request_by_reference_and_by_phone_and_masks_number
     let server = TestServer::start_console(quick(config(dir.path()))).await;
     let reference = pay(&server, "hd1", "+254711000999").await;
     let mut b = Browser::new(&server);
-    let p = b.get("/console/requests?q=0711000999").await;
-    assert_eq!(p.status, 200);
+    // A number is searched by POST only: never in a URL (proxy logs, history).
+    let in_url = b.get("/console/requests?q=0711000999").await;
+    assert_eq!(in_url.status, 400, "{}", in_url.body);
+    assert!(in_url.body.contains("never appears in a URL"), "{}", in_url.body);
+    let p = b.submit("/console/requests", "/console/requests", &[("q", "0711000999")]).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("<form method=\"post\" action=\"/console/requests\""), "the search form posts");
+    assert!(!p.body.contains("?q="), "no link carries the search: {}", p.body);
+    assert_eq!(b.post("/console/requests", &[("q", "0711000999")]).await.status, 403, "the CSRF token is checked");
     assert_eq!(p.by_id("results-heading").as_deref(), Some("Requests from 0711000999"), "the search as typed");
     assert!(p.body.contains(&format!("data-reference=\"{reference}\"")), "{}", p.body);
     assert!(p.body.contains("+2547****999"), "masked in the list");
     assert!(!p.body.contains("254711000999"), "never the whole number");
-    let found = b.get(&format!("/console/requests?q={}", reference.to_lowercase())).await;
+    let found = b.submit("/console/requests", "/console/requests", &[("q", &reference.to_lowercase())]).await;
     assert_eq!(found.status, 303);
     let show = b.get(found.header("location").unwrap()).await;
     let history = show.by_id("request-history").unwrap();
@@ -500,12 +546,15 @@ async fn the_helpdesk_finds_a_request_by_reference_and_by_phone_and_masks_number
         p.by_id("request-sms").is_some_and(|s| s.contains("Tumepokea"))
     })
     .await;
-    let csv = b.get("/console/requests.csv?q=%2B254711000999").await;
+    assert_eq!(b.get("/console/requests.csv?q=%2B254711000999").await.status, 405, "the export is POSTed");
+    let csv = b.submit("/console/requests", "/console/requests.csv", &[("q", "+254711000999")]).await;
     assert_eq!(csv.status, 200);
     assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
     assert!(csv.body.starts_with("reference,created,service,menu,status,phone,amount,account,refund_review"));
-    assert!(csv.body.contains(&reference) && csv.body.contains("+2547****999") && !csv.body.contains("254711000999"));
-    let none = b.get("/console/requests.csv?q=0711000998").await;
+    assert!(csv.body.contains(&reference) && !csv.body.contains("254711000999"));
+    // A cell a spreadsheet would read as a formula (the masked number starts with +) is quoted.
+    assert!(csv.body.contains(",'+2547****999,"), "{}", csv.body);
+    let none = b.submit("/console/requests", "/console/requests.csv", &[("q", "0711000998")]).await;
     assert_eq!(none.body.lines().count(), 1, "only the header: {}", none.body);
     server.stop().await;
 }
@@ -534,7 +583,7 @@ async fn the_helpdesk_finds_the_simulators_requests_labelled_apart_from_the_live
     assert_ne!(sim_ref, live_ref);
 
     // By phone number: the live request in the live list, the simulator's apart and labelled.
-    let p = b.get("/console/requests?q=0711000555").await;
+    let p = b.submit("/console/requests", "/console/requests", &[("q", "0711000555")]).await;
     assert_eq!(p.status, 200);
     let at = p.body.find("id=\"sandbox-results\"").expect("a sandbox section");
     let (live_part, sandbox_part) = p.body.split_at(at);
@@ -545,7 +594,7 @@ async fn the_helpdesk_finds_the_simulators_requests_labelled_apart_from_the_live
     assert_eq!(p.by_id("sandbox-heading").as_deref(), Some("Simulator (sandbox)"));
     assert!(sandbox_part.contains("+2547****555") && !p.body.contains("254711000555"), "masked");
     // A number with nothing in either store: no sandbox section at all.
-    let none = b.get("/console/requests?q=0711000556").await;
+    let none = b.submit("/console/requests", "/console/requests", &[("q", "0711000556")]).await;
     assert!(none.body.contains("id=\"no-requests\"") && !none.body.contains("id=\"sandbox-results\""));
 
     // By reference: the simulator's request page says where it lives, and offers no retry.
@@ -562,7 +611,7 @@ async fn the_helpdesk_finds_the_simulators_requests_labelled_apart_from_the_live
     let show = b.get(&format!("/console/requests/{live_ref}")).await;
     assert!(show.body.contains(&format!("<h1>Request {live_ref}</h1>")) && show.by_id("request-source").is_none());
     // The export holds live requests only.
-    let csv = b.get("/console/requests.csv?q=0711000555").await;
+    let csv = b.submit("/console/requests", "/console/requests.csv", &[("q", "0711000555")]).await;
     assert!(csv.body.contains(&live_ref) && !csv.body.contains(&sim_ref), "{}", csv.body);
     server.stop().await;
 }
@@ -663,4 +712,249 @@ fn njia_console_starts_on_loopback_and_serves_the_console() {
     let _ = child.wait();
     assert_eq!(page.0, 200, "{}", page.2);
     assert!(page.2.contains("id=\"dial-form\""));
+}
+
+/// The lines of a results screen that list services: their number and name (not the
+/// navigation: 0, 00, 98).
+fn listed(screen: &str) -> Vec<(String, String)> {
+    let line = regex::Regex::new(r"(?m)^(\d+)\. (.+)$").unwrap();
+    line.captures_iter(screen)
+        .map(|c| (c[1].to_owned(), c[2].to_owned()))
+        .filter(|(n, _)| !["0", "00", "98"].contains(&n.as_str()))
+        .collect()
+}
+
+/// Searches "cheti" on the live server as a new number (in Swahili); the results screen.
+async fn live_search(server: &TestServer, sid: &str, phone: &str) -> String {
+    at_walk(server, sid, phone, "*384#", &["", "1", "1*6", "1*6*cheti"]).await.pop().unwrap()
+}
+
+/// The simulator's sandbox of the versions in service shares the live menus, never their
+/// search ranking: the live store's uses rank live search, before and after a dial.
+#[tokio::test]
+async fn the_simulator_leaves_the_live_search_ranking_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    // A citizen finds a service by search and opens it; a clean stop writes the use.
+    let server = TestServer::start(config(dir.path())).await;
+    let results = live_search(&server, "rk1", "+254711000501").await;
+    let services = listed(&results);
+    assert!(services.len() >= 2, "{results}");
+    let (number, name) = services.last().unwrap().clone();
+    at_walk(&server, "rk1", "+254711000501", "*384#", &[&format!("1*6*cheti*{number}")]).await;
+    server.stop().await;
+    let server = TestServer::start_console(config(dir.path())).await;
+    let first = |screen: &str| listed(screen).first().map(|(_, n)| n.clone());
+    let ranked = live_search(&server, "rk2", "+254711000502").await;
+    assert_eq!(first(&ranked).as_deref(), Some(name.as_str()), "ranked by the live uses:\n{ranked}");
+    let mut b = Browser::new(&server);
+    let dialled = b.dial("served", "africastalking", "*384#", "0711000503", "").await;
+    assert_eq!(dialled.status, 303, "{}", dialled.body);
+    let after = live_search(&server, "rk3", "+254711000504").await;
+    assert_eq!(after, ranked, "the sandbox's empty store ranked nothing of the live set");
+    server.stop().await;
+}
+
+/// "In service" is the set the live server serves, not the files on disk: it dials while the
+/// draft is broken (the draft itself does not).
+#[tokio::test]
+async fn the_version_in_service_dials_while_the_draft_on_disk_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = editable(dir.path()).await;
+    edit(
+        &dir.path().join("menus/ecitizen.toml"),
+        "label = \"home-land\", goto = \"land-rates\"",
+        "label = \"home-land\", goto = \"land-ratez\"",
+    );
+    let mut b = Browser::new(&server);
+    let served = b.dial("served", "africastalking", "*384*4021#", "0711000601", "en").await;
+    assert_eq!(served.status, 303, "{}", served.body);
+    let p = b.get("/console/phone").await;
+    assert!(screen(&p).contains("land parcel"), "{}", screen(&p));
+    let p = b.submit("/console/phone", "/console/phone/send", &[("input", "KAJIADO/1234")]).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert!(screen(&b.get("/console/phone").await).contains("KES 4,500"));
+    let draft = b.dial("draft", "africastalking", "*384*4021#", "0711000601", "en").await;
+    assert_eq!(draft.status, 422, "{}", draft.body);
+    assert!(draft.body.contains("land-ratez"), "{}", draft.body);
+    server.stop().await;
+}
+
+/// Production settings the sandbox must not trip on: a channel's telco address list (the
+/// simulator and `njia test` call from this machine) and a lookup answered by an agency over
+/// HTTP (kept by name, simulated as unavailable: the agency is never reached).
+#[tokio::test]
+async fn allow_lists_and_http_lookups_work_in_the_simulator_and_njia_test_without_reaching_the_agency() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("menus"), &dir.path().join("menus"));
+    copy_dir(&repo().join("locales"), &dir.path().join("locales"));
+    // Land rates' lookup is the agency's own, over HTTP: no data file answers it.
+    std::fs::remove_file(dir.path().join("menus/lookups/lands.toml")).unwrap();
+    let agency = crate::common::doubles::AgencyDouble::start(&crate::common::doubles::AgencyDouble::new_secret()).await;
+    let mut c = quick(config(&dir.path().join("data")));
+    c.menus_dir = dir.path().join("menus");
+    c.locales_dir = dir.path().join("locales");
+    c.lookups_dir = None;
+    c.backends.insert(
+        "lands".into(),
+        BackendSection {
+            base_url: agency.url.clone(),
+            secret_env: "T_CONSOLE_LANDS_LOOKUP".into(),
+            services: Vec::new(),
+            agencies: Vec::new(),
+        },
+    );
+    c.secrets.insert("T_CONSOLE_LANDS_LOOKUP".into(), agency.secret.clone());
+    c.channels.insert(
+        "africastalking".into(),
+        ChannelSection { allow: vec!["196.201.214.0/24".into()], ..ChannelSection::default() },
+    );
+
+    // `njia test`'s runner, over the channel's wire format.
+    let (_keep, file) = {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("lands.toml");
+        std::fs::write(
+            &f,
+            "[[journey]]\nname = \"land rates, the agency simulated\"\ndial = \"*384*4021#\"\nlanguage = \"en\"\n\
+             dialect = \"africastalking\"\n\n[[journey.hop]]\ncontains = \"land parcel\"\n\n[[journey.hop]]\n\
+             send = \"KAJIADO/1234\"\ncontains = \"unavailable\"\n",
+        )
+        .unwrap();
+        (d, f)
+    };
+    let (journeys, problems) = njia::journey::load(&[file]);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let outcomes = njia::journey::run(&c, &journeys).await.expect("the runner starts");
+    let mut printed = Vec::new();
+    assert!(
+        njia::journey::report(&journeys, &outcomes, &mut printed).unwrap(),
+        "{}",
+        String::from_utf8_lossy(&printed)
+    );
+
+    // The simulator, on the versions in service and on the draft alike.
+    let server = TestServer::start_console(c).await;
+    let mut b = Browser::new(&server);
+    for (source, phone) in [("served", "0711000701"), ("draft", "0711000702")] {
+        let dialled = b.dial(source, "africastalking", "*384*4021#", phone, "en").await;
+        assert_eq!(dialled.status, 303, "{source}: {}", dialled.body);
+        assert!(screen(&b.get("/console/phone").await).contains("land parcel"), "{source}");
+        let sent = b.submit("/console/phone", "/console/phone/send", &[("input", "KAJIADO/1234")]).await;
+        assert_eq!(sent.status, 303, "{source}: {}", sent.body);
+        let shown = screen(&b.get("/console/phone").await);
+        assert!(shown.contains("unavailable"), "{source}: the lookup's apology: {shown}");
+    }
+    assert!(agency.lookups().is_empty(), "a sandbox reached the agency's lookups");
+    assert!(agency.tries().is_empty(), "a sandbox reached the agency's deliveries");
+    server.stop().await;
+}
+
+/// One phone sends one hop at a time: concurrent sends never fork the walk (every send
+/// answered as sent is one hop of the transcript; the others are refused as busy), and a
+/// walk keeps at most its cap of hops.
+#[tokio::test]
+async fn concurrent_sends_on_one_phone_are_refused_not_forked_and_a_walk_is_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    // Many hops of one number in a minute: no rate limit in the way.
+    c.rate_limit.phone_per_minute = 0;
+    c.rate_limit.phone_burst = 0;
+    let server = TestServer::start_console(c).await;
+    let mut b = Browser::new(&server);
+    let dialled = b.dial("served", "africastalking", "*384#", "0711000801", "en").await;
+    assert_eq!(dialled.status, 303, "{}", dialled.body);
+    let csrf = b.get("/console/phone").await.csrf();
+    let mut sends = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let mut b = Browser { addr: b.addr, cookie: b.cookie.clone(), headers: Vec::new() };
+        let body = form(&[("csrf", &csrf), ("input", "9")]);
+        sends.spawn(async move { b.send("POST", "/console/phone/send", &body, &[]).await.status });
+    }
+    let statuses: Vec<u16> = sends.join_all().await;
+    assert!(statuses.iter().all(|s| *s == 303 || *s == 409), "{statuses:?}");
+    let answered = statuses.iter().filter(|s| **s == 303).count();
+    let transcript = |p: &Page| p.body.matches("<li><p class=\"sent\">").count();
+    assert_eq!(transcript(&b.get("/console/phone").await), 1 + answered, "{statuses:?}");
+    // Up to the cap, then refused with the reason.
+    let mut refused = None;
+    for _ in 0..70 {
+        let p = b.submit("/console/phone", "/console/phone/send", &[("input", "9")]).await;
+        if p.status != 303 {
+            refused = Some(p);
+            break;
+        }
+    }
+    let refused = refused.expect("a cap");
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("60 hops"), "{}", refused.body);
+    assert_eq!(transcript(&b.get("/console/phone").await), 60);
+    server.stop().await;
+}
+
+/// Logs in from `client` (as a trusted proxy forwards it) with `token`: the answer's status
+/// and body.
+async fn login_from(server: &TestServer, client: &str, token: &str) -> Page {
+    let mut b = Browser::new(server);
+    b.headers.push(("X-Forwarded-For".into(), client.into()));
+    let page = b.get("/console/login").await;
+    b.post("/console/login", &[("csrf", &page.csrf()), ("token", token)]).await
+}
+
+/// Login attempts are rate-limited per client address (a wrong guess or a right one: the
+/// limit answers first) and overall, with a page that says so; other addresses still log in.
+#[tokio::test]
+async fn login_attempts_are_rate_limited_per_address_and_overall() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_console(admin_config(dir.path())).await;
+    for i in 0..5 {
+        assert_eq!(login_from(&server, "10.0.0.1", "guess").await.status, 401, "guess {i}");
+    }
+    let limited = login_from(&server, "10.0.0.1", "guess").await;
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert!(limited.body.contains("Too many login attempts from this address"), "{}", limited.body);
+    assert_eq!(limited.header("retry-after"), Some("60"));
+    assert_eq!(limited.header("content-security-policy"), Some(CSP));
+    assert_eq!(login_from(&server, "10.0.0.1", TOKEN).await.status, 429, "the right token waits too");
+    assert_eq!(login_from(&server, "10.0.0.2", TOKEN).await.status, 303, "another address logs in");
+    // Spread over many addresses, the attempts together are limited too.
+    let mut overall = None;
+    for i in 0..100 {
+        let p = login_from(&server, &format!("10.1.0.{i}"), "guess").await;
+        if p.status == 429 {
+            overall = Some(p);
+            break;
+        }
+        assert_eq!(p.status, 401, "{}", p.body);
+    }
+    let overall = overall.expect("an overall limit");
+    assert!(overall.body.contains("Too many login attempts to this console"), "{}", overall.body);
+    server.stop().await;
+}
+
+/// A flood of login pages (each a session waiting for a login) never logs an administrator
+/// out: pre-login sessions are a pool of their own.
+#[tokio::test]
+async fn a_flood_of_login_pages_never_evicts_a_signed_in_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_console(admin_config(dir.path())).await;
+    let mut admin = Browser::new(&server);
+    let login = admin.get("/console/login").await;
+    let ok = admin.post("/console/login", &[("csrf", &login.csrf()), ("token", TOKEN)]).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(admin.get("/console").await.status, 200);
+    // More login pages than the console keeps sessions of any kind.
+    let mut flood = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let addr = server.addr;
+        flood.spawn(async move {
+            for _ in 0..1_260 {
+                let (status, _, _) = exchange_with(addr, "GET", "/console/login", "text/plain", &[], "").await.unwrap();
+                assert_eq!(status, 200);
+            }
+        });
+    }
+    flood.join_all().await;
+    let still = admin.get("/console").await;
+    assert_eq!(still.status, 200, "still signed in: {}", still.head);
+    server.stop().await;
 }

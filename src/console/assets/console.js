@@ -51,5 +51,7 @@ document.addEventListener("submit", function (ev) {
     document.querySelector("main").replaceWith(fresh);
     var input = phoneInput();
     if (input) input.focus();
-  }).catch(function () { form.submit(); });
+  // On a failure the page is loaded again, never the form posted again: the hop may have
+  // reached the server, and a second post would send the input twice.
+  }).catch(function () { window.location.assign(window.location.href); });
 });
