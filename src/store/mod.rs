@@ -368,6 +368,36 @@ pub struct SessionEnd {
     pub error_message: Option<String>,
 }
 
+/// A payment attempt with what reconciliation needs of its request ([`Requests::attempts_created`]).
+/// Its own flat row, not an [`AttemptRow`]: it carries no callback token, and reads the phone
+/// number as absent rather than failing when a row has none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DayAttempt {
+    pub attempt_id: i64,
+    pub request_id: i64,
+    pub seq: u32,
+    pub provider: String,
+    pub msisdn: Option<Msisdn>,
+    pub amount_kes: u64,
+    pub status: AttemptStatus,
+    pub checkout_request_id: Option<String>,
+    pub receipt: Option<String>,
+    pub result_code: Option<i64>,
+    pub result_desc: Option<String>,
+    pub created_at_ms: i64,
+    /// The attempt's last change: when a settled attempt was settled.
+    pub updated_at_ms: i64,
+    pub reference: Reference,
+    pub menu: String,
+    pub service: String,
+    pub request_status: RequestStatus,
+    pub refund_review: bool,
+    /// The request reached `fulfilled` (its history holds it), whatever it is now (`notified`).
+    pub fulfilled: bool,
+    /// One of the request's attempts, of any day, is paid.
+    pub request_paid: bool,
+}
+
 /// Why a store could not do what it was asked. Database errors keep their source.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -439,6 +469,15 @@ pub trait Requests: Send + Sync {
     fn attempt_by_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<AttemptRow>, StoreError>>;
     /// Writes `effects` in one transaction if all its guards hold; returns whether it did.
     fn apply(&self, effects: Effects) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// Reconciliation's read: every payment attempt created at or after `from_ms` and before
+    /// `to_ms`, oldest first, at most `limit`, each with its request, in one query.
+    fn attempts_created(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<DayAttempt>, StoreError>>;
 }
 
 /// The language each phone number chose.

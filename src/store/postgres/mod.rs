@@ -37,6 +37,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (7, "0007_search_misses", include_str!("../../../migrations/postgres/0007_search_misses.sql")),
     (8, "0008_service_usage", include_str!("../../../migrations/postgres/0008_service_usage.sql")),
     (9, "0009_screen_stats", include_str!("../../../migrations/postgres/0009_screen_stats.sql")),
+    (10, "0010_reconcile", include_str!("../../../migrations/postgres/0010_reconcile.sql")),
 ];
 
 /// Opens every connection of `pool` and prepares `statements` on each, so no citizen's hop

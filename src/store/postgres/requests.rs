@@ -7,11 +7,11 @@ use super::writes::write_effects;
 use super::{PostgresStore, all, bad, count, msisdn_of, one};
 use crate::BoxFuture;
 use crate::lifecycle::{AttemptStatus, RequestStatus};
-use crate::store::columns::{attempt_columns, request_columns};
+use crate::store::columns::{attempt_columns, attempts_created_query, request_columns};
 use crate::store::plan;
 use crate::store::{
-    AttemptRow, Effects, EventRow, NewRequest, RequestRow, Requests, SessionEnd, StoreError, Stored, fields_from_json,
-    fields_to_json, new_reference, now_ms,
+    AttemptRow, DayAttempt, Effects, EventRow, NewRequest, RequestRow, Requests, SessionEnd, StoreError, Stored,
+    fields_from_json, fields_to_json, new_reference, now_ms,
 };
 use crate::types::{Msisdn, Reference};
 
@@ -228,6 +228,18 @@ impl Requests for PostgresStore {
             Ok(applied)
         })
     }
+
+    fn attempts_created(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<DayAttempt>, StoreError>> {
+        Box::pin(async move {
+            let limit = i64::from(limit);
+            all(&self.background, attempts_created_query!(), &[&from_ms, &to_ms, &limit], row_to_day_attempt).await
+        })
+    }
 }
 
 fn row_to_attempt(r: &tokio_postgres::Row) -> Result<AttemptRow, StoreError> {
@@ -264,5 +276,31 @@ fn row_to_request(r: &tokio_postgres::Row) -> Result<RequestRow, StoreError> {
         status: r.get("status"),
         refund_review: r.get("refund_review"),
         created_at_ms: r.get("created_at"),
+    })
+}
+
+/// A row of [`attempts_created_query`]: reconciliation's attempt with its request.
+fn row_to_day_attempt(r: &tokio_postgres::Row) -> Result<DayAttempt, StoreError> {
+    Ok(DayAttempt {
+        attempt_id: r.get("id"),
+        request_id: r.get("request_id"),
+        seq: count(r.get("seq")),
+        provider: r.get("provider"),
+        msisdn: r.get::<_, Option<i64>>("msisdn").map(msisdn_of).transpose()?,
+        amount_kes: r.get::<_, i64>("amount_kes").max(0) as u64,
+        status: AttemptStatus::parse(r.get("status")).ok_or_else(|| bad("attempt status"))?,
+        checkout_request_id: r.get("checkout_request_id"),
+        receipt: r.get("receipt"),
+        result_code: r.get("result_code"),
+        result_desc: r.get("result_desc"),
+        created_at_ms: r.get("created_at"),
+        updated_at_ms: r.get("updated_at"),
+        reference: Reference::parse(r.get("reference")).ok_or_else(|| bad("reference"))?,
+        menu: r.get("menu"),
+        service: r.get("service"),
+        request_status: RequestStatus::parse(r.get("request_status")).ok_or_else(|| bad("request status"))?,
+        refund_review: r.get("refund_review"),
+        fulfilled: r.get("fulfilled"),
+        request_paid: r.get("request_paid"),
     })
 }

@@ -54,6 +54,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0005_search_misses", include_str!("../../../migrations/sqlite/0005_search_misses.sql")),
     ("0006_service_usage", include_str!("../../../migrations/sqlite/0006_service_usage.sql")),
     ("0007_screen_stats", include_str!("../../../migrations/sqlite/0007_screen_stats.sql")),
+    ("0008_reconcile", include_str!("../../../migrations/sqlite/0008_reconcile.sql")),
 ];
 
 /// Statements the connection keeps prepared: every statement of the hop and hand-off paths
