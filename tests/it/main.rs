@@ -40,6 +40,7 @@ mod package;
 mod readme;
 mod receipts;
 mod recent;
+mod reconcile;
 mod reload;
 mod resume;
 mod scale_out;
