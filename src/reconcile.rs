@@ -602,7 +602,8 @@ mod tests {
         use AttemptStatus as A;
         use RequestStatus as R;
         // (attempt, request, refund review, fulfilled, request paid, exceptions)
-        let cases: &[(A, R, bool, bool, bool, &[&str])] = &[
+        type Case = (A, R, bool, bool, bool, &'static [&'static str]);
+        let cases: &[Case] = &[
             (A::Paid, R::Notified, false, true, true, &[]),
             (A::Paid, R::Fulfilled, false, true, true, &[]),
             (A::Paid, R::Fulfilling, false, false, true, &["paid_not_fulfilled"]),
