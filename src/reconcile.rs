@@ -166,10 +166,10 @@ pub struct Total {
 impl Total {
     fn add(&mut self, a: &DayAttempt) {
         self.attempts += 1;
-        self.kes += a.amount_kes;
-        if a.status == AttemptStatus::Paid {
+        self.kes += a.attempt.amount_kes;
+        if a.attempt.status == AttemptStatus::Paid {
             self.paid += 1;
-            self.paid_kes += a.amount_kes;
+            self.paid_kes += a.attempt.amount_kes;
         }
     }
 }
@@ -218,7 +218,7 @@ pub async fn day(store: &dyn Store, day: i64, now_ms: i64) -> Result<Report, Rec
 /// The report of `day` from its attempts (oldest first), at `now_ms`.
 pub fn reconcile(day: i64, attempts: Vec<DayAttempt>, now_ms: i64) -> Report {
     // A request-level exception is told once, on the request's last attempt of the day.
-    let last: HashMap<i64, usize> = attempts.iter().enumerate().map(|(i, a)| (a.request_id, i)).collect();
+    let last: HashMap<i64, usize> = attempts.iter().enumerate().map(|(i, a)| (a.attempt.request_id, i)).collect();
     let mut total = Total::default();
     let mut by_service: BTreeMap<String, Total> = BTreeMap::new();
     let mut by_status: HashMap<AttemptStatus, Total> = HashMap::new();
@@ -226,9 +226,10 @@ pub fn reconcile(day: i64, attempts: Vec<DayAttempt>, now_ms: i64) -> Report {
     for (i, a) in attempts.into_iter().enumerate() {
         total.add(&a);
         by_service.entry(a.service.clone()).or_default().add(&a);
-        by_status.entry(a.status).or_default().add(&a);
-        let exceptions = exceptions_of(&a, last.get(&a.request_id) == Some(&i));
-        let age_ms = exceptions.contains(&Exception::PaidNotFulfilled).then(|| (now_ms - a.updated_at_ms).max(0));
+        by_status.entry(a.attempt.status).or_default().add(&a);
+        let exceptions = exceptions_of(&a, last.get(&a.attempt.request_id) == Some(&i));
+        let age_ms =
+            exceptions.contains(&Exception::PaidNotFulfilled).then(|| (now_ms - a.attempt.updated_at_ms).max(0));
         lines.push(Line { attempt: a, exceptions, age_ms, daraja: None });
     }
     let by_status =
@@ -241,19 +242,19 @@ pub fn reconcile(day: i64, attempts: Vec<DayAttempt>, now_ms: i64) -> Report {
 fn exceptions_of(a: &DayAttempt, last_of_request: bool) -> Vec<Exception> {
     let mut out = Vec::new();
     let rejected = a.refund_review || a.request_status == RequestStatus::Rejected;
-    if a.status == AttemptStatus::Paid && !a.fulfilled && !rejected {
+    if a.attempt.status == AttemptStatus::Paid && !a.fulfilled && !rejected {
         out.push(Exception::PaidNotFulfilled);
     }
     if last_of_request && a.fulfilled && !a.request_paid {
         out.push(Exception::FulfilledNotPaid);
     }
-    if a.status == AttemptStatus::Held && a.request_status == RequestStatus::HeldForReview {
+    if a.attempt.status == AttemptStatus::Held && a.request_status == RequestStatus::HeldForReview {
         out.push(Exception::HeldForReview);
     }
-    if matches!(a.status, AttemptStatus::Unknown | AttemptStatus::PushUnknown) {
+    if matches!(a.attempt.status, AttemptStatus::Unknown | AttemptStatus::PushUnknown) {
         out.push(Exception::Unknown);
     }
-    if a.status == AttemptStatus::Paid && a.refund_review {
+    if a.attempt.status == AttemptStatus::Paid && a.refund_review {
         out.push(Exception::RefundReview);
     }
     out
@@ -264,7 +265,7 @@ fn exceptions_of(a: &DayAttempt, last_of_request: bool) -> Vec<Exception> {
 /// Daraja calls paid is still for an administrator to settle.
 pub async fn check_daraja(report: &mut Report, payments: &dyn Payments) {
     for line in report.lines.iter_mut().filter(|l| !l.exceptions.is_empty()) {
-        line.daraja = Some(match &line.attempt.checkout_request_id {
+        line.daraja = Some(match &line.attempt.attempt.checkout_request_id {
             Some(id) => DarajaAnswer::of(payments.query(id).await),
             None => DarajaAnswer::NoCheckoutId,
         });
@@ -315,7 +316,7 @@ fn dash(s: &Option<String>) -> String {
 }
 
 fn phone(a: &DayAttempt) -> String {
-    a.msisdn.map_or_else(|| "-".into(), |m| m.masked().to_string())
+    a.attempt.msisdn.masked().to_string()
 }
 
 /// The time of day in Nairobi (`10:52:17`) of unix milliseconds: the date is the report's.
@@ -349,13 +350,13 @@ pub fn text(r: &Report) -> String {
         let a = &l.attempt;
         rows.push(vec![
             a.reference.as_str().to_owned(),
-            a.seq.to_string(),
-            time_of_day(a.created_at_ms),
+            a.attempt.seq.to_string(),
+            time_of_day(a.attempt.created_at_ms),
             a.service.clone(),
             phone(a),
-            kes(a.amount_kes),
-            a.status.as_str().to_owned(),
-            dash(&a.receipt),
+            kes(a.attempt.amount_kes),
+            a.attempt.status.as_str().to_owned(),
+            dash(&a.attempt.receipt),
             format!("{}{}", a.request_status, if a.refund_review { " REFUND REVIEW" } else { "" }),
         ]);
     }
@@ -394,18 +395,18 @@ pub fn text(r: &Report) -> String {
             if let (Exception::PaidNotFulfilled, Some(ms)) = (e, l.age_ms) {
                 let _ = write!(detail, "waiting {}; ", age(ms));
             }
-            if let Some(receipt) = &a.receipt {
+            if let Some(receipt) = &a.attempt.receipt {
                 let _ = write!(detail, "receipt {receipt}; ");
             }
             detail.push_str(e.meaning());
             let mut row = vec![
                 e.as_str().to_owned(),
                 a.reference.as_str().to_owned(),
-                a.seq.to_string(),
-                kes(a.amount_kes),
-                a.status.as_str().to_owned(),
+                a.attempt.seq.to_string(),
+                kes(a.attempt.amount_kes),
+                a.attempt.status.as_str().to_owned(),
                 a.request_status.as_str().to_owned(),
-                dash(&a.checkout_request_id),
+                dash(&a.attempt.checkout_request_id),
                 detail,
             ];
             if checked {
@@ -432,19 +433,19 @@ pub fn json(r: &Report) -> String {
             let a = &l.attempt;
             json!({
                 "reference": a.reference.as_str(),
-                "seq": a.seq,
+                "seq": a.attempt.seq,
                 "service": a.service,
                 "menu": a.menu,
-                "phone": a.msisdn.map(|m| m.masked().to_string()),
-                "provider": a.provider,
-                "amount_kes": a.amount_kes,
-                "status": a.status.as_str(),
-                "receipt": a.receipt,
-                "checkout_request_id": a.checkout_request_id,
-                "result_code": a.result_code,
-                "result_desc": a.result_desc,
-                "created_at_ms": a.created_at_ms,
-                "updated_at_ms": a.updated_at_ms,
+                "phone": phone(a),
+                "provider": a.attempt.provider,
+                "amount_kes": a.attempt.amount_kes,
+                "status": a.attempt.status.as_str(),
+                "receipt": a.attempt.receipt,
+                "checkout_request_id": a.attempt.checkout_request_id,
+                "result_code": a.attempt.result_code,
+                "result_desc": a.attempt.result_desc,
+                "created_at_ms": a.attempt.created_at_ms,
+                "updated_at_ms": a.attempt.updated_at_ms,
                 "request_status": a.request_status.as_str(),
                 "refund_review": a.refund_review,
                 "fulfilled": a.fulfilled,
@@ -462,13 +463,13 @@ pub fn json(r: &Report) -> String {
                 json!({
                     "kind": e.as_str(),
                     "reference": a.reference.as_str(),
-                    "seq": a.seq,
+                    "seq": a.attempt.seq,
                     "service": a.service,
-                    "amount_kes": a.amount_kes,
-                    "attempt_status": a.status.as_str(),
+                    "amount_kes": a.attempt.amount_kes,
+                    "attempt_status": a.attempt.status.as_str(),
                     "request_status": a.request_status.as_str(),
-                    "checkout_request_id": a.checkout_request_id,
-                    "receipt": a.receipt,
+                    "checkout_request_id": a.attempt.checkout_request_id,
+                    "receipt": a.attempt.receipt,
                     "age_ms": if *e == Exception::PaidNotFulfilled { l.age_ms } else { None },
                     "daraja": l.daraja.as_ref().map(DarajaAnswer::to_json),
                 })
@@ -532,16 +533,16 @@ pub fn csv(r: &Report) -> Result<String, ReconcileError> {
         let record = [
             date.clone(),
             a.reference.as_str().to_owned(),
-            a.seq.to_string(),
-            format_eat_ms(a.created_at_ms),
+            a.attempt.seq.to_string(),
+            format_eat_ms(a.attempt.created_at_ms),
             a.service.clone(),
             a.menu.clone(),
-            a.msisdn.map(|m| m.masked().to_string()).unwrap_or_default(),
-            a.amount_kes.to_string(),
-            a.status.as_str().to_owned(),
-            a.receipt.clone().unwrap_or_default(),
-            a.checkout_request_id.clone().unwrap_or_default(),
-            a.result_code.map(|c| c.to_string()).unwrap_or_default(),
+            phone(a),
+            a.attempt.amount_kes.to_string(),
+            a.attempt.status.as_str().to_owned(),
+            a.attempt.receipt.clone().unwrap_or_default(),
+            a.attempt.checkout_request_id.clone().unwrap_or_default(),
+            a.attempt.result_code.map(|c| c.to_string()).unwrap_or_default(),
             a.request_status.as_str().to_owned(),
             if a.refund_review { "yes" } else { "no" }.to_owned(),
             l.exceptions.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(";"),
@@ -557,6 +558,7 @@ pub fn csv(r: &Report) -> Result<String, ReconcileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::AttemptRow;
     use crate::types::{Msisdn, Reference};
 
     const DAY: i64 = 20_000;
@@ -566,19 +568,22 @@ mod tests {
     /// what they are about.
     fn attempt(request: i64, seq: u32) -> DayAttempt {
         DayAttempt {
-            attempt_id: request * 10 + i64::from(seq),
-            request_id: request,
-            seq,
-            provider: "mpesa".into(),
-            msisdn: Msisdn::parse("+254711000111").ok(),
-            amount_kes: 4500,
-            status: AttemptStatus::Paid,
-            checkout_request_id: Some(format!("ws_CO_{request}_{seq}")),
-            receipt: Some(format!("SRC{request}{seq}")),
-            result_code: Some(0),
-            result_desc: Some("ok".into()),
-            created_at_ms: eat_day_start_ms(DAY) + request * 1000,
-            updated_at_ms: NOW - 3_900_000,
+            attempt: AttemptRow {
+                id: request * 10 + i64::from(seq),
+                request_id: request,
+                seq,
+                token: String::new(),
+                provider: "mpesa".into(),
+                msisdn: Msisdn::parse("+254711000111").unwrap(),
+                amount_kes: 4500,
+                status: AttemptStatus::Paid,
+                checkout_request_id: Some(format!("ws_CO_{request}_{seq}")),
+                receipt: Some(format!("SRC{request}{seq}")),
+                result_code: Some(0),
+                result_desc: Some("ok".into()),
+                created_at_ms: eat_day_start_ms(DAY) + request * 1000,
+                updated_at_ms: NOW - 3_900_000,
+            },
             reference: Reference::from_bits(request as u64),
             menu: "ecitizen".into(),
             service: "land-rates".into(),
@@ -589,10 +594,19 @@ mod tests {
         }
     }
 
+    /// [`attempt`] in `status`, for `kes`.
+    fn in_status(request: i64, seq: u32, status: AttemptStatus, kes: u64) -> DayAttempt {
+        let mut a = attempt(request, seq);
+        (a.attempt.status, a.attempt.amount_kes) = (status, kes);
+        a
+    }
+
     fn kinds(r: &Report) -> Vec<(i64, u32, Vec<&'static str>)> {
         r.lines
             .iter()
-            .map(|l| (l.attempt.request_id, l.attempt.seq, l.exceptions.iter().map(|e| e.as_str()).collect()))
+            .map(|l| {
+                (l.attempt.attempt.request_id, l.attempt.attempt.seq, l.exceptions.iter().map(|e| e.as_str()).collect())
+            })
             .collect()
     }
 
@@ -623,12 +637,11 @@ mod tests {
         ];
         for (i, (status, request, refund, fulfilled, paid, want)) in cases.iter().enumerate() {
             let a = DayAttempt {
-                status: *status,
                 request_status: *request,
                 refund_review: *refund,
                 fulfilled: *fulfilled,
                 request_paid: *paid,
-                ..attempt(1, 1)
+                ..in_status(1, 1, *status, 4500)
             };
             let r = reconcile(DAY, vec![a], NOW);
             assert_eq!(kinds(&r)[0].2, *want, "case {i}: {status:?} {request:?}");
@@ -643,12 +656,12 @@ mod tests {
     /// the day carries it.
     #[test]
     fn a_request_level_exception_is_told_once() {
-        let first = DayAttempt { status: AttemptStatus::Failed, request_paid: false, ..attempt(7, 1) };
-        let second = DayAttempt { status: AttemptStatus::Failed, request_paid: false, ..attempt(7, 2) };
+        let first = DayAttempt { request_paid: false, ..in_status(7, 1, AttemptStatus::Failed, 4500) };
+        let second = DayAttempt { request_paid: false, ..in_status(7, 2, AttemptStatus::Failed, 4500) };
         let r = reconcile(DAY, vec![first, second], NOW);
         assert_eq!(kinds(&r), [(7, 1, vec![]), (7, 2, vec!["fulfilled_not_paid"])]);
         // Its paid attempt created after midnight: the request is paid, no exception here.
-        let busy = DayAttempt { status: AttemptStatus::Failed, ..attempt(8, 1) };
+        let busy = in_status(8, 1, AttemptStatus::Failed, 4500);
         assert!(!reconcile(DAY, vec![busy], NOW).has_exceptions());
     }
 
@@ -656,9 +669,9 @@ mod tests {
     fn totals_by_service_and_status_in_whole_shillings() {
         let rows = vec![
             attempt(1, 1),
-            DayAttempt { amount_kes: 12_500, service: "licence-renewal".into(), ..attempt(2, 1) },
-            DayAttempt { status: AttemptStatus::Failed, amount_kes: 8_200, ..attempt(3, 1) },
-            DayAttempt { status: AttemptStatus::Unknown, amount_kes: 100, ..attempt(4, 1) },
+            DayAttempt { service: "licence-renewal".into(), ..in_status(2, 1, AttemptStatus::Paid, 12_500) },
+            in_status(3, 1, AttemptStatus::Failed, 8_200),
+            in_status(4, 1, AttemptStatus::Unknown, 100),
         ];
         let r = reconcile(DAY, rows, NOW);
         assert_eq!(r.total, Total { attempts: 4, kes: 25_300, paid: 2, paid_kes: 17_000 });

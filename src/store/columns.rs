@@ -56,14 +56,16 @@ macro_rules! failed_sms_condition {
 pub(crate) use {attempt_columns, delivery_columns, failed_sms_condition, job_columns, request_columns, sms_columns};
 
 /// Reconciliation's one query ([`super::Requests::attempts_created`]): the attempts created in
-/// `[$1, $2)` with their requests, oldest first, at most `$3`. Whether the request was ever
+/// `[$1, $2)` with their requests, oldest first, at most `$3`; the attempt's columns are
+/// [`attempt_columns`]' names, so an attempt row is read as everywhere else. Whether the request was ever
 /// fulfilled and whether any of its attempts (of any day) is paid are read in the same
 /// statement, each an indexed probe of the request's own rows, so no request is read twice.
 /// Both databases take `$n` parameters (SQLite numbers them in order of appearance).
 macro_rules! attempts_created_query {
     () => {
-        "SELECT a.id, a.request_id, a.seq, a.provider, a.msisdn, a.amount_kes, a.status, a.checkout_request_id, \
-         a.receipt, a.result_code, a.result_desc, a.created_at, a.updated_at, r.reference, r.menu, r.service, \
+        "SELECT a.id, a.request_id, a.seq, a.token, a.provider, a.msisdn, a.amount_kes, a.status, \
+         a.checkout_request_id, a.receipt, a.result_code, a.result_desc, a.created_at, a.updated_at, \
+         r.reference, r.menu, r.service, \
          r.status AS request_status, r.refund_review, \
          EXISTS (SELECT 1 FROM request_events e WHERE e.request_id = r.id AND e.status = 'fulfilled') AS fulfilled, \
          EXISTS (SELECT 1 FROM payment_attempts p WHERE p.request_id = r.id AND p.status = 'paid') AS request_paid \

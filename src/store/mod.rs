@@ -369,24 +369,9 @@ pub struct SessionEnd {
 }
 
 /// A payment attempt with what reconciliation needs of its request ([`Requests::attempts_created`]).
-/// Its own flat row, not an [`AttemptRow`]: it carries no callback token, and reads the phone
-/// number as absent rather than failing when a row has none.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DayAttempt {
-    pub attempt_id: i64,
-    pub request_id: i64,
-    pub seq: u32,
-    pub provider: String,
-    pub msisdn: Option<Msisdn>,
-    pub amount_kes: u64,
-    pub status: AttemptStatus,
-    pub checkout_request_id: Option<String>,
-    pub receipt: Option<String>,
-    pub result_code: Option<i64>,
-    pub result_desc: Option<String>,
-    pub created_at_ms: i64,
-    /// The attempt's last change: when a settled attempt was settled.
-    pub updated_at_ms: i64,
+    pub attempt: AttemptRow,
     pub reference: Reference,
     pub menu: String,
     pub service: String,

@@ -241,18 +241,7 @@ async fn a_day_of_every_outcome_is_reconciled_with_its_exceptions() {
 async fn forged_callback(server: &TestServer, daraja: &DarajaDouble, phone: &str, addr: std::net::SocketAddr) {
     eventually("the push", WAIT, || async { daraja.pushes().iter().any(|p| p.phone == phone) }).await;
     let push = daraja.pushes().into_iter().find(|p| p.phone == phone).unwrap();
-    let body = json!({"Body": {"stkCallback": {
-        "MerchantRequestID": push.merchant_request_id,
-        "CheckoutRequestID": push.checkout_request_id,
-        "ResultCode": 0,
-        "ResultDesc": "The service request is processed successfully.",
-        "CallbackMetadata": {"Item": [
-            {"Name": "Amount", "Value": 1},
-            {"Name": "MpesaReceiptNumber", "Value": "SFORGED504"},
-            {"Name": "TransactionDate", "Value": 20261204101010u64},
-            {"Name": "PhoneNumber", "Value": phone.parse::<u64>().unwrap()},
-        ]},
-    }}});
+    let body = push.paid_callback(json!(1), "SFORGED504", json!(phone.parse::<u64>().unwrap()));
     let path = push.callback_url.split_once(&addr.to_string()).unwrap().1.to_owned();
     assert_eq!(server.request("POST", &path, "application/json", &body.to_string()).await.0, 200);
 }

@@ -282,19 +282,7 @@ fn row_to_request(r: &tokio_postgres::Row) -> Result<RequestRow, StoreError> {
 /// A row of [`attempts_created_query`]: reconciliation's attempt with its request.
 fn row_to_day_attempt(r: &tokio_postgres::Row) -> Result<DayAttempt, StoreError> {
     Ok(DayAttempt {
-        attempt_id: r.get("id"),
-        request_id: r.get("request_id"),
-        seq: count(r.get("seq")),
-        provider: r.get("provider"),
-        msisdn: r.get::<_, Option<i64>>("msisdn").map(msisdn_of).transpose()?,
-        amount_kes: r.get::<_, i64>("amount_kes").max(0) as u64,
-        status: AttemptStatus::parse(r.get("status")).ok_or_else(|| bad("attempt status"))?,
-        checkout_request_id: r.get("checkout_request_id"),
-        receipt: r.get("receipt"),
-        result_code: r.get("result_code"),
-        result_desc: r.get("result_desc"),
-        created_at_ms: r.get("created_at"),
-        updated_at_ms: r.get("updated_at"),
+        attempt: row_to_attempt(r)?,
         reference: Reference::parse(r.get("reference")).ok_or_else(|| bad("reference"))?,
         menu: r.get("menu"),
         service: r.get("service"),

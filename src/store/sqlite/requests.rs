@@ -273,23 +273,10 @@ fn row_to_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptRow> {
 
 /// A row of [`attempts_created_query`]: reconciliation's attempt with its request.
 fn row_to_day_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<DayAttempt> {
-    let status: String = r.get("status")?;
     let request_status: String = r.get("request_status")?;
     let reference: String = r.get("reference")?;
     Ok(DayAttempt {
-        attempt_id: r.get("id")?,
-        request_id: r.get("request_id")?,
-        seq: r.get("seq")?,
-        provider: r.get("provider")?,
-        msisdn: r.get::<_, Option<i64>>("msisdn")?.map(msisdn_of).transpose()?,
-        amount_kes: r.get::<_, i64>("amount_kes")?.max(0) as u64,
-        status: AttemptStatus::parse(&status).ok_or_else(|| invalid("status"))?,
-        checkout_request_id: r.get("checkout_request_id")?,
-        receipt: r.get("receipt")?,
-        result_code: r.get("result_code")?,
-        result_desc: r.get("result_desc")?,
-        created_at_ms: r.get("created_at")?,
-        updated_at_ms: r.get("updated_at")?,
+        attempt: row_to_attempt(r)?,
         reference: Reference::parse(&reference).ok_or_else(|| invalid("reference"))?,
         menu: r.get("menu")?,
         service: r.get("service")?,
