@@ -140,6 +140,28 @@ pub fn format_day(day: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// The [`eat_day`] a date written `YYYY-MM-DD` names (how an accountant gives a day), `None`
+/// for anything else, an impossible date (`2026-02-30`) included.
+pub fn parse_day(s: &str) -> Option<i64> {
+    let digits = |t: &str, len: usize| -> Option<i64> {
+        (t.len() == len && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok()).flatten()
+    };
+    let mut parts = s.split('-');
+    let (year, month, day) = (digits(parts.next()?, 4)?, digits(parts.next()?, 2)?, digits(parts.next()?, 2)?);
+    if parts.next().is_some() || !(1..=12).contains(&month) || day < 1 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    // A day past the month's end rolls into the next month; only a real date comes back.
+    (civil_from_days(days) == (year, month, day)).then_some(days)
+}
+
+/// Unix milliseconds at which the [`eat_day`] `day` begins in Nairobi (midnight EAT); the day
+/// ends where `day + 1` begins.
+pub fn eat_day_start_ms(day: i64) -> i64 {
+    day.saturating_mul(86_400).saturating_sub(EAT_OFFSET_SECS).saturating_mul(1000)
+}
+
 /// `2026-11-29 09:41:59 EAT` for unix milliseconds.
 pub fn format_eat_ms(ms: i64) -> String {
     let c = eat(ms.div_euclid(1000));
@@ -260,6 +282,22 @@ mod tests {
         // 2024-02-29 21:30:00 UTC is already 1 March in Nairobi.
         assert_eq!(format_eat_ms(1_709_242_200_000), "2024-03-01 00:30:00 EAT");
         assert_eq!(format_eat_ms(-1000), "1970-01-01 02:59:59 EAT");
+    }
+
+    #[test]
+    fn kenyan_days_by_their_dates() {
+        assert_eq!(parse_day("1970-01-01"), Some(0));
+        assert_eq!(parse_day("2024-02-29"), Some(19_782));
+        for bad in ["", "2023-02-29", "2026-02-30", "2026-13-01", "2026-00-10", "2026-1-01", "2026-01-01x", "26-01-01"]
+        {
+            assert_eq!(parse_day(bad), None, "{bad:?}");
+        }
+        // A Nairobi day begins at 21:00 UTC the evening before, and every instant in it is of it.
+        let day = parse_day("2024-03-01").unwrap();
+        let start = eat_day_start_ms(day);
+        assert_eq!(start, 1_709_240_400_000, "2024-02-29 21:00:00 UTC");
+        assert_eq!((eat_day(start - 1), eat_day(start), eat_day(eat_day_start_ms(day + 1) - 1)), (day - 1, day, day));
+        assert_eq!(format_day(day), "2024-03-01");
     }
 
     #[test]

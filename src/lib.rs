@@ -52,6 +52,7 @@ pub mod metrics;
 pub mod money;
 pub mod ops;
 pub mod payment;
+pub mod reconcile;
 pub mod reload;
 pub mod search;
 pub mod server;

@@ -235,6 +235,30 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// One Kenyan day's payment attempts for the accountant: state and M-Pesa receipt, totals by
+    /// service and status, and the exceptions to look at.
+    ///
+    /// The day is midnight to midnight in Nairobi (EAT); an attempt belongs to the day it was
+    /// created. Exceptions: paid but not fulfilled, fulfilled but not paid, held for review,
+    /// unknown, refunds to review. Exit status 0 without exceptions, 3 with, 1 on an error: a
+    /// cron job can alert on it. Reads the store serve writes, like `njia requests`.
+    Reconcile {
+        /// The day, YYYY-MM-DD (Kenyan time).
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = kenyan_day)]
+        date: i64,
+        /// Print JSON instead of aligned text.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print CSV (a header row, one row per attempt) instead of aligned text.
+        #[arg(long)]
+        csv: bool,
+        /// Ask Daraja's STK Push Query about each exception's payment and show its answer beside
+        /// the local state (changes nothing). Needs [daraja]; refused in sandbox mode.
+        #[arg(long)]
+        check_daraja: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Where citizens drop off: per screen shown, left, ended, abandoned and lookup failures;
     /// per service entered and completed; per day sessions started and completed.
     ///
@@ -399,6 +423,11 @@ impl MenuArgs {
 fn request_status() -> impl TypedValueParser<Value = RequestStatus> {
     PossibleValuesParser::new(RequestStatus::ALL.map(RequestStatus::as_str))
         .try_map(|s: String| RequestStatus::parse(&s).ok_or("not a request status"))
+}
+
+/// `--date`: a real date, as the Kenyan day it names.
+fn kenyan_day(s: &str) -> Result<i64, String> {
+    njia::clock::parse_day(s).ok_or_else(|| format!("{s:?} is not a date: give the day as YYYY-MM-DD, e.g. 2026-12-05"))
 }
 
 /// `--state`: one of [`JobState::ALL`].
@@ -612,6 +641,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }),
+        Command::Reconcile { date, json, csv, check_daraja, store } => {
+            let config = store.load()?;
+            if check_daraja && config.is_sandbox() {
+                anyhow::bail!(
+                    "--check-daraja asks Daraja, and this configuration is in sandbox mode (no [daraja], or sandbox = \
+                     true): give the production configuration with --config"
+                );
+            }
+            admin(store, |s| async move {
+                let mut report = njia::reconcile::day(s.as_ref(), date, njia::store::now_ms()).await?;
+                if check_daraja && let Some(daraja) = njia::server::daraja_client(&config, &s)? {
+                    njia::reconcile::check_daraja(&mut report, &daraja).await;
+                }
+                let out = if json {
+                    njia::reconcile::json(&report)
+                } else if csv {
+                    njia::reconcile::csv(&report)?
+                } else {
+                    njia::reconcile::text(&report)
+                };
+                print!("{out}");
+                Ok(if report.has_exceptions() {
+                    ExitCode::from(njia::reconcile::EXIT_EXCEPTIONS)
+                } else {
+                    ExitCode::SUCCESS
+                })
+            })
+        }
         Command::Jobs { command, store } => admin(store, |s| async move {
             match command {
                 JobsCommand::List { state, limit, json } => {

@@ -507,10 +507,22 @@ fn payments(
             pin_delay: Duration::from_millis(config.dispatcher.sandbox_pin_delay_ms),
         }));
     };
-    let daraja = Daraja::new(daraja)
+    Ok(Arc::new(outbound::MeasuredPayments::new("daraja", Arc::new(daraja_sharing(daraja, store)?))))
+}
+
+/// The Daraja client with its access token shared through `store`, as every instance shares it
+/// (a new token invalidates the old one, so no process may fetch its own behind the others').
+fn daraja_sharing(daraja: DarajaConfig, store: &Arc<dyn Store>) -> Result<Daraja, StartError> {
+    Ok(Daraja::new(daraja)
         .map_err(|e| StartError::Config(format!("daraja: {e}")))?
-        .with_shared_token(Arc::clone(store));
-    Ok(Arc::new(outbound::MeasuredPayments::new("daraja", Arc::new(daraja))))
+        .with_shared_token(Arc::clone(store)))
+}
+
+/// The Daraja client a command beside the servers asks (`njia reconcile --check-daraja`), built
+/// and checked as `serve` builds it, sharing the servers' token through their store; `None` in
+/// sandbox mode, where there is no Daraja to ask.
+pub fn daraja_client(config: &Config, store: &Arc<dyn Store>) -> Result<Option<Daraja>, StartError> {
+    daraja_config(config, config.is_sandbox())?.map(|d| daraja_sharing(d, store)).transpose()
 }
 
 /// Daraja's configuration with its secrets read, outside sandbox mode; `None` in it.

@@ -127,3 +127,24 @@ mod tests {
         }
     }
 }
+
+/// Reconciliation's one query ([`super::Requests::attempts_created`]): the attempts created in
+/// `[$1, $2)` with their requests, oldest first, at most `$3`; the attempt's columns are
+/// [`attempt_columns`]' names, so an attempt row is read as everywhere else. Whether the request was ever
+/// fulfilled and whether any of its attempts (of any day) is paid are read in the same
+/// statement, each an indexed probe of the request's own rows, so no request is read twice.
+/// Both databases take `$n` parameters (SQLite numbers them in order of appearance).
+macro_rules! attempts_created_query {
+    () => {
+        "SELECT a.id, a.request_id, a.seq, a.token, a.provider, a.msisdn, a.amount_kes, a.status, \
+         a.checkout_request_id, a.receipt, a.result_code, a.result_desc, a.created_at, a.updated_at, \
+         r.reference, r.menu, r.service, \
+         r.status AS request_status, r.refund_review, \
+         EXISTS (SELECT 1 FROM request_events e WHERE e.request_id = r.id AND e.status = 'fulfilled') AS fulfilled, \
+         EXISTS (SELECT 1 FROM payment_attempts p WHERE p.request_id = r.id AND p.status = 'paid') AS request_paid \
+         FROM payment_attempts a JOIN requests r ON r.id = a.request_id \
+         WHERE a.created_at >= $1 AND a.created_at < $2 ORDER BY a.created_at, a.id LIMIT $3"
+    };
+}
+
+pub(crate) use attempts_created_query;

@@ -376,6 +376,21 @@ pub struct SessionEnd {
     pub error_message: Option<String>,
 }
 
+/// A payment attempt with what reconciliation needs of its request ([`Requests::attempts_created`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DayAttempt {
+    pub attempt: AttemptRow,
+    pub reference: Reference,
+    pub menu: String,
+    pub service: String,
+    pub request_status: RequestStatus,
+    pub refund_review: bool,
+    /// The request reached `fulfilled` (its history holds it), whatever it is now (`notified`).
+    pub fulfilled: bool,
+    /// One of the request's attempts, of any day, is paid.
+    pub request_paid: bool,
+}
+
 /// Why a store could not do what it was asked. Database errors keep their source.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -447,6 +462,15 @@ pub trait Requests: Send + Sync {
     fn attempt_by_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<AttemptRow>, StoreError>>;
     /// Writes `effects` in one transaction if all its guards hold; returns whether it did.
     fn apply(&self, effects: Effects) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// Reconciliation's read: every payment attempt created at or after `from_ms` and before
+    /// `to_ms`, oldest first, at most `limit`, each with its request, in one query.
+    fn attempts_created(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<DayAttempt>, StoreError>>;
 }
 
 /// Personal data retention (Kenya's Data Protection Act, 2019: kept no longer than necessary).

@@ -60,8 +60,10 @@ async fn a_backup_under_load_restores_every_acknowledged_request() {
             let mut n = 0;
             while !stop.load(Ordering::SeqCst) {
                 n += 1;
-                let before = !started.load(Ordering::SeqCst);
                 let reference = pay(&server, &format!("b-{c}-{n}"), &format!("+2547110{c:02}{n:03}")).await;
+                // Read once the acknowledgement is in: a walk that began before the backup may
+                // commit after it began, and only an acknowledgement seen before it counts.
+                let before = !started.load(Ordering::SeqCst);
                 acked.push((reference, before));
             }
             acked

@@ -231,18 +231,7 @@ async fn a_push_with_an_unknown_outcome_tells_the_citizen_within_minutes_and_a_l
 
     // The callback arrives late (here: sent by hand, as Daraja would); it settles the payment.
     let push = w.daraja.pushes().remove(0);
-    let body = serde_json::json!({"Body": {"stkCallback": {
-        "MerchantRequestID": push.merchant_request_id,
-        "CheckoutRequestID": push.checkout_request_id,
-        "ResultCode": 0,
-        "ResultDesc": "The service request is processed successfully.",
-        "CallbackMetadata": {"Item": [
-            {"Name": "Amount", "Value": 4500},
-            {"Name": "MpesaReceiptNumber", "Value": "SLATE00001"},
-            {"Name": "TransactionDate", "Value": 20261204101010u64},
-            {"Name": "PhoneNumber", "Value": 254711000125u64},
-        ]},
-    }}});
+    let body = push.paid_callback(serde_json::json!(4500), "SLATE00001", serde_json::json!(254711000125u64));
     let path = push.callback_url.split_once(&w.server.addr.to_string()).unwrap().1.to_owned();
     assert_eq!(w.server.request("POST", &path, "application/json", &body.to_string()).await.0, 200);
     eventually("the late callback settled it", WAIT, || async { w.status(&r).await == "notified" }).await;

@@ -19,7 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("what the server's serving uses: operations endpoints, reasoned hyper replies", &["ops", "autoreply"]),
     (
         "reload of the live set; what the other commands run",
-        &["reload", "dial", "admin", "catalogue_admin", "graph", "stats", "logging"],
+        &["reload", "dial", "admin", "catalogue_admin", "reconcile", "graph", "stats", "logging"],
     ),
     ("channels and their dialects, down to a HopSink", &["channel"]),
     ("the checker, which serve and reload run first", &["check"]),

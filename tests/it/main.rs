@@ -42,6 +42,7 @@ mod package;
 mod readme;
 mod receipts;
 mod recent;
+mod reconcile;
 mod reload;
 mod resume;
 mod retention;

@@ -137,6 +137,34 @@ const COMMANDS: &[(&str, Cover)] = &[
         },
     ),
     (
+        "njia reconcile --date 2026-12-05 --data-dir /var/lib/njia",
+        Cover::Elsewhere {
+            file: "tests/it/reconcile.rs",
+            runs: "reconcile(&[\"--date\", &date], data, &[])",
+            how: "with the day a real server in production mode made against the doubles (paid, failed, unknown, \
+                  held, refunded, undelivered) and its temporary data directory: the totals and each exception, exit \
+                  3; an empty day exits 0",
+        },
+    ),
+    (
+        "njia reconcile --date 2026-12-05 --csv --config /etc/njia/njia.toml > 2026-12-05.csv",
+        Cover::Elsewhere {
+            file: "tests/it/reconcile.rs",
+            runs: "reconcile(&[\"--date\", &date, \"--csv\"], data, &[])",
+            how: "on the same day, the store named by --data-dir instead of a configuration file, the CSV read from \
+                  standard output: a header row, a row per attempt, the masked phone quoted",
+        },
+    ),
+    (
+        "njia reconcile --date 2026-12-05 --check-daraja --config /etc/njia/njia.toml",
+        Cover::Elsewhere {
+            file: "tests/it/reconcile.rs",
+            runs: "\"--check-daraja\", \"--config\", config.to_str().unwrap()",
+            how: "with a production configuration pointed at the Daraja double: one STK Push Query per exception, \
+                  Daraja's answer beside each; refused in sandbox mode",
+        },
+    ),
+    (
         "pg_dump --format=custom --file=njia-2026-12-05.dump \"$DATABASE_URL\"",
         Cover::NotRun {
             why: "not run in tests: PostgreSQL's own tool, documented as it documents itself; Njia adds nothing to it",

@@ -884,6 +884,72 @@ async fn retention_purges_in_batches(open: Opener) {
     assert!(store.recent_requests(None, 1_000).await.unwrap().iter().all(|r| r.msisdn.is_none()));
 }
 
+/// #15: reconciliation's one read: the attempts created in a half-open time range, oldest
+/// first, each with its request, whether the request was ever fulfilled (a `notified` one
+/// too) and whether any of its attempts is paid; at most the limit.
+async fn attempts_created_reads_a_day_with_its_requests(open: Opener) {
+    let store = open().await;
+    let paid = store.submit(request("rc-paid")).await.unwrap();
+    let row = store.request(&paid.reference).await.unwrap().unwrap();
+    let mut attempt = store.attempts(row.id).await.unwrap().remove(0);
+    let claim = store.claim_jobs("w", 1, 60_000).await.unwrap().remove(0);
+    let pushed = Effects {
+        request_id: row.id,
+        attempt: Some(njia::store::AttemptChange {
+            checkout_request_id: Some("ws_CO_rc".into()),
+            ..njia::store::AttemptChange::moved(attempt.id, &[AttemptStatus::Created], AttemptStatus::PushSent)
+        }),
+        ..Default::default()
+    };
+    assert_eq!(store.finish_job(&claim, JobFinish::Done, Some(pushed)).await.unwrap(), Finished::Applied);
+    attempt.status = AttemptStatus::PushSent;
+    assert!(store.apply(settle(&attempt, 0, "ok", Some("SRC1".into()), &policy(), 0)).await.unwrap());
+    let fulfilled = Effects {
+        request_id: row.id,
+        request: Some(njia::store::RequestChange {
+            from: vec![RequestStatus::Fulfilling],
+            to: vec![(RequestStatus::Fulfilled, None), (RequestStatus::Notified, None)],
+            refund_review: false,
+        }),
+        ..Default::default()
+    };
+    assert!(store.apply(fulfilled).await.unwrap());
+    let open_one = store.submit(request("rc-open")).await.unwrap();
+
+    let rows = store.attempts_created(0, i64::MAX, 10).await.unwrap();
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|a| {
+            let r = (a.reference.clone(), a.attempt.status, a.request_status, a.fulfilled, a.request_paid);
+            (r, a.attempt.receipt.as_deref(), a.attempt.checkout_request_id.as_deref())
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                (paid.reference.clone(), AttemptStatus::Paid, RequestStatus::Notified, true, true),
+                Some("SRC1"),
+                Some("ws_CO_rc")
+            ),
+            (
+                (open_one.reference.clone(), AttemptStatus::Created, RequestStatus::PaymentPending, false, false),
+                None,
+                None
+            ),
+        ]
+    );
+    let first = &rows[0];
+    assert_eq!(first.attempt, store.attempts(row.id).await.unwrap().remove(0), "the attempt as stored");
+    assert_eq!((first.service.as_str(), first.menu.as_str(), first.refund_review), ("land-rates", "ecitizen", false));
+    let at = first.attempt.created_at_ms;
+    // The range is half-open: from its first millisecond, up to (not including) its end.
+    assert!(store.attempts_created(at, at + 1, 10).await.unwrap().iter().any(|a| a.reference == paid.reference));
+    assert!(store.attempts_created(0, at, 10).await.unwrap().is_empty());
+    assert!(store.attempts_created(at + 86_400_000, i64::MAX, 10).await.unwrap().is_empty());
+    assert_eq!(store.attempts_created(0, i64::MAX, 1).await.unwrap().len(), 1, "the limit");
+}
+
 // --- SQLite ---------------------------------------------------------------------------------
 
 fn sqlite(dir: &tempfile::TempDir, clock: Clock) -> Opener {
@@ -977,6 +1043,7 @@ conformance!(
     stats_add_up,
     retention_purges_only_finished_personal_data,
     retention_purges_in_batches,
+    attempts_created_reads_a_day_with_its_requests,
     ],
     manual: [jobs_are_claimed_in_the_order_they_became_due, the_backlog_counts_what_waits],
 );

@@ -310,18 +310,7 @@ async fn a_paid_callback_with_another_amount_or_phone_holds_the_request_for_revi
         let digits = phone.trim_start_matches('+').to_owned();
         eventually("the push", wait, || async { daraja.pushes().iter().any(|p| p.phone == digits) }).await;
         let push = daraja.pushes().into_iter().find(|p| p.phone == digits).unwrap();
-        let body = json!({"Body": {"stkCallback": {
-            "MerchantRequestID": push.merchant_request_id,
-            "CheckoutRequestID": push.checkout_request_id,
-            "ResultCode": 0,
-            "ResultDesc": "The service request is processed successfully.",
-            "CallbackMetadata": {"Item": [
-                {"Name": "Amount", "Value": amount},
-                {"Name": "MpesaReceiptNumber", "Value": format!("SFORGED{i}")},
-                {"Name": "TransactionDate", "Value": 20261204101010u64},
-                {"Name": "PhoneNumber", "Value": payer},
-            ]},
-        }}});
+        let body = push.paid_callback(amount.clone(), &format!("SFORGED{i}"), payer.clone());
         let path = push.callback_url.split_once(&addr.to_string()).unwrap().1.to_owned();
         let (status, _) = server.request("POST", &path, "application/json", &body.to_string()).await;
         assert_eq!(status, 200, "Daraja is always answered 200");

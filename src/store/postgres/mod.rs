@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (9, "0009_screen_stats", include_str!("../../../migrations/postgres/0009_screen_stats.sql")),
     (10, "0010_retention", include_str!("../../../migrations/postgres/0010_retention.sql")),
     (11, "0011_jobs_dead", include_str!("../../../migrations/postgres/0011_jobs_dead.sql")),
+    (12, "0012_reconcile", include_str!("../../../migrations/postgres/0012_reconcile.sql")),
 ];
 
 /// Opens every connection of `pool` and prepares `statements` on each, so no citizen's hop

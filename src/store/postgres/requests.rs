@@ -7,11 +7,11 @@ use super::writes::write_effects;
 use super::{PostgresStore, all, bad, count, one, phone_of};
 use crate::BoxFuture;
 use crate::lifecycle::{AttemptStatus, RequestStatus};
-use crate::store::columns::{attempt_columns, request_columns};
+use crate::store::columns::{attempt_columns, attempts_created_query, request_columns};
 use crate::store::plan;
 use crate::store::{
-    AttemptRow, Effects, EventRow, NewRequest, RequestRow, Requests, SessionEnd, StoreError, Stored, fields_from_json,
-    fields_to_json, new_reference, now_ms,
+    AttemptRow, DayAttempt, Effects, EventRow, NewRequest, RequestRow, Requests, SessionEnd, StoreError, Stored,
+    fields_from_json, fields_to_json, new_reference, now_ms,
 };
 use crate::types::{Msisdn, Reference};
 
@@ -228,6 +228,18 @@ impl Requests for PostgresStore {
             Ok(applied)
         })
     }
+
+    fn attempts_created(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<DayAttempt>, StoreError>> {
+        Box::pin(async move {
+            let limit = i64::from(limit);
+            all(&self.background, attempts_created_query!(), &[&from_ms, &to_ms, &limit], row_to_day_attempt).await
+        })
+    }
 }
 
 fn row_to_attempt(r: &tokio_postgres::Row) -> Result<AttemptRow, StoreError> {
@@ -265,5 +277,19 @@ fn row_to_request(r: &tokio_postgres::Row) -> Result<RequestRow, StoreError> {
         refund_review: r.get("refund_review"),
         created_at_ms: r.get("created_at"),
         purged_at_ms: r.get("purged_at"),
+    })
+}
+
+/// A row of [`attempts_created_query`]: reconciliation's attempt with its request.
+fn row_to_day_attempt(r: &tokio_postgres::Row) -> Result<DayAttempt, StoreError> {
+    Ok(DayAttempt {
+        attempt: row_to_attempt(r)?,
+        reference: Reference::parse(r.get("reference")).ok_or_else(|| bad("reference"))?,
+        menu: r.get("menu"),
+        service: r.get("service"),
+        request_status: RequestStatus::parse(r.get("request_status")).ok_or_else(|| bad("request status"))?,
+        refund_review: r.get("refund_review"),
+        fulfilled: r.get("fulfilled"),
+        request_paid: r.get("request_paid"),
     })
 }

@@ -58,6 +58,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0007_screen_stats", include_str!("../../../migrations/sqlite/0007_screen_stats.sql")),
     ("0008_retention", include_str!("../../../migrations/sqlite/0008_retention.sql")),
     ("0009_jobs_dead", include_str!("../../../migrations/sqlite/0009_jobs_dead.sql")),
+    ("0010_reconcile", include_str!("../../../migrations/sqlite/0010_reconcile.sql")),
 ];
 
 /// Statements the connection keeps prepared: every statement of the hop and hand-off paths

@@ -7,11 +7,11 @@ use super::writes::{add_event, insert_attempt, insert_job, write_effects};
 use super::{SqliteStore, all, invalid, one, phone_of};
 use crate::BoxFuture;
 use crate::lifecycle::{AttemptStatus, RequestStatus};
-use crate::store::columns::{attempt_columns, request_columns};
+use crate::store::columns::{attempt_columns, attempts_created_query, request_columns};
 use crate::store::plan::{self, NewRequestWrites};
 use crate::store::{
-    AttemptRow, Effects, EventRow, NewRequest, RequestRow, Requests, SessionEnd, StoreError, Stored, fields_from_json,
-    fields_to_json, new_reference, now_ms,
+    AttemptRow, DayAttempt, Effects, EventRow, NewRequest, RequestRow, Requests, SessionEnd, StoreError, Stored,
+    fields_from_json, fields_to_json, new_reference, now_ms,
 };
 use crate::types::{Msisdn, Reference};
 
@@ -153,6 +153,15 @@ impl Requests for SqliteStore {
     fn apply(&self, effects: Effects) -> BoxFuture<'_, Result<bool, StoreError>> {
         self.exec(move |t| write_effects(t, &effects, now_ms()))
     }
+
+    fn attempts_created(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<DayAttempt>, StoreError>> {
+        self.exec(move |t| all(t, attempts_created_query!(), params![from_ms, to_ms, limit], row_to_day_attempt))
+    }
 }
 
 /// A submit: the plan checked first (nothing is written for a refused one), a known key
@@ -260,5 +269,21 @@ fn row_to_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptRow> {
         result_desc: r.get("result_desc")?,
         created_at_ms: r.get("created_at")?,
         updated_at_ms: r.get("updated_at")?,
+    })
+}
+
+/// A row of [`attempts_created_query`]: reconciliation's attempt with its request.
+fn row_to_day_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<DayAttempt> {
+    let request_status: String = r.get("request_status")?;
+    let reference: String = r.get("reference")?;
+    Ok(DayAttempt {
+        attempt: row_to_attempt(r)?,
+        reference: Reference::parse(&reference).ok_or_else(|| invalid("reference"))?,
+        menu: r.get("menu")?,
+        service: r.get("service")?,
+        request_status: RequestStatus::parse(&request_status).ok_or_else(|| invalid("request_status"))?,
+        refund_review: r.get::<_, i64>("refund_review")? != 0,
+        fulfilled: r.get::<_, i64>("fulfilled")? != 0,
+        request_paid: r.get::<_, i64>("request_paid")? != 0,
     })
 }

@@ -115,6 +115,24 @@ pub struct RecordedPush {
 }
 
 impl RecordedPush {
+    /// The body of a success callback for this push carrying `amount`, `receipt` and `phone`
+    /// as given, whatever the push asked for: what a late callback, or one forged by someone
+    /// who learnt its URL, sends.
+    pub fn paid_callback(&self, amount: Value, receipt: &str, phone: Value) -> Value {
+        json!({"Body": {"stkCallback": {
+            "MerchantRequestID": self.merchant_request_id,
+            "CheckoutRequestID": self.checkout_request_id,
+            "ResultCode": 0,
+            "ResultDesc": "The service request is processed successfully.",
+            "CallbackMetadata": {"Item": [
+                {"Name": "Amount", "Value": amount},
+                {"Name": "MpesaReceiptNumber", "Value": receipt},
+                {"Name": "TransactionDate", "Value": 20261204101010u64},
+                {"Name": "PhoneNumber", "Value": phone},
+            ]},
+        }}})
+    }
+
     /// Whether the double accepted this push (and so schedules its callback).
     pub fn accepted(&self) -> bool {
         self.checkout_request_id.is_some()
