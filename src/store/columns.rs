@@ -108,26 +108,6 @@ pub(crate) use {
     purgeable_request, purgeable_session_end, purgeable_sms, request_columns, sms_columns,
 };
 
-/// The statuses `purgeable_request!` names, for the test that holds them to
-/// `RequestStatus::is_final`.
-#[cfg(test)]
-pub(crate) const PURGEABLE_STATUSES: &str = purgeable_request!();
-
-#[cfg(test)]
-mod tests {
-    use crate::lifecycle::RequestStatus;
-
-    /// The purge's SQL names exactly the final statuses, so a state added to the lifecycle
-    /// cannot be purged (or escape the purge) by a list left behind.
-    #[test]
-    fn the_purge_names_exactly_the_final_statuses() {
-        let sql = super::PURGEABLE_STATUSES;
-        for s in RequestStatus::ALL {
-            assert_eq!(sql.contains(&format!("'{}'", s.as_str())), s.is_final(), "{s}");
-        }
-    }
-}
-
 /// Reconciliation's one query ([`super::Requests::attempts_created`]): the attempts created in
 /// `[$1, $2)` with their requests, oldest first, at most `$3`; the attempt's columns are
 /// [`attempt_columns`]' names, so an attempt row is read as everywhere else. Whether the request was ever
@@ -148,3 +128,23 @@ macro_rules! attempts_created_query {
 }
 
 pub(crate) use attempts_created_query;
+
+/// The statuses `purgeable_request!` names, for the test that holds them to
+/// `RequestStatus::is_final`.
+#[cfg(test)]
+pub(crate) const PURGEABLE_STATUSES: &str = purgeable_request!();
+
+#[cfg(test)]
+mod tests {
+    use crate::lifecycle::RequestStatus;
+
+    /// The purge's SQL names exactly the final statuses, so a state added to the lifecycle
+    /// cannot be purged (or escape the purge) by a list left behind.
+    #[test]
+    fn the_purge_names_exactly_the_final_statuses() {
+        let sql = super::PURGEABLE_STATUSES;
+        for s in RequestStatus::ALL {
+            assert_eq!(sql.contains(&format!("'{}'", s.as_str())), s.is_final(), "{s}");
+        }
+    }
+}
