@@ -47,7 +47,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Conn, create_database, drop_database, free_port, wait_ready};
+use common::{Conn, create_database, drop_database, free_port, rss_kib, wait_ready};
 
 /// The agencies walk: home, agencies, page 2, page 3, pick an agency (END). The phone's
 /// language is remembered, as for a returning citizen.
@@ -822,13 +822,4 @@ fn ticks_per_second() -> u64 {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(100)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }

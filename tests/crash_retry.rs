@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::doubles::{AgencyDouble, AtSmsDouble, DarajaDouble, DarajaDoubleConfig, Timings, production_toml};
+use common::doubles::{
+    AgencyDouble, AtSmsDouble, DarajaDouble, DarajaDoubleConfig, Timings, production_toml, serve_command,
+};
 use common::{at_hop, try_request};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -229,15 +231,7 @@ struct World {
 }
 
 fn spawn(config: &Path, world: &World) -> Child {
-    tokio::process::Command::from(common::njia())
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("T_KEY", &world.daraja.config.consumer_key)
-        .env("T_SECRET", &world.daraja.config.consumer_secret)
-        .env("T_PASSKEY", &world.daraja.config.passkey)
-        .env("T_AT", "at-test-key")
-        .env("T_LANDS", &world.agency.secret)
-        .env("RUST_LOG", "warn")
+    tokio::process::Command::from(serve_command(config, &world.daraja, &world.agency))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -246,12 +240,7 @@ fn spawn(config: &Path, world: &World) -> Child {
 }
 
 async fn up(addr: SocketAddr, child: &mut Child) {
-    let deadline = tokio::time::Instant::now() + START_DEADLINE;
-    while try_request(addr, "GET", "/healthz", "text/plain", "").await.is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "the server exited instead of listening on {addr}");
-        assert!(tokio::time::Instant::now() < deadline, "the server came up on {addr}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::until_up(addr, child, START_DEADLINE).await;
 }
 
 /// Waits until no other session is connected to the test's database: the killed server's

@@ -1,5 +1,5 @@
-//! What both load benchmarks share: a minimal keep-alive Africa's Talking client and the
-//! helpers that start and wait for a server.
+//! What the load benchmarks and the soak run share: a minimal keep-alive Africa's Talking
+//! client and the helpers that start, wait for and measure a server.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -29,6 +29,17 @@ pub fn metric(addr: SocketAddr, name: &str) -> u64 {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok())).map_or(0, |v| v as u64)
+}
+
+/// The resident memory of a process in KiB, from `/proc/<pid>/status` (0 when it is gone).
+#[allow(dead_code)] // Used by the load bench and the soak run; each bench compiles this module on its own.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn free_port() -> u16 {

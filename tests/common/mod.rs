@@ -209,6 +209,17 @@ impl TestServer {
     }
 }
 
+/// Waits until the server `child` runs on `addr` answers `/healthz`; panics if it exits first or
+/// is not up within `within` (an upper bound for a stuck machine, never a timing).
+pub async fn until_up(addr: SocketAddr, child: &mut tokio::process::Child, within: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    while try_request(addr, "GET", "/healthz", "text/plain", "").await.is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "the server exited instead of listening on {addr}");
+        assert!(tokio::time::Instant::now() < deadline, "the server came up on {addr}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// One HTTP/1.1 exchange on a fresh connection; an error when the server is not there (or
 /// went away mid-exchange).
 pub async fn try_request(

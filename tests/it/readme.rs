@@ -355,6 +355,23 @@ const COMMANDS: &[(&str, Cover)] = &[
         },
     ),
     (
+        "cargo bench --bench soak",
+        Cover::NotRun {
+            why: "not run in tests: 30 minutes of a release server under load, killed every 5 minutes, and a \
+                  restart of the machine's PostgreSQL (which every other test shares)",
+            file: "benches/soak.rs",
+            mentions: &["\"--minutes\", 30", "\"--kill-every-secs\", 300", "pg_ctlcluster"],
+        },
+    ),
+    (
+        "cargo bench --bench soak -- --own-cluster",
+        Cover::NotRun {
+            why: "not run in tests: 30 minutes, as the soak run above, on a PostgreSQL cluster it starts itself",
+            file: "benches/soak.rs",
+            mentions: &["\"--own-cluster\"", "initdb", "\"restart\""],
+        },
+    ),
+    (
         "benches/callgrind/run.sh [agencies|landrates]",
         Cover::NotRun {
             why: "not run in tests: it needs valgrind and a release build, and counts 5,000 hops under callgrind",

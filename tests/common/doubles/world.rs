@@ -151,3 +151,19 @@ agencies = [{agencies}]
         agencies = super::super::shipped_agencies().iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", "),
     )
 }
+
+/// `njia serve --config <config>` as [`super::super::njia`] builds it (none of the operator's
+/// settings), with the secrets a [`production_toml`] configuration names set in its
+/// environment from the doubles, and warnings only in its log.
+pub fn serve_command(config: &std::path::Path, daraja: &DarajaDouble, agency: &AgencyDouble) -> std::process::Command {
+    let mut cmd = super::super::njia();
+    cmd.args(["serve", "--config"])
+        .arg(config)
+        .env("T_KEY", &daraja.config.consumer_key)
+        .env("T_SECRET", &daraja.config.consumer_secret)
+        .env("T_PASSKEY", &daraja.config.passkey)
+        .env("T_AT", "at-test-key")
+        .env("T_LANDS", &agency.secret)
+        .env("RUST_LOG", "warn");
+    cmd
+}
