@@ -7,6 +7,7 @@
 #   /etc/njia/menus, /etc/njia/locales     what administrators edit: copied from /usr/share/njia
 #                                          at the first install, never overwritten after
 #   /usr/share/njia/{menus,locales}        the shipped menus and locales of this version
+#   /usr/share/njia/deploy/{prometheus,grafana}  alert rules and the dashboard
 #   /var/lib/njia                          the store (made by systemd, or by postinst)
 #
 #   deploy/debian/build.sh [BINARY]        (default: builds target/release/njia)
@@ -29,6 +30,9 @@ install -D -m 0644 deploy/debian/njia.service "$pkg/lib/systemd/system/njia.serv
 install -D -m 0644 deploy/debian/njia.toml "$pkg/etc/njia/njia.toml"
 mkdir -p "$pkg/usr/share/njia" "$pkg/usr/share/doc/njia"
 cp -r menus locales "$pkg/usr/share/njia/"
+# The alert rules and the dashboard an operator loads into Prometheus and Grafana.
+mkdir -p "$pkg/usr/share/njia/deploy"
+cp -r deploy/prometheus deploy/grafana "$pkg/usr/share/njia/deploy/"
 install -m 0644 README.md ARCHITECTURE.md "$pkg/usr/share/doc/njia/"
 install -m 0644 deploy/debian/copyright "$pkg/usr/share/doc/njia/copyright"
 mkdir -p "$pkg/DEBIAN"

@@ -21,7 +21,8 @@ fail() { echo "FAIL: $*" >&2; [ -f /tmp/njia-pkg.log ] && tail -n 20 /tmp/njia-p
 
 dpkg -i "$deb" >/dev/null
 for f in /usr/bin/njia /lib/systemd/system/njia.service /etc/njia/njia.toml /etc/njia/menus/ecitizen.toml \
-    /etc/njia/locales/sw/ecitizen.ftl /usr/share/njia/menus/ecitizen.toml /etc/njia/njia.env; do
+    /etc/njia/locales/sw/ecitizen.ftl /usr/share/njia/menus/ecitizen.toml /etc/njia/njia.env \
+    /usr/share/njia/deploy/prometheus/njia-alerts.yml /usr/share/njia/deploy/grafana/njia-dashboard.json; do
     [ -e "$f" ] || fail "$f is not installed"
 done
 [ "$(stat -c %a /etc/njia/njia.env)" = 600 ] || fail "/etc/njia/njia.env is not 0600"
