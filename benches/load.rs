@@ -76,6 +76,11 @@ enum Walk {
     /// A search by a returning citizen who reads Kiswahili: home, 6 (Tafuta huduma), a few
     /// words (one of [`SEARCHES`] a walk), the service picked from the results (END).
     Search,
+    /// The search walk with its search replaced by a plain menu hop, by the same citizens:
+    /// home, 6 (Tafuta huduma), 0 (back to home), the code of the first service home offers
+    /// them (END of that service). Its hops are the search walk's but for the search, so the
+    /// two walks' difference is the search hop's over a plain hop, whatever the dial costs.
+    SearchControl,
 }
 
 /// The search walk's queries with the results row of the information service each is for,
@@ -89,6 +94,7 @@ impl Walk {
             Walk::LandRates => "land-rates walk, new citizens (5 hops)",
             Walk::LandRatesReturning => "land-rates walk, returning citizens (4 hops)",
             Walk::Search => "search walk, returning citizens (4 hops)",
+            Walk::SearchControl => "control walk: the search walk with a plain menu hop for its search (4 hops)",
         }
     }
 }
@@ -467,6 +473,14 @@ fn levels(server: &str, addr: SocketAddr, pid: u32, seconds: u64, walk: Walk) ->
 
 /// As [`levels`]; with `db`, also the CPU every `postgres` process spent, per hop.
 fn levels_with(server: &str, addr: SocketAddr, pid: u32, seconds: u64, walk: Walk, db: bool) -> Vec<f64> {
+    levels_of(&[(server, walk)], addr, pid, seconds, db).swap_remove(0)
+}
+
+/// As [`levels_with`] for several walks on one server, in one table: at each connection count
+/// the walks' runs take turns (each walk's first run, then each one's second, ...), so a
+/// machine's drift during the level is felt by all of them alike. The CPU per hop of each walk
+/// (the median of its runs) at 1, 16 and 64 connections, in the order given.
+fn levels_of(walks: &[(&str, Walk)], addr: SocketAddr, pid: u32, seconds: u64, db: bool) -> Vec<Vec<f64>> {
     const REPEATS: usize = 3;
     let db_head = if db { " database CPU µs/hop |" } else { "" };
     let db_rule = if db { "---:|" } else { "" };
@@ -474,18 +488,24 @@ fn levels_with(server: &str, addr: SocketAddr, pid: u32, seconds: u64, walk: Wal
         "| server | connections | walks/s | hops/s | server CPU µs/hop |{db_head} p50 µs | p99 µs | p99.9 µs | hops | p50 µs by hop |"
     );
     println!("|---|---:|---:|---:|---:|{db_rule}---:|---:|---:|---:|---|");
-    let mut cpu_per_level = Vec::new();
+    let mut cpu_per_level = vec![Vec::new(); walks.len()];
+    let mut split = vec![Vec::new(); walks.len()];
     for conns in [1usize, 16, 64] {
         // Warm up (a JIT warms up too): each connection's phone answers the language question
         // once for the agencies walk.
-        run_level(addr, conns, Duration::from_millis(1000), true, walk);
-        let mut runs: Vec<(f64, String)> = (0..REPEATS)
-            .map(|_| {
+        for &(_, walk) in walks {
+            run_level(addr, conns, Duration::from_millis(1000), true, walk);
+        }
+        let mut runs: Vec<Vec<(f64, String, String)>> = vec![Vec::new(); walks.len()];
+        for _ in 0..REPEATS {
+            for (w, &(server, walk)) in walks.iter().enumerate() {
                 let (cpu0, db0) = (cpu_ticks(pid), if db { postgres_ticks() } else { 0 });
+                let proc0 = ProcCounts::of(pid);
                 let t0 = Instant::now();
                 let run = run_level(addr, conns, Duration::from_secs(seconds), false, walk);
                 let wall = t0.elapsed().as_secs_f64();
                 let cpu = cpu_ticks(pid) - cpu0;
+                let counts = ProcCounts::of(pid).since(&proc0);
                 let db_ticks = if db { postgres_ticks().saturating_sub(db0) } else { 0 };
                 let mut lat: Vec<u32> = run.by_hop.iter().flatten().copied().collect();
                 lat.sort_unstable();
@@ -518,13 +538,23 @@ fn levels_with(server: &str, addr: SocketAddr, pid: u32, seconds: u64, walk: Wal
                     pct(&lat, 0.999),
                     by_hop.join(" / ")
                 );
-                (cpu_us, row)
-            })
-            .collect();
-        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (cpu, row) = &runs[REPEATS / 2];
-        println!("{row}");
-        cpu_per_level.push(*cpu);
+                runs[w].push((cpu_us, row, counts.per_hop(n)));
+            }
+        }
+        for (w, mut runs) in runs.into_iter().enumerate() {
+            runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let (cpu, row, counts) = &runs[REPEATS / 2];
+            println!("{row}");
+            cpu_per_level[w].push(*cpu);
+            split[w].push(format!("{conns}: {counts}"));
+        }
+    }
+    println!();
+    for (w, &(server, _)) in walks.iter().enumerate() {
+        println!(
+            "{server}: server CPU per hop as user / system µs, and minor page faults and context switches per hop (the median run): {}",
+            split[w].join("; ")
+        );
     }
     cpu_per_level
 }
@@ -584,7 +614,7 @@ fn run_level(addr: SocketAddr, conns: usize, dur: Duration, warm: bool, walk: Wa
                     // (English for the land-rates walk, whose screens are checked).
                     let sid = format!("warm-{run_no}-{c}");
                     let _ = conn.hop(&sid, &phone, "");
-                    let sw = matches!(walk, Walk::Agencies | Walk::Search);
+                    let sw = matches!(walk, Walk::Agencies | Walk::Search | Walk::SearchControl);
                     let _ = conn.hop(&sid, &phone, if sw { "1" } else { "2" });
                 }
                 let mut walk_no = 0u64;
@@ -598,6 +628,7 @@ fn run_level(addr: SocketAddr, conns: usize, dur: Duration, warm: bool, walk: Wa
                             land_rates_walk(&mut conn, &sid, Some(&phone), walk_no, &mut run.by_hop)
                         }
                         Walk::Search => search_walk(&mut conn, &sid, &phone, walk_no, &mut run.by_hop),
+                        Walk::SearchControl => control_walk(&mut conn, &sid, &phone, &mut run.by_hop),
                     };
                     run.walks += u64::from(complete);
                 }
@@ -685,6 +716,29 @@ fn search_walk(conn: &mut Conn, sid: &str, phone: &str, walk_no: u64, lat: &mut 
     true
 }
 
+/// [`Walk::SearchControl`]: every screen is checked; the service picked is the first one home
+/// offers the citizen (a line numbered by a service code, which the search walks left there).
+fn control_walk(conn: &mut Conn, sid: &str, phone: &str, lat: &mut [Vec<u32>; 5]) -> bool {
+    let home = timed(conn, sid, phone, "", &mut lat[0]);
+    assert!(home.starts_with("CON Karibu e-Citizen"), "hop 1 of {sid}: got {home:?}");
+    let code = home
+        .lines()
+        .filter_map(|l| l.split_once(". ").map(|(n, _)| n))
+        .find(|n| n.len() >= 3 && n.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("home offers {sid} no recent service: {home:?}"))
+        .to_owned();
+    let hops = [
+        ("6".to_owned(), "CON Andika jina la huduma"),
+        ("6*0".to_owned(), "CON Karibu e-Citizen"),
+        (format!("6*0*{code}"), "END "),
+    ];
+    for (i, (text, expect)) in hops.iter().enumerate() {
+        let reply = timed(conn, sid, phone, text, &mut lat[i + 1]);
+        assert!(reply.starts_with(expect), "hop {} of {sid}: expected {expect:?}, got {reply:?}", i + 2);
+    }
+    true
+}
+
 /// The search walk's queries, each with the Swahili name of the information service it is for:
 /// a service's last three words of its Swahili name (the thing and the county or body, as a
 /// citizen types them), for 32 services spread over the catalogue (every 37th information
@@ -741,23 +795,40 @@ fn search(data: &Path, seconds: u64, services: usize) {
     );
     println!("{} searches such as {:?} (row {})\n", searches.len(), searches[0].0, searches[0].1);
     let _ = SEARCHES.set(searches);
-    // The search walks first: each ends in a service, so by the agencies walks every phone
-    // (one per connection, the same numbers in both) is a returning citizen whose home offers
-    // recent services. Both walks then start from the same home, and what differs is the search.
-    println!("### njia, {}\n", Walk::Search.name());
-    let search = levels("njia", addr, server.id(), seconds, Walk::Search);
-    println!("\n### njia, {}, the same citizens\n", Walk::Agencies.name());
-    let plain = levels("njia", addr, server.id(), seconds, Walk::Agencies);
-    let ratios: Vec<String> = search.iter().zip(&plain).map(|(s, p)| format!("{:.2}", s / p)).collect();
-    // The search walk is home, the search screen, the search, the pick: three hops that cost
-    // about a plain hop each, and the search.
+    // The search walks first: each ends in a service, so by the other walks every phone (one
+    // per connection, the same numbers in all) is a returning citizen whose home offers recent
+    // services, and every walk starts from the same home.
+    for conns in [1, 16, 64] {
+        run_level(addr, conns, Duration::from_millis(1000), true, Walk::Search);
+    }
+    println!("### njia: {}; {}; {}\n", Walk::Search.name(), Walk::SearchControl.name(), Walk::Agencies.name());
+    let cpu = levels_of(
+        &[("njia, search walk", Walk::Search), ("njia, control walk", Walk::SearchControl), ("njia, agencies walk", Walk::Agencies)],
+        addr,
+        server.id(),
+        seconds,
+        false,
+    );
+    let (search, control, plain) = (&cpu[0], &cpu[1], &cpu[2]);
+    let ratio = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| format!("{:.2}", a / b)).collect::<Vec<_>>().join(", ");
+    // The control walk is the search walk with a plain menu hop (back to home) for the search,
+    // so four times the difference of their hops is what the search hop costs over that plain
+    // hop; the control walk's own hop (home, the search screen, home, an END) is the plain hop
+    // it is compared with.
     let alone: Vec<String> = search
         .iter()
-        .zip(&plain)
-        .map(|(s, p)| format!("{:.1} µs = {:.2}x", 4.0 * s - 3.0 * p, (4.0 * s - 3.0 * p) / p))
+        .zip(control)
+        .map(|(s, c)| {
+            let hop = c + 4.0 * (s - c);
+            format!("{hop:.1} µs = {:.2}x", hop / c)
+        })
         .collect();
-    println!("\nsearch walk CPU per hop / agencies walk CPU per hop at 1, 16, 64 connections: {}", ratios.join(", "));
-    println!("the search hop alone (4 x search-walk hop - 3 x plain hop), and over a plain hop: {}", alone.join(", "));
+    println!("\nsearch walk CPU per hop / control walk's at 1, 16, 64 connections: {}", ratio(search, control));
+    println!("search walk CPU per hop / agencies walk's at 1, 16, 64 connections: {}", ratio(search, plain));
+    println!(
+        "the search hop alone (the control walk's hop + 4 x the difference of the walks' hops), and over the control walk's hop: {}",
+        alone.join(", ")
+    );
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&tree);
@@ -801,6 +872,61 @@ fn cpu_ticks(pid: u32) -> u64 {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     num(11) + num(12)
+}
+
+/// What the kernel counts of a process besides its CPU time: where a hop's CPU goes when
+/// instruction counts do not explain it (system time, page faults, context switches).
+#[derive(Clone, Copy, Default)]
+struct ProcCounts {
+    user_ticks: u64,
+    system_ticks: u64,
+    minor_faults: u64,
+    context_switches: u64,
+}
+
+impl ProcCounts {
+    fn of(pid: u32) -> ProcCounts {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        // Context switches are counted per thread: the sum over the process's threads.
+        let context_switches = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+            .flat_map(|status| {
+                status
+                    .lines()
+                    .filter(|l| l.contains("ctxt_switches:"))
+                    .filter_map(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+                    .collect::<Vec<_>>()
+            })
+            .sum();
+        ProcCounts { user_ticks: num(11), system_ticks: num(12), minor_faults: num(7), context_switches }
+    }
+
+    fn since(&self, before: &ProcCounts) -> ProcCounts {
+        ProcCounts {
+            user_ticks: self.user_ticks.saturating_sub(before.user_ticks),
+            system_ticks: self.system_ticks.saturating_sub(before.system_ticks),
+            minor_faults: self.minor_faults.saturating_sub(before.minor_faults),
+            context_switches: self.context_switches.saturating_sub(before.context_switches),
+        }
+    }
+
+    fn per_hop(&self, hops: usize) -> String {
+        let hops = hops.max(1) as f64;
+        let us = |ticks: u64| ticks as f64 * 1e6 / ticks_per_second() as f64 / hops;
+        format!(
+            "{:.1} / {:.1} µs, {:.2} faults, {:.2} switches",
+            us(self.user_ticks),
+            us(self.system_ticks),
+            self.minor_faults as f64 / hops,
+            self.context_switches as f64 / hops
+        )
+    }
 }
 
 /// utime + stime of every process named `postgres` (the server's backends and its background
