@@ -53,6 +53,10 @@ pub enum ReconcileError {
 pub enum Exception {
     /// The payment is settled, the request was not fulfilled (and not rejected).
     PaidNotFulfilled,
+    /// The payment is settled without an M-Pesa receipt: a status query found it paid (the
+    /// query carries no receipt) and no callback has brought the receipt since, so the
+    /// statement's line cannot be matched by receipt.
+    PaidNoReceipt,
     /// The request was fulfilled, and none of its attempts is paid.
     FulfilledNotPaid,
     /// A callback said paid with another amount or phone number; the request waits for a decision.
@@ -67,6 +71,7 @@ impl Exception {
     pub fn as_str(self) -> &'static str {
         match self {
             Exception::PaidNotFulfilled => "paid_not_fulfilled",
+            Exception::PaidNoReceipt => "paid_no_receipt",
             Exception::FulfilledNotPaid => "fulfilled_not_paid",
             Exception::HeldForReview => "held_for_review",
             Exception::Unknown => "unknown",
@@ -78,6 +83,9 @@ impl Exception {
     pub fn meaning(self) -> &'static str {
         match self {
             Exception::PaidNotFulfilled => "paid, not fulfilled: follow the delivery (njia requests show)",
+            Exception::PaidNoReceipt => {
+                "paid by query, no receipt yet: find it in the M-Pesa statement (phone, amount, time)"
+            }
             Exception::FulfilledNotPaid => "fulfilled, no paid attempt: find the payment or recover the fee",
             Exception::HeldForReview => "paid with another amount or phone: decide whether it is paid",
             Exception::Unknown => "outcome unknown: find it in the M-Pesa statement (or --check-daraja)",
@@ -244,6 +252,9 @@ fn exceptions_of(a: &DayAttempt, last_of_request: bool) -> Vec<Exception> {
     let rejected = a.refund_review || a.request_status == RequestStatus::Rejected;
     if a.attempt.status == AttemptStatus::Paid && !a.fulfilled && !rejected {
         out.push(Exception::PaidNotFulfilled);
+    }
+    if a.attempt.status == AttemptStatus::Paid && a.attempt.receipt.is_none() {
+        out.push(Exception::PaidNoReceipt);
     }
     if last_of_request && a.fulfilled && !a.request_paid {
         out.push(Exception::FulfilledNotPaid);
@@ -649,6 +660,46 @@ mod tests {
             let age = r.lines[0].age_ms;
             assert_eq!(age.is_some(), want.contains(&"paid_not_fulfilled"), "case {i}: age only when waiting");
         }
+    }
+
+    /// #15: a payment a status query settled carries no receipt until its callback brings one:
+    /// until then it is an exception of its own (besides any other), so the accountant matches
+    /// it to the statement by phone, amount and time; with its receipt it is none.
+    #[test]
+    fn a_paid_attempt_without_a_receipt_is_an_exception() {
+        use AttemptStatus as A;
+        use RequestStatus as R;
+        // (attempt, request, fulfilled, receipt, exceptions)
+        type Case = (A, R, bool, Option<&'static str>, &'static [&'static str]);
+        let cases: &[Case] = &[
+            (A::Paid, R::Notified, true, None, &["paid_no_receipt"]),
+            (A::Paid, R::Notified, true, Some("SRC11"), &[]),
+            (A::Paid, R::Fulfilling, false, None, &["paid_not_fulfilled", "paid_no_receipt"]),
+            // Not paid: no receipt is owed.
+            (A::Failed, R::Notified, false, None, &[]),
+            (A::PushSent, R::PaymentPending, false, None, &[]),
+        ];
+        for (i, (status, request, fulfilled, receipt, want)) in cases.iter().enumerate() {
+            let mut a =
+                DayAttempt { request_status: *request, fulfilled: *fulfilled, ..in_status(1, 1, *status, 4500) };
+            a.attempt.receipt = receipt.map(str::to_owned);
+            let r = reconcile(DAY, vec![a], NOW);
+            assert_eq!(kinds(&r)[0].2, *want, "case {i}: {status:?} {request:?} {receipt:?}");
+            assert_eq!(r.has_exceptions(), !want.is_empty(), "case {i}: the exit status follows");
+        }
+        let mut a = attempt(1, 1);
+        a.attempt.receipt = None;
+        let r = reconcile(DAY, vec![a], NOW);
+        let t = text(&r);
+        assert!(t.contains("Exceptions: 1 "), "{t}");
+        let line = t.lines().find(|l| l.trim_start().starts_with("paid_no_receipt")).unwrap_or_else(|| panic!("{t}"));
+        assert!(line.contains("paid by query, no receipt yet"), "{line}");
+        let v: Value = serde_json::from_str(&json(&r)).unwrap();
+        assert_eq!(
+            (v["exceptions"][0]["kind"].clone(), v["exceptions"][0]["receipt"].clone()),
+            (json!("paid_no_receipt"), Value::Null)
+        );
+        assert!(csv(&r).unwrap().lines().nth(1).unwrap().contains(",paid_no_receipt,"));
     }
 
     /// A request told once: its busy first attempt and its paid second belong to one fulfilled

@@ -46,6 +46,7 @@ pub use plan::{FailReason, Notice, Plan, plan_submit};
 pub use policy::Policy;
 pub use reports::{ReportOutcome, delivery_change, delivery_report, transient_failure};
 pub use settle::{
-    CallbackOutcome, Disagreement, Mismatch, Verdict, after_callback, disagrees, payment_callback, settle, verdict,
+    Callback, CallbackOutcome, Conflict, Disagreement, Mismatch, Verdict, after_callback, disagrees, late_callback,
+    payment_callback, settle, verdict,
 };
 pub use texts::{SMS_MESSAGES, compose_sms};

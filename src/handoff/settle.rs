@@ -1,14 +1,16 @@
 //! What a payment result means: Daraja's result codes ([`verdict`]), the effects of a final
 //! result ([`settle`]), a "paid" that disagrees with its attempt ([`disagrees`], held for
-//! review), and [`payment_callback`], the one path every callback takes (from Daraja or the
-//! sandbox's simulated M-Pesa): read the attempt, decide ([`after_callback`]), write.
+//! review), the receipt a callback brings to an attempt a status query already settled as paid
+//! ([`late_callback`]: Daraja's STK Push Query carries no receipt), and [`payment_callback`],
+//! the one path every callback takes (from Daraja or the sandbox's simulated M-Pesa): read the
+//! attempt, decide ([`after_callback`]), write.
 
 use super::Policy;
 use super::plan::{FailReason, Notice, job};
 use crate::lifecycle::{AttemptStatus, JobKind, RequestStatus};
 use crate::payment::PaymentResult;
 use crate::store::{
-    AttemptChange, AttemptRow, Effects, JobAttempt, NewAttempt, RequestChange, Store, StoreError, now_ms,
+    AttemptChange, AttemptRow, Effects, JobAttempt, NewAttempt, ReceiptFill, RequestChange, Store, StoreError, now_ms,
 };
 use crate::types::Msisdn;
 
@@ -113,8 +115,14 @@ pub(super) fn failed(
 pub enum CallbackOutcome {
     /// Recorded; the request moves on.
     Applied,
+    /// The receipt of an attempt a status query had settled as paid without one was recorded;
+    /// nothing else changed (no second delivery, no second SMS).
+    ReceiptRecorded,
     /// Already settled (a duplicate or late callback): nothing changed.
     Duplicate,
+    /// It contradicts the payment recorded (another receipt, a failure for a paid attempt):
+    /// nothing changed, and a warning says what, for an operator to look into.
+    Conflict,
     /// No attempt has this token.
     UnknownToken,
     /// The callback names another push than the one this token's attempt made.
@@ -125,18 +133,38 @@ pub enum CallbackOutcome {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mismatch;
 
+/// What a payment callback changes, as [`after_callback`] decides it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Callback {
+    /// A result for an attempt not settled yet: these effects settle it (paid, failed, a new
+    /// attempt after a busy phone) or, with the disagreement, hold it for review. Stale, and so
+    /// nothing, when the attempt has been settled meanwhile.
+    Settle(Effects, Option<Disagreement>),
+    /// The receipt of an attempt already paid without one: these effects record it, and
+    /// nothing else.
+    Receipt(Effects),
+    /// Nothing to record: a copy of what is recorded about a paid attempt.
+    Nothing,
+    /// Contradicts the payment recorded: nothing changes, and an operator should know.
+    Conflict(Conflict),
+}
+
 /// Decides what a payment callback changes: a final result settles the attempt, a "paid" that
 /// disagrees with it holds it for review, and either way the attempt learns the callback's
-/// checkout and merchant ids (a push whose HTTP answer was lost knows them only from here).
-/// Returns the effects to write, with the disagreement when the attempt is held.
+/// checkout and merchant ids (a push whose HTTP answer was lost knows them only from here). A
+/// callback about an attempt already paid is [`late_callback`]'s: it may bring the receipt a
+/// status query could not. A callback naming another push than the attempt's changes nothing.
 pub fn after_callback(
     attempt: &AttemptRow,
     result: &PaymentResult,
     policy: &Policy,
     now: i64,
-) -> Result<(Effects, Option<Disagreement>), Mismatch> {
+) -> Result<Callback, Mismatch> {
     if attempt.checkout_request_id.as_deref().is_some_and(|id| id != result.checkout_request_id) {
         return Err(Mismatch);
+    }
+    if attempt.status == AttemptStatus::Paid {
+        return Ok(late_callback(attempt, result));
     }
     let held = disagrees(attempt, result);
     let mut effects = match &held {
@@ -147,37 +175,142 @@ pub fn after_callback(
         a.checkout_request_id = Some(result.checkout_request_id.clone());
         a.merchant_request_id = Some(result.merchant_request_id.clone());
     }
-    Ok((effects, held))
+    Ok(Callback::Settle(effects, held))
+}
+
+/// How a callback contradicts the payment recorded on its (paid) attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Conflict {
+    /// Paid, with another receipt than the one recorded.
+    Receipt { recorded: String, paid: String },
+    /// A failure's result code for an attempt recorded as paid.
+    Failure { code: i64 },
+    /// Paid, with an amount or a phone number other than the attempt's.
+    Disagrees(Disagreement),
+    /// The attempt knows no checkout id to hold the callback's against.
+    NoCheckout,
+}
+
+impl Conflict {
+    /// One word for the log line: `receipt`, `failure`, `amount`, `phone`, `no_checkout`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Conflict::Receipt { .. } => "receipt",
+            Conflict::Failure { .. } => "failure",
+            Conflict::Disagrees(d) => d.kind(),
+            Conflict::NoCheckout => "no_checkout",
+        }
+    }
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Conflict::Receipt { recorded, paid } => write!(f, "receipt {paid}, but {recorded} is recorded"),
+            Conflict::Failure { code } => write!(f, "result code {code} (not paid), but the attempt is paid"),
+            Conflict::Disagrees(why) => write!(f, "{why}"),
+            Conflict::NoCheckout => f.write_str("the paid attempt has no checkout id to match the callback with"),
+        }
+    }
+}
+
+/// A callback about an attempt already paid. A status query settles an attempt as paid
+/// without its receipt (Daraja's STK Push Query carries no `MpesaReceiptNumber`), so the
+/// callback that follows is the only place the receipt comes from: a "paid" with a receipt
+/// that agrees with the attempt (its checkout id, and its amount and phone as [`disagrees`]
+/// holds them) records it on an attempt that has none, and changes nothing else: no status, no
+/// delivery, no SMS. A copy of what is recorded changes nothing; another receipt, a failure or
+/// a disagreeing "paid" changes nothing either, and is a [`Conflict`] an operator is told of.
+pub fn late_callback(attempt: &AttemptRow, result: &PaymentResult) -> Callback {
+    if verdict(result.result_code) != Verdict::Paid {
+        return Callback::Conflict(Conflict::Failure { code: result.result_code });
+    }
+    let Some(paid) = &result.receipt else { return Callback::Nothing };
+    match &attempt.receipt {
+        Some(recorded) if recorded == paid => return Callback::Nothing,
+        Some(recorded) => {
+            return Callback::Conflict(Conflict::Receipt { recorded: recorded.clone(), paid: paid.clone() });
+        }
+        None => {}
+    }
+    if attempt.checkout_request_id.as_deref() != Some(result.checkout_request_id.as_str()) {
+        return Callback::Conflict(Conflict::NoCheckout);
+    }
+    if let Some(why) = disagrees(attempt, result) {
+        return Callback::Conflict(Conflict::Disagrees(why));
+    }
+    Callback::Receipt(Effects {
+        request_id: attempt.request_id,
+        receipt: Some(ReceiptFill { attempt_id: attempt.id, receipt: paid.clone() }),
+        ..Effects::default()
+    })
 }
 
 /// Records a payment result that arrived by callback (or from the sandbox's simulated
 /// M-Pesa, which goes through here too). Durable when it returns.
+///
+/// A callback that read its attempt still open may find its effects stale because a status query
+/// settled the attempt in between: it then reads the attempt once more and decides again, so
+/// the receipt it carries is not lost to the race. A settled attempt never moves again, so the
+/// second decision is the last.
 pub async fn payment_callback(
     store: &dyn Store,
     policy: &Policy,
     token: &str,
     result: &PaymentResult,
 ) -> Result<CallbackOutcome, StoreError> {
-    let Some(attempt) = store.attempt_by_token(token).await? else { return Ok(CallbackOutcome::UnknownToken) };
-    let Ok((effects, disagreement)) = after_callback(&attempt, result, policy, now_ms()) else {
-        return Ok(CallbackOutcome::Mismatch);
-    };
-    let applied = store.apply(effects).await?;
-    if applied {
-        crate::metrics::payment_result(result.result_code);
+    let mut again = true;
+    loop {
+        let Some(attempt) = store.attempt_by_token(token).await? else { return Ok(CallbackOutcome::UnknownToken) };
+        let Ok(decision) = after_callback(&attempt, result, policy, now_ms()) else {
+            return Ok(CallbackOutcome::Mismatch);
+        };
+        let (outcome, applied) = match decision {
+            Callback::Settle(effects, disagreement) => {
+                let applied = store.apply(effects).await?;
+                if !applied && again && AttemptStatus::OPEN.contains(&attempt.status) {
+                    again = false;
+                    continue;
+                }
+                if applied {
+                    crate::metrics::payment_result(result.result_code);
+                }
+                if let (true, Some(why)) = (applied, &disagreement) {
+                    crate::metrics::METRICS.payment_reviews.inc(why.kind());
+                    tracing::warn!(attempt = attempt.id, checkout = %result.checkout_request_id, why = %why, "payment callback disagrees with its attempt: request held for review");
+                }
+                (if applied { CallbackOutcome::Applied } else { CallbackOutcome::Duplicate }, applied)
+            }
+            // The result was counted when the query settled the attempt; only the receipt is new.
+            Callback::Receipt(effects) => {
+                let applied = store.apply(effects).await?;
+                if applied {
+                    tracing::info!(attempt = attempt.id, checkout = %result.checkout_request_id, "payment callback brought the receipt of an attempt a status query settled");
+                }
+                (if applied { CallbackOutcome::ReceiptRecorded } else { CallbackOutcome::Duplicate }, applied)
+            }
+            Callback::Nothing => (CallbackOutcome::Duplicate, false),
+            Callback::Conflict(why) => {
+                tracing::warn!(
+                    attempt = attempt.id,
+                    checkout = %result.checkout_request_id,
+                    code = result.result_code,
+                    conflict = why.kind(),
+                    why = %why,
+                    "payment callback contradicts the payment recorded; nothing changed: check the M-Pesa statement"
+                );
+                (CallbackOutcome::Conflict, false)
+            }
+        };
+        tracing::info!(
+            attempt = attempt.id,
+            checkout = %result.checkout_request_id,
+            code = result.result_code,
+            applied,
+            "payment callback"
+        );
+        return Ok(outcome);
     }
-    if let (true, Some(why)) = (applied, &disagreement) {
-        crate::metrics::METRICS.payment_reviews.inc(why.kind());
-        tracing::warn!(attempt = attempt.id, checkout = %result.checkout_request_id, why = %why, "payment callback disagrees with its attempt: request held for review");
-    }
-    tracing::info!(
-        attempt = attempt.id,
-        checkout = %result.checkout_request_id,
-        code = result.result_code,
-        applied,
-        "payment callback"
-    );
-    Ok(if applied { CallbackOutcome::Applied } else { CallbackOutcome::Duplicate })
 }
 
 /// How a callback that says "paid" disagrees with the attempt it settles.
@@ -422,26 +555,163 @@ mod tests {
             }),
             ..Effects::default()
         };
-        type Row<'a> = (&'a str, Option<&'a str>, PaymentResult, Result<(Effects, Option<Disagreement>), Mismatch>);
+        type Row<'a> = (&'a str, Option<&'a str>, PaymentResult, Result<Callback, Mismatch>);
         let rows: Vec<Row<'_>> = vec![
-            ("a push whose answer was lost learns its ids", None, good.clone(), Ok((settled.clone(), None))),
-            ("the push the attempt made", Some("ws_CO_1"), good.clone(), Ok((settled, None))),
+            (
+                "a push whose answer was lost learns its ids",
+                None,
+                good.clone(),
+                Ok(Callback::Settle(settled.clone(), None)),
+            ),
+            ("the push the attempt made", Some("ws_CO_1"), good.clone(), Ok(Callback::Settle(settled, None))),
             ("another push than the attempt's", Some("ws_CO_9"), good, Err(Mismatch)),
             (
                 "a paid amount that differs is held for review",
                 Some("ws_CO_1"),
                 result(0, Some("10"), Some(me)),
-                Ok((held, Some(why.clone()))),
+                Ok(Callback::Settle(held, Some(why.clone()))),
             ),
             (
                 "a failure",
                 Some("ws_CO_1"),
                 result(1032, None, None),
-                Ok((with_ids(payment_failed("cancelled", 1032, "desc")), None)),
+                Ok(Callback::Settle(with_ids(payment_failed("cancelled", 1032, "desc")), None)),
             ),
         ];
         for (why, checkout, r, expected) in rows {
             assert_eq!(after_callback(&attempt(1, checkout), &r, &p, NOW), expected, "{why}");
+        }
+    }
+
+    /// #15: a callback about an attempt a status query already settled as paid (no receipt:
+    /// the query carries none). Only a "paid" that agrees with the attempt records its receipt,
+    /// and nothing else; a copy changes nothing; whatever contradicts the recorded payment
+    /// changes nothing and is a conflict to warn of. Each row: the attempt's recorded receipt
+    /// and checkout id, the callback, what it decides.
+    #[test]
+    fn a_callback_after_a_query_paid_brings_only_the_receipt() {
+        let me = citizen().as_u64();
+        let paid_by_query = |receipt: Option<&str>, checkout: Option<&str>| AttemptRow {
+            receipt: receipt.map(str::to_owned),
+            result_code: Some(0),
+            ..attempt_row(AttemptStatus::Paid, 1, checkout)
+        };
+        let with_receipt = |code: i64, receipt: Option<&str>, amount: Option<&str>, phone: Option<u64>| PaymentResult {
+            receipt: receipt.map(str::to_owned),
+            ..result(code, amount, phone)
+        };
+        let fill = |receipt: &str| {
+            Callback::Receipt(Effects {
+                request_id: 3,
+                receipt: Some(ReceiptFill { attempt_id: 7, receipt: receipt.into() }),
+                ..Effects::default()
+            })
+        };
+        type Row<'a> = (&'a str, Option<&'a str>, Option<&'a str>, PaymentResult, Result<Callback, Mismatch>);
+        let rows: Vec<Row<'_>> = vec![
+            (
+                "paid with the receipt, agreeing: recorded",
+                None,
+                Some("ws_CO_1"),
+                with_receipt(0, Some("QK1"), Some("4500.00"), Some(me)),
+                Ok(fill("QK1")),
+            ),
+            (
+                "no amount or phone to disagree with: recorded",
+                None,
+                Some("ws_CO_1"),
+                with_receipt(0, Some("QK1"), None, None),
+                Ok(fill("QK1")),
+            ),
+            (
+                "the same receipt again (a third copy): nothing",
+                Some("QK1"),
+                Some("ws_CO_1"),
+                with_receipt(0, Some("QK1"), Some("4500"), Some(me)),
+                Ok(Callback::Nothing),
+            ),
+            (
+                "another receipt than the one recorded: a conflict",
+                Some("QK1"),
+                Some("ws_CO_1"),
+                with_receipt(0, Some("QK2"), Some("4500"), Some(me)),
+                Ok(Callback::Conflict(Conflict::Receipt { recorded: "QK1".into(), paid: "QK2".into() })),
+            ),
+            (
+                "a failure for a paid attempt: a conflict",
+                None,
+                Some("ws_CO_1"),
+                with_receipt(1032, None, None, None),
+                Ok(Callback::Conflict(Conflict::Failure { code: 1032 })),
+            ),
+            (
+                "busy for a paid attempt with its receipt: a conflict",
+                Some("QK1"),
+                Some("ws_CO_1"),
+                with_receipt(1001, None, None, None),
+                Ok(Callback::Conflict(Conflict::Failure { code: 1001 })),
+            ),
+            (
+                "paid without a receipt: nothing to record",
+                None,
+                Some("ws_CO_1"),
+                with_receipt(0, None, Some("4500"), Some(me)),
+                Ok(Callback::Nothing),
+            ),
+            (
+                "another amount: a conflict, never recorded",
+                None,
+                Some("ws_CO_1"),
+                with_receipt(0, Some("QK1"), Some("10"), Some(me)),
+                Ok(Callback::Conflict(Conflict::Disagrees(Disagreement::Amount { paid: "10".into(), asked: 4500 }))),
+            ),
+            (
+                "another phone: a conflict, never recorded",
+                None,
+                Some("ws_CO_1"),
+                with_receipt(0, Some("QK1"), Some("4500"), Some(254722000222)),
+                Ok(Callback::Conflict(Conflict::Disagrees(Disagreement::Phone { paid: 254722000222 }))),
+            ),
+            (
+                "no checkout id to hold it against: a conflict",
+                None,
+                None,
+                with_receipt(0, Some("QK1"), Some("4500"), Some(me)),
+                Ok(Callback::Conflict(Conflict::NoCheckout)),
+            ),
+            (
+                "another push than the attempt's: refused",
+                None,
+                Some("ws_CO_9"),
+                with_receipt(0, Some("QK1"), Some("4500"), Some(me)),
+                Err(Mismatch),
+            ),
+        ];
+        for (why, recorded, checkout, r, expected) in rows {
+            let got = after_callback(&paid_by_query(recorded, checkout), &r, &policy(), NOW);
+            assert_eq!(got, expected, "{why}");
+        }
+    }
+
+    /// What a conflict tells the operator: its kind for the log's field, and in words.
+    #[test]
+    fn conflicts_say_what_contradicts_the_payment() {
+        let rows = [
+            (
+                Conflict::Receipt { recorded: "QK1".into(), paid: "QK2".into() },
+                "receipt",
+                "receipt QK2, but QK1 is recorded",
+            ),
+            (Conflict::Failure { code: 1032 }, "failure", "result code 1032 (not paid), but the attempt is paid"),
+            (
+                Conflict::Disagrees(Disagreement::Amount { paid: "10".into(), asked: 4500 }),
+                "amount",
+                "paid amount 10 is not the KES 4500 asked",
+            ),
+            (Conflict::NoCheckout, "no_checkout", "the paid attempt has no checkout id to match the callback with"),
+        ];
+        for (c, kind, text) in rows {
+            assert_eq!((c.kind(), c.to_string().as_str()), (kind, text));
         }
     }
 }

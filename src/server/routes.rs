@@ -67,7 +67,12 @@ async fn stk_callback(State(state): State<Arc<AppState>>, Path(token): Path<Stri
             hub.config.wake.notify_one();
             ack(StatusCode::OK, 0, "Accepted")
         }
-        Ok(CallbackOutcome::Duplicate) => ack(StatusCode::OK, 0, "Accepted"),
+        // Nothing for the dispatcher: a receipt alone queues no job, and a duplicate or a
+        // conflicting callback changed nothing (the hand-off logged the conflict). Any answer
+        // but 200 would only make Daraja send it again.
+        Ok(CallbackOutcome::ReceiptRecorded | CallbackOutcome::Duplicate | CallbackOutcome::Conflict) => {
+            ack(StatusCode::OK, 0, "Accepted")
+        }
         Ok(CallbackOutcome::UnknownToken) => {
             tracing::warn!(checkout = %result.checkout_request_id, "payment callback for an unknown token refused");
             ack(StatusCode::NOT_FOUND, 1, "Unknown callback")

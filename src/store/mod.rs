@@ -157,6 +157,18 @@ pub struct Effects {
     pub sms: Option<SmsRecord>,
     /// A queued SMS was handed to the sender; otherwise the whole [`Effects`] is stale.
     pub sms_sent: Option<SmsSent>,
+    /// The receipt of an attempt paid without one; otherwise the whole [`Effects`] is stale.
+    pub receipt: Option<ReceiptFill>,
+}
+
+/// The M-Pesa receipt of an attempt settled as paid without one (Daraja's STK Push Query says
+/// paid but carries no `MpesaReceiptNumber`), learnt from the callback that came after. Written
+/// only while the attempt is `paid` and has no receipt, so a recorded receipt is never
+/// overwritten; the request keeps it where a paid callback puts it (its `paid` step's detail).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptFill {
+    pub attempt_id: i64,
+    pub receipt: String,
 }
 
 /// An attempt moves to `to` only from one of `from`; otherwise the whole [`Effects`] is stale.

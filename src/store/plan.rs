@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use crate::lifecycle::{AttemptStatus, DeliveryStatus, JobKind, JobState, RequestStatus};
 use crate::store::{
     AttemptChange, ClaimedJob, DeliveryChange, Effects, Finished, JobAttempt, JobFinish, NewAttempt, NewInbound,
-    NewJob, NewRequest, RequestChange, SMS_FAILED_PREFIX, SMS_QUEUED, SmsRecord,
+    NewJob, NewRequest, ReceiptFill, RequestChange, SMS_FAILED_PREFIX, SMS_QUEUED, SmsRecord,
 };
 use crate::types::{Locale, Msisdn};
 
@@ -161,6 +161,8 @@ pub(crate) struct Reads {
     pub request: Option<i64>,
     /// A kept SMS's id.
     pub sms: Option<i64>,
+    /// The id of the payment attempt whose receipt is filled: its status and its receipt.
+    pub receipt: Option<i64>,
 }
 
 /// What [`plan_effects`] needs read first.
@@ -169,6 +171,7 @@ pub(crate) fn reads(e: &Effects) -> Reads {
         attempt: e.attempt.as_ref().map(|a| a.id),
         request: e.request.as_ref().map(|_| e.request_id),
         sms: e.sms_sent.as_ref().map(|s| s.id),
+        receipt: e.receipt.as_ref().map(|f| f.attempt_id),
     }
 }
 
@@ -179,6 +182,24 @@ pub(crate) struct Guarded<'a> {
     pub attempt: Option<&'a str>,
     pub request: Option<&'a str>,
     pub sms: Option<&'a str>,
+    /// The attempt whose receipt is filled, as stored.
+    pub receipt: Option<ReceiptGuard<'a>>,
+}
+
+/// What guards a [`ReceiptFill`]: the attempt's status and the receipt it has, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ReceiptGuard<'a> {
+    pub status: &'a str,
+    pub receipt: Option<&'a str>,
+}
+
+impl ReceiptGuard<'_> {
+    /// A receipt is filled in only where none is: on a paid attempt that has none. Any other
+    /// attempt either has its receipt (never overwritten) or was not paid (a receipt would
+    /// say it was).
+    fn admits_a_receipt(&self) -> bool {
+        AttemptStatus::parse(self.status) == Some(AttemptStatus::Paid) && self.receipt.is_none()
+    }
 }
 
 /// A request's new steps: each an event, the last its status.
@@ -217,6 +238,8 @@ pub(crate) struct Writes<'a> {
     pub jobs: Vec<JobInsert<'a>>,
     pub sms: Option<&'a SmsRecord>,
     pub sent: Option<SentWrite<'a>>,
+    /// A receipt for a paid attempt that had none, and for its request's `paid` step.
+    pub receipt: Option<&'a ReceiptFill>,
 }
 
 /// What to do with [`Effects`].
@@ -229,8 +252,9 @@ pub(crate) enum Plan<'a> {
 
 /// Decides [`Effects`] against the guarded rows: stale unless the attempt is in one of the
 /// statuses its change starts from, the request's status lets it walk its steps along the
-/// lifecycle, and a sent SMS is still queued; otherwise the writes, or a refusal when a job
-/// points at an attempt the effects do not create.
+/// lifecycle, a sent SMS is still queued, and an attempt given a receipt is paid without one;
+/// otherwise the writes, or a refusal when a job points at an attempt the effects do not
+/// create.
 pub(crate) fn plan_effects<'a>(e: &'a Effects, rows: &Guarded<'_>) -> Result<Plan<'a>, Refusal> {
     if let Some(a) = &e.attempt
         && !rows.attempt.and_then(AttemptStatus::parse).is_some_and(|s| a.from.contains(&s))
@@ -243,6 +267,9 @@ pub(crate) fn plan_effects<'a>(e: &'a Effects, rows: &Guarded<'_>) -> Result<Pla
         return Ok(Plan::Stale);
     }
     if e.sms_sent.is_some() && rows.sms != Some(SMS_QUEUED) {
+        return Ok(Plan::Stale);
+    }
+    if e.receipt.is_some() && !rows.receipt.is_some_and(|g| g.admits_a_receipt()) {
         return Ok(Plan::Stale);
     }
     let request = e.request.as_ref().and_then(|c| {
@@ -281,6 +308,7 @@ pub(crate) fn plan_effects<'a>(e: &'a Effects, rows: &Guarded<'_>) -> Result<Pla
         jobs,
         sms: e.sms.as_ref(),
         sent,
+        receipt: e.receipt.as_ref(),
     }))
 }
 
@@ -587,14 +615,53 @@ mod tests {
 
     #[test]
     fn effects_read_only_the_rows_that_guard_them() {
-        assert_eq!(reads(&settle()), Reads { attempt: Some(3), request: Some(9), sms: None });
-        assert_eq!(reads(&sent(None)), Reads { attempt: None, request: None, sms: Some(4) });
+        assert_eq!(reads(&settle()), Reads { attempt: Some(3), request: Some(9), sms: None, receipt: None });
+        assert_eq!(reads(&sent(None)), Reads { attempt: None, request: None, sms: Some(4), receipt: None });
         assert_eq!(reads(&Effects::default()), Reads::default());
+        assert_eq!(reads(&fill()), Reads { receipt: Some(3), ..Reads::default() });
+    }
+
+    /// The receipt of attempt 3, learnt after a query settled it.
+    fn fill() -> Effects {
+        Effects {
+            request_id: 9,
+            receipt: Some(ReceiptFill { attempt_id: 3, receipt: "QK7".into() }),
+            ..Effects::default()
+        }
+    }
+
+    /// A receipt goes only to a paid attempt that has none: never over a recorded one, never
+    /// onto an attempt that was not paid.
+    #[test]
+    fn a_receipt_fills_only_a_paid_attempt_without_one() {
+        let guard = |status, receipt| Guarded { receipt: Some(ReceiptGuard { status, receipt }), ..Guarded::default() };
+        let table: Vec<(&str, Guarded<'_>, bool)> = vec![
+            ("paid by a query, no receipt", guard("paid", None), true),
+            ("the receipt is recorded already", guard("paid", Some("QK7")), false),
+            ("another receipt is recorded", guard("paid", Some("QK1")), false),
+            ("not settled yet", guard("push_sent", None), false),
+            ("failed", guard("failed", None), false),
+            ("held for review", guard("held", None), false),
+            ("a status this version does not know", guard("weird", None), false),
+            ("no such attempt", Guarded::default(), false),
+        ];
+        let e = fill();
+        for (what, guarded, writes) in table {
+            match plan_effects(&e, &guarded).unwrap() {
+                Plan::Write(w) => {
+                    assert!(writes, "{what}: written");
+                    assert_eq!(w.receipt, e.receipt.as_ref(), "{what}");
+                    let nothing_else = (w.attempt, w.request, w.new_attempt, w.jobs.len(), w.sms, w.sent);
+                    assert_eq!(nothing_else, (None, None, None, 0, None, None), "{what}: the receipt alone");
+                }
+                Plan::Stale => assert!(!writes, "{what}: stale"),
+            }
+        }
     }
 
     #[test]
     fn effects_are_written_only_when_every_guard_holds() {
-        let rows = |attempt, request, sms| Guarded { attempt, request, sms };
+        let rows = |attempt, request, sms| Guarded { attempt, request, sms, receipt: None };
         let table: Vec<(&str, Effects, Guarded<'_>, bool)> = vec![
             ("both hold", settle(), rows(Some("push_sent"), Some("payment_pending"), None), true),
             ("an unknown push settles too", settle(), rows(Some("push_unknown"), Some("payment_pending"), None), true),
@@ -652,10 +719,11 @@ mod tests {
     #[test]
     fn the_writes_of_settled_effects() {
         let e = settle();
-        let Plan::Write(w) =
-            plan_effects(&e, &Guarded { attempt: Some("push_sent"), request: Some("payment_pending"), sms: None })
-                .unwrap()
-        else {
+        let Plan::Write(w) = plan_effects(
+            &e,
+            &Guarded { attempt: Some("push_sent"), request: Some("payment_pending"), sms: None, receipt: None },
+        )
+        .unwrap() else {
             panic!("the guards hold")
         };
         assert_eq!(w.attempt.map(|a| a.to), Some(AttemptStatus::Paid));

@@ -214,6 +214,41 @@ async fn daraja_failure_results_duplicates_and_dropped_callbacks() {
     assert_eq!(status, 200, "the result is known by query although the callback was dropped: {done}");
 }
 
+/// A held callback: the result is known by query once the delay has passed, while the callback
+/// waits; released, it is sent once, with the receipt, and not again.
+#[tokio::test]
+async fn daraja_holds_a_callback_until_released() {
+    let d = DarajaDouble::start(DarajaDoubleConfig::default()).await;
+    d.set_callback_delay(Duration::from_millis(50));
+    d.set_callback_mode(CallbackMode::Held);
+    let rx = receiver().await;
+    let http = reqwest::Client::new();
+    let t = token(&http, &d).await;
+    let (status, accepted) = push(&http, &d, &t, &push_body(&d, PHONE, 4500, &format!("{}/cb/h", rx.url))).await;
+    assert_eq!(status, 200, "{accepted}");
+    let checkout = accepted["CheckoutRequestID"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let paid = loop {
+        let (status, answer) = query(&http, &d, &t, &checkout).await;
+        if status == 200 {
+            break answer;
+        }
+        assert!(std::time::Instant::now() < deadline, "the query never knew the result: {answer}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(paid["ResultCode"], json!("0"), "paid, by query: {paid}");
+    assert!(paid.get("MpesaReceiptNumber").is_none(), "a query carries no receipt: {paid}");
+    assert!(d.callbacks().is_empty() && rx.received.lock().unwrap().is_empty(), "held back");
+
+    assert_eq!(d.release_callbacks().await, 1);
+    let cbs = d.callbacks();
+    assert_eq!((cbs.len(), cbs[0].status, cbs[0].checkout_request_id.as_str()), (1, Some(200), checkout.as_str()));
+    assert_eq!(rx.received.lock().unwrap().len(), 1);
+    assert!(item(&cbs[0].body, "MpesaReceiptNumber").unwrap()["Value"].as_str().is_some_and(|r| r.len() == 10));
+    assert_eq!(d.release_callbacks().await, 0, "sent once");
+    assert_eq!(d.callbacks().len(), 1);
+}
+
 #[tokio::test]
 async fn daraja_stale_token_is_refused() {
     let d = DarajaDouble::start(DarajaDoubleConfig::default()).await;

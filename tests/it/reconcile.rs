@@ -3,7 +3,9 @@
 //! whose payment failed, one unknown after every query, one held for review, one paid and then
 //! rejected by the agency, and one paid while the agency is down. The binary reports them as
 //! text, JSON and CSV, exits 3 for the exceptions, asks the Daraja double about each with
-//! `--check-daraja`, and exits 0 on a day with nothing.
+//! `--check-daraja`, and exits 0 on a day with nothing. And a payment the status query settles
+//! before its callback comes: an exception with no receipt until the callback brings it, on
+//! SQLite and on PostgreSQL.
 
 use crate::common;
 
@@ -13,8 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::doubles::{CallbackMode, DarajaDouble, eventually, outside_world, production};
-use common::{TestServer, at_hop, njia, try_request};
+use common::{TestDatabase, TestServer, at_hop, njia, try_request};
+use njia::lifecycle::{AttemptStatus, JobState};
 use njia::store::Store;
+use njia::store::postgres::PostgresStore;
 use njia::store::sqlite::SqliteStore;
 use njia::types::Reference;
 use serde_json::{Value, json};
@@ -282,4 +286,112 @@ async fn an_empty_day_and_what_is_refused() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("no Njia database"), "{err}");
     assert!(!nowhere.path().join("njia.sqlite3").exists(), "nothing is created");
+}
+
+/// #15: Daraja's STK Push Query answers "paid" without a receipt, and here it does so before
+/// the callback comes (the double holds the callback back). The query settles the payment: one
+/// delivery, one SMS, and `njia reconcile` lists it as paid with no receipt (exit 3). The
+/// callback then brings the receipt, which the attempt and the request's `paid` step record,
+/// and nothing else happens: no second delivery or SMS, no status change, a copy and a
+/// contradicting callback change nothing; the day then reconciles with no exception (exit 0).
+async fn a_payment_paid_by_query_gets_its_receipt_from_the_later_callback(db: Option<&TestDatabase>) {
+    let (daraja, agency, sms) = outside_world().await;
+    daraja.set_callback_mode(CallbackMode::Held);
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut cfg = production(common::config(dir.path()), addr, &daraja, &agency, &sms);
+    cfg.database_url = db.map(|d| d.url.clone());
+    let server = TestServer::start_on(listener, cfg).await;
+    let store: Arc<dyn Store> = match db {
+        Some(d) => Arc::new(PostgresStore::connect(&d.url).await.unwrap()),
+        None => Arc::new(SqliteStore::open(dir.path()).unwrap()),
+    };
+    let env: Vec<(&str, &str)> = db.map(|d| vec![("DATABASE_URL", d.url.as_str())]).unwrap_or_default();
+    let idle = || async {
+        let ready = store.jobs(Some(JobState::Ready), None, 1).await.unwrap();
+        let running = store.jobs(Some(JobState::Running), None, 1).await.unwrap();
+        ready.is_empty() && running.is_empty()
+    };
+
+    let phone = "+254711000601";
+    let r = pay(addr, "rq-1", phone, "KAJIADO/1234").await;
+    eventually("the query settled it and the citizen was told", WAIT, || async {
+        status(&store, &r).await == "notified"
+    })
+    .await;
+    eventually("the dispatcher has run every queued job", WAIT, idle).await;
+    assert!(daraja.callbacks().is_empty(), "the callback is held back");
+    assert!(daraja.queries() >= 1, "settled by query");
+    let id = store.request(&r).await.unwrap().unwrap().id;
+    let attempt = store.attempts(id).await.unwrap().remove(0);
+    assert_eq!((attempt.status, attempt.receipt.as_deref()), (AttemptStatus::Paid, None), "a query brings no receipt");
+    let date = njia::clock::format_day(njia::clock::eat_day(attempt.created_at_ms));
+
+    // Before the callback: an exception for the accountant.
+    let out = reconcile(&["--date", &date, "--json"], dir.path(), &env).await;
+    assert_eq!(out.status.code(), Some(3), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let kinds: Vec<(&str, &str)> = v["exceptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["reference"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("paid_no_receipt", r.as_str())]);
+    let text = stdout(&reconcile(&["--date", &date], dir.path(), &env).await);
+    let line = text.lines().find(|l| l.trim_start().starts_with("paid_no_receipt")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains(r.as_str()) && line.contains("paid by query, no receipt yet"), "{line}");
+
+    // The callback comes, with the receipt: recorded, durable before its 200.
+    assert_eq!(daraja.release_callbacks().await, 1);
+    let callback = daraja.callbacks().remove(0);
+    assert_eq!(callback.status, Some(200));
+    let items = callback.body["Body"]["stkCallback"]["CallbackMetadata"]["Item"].as_array().unwrap().clone();
+    let receipt =
+        items.iter().find(|i| i["Name"] == "MpesaReceiptNumber").unwrap()["Value"].as_str().unwrap().to_owned();
+    let recorded = store.attempt(attempt.id).await.unwrap().unwrap();
+    assert_eq!((recorded.status, recorded.receipt.as_deref()), (AttemptStatus::Paid, Some(receipt.as_str())));
+    let events = store.events(id).await.unwrap();
+    let paid_step = events.iter().find(|e| e.status == "paid").unwrap();
+    assert_eq!(paid_step.detail.as_deref(), Some(receipt.as_str()), "the request keeps it as a paid callback does");
+
+    // A third copy of the callback, and one contradicting the receipt recorded: acknowledged,
+    // and nothing changes.
+    let path = callback.url.split_once(&addr.to_string()).unwrap().1.to_owned();
+    let push = daraja.pushes().remove(0);
+    let other = push.paid_callback(json!(4500), "SOTHER0001", json!(254711000601u64));
+    for body in [callback.body.clone(), other] {
+        assert_eq!(server.request("POST", &path, "application/json", &body.to_string()).await.0, 200);
+    }
+    eventually("the dispatcher has run every queued job", WAIT, idle).await;
+    assert_eq!(store.attempt(attempt.id).await.unwrap().unwrap().receipt.as_deref(), Some(receipt.as_str()));
+    assert_eq!(store.events(id).await.unwrap(), events, "no step added, the receipt kept");
+    assert_eq!(status(&store, &r).await, "notified");
+    assert_eq!(agency.tries().len(), 1, "delivered once");
+    let texts: Vec<_> = sms.messages().into_iter().filter(|m| m.to == phone).collect();
+    assert_eq!(texts.len(), 1, "one SMS: {texts:?}");
+    let deliver = store.jobs(None, Some(id), 20).await.unwrap().into_iter();
+    assert_eq!(deliver.filter(|j| j.kind == njia::lifecycle::JobKind::Deliver).count(), 1, "one deliver job");
+
+    // After the callback: the day reconciles.
+    let out = reconcile(&["--date", &date], dir.path(), &env).await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.ends_with("Exceptions: none\n") && text.contains(&receipt), "{text}");
+
+    server.stop().await;
+    drop(store);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_paid_by_query_gets_its_receipt_from_the_later_callback_on_sqlite() {
+    a_payment_paid_by_query_gets_its_receipt_from_the_later_callback(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_paid_by_query_gets_its_receipt_from_the_later_callback_on_postgres() {
+    let db = common::create_database().await;
+    a_payment_paid_by_query_gets_its_receipt_from_the_later_callback(Some(&db)).await;
+    common::drop_database(db).await;
 }

@@ -396,6 +396,129 @@ async fn results_apply_once_and_never_overwrite_success(open: Opener) {
     assert_eq!(deliver.len(), 1, "one delivery, however many results arrive");
 }
 
+/// #15: a status query settles an attempt as paid with no receipt (the query carries none);
+/// the callback after it brings the receipt, which is written on the attempt and on the
+/// request's `paid` step, once, and only where none is: a second copy, another receipt, a
+/// receipt for an attempt not paid change nothing, and nothing else moves (status, jobs).
+async fn a_receipt_fills_a_paid_attempt_once_and_never_overwrites(open: Opener) {
+    use njia::handoff::{CallbackOutcome, payment_callback};
+    use njia::payment::PaymentResult;
+    use njia::store::{ReceiptFill, RequestChange};
+
+    let store = open().await;
+    let s = store.submit(request("late-receipt")).await.unwrap();
+    let row = store.request(&s.reference).await.unwrap().unwrap();
+    let mut attempt = store.attempts(row.id).await.unwrap().remove(0);
+    let fill = |receipt: &str| Effects {
+        request_id: row.id,
+        receipt: Some(ReceiptFill { attempt_id: attempt.id, receipt: receipt.into() }),
+        ..Default::default()
+    };
+    assert!(!store.apply(fill("QR0")).await.unwrap(), "no receipt for an attempt not paid");
+    let claim = store.claim_jobs("w", 1, 60_000).await.unwrap().remove(0);
+    let pushed = Effects {
+        request_id: row.id,
+        attempt: Some(njia::store::AttemptChange {
+            checkout_request_id: Some("ws_CO_q".into()),
+            merchant_request_id: Some("m-q".into()),
+            ..njia::store::AttemptChange::moved(attempt.id, &[AttemptStatus::Created], AttemptStatus::PushSent)
+        }),
+        ..Default::default()
+    };
+    assert_eq!(store.finish_job(&claim, JobFinish::Done, Some(pushed)).await.unwrap(), Finished::Applied);
+    attempt.status = AttemptStatus::PushSent;
+    assert!(!store.apply(fill("QR0")).await.unwrap(), "no receipt for an attempt not settled");
+    // The query's answer: paid, no receipt.
+    assert!(store.apply(settle(&attempt, 0, "ok", None, &policy(), 0)).await.unwrap());
+    let paid = store.attempt(attempt.id).await.unwrap().unwrap();
+    assert_eq!((paid.status, paid.receipt.as_deref()), (AttemptStatus::Paid, None));
+    let paid_step = |events: Vec<njia::store::EventRow>| {
+        events.into_iter().find(|e| e.status == "paid").expect("a paid step").detail
+    };
+    assert_eq!(paid_step(store.events(row.id).await.unwrap()), None);
+    let jobs_before = store.jobs(None, Some(row.id), 10).await.unwrap();
+
+    // The callback, as Daraja sends it: recorded, and nothing else.
+    let callback = |code: i64, receipt: Option<&str>| PaymentResult {
+        merchant_request_id: "m-q".into(),
+        checkout_request_id: "ws_CO_q".into(),
+        result_code: code,
+        result_desc: "desc".into(),
+        receipt: receipt.map(str::to_owned),
+        amount: Some("4500.00".into()),
+        phone: Some(254_711_000_111),
+    };
+    let p = policy();
+    let token = &paid.token;
+    let outcome = payment_callback(store.as_ref(), &p, token, &callback(0, Some("QR1"))).await.unwrap();
+    assert_eq!(outcome, CallbackOutcome::ReceiptRecorded);
+    for (copy, want) in [
+        (callback(0, Some("QR1")), CallbackOutcome::Duplicate),
+        (callback(0, Some("QR2")), CallbackOutcome::Conflict),
+        (callback(1032, None), CallbackOutcome::Conflict),
+    ] {
+        assert_eq!(payment_callback(store.as_ref(), &p, token, &copy).await.unwrap(), want, "{copy:?}");
+    }
+    // Straight to the store: a recorded receipt is never overwritten, by any receipt.
+    assert!(!store.apply(fill("QR1")).await.unwrap(), "a second copy");
+    assert!(!store.apply(fill("QR3")).await.unwrap(), "another receipt");
+
+    let a = store.attempt(attempt.id).await.unwrap().unwrap();
+    assert_eq!((a.status, a.receipt.as_deref()), (AttemptStatus::Paid, Some("QR1")));
+    assert_eq!(
+        (a.result_code, a.result_desc.as_deref(), a.updated_at_ms),
+        (paid.result_code, paid.result_desc.as_deref(), paid.updated_at_ms),
+        "only the receipt changed; updated_at stays the time it was paid"
+    );
+    let row = store.request(&s.reference).await.unwrap().unwrap();
+    assert_eq!(row.status, RequestStatus::Fulfilling.as_str());
+    let events = store.events(row.id).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.status.as_str()).collect::<Vec<_>>(),
+        ["received", "payment_pending", "paid", "fulfilling"]
+    );
+    assert_eq!(paid_step(events).as_deref(), Some("QR1"), "the request keeps the receipt on its paid step");
+    let deliver =
+        store.jobs(None, Some(row.id), 10).await.unwrap().into_iter().filter(|j| j.kind == JobKind::Deliver).count();
+    assert_eq!(deliver, 1, "one delivery");
+    let jobs = store.jobs(None, Some(row.id), 10).await.unwrap();
+    assert_eq!(jobs, jobs_before, "the receipt queued nothing, and touched no job");
+
+    // A request that walked on (fulfilled) still takes the receipt of its paid attempt: the
+    // guard is the attempt's, the request's status is not touched.
+    let s2 = store.submit(request("late-receipt-2")).await.unwrap();
+    let row2 = store.request(&s2.reference).await.unwrap().unwrap();
+    let mut a2 = store.attempts(row2.id).await.unwrap().remove(0);
+    let claim = store.claim_jobs("w", 1, 60_000).await.unwrap().remove(0);
+    let pushed = Effects {
+        request_id: row2.id,
+        attempt: Some(njia::store::AttemptChange::moved(a2.id, &[AttemptStatus::Created], AttemptStatus::PushSent)),
+        ..Default::default()
+    };
+    assert_eq!(store.finish_job(&claim, JobFinish::Done, Some(pushed)).await.unwrap(), Finished::Applied);
+    a2.status = AttemptStatus::PushSent;
+    assert!(store.apply(settle(&a2, 0, "ok", None, &policy(), 0)).await.unwrap());
+    let fulfilled = Effects {
+        request_id: row2.id,
+        request: Some(RequestChange {
+            from: vec![RequestStatus::Fulfilling],
+            to: vec![(RequestStatus::Fulfilled, None), (RequestStatus::Notified, None)],
+            refund_review: false,
+        }),
+        ..Default::default()
+    };
+    assert!(store.apply(fulfilled).await.unwrap());
+    let fill2 = Effects {
+        request_id: row2.id,
+        receipt: Some(ReceiptFill { attempt_id: a2.id, receipt: "QR9".into() }),
+        ..Default::default()
+    };
+    assert!(store.apply(fill2).await.unwrap());
+    assert_eq!(store.attempt(a2.id).await.unwrap().unwrap().receipt.as_deref(), Some("QR9"));
+    assert_eq!(store.request(&s2.reference).await.unwrap().unwrap().status, RequestStatus::Notified.as_str());
+    assert_eq!(paid_step(store.events(row2.id).await.unwrap()).as_deref(), Some("QR9"));
+}
+
 /// Failures back off and then dead-letter; `retry_job` revives a dead job, and only a dead one;
 /// `job` finds one by id (what `njia jobs retry` tells a missing job from a live one with).
 async fn failing_jobs_are_dead_lettered_and_can_be_retried(open: Opener) {
@@ -1031,6 +1154,7 @@ conformance!(
     submit_writes_request_attempt_and_job_together,
     claims_are_exclusive_and_leases_fence,
     results_apply_once_and_never_overwrite_success,
+    a_receipt_fills_a_paid_attempt_once_and_never_overwrites,
     failing_jobs_are_dead_lettered_and_can_be_retried,
     sms_are_kept_with_their_request,
     shared_tokens_are_kept_and_replaced,

@@ -8,21 +8,31 @@
 use tokio_postgres::types::ToSql;
 
 use super::Tx;
-use crate::store::plan::{self, Guarded, JobInsert, JobLink, Plan, QueueWrite, RequestWrite, SentWrite, Writes};
-use crate::store::{AttemptChange, Effects, NewAttempt, SMS_QUEUED, SmsRecord, StoreError, callback_token};
+use crate::store::plan::{
+    self, Guarded, JobInsert, JobLink, Plan, QueueWrite, ReceiptGuard, RequestWrite, SentWrite, Writes,
+};
+use crate::store::{
+    AttemptChange, Effects, NewAttempt, ReceiptFill, SMS_QUEUED, SmsRecord, StoreError, callback_token,
+};
 
 /// Writes `e` if its guards hold; returns whether it did. The guarded rows are locked before
 /// they are read, so two instances applying the same callback serialise and the second sees
 /// the first's result: stale, nothing written.
 pub(super) async fn write_effects(t: &Tx<'_>, e: &Effects, now: i64) -> Result<bool, StoreError> {
     let reads = plan::reads(e);
-    let (attempt, request, sms) = tokio::join!(
+    let (attempt, request, sms, receipt) = tokio::join!(
         status_of(t, "SELECT status FROM payment_attempts WHERE id = $1 FOR UPDATE", reads.attempt),
         status_of(t, "SELECT status FROM requests WHERE id = $1 FOR UPDATE", reads.request),
         status_of(t, "SELECT status FROM sms WHERE id = $1 FOR UPDATE", reads.sms),
+        receipt_of(t, reads.receipt),
     );
-    let (attempt, request, sms) = (attempt?, request?, sms?);
-    let rows = Guarded { attempt: attempt.as_deref(), request: request.as_deref(), sms: sms.as_deref() };
+    let (attempt, request, sms, receipt) = (attempt?, request?, sms?, receipt?);
+    let rows = Guarded {
+        attempt: attempt.as_deref(),
+        request: request.as_deref(),
+        sms: sms.as_deref(),
+        receipt: receipt.as_ref().map(|(status, receipt)| ReceiptGuard { status, receipt: receipt.as_deref() }),
+    };
     match plan::plan_effects(e, &rows)? {
         Plan::Stale => Ok(false),
         Plan::Write(w) => {
@@ -39,6 +49,14 @@ async fn status_of(t: &Tx<'_>, sql: &str, id: Option<i64>) -> Result<Option<Stri
     Ok(t.query_opt(&st, &[&id]).await?.map(|r| r.get(0)))
 }
 
+/// The status and receipt of the attempt `id` names, if asked for and present, locked like
+/// every guarded row: two instances filling the same receipt serialise, and the second is stale.
+async fn receipt_of(t: &Tx<'_>, id: Option<i64>) -> Result<Option<(String, Option<String>)>, StoreError> {
+    let Some(id) = id else { return Ok(None) };
+    let st = t.prepare_cached("SELECT status, receipt FROM payment_attempts WHERE id = $1 FOR UPDATE").await?;
+    Ok(t.query_opt(&st, &[&id]).await?.map(|r| (r.get(0), r.get(1))))
+}
+
 async fn execute(t: &Tx<'_>, w: &Writes<'_>, now: i64) -> Result<(), StoreError> {
     let attempt_and_jobs = async {
         let new_attempt = match w.new_attempt {
@@ -47,18 +65,39 @@ async fn execute(t: &Tx<'_>, w: &Writes<'_>, now: i64) -> Result<(), StoreError>
         };
         insert_jobs(t, w.request_id, &w.jobs, new_attempt, now).await
     };
-    let (a, b, c, d, f) = tokio::join!(
+    let (a, b, c, d, f, g) = tokio::join!(
         update_attempt(t, w.attempt, now),
         update_request(t, w.request_id, w.request.as_ref(), now),
         attempt_and_jobs,
         insert_sms(t, w.request_id, w.sms, now),
         mark_sent(t, w.sent.as_ref(), now),
+        fill_receipt(t, w.request_id, w.receipt),
     );
     a?;
     b?;
     c?;
     d?;
     f?;
+    g?;
+    Ok(())
+}
+
+/// Records a receipt learnt after its attempt was paid: on the attempt, and on its request's
+/// `paid` step, as a paid callback records it. The attempt's `updated_at` stays the time it
+/// was paid, which is what reconciliation measures a paid request's wait from.
+async fn fill_receipt(t: &Tx<'_>, request_id: i64, f: Option<&ReceiptFill>) -> Result<(), StoreError> {
+    let Some(f) = f else { return Ok(()) };
+    let attempt = t.prepare_cached("UPDATE payment_attempts SET receipt = $2 WHERE id = $1").await?;
+    let event = t
+        .prepare_cached(
+            "UPDATE request_events SET detail = $2 WHERE request_id = $1 AND status = 'paid' AND detail IS NULL",
+        )
+        .await?;
+    let attempt_args: [&(dyn ToSql + Sync); 2] = [&f.attempt_id, &f.receipt];
+    let event_args: [&(dyn ToSql + Sync); 2] = [&request_id, &f.receipt];
+    let (a, b) = tokio::join!(t.execute(&attempt, &attempt_args), t.execute(&event, &event_args));
+    a?;
+    b?;
     Ok(())
 }
 

@@ -3,8 +3,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::store::plan::{self, Guarded, JobInsert, JobLink, Plan, QueueWrite, Writes};
-use crate::store::{Effects, NewAttempt, SMS_QUEUED, SmsRecord, StoreError, callback_token};
+use crate::store::plan::{self, Guarded, JobInsert, JobLink, Plan, QueueWrite, ReceiptGuard, Writes};
+use crate::store::{Effects, NewAttempt, ReceiptFill, SMS_QUEUED, SmsRecord, StoreError, callback_token};
 
 /// Writes `e` if its guards hold (read first, so a stale effect writes nothing); returns
 /// whether it did. Runs inside the caller's savepoint, on the one store thread, so the read
@@ -14,7 +14,13 @@ pub(super) fn write_effects(t: &Connection, e: &Effects, now: i64) -> Result<boo
     let attempt = status_of(t, "SELECT status FROM payment_attempts WHERE id = ?1", reads.attempt)?;
     let request = status_of(t, "SELECT status FROM requests WHERE id = ?1", reads.request)?;
     let sms = status_of(t, "SELECT status FROM sms WHERE id = ?1", reads.sms)?;
-    let rows = Guarded { attempt: attempt.as_deref(), request: request.as_deref(), sms: sms.as_deref() };
+    let receipt = receipt_of(t, reads.receipt)?;
+    let rows = Guarded {
+        attempt: attempt.as_deref(),
+        request: request.as_deref(),
+        sms: sms.as_deref(),
+        receipt: receipt.as_ref().map(|(status, receipt)| ReceiptGuard { status, receipt: receipt.as_deref() }),
+    };
     match plan::plan_effects(e, &rows)? {
         Plan::Stale => Ok(false),
         Plan::Write(w) => {
@@ -28,6 +34,13 @@ pub(super) fn write_effects(t: &Connection, e: &Effects, now: i64) -> Result<boo
 fn status_of(t: &Connection, sql: &str, id: Option<i64>) -> Result<Option<String>, StoreError> {
     let Some(id) = id else { return Ok(None) };
     Ok(t.prepare_cached(sql)?.query_row([id], |r| r.get(0)).optional()?)
+}
+
+/// The status and receipt of the attempt `id` names, if asked for and present.
+fn receipt_of(t: &Connection, id: Option<i64>) -> Result<Option<(String, Option<String>)>, StoreError> {
+    let Some(id) = id else { return Ok(None) };
+    let sql = "SELECT status, receipt FROM payment_attempts WHERE id = ?1";
+    Ok(t.prepare_cached(sql)?.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
 }
 
 fn execute(t: &Connection, w: &Writes<'_>, now: i64) -> Result<(), StoreError> {
@@ -82,6 +95,22 @@ fn execute(t: &Connection, w: &Writes<'_>, now: i64) -> Result<(), StoreError> {
             now
         ])?;
     }
+    if let Some(f) = w.receipt {
+        fill_receipt(t, w.request_id, f)?;
+    }
+    Ok(())
+}
+
+/// Records a receipt learnt after its attempt was paid: on the attempt, and on its request's
+/// `paid` step, as a paid callback records it. The attempt's `updated_at` stays the time it
+/// was paid, which is what reconciliation measures a paid request's wait from.
+fn fill_receipt(t: &Connection, request_id: i64, f: &ReceiptFill) -> Result<(), StoreError> {
+    t.prepare_cached("UPDATE payment_attempts SET receipt = ?2 WHERE id = ?1")?
+        .execute(params![f.attempt_id, f.receipt])?;
+    t.prepare_cached(
+        "UPDATE request_events SET detail = ?2 WHERE request_id = ?1 AND status = 'paid' AND detail IS NULL",
+    )?
+    .execute(params![request_id, f.receipt])?;
     Ok(())
 }
 

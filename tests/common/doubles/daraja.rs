@@ -1,7 +1,8 @@
 //! The M-Pesa Daraja double: OAuth, STK push, its callbacks and STK push query, with knobs for
 //! the answers a client must survive (spike arrest, a locked subscriber, a refused token, a
 //! slow token endpoint, an answer that comes too late, a result still being processed, a push
-//! held open with no answer at all while the test acts).
+//! held open with no answer at all while the test acts, a callback held back until the result
+//! has been learnt by query).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -83,6 +84,9 @@ pub enum CallbackMode {
     Duplicate,
     /// Never (the result can still be learnt by query once the delay has passed).
     Drop,
+    /// Kept back until [`DarajaDouble::release_callbacks`], then sent once: Daraja's callback
+    /// coming after the result was known by query (which answers from the delay on).
+    Held,
 }
 
 /// One STK push the double received (after authentication, with a JSON body).
@@ -197,6 +201,8 @@ struct DarajaState {
     sequence: u64,
     /// Phones whose pushes are held open, unanswered.
     hold: HashSet<String>,
+    /// Callbacks of [`CallbackMode::Held`], not sent yet.
+    held_callbacks: Vec<CallbackJob>,
 }
 
 #[derive(Clone)]
@@ -214,6 +220,8 @@ pub struct DarajaDouble {
     pub config: DarajaDoubleConfig,
     state: Arc<Mutex<DarajaState>>,
     held: Arc<tokio::sync::Notify>,
+    /// The client callbacks are sent with (what [`Self::release_callbacks`] sends them with).
+    http: reqwest::Client,
     server: JoinHandle<()>,
 }
 
@@ -251,10 +259,11 @@ impl DarajaDouble {
             requests: 0,
             sequence: 0,
             hold: HashSet::new(),
+            held_callbacks: Vec::new(),
         }));
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("callback client");
         let held = Arc::new(tokio::sync::Notify::new());
-        let shared = DarajaShared { state: state.clone(), http, held: Arc::clone(&held) };
+        let shared = DarajaShared { state: state.clone(), http: http.clone(), held: Arc::clone(&held) };
         let router = Router::new()
             .route("/oauth/v1/generate", get(daraja_oauth))
             .route("/mpesa/stkpush/v1/processrequest", post(daraja_push))
@@ -262,7 +271,7 @@ impl DarajaDouble {
             .fallback(daraja_not_found)
             .with_state(shared);
         let (url, server) = serve(router).await;
-        DarajaDouble { url, config, state, held, server }
+        DarajaDouble { url, config, state, held, http, server }
     }
 
     /// Holds every later valid push to `phone` (`2547…`) open: it is recorded (status 0), then
@@ -316,6 +325,19 @@ impl DarajaDouble {
     /// How the callbacks of later accepted pushes are delivered.
     pub fn set_callback_mode(&self, mode: CallbackMode) {
         lock(&self.state).callback_mode = mode;
+    }
+
+    /// Sends every callback held back by [`CallbackMode::Held`], once each, in the order their
+    /// pushes were accepted; returns how many once each was answered (or failed to be).
+    pub async fn release_callbacks(&self) -> usize {
+        let jobs = std::mem::take(&mut lock(&self.state).held_callbacks);
+        let shared = DarajaShared { state: self.state.clone(), http: self.http.clone(), held: Arc::clone(&self.held) };
+        let released = jobs.len();
+        for job in jobs {
+            deliver_callbacks(shared.clone(), CallbackJob { delay: Duration::ZERO, mode: CallbackMode::Once, ..job })
+                .await;
+        }
+        released
     }
 
     /// How long after acceptance the result is known and the callback sent (default 200 ms).
@@ -640,7 +662,8 @@ enum PushAnswer {
     Held,
     Accepted {
         answer: Value,
-        job: CallbackJob,
+        /// The callback to send; `None` when it is held back for `release_callbacks`.
+        job: Option<CallbackJob>,
         late: bool,
     },
 }
@@ -714,6 +737,14 @@ async fn daraja_push(State(s): State<DarajaShared>, headers: HeaderMap, body: By
             }
             Ok(Some(late)) => {
                 let (answer, job) = st.accept(&v, &mut push, now);
+                // Kept under the same lock that records the push: a test that sees the push
+                // can release its callback.
+                let job = if job.mode == CallbackMode::Held {
+                    st.held_callbacks.push(job);
+                    None
+                } else {
+                    Some(job)
+                };
                 PushAnswer::Accepted { answer, job, late }
             }
         };
@@ -724,7 +755,9 @@ async fn daraja_push(State(s): State<DarajaShared>, headers: HeaderMap, body: By
         PushAnswer::Now(response) => response,
         PushAnswer::Held => hold(&s).await,
         PushAnswer::Accepted { answer, job, late } => {
-            tokio::spawn(deliver_callbacks(s.clone(), job));
+            if let Some(job) = job {
+                tokio::spawn(deliver_callbacks(s.clone(), job));
+            }
             if late {
                 tokio::time::sleep(TIMEOUT_AFTER_ACCEPT).await;
             }
@@ -745,7 +778,8 @@ async fn deliver_callbacks(s: DarajaShared, job: CallbackJob) {
     let times = match job.mode {
         CallbackMode::Once => 1,
         CallbackMode::Duplicate => 2,
-        CallbackMode::Drop => 0,
+        // Held callbacks are sent once, by `release_callbacks`, never from here.
+        CallbackMode::Drop | CallbackMode::Held => 0,
     };
     let body: Value = serde_json::from_str(&job.body).expect("callback JSON");
     for _ in 0..times {
