@@ -803,14 +803,19 @@ fn search(data: &Path, seconds: u64, services: usize) {
     }
     println!("### njia: {}; {}; {}\n", Walk::Search.name(), Walk::SearchControl.name(), Walk::Agencies.name());
     let cpu = levels_of(
-        &[("njia, search walk", Walk::Search), ("njia, control walk", Walk::SearchControl), ("njia, agencies walk", Walk::Agencies)],
+        &[
+            ("njia, search walk", Walk::Search),
+            ("njia, control walk", Walk::SearchControl),
+            ("njia, agencies walk", Walk::Agencies),
+        ],
         addr,
         server.id(),
         seconds,
         false,
     );
     let (search, control, plain) = (&cpu[0], &cpu[1], &cpu[2]);
-    let ratio = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| format!("{:.2}", a / b)).collect::<Vec<_>>().join(", ");
+    let ratio =
+        |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| format!("{:.2}", a / b)).collect::<Vec<_>>().join(", ");
     // The control walk is the search walk with a plain menu hop (back to home) for the search,
     // so four times the difference of their hops is what the search hop costs over that plain
     // hop; the control walk's own hop (home, the search screen, home, an END) is the plain hop

@@ -522,6 +522,70 @@ async fn unfinished(db: &tokio_postgres::Client) -> Vec<(String, String, i64)> {
     .collect()
 }
 
+/// How often the hand-off's backlog is read, during the load and while the dispatcher settles.
+const BACKLOG_EVERY: Duration = Duration::from_secs(30);
+
+/// The hand-off's backlog at one moment: jobs ready (due or not), running, how long the oldest
+/// due job has waited, and the requests stored so far. Read through the partial indexes of
+/// ready and running jobs, so a sample costs the database little however many jobs are done.
+struct Backlog {
+    at: Duration,
+    ready: i64,
+    running: i64,
+    oldest_due_secs: f64,
+    requests: i64,
+}
+
+async fn backlog(db: &tokio_postgres::Client, at: Duration) -> Result<Backlog, tokio_postgres::Error> {
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let row = db
+        .query_one(
+            "SELECT (SELECT count(*) FROM jobs WHERE state = 'ready'), \
+                    (SELECT count(*) FROM jobs WHERE state = 'running'), \
+                    (SELECT min(run_at) FROM jobs WHERE state = 'ready' AND run_at <= $1), \
+                    (SELECT count(*) FROM requests)",
+            &[&now_ms],
+        )
+        .await?;
+    let oldest: Option<i64> = row.get(2);
+    Ok(Backlog {
+        at,
+        ready: row.get(0),
+        running: row.get(1),
+        oldest_due_secs: oldest.map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0),
+        requests: row.get(3),
+    })
+}
+
+/// Samples the backlog every [`BACKLOG_EVERY`] until `stop`; a sample the database cannot
+/// answer (it is restarting) is skipped and the connection made again.
+async fn sample_backlog(url: String, t0: Instant, stop: Arc<AtomicBool>) -> Vec<Backlog> {
+    let mut samples = Vec::new();
+    let mut db: Option<tokio_postgres::Client> = None;
+    while !stop.load(Ordering::Relaxed) {
+        if db.as_ref().is_none_or(|c| c.is_closed()) {
+            db = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+                Ok((client, conn)) => {
+                    tokio::spawn(conn);
+                    Some(client)
+                }
+                Err(_) => None,
+            };
+        }
+        if let Some(client) = &db {
+            match backlog(client, t0.elapsed()).await {
+                Ok(b) => samples.push(b),
+                Err(_) => db = None,
+            }
+        }
+        let next = Instant::now() + BACKLOG_EVERY;
+        while Instant::now() < next && !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    samples
+}
+
 /// Waits until no job is ready or running, at most `within`; how long it took, or `None`.
 async fn settle(url: &str, within: Duration) -> Option<Duration> {
     let began = Instant::now();
@@ -683,6 +747,10 @@ async fn main() {
     lock(&run.life_started).clear();
     lock(&run.life_started).push(Duration::ZERO);
     let stop = Arc::new(AtomicBool::new(false));
+    // The backlog is read until the dispatcher has settled (or given up), not only while the
+    // load runs: how it drains after the load says whether the hand-off kept up.
+    let backlog_stop = Arc::new(AtomicBool::new(false));
+    let backlog_sampler = tokio::spawn(sample_backlog(db_url.clone(), t0, Arc::clone(&backlog_stop)));
     let sampler = {
         let (run, stop) = (Arc::clone(&run), Arc::clone(&stop));
         tokio::spawn(async move {
@@ -790,6 +858,8 @@ async fn main() {
         settle_for.as_secs()
     );
     let settled = settle(&db_url, settle_for).await;
+    backlog_stop.store(true, Ordering::Relaxed);
+    let backlog_samples = backlog_sampler.await.expect("the backlog sampler");
 
     // The checks.
     let db = common::pg_client(&db_url).await;
@@ -989,6 +1059,19 @@ async fn main() {
     }
     for (flow, t, reply) in outside.iter().take(5) {
         println!("\nan answer outside the faults ({flow}, at {:.1} s): {reply:?}", t.as_secs_f64());
+    }
+    println!("\n## Hand-off backlog (every {} s, to the dispatcher settling)\n", BACKLOG_EVERY.as_secs());
+    println!("| at | jobs ready | running | oldest due job waited | requests stored |");
+    println!("|---:|---:|---:|---:|---:|");
+    for b in &backlog_samples {
+        println!(
+            "| {:.0} s | {} | {} | {:.1} s | {} |",
+            b.at.as_secs_f64(),
+            b.ready,
+            b.running,
+            b.oldest_due_secs,
+            b.requests
+        );
     }
     println!("\n## Server memory (RSS every {} s)\n", RSS_EVERY.as_secs());
     println!("| life | started at | samples | median KiB | max KiB |");
