@@ -2,7 +2,9 @@
 (as `benches/load.rs` does), with `landrates` the land-rates walk by new citizens, or with
 `paid` the land-rates walk to the payment by a returning citizen (sandbox mode). On the
 national catalogue, `catalogue` is the agencies walk in Kiswahili and `search` the load bench's
-search walk (home, 6, a query of the file `$NJIA_SEARCHES`, its service's row: END).
+search walk (home, 6, a query of the file `$NJIA_SEARCHES`, its service's row: END), and
+`control` the load bench's control walk (the same hops with a plain menu hop for the search:
+home, 6, 0 back to home, the code of the first service home offers: END).
 
 `drive.py PORT wait N` instead waits until the server has sent N receipt SMS (its `/metrics`)."""
 import http.client
@@ -45,7 +47,7 @@ if walk == "agencies":
     hop(f"{run}-lang", "", "+254711000111")
     hop(f"{run}-lang", "2", "+254711000111")
 searches = []
-if walk in ("catalogue", "search"):
+if walk in ("catalogue", "search", "control"):
     # Kiswahili, as the load bench's catalogue walks.
     hop(f"{run}-lang", "", "+254711000333")
     hop(f"{run}-lang", "1", "+254711000333")
@@ -74,6 +76,10 @@ for w in range(walks):
     elif walk == "search":
         query, row = searches[w % len(searches)]
         texts, phone, last = ["", "6", f"6*{query}", f"6*{query}*{row}"], "+254711000333", "END "
+    elif walk == "control":
+        home = hop(sid, "", "+254711000333")
+        code = next(n for n, _, _ in (l.partition(". ") for l in home.splitlines()) if len(n) >= 3 and n.isdigit())
+        texts, phone, last = ["6", "6*0", f"6*0*{code}"], "+254711000333", "END "
     elif walk == "paid":
         texts, phone, last = ["", "1", "1*KAJIADO/1234", "1*KAJIADO/1234*1"], "+254711000222", "END Ombi NJ-"
     else:

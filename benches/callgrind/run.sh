@@ -3,7 +3,7 @@
 # CPU times vary by ±10 % on a shared machine. Counts user-space instructions only (the kernel's
 # share is the same for any server: see BENCHMARKS.md).
 #
-#   benches/callgrind/run.sh [agencies|landrates|bare|paid|search|catalogue] [BINARY]
+#   benches/callgrind/run.sh [agencies|landrates|bare|paid|search|control|catalogue] [BINARY]
 #                                                          (default: agencies, target/release/njia)
 #
 # `bare` walks the agencies requests against the load bench's bare hyper server (the floor:
@@ -18,7 +18,9 @@
 # bench's `--generate-catalogue`) and walks the load bench's search walk: home, 6 (Tafuta
 # huduma), three words of a service's name, its row (END); `catalogue` walks the agencies walk
 # on that same server, the plain hop a search hop is compared with (4 and 5 hops a walk), by
-# the same returning citizen, whose home offers the services the search walks used.
+# the same returning citizen, whose home offers the services the search walks used; `control`
+# walks the load bench's control walk there (the search walk's hops with a plain menu hop for
+# the search), so `search` less `control` is what the search hop costs over a plain hop.
 #
 # Needs valgrind and python3. Warms up with 100 walks, then counts 1,000 walks (5,000 hops).
 set -euo pipefail
@@ -38,7 +40,7 @@ server=
 # A failed walk must not leave the server running (it holds the caller's pipe open).
 trap '[ -n "$server" ] && kill -9 "$server" 2>/dev/null; rm -rf "$work"' EXIT
 tree=()
-if [ "$walk" = search ] || [ "$walk" = catalogue ]; then
+if [ "$walk" = search ] || [ "$walk" = catalogue ] || [ "$walk" = control ]; then
     cargo bench --bench load --no-run --quiet 2>/dev/null
     load=$(ls -t "$target"/release/deps/load-* | grep -v '\.d$' | head -1)
     "$load" --generate-catalogue "$work/tree"
@@ -56,7 +58,7 @@ for _ in $(seq 1 600); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break
 # The catalogue walk's citizen is warmed by search walks, so its home offers recent services
 # as the search walk's does (the load bench runs its search walks first for the same reason).
 warm=$walk
-[ "$walk" = catalogue ] && warm=search
+{ [ "$walk" = catalogue ] || [ "$walk" = control ]; } && warm=search
 python3 benches/callgrind/drive.py "$port" 100 warm "$warm"
 [ "$walk" = paid ] && python3 benches/callgrind/drive.py "$port" wait 100
 callgrind_control -i on "$server" >/dev/null 2>&1
@@ -76,7 +78,7 @@ if [ "$walk" = paid ]; then
     echo "paid walk: $((total / 1000)) instructions per completed paid request ($total for 1,000 requests, 4,000 hops)"
 else
     hops=5000
-    [ "$walk" = search ] && hops=4000
+    { [ "$walk" = search ] || [ "$walk" = control ]; } && hops=4000
     echo "$walk walk: $((total / hops)) instructions per hop ($total for $hops hops)"
 fi
 echo "profile: callgrind_annotate --inclusive=yes $target/callgrind-$walk.out"

@@ -1172,6 +1172,93 @@ conformance!(
     manual: [jobs_are_claimed_in_the_order_they_became_due, the_backlog_counts_what_waits],
 );
 
+/// The jobs of a long backlog: `n` deliveries of one request, due at 1..=n ms.
+const BACKLOG_JOBS: &str = "INSERT INTO jobs (key, kind, request_id, data, state, run_at, max_failures, created_at, \
+     updated_at) SELECT 'backlog:' || g, 'deliver', $1, '', 'ready', g, 3, 0, 0 FROM generate_series(1, $2) g";
+
+/// #15: a claim reads what it takes, not the backlog. After a database restart the soak run
+/// left 60,000 jobs waiting, and a claim that sorted them all (38 ms for 32) slowed the
+/// dispatcher when it had most to do. With 20,000 due, no step of the claim's plan may handle
+/// more rows than a few claims' worth, and the claim takes the 32 due longest.
+#[tokio::test]
+async fn postgres_claim_reads_what_it_takes_not_the_backlog() {
+    let db = create_database().await;
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let reference = store.submit(request("backlog")).await.unwrap().reference;
+    let id = store.request(&reference).await.unwrap().unwrap().id;
+    let client = common::pg_client(&db.url).await;
+    client.execute(BACKLOG_JOBS, &[&id, &20_000i32]).await.unwrap();
+    client.batch_execute("ANALYZE jobs").await.unwrap();
+    // EXPLAIN takes no parameters through the simple protocol, which returns its JSON as text:
+    // the claim's are written in (worker, lease, now, limit).
+    let claim = njia::store::postgres::CLAIM_JOBS
+        .replace("$1", "'w'")
+        .replace("$2", &i64::MAX.to_string())
+        .replace("$3", &i64::MAX.to_string())
+        .replace("$4", "32");
+    let explained =
+        client.simple_query(&format!("BEGIN; EXPLAIN (ANALYZE, FORMAT JSON) {claim}; ROLLBACK")).await.unwrap();
+    let text = explained
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_str(&text).unwrap();
+    fn widest(node: &serde_json::Value) -> f64 {
+        let own = node["Actual Rows"].as_f64().unwrap_or(0.0) * node["Actual Loops"].as_f64().unwrap_or(1.0);
+        node["Plans"].as_array().into_iter().flatten().map(widest).fold(own, f64::max)
+    }
+    let widest = widest(&plan[0]["Plan"]);
+    assert!(widest <= 4.0 * 32.0, "a claim of 32 handled {widest} rows in one step: {plan:#}");
+    let claimed = store.claim_jobs("w", 32, 60_000).await.unwrap();
+    assert_eq!(claimed.len(), 32);
+    let ids: Vec<i64> = claimed.iter().map(|j| j.id).collect();
+    let due: Vec<i64> = client
+        .query("SELECT run_at FROM jobs WHERE id = ANY($1) ORDER BY run_at", &[&ids])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // The request's own jobs came first (due at submit, 0 ms), then the backlog's oldest.
+    assert!(due.iter().all(|&t| t <= 32), "not the 32 due longest: {due:?}");
+    drop_database(db).await;
+}
+
+/// #15: SQLite's claim reads what it takes, not the backlog: its virtual machine steps, with
+/// 20,000 jobs due, are a few claims' worth (merging first and sorting took over 100,000).
+#[tokio::test]
+async fn sqlite_claim_reads_what_it_takes_not_the_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        store.submit(request("backlog")).await.unwrap();
+    }
+    let conn = rusqlite::Connection::open(dir.path().join("njia.sqlite3")).unwrap();
+    let id: i64 = conn.query_row("SELECT id FROM requests", [], |r| r.get(0)).unwrap();
+    conn.execute(
+        "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?2) \
+         INSERT INTO jobs (key, kind, request_id, data, state, run_at, max_failures, created_at, updated_at) \
+         SELECT 'backlog:' || n, 'deliver', ?1, '', 'ready', n, 3, 0, 0 FROM g",
+        rusqlite::params![id, 20_000],
+    )
+    .unwrap();
+    conn.execute_batch("ANALYZE").unwrap();
+    let tx = conn.unchecked_transaction().unwrap();
+    let mut claim = tx.prepare(njia::store::sqlite::CLAIM_JOBS).unwrap();
+    let taken: Vec<i64> = claim
+        .query_map(rusqlite::params!["w", i64::MAX, i64::MAX, 32], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let steps = claim.get_status(rusqlite::StatementStatus::VmStep);
+    assert_eq!(taken.len(), 32);
+    assert!(steps < 20_000, "a claim of 32 took {steps} steps of SQLite's machine over a backlog of 20,000");
+}
+
 /// A database from before the SMS channel keeps its jobs through the migration that lets a job
 /// carry no request (SQLite rebuilds the jobs table to drop the NOT NULL).
 #[tokio::test]

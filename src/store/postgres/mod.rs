@@ -24,6 +24,10 @@ mod stats;
 mod usage;
 mod writes;
 
+/// The statement a dispatcher's claim runs: public so that a test can read its plan on a long
+/// backlog (`tests/it/store.rs`).
+pub use jobs::CLAIM as CLAIM_JOBS;
+
 use crate::clock::Clock;
 use crate::store::StoreError;
 use crate::types::Msisdn;

@@ -92,10 +92,18 @@ impl JobQueue for SqliteStore {
 /// after every new binding, and rusqlite clears the bindings each time a statement goes back
 /// to its cache. With a bare `?4` every claim (the dispatcher polls several times a second)
 /// parsed and planned this statement again: a third of a paid request's instructions.
-const CLAIM: &str = "UPDATE jobs SET state = 'running', tries = tries + 1, locked_by = ?1, lease_until = ?2, \
+///
+/// Each kind of due job is read in its partial index's order and cut at the limit before the
+/// two are merged, so a claim reads at most twice what it takes. Merging first and then
+/// ordering (as this did) read and sorted every due job on each claim: 17 ms a claim of 32
+/// from a backlog of 100,000, which slowed the dispatcher when it had most to do.
+pub const CLAIM: &str = "UPDATE jobs SET state = 'running', tries = tries + 1, locked_by = ?1, lease_until = ?2, \
      updated_at = ?3 \
-     WHERE id IN (SELECT id FROM (SELECT id, run_at AS due FROM jobs WHERE state = 'ready' AND run_at <= ?3 \
-     UNION ALL SELECT id, lease_until AS due FROM jobs WHERE state = 'running' AND lease_until < ?3) \
+     WHERE id IN (SELECT id FROM (\
+     SELECT * FROM (SELECT id, run_at AS due FROM jobs WHERE state = 'ready' AND run_at <= ?3 \
+     ORDER BY run_at LIMIT CAST(?4 AS INTEGER)) \
+     UNION ALL SELECT * FROM (SELECT id, lease_until AS due FROM jobs WHERE state = 'running' AND lease_until < ?3 \
+     ORDER BY lease_until LIMIT CAST(?4 AS INTEGER))) \
      ORDER BY due LIMIT CAST(?4 AS INTEGER)) \
      RETURNING id, kind, request_id, attempt_id, data, tries, failures, max_failures, sms_id";
 

@@ -36,6 +36,10 @@ mod stats;
 mod usage;
 mod writes;
 
+/// The statement a dispatcher's claim runs: public so that a test can count what it reads on a
+/// long backlog (`tests/it/store.rs`).
+pub use jobs::CLAIM as CLAIM_JOBS;
+
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
