@@ -25,18 +25,24 @@
 //! # Layout and cost
 //!
 //! The vocabulary is one sorted byte string, so the words starting with a prefix are one
-//! contiguous range of word ids found by two binary searches. Each word has a posting list:
-//! the sorted ids of the documents holding it, with the top bit set when the word is in a
-//! name. Typos are found with a symmetric-deletion map (SymSpell) over the vocabulary's
-//! prefixes: every prefix of 5+ letters (and every whole word of 4) is stored under its own
-//! hash and the hashes of its one-letter deletions, so the query's own deletions find every
-//! prefix within one edit in a handful of binary searches, and a cheap exact check removes the
-//! false candidates. Because prefixes of a sorted vocabulary are word ranges, a typo match of a
-//! prefix costs no more than a prefix match.
+//! contiguous range of word ids found by two binary searches, each within the run of words
+//! sharing the prefix's first two letters (a directory of 37 x 37 starts). Each word has a
+//! posting list: the sorted ids of the documents holding it, with the top bit set when the word
+//! is in a name. Typos are found with a symmetric-deletion map (SymSpell) over the
+//! vocabulary's prefixes: every prefix of 5+ letters (and every whole word of 4) is stored
+//! under its own hash and the hashes of its one-letter deletions, so the query's own deletions
+//! find every prefix within one edit in a handful of lookups (the sorted hashes are bucketed by
+//! their top bits, about two a bucket), and a cheap exact check removes the false candidates.
+//! Because prefixes of a sorted vocabulary are word ranges, a typo match of a prefix costs no
+//! more than a prefix match.
 //!
-//! A search marks documents in a per-thread array of `docs` stamps (one `u32` each), so the
-//! postings of the hundreds of words a short prefix matches merge in one pass without sorting
-//! and nothing is cleared between searches; the candidates live in the caller's `out`.
+//! Most words typed are whole words with one posting list and nothing a typo away: while every
+//! query word so far is such a word, the candidates are a posting list's documents in order,
+//! and the next word's list is galloped through beside them. A word matching several lists (a
+//! short prefix matches hundreds) marks documents in a per-thread array of `docs` stamps (one
+//! `u32` each), so its postings merge in one pass without sorting and nothing is cleared
+//! between searches; the candidates live in the caller's `out`. The module's tests hold the
+//! index to a slow reading of the rules above, word by word and document by document.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -160,7 +166,21 @@ impl Builder {
             post_starts.push(postings.len() as u32);
         }
         let (prefixes, del_keys, del_prefix) = deletion_map(&text, &starts);
-        let mut index = Index { docs: self.docs, text, starts, post_starts, postings, prefixes, del_keys, del_prefix };
+        let words_by_start = word_directory(&text, &starts);
+        let (del_buckets, del_bits) = buckets(&del_keys);
+        let mut index = Index {
+            docs: self.docs,
+            text,
+            starts,
+            post_starts,
+            postings,
+            prefixes,
+            del_keys,
+            del_prefix,
+            words_by_start,
+            del_buckets,
+            del_bits,
+        };
         index.shrink();
         index
     }
@@ -208,6 +228,61 @@ fn deletion_map(text: &[u8], starts: &[u32]) -> (Vec<Prefix>, Vec<u32>, Vec<u32>
     pairs.dedup();
     let (keys, ids) = pairs.into_iter().unzip();
     (prefixes, keys, ids)
+}
+
+/// Letters a directory tells apart: the end of a word, ten digits and 26 letters, which are all
+/// a folded word holds.
+const SYMBOLS: usize = 37;
+
+/// A folded letter's place among [`SYMBOLS`], in byte order (the end of a word first, as a
+/// shorter word sorts first); `None` for a byte no folded word holds.
+fn symbol(b: Option<u8>) -> Option<usize> {
+    match b {
+        None => Some(0),
+        Some(d @ b'0'..=b'9') => Some(1 + usize::from(d - b'0')),
+        Some(l @ b'a'..=b'z') => Some(11 + usize::from(l - b'a')),
+        Some(_) => None,
+    }
+}
+
+/// A word's first two letters as one number, ordered as the words are: every word whose key
+/// is below another's sorts before it, so the words sharing a key are one run of the sorted
+/// vocabulary.
+fn start_key(w: &[u8]) -> Option<usize> {
+    Some(symbol(w.first().copied())? * SYMBOLS + symbol(w.get(1).copied())?)
+}
+
+/// For each key of [`start_key`] (and one past the last), the first word id whose key is not
+/// below it: a word's place in the vocabulary is then searched among the few words sharing
+/// its first two letters instead of all of them, which is most of a lookup's cache misses.
+fn word_directory(text: &[u8], starts: &[u32]) -> Vec<u32> {
+    let n = starts.len().saturating_sub(1);
+    let key = |i: usize| start_key(&text[starts[i] as usize..starts[i + 1] as usize]).unwrap_or(SYMBOLS * SYMBOLS);
+    let mut dir = Vec::with_capacity(SYMBOLS * SYMBOLS + 1);
+    let mut i = 0;
+    for k in 0..=SYMBOLS * SYMBOLS {
+        while i < n && key(i) < k {
+            i += 1;
+        }
+        dir.push(i as u32);
+    }
+    dir
+}
+
+/// The deletion map's buckets: about two keys a bucket, found by the top bits of a key, so a
+/// lookup reads one bucket instead of halving the whole map.
+fn buckets(keys: &[u32]) -> (Vec<u32>, u32) {
+    let bits = (keys.len() / 2).max(1).next_power_of_two().trailing_zeros().min(24);
+    let bucket = |key: u32| if bits == 0 { 0 } else { (key >> (32 - bits)) as usize };
+    let mut dir = Vec::with_capacity((1 << bits) + 1);
+    let mut i = 0;
+    for b in 0..=(1usize << bits) {
+        while i < keys.len() && bucket(keys[i]) < b {
+            i += 1;
+        }
+        dir.push(i as u32);
+    }
+    (dir, bits)
 }
 
 /// FNV-1a of `w` without its byte at `skip` (none when `skip` is out of range). Collisions only
@@ -258,6 +333,12 @@ pub struct Index {
     prefixes: Vec<Prefix>,
     del_keys: Vec<u32>,
     del_prefix: Vec<u32>,
+    /// Where each word's first two letters begin in the vocabulary (see [`Directory`]).
+    words_by_start: Vec<u32>,
+    /// `del_keys` by their top `del_bits` bits: the keys of bucket `i` are
+    /// `del_keys[del_buckets[i]..del_buckets[i + 1]]`, a few at most.
+    del_buckets: Vec<u32>,
+    del_bits: u32,
 }
 
 /// One matching document and its score (the sum over the query words of their best match).
@@ -317,7 +398,9 @@ impl Index {
                 + self.post_starts.capacity()
                 + self.postings.capacity()
                 + self.del_keys.capacity()
-                + self.del_prefix.capacity())
+                + self.del_prefix.capacity()
+                + self.words_by_start.capacity()
+                + self.del_buckets.capacity())
             + std::mem::size_of::<Prefix>() * self.prefixes.capacity()
     }
 
@@ -329,15 +412,27 @@ impl Index {
         self.prefixes.shrink_to_fit();
         self.del_keys.shrink_to_fit();
         self.del_prefix.shrink_to_fit();
+        self.words_by_start.shrink_to_fit();
+        self.del_buckets.shrink_to_fit();
     }
 
     fn word(&self, i: usize) -> &[u8] {
         &self.text[self.starts[i] as usize..self.starts[i + 1] as usize]
     }
 
+    /// The words that may share `w`'s first two letters: all of them when `w` holds a byte no
+    /// folded word does.
+    fn run_of(&self, w: &[u8]) -> (usize, usize) {
+        let at = |k: usize| self.words_by_start.get(k).map(|&i| i as usize);
+        match start_key(w).and_then(|k| Some((at(k)?, at(k + 1)?))) {
+            Some(run) => run,
+            None => (0, self.vocabulary_size()),
+        }
+    }
+
     /// The first word id whose word is not less than `w`.
     fn lower_bound(&self, w: &[u8]) -> usize {
-        let (mut lo, mut hi) = (0, self.vocabulary_size());
+        let (mut lo, mut hi) = self.run_of(w);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if self.word(mid) < w { lo = mid + 1 } else { hi = mid }
@@ -349,8 +444,9 @@ impl Index {
     fn prefix_end(&self, w: &[u8], lo: usize) -> usize {
         // A prefix begins a few words, rarely hundreds: gallop from `lo` (1, 2, 4, ... words
         // on) to a word it does not begin, then search between, instead of halving the whole
-        // vocabulary. Words `lo..a` begin with `w`; word `b`, if any, does not.
-        let n = self.vocabulary_size();
+        // vocabulary. Words `lo..a` begin with `w`; word `b`, if any, does not. Every word `w`
+        // begins shares its first two letters, so none lies past their run.
+        let n = self.run_of(w).1;
         let (mut a, mut b, mut step) = (lo, lo, 1);
         while b < n && self.word(b).starts_with(w) {
             a = b + 1;
@@ -377,11 +473,14 @@ impl Index {
     /// Runs every query word over the postings, leaving in `out` the documents that match all
     /// of them with their summed scores (unordered).
     ///
-    /// The first (rarest) word reads its postings whole and makes the candidates. A later word
-    /// only has to say which of those few candidates it matches: where a posting list is long
-    /// beside them (a common word such as `kibali` or `kaunti` holds thousands of documents),
-    /// each candidate is looked up in it by binary search instead of reading the list, so a
-    /// search of three words costs about what its rarest word costs.
+    /// The first (rarest) word makes the candidates; each later word keeps those it matches.
+    /// Most words typed are whole words of the vocabulary with no longer word beginning with
+    /// them and no word a typo away: one posting list, sorted by document. While every word so
+    /// far was such a word, the candidates are that list's documents in order, and a later
+    /// word's list is walked beside them (galloping, so a common word such as `kibali` or
+    /// `kaunti`, in thousands of documents, costs a few steps per candidate, not its length).
+    /// Otherwise each word's postings mark the documents they hold in a per-thread array of
+    /// stamps, which merges the hundreds of lists a short prefix matches in one pass.
     fn collect(&self, query: &Query, scratch: &mut Scratch, out: &mut Vec<Hit>, probe: bool) {
         if scratch.marks.len() < self.docs as usize {
             scratch.marks.resize(self.docs as usize, 0);
@@ -399,11 +498,24 @@ impl Index {
         }
         let order = &mut order[..query.n];
         order.sort_unstable();
+        // Whether `out` holds its documents in ascending order, as one posting list does.
+        let mut sorted = false;
         for (i, &(estimate, w)) in order.iter().enumerate() {
-            let word = query.word(w);
-            let epoch = scratch.next_epoch();
-            let marks = &mut scratch.marks;
+            let (word, span) = (query.word(w), spans[w]);
             if i == 0 {
+                if probe && span.hi == span.lo + 1 && !self.any_fuzzy(word, span) {
+                    let (keyword, name) = span.scores();
+                    out.extend(
+                        self.postings_of(span.lo).iter().map(|&p| Hit {
+                            doc: p & !NAME_BIT,
+                            score: if p & NAME_BIT != 0 { name } else { keyword },
+                        }),
+                    );
+                    sorted = true;
+                    continue;
+                }
+                let epoch = scratch.next_epoch();
+                let marks = &mut scratch.marks;
                 out.reserve(estimate as usize);
                 let mut visit = |postings: &[u32], keyword, name| {
                     for &p in postings {
@@ -412,48 +524,115 @@ impl Index {
                         }
                     }
                 };
-                self.each_exact(spans[w], &mut visit);
-                self.each_fuzzy(word, spans[w], &mut visit);
+                self.each_exact(span, &mut visit);
+                self.each_fuzzy(word, span, &mut visit);
+                self.keep_marked(out, marks, epoch);
+            } else if sorted && span.hi == span.lo + 1 {
+                self.walk_beside(word, span, scratch, out);
             } else {
-                let candidates: &[Hit] = out;
-                let visit = |marks: &mut [u32], postings: &[u32], keyword, name| {
-                    if probe && probe_is_cheaper(candidates.len(), postings.len()) {
-                        // Postings are sorted by document id (the name bit above it).
-                        for hit in candidates {
-                            let at = postings.partition_point(|&p| p & !NAME_BIT < hit.doc);
-                            if let Some(&p) = postings.get(at).filter(|&&p| p & !NAME_BIT == hit.doc) {
-                                mark(marks, epoch, p, keyword, name);
-                            }
-                        }
-                    } else {
-                        for &p in postings {
-                            mark(marks, epoch, p, keyword, name);
-                        }
-                    }
-                };
-                self.each_exact(spans[w], &mut |postings, keyword, name| visit(marks, postings, keyword, name));
-                // A typo scores below any exact or prefix match and a mark keeps the best, so
-                // once every candidate matched this word exactly or as a prefix, the typo
-                // matches (a dozen lookups in the deletion map) cannot change a score.
-                let all_marked =
-                    candidates.iter().all(|h| marks.get(h.doc as usize).is_some_and(|m| m >> MARK_SHIFT == epoch));
-                if !all_marked {
-                    self.each_fuzzy(word, spans[w], &mut |postings, keyword, name| {
-                        visit(marks, postings, keyword, name)
-                    });
-                }
+                self.mark_and_keep(word, span, scratch, out, probe);
             }
-            // AND: a document stays a candidate only if this word marked it in this round.
-            out.retain_mut(|hit| {
-                let mark = marks.get(hit.doc as usize).copied().unwrap_or(0);
-                let hit_now = mark >> MARK_SHIFT == epoch;
-                hit.score += if hit_now { mark & MARK_SCORE } else { 0 };
-                hit_now
-            });
             if out.is_empty() {
                 return;
             }
         }
+    }
+
+    /// A later query word whose exact and prefix matches are one posting list, over candidates
+    /// in document order: each candidate is found in the list by galloping from where the last
+    /// one was (the list is sorted too). The candidates it misses may still match one typo
+    /// away; those are looked up with the stamps, and the rest dropped. The order is kept.
+    fn walk_beside(&self, word: &[u8], span: Span, scratch: &mut Scratch, out: &mut Vec<Hit>) {
+        let postings = self.postings_of(span.lo);
+        let (keyword, name) = span.scores();
+        let mut missed = 0;
+        let mut at = 0;
+        for hit in out.iter_mut() {
+            at = gallop(postings, at, hit.doc);
+            match postings.get(at) {
+                Some(&p) if p & !NAME_BIT == hit.doc => hit.score += if p & NAME_BIT != 0 { name } else { keyword },
+                _ => {
+                    hit.score |= MISSED;
+                    missed += 1;
+                }
+            }
+        }
+        if missed == 0 {
+            return;
+        }
+        let epoch = scratch.next_epoch();
+        let marks = &mut scratch.marks;
+        {
+            // Only the missed candidates are looked up: a typo scores below the list's match.
+            let candidates: &[Hit] = out;
+            let missed_only = |h: &&Hit| h.score & MISSED != 0;
+            self.each_fuzzy(word, span, &mut |postings: &[u32], keyword, name| {
+                if probe_is_cheaper(missed, postings.len()) {
+                    for hit in candidates.iter().filter(missed_only) {
+                        let at = postings.partition_point(|&p| p & !NAME_BIT < hit.doc);
+                        if let Some(&p) = postings.get(at).filter(|&&p| p & !NAME_BIT == hit.doc) {
+                            mark(marks, epoch, p, keyword, name);
+                        }
+                    }
+                } else {
+                    for &p in postings {
+                        mark(marks, epoch, p, keyword, name);
+                    }
+                }
+            });
+        }
+        out.retain_mut(|hit| {
+            if hit.score & MISSED == 0 {
+                return true;
+            }
+            hit.score &= !MISSED;
+            let mark = marks.get(hit.doc as usize).copied().unwrap_or(0);
+            hit.score += mark & MARK_SCORE;
+            mark >> MARK_SHIFT == epoch
+        });
+    }
+
+    /// A later query word matched with the stamps: its postings mark the candidates they hold
+    /// (looked up one by one where a list is long beside them), and the candidates it did not
+    /// mark are dropped.
+    fn mark_and_keep(&self, word: &[u8], span: Span, scratch: &mut Scratch, out: &mut Vec<Hit>, probe: bool) {
+        let epoch = scratch.next_epoch();
+        let marks = &mut scratch.marks;
+        let candidates: &[Hit] = out;
+        let visit = |marks: &mut [u32], postings: &[u32], keyword, name| {
+            if probe && probe_is_cheaper(candidates.len(), postings.len()) {
+                // Postings are sorted by document id (the name bit above it).
+                for hit in candidates {
+                    let at = postings.partition_point(|&p| p & !NAME_BIT < hit.doc);
+                    if let Some(&p) = postings.get(at).filter(|&&p| p & !NAME_BIT == hit.doc) {
+                        mark(marks, epoch, p, keyword, name);
+                    }
+                }
+            } else {
+                for &p in postings {
+                    mark(marks, epoch, p, keyword, name);
+                }
+            }
+        };
+        self.each_exact(span, &mut |postings, keyword, name| visit(marks, postings, keyword, name));
+        // A typo scores below any exact or prefix match and a mark keeps the best, so once
+        // every candidate matched this word exactly or as a prefix, the typo matches (a dozen
+        // lookups in the deletion map) cannot change a score.
+        let all_marked = candidates.iter().all(|h| marks.get(h.doc as usize).is_some_and(|m| m >> MARK_SHIFT == epoch));
+        if !all_marked {
+            self.each_fuzzy(word, span, &mut |postings, keyword, name| visit(marks, postings, keyword, name));
+        }
+        self.keep_marked(out, marks, epoch);
+    }
+
+    /// AND: a candidate stays only if this round (`epoch`) marked it, and gains its mark's score.
+    fn keep_marked(&self, out: &mut Vec<Hit>, marks: &[u32], epoch: u32) {
+        out.retain_mut(|hit| {
+            let mark = marks.get(hit.doc as usize).copied().unwrap_or(0);
+            let hit_now = mark >> MARK_SHIFT == epoch;
+            hit.score += if hit_now { mark & MARK_SCORE } else { 0 };
+            hit_now
+        });
     }
 
     /// Calls `visit(postings, keyword score, name score)` for the words a query word whose
@@ -470,20 +649,24 @@ impl Index {
         }
     }
 
-    /// The rest of what `w` matches after [`Index::each_exact`]: the words (or word beginnings)
-    /// one typo away, each at the typo score.
-    fn each_fuzzy(&self, w: &[u8], span: Span, visit: &mut impl FnMut(&[u32], u32, u32)) {
+    /// Calls `found(lo, hi)` for each beginning of a word one typo away from `w` (the words
+    /// `lo..hi` begin with it) that is not inside `span`'s exact prefix range, until `found`
+    /// returns false. Nothing for a word too short or too long to be tolerated a typo.
+    fn typo_ranges(&self, w: &[u8], span: Span, mut found: impl FnMut(u32, u32) -> bool) {
         if !(MIN_FUZZY..=MAX_FUZZY).contains(&w.len()) {
             return;
         }
         let (plo, phi) = (span.lo, span.hi);
-        // Prefix ranges of a sorted vocabulary nest or are disjoint, which makes it simple to
-        // skip what the exact prefix already covered and what another typo match covers.
-        let mut ranges = [(0u32, 0u32); 32];
-        let mut found = 0;
         for skip in std::iter::once(usize::MAX).chain(0..w.len()) {
             let key = hash_without(w, skip);
-            let mut k = self.del_keys.partition_point(|&x| x < key);
+            let bucket = if self.del_bits == 0 { 0 } else { (key >> (32 - self.del_bits)) as usize };
+            let mut k = match (self.del_buckets.get(bucket), self.del_buckets.get(bucket + 1)) {
+                (Some(&lo), Some(&hi)) => {
+                    let keys = self.del_keys.get(lo as usize..hi as usize).unwrap_or_default();
+                    lo as usize + keys.partition_point(|&x| x < key)
+                }
+                _ => self.del_keys.len(),
+            };
             while self.del_keys.get(k) == Some(&key) {
                 let pid = self.del_prefix.get(k).copied().unwrap_or(u32::MAX);
                 k += 1;
@@ -496,19 +679,36 @@ impl Index {
                 if bytes == w || !within_one(w, bytes) {
                     continue;
                 }
+                // Inside the exact prefix range (or that range itself): those words already
+                // matched better.
                 let (a, b) = (p.lo as usize, p.hi as usize);
-                // Inside the exact prefix range: those words already matched better.
                 if a >= plo && b <= phi && plo < phi {
                     continue;
                 }
-                if found < ranges.len() {
-                    ranges[found] = (p.lo, p.hi);
-                    found += 1;
-                } else {
-                    self.visit_fuzzy(a, b, (plo, phi), visit);
+                if !found(p.lo, p.hi) {
+                    return;
                 }
             }
         }
+    }
+
+    /// The rest of what `w` matches after [`Index::each_exact`]: the words (or word beginnings)
+    /// one typo away, each at the typo score.
+    fn each_fuzzy(&self, w: &[u8], span: Span, visit: &mut impl FnMut(&[u32], u32, u32)) {
+        let (plo, phi) = (span.lo, span.hi);
+        // Prefix ranges of a sorted vocabulary nest or are disjoint, which makes it simple to
+        // skip what the exact prefix already covered and what another typo match covers.
+        let mut ranges = [(0u32, 0u32); 32];
+        let mut found = 0;
+        self.typo_ranges(w, span, |a, b| {
+            if found < ranges.len() {
+                ranges[found] = (a, b);
+                found += 1;
+            } else {
+                self.visit_fuzzy(a as usize, b as usize, (plo, phi), visit);
+            }
+            true
+        });
         let ranges = &mut ranges[..found];
         // Widest first among ranges starting together, so nested ones are skipped.
         ranges.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(y.1.cmp(&x.1)));
@@ -520,6 +720,18 @@ impl Index {
             self.visit_fuzzy(a as usize, b as usize, (plo, phi), visit);
             covered = b as usize;
         }
+    }
+
+    /// Whether `w` has a typo match [`Index::each_fuzzy`] would visit: a word one typo away
+    /// outside the exact prefix range.
+    fn any_fuzzy(&self, w: &[u8], span: Span) -> bool {
+        let mut any = false;
+        self.typo_ranges(w, span, |a, b| {
+            // A typo range holding the exact prefix range adds the words around it, if any.
+            any = span.lo >= span.hi || a < span.lo as u32 || b > span.hi as u32;
+            !any
+        });
+        any
     }
 
     /// Visits words `a..b` at the typo score, leaving out `exact` (the exact prefix range,
@@ -568,6 +780,33 @@ struct Span {
     lo: usize,
     exact: bool,
     hi: usize,
+}
+
+impl Span {
+    /// The (keyword, name) scores of the span's first word: exact when the query word is that
+    /// word, else a prefix of it.
+    fn scores(self) -> (u32, u32) {
+        if self.exact { (SCORE_KEYWORD, SCORE_NAME) } else { (SCORE_PREFIX, SCORE_PREFIX + NAME_BONUS) }
+    }
+}
+
+/// Set in a candidate's score while a round has not found it (scores are far below it).
+const MISSED: u32 = 1 << 31;
+
+/// The first place at or after `from` in `postings` (sorted by document) whose document is not
+/// below `doc`: 1, 2, 4, ... places on until one is, then halving between.
+fn gallop(postings: &[u32], from: usize, doc: u32) -> usize {
+    let below = |i: usize| postings.get(i).is_some_and(|&p| p & !NAME_BIT < doc);
+    if !below(from) {
+        return from;
+    }
+    // `from + step / 2` is below `doc`, `from + step` is not (or is past the end).
+    let mut step = 1;
+    while below(from + step) {
+        step *= 2;
+    }
+    let (lo, hi) = (from + step / 2 + 1, (from + step).min(postings.len()));
+    lo + postings.get(lo..hi).map_or(0, |run| run.partition_point(|&p| p & !NAME_BIT < doc))
 }
 
 /// Marks the document of posting `p` as matched in round `epoch`, at the name or keyword
@@ -942,6 +1181,18 @@ mod tests {
     /// A catalogue large enough that later query words are looked up by probing: every
     /// document has the common words, a few share each rarer one, and names and keywords mix.
     fn large_fixture() -> (Index, Vec<u32>) {
+        let (texts, pop) = large_texts();
+        let mut b = Builder::default();
+        for (doc, fields) in texts.iter().enumerate() {
+            for (field, text) in fields {
+                b.add(doc as u32, *field, text);
+            }
+        }
+        (b.build(), pop)
+    }
+
+    /// The texts of [`large_fixture`]'s documents, by document, and their popularity.
+    fn large_texts() -> (Vec<Vec<(Field, String)>>, Vec<u32>) {
         const COMMON: [&str; 4] = ["kibali", "leseni", "kaunti", "huduma"];
         const RARE: [&str; 12] = [
             "mombasa", "kwale", "kilifi", "lamu", "nyeri", "embu", "meru", "kitui", "wajir", "marsabit", "isiolo",
@@ -949,18 +1200,119 @@ mod tests {
         ];
         const THINGS: [&str; 10] =
             ["duka", "kuni", "misitu", "nyama", "mifugo", "shule", "maji", "kaburi", "hema", "mnara"];
-        let mut b = Builder::default();
+        // Words one typo away from the fixture's own, in some documents' keywords: a later
+        // query word then matches some candidates exactly and others only by the typo.
+        const VARIANTS: [&str; 6] = ["mifuko", "kabuli", "shulle", "lesseni", "mombassa", "turkanna"];
+        let mut texts = Vec::new();
         let mut pop = Vec::new();
         for doc in 0..3_000u32 {
             let d = doc as usize;
             let name = format!("{} cha {}, {}", COMMON[d % 2], THINGS[d % THINGS.len()], RARE[d % RARE.len()]);
-            b.add(doc, Field::Name, &name);
-            b.add(doc, Field::Keyword, &format!("{} {}", COMMON[2 + d % 2], THINGS[(d / 7) % THINGS.len()]));
+            let mut keywords = format!("{} {} {doc}", COMMON[2 + d % 2], THINGS[(d / 7) % THINGS.len()]);
+            if d.is_multiple_of(5) {
+                keywords = format!("{keywords} {}", VARIANTS[(d / 5) % VARIANTS.len()]);
+            }
+            texts.push(vec![(Field::Name, name), (Field::Keyword, keywords)]);
             pop.push((doc * 7919) % 1000);
         }
-        (b.build(), pop)
+        (texts, pop)
     }
 
+    /// What the matching rules (the module's documentation) give, worked out the slow way: every
+    /// query word against every word of every document. The index must agree with it exactly.
+    fn oracle(texts: &[Vec<(Field, String)>], pop: &[u32], query: &str) -> Vec<Hit> {
+        // The words a typo may be matched against: a whole word of 4 letters, or the beginnings
+        // of 5 to MAX_FUZZY + 1 letters of a longer one.
+        let typo_targets = |w: &[u8]| -> Vec<Vec<u8>> {
+            if w.len() == MIN_FUZZY - 1 {
+                return vec![w.to_vec()];
+            }
+            (MIN_FUZZY..=w.len().min(MAX_FUZZY + 1)).map(|n| w[..n].to_vec()).collect()
+        };
+        let score = |q: &[u8], w: &[u8], name: bool| -> u32 {
+            let bonus = if name { NAME_BONUS } else { 0 };
+            if q == w {
+                if name { SCORE_NAME } else { SCORE_KEYWORD }
+            } else if q.len() >= MIN_PREFIX && w.starts_with(q) {
+                SCORE_PREFIX + bonus
+            } else if (MIN_FUZZY..=MAX_FUZZY).contains(&q.len())
+                && typo_targets(w).iter().any(|t| t.as_slice() != q && within_one(q, t))
+            {
+                SCORE_FUZZY + bonus
+            } else {
+                0
+            }
+        };
+        let query = Query::parse(query);
+        let mut hits = Vec::new();
+        for (doc, fields) in texts.iter().enumerate() {
+            let words: Vec<(Vec<u8>, bool)> = fields
+                .iter()
+                .flat_map(|(field, text)| words(text).map(move |w| (w.into_bytes(), *field == Field::Name)))
+                .collect();
+            let mut total = 0;
+            let all = query.words().all(|q| {
+                let best = words.iter().map(|(w, name)| score(q, w, *name)).max().unwrap_or(0);
+                total += best;
+                best > 0
+            });
+            if query.n > 0 && all {
+                hits.push(Hit { doc: doc as u32, score: total });
+            }
+        }
+        rank(&mut hits, pop, usize::MAX);
+        hits
+    }
+
+    /// The index finds what the slow reading of the rules finds, at the same scores and in the
+    /// same order: whole words, prefixes, typos of every kind, in names and keywords, alone and
+    /// ANDed, including words that match nothing.
+    #[test]
+    fn index_agrees_with_the_rules_read_slowly() {
+        let (texts, pop) = large_texts();
+        let (index, _) = large_fixture();
+        let queries = [
+            "kibali kuni mombasa",
+            "kibali mombasa",
+            "leseni duka kwale",
+            "huduma leseni",
+            "kiba mom",
+            "kibalu misitu nyeri",
+            "lesen nyama",
+            "mombas",
+            "mombassa",
+            "mobmasa",
+            "mombaza kuni",
+            "turkan shule",
+            "marsabi",
+            "mifug kaunti",
+            "kitu",
+            "kitui",
+            "kituu",
+            "hemaa",
+            "mnar",
+            "12",
+            "123",
+            "1234",
+            "2999",
+            "nyeri 17",
+            "xyzzy",
+            "kibali xyzzy",
+            "isiolo turkana",
+            "kuni mifugo",
+            "mifugo kuni",
+            "kwale kaburi",
+            "nyeri shule",
+            "duka mombasa",
+            "embu leseni kaburi",
+            "turkana shule",
+        ];
+        for query in queries {
+            let mut got = Vec::new();
+            index.search(query, &pop, usize::MAX, &mut got);
+            assert_eq!(got, oracle(&texts, &pop, query), "{query:?}");
+        }
+    }
     /// Probing a candidate in a long posting list finds exactly what reading the list finds:
     /// the same documents at the same scores, in the same order.
     #[test]
@@ -1053,6 +1405,37 @@ mod tests {
             let mut out = Vec::new();
             index.search(word, &pop, usize::MAX, &mut out);
             proptest::prop_assert!(out.iter().any(|h| h.doc as usize == doc), "{} misses doc {}", word, doc);
+        }
+
+        /// Words of the large fixture, cut short, misspelt or ANDed at random, agree with
+        /// [`oracle`].
+        #[test]
+        fn any_misspelling_agrees_with_the_rules(
+            picks in proptest::collection::vec((0usize..3_000, 0usize..8, 0usize..6, 0usize..40, 0u8..36), 1..4)
+        ) {
+            let (texts, pop) = large_texts();
+            let (index, _) = large_fixture();
+            let mut query = Vec::new();
+            for (doc, word, edit, at, letter) in picks {
+                let all: Vec<String> = texts[doc].iter().flat_map(|(_, t)| words(t)).collect();
+                let mut w: Vec<u8> = all[word % all.len()].clone().into_bytes();
+                let at = at % (w.len() + 1);
+                let letter = if letter < 10 { b'0' + letter } else { b'a' + letter - 10 };
+                match edit {
+                    0 => {}
+                    1 => w.truncate(at.max(1)),
+                    2 => w.insert(at, letter),
+                    3 if at < w.len() => { w.remove(at); }
+                    4 if at < w.len() => w[at] = letter,
+                    5 if at + 1 < w.len() => w.swap(at, at + 1),
+                    _ => {}
+                }
+                query.push(String::from_utf8(w).unwrap_or_default());
+            }
+            let query = query.join(" ");
+            let mut got = Vec::new();
+            index.search(&query, &pop, usize::MAX, &mut got);
+            proptest::prop_assert_eq!(got, oracle(&texts, &pop, &query), "{}", query);
         }
 
         #[test]
