@@ -130,9 +130,22 @@ impl Finder {
 
     /// The codes of the services `query` finds, best first, at most `limit`.
     pub(super) fn find(&self, query: &str, limit: usize) -> Box<[u32]> {
-        let mut hits = Vec::new();
-        self.index.search(query, &self.popularity.load(), limit, &mut hits);
-        hits.iter().filter_map(|h| self.codes.get(h.doc as usize).copied()).collect()
+        thread_local! {
+            // The candidates of a search: kept per thread so a search allocates only its
+            // results (a candidate list can hold thousands, and is allocated afresh otherwise).
+            static HITS: std::cell::RefCell<Vec<crate::search::Hit>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let popularity = self.popularity.load();
+        let search = |hits: &mut Vec<crate::search::Hit>| -> Box<[u32]> {
+            self.index.search(query, &popularity, limit, hits);
+            hits.iter().filter_map(|h| self.codes.get(h.doc as usize).copied()).collect()
+        };
+        // A nested search (impossible today) or a thread being torn down gets a list of its own.
+        HITS.try_with(|cell| match cell.try_borrow_mut() {
+            Ok(mut hits) => search(&mut hits),
+            Err(_) => search(&mut Vec::new()),
+        })
+        .unwrap_or_else(|_| search(&mut Vec::new()))
     }
 }
 
