@@ -30,6 +30,9 @@
 //!   (per callback token and per CheckoutRequestID at the Daraja double); no job dead; the
 //!   server's RSS, sampled every 5 s from /proc, grew by at most [`RSS_GROWTH_BOUND`] from the
 //!   first window after warm-up to the last. A summary table, and exit 1 on any violation.
+//! - The hand-off's backlog every 30 s (jobs ready and running, how long the oldest due job
+//!   has waited, requests stored), from the start until the dispatcher settles: whether a run
+//!   that did not settle fell behind, and from when.
 
 // The test doubles expect the tests' helpers at `crate::common`; the benchmarks' own shared
 // helpers are then `bench` (of which the soak uses the server helpers, not the load client).

@@ -587,18 +587,8 @@ impl Index {
             let missed_only = |h: &&Hit| h.score & MISSED != 0;
             self.each_fuzzy(word, span, &mut |postings: &[u32], keyword, name| {
                 typos = true;
-                if probe_is_cheaper(missed, postings.len()) {
-                    for hit in candidates.iter().filter(missed_only) {
-                        let at = postings.partition_point(|&p| p & !NAME_BIT < hit.doc);
-                        if let Some(&p) = postings.get(at).filter(|&&p| p & !NAME_BIT == hit.doc) {
-                            mark(marks, epoch, p, keyword, name);
-                        }
-                    }
-                } else {
-                    for &p in postings {
-                        mark(marks, epoch, p, keyword, name);
-                    }
-                }
+                let missed_ones = candidates.iter().filter(missed_only);
+                mark_candidates(marks, epoch, postings, (keyword, name), missed_ones, missed, true);
             });
         }
         if !typos {
@@ -625,19 +615,7 @@ impl Index {
         let marks = &mut scratch.marks;
         let candidates: &[Hit] = out;
         let visit = |marks: &mut [u32], postings: &[u32], keyword, name| {
-            if probe && probe_is_cheaper(candidates.len(), postings.len()) {
-                // Postings are sorted by document id (the name bit above it).
-                for hit in candidates {
-                    let at = postings.partition_point(|&p| p & !NAME_BIT < hit.doc);
-                    if let Some(&p) = postings.get(at).filter(|&&p| p & !NAME_BIT == hit.doc) {
-                        mark(marks, epoch, p, keyword, name);
-                    }
-                }
-            } else {
-                for &p in postings {
-                    mark(marks, epoch, p, keyword, name);
-                }
-            }
+            mark_candidates(marks, epoch, postings, (keyword, name), candidates.iter(), candidates.len(), probe);
         };
         self.each_exact(span, &mut |postings, keyword, name| visit(marks, postings, keyword, name));
         // A typo scores below any exact or prefix match and a mark keeps the best, so once
@@ -848,6 +826,34 @@ fn mark(marks: &mut [u32], epoch: u32, p: u32, keyword: u32, name: u32) -> bool 
     } else {
         *mark = epoch << MARK_SHIFT | score;
         true
+    }
+}
+
+/// Marks in round `epoch`, at `scores` (keyword, name), the documents of `postings` among
+/// `candidates` (`count` of them): each looked up by binary search where the list is long
+/// beside them (and `probe`), else the whole list read, which marks documents that are not
+/// candidates too, harmlessly, as only candidates' marks are read back.
+fn mark_candidates<'h>(
+    marks: &mut [u32],
+    epoch: u32,
+    postings: &[u32],
+    (keyword, name): (u32, u32),
+    candidates: impl Iterator<Item = &'h Hit>,
+    count: usize,
+    probe: bool,
+) {
+    if probe && probe_is_cheaper(count, postings.len()) {
+        // Postings are sorted by document id (the name bit above it).
+        for hit in candidates {
+            let at = postings.partition_point(|&p| p & !NAME_BIT < hit.doc);
+            if let Some(&p) = postings.get(at).filter(|&&p| p & !NAME_BIT == hit.doc) {
+                mark(marks, epoch, p, keyword, name);
+            }
+        }
+    } else {
+        for &p in postings {
+            mark(marks, epoch, p, keyword, name);
+        }
     }
 }
 
