@@ -499,13 +499,13 @@ fn levels_of(walks: &[(&str, Walk)], addr: SocketAddr, pid: u32, seconds: u64, d
         let mut runs: Vec<Vec<(f64, String, String)>> = vec![Vec::new(); walks.len()];
         for _ in 0..REPEATS {
             for (w, &(server, walk)) in walks.iter().enumerate() {
-                let (cpu0, db0) = (cpu_ticks(pid), if db { postgres_ticks() } else { 0 });
+                let db0 = if db { postgres_ticks() } else { 0 };
                 let proc0 = ProcCounts::of(pid);
                 let t0 = Instant::now();
                 let run = run_level(addr, conns, Duration::from_secs(seconds), false, walk);
                 let wall = t0.elapsed().as_secs_f64();
-                let cpu = cpu_ticks(pid) - cpu0;
                 let counts = ProcCounts::of(pid).since(&proc0);
+                let cpu = counts.user_ticks + counts.system_ticks;
                 let db_ticks = if db { postgres_ticks().saturating_sub(db0) } else { 0 };
                 let mut lat: Vec<u32> = run.by_hop.iter().flatten().copied().collect();
                 lat.sort_unstable();
@@ -871,12 +871,18 @@ fn pin_self_to_core(core: usize) {
 
 /// utime + stime of a process, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
+    let (user, system, _) = stat_counts(pid);
+    user + system
+}
+
+/// utime, stime and minor faults of a process from `/proc/<pid>/stat` (zeros when it is gone).
+fn stat_counts(pid: u32) -> (u64, u64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may contain spaces) start after the last ')'.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
     let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    num(11) + num(12)
+    (num(11), num(12), num(7))
 }
 
 /// What the kernel counts of a process besides its CPU time: where a hop's CPU goes when
@@ -891,10 +897,7 @@ struct ProcCounts {
 
 impl ProcCounts {
     fn of(pid: u32) -> ProcCounts {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let (user_ticks, system_ticks, minor_faults) = stat_counts(pid);
         // Context switches are counted per thread: the sum over the process's threads.
         let context_switches = std::fs::read_dir(format!("/proc/{pid}/task"))
             .into_iter()
@@ -909,7 +912,7 @@ impl ProcCounts {
                     .collect::<Vec<_>>()
             })
             .sum();
-        ProcCounts { user_ticks: num(11), system_ticks: num(12), minor_faults: num(7), context_switches }
+        ProcCounts { user_ticks, system_ticks, minor_faults, context_switches }
     }
 
     fn since(&self, before: &ProcCounts) -> ProcCounts {
