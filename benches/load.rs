@@ -21,9 +21,12 @@
 //!   services of 77 agencies, Swahili and English) served by `njia serve --menus --locales`;
 //!   returning citizens walk home, 6 (Tafuta huduma), a few words of a service's name (the
 //!   search hop), then pick that service from the results: the END of an information service.
-//!   On the same server in the same run, the agencies walk gives the plain menu hop; prints
-//!   the server CPU per hop of both walks and their ratio, and the search hop's own CPU
-//!   estimated as the search walk's less three plain hops (budget: 1.3x a plain hop).
+//!   On the same server in the same run, the agencies walk gives the plain menu hop, and two
+//!   walks isolate the search hop: four searches in one session (each but the last followed
+//!   by 0, back to the search screen) and a control walk that shows the same screens with a
+//!   plain menu hop (0, back to home) for each search. Prints the server CPU per hop of every
+//!   walk, the search walk's over the agencies walk's, and the search hop alone from the
+//!   paired runs of the other two (budget: 1.3x a plain hop).
 //!
 //! - `postgres`: the agencies walk with sessions in
 //!   PostgreSQL (what several instances behind a load balancer need), against `njia serve` with
@@ -76,12 +79,24 @@ enum Walk {
     /// A search by a returning citizen who reads Kiswahili: home, 6 (Tafuta huduma), a few
     /// words (one of [`SEARCHES`] a walk), the service picked from the results (END).
     Search,
-    /// The search walk with its search replaced by a plain menu hop, by the same citizens:
-    /// home, 6 (Tafuta huduma), 0 (back to home), the code of the first service home offers
-    /// them (END of that service). Its hops are the search walk's but for the search, so the
-    /// two walks' difference is the search hop's over a plain hop, whatever the dial costs.
-    SearchControl,
+    /// Several searches in one session, so that the search hops weigh in the walk's CPU per
+    /// hop: home, 6, then [`SEARCHES_PER_WALK`] searches, each but the last followed by 0
+    /// (back to the search screen), and the last one's service picked from its results (END).
+    Searches,
+    /// [`Walk::Searches`] with each search replaced by a plain menu hop, by the same citizens:
+    /// home, then [`SEARCHES_PER_WALK`] times 6 (the search screen) and 0 (back to home), and
+    /// the code of the first service home offers them (END of that service). Hop for hop the
+    /// two walks show the same screens but for the searches: the search screen for the 0
+    /// that leaves a results list, home for a search. So the two walks' difference is
+    /// [`SEARCHES_PER_WALK`] search hops over as many plain hops.
+    SearchesControl,
 }
+
+/// Searches in a [`Walk::Searches`].
+const SEARCHES_PER_WALK: usize = 4;
+
+/// Hops in the longest walk.
+const MAX_HOPS: usize = 2 + 2 * SEARCHES_PER_WALK;
 
 /// The search walk's queries with the results row of the information service each is for,
 /// found on the server before the runs.
@@ -94,7 +109,8 @@ impl Walk {
             Walk::LandRates => "land-rates walk, new citizens (5 hops)",
             Walk::LandRatesReturning => "land-rates walk, returning citizens (4 hops)",
             Walk::Search => "search walk, returning citizens (4 hops)",
-            Walk::SearchControl => "control walk: the search walk with a plain menu hop for its search (4 hops)",
+            Walk::Searches => "searches walk: four searches in a session (10 hops)",
+            Walk::SearchesControl => "control walk: the searches walk with plain menu hops for its searches (10 hops)",
         }
     }
 }
@@ -464,8 +480,8 @@ fn start_peer() -> Result<(Child, SocketAddr), String> {
     Ok((peer, addr))
 }
 
-/// Runs `walk` at 1, 16 and 64 connections and prints one table row each: of `REPEATS` runs
-/// per level, the one with the median server CPU per hop (a shared machine is noisy). Returns
+/// Runs `walk` at 1, 16 and 64 connections and prints one table row each: of three runs per
+/// level, the one with the median server CPU per hop (a shared machine is noisy). Returns
 /// those CPU figures.
 fn levels(server: &str, addr: SocketAddr, pid: u32, seconds: u64, walk: Walk) -> Vec<f64> {
     levels_with(server, addr, pid, seconds, walk, false)
@@ -473,15 +489,29 @@ fn levels(server: &str, addr: SocketAddr, pid: u32, seconds: u64, walk: Walk) ->
 
 /// As [`levels`]; with `db`, also the CPU every `postgres` process spent, per hop.
 fn levels_with(server: &str, addr: SocketAddr, pid: u32, seconds: u64, walk: Walk, db: bool) -> Vec<f64> {
-    levels_of(&[(server, walk)], addr, pid, seconds, db).swap_remove(0)
+    levels_of(&[(server, walk)], addr, pid, seconds, db, 3).swap_remove(0).iter().map(|runs| median(runs)).collect()
+}
+
+/// The middle value (the upper one of an even count); 0 for none.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// As [`levels_with`] for several walks on one server, in one table: at each connection count
 /// the walks' runs take turns (each walk's first run, then each one's second, ...), so a
-/// machine's drift during the level is felt by all of them alike. The CPU per hop of each walk
-/// (the median of its runs) at 1, 16 and 64 connections, in the order given.
-fn levels_of(walks: &[(&str, Walk)], addr: SocketAddr, pid: u32, seconds: u64, db: bool) -> Vec<Vec<f64>> {
-    const REPEATS: usize = 3;
+/// machine's drift during the level is felt by all of them alike. Each walk is run `repeats`
+/// times a level; the table shows its median run. Returns the CPU per hop of each walk's runs,
+/// in the order they ran, at 1, 16 and 64 connections: `[walk][level][run]`.
+fn levels_of(
+    walks: &[(&str, Walk)],
+    addr: SocketAddr,
+    pid: u32,
+    seconds: u64,
+    db: bool,
+    repeats: usize,
+) -> Vec<Vec<Vec<f64>>> {
     let db_head = if db { " database CPU µs/hop |" } else { "" };
     let db_rule = if db { "---:|" } else { "" };
     println!(
@@ -497,7 +527,7 @@ fn levels_of(walks: &[(&str, Walk)], addr: SocketAddr, pid: u32, seconds: u64, d
             run_level(addr, conns, Duration::from_millis(1000), true, walk);
         }
         let mut runs: Vec<Vec<(f64, String, String)>> = vec![Vec::new(); walks.len()];
-        for _ in 0..REPEATS {
+        for _ in 0..repeats {
             for (w, &(server, walk)) in walks.iter().enumerate() {
                 let db0 = if db { postgres_ticks() } else { 0 };
                 let proc0 = ProcCounts::of(pid);
@@ -542,10 +572,10 @@ fn levels_of(walks: &[(&str, Walk)], addr: SocketAddr, pid: u32, seconds: u64, d
             }
         }
         for (w, mut runs) in runs.into_iter().enumerate() {
+            cpu_per_level[w].push(runs.iter().map(|r| r.0).collect());
             runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let (cpu, row, counts) = &runs[REPEATS / 2];
+            let (_, row, counts) = &runs[runs.len() / 2];
             println!("{row}");
-            cpu_per_level[w].push(*cpu);
             split[w].push(format!("{conns}: {counts}"));
         }
     }
@@ -590,7 +620,7 @@ fn serve_bare(addr: SocketAddr) {
 /// What one run of a level measured.
 struct Run {
     /// Each hop's latency in µs, by its place in the walk.
-    by_hop: [Vec<u32>; 5],
+    by_hop: [Vec<u32>; MAX_HOPS],
     /// Walks completed.
     walks: u64,
 }
@@ -607,14 +637,14 @@ fn run_level(addr: SocketAddr, conns: usize, dur: Duration, warm: bool, walk: Wa
                 let phone = format!("+2547{:08}", 10_000 + c);
                 let mut run = Run { by_hop: Default::default(), walks: 0 };
                 for l in &mut run.by_hop {
-                    l.reserve(50_000);
+                    l.reserve(200_000 / conns / MAX_HOPS);
                 }
                 if warm && walk != Walk::LandRates {
                     // Answer the first-use language question so later walks start at home
                     // (English for the land-rates walk, whose screens are checked).
                     let sid = format!("warm-{run_no}-{c}");
                     let _ = conn.hop(&sid, &phone, "");
-                    let sw = matches!(walk, Walk::Agencies | Walk::Search | Walk::SearchControl);
+                    let sw = matches!(walk, Walk::Agencies | Walk::Search | Walk::Searches | Walk::SearchesControl);
                     let _ = conn.hop(&sid, &phone, if sw { "1" } else { "2" });
                 }
                 let mut walk_no = 0u64;
@@ -628,7 +658,8 @@ fn run_level(addr: SocketAddr, conns: usize, dur: Duration, warm: bool, walk: Wa
                             land_rates_walk(&mut conn, &sid, Some(&phone), walk_no, &mut run.by_hop)
                         }
                         Walk::Search => search_walk(&mut conn, &sid, &phone, walk_no, &mut run.by_hop),
-                        Walk::SearchControl => control_walk(&mut conn, &sid, &phone, &mut run.by_hop),
+                        Walk::Searches => searches_walk(&mut conn, &sid, &phone, walk_no, &mut run.by_hop),
+                        Walk::SearchesControl => control_walk(&mut conn, &sid, &phone, &mut run.by_hop),
                     };
                     run.walks += u64::from(complete);
                 }
@@ -657,7 +688,7 @@ fn timed(conn: &mut Conn, sid: &str, phone: &str, text: &str, lat: &mut Vec<u32>
 }
 
 /// [`WALK`]; false when the server ended it early (the bare server ends every hop).
-fn agencies_walk(conn: &mut Conn, sid: &str, phone: &str, lat: &mut [Vec<u32>; 5]) -> bool {
+fn agencies_walk(conn: &mut Conn, sid: &str, phone: &str, lat: &mut [Vec<u32>]) -> bool {
     for (i, text) in WALK.into_iter().enumerate() {
         let reply = timed(conn, sid, phone, text, &mut lat[i]);
         assert!(reply.starts_with("CON ") || reply.starts_with("END "), "unexpected reply {reply:?}");
@@ -671,7 +702,7 @@ fn agencies_walk(conn: &mut Conn, sid: &str, phone: &str, lat: &mut [Vec<u32>; 5
 /// [`Walk::LandRates`] by a new citizen (`returning` None) or [`Walk::LandRatesReturning`] by
 /// the returning citizen `returning`. Every screen is checked, so a server that answers the
 /// wrong screen (or mixes up concurrent sessions) fails the benchmark instead of winning it.
-fn land_rates_walk(conn: &mut Conn, sid: &str, returning: Option<&str>, walk_no: u64, lat: &mut [Vec<u32>; 5]) -> bool {
+fn land_rates_walk(conn: &mut Conn, sid: &str, returning: Option<&str>, walk_no: u64, lat: &mut [Vec<u32>]) -> bool {
     let (parcel, owner) = PARCELS[(walk_no % PARCELS.len() as u64) as usize];
     let mut hops: Vec<(String, String)> = vec![
         (String::new(), "CON Chagua lugha / Choose language\n1. Kiswahili\n2. English".into()),
@@ -700,7 +731,7 @@ fn land_rates_walk(conn: &mut Conn, sid: &str, returning: Option<&str>, walk_no:
 }
 
 /// [`Walk::Search`]: every screen is checked, the search's results for the row picked.
-fn search_walk(conn: &mut Conn, sid: &str, phone: &str, walk_no: u64, lat: &mut [Vec<u32>; 5]) -> bool {
+fn search_walk(conn: &mut Conn, sid: &str, phone: &str, walk_no: u64, lat: &mut [Vec<u32>]) -> bool {
     let searches = SEARCHES.get().expect("the searches are found before the runs");
     let (query, row) = &searches[(walk_no % searches.len() as u64) as usize];
     let hops = [
@@ -716,9 +747,31 @@ fn search_walk(conn: &mut Conn, sid: &str, phone: &str, walk_no: u64, lat: &mut 
     true
 }
 
-/// [`Walk::SearchControl`]: every screen is checked; the service picked is the first one home
+/// [`Walk::Searches`]: every screen is checked, the last search's results for the row picked.
+/// Each walk takes the next [`SEARCHES_PER_WALK`] queries of [`SEARCHES`].
+fn searches_walk(conn: &mut Conn, sid: &str, phone: &str, walk_no: u64, lat: &mut [Vec<u32>]) -> bool {
+    let searches = SEARCHES.get().expect("the searches are found before the runs");
+    let first = walk_no as usize * SEARCHES_PER_WALK;
+    let mut hops = vec![(String::new(), "CON Karibu e-Citizen"), ("6".to_owned(), "CON Andika jina la huduma")];
+    let mut text = "6".to_owned();
+    for i in 0..SEARCHES_PER_WALK {
+        let (query, row) = &searches[(first + i) % searches.len()];
+        text = format!("{text}*{query}");
+        hops.push((text.clone(), "CON "));
+        // Back to the search screen for the next search; the last one's service is picked.
+        text = if i + 1 < SEARCHES_PER_WALK { format!("{text}*0") } else { format!("{text}*{row}") };
+        hops.push((text.clone(), if i + 1 < SEARCHES_PER_WALK { "CON Andika jina la huduma" } else { "END " }));
+    }
+    for (i, (text, expect)) in hops.iter().enumerate() {
+        let reply = timed(conn, sid, phone, text, &mut lat[i]);
+        assert!(reply.starts_with(expect), "hop {} of {sid}: expected {expect:?}, got {reply:?}", i + 1);
+    }
+    true
+}
+
+/// [`Walk::SearchesControl`]: every screen is checked; the service picked is the first one home
 /// offers the citizen (a line numbered by a service code, which the search walks left there).
-fn control_walk(conn: &mut Conn, sid: &str, phone: &str, lat: &mut [Vec<u32>; 5]) -> bool {
+fn control_walk(conn: &mut Conn, sid: &str, phone: &str, lat: &mut [Vec<u32>]) -> bool {
     let home = timed(conn, sid, phone, "", &mut lat[0]);
     assert!(home.starts_with("CON Karibu e-Citizen"), "hop 1 of {sid}: got {home:?}");
     let code = home
@@ -727,11 +780,15 @@ fn control_walk(conn: &mut Conn, sid: &str, phone: &str, lat: &mut [Vec<u32>; 5]
         .find(|n| n.len() >= 3 && n.bytes().all(|b| b.is_ascii_digit()))
         .unwrap_or_else(|| panic!("home offers {sid} no recent service: {home:?}"))
         .to_owned();
-    let hops = [
-        ("6".to_owned(), "CON Andika jina la huduma"),
-        ("6*0".to_owned(), "CON Karibu e-Citizen"),
-        (format!("6*0*{code}"), "END "),
-    ];
+    let mut hops = Vec::new();
+    let mut text = String::new();
+    for _ in 0..SEARCHES_PER_WALK {
+        text.push_str(if text.is_empty() { "6" } else { "*6" });
+        hops.push((text.clone(), "CON Andika jina la huduma"));
+        text.push_str("*0");
+        hops.push((text.clone(), "CON Karibu e-Citizen"));
+    }
+    hops.push((format!("{text}*{code}"), "END "));
     for (i, (text, expect)) in hops.iter().enumerate() {
         let reply = timed(conn, sid, phone, text, &mut lat[i + 1]);
         assert!(reply.starts_with(expect), "hop {} of {sid}: expected {expect:?}, got {reply:?}", i + 2);
@@ -801,38 +858,50 @@ fn search(data: &Path, seconds: u64, services: usize) {
     for conns in [1, 16, 64] {
         run_level(addr, conns, Duration::from_millis(1000), true, Walk::Search);
     }
-    println!("### njia: {}; {}; {}\n", Walk::Search.name(), Walk::SearchControl.name(), Walk::Agencies.name());
-    let cpu = levels_of(
-        &[
-            ("njia, search walk", Walk::Search),
-            ("njia, control walk", Walk::SearchControl),
-            ("njia, agencies walk", Walk::Agencies),
-        ],
-        addr,
-        server.id(),
-        seconds,
-        false,
-    );
-    let (search, control, plain) = (&cpu[0], &cpu[1], &cpu[2]);
+    let walks = [
+        ("njia, search walk", Walk::Search),
+        ("njia, agencies walk", Walk::Agencies),
+        ("njia, searches walk", Walk::Searches),
+        ("njia, control walk", Walk::SearchesControl),
+    ];
+    let names: Vec<&str> = walks.iter().map(|(_, w)| w.name()).collect();
+    println!("### njia: {}\n", names.join("; "));
+    // Five runs a walk a level: the estimate of the search hop alone multiplies a difference.
+    let cpu = levels_of(&walks, addr, server.id(), seconds, false, 5);
+    let medians = |w: usize| cpu[w].iter().map(|runs| median(runs)).collect::<Vec<f64>>();
+    let (search, plain, searches, control) = (medians(0), medians(1), medians(2), medians(3));
     let ratio =
         |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| format!("{:.2}", a / b)).collect::<Vec<_>>().join(", ");
-    // The control walk is the search walk with a plain menu hop (back to home) for the search,
-    // so four times the difference of their hops is what the search hop costs over that plain
-    // hop; the control walk's own hop (home, the search screen, home, an END) is the plain hop
-    // it is compared with.
-    let alone: Vec<String> = search
+    println!("\nsearch walk CPU per hop / agencies walk's at 1, 16, 64 connections: {}", ratio(&search, &plain));
+    // The searches walk and its control take turns run by run, so each run of one is compared
+    // with the other's run beside it (a drifting machine is felt by both) and the median of
+    // those ratios kept. Hop for hop the walks differ only where the searches walk searches
+    // (`SEARCHES_PER_WALK` of its `MAX_HOPS` hops), so the search hop alone, over the plain hop
+    // it replaced, is 1 + (MAX_HOPS / SEARCHES_PER_WALK) x (the walks' ratio - 1).
+    let scale = MAX_HOPS as f64 / SEARCHES_PER_WALK as f64;
+    let paired: Vec<f64> = cpu[2]
         .iter()
-        .zip(control)
-        .map(|(s, c)| {
-            let hop = c + 4.0 * (s - c);
-            format!("{hop:.1} µs = {:.2}x", hop / c)
+        .zip(&cpu[3])
+        .map(|(s, c)| median(&s.iter().zip(c).map(|(s, c)| s / c).collect::<Vec<_>>()))
+        .collect();
+    println!("searches walk CPU per hop / control walk's at 1, 16, 64 connections: {}", ratio(&searches, &control));
+    println!(
+        "searches walk CPU per hop / control walk's, the median of the paired runs' ratios at 1, 16, 64 connections: {}",
+        paired.iter().map(|r| format!("{r:.3}")).collect::<Vec<_>>().join(", ")
+    );
+    let alone: Vec<String> = paired
+        .iter()
+        .zip(&control)
+        .zip(&plain)
+        .map(|((r, c), p)| {
+            let times = 1.0 + scale * (r - 1.0);
+            let hop = c * times;
+            format!("{hop:.1} µs = {times:.2}x the control walk's hop, {:.2}x the agencies walk's", hop / p)
         })
         .collect();
-    println!("\nsearch walk CPU per hop / control walk's at 1, 16, 64 connections: {}", ratio(search, control));
-    println!("search walk CPU per hop / agencies walk's at 1, 16, 64 connections: {}", ratio(search, plain));
     println!(
-        "the search hop alone (the control walk's hop + 4 x the difference of the walks' hops), and over the control walk's hop: {}",
-        alone.join(", ")
+        "the search hop alone (1 + {scale} x (that ratio - 1) times the control walk's hop) at 1, 16, 64 connections: {}",
+        alone.join("; ")
     );
     let _ = server.kill();
     let _ = server.wait();

@@ -22,6 +22,11 @@
 # walks the load bench's control walk there (the search walk's hops with a plain menu hop for
 # the search), so `search` less `control` is what the search hop costs over a plain hop.
 #
+# `NJIA_HOPS=K` walks only the first K hops of each counted walk (the warm-up walks whole), so
+# hop K costs the count with K less the count with K - 1: `benches/callgrind/by-hop.sh WALK`
+# prints every hop's instructions that way. Sessions cut short are left to expire, as a
+# citizen who hangs up leaves them.
+#
 # Needs valgrind and python3. Warms up with 100 walks, then counts 1,000 walks (5,000 hops).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -38,7 +43,8 @@ fi
 work=$(mktemp -d)
 server=
 # A failed walk must not leave the server running (it holds the caller's pipe open).
-trap '[ -n "$server" ] && kill -9 "$server" 2>/dev/null; rm -rf "$work"' EXIT
+# (Its status is the script's: a server already gone is no failure.)
+trap '{ [ -n "$server" ] && kill -9 "$server"; } 2>/dev/null || true; rm -rf "$work"' EXIT
 tree=()
 if [ "$walk" = search ] || [ "$walk" = catalogue ] || [ "$walk" = control ]; then
     cargo bench --bench load --no-run --quiet 2>/dev/null
@@ -77,8 +83,10 @@ cp "$work/out.1" "$target/callgrind-$walk.out"
 if [ "$walk" = paid ]; then
     echo "paid walk: $((total / 1000)) instructions per completed paid request ($total for 1,000 requests, 4,000 hops)"
 else
-    hops=5000
-    { [ "$walk" = search ] || [ "$walk" = control ]; } && hops=4000
+    per_walk=5
+    { [ "$walk" = search ] || [ "$walk" = control ]; } && per_walk=4
+    [ -n "${NJIA_HOPS:-}" ] && [ "$NJIA_HOPS" -lt "$per_walk" ] && per_walk=$NJIA_HOPS
+    hops=$((1000 * per_walk))
     echo "$walk walk: $((total / hops)) instructions per hop ($total for $hops hops)"
 fi
 echo "profile: callgrind_annotate --inclusive=yes $target/callgrind-$walk.out"
