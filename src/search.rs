@@ -36,6 +36,12 @@
 //! Because prefixes of a sorted vocabulary are word ranges, a typo match of a prefix costs no
 //! more than a prefix match.
 //!
+//! Most words typed are whole words of the vocabulary, so what such a word needs is worked out
+//! once per word when the index is built: a hash table finds its id, and beside the id are its
+//! range of words (itself and those it begins) and the word ranges one typo away. A whole word
+//! typed costs a hash and a few cache lines; only a prefix or a misspelling is searched for in
+//! the vocabulary and the deletion map.
+//!
 //! Most words typed are whole words with one posting list and nothing a typo away: while every
 //! query word so far is such a word, the candidates are a posting list's documents in order,
 //! and the next word's list is galloped through beside them. A word matching several lists (a
@@ -180,7 +186,12 @@ impl Builder {
             words_by_start,
             del_buckets,
             del_bits,
+            word_slots: Vec::new(),
+            word_hi: Vec::new(),
+            typo_starts: Vec::new(),
+            typos: Vec::new(),
         };
+        index.learn_words();
         index.shrink();
         index
     }
@@ -357,6 +368,18 @@ pub struct Index {
     /// `del_keys[del_buckets[i]..del_buckets[i + 1]]`, a few at most.
     del_buckets: Vec<u32>,
     del_bits: u32,
+    /// What a query word that is a whole word of the vocabulary needs, worked out once per
+    /// word at build ([`Index::learn_words`]), because most words typed are such words: a hash
+    /// table of word ids (id + 1, 0 for empty; open addressing, a power of two long), then
+    /// per word one past the last word it begins (its [`Span`]'s end) and the word ranges one
+    /// typo away that [`Index::each_fuzzy`] would visit (word `i`'s are
+    /// `typos[typo_starts[i]..typo_starts[i + 1]]`, sorted and not nested). A lookup then
+    /// reads a few cache lines where the binary search and a dozen deletion-map probes read
+    /// dozens.
+    word_slots: Vec<u32>,
+    word_hi: Vec<u32>,
+    typo_starts: Vec<u32>,
+    typos: Vec<[u32; 2]>,
 }
 
 /// One matching document and its score (the sum over the query words of their best match).
@@ -418,7 +441,11 @@ impl Index {
                 + self.del_keys.capacity()
                 + self.del_prefix.capacity()
                 + self.words_by_start.capacity()
-                + self.del_buckets.capacity())
+                + self.del_buckets.capacity()
+                + self.word_slots.capacity()
+                + self.word_hi.capacity()
+                + self.typo_starts.capacity()
+                + 2 * self.typos.capacity())
             + std::mem::size_of::<Prefix>() * self.prefixes.capacity()
     }
 
@@ -432,6 +459,64 @@ impl Index {
         self.del_prefix.shrink_to_fit();
         self.words_by_start.shrink_to_fit();
         self.del_buckets.shrink_to_fit();
+        self.word_slots.shrink_to_fit();
+        self.word_hi.shrink_to_fit();
+        self.typo_starts.shrink_to_fit();
+        self.typos.shrink_to_fit();
+    }
+
+    /// Works out, for every word of the vocabulary, what a query of that word needs (see
+    /// `word_slots`): its span and its typo ranges, found the long way, as a query word
+    /// outside the vocabulary still finds them.
+    fn learn_words(&mut self) {
+        let n = self.vocabulary_size();
+        let slots = (2 * n).max(1).next_power_of_two();
+        let mut table = vec![0u32; slots];
+        let mut hi = Vec::with_capacity(n);
+        let mut typo_starts = Vec::with_capacity(n + 1);
+        let mut typos = Vec::new();
+        typo_starts.push(0);
+        let mut ranges = Vec::new();
+        for i in 0..n {
+            let w = self.word(i);
+            let mut at = hash_without(w, usize::MAX) as usize & (slots - 1);
+            while table[at] != 0 {
+                at = (at + 1) & (slots - 1);
+            }
+            table[at] = i as u32 + 1;
+            let span = self.search_span(w);
+            hi.push(span.hi as u32);
+            ranges.clear();
+            self.typo_ranges(w, span, |a, b| {
+                ranges.push((a, b));
+                true
+            });
+            typos.extend(disjoint(&mut ranges).map(|(a, b)| [a, b]));
+            typo_starts.push(typos.len() as u32);
+        }
+        self.word_slots = table;
+        self.word_hi = hi;
+        self.typo_starts = typo_starts;
+        self.typos = typos;
+    }
+
+    /// The id of `w` when it is a word of the vocabulary (and the words are learnt).
+    fn word_id(&self, w: &[u8]) -> Option<usize> {
+        let mask = self.word_slots.len().checked_sub(1)?;
+        let mut at = hash_without(w, usize::MAX) as usize & mask;
+        loop {
+            let id = (*self.word_slots.get(at)? as usize).checked_sub(1)?;
+            if self.word(id) == w {
+                return Some(id);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// The learnt typo ranges of word `i` (none before the words are learnt).
+    fn typos_of(&self, i: usize) -> Option<&[[u32; 2]]> {
+        let (&a, &b) = (self.typo_starts.get(i)?, self.typo_starts.get(i + 1)?);
+        self.typos.get(a as usize..b as usize)
     }
 
     fn word(&self, i: usize) -> &[u8] {
@@ -482,6 +567,14 @@ impl Index {
     /// Where `w` sits in the vocabulary: the first word not less than it, whether that word is
     /// `w` itself, and one past the last word `w` begins (3+ letters; else no prefix range).
     fn span(&self, w: &[u8]) -> Span {
+        match self.word_id(w) {
+            Some(i) => Span { lo: i, exact: true, hi: self.word_hi.get(i).map_or(i + 1, |&hi| hi as usize) },
+            None => self.search_span(w),
+        }
+    }
+
+    /// [`Index::span`] found by searching the vocabulary.
+    fn search_span(&self, w: &[u8]) -> Span {
         let lo = self.lower_bound(w);
         let exact = lo < self.vocabulary_size() && self.word(lo) == w;
         let hi = if w.len() >= MIN_PREFIX { self.prefix_end(w, lo) } else { lo + usize::from(exact) };
@@ -699,6 +792,12 @@ impl Index {
     /// one typo away, each at the typo score.
     fn each_fuzzy(&self, w: &[u8], span: Span, visit: &mut impl FnMut(&[u32], u32, u32)) {
         let (plo, phi) = (span.lo, span.hi);
+        if let Some(ranges) = self.typos_of(plo).filter(|_| span.exact) {
+            for &[a, b] in ranges {
+                self.visit_fuzzy(a as usize, b as usize, (plo, phi), visit);
+            }
+            return;
+        }
         // Prefix ranges of a sorted vocabulary nest or are disjoint, which makes it simple to
         // skip what the exact prefix already covered and what another typo match covers.
         let mut ranges = [(0u32, 0u32); 32];
@@ -712,22 +811,17 @@ impl Index {
             }
             true
         });
-        let ranges = &mut ranges[..found];
-        // Widest first among ranges starting together, so nested ones are skipped.
-        ranges.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(y.1.cmp(&x.1)));
-        let mut covered = 0;
-        for &(a, b) in ranges.iter() {
-            if (b as usize) <= covered {
-                continue;
-            }
+        for (a, b) in disjoint(&mut ranges[..found]) {
             self.visit_fuzzy(a as usize, b as usize, (plo, phi), visit);
-            covered = b as usize;
         }
     }
 
     /// Whether `w` has a typo match [`Index::each_fuzzy`] would visit: a word one typo away
     /// outside the exact prefix range.
     fn any_fuzzy(&self, w: &[u8], span: Span) -> bool {
+        if let Some(ranges) = self.typos_of(span.lo).filter(|_| span.exact) {
+            return !ranges.is_empty();
+        }
         let mut any = false;
         self.typo_ranges(w, span, |a, b| {
             // A typo range holding the exact prefix range adds the words around it, if any.
@@ -775,6 +869,19 @@ fn rank(out: &mut Vec<Hit>, popularity: &[u32], limit: usize) {
         out.truncate(limit);
     }
     out.sort_unstable_by(order);
+}
+
+/// Word ranges (`lo..hi`) in order without those inside another. Prefix ranges of a sorted
+/// vocabulary nest or are disjoint, so this is their union, each word once.
+fn disjoint(ranges: &mut [(u32, u32)]) -> impl Iterator<Item = (u32, u32)> + '_ {
+    // Widest first among ranges starting together, so nested ones are skipped.
+    ranges.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(y.1.cmp(&x.1)));
+    let mut covered = 0;
+    ranges.iter().copied().filter(move |&(_, b)| {
+        let wider = b > covered;
+        covered = covered.max(b);
+        wider
+    })
 }
 
 /// A query word's place in the vocabulary (see [`Index::span`]).
@@ -1346,6 +1453,47 @@ mod tests {
     }
     /// Probing a candidate in a long posting list finds exactly what reading the list finds:
     /// the same documents at the same scores, in the same order.
+    #[test]
+    fn learnt_words_agree_with_the_long_way() {
+        let (index, _) = large_fixture();
+        let mut with_typos = 0;
+        for i in 0..index.vocabulary_size() {
+            let w = index.word(i);
+            assert_eq!(index.word_id(w), Some(i), "{:?}", String::from_utf8_lossy(w));
+            let (learnt, long) = (index.span(w), index.search_span(w));
+            assert_eq!((learnt.lo, learnt.exact, learnt.hi), (long.lo, long.exact, long.hi));
+            let mut ranges = Vec::new();
+            index.typo_ranges(w, long, |a, b| {
+                ranges.push((a, b));
+                true
+            });
+            let words = |ranges: &mut dyn Iterator<Item = (u32, u32)>| {
+                let mut words: Vec<u32> = ranges.flat_map(|(a, b)| a..b).collect();
+                words.sort_unstable();
+                words.dedup();
+                words
+            };
+            let learnt = index.typos_of(i).expect("the words are learnt");
+            assert_eq!(
+                words(&mut learnt.iter().map(|&[a, b]| (a, b))),
+                words(&mut ranges.into_iter()),
+                "{:?}",
+                String::from_utf8_lossy(w)
+            );
+            assert_eq!(index.any_fuzzy(w, learnt_span(&index, i)), !learnt.is_empty());
+            with_typos += usize::from(!learnt.is_empty());
+        }
+        // The fixture has words a typo from others, or this test says little.
+        assert!(with_typos > 0);
+        // A word outside the vocabulary is found the long way.
+        assert_eq!(index.word_id(b"zzzzzz"), None);
+        assert_eq!(Builder::default().build().word_id(b"kibali"), None);
+    }
+
+    fn learnt_span(index: &Index, i: usize) -> Span {
+        index.span(index.word(i))
+    }
+
     #[test]
     fn probing_finds_what_scanning_finds() {
         let (index, pop) = large_fixture();

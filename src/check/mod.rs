@@ -340,11 +340,13 @@ fn check_menu(m: &Menu, catalog: &Catalog, limit: Option<(usize, Option<&str>)>,
 /// never take `0` or `00` as data. Where they could, a citizen who chose the wrong service is
 /// stuck on the screen: worth a warning unless the file says `navigation = false` on purpose;
 /// and `navigation = true` on a screen where `0` is valid data means the data can never be typed.
+/// A search screen is left alone: there they are Back and Home unless the file says otherwise,
+/// as no citizen searches for `0`.
 fn input_navigation(m: &Menu, problems: &mut Vec<Problem>) {
     let (back, home) = (&*m.nav.back, &*m.nav.home);
     for s in &m.screens {
         let Kind::Input(inp) = &s.kind else { continue };
-        if inp.secret {
+        if inp.secret || inp.search.is_some() {
             continue;
         }
         let data = [back, home].into_iter().filter(|k| inp.validate.admits(k)).collect::<Vec<_>>();

@@ -646,11 +646,11 @@ impl Compiler<'_> {
                 if let (Some(var), Some(s)) = (&save_as, &d.save_as) {
                     var_places.entry(var.clone()).or_insert_with(|| self.place(s.span()));
                 }
-                let navigation = d
-                    .navigation
-                    .as_ref()
-                    .map(|s| *s.get_ref())
-                    .unwrap_or_else(|| !validate.admits(&rules.nav.back) && !validate.admits(&rules.nav.home));
+                // A search screen's Back and Home always work: nobody searches for `0`, and a
+                // pattern only to exclude it would cost every search a regex.
+                let navigation = d.navigation.as_ref().map(|s| *s.get_ref()).unwrap_or_else(|| {
+                    search.is_some() || (!validate.admits(&rules.nav.back) && !validate.admits(&rules.nav.home))
+                });
                 Some(Kind::Input(Input {
                     save_as: save_as?,
                     validate,

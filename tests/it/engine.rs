@@ -99,6 +99,8 @@ const SCRIPTS: &[(&str, &[&str])] = &[
     // finds nothing, browse to an information END, a fixed fee, and a code typed at home.
     ("search", &["1", "6", "lesenj", "2"]),
     ("search-none", &["1", "6", "xyzzy", "2", "98", "0", "1", "1", "3"]),
+    // Back and Home on the search screen and its results: 0 there is never a search.
+    ("search-back", &["1", "6", "0", "6", "leseni", "0", "ardhi", "0", "00"]),
     ("fee", &["1", "7", "1", "1", "2", "kajiado/1234", "1"]),
     ("code", &["1", "6201", "12345678", "1"]),
 ];

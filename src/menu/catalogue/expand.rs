@@ -1072,12 +1072,8 @@ impl Generated<'_> {
             save_as: Some(self.s(QUERY_VAR, &here)),
             validate: Some(Spanned::new(
                 self.synth.span(here.clone()),
-                // Anything with a character other than 0: 0 and 00 stay Back and Home.
-                ValidateDef {
-                    pattern: Some(self.s(".*[^0].*", &here)),
-                    max_length: Some(QUERY_WIDTH),
-                    ..ValidateDef::default()
-                },
+                // No pattern: 0 and 00 are Back and Home on any search screen.
+                ValidateDef { max_length: Some(QUERY_WIDTH), ..ValidateDef::default() },
             )),
             next: Some(self.s(RESULTS, &here)),
             empty: Some(self.s(NONE, &here)),
