@@ -92,6 +92,7 @@ fn hub(c: &mut Criterion) {
             behind: Default::default(),
             funnel: Default::default(),
             uses: Default::default(),
+            metrics: njia::metrics::Registry::for_server(false),
         },
         limits: Arc::new(njia::limit::RateLimits::none()),
         retired: Arc::from([]),

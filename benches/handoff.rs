@@ -265,6 +265,7 @@ async fn dispatch_run(label: &str, store: Arc<dyn Store>, agency_url: &str, n: u
                     callbacks: Arc::new(njia::server::HandoffCallbacks {
                         store: Arc::clone(&store),
                         policy: policy.clone(),
+                        metrics: njia::metrics::Registry::for_server(false),
                     }),
                     pin_delay: Duration::ZERO,
                 }),
@@ -275,6 +276,7 @@ async fn dispatch_run(label: &str, store: Arc<dyn Store>, agency_url: &str, n: u
                 senders: Arc::new(njia::reload::Shared::new(Arc::new(njia::server::menu_senders(&loaded.menus)))),
                 policy: policy.clone(),
                 worker: njia::handoff::worker_name(),
+                metrics: njia::metrics::Registry::for_server(false),
             });
             tokio::spawn(d.run(stop_rx.clone(), Arc::new(tokio::sync::Notify::new())))
         })

@@ -2,10 +2,13 @@
 //! hot path pays one relaxed add per figure, and rendered in the text exposition format at
 //! `GET /metrics`.
 //!
-//! The registry is process-wide: every figure has a fixed, small label set (channels and
-//! outbound providers are registered when the server is built), so a scrape never grows with
-//! traffic. What belongs to one server rather than to the process (its menus' versions, its
-//! store's backlog) is read at each scrape and rendered by [`render_with`].
+//! A live server counts in the process's registry ([`METRICS`]); a sandbox built beside it (the
+//! console's simulator) counts in a registry of its own ([`Registry::for_server`]), so a
+//! simulated walk or payment never shows on the live `/metrics` or fires its alerts. Every
+//! figure has a fixed, small label set (channels and outbound providers are registered when
+//! the server is built), so a scrape never grows with traffic. What belongs to one server
+//! rather than to the registry (its menus' versions, its store's backlog) is read at each
+//! scrape and rendered by [`Registry::render_with`].
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -107,6 +110,16 @@ impl std::fmt::Debug for ChannelMetrics {
 }
 
 impl ChannelMetrics {
+    /// Figures at zero that no registry shows until a server registers the channel
+    /// ([`Registry::channel`]): what a channel laid out for `njia check` carries.
+    pub fn new(name: &str) -> ChannelMetrics {
+        ChannelMetrics {
+            name: name.to_owned(),
+            duration: Histogram::new(LATENCY_BUCKETS),
+            statuses: Counters::new(STATUSES),
+        }
+    }
+
     /// Records one request the channel answered.
     pub fn answered(&self, status: u16, took: Duration) {
         self.duration.observe(took);
@@ -128,7 +141,7 @@ const LOOKUP_OUTCOMES: &[&str] = &["found", "not_found", "failed", "timeout", "r
 const JOB_KINDS: &[&str] = &["push", "query", "deliver", "notify", "send", "other"];
 const JOB_RESULTS: &[&str] = &["done", "retry", "later", "dead", "lost_lease", "other"];
 /// Daraja result codes with a meaning of their own (`lifecycle`, `payment::daraja`).
-const RESULT_CODES: &[&str] = &["0", "1", "17", "1001", "1019", "1025", "1032", "1037", "2001", "other"];
+pub const RESULT_CODES: &[&str] = &["0", "1", "17", "1001", "1019", "1025", "1032", "1037", "2001", "other"];
 const SMS_RESULTS: &[&str] = &["accepted", "failed", "other"];
 const DELIVERY: &[&str] = &["success", "sent", "submitted", "buffered", "rejected", "failed", "other"];
 const RELOADS: &[&str] = &["ok", "refused", "other"];
@@ -190,6 +203,8 @@ impl Drop for Call<'_> {
 
 /// The figures of `call` to `provider`, shared by every client built in this process for it.
 /// Registered when a client is built, so a provider shows (with zeros) before its first call.
+/// Only live servers call the outside world (a sandbox's simulations are not wrapped), so these
+/// are always the process's.
 pub fn outbound(provider: &str, call: &'static str) -> Arc<Outbound> {
     let mut list = METRICS.outbound.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(o) = list.iter().find(|o| o.provider == provider && o.call == call) {
@@ -230,169 +245,204 @@ pub struct Registry {
     gauges: Mutex<Vec<Gauge>>,
 }
 
-/// The process's registry.
-pub static METRICS: LazyLock<Registry> = LazyLock::new(|| Registry {
-    channels: Mutex::new(Vec::new()),
-    outbound: Mutex::new(Vec::new()),
-    hops: Counters::new(HOP_OUTCOMES),
-    lookup_duration: Histogram::new(LATENCY_BUCKETS),
-    lookups: Counters::new(LOOKUP_OUTCOMES),
-    job_duration: JOB_KINDS.iter().map(|_| Histogram::new(JOB_BUCKETS)).collect(),
-    jobs: JOB_KINDS.iter().map(|_| Counters::new(JOB_RESULTS)).collect(),
-    payment_results: Counters::new(RESULT_CODES),
-    payment_reviews: Counters::new(&["amount", "phone", "other"]),
-    sms_sent: Counters::new(SMS_RESULTS),
-    delivery_reports: Counters::new(DELIVERY),
-    denied: AtomicU64::new(0),
-    search_misses: AtomicU64::new(0),
-    reloads: Counters::new(RELOADS),
-    gauges: Mutex::new(Vec::new()),
-});
-
-/// The figures of channel `name`, shared by every server built in this process with it.
-pub fn channel(name: &str) -> Arc<ChannelMetrics> {
-    let mut list = METRICS.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(c) = list.iter().find(|c| c.name == name) {
-        return Arc::clone(c);
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("live", &std::ptr::eq(self, &**METRICS)).finish_non_exhaustive()
     }
-    let c = Arc::new(ChannelMetrics {
-        name: name.to_owned(),
-        duration: Histogram::new(LATENCY_BUCKETS),
-        statuses: Counters::new(STATUSES),
-    });
-    list.push(Arc::clone(&c));
-    c
 }
 
-/// Registers a gauge read at each scrape (the latest registration of a name wins).
+/// The process's registry: every live server's.
+pub static METRICS: LazyLock<Arc<Registry>> = LazyLock::new(|| Arc::new(Registry::new()));
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry::new()
+    }
+}
+
+impl Registry {
+    /// A registry with every figure at zero.
+    pub fn new() -> Registry {
+        Registry {
+            channels: Mutex::new(Vec::new()),
+            outbound: Mutex::new(Vec::new()),
+            hops: Counters::new(HOP_OUTCOMES),
+            lookup_duration: Histogram::new(LATENCY_BUCKETS),
+            lookups: Counters::new(LOOKUP_OUTCOMES),
+            job_duration: JOB_KINDS.iter().map(|_| Histogram::new(JOB_BUCKETS)).collect(),
+            jobs: JOB_KINDS.iter().map(|_| Counters::new(JOB_RESULTS)).collect(),
+            payment_results: Counters::new(RESULT_CODES),
+            payment_reviews: Counters::new(&["amount", "phone", "other"]),
+            sms_sent: Counters::new(SMS_RESULTS),
+            delivery_reports: Counters::new(DELIVERY),
+            denied: AtomicU64::new(0),
+            search_misses: AtomicU64::new(0),
+            reloads: Counters::new(RELOADS),
+            gauges: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Where a server counts: the process's registry, or for a sandbox beside a live server
+    /// (`RunOptions::beside_live`) one of its own, which only its own `/metrics` shows.
+    pub fn for_server(beside_live: bool) -> Arc<Registry> {
+        if beside_live { Arc::new(Registry::new()) } else { Arc::clone(&METRICS) }
+    }
+
+    /// The figures of channel `name`, shared by every server counting here with it.
+    pub fn channel(&self, name: &str) -> Arc<ChannelMetrics> {
+        let mut list = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = list.iter().find(|c| c.name == name) {
+            return Arc::clone(c);
+        }
+        let c = Arc::new(ChannelMetrics::new(name));
+        list.push(Arc::clone(&c));
+        c
+    }
+
+    pub fn search_miss(&self) {
+        self.search_misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn hop(&self, outcome: &str) {
+        self.hops.inc(outcome);
+    }
+
+    pub fn hop_limited(&self, over: Over) {
+        self.hops.inc(match over {
+            Over::Phone => "limited_phone",
+            Over::Channel => "limited_channel",
+        });
+    }
+
+    pub fn lookup(&self, outcome: &str, took: Duration) {
+        self.lookups.inc(outcome);
+        self.lookup_duration.observe(took);
+    }
+
+    pub fn job(&self, kind: &str, result: &str, took: Duration) {
+        let i = JOB_KINDS.iter().position(|k| *k == kind).unwrap_or(JOB_KINDS.len() - 1);
+        self.job_duration[i].observe(took);
+        self.jobs[i].inc(result);
+    }
+
+    pub fn sms_sent(&self, outcome: &crate::sms::SmsOutcome) {
+        self.sms_sent.inc(match outcome {
+            crate::sms::SmsOutcome::Accepted { .. } => "accepted",
+            _ => "failed",
+        });
+    }
+
+    pub fn delivery_report(&self, status: &str) {
+        self.delivery_reports.inc(status);
+    }
+
+    /// Counts a Daraja result code; any code, however large or negative, that is not one of
+    /// [`RESULT_CODES`] counts as `other`.
+    pub fn payment_result(&self, code: i64) {
+        count_number(&self.payment_results, code);
+    }
+}
+
+/// Registers a gauge in the process's registry, read at each scrape (the latest registration
+/// of a name wins). A sandbox beside a live server registers none: the gauges are the live
+/// server's.
 pub fn gauge(name: &str, help: &str, read: impl Fn() -> f64 + Send + Sync + 'static) {
     let mut g = METRICS.gauges.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     g.retain(|(n, _, _)| n != name);
     g.push((name.to_owned(), help.to_owned(), Box::new(read)));
 }
 
-pub fn search_miss() {
-    METRICS.search_misses.fetch_add(1, Ordering::Relaxed);
-}
-
-pub fn hop(outcome: &str) {
-    METRICS.hops.inc(outcome);
-}
-
-pub fn hop_limited(over: Over) {
-    METRICS.hops.inc(match over {
-        Over::Phone => "limited_phone",
-        Over::Channel => "limited_channel",
-    });
-}
-
-pub fn lookup(outcome: &str, took: Duration) {
-    METRICS.lookups.inc(outcome);
-    METRICS.lookup_duration.observe(took);
-}
-
-pub fn job(kind: &str, result: &str, took: Duration) {
-    let i = JOB_KINDS.iter().position(|k| *k == kind).unwrap_or(JOB_KINDS.len() - 1);
-    METRICS.job_duration[i].observe(took);
-    METRICS.jobs[i].inc(result);
-}
-
-pub fn sms_sent(outcome: &crate::sms::SmsOutcome) {
-    METRICS.sms_sent.inc(match outcome {
-        crate::sms::SmsOutcome::Accepted { .. } => "accepted",
-        _ => "failed",
-    });
-}
-
-pub fn delivery_report(status: &str) {
-    METRICS.delivery_reports.inc(status);
-}
-
-/// Counts a Daraja result code; any code, however large or negative, that is not one of
-/// [`RESULT_CODES`] counts as `other`.
-pub fn payment_result(code: i64) {
-    count_number(&METRICS.payment_results, code);
-}
-
-/// The text exposition of every figure.
-pub fn render() -> String {
-    let m = &*METRICS;
-    let mut out = String::with_capacity(16 * 1024);
-    let head = |out: &mut String, name: &str, kind: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    };
-    let channels = m.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-    head(
-        &mut out,
-        "njia_channel_request_duration_seconds",
-        "histogram",
-        "Time to answer a channel request (a USSD hop, an SMS callback), by channel.",
-    );
-    for c in &channels {
-        c.duration.render(&mut out, "njia_channel_request_duration_seconds", &format!("channel=\"{}\"", c.name));
+impl Registry {
+    /// The text exposition of every figure.
+    pub fn render(&self) -> String {
+        let m = self;
+        let mut out = String::with_capacity(16 * 1024);
+        let head = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        let channels = m.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        head(
+            &mut out,
+            "njia_channel_request_duration_seconds",
+            "histogram",
+            "Time to answer a channel request (a USSD hop, an SMS callback), by channel.",
+        );
+        for c in &channels {
+            c.duration.render(&mut out, "njia_channel_request_duration_seconds", &format!("channel=\"{}\"", c.name));
+        }
+        head(
+            &mut out,
+            "njia_channel_requests_total",
+            "counter",
+            "Channel requests answered, by channel and HTTP status.",
+        );
+        for c in &channels {
+            c.statuses.render(&mut out, "njia_channel_requests_total", "status", &format!("channel=\"{}\",", c.name));
+        }
+        head(&mut out, "njia_channel_denied_total", "counter", "Requests refused by channel authentication.");
+        let _ = writeln!(out, "njia_channel_denied_total {}", m.denied.load(Ordering::Relaxed));
+        head(&mut out, "njia_search_misses_total", "counter", "Catalogue searches that found no service.");
+        let _ = writeln!(out, "njia_search_misses_total {}", m.search_misses.load(Ordering::Relaxed));
+        head(&mut out, "njia_hops_total", "counter", "USSD hops by outcome.");
+        m.hops.render(&mut out, "njia_hops_total", "outcome", "");
+        head(&mut out, "njia_lookup_duration_seconds", "histogram", "Lookups made inside a session.");
+        m.lookup_duration.render(&mut out, "njia_lookup_duration_seconds", "");
+        head(&mut out, "njia_lookups_total", "counter", "Lookups by outcome.");
+        m.lookups.render(&mut out, "njia_lookups_total", "outcome", "");
+        head(&mut out, "njia_job_duration_seconds", "histogram", "Dispatcher jobs run, by kind.");
+        for (k, h) in JOB_KINDS.iter().zip(&m.job_duration) {
+            h.render(&mut out, "njia_job_duration_seconds", &format!("kind=\"{k}\""));
+        }
+        head(&mut out, "njia_jobs_total", "counter", "Dispatcher jobs by kind and result.");
+        for (k, c) in JOB_KINDS.iter().zip(&m.jobs) {
+            c.render(&mut out, "njia_jobs_total", "result", &format!("kind=\"{k}\","));
+        }
+        head(&mut out, "njia_payment_results_total", "counter", "M-Pesa results by Daraja result code.");
+        m.payment_results.render(&mut out, "njia_payment_results_total", "code", "");
+        head(
+            &mut out,
+            "njia_payment_reviews_total",
+            "counter",
+            "Payment callbacks whose amount or phone disagreed with the attempt: requests held for review.",
+        );
+        m.payment_reviews.render(&mut out, "njia_payment_reviews_total", "reason", "");
+        head(&mut out, "njia_sms_sent_total", "counter", "SMS handed to the SMS API, by result.");
+        m.sms_sent.render(&mut out, "njia_sms_sent_total", "result", "");
+        head(&mut out, "njia_sms_delivery_reports_total", "counter", "SMS delivery reports by status.");
+        m.delivery_reports.render(&mut out, "njia_sms_delivery_reports_total", "status", "");
+        head(&mut out, "njia_menu_reloads_total", "counter", "Menu and locale reloads by result.");
+        m.reloads.render(&mut out, "njia_menu_reloads_total", "result", "");
+        let outbound = m.outbound.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        head(
+            &mut out,
+            "njia_outbound_duration_seconds",
+            "histogram",
+            "Calls to the outside world (Daraja, agency backends, the SMS API), by provider and call.",
+        );
+        for o in &outbound {
+            let labels = format!("provider=\"{}\",call=\"{}\"", o.provider, o.call);
+            o.duration.render(&mut out, "njia_outbound_duration_seconds", &labels);
+        }
+        head(
+            &mut out,
+            "njia_outbound_calls_total",
+            "counter",
+            "Calls to the outside world by provider, call and result.",
+        );
+        for o in &outbound {
+            let labels = format!("provider=\"{}\",call=\"{}\",", o.provider, o.call);
+            o.results.render(&mut out, "njia_outbound_calls_total", "result", &labels);
+        }
+        let gauges = m.gauges.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (name, help, read) in gauges.iter() {
+            head(&mut out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {}", read());
+        }
+        out
     }
-    head(&mut out, "njia_channel_requests_total", "counter", "Channel requests answered, by channel and HTTP status.");
-    for c in &channels {
-        c.statuses.render(&mut out, "njia_channel_requests_total", "status", &format!("channel=\"{}\",", c.name));
-    }
-    head(&mut out, "njia_channel_denied_total", "counter", "Requests refused by channel authentication.");
-    let _ = writeln!(out, "njia_channel_denied_total {}", m.denied.load(Ordering::Relaxed));
-    head(&mut out, "njia_search_misses_total", "counter", "Catalogue searches that found no service.");
-    let _ = writeln!(out, "njia_search_misses_total {}", m.search_misses.load(Ordering::Relaxed));
-    head(&mut out, "njia_hops_total", "counter", "USSD hops by outcome.");
-    m.hops.render(&mut out, "njia_hops_total", "outcome", "");
-    head(&mut out, "njia_lookup_duration_seconds", "histogram", "Lookups made inside a session.");
-    m.lookup_duration.render(&mut out, "njia_lookup_duration_seconds", "");
-    head(&mut out, "njia_lookups_total", "counter", "Lookups by outcome.");
-    m.lookups.render(&mut out, "njia_lookups_total", "outcome", "");
-    head(&mut out, "njia_job_duration_seconds", "histogram", "Dispatcher jobs run, by kind.");
-    for (k, h) in JOB_KINDS.iter().zip(&m.job_duration) {
-        h.render(&mut out, "njia_job_duration_seconds", &format!("kind=\"{k}\""));
-    }
-    head(&mut out, "njia_jobs_total", "counter", "Dispatcher jobs by kind and result.");
-    for (k, c) in JOB_KINDS.iter().zip(&m.jobs) {
-        c.render(&mut out, "njia_jobs_total", "result", &format!("kind=\"{k}\","));
-    }
-    head(&mut out, "njia_payment_results_total", "counter", "M-Pesa results by Daraja result code.");
-    m.payment_results.render(&mut out, "njia_payment_results_total", "code", "");
-    head(
-        &mut out,
-        "njia_payment_reviews_total",
-        "counter",
-        "Payment callbacks whose amount or phone disagreed with the attempt: requests held for review.",
-    );
-    m.payment_reviews.render(&mut out, "njia_payment_reviews_total", "reason", "");
-    head(&mut out, "njia_sms_sent_total", "counter", "SMS handed to the SMS API, by result.");
-    m.sms_sent.render(&mut out, "njia_sms_sent_total", "result", "");
-    head(&mut out, "njia_sms_delivery_reports_total", "counter", "SMS delivery reports by status.");
-    m.delivery_reports.render(&mut out, "njia_sms_delivery_reports_total", "status", "");
-    head(&mut out, "njia_menu_reloads_total", "counter", "Menu and locale reloads by result.");
-    m.reloads.render(&mut out, "njia_menu_reloads_total", "result", "");
-    let outbound = m.outbound.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-    head(
-        &mut out,
-        "njia_outbound_duration_seconds",
-        "histogram",
-        "Calls to the outside world (Daraja, agency backends, the SMS API), by provider and call.",
-    );
-    for o in &outbound {
-        let labels = format!("provider=\"{}\",call=\"{}\"", o.provider, o.call);
-        o.duration.render(&mut out, "njia_outbound_duration_seconds", &labels);
-    }
-    head(&mut out, "njia_outbound_calls_total", "counter", "Calls to the outside world by provider, call and result.");
-    for o in &outbound {
-        let labels = format!("provider=\"{}\",call=\"{}\",", o.provider, o.call);
-        o.results.render(&mut out, "njia_outbound_calls_total", "result", &labels);
-    }
-    let gauges = m.gauges.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    for (name, help, read) in gauges.iter() {
-        head(&mut out, name, "gauge", help);
-        let _ = writeln!(out, "{name} {}", read());
-    }
-    out
 }
 
-/// What one server adds to the process's figures at each scrape, read from its own menus and
+/// What one server adds to its registry's figures at each scrape, read from its own menus and
 /// store (a console's sandbox in the same process has its own, and its own `/metrics`).
 #[derive(Clone, Debug, Default)]
 pub struct Scrape {
@@ -408,52 +458,55 @@ pub struct Scrape {
 /// The job states counted as gauges: done jobs only grow (`njia_jobs_total` counts them).
 const GAUGED_STATES: [JobState; 3] = [JobState::Ready, JobState::Running, JobState::Dead];
 
-/// The process's figures followed by one server's (see [`Scrape`]).
-pub fn render_with(scrape: &Scrape) -> String {
-    let mut out = render();
-    let head = |out: &mut String, name: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-    };
-    let versions = |list: &[(String, u64)]| {
-        let mut v: Vec<String> = list.iter().map(|(id, version)| format!("{id}@{version:016x}")).collect();
-        v.sort();
-        v.join(",")
-    };
-    head(&mut out, "njia_build_info", "Always 1: the running version and the menu and catalogue versions served.");
-    let _ = writeln!(
-        out,
-        "njia_build_info{{version=\"{}\",menus=\"{}\",catalogues=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION"),
-        versions(&scrape.menus),
-        versions(&scrape.catalogues),
-    );
-    head(&mut out, "njia_store_up", "1 when the store answered this scrape's backlog query within a second.");
-    let _ = writeln!(out, "njia_store_up {}", u8::from(scrape.backlog.is_some()));
-    // Without an answer the backlog's gauges are left out rather than shown as zeros: an empty
-    // queue and an unknown one must not look alike.
-    let Some(b) = &scrape.backlog else { return out };
-    head(&mut out, "njia_jobs", "Jobs in the queue by kind and state (ready, running, dead).");
-    for kind in JobKind::ALL {
-        for state in GAUGED_STATES {
-            let _ = writeln!(out, "njia_jobs{{kind=\"{kind}\",state=\"{state}\"}} {}", b.jobs(kind, state));
+impl Registry {
+    /// The registry's figures followed by one server's (see [`Scrape`]).
+    pub fn render_with(&self, scrape: &Scrape) -> String {
+        let mut out = self.render();
+        let head = |out: &mut String, name: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        };
+        let versions = |list: &[(String, u64)]| {
+            let mut v: Vec<String> = list.iter().map(|(id, version)| format!("{id}@{version:016x}")).collect();
+            v.sort();
+            v.join(",")
+        };
+        head(&mut out, "njia_build_info", "Always 1: the running version and the menu and catalogue versions served.");
+        let _ = writeln!(
+            out,
+            "njia_build_info{{version=\"{}\",menus=\"{}\",catalogues=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            versions(&scrape.menus),
+            versions(&scrape.catalogues),
+        );
+        head(&mut out, "njia_store_up", "1 when the store answered this scrape's backlog query within a second.");
+        let _ = writeln!(out, "njia_store_up {}", u8::from(scrape.backlog.is_some()));
+        // Without an answer the backlog's gauges are left out rather than shown as zeros: an empty
+        // queue and an unknown one must not look alike.
+        let Some(b) = &scrape.backlog else { return out };
+        head(&mut out, "njia_jobs", "Jobs in the queue by kind and state (ready, running, dead).");
+        for kind in JobKind::ALL {
+            for state in GAUGED_STATES {
+                let _ = writeln!(out, "njia_jobs{{kind=\"{kind}\",state=\"{state}\"}} {}", b.jobs(kind, state));
+            }
         }
+        head(&mut out, "njia_jobs_due", "Ready jobs whose time has come: what the dispatchers should be claiming now.");
+        let _ = writeln!(out, "njia_jobs_due {}", b.due);
+        head(
+            &mut out,
+            "njia_jobs_oldest_due_age_seconds",
+            "How long the longest-waiting due job has been due (0 when none is).",
+        );
+        let _ =
+            writeln!(out, "njia_jobs_oldest_due_age_seconds {}", b.oldest_due_ms.unwrap_or(0).max(0) as f64 / 1000.0);
+        head(
+            &mut out,
+            "njia_requests_awaiting_admin",
+            "Requests only an administrator moves on: payments held for review, payments nothing settled.",
+        );
+        let _ = writeln!(out, "njia_requests_awaiting_admin{{status=\"held_for_review\"}} {}", b.held_for_review);
+        let _ = writeln!(out, "njia_requests_awaiting_admin{{status=\"payment_unknown\"}} {}", b.payment_unknown);
+        out
     }
-    head(&mut out, "njia_jobs_due", "Ready jobs whose time has come: what the dispatchers should be claiming now.");
-    let _ = writeln!(out, "njia_jobs_due {}", b.due);
-    head(
-        &mut out,
-        "njia_jobs_oldest_due_age_seconds",
-        "How long the longest-waiting due job has been due (0 when none is).",
-    );
-    let _ = writeln!(out, "njia_jobs_oldest_due_age_seconds {}", b.oldest_due_ms.unwrap_or(0).max(0) as f64 / 1000.0);
-    head(
-        &mut out,
-        "njia_requests_awaiting_admin",
-        "Requests only an administrator moves on: payments held for review, payments nothing settled.",
-    );
-    let _ = writeln!(out, "njia_requests_awaiting_admin{{status=\"held_for_review\"}} {}", b.held_for_review);
-    let _ = writeln!(out, "njia_requests_awaiting_admin{{status=\"payment_unknown\"}} {}", b.payment_unknown);
-    out
 }
 
 #[cfg(test)]

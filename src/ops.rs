@@ -102,7 +102,7 @@ async fn metrics(ops: Ops<'_>) -> String {
         }
     };
     let menus = &hub.menus.menus;
-    crate::metrics::render_with(&crate::metrics::Scrape {
+    hub.config.metrics.render_with(&crate::metrics::Scrape {
         menus: menus.iter().map(|m| (m.id.clone(), m.version)).collect(),
         catalogues: menus.iter().filter_map(|m| m.catalogue.as_ref().map(|c| (m.id.clone(), c.version))).collect(),
         backlog,

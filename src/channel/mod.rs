@@ -147,7 +147,8 @@ pub struct Channel {
     /// The menus (by id) this channel may reach; `None` for every menu.
     pub menus: MenuFilter,
     pub auth: ChannelAuth,
-    /// Its request latency and answers, for `/metrics`.
+    /// Its request latency and answers, for `/metrics`: counted nowhere until the server
+    /// that serves it registers it in its registry.
     pub metrics: Arc<crate::metrics::ChannelMetrics>,
 }
 
@@ -162,7 +163,7 @@ impl Channel {
             limit: d.max_screen.map_or(limit, |m| m.min(limit)),
             menus: None,
             auth: ChannelAuth::default(),
-            metrics: crate::metrics::channel(d.name),
+            metrics: Arc::new(crate::metrics::ChannelMetrics::new(d.name)),
         }
     }
 
@@ -211,7 +212,7 @@ pub fn layout(config: &crate::config::Config) -> Result<Vec<Channel>, String> {
         }
         let mut ch = Channel::default_for(d, config.screen_limit);
         ch.name = Arc::from(name.as_str());
-        ch.metrics = crate::metrics::channel(name);
+        ch.metrics = Arc::new(crate::metrics::ChannelMetrics::new(name));
         // Unless configured: the dialect's own path for a section named after it, otherwise
         // the section's name beside it (`/ussd/at-ke`, `/sms/sms-ke`).
         ch.path = c.path.clone().unwrap_or_else(|| {

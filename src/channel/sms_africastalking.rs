@@ -186,7 +186,7 @@ pub async fn delivery_report(sink: HopSink, body: Bytes) -> Response {
     }
     match outcome {
         Ok(outcome) => {
-            crate::metrics::delivery_report(report.status.as_str());
+            crate::metrics::METRICS.delivery_report(report.status.as_str());
             if outcome == ReportOutcome::UnknownMessage {
                 tracing::warn!(id = %report.provider_id, msisdn = masked.as_deref().unwrap_or("-"), "delivery report for an SMS Njia did not send");
             } else {

@@ -35,6 +35,8 @@ pub struct Dispatcher {
     pub policy: Policy,
     /// Unique per dispatcher; fences its claims.
     pub worker: String,
+    /// Where jobs, payment results and SMS sent are counted (see `HubConfig::metrics`).
+    pub metrics: Arc<crate::metrics::Registry>,
 }
 
 /// Why a job could not run; it is tried again after its backoff.
@@ -108,7 +110,7 @@ impl Dispatcher {
         };
         let written = self.store.finish_job(&job, finish, effects).await;
         let result = if matches!(written, Ok(Finished::LostLease)) { "lost_lease" } else { result };
-        crate::metrics::job(job.kind.as_str(), result, started.elapsed());
+        self.metrics.job(job.kind.as_str(), result, started.elapsed());
         match written {
             Ok(Finished::LostLease) => {
                 tracing::warn!(job = job.id, kind = %job.kind, "lease lost before the job finished; its result is dropped")
@@ -182,7 +184,7 @@ impl Dispatcher {
             None => None,
         };
         if let Some(crate::payment::QueryOutcome::Final { result_code, .. }) = &outcome {
-            crate::metrics::payment_result(*result_code);
+            self.metrics.payment_result(*result_code);
         }
         let decision = decide::after_query(&attempt, outcome, run);
         if let (_, Some(e)) = &decision
@@ -225,7 +227,7 @@ impl Dispatcher {
         let from = self.senders.load().get(&request.menu).cloned();
         let sms = OutgoingSms { to, text, from };
         let outcome = self.sms.send(&sms).await;
-        crate::metrics::sms_sent(&outcome);
+        self.metrics.sms_sent(&outcome);
         // A notice's retry waits from when the send returned (it may have taken until the
         // sender's timeout), not from when the run began.
         let run = Run { now: now_ms(), ..run };
@@ -245,7 +247,7 @@ impl Dispatcher {
         let to = row.record.msisdn.ok_or_else(|| JobError::Purged(format!("SMS {id}")))?;
         let sms = OutgoingSms { to, text: row.record.text.clone(), from: None };
         let outcome = self.sms.send(&sms).await;
-        crate::metrics::sms_sent(&outcome);
+        self.metrics.sms_sent(&outcome);
         // The outcome holds the provider's status and id, never the text.
         tracing::info!(sms = id, to = %sms.to.masked(), attempt = row.attempt, outcome = ?outcome, "queued SMS sent");
         Ok(decide::after_send(&row, self.sms.name(), outcome, run))

@@ -256,6 +256,7 @@ pub fn late_callback(attempt: &AttemptRow, result: &PaymentResult) -> Callback {
 pub async fn payment_callback(
     store: &dyn Store,
     policy: &Policy,
+    metrics: &crate::metrics::Registry,
     token: &str,
     result: &PaymentResult,
 ) -> Result<CallbackOutcome, StoreError> {
@@ -273,10 +274,10 @@ pub async fn payment_callback(
                     continue;
                 }
                 if applied {
-                    crate::metrics::payment_result(result.result_code);
+                    metrics.payment_result(result.result_code);
                 }
                 if let (true, Some(why)) = (applied, &disagreement) {
-                    crate::metrics::METRICS.payment_reviews.inc(why.kind());
+                    metrics.payment_reviews.inc(why.kind());
                     tracing::warn!(attempt = attempt.id, checkout = %result.checkout_request_id, why = %why, "payment callback disagrees with its attempt: request held for review");
                 }
                 (if applied { CallbackOutcome::Applied } else { CallbackOutcome::Duplicate }, applied)

@@ -126,6 +126,9 @@ pub struct HubConfig {
     /// Services used and not yet written (see `usage::flush`); shared by every hub a reload
     /// makes.
     pub uses: Arc<usage::Pending>,
+    /// Where hops, lookups and search misses are counted: the process's registry, or a
+    /// sandbox's own (`metrics::Registry::for_server`).
+    pub metrics: Arc<crate::metrics::Registry>,
 }
 
 /// Writes the hub makes behind the hop: a citizen's screen never waits for them, and whoever
@@ -196,7 +199,7 @@ impl Hub {
             // Debug, not warn: a script hammering one number would flood the log; the
             // metrics count every limited hop.
             tracing::debug!(msisdn = %hop.msisdn.masked(), channel = %hop.key.channel, over = ?over, "hop over the rate limit");
-            crate::metrics::hop_limited(over);
+            self.config.metrics.hop_limited(over);
             if let Some((menu, _)) = self.menus.route(&hop.service_code) {
                 self.config.funnel.limited(menu);
             }
@@ -208,7 +211,7 @@ impl Hub {
         match self.hop_inner(&hop).await {
             Ok(r) => r,
             Err(e) => {
-                crate::metrics::hop("error");
+                self.config.metrics.hop("error");
                 tracing::error!(msisdn = %hop.msisdn.masked(), channel = %hop.key.channel, error = %e, "hop failed");
                 // In the caller's language when the store can still say it.
                 let locale = self.store.language(hop.msisdn).await.ok().flatten();
@@ -238,7 +241,7 @@ impl Hub {
             }
             Action::MenuGone { menu } => return Err(HubError::MenuGone(menu)),
             Action::Replay { text, end } => {
-                crate::metrics::hop("retry");
+                self.config.metrics.hop("retry");
                 return Ok(Reply { text: text.to_string(), end });
             }
             Action::ShowCurrent { rec, menu } => {
@@ -251,7 +254,7 @@ impl Hub {
             Action::Gone => return Ok(self.gone(hop).await),
             Action::UnknownService => {
                 tracing::warn!(msisdn = %hop.msisdn.masked(), code = ?hop.service_code, "no menu for service code");
-                crate::metrics::hop("unknown_service");
+                self.config.metrics.hop("unknown_service");
                 let text = self.catalog.format(&self.config.default_locale, "njia-unknown-service", None).into_owned();
                 return Ok(Reply { text: engine::fit(text, hop.limit), end: true });
             }
@@ -320,7 +323,7 @@ impl Hub {
             let event = if reply.end { funnel::Event::Ended } else { funnel::Event::Shown };
             self.config.funnel.screen(menu, rec.state.screen, event);
         }
-        crate::metrics::hop(if reply.end { "end" } else { "continue" });
+        self.config.metrics.hop(if reply.end { "end" } else { "continue" });
         rec.last_reply = Arc::from(reply.text.as_str());
         rec.ended = reply.end;
         rec.hops += 1;
@@ -353,7 +356,7 @@ impl Hub {
             }
             term.push_str(&w);
         }
-        crate::metrics::search_miss();
+        self.config.metrics.search_miss();
         if term.is_empty() {
             return;
         }
@@ -463,13 +466,13 @@ impl Hub {
     /// to dial again.
     async fn gone(&self, hop: &Hop) -> Reply {
         if let Some(reply) = self.stored_reply(hop).await {
-            crate::metrics::hop("retry");
+            self.config.metrics.hop("retry");
             return reply;
         }
         let locale = self.store.language(hop.msisdn).await.ok().flatten();
         let locale = locale.unwrap_or_else(|| self.config.default_locale.clone());
         tracing::info!(msisdn = %hop.msisdn.masked(), "hop for an unknown session; asking to dial again");
-        crate::metrics::hop("expired");
+        self.config.metrics.hop("expired");
         let text = self.catalog.format(&locale, "njia-session-expired", None).into_owned();
         Reply { text: engine::fit(text, hop.limit), end: true }
     }
@@ -636,7 +639,7 @@ impl Hub {
                     if outcome != "found" && outcome != "not_found" {
                         self.config.funnel.screen(ctx.menu, lookup_screen, funnel::Event::Failed);
                     }
-                    crate::metrics::lookup(outcome, started.elapsed());
+                    self.config.metrics.lookup(outcome, started.elapsed());
                     answered.step
                 }
                 Step::Submit(call) => {

@@ -152,7 +152,8 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
 
 /// As [`build`], with the choices of `options`.
 pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, StartError> {
-    let channels = channels(config)?;
+    let metrics = crate::metrics::Registry::for_server(options.beside_live);
+    let channels = channels(config, &metrics)?;
     let source = source(config, &channels);
     // Checking and preparing a large catalogue is CPU work: on the blocking pool, as a reload
     // does it, so a sandbox started beside a live server never stalls a runtime worker.
@@ -161,7 +162,7 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
         .await
         .map_err(|e| StartError::Config(format!("the loading task failed: {e}")))?
         .map_err(StartError::Check)?;
-    assemble(config, options, channels, source, loaded, Arc::new(served)).await
+    assemble(config, options, metrics, channels, source, loaded, Arc::new(served)).await
 }
 
 /// A server on a set already checked and served by another one in this process, shared with
@@ -177,9 +178,10 @@ pub async fn build_on(
     if !options.beside_live {
         return Err(StartError::Config("a server on a shared menu set runs beside the live one only".into()));
     }
-    let channels = channels(config)?;
+    let metrics = crate::metrics::Registry::for_server(options.beside_live);
+    let channels = channels(config, &metrics)?;
     let source = source(config, &channels);
-    assemble(config, options, channels, source, loaded, served).await
+    assemble(config, options, metrics, channels, source, loaded, served).await
 }
 
 /// Where a server loads its menus and locales from, and the rules they must pass.
@@ -199,6 +201,7 @@ fn source(config: &Config, channels: &[Channel]) -> crate::reload::Source {
 async fn assemble(
     config: &Config,
     options: &RunOptions,
+    metrics: Arc<crate::metrics::Registry>,
     channels: Vec<Channel>,
     source: crate::reload::Source,
     loaded: Loaded,
@@ -230,7 +233,7 @@ async fn assemble(
     };
     let lookup_files = Arc::new(Shared::new(files));
     let policy = config.dispatcher.clone();
-    let payments = payments(config, daraja, &store, &policy)?;
+    let payments = payments(config, daraja, &store, &policy, &metrics)?;
     if sandbox {
         tracing::warn!(
             "SANDBOX MODE: M-Pesa and agencies are SIMULATED (no money moves, nothing reaches an agency) and SMS go \
@@ -266,6 +269,7 @@ async fn assemble(
             senders: Arc::clone(&senders),
             policy: policy.clone(),
             worker: worker_name(),
+            metrics: Arc::clone(&metrics),
         })
     });
     let hub = Hub {
@@ -288,6 +292,7 @@ async fn assemble(
             behind: Default::default(),
             funnel: Default::default(),
             uses: Default::default(),
+            metrics,
         },
         limits,
         retired: Arc::from([]),
@@ -314,10 +319,12 @@ async fn assemble(
 }
 
 /// The channels to serve, with their authentication: every dialect at its default path,
-/// unauthenticated, when none is configured; otherwise exactly the configured ones.
-fn channels(config: &Config) -> Result<Vec<Channel>, StartError> {
+/// unauthenticated, when none is configured; otherwise exactly the configured ones. Their
+/// requests are counted in `metrics`.
+fn channels(config: &Config, metrics: &crate::metrics::Registry) -> Result<Vec<Channel>, StartError> {
     let mut channels = crate::channel::layout(config).map_err(StartError::Config)?;
     for ch in &mut channels {
+        ch.metrics = metrics.channel(&ch.name);
         let Some(c) = config.channels.get(&*ch.name) else { continue };
         let rules = Rules { header: &c.header, basic: &c.basic, allow: &c.allow, trusted_proxies: &c.trusted_proxies };
         ch.auth = auth(config, &format!("[channels.{}]", ch.name), rules)?;
@@ -483,12 +490,15 @@ fn http_lookups(agencies: &Agencies, simulated: &[String]) -> std::collections::
 pub struct HandoffCallbacks {
     pub store: Arc<dyn Store>,
     pub policy: Policy,
+    pub metrics: Arc<crate::metrics::Registry>,
 }
 
 impl CallbackSink for HandoffCallbacks {
     fn deliver<'a>(&'a self, token: &'a str, result: &'a PaymentResult) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            crate::handoff::payment_callback(self.store.as_ref(), &self.policy, token, result).await.map(|_| ())
+            crate::handoff::payment_callback(self.store.as_ref(), &self.policy, &self.metrics, token, result)
+                .await
+                .map(|_| ())
         })
     }
 }
@@ -500,10 +510,15 @@ fn payments(
     daraja: Option<DarajaConfig>,
     store: &Arc<dyn Store>,
     policy: &Policy,
+    metrics: &Arc<crate::metrics::Registry>,
 ) -> Result<Arc<dyn Payments>, StartError> {
     let Some(daraja) = daraja else {
         return Ok(Arc::new(SandboxPayments {
-            callbacks: Arc::new(HandoffCallbacks { store: Arc::clone(store), policy: policy.clone() }),
+            callbacks: Arc::new(HandoffCallbacks {
+                store: Arc::clone(store),
+                policy: policy.clone(),
+                metrics: Arc::clone(metrics),
+            }),
             pin_delay: Duration::from_millis(config.dispatcher.sandbox_pin_delay_ms),
         }));
     };

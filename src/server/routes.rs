@@ -62,7 +62,8 @@ async fn stk_callback(State(state): State<Arc<AppState>>, Path(token): Path<Stri
         }
     };
     let hub = state.hub();
-    match handoff::payment_callback(hub.store.as_ref(), &hub.config.handoff, &token, &result).await {
+    match handoff::payment_callback(hub.store.as_ref(), &hub.config.handoff, &hub.config.metrics, &token, &result).await
+    {
         Ok(CallbackOutcome::Applied) => {
             hub.config.wake.notify_one();
             ack(StatusCode::OK, 0, "Accepted")

@@ -85,6 +85,7 @@ pub fn hub(
             behind: Default::default(),
             funnel: Default::default(),
             uses: Default::default(),
+            metrics: njia::metrics::Registry::for_server(false),
         },
         limits: std::sync::Arc::new(njia::limit::RateLimits::none()),
         retired: std::sync::Arc::from([]),

@@ -146,6 +146,51 @@ async fn a_throttling_daraja_counts_push_errors() {
 }
 
 /// The line of `njia_build_info`.
+/// The console's simulator is a sandbox beside the live server (`RunOptions::beside_live`): its
+/// hops, its channel's requests, its lookups, jobs and simulated payments count in a registry
+/// of its own, which its own `/metrics` shows exactly (the process's registry holds every
+/// other test's figures), and it shows none of the live server's gauges. So a walk in the
+/// simulator never moves the live figures or fires their alerts.
+#[tokio::test]
+async fn a_sandbox_beside_the_live_server_counts_in_a_registry_of_its_own() {
+    // A live server in the same process, walked first: whatever runs alone, the process's
+    // registry holds hops and gauges that are not the sandbox's.
+    let live_dir = tempfile::tempdir().unwrap();
+    let live = TestServer::start(config(live_dir.path())).await;
+    for text in ["", "2"] {
+        let (status, _) =
+            live.post_form("/ussd/africastalking", &at_hop("apart-0", "+254711000800", "*384#", text)).await;
+        assert_eq!(status, 200);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.dispatcher.sandbox_pin_delay_ms = 0;
+    let options = njia::server::RunOptions { beside_live: true, ..Default::default() };
+    let sandbox = TestServer::start_with(c, options).await;
+    let mut end = String::new();
+    for text in ["", "2", "2*1", "2*1*KAJIADO/1234", "2*1*KAJIADO/1234*1"] {
+        end = sandbox.post_form("/ussd/africastalking", &at_hop("apart-1", "+254711000801", "*384#", text)).await.1;
+    }
+    assert!(end.starts_with("END Request NJ-"), "{end}");
+    // The simulated citizen pays at once: the push job, then the callback's result.
+    let counted = |text: &str| {
+        sample(text, "njia_payment_results_total", &["code=\"0\""]) == 1.0
+            && sample(text, "njia_jobs_total", &["kind=\"push\"", "result=\"done\""]) == 1.0
+    };
+    eventually("the simulated payment is counted", WAIT, || async { counted(&scrape(&sandbox).await) }).await;
+    let text = scrape(&sandbox).await;
+    assert_eq!(sample(&text, "njia_hops_total", &["outcome=\"continue\""]), 4.0, "{text}");
+    assert_eq!(sample(&text, "njia_hops_total", &["outcome=\"end\""]), 1.0);
+    assert_eq!(sample(&text, "njia_lookups_total", &["outcome=\"found\""]), 1.0);
+    let ch = "channel=\"africastalking\"";
+    assert_eq!(sample(&text, "njia_channel_requests_total", &[ch, "status=\"200\""]), 5.0);
+    assert_eq!(sample(&text, "njia_channel_request_duration_seconds_count", &[ch]), 5.0);
+    assert!(!text.contains("njia_sessions_live "), "the live server's gauges are not the sandbox's: {text}");
+    assert!(scrape(&live).await.contains("njia_sessions_live "));
+    sandbox.stop().await;
+    live.stop().await;
+}
+
 fn build_info(text: &str) -> String {
     text.lines()
         .find(|l| l.starts_with("njia_build_info{"))

@@ -450,15 +450,20 @@ async fn a_receipt_fills_a_paid_attempt_once_and_never_overwrites(open: Opener) 
     };
     let p = policy();
     let token = &paid.token;
-    let outcome = payment_callback(store.as_ref(), &p, token, &callback(0, Some("QR1"))).await.unwrap();
+    // A registry of the test's own, so its counts are exact.
+    let m = njia::metrics::Registry::new();
+    let outcome = payment_callback(store.as_ref(), &p, &m, token, &callback(0, Some("QR1"))).await.unwrap();
     assert_eq!(outcome, CallbackOutcome::ReceiptRecorded);
     for (copy, want) in [
         (callback(0, Some("QR1")), CallbackOutcome::Duplicate),
         (callback(0, Some("QR2")), CallbackOutcome::Conflict),
         (callback(1032, None), CallbackOutcome::Conflict),
     ] {
-        assert_eq!(payment_callback(store.as_ref(), &p, token, &copy).await.unwrap(), want, "{copy:?}");
+        assert_eq!(payment_callback(store.as_ref(), &p, &m, token, &copy).await.unwrap(), want, "{copy:?}");
     }
+    // The query counted the result when it settled the attempt: a late callback is no second
+    // payment result.
+    assert_eq!(njia::metrics::RESULT_CODES.iter().map(|c| m.payment_results.get(c)).sum::<u64>(), 0);
     // Straight to the store: a recorded receipt is never overwritten, by any receipt.
     assert!(!store.apply(fill("QR1")).await.unwrap(), "a second copy");
     assert!(!store.apply(fill("QR3")).await.unwrap(), "another receipt");
