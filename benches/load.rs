@@ -88,7 +88,9 @@ enum Walk {
     /// the code of the first service home offers them (END of that service). Hop for hop the
     /// two walks show the same screens but for the searches: the search screen for the 0
     /// that leaves a results list, home for a search. So the two walks' difference is
-    /// [`SEARCHES_PER_WALK`] search hops over as many plain hops.
+    /// [`SEARCHES_PER_WALK`] search hops over as many plain hops, and one END reached by a
+    /// results row over one reached by a code typed at home (about 6k instructions dearer, so
+    /// each search is charged a quarter of it: the estimate errs against the search).
     SearchesControl,
 }
 
@@ -875,9 +877,10 @@ fn search(data: &Path, seconds: u64, services: usize) {
     println!("\nsearch walk CPU per hop / agencies walk's at 1, 16, 64 connections: {}", ratio(&search, &plain));
     // The searches walk and its control take turns run by run, so each run of one is compared
     // with the other's run beside it (a drifting machine is felt by both) and the median of
-    // those ratios kept. Hop for hop the walks differ only where the searches walk searches
-    // (`SEARCHES_PER_WALK` of its `MAX_HOPS` hops), so the search hop alone, over the plain hop
-    // it replaced, is 1 + (MAX_HOPS / SEARCHES_PER_WALK) x (the walks' ratio - 1).
+    // those ratios kept. Hop for hop the walks differ where the searches walk searches
+    // (`SEARCHES_PER_WALK` of its `MAX_HOPS` hops) and in how the last hop reaches its END, so
+    // the search hop alone, over the plain hop it replaced, is at most
+    // 1 + (MAX_HOPS / SEARCHES_PER_WALK) x (the walks' ratio - 1).
     let scale = MAX_HOPS as f64 / SEARCHES_PER_WALK as f64;
     let paired: Vec<f64> = cpu[2]
         .iter()
