@@ -352,15 +352,30 @@ pub fn gauge(name: &str, help: &str, read: impl Fn() -> f64 + Send + Sync + 'sta
     g.push((name.to_owned(), help.to_owned(), Box::new(read)));
 }
 
+/// What one server adds to its registry's figures at each scrape, read from its own menus and
+/// store (a console's sandbox in the same process has its own, and its own `/metrics`).
+#[derive(Clone, Debug, Default)]
+pub struct Scrape {
+    /// Each menu served, with its version (which covers its file, the locales, the data and
+    /// its catalogue).
+    pub menus: Vec<(String, u64)>,
+    /// Each catalogue served, by the id of the menu that holds it, with the version of its files.
+    pub catalogues: Vec<(String, u64)>,
+    /// The store's backlog; `None` when it did not answer in time.
+    pub backlog: Option<BacklogFigures>,
+}
+
+/// The job states counted as gauges: done jobs only grow (`njia_jobs_total` counts them).
+const GAUGED_STATES: [JobState; 3] = [JobState::Ready, JobState::Running, JobState::Dead];
+
 impl Registry {
     /// The text exposition of every figure.
     pub fn render(&self) -> String {
-        let m = self;
         let mut out = String::with_capacity(16 * 1024);
         let head = |out: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
-        let channels = m.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let channels = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         head(
             &mut out,
             "njia_channel_request_duration_seconds",
@@ -380,39 +395,39 @@ impl Registry {
             c.statuses.render(&mut out, "njia_channel_requests_total", "status", &format!("channel=\"{}\",", c.name));
         }
         head(&mut out, "njia_channel_denied_total", "counter", "Requests refused by channel authentication.");
-        let _ = writeln!(out, "njia_channel_denied_total {}", m.denied.load(Ordering::Relaxed));
+        let _ = writeln!(out, "njia_channel_denied_total {}", self.denied.load(Ordering::Relaxed));
         head(&mut out, "njia_search_misses_total", "counter", "Catalogue searches that found no service.");
-        let _ = writeln!(out, "njia_search_misses_total {}", m.search_misses.load(Ordering::Relaxed));
+        let _ = writeln!(out, "njia_search_misses_total {}", self.search_misses.load(Ordering::Relaxed));
         head(&mut out, "njia_hops_total", "counter", "USSD hops by outcome.");
-        m.hops.render(&mut out, "njia_hops_total", "outcome", "");
+        self.hops.render(&mut out, "njia_hops_total", "outcome", "");
         head(&mut out, "njia_lookup_duration_seconds", "histogram", "Lookups made inside a session.");
-        m.lookup_duration.render(&mut out, "njia_lookup_duration_seconds", "");
+        self.lookup_duration.render(&mut out, "njia_lookup_duration_seconds", "");
         head(&mut out, "njia_lookups_total", "counter", "Lookups by outcome.");
-        m.lookups.render(&mut out, "njia_lookups_total", "outcome", "");
+        self.lookups.render(&mut out, "njia_lookups_total", "outcome", "");
         head(&mut out, "njia_job_duration_seconds", "histogram", "Dispatcher jobs run, by kind.");
-        for (k, h) in JOB_KINDS.iter().zip(&m.job_duration) {
+        for (k, h) in JOB_KINDS.iter().zip(&self.job_duration) {
             h.render(&mut out, "njia_job_duration_seconds", &format!("kind=\"{k}\""));
         }
         head(&mut out, "njia_jobs_total", "counter", "Dispatcher jobs by kind and result.");
-        for (k, c) in JOB_KINDS.iter().zip(&m.jobs) {
+        for (k, c) in JOB_KINDS.iter().zip(&self.jobs) {
             c.render(&mut out, "njia_jobs_total", "result", &format!("kind=\"{k}\","));
         }
         head(&mut out, "njia_payment_results_total", "counter", "M-Pesa results by Daraja result code.");
-        m.payment_results.render(&mut out, "njia_payment_results_total", "code", "");
+        self.payment_results.render(&mut out, "njia_payment_results_total", "code", "");
         head(
             &mut out,
             "njia_payment_reviews_total",
             "counter",
             "Payment callbacks whose amount or phone disagreed with the attempt: requests held for review.",
         );
-        m.payment_reviews.render(&mut out, "njia_payment_reviews_total", "reason", "");
+        self.payment_reviews.render(&mut out, "njia_payment_reviews_total", "reason", "");
         head(&mut out, "njia_sms_sent_total", "counter", "SMS handed to the SMS API, by result.");
-        m.sms_sent.render(&mut out, "njia_sms_sent_total", "result", "");
+        self.sms_sent.render(&mut out, "njia_sms_sent_total", "result", "");
         head(&mut out, "njia_sms_delivery_reports_total", "counter", "SMS delivery reports by status.");
-        m.delivery_reports.render(&mut out, "njia_sms_delivery_reports_total", "status", "");
+        self.delivery_reports.render(&mut out, "njia_sms_delivery_reports_total", "status", "");
         head(&mut out, "njia_menu_reloads_total", "counter", "Menu and locale reloads by result.");
-        m.reloads.render(&mut out, "njia_menu_reloads_total", "result", "");
-        let outbound = m.outbound.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        self.reloads.render(&mut out, "njia_menu_reloads_total", "result", "");
+        let outbound = self.outbound.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         head(
             &mut out,
             "njia_outbound_duration_seconds",
@@ -433,32 +448,14 @@ impl Registry {
             let labels = format!("provider=\"{}\",call=\"{}\",", o.provider, o.call);
             o.results.render(&mut out, "njia_outbound_calls_total", "result", &labels);
         }
-        let gauges = m.gauges.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let gauges = self.gauges.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for (name, help, read) in gauges.iter() {
             head(&mut out, name, "gauge", help);
             let _ = writeln!(out, "{name} {}", read());
         }
         out
     }
-}
 
-/// What one server adds to its registry's figures at each scrape, read from its own menus and
-/// store (a console's sandbox in the same process has its own, and its own `/metrics`).
-#[derive(Clone, Debug, Default)]
-pub struct Scrape {
-    /// Each menu served, with its version (which covers its file, the locales, the data and
-    /// its catalogue).
-    pub menus: Vec<(String, u64)>,
-    /// Each catalogue served, by the id of the menu that holds it, with the version of its files.
-    pub catalogues: Vec<(String, u64)>,
-    /// The store's backlog; `None` when it did not answer in time.
-    pub backlog: Option<BacklogFigures>,
-}
-
-/// The job states counted as gauges: done jobs only grow (`njia_jobs_total` counts them).
-const GAUGED_STATES: [JobState; 3] = [JobState::Ready, JobState::Running, JobState::Dead];
-
-impl Registry {
     /// The registry's figures followed by one server's (see [`Scrape`]).
     pub fn render_with(&self, scrape: &Scrape) -> String {
         let mut out = self.render();

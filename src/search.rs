@@ -40,10 +40,8 @@
 //! once per word when the index is built: a hash table finds its id, and beside the id are its
 //! range of words (itself and those it begins) and the word ranges one typo away. A whole word
 //! typed costs a hash and a few cache lines; only a prefix or a misspelling is searched for in
-//! the vocabulary and the deletion map.
-//!
-//! Most words typed are whole words with one posting list and nothing a typo away: while every
-//! query word so far is such a word, the candidates are a posting list's documents in order,
+//! the vocabulary and the deletion map. Most such words have one posting list and nothing a
+//! typo away: while every query word so far is such a word, the candidates are a posting list's documents in order,
 //! and the next word's list is galloped through beside them. A word matching several lists (a
 //! short prefix matches hundreds) marks documents in a per-thread array of `docs` stamps (one
 //! `u32` each), so its postings merge in one pass without sorting and nothing is cleared
@@ -53,6 +51,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::thread::LocalKey;
 
 /// Score of a query word found as a whole word of a document's name.
 pub const SCORE_NAME: u32 = 8;
@@ -263,15 +262,13 @@ fn start_key(w: &[u8]) -> Option<usize> {
     Some(symbol(w.first().copied())? * SYMBOLS + symbol(w.get(1).copied())?)
 }
 
-/// For each key of [`start_key`] (and one past the last), the first word id whose key is not
-/// below it: a word's place in the vocabulary is then searched among the few words sharing
-/// its first two letters instead of all of them, which is most of a lookup's cache misses.
-fn word_directory(text: &[u8], starts: &[u32]) -> Vec<u32> {
-    let n = starts.len().saturating_sub(1);
-    let key = |i: usize| start_key(&text[starts[i] as usize..starts[i + 1] as usize]).unwrap_or(SYMBOLS * SYMBOLS);
-    let mut dir = Vec::with_capacity(SYMBOLS * SYMBOLS + 1);
+/// For `n` items whose keys (`key(i)`, below `keys`) never decrease, and for each key and one
+/// past the last, the first item whose key is not below it: the items with key `k` are
+/// `dir[k]..dir[k + 1]`.
+fn directory(n: usize, keys: usize, key: impl Fn(usize) -> usize) -> Vec<u32> {
+    let mut dir = Vec::with_capacity(keys + 1);
     let mut i = 0;
-    for k in 0..=SYMBOLS * SYMBOLS {
+    for k in 0..=keys {
         while i < n && key(i) < k {
             i += 1;
         }
@@ -280,20 +277,25 @@ fn word_directory(text: &[u8], starts: &[u32]) -> Vec<u32> {
     dir
 }
 
-/// The deletion map's buckets: about two keys a bucket, found by the top bits of a key, so a
-/// lookup reads one bucket instead of halving the whole map.
+/// For each key of [`start_key`], where its words begin in the vocabulary: a word's place is
+/// then searched among the few words sharing its first two letters instead of all of them,
+/// which is most of a lookup's cache misses.
+fn word_directory(text: &[u8], starts: &[u32]) -> Vec<u32> {
+    let n = starts.len().saturating_sub(1);
+    let key = |i: usize| start_key(&text[starts[i] as usize..starts[i + 1] as usize]).unwrap_or(SYMBOLS * SYMBOLS);
+    directory(n, SYMBOLS * SYMBOLS, key)
+}
+
+/// The deletion map's buckets: about two keys a bucket, found by the top bits of a key
+/// ([`bucket_of`]), so a lookup reads one bucket instead of halving the whole map.
 fn buckets(keys: &[u32]) -> (Vec<u32>, u32) {
     let bits = (keys.len() / 2).max(1).next_power_of_two().trailing_zeros().min(24);
-    let bucket = |key: u32| if bits == 0 { 0 } else { (key >> (32 - bits)) as usize };
-    let mut dir = Vec::with_capacity((1 << bits) + 1);
-    let mut i = 0;
-    for b in 0..=(1usize << bits) {
-        while i < keys.len() && bucket(keys[i]) < b {
-            i += 1;
-        }
-        dir.push(i as u32);
-    }
-    (dir, bits)
+    (directory(keys.len(), 1 << bits, |i| bucket_of(keys[i], bits)), bits)
+}
+
+/// The bucket of deletion-map key `key` among `2^bits`.
+fn bucket_of(key: u32, bits: u32) -> usize {
+    if bits == 0 { 0 } else { (key >> (32 - bits)) as usize }
 }
 
 /// `a < b` as words: a byte loop, which for words of a few letters costs less than the call to
@@ -362,7 +364,7 @@ pub struct Index {
     prefixes: Vec<Prefix>,
     del_keys: Vec<u32>,
     del_prefix: Vec<u32>,
-    /// Where each word's first two letters begin in the vocabulary (see [`Directory`]).
+    /// Where each word's first two letters begin in the vocabulary (see [`word_directory`]).
     words_by_start: Vec<u32>,
     /// `del_keys` by their top `del_bits` bits: the keys of bucket `i` are
     /// `del_keys[del_buckets[i]..del_buckets[i + 1]]`, a few at most.
@@ -409,15 +411,8 @@ impl Index {
         if query.n == 0 {
             return;
         }
-        // The stamps are per thread so that a shared index needs no lock; a nested call
-        // (impossible today) or a thread being torn down gets a fresh array instead of a panic.
-        let ran = SCRATCH.try_with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => self.collect(&query, &mut scratch, out, probe),
-            Err(_) => self.collect(&query, &mut Scratch::default(), out, probe),
-        });
-        if ran.is_err() {
-            self.collect(&query, &mut Scratch::default(), out, probe);
-        }
+        // The stamps are per thread so that a shared index needs no lock.
+        per_thread(&SCRATCH, |scratch| self.collect(&query, scratch, out, probe));
         rank(out, popularity, limit);
     }
 
@@ -617,10 +612,9 @@ impl Index {
                 if probe && span.hi == span.lo + 1 && !self.any_fuzzy(word, span) {
                     let (keyword, name) = span.scores();
                     out.extend(
-                        self.postings_of(span.lo).iter().map(|&p| Hit {
-                            doc: p & !NAME_BIT,
-                            score: if p & NAME_BIT != 0 { name } else { keyword },
-                        }),
+                        self.postings_of(span.lo)
+                            .iter()
+                            .map(|&p| Hit { doc: p & !NAME_BIT, score: score_of(p, keyword, name) }),
                     );
                     sorted = true;
                     continue;
@@ -661,7 +655,7 @@ impl Index {
         for hit in out.iter_mut() {
             at = gallop(postings, at, hit.doc);
             match postings.get(at) {
-                Some(&p) if p & !NAME_BIT == hit.doc => hit.score += if p & NAME_BIT != 0 { name } else { keyword },
+                Some(&p) if p & !NAME_BIT == hit.doc => hit.score += score_of(p, keyword, name),
                 _ => {
                     hit.score |= MISSED;
                     missed += 1;
@@ -755,7 +749,7 @@ impl Index {
         let (plo, phi) = (span.lo, span.hi);
         for skip in std::iter::once(usize::MAX).chain(0..w.len()) {
             let key = hash_without(w, skip);
-            let bucket = if self.del_bits == 0 { 0 } else { (key >> (32 - self.del_bits)) as usize };
+            let bucket = bucket_of(key, self.del_bits);
             let mut k = match (self.del_buckets.get(bucket), self.del_buckets.get(bucket + 1)) {
                 (Some(&lo), Some(&hi)) => {
                     let keys = self.del_keys.get(lo as usize..hi as usize).unwrap_or_default();
@@ -822,11 +816,11 @@ impl Index {
         if let Some(ranges) = self.typos_of(span.lo).filter(|_| span.exact) {
             return !ranges.is_empty();
         }
+        // Every range `typo_ranges` yields reaches outside the exact prefix range.
         let mut any = false;
-        self.typo_ranges(w, span, |a, b| {
-            // A typo range holding the exact prefix range adds the words around it, if any.
-            any = span.lo >= span.hi || a < span.lo as u32 || b > span.hi as u32;
-            !any
+        self.typo_ranges(w, span, |_, _| {
+            any = true;
+            false
         });
         any
     }
@@ -919,11 +913,17 @@ fn gallop(postings: &[u32], from: usize, doc: u32) -> usize {
     lo + postings.get(lo..hi).map_or(0, |run| run.partition_point(|&p| p & !NAME_BIT < doc))
 }
 
+/// What posting `p` scores: `name` when its word is in the document's name, else `keyword`.
+#[inline]
+fn score_of(p: u32, keyword: u32, name: u32) -> u32 {
+    if p & NAME_BIT != 0 { name } else { keyword }
+}
+
 /// Marks the document of posting `p` as matched in round `epoch`, at the name or keyword
 /// score as the posting says, keeping the round's best; true when this round had not marked it.
 #[inline]
 fn mark(marks: &mut [u32], epoch: u32, p: u32, keyword: u32, name: u32) -> bool {
-    let score = if p & NAME_BIT != 0 { name } else { keyword };
+    let score = score_of(p, keyword, name);
     let Some(mark) = marks.get_mut((p & !NAME_BIT) as usize) else { return false };
     if *mark >> MARK_SHIFT == epoch {
         if score > *mark & MARK_SCORE {
@@ -996,6 +996,17 @@ impl Scratch {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` on this thread's value of `key`: a value kept per thread so that what it holds
+/// (stamps, a candidate list) is allocated once per thread, not once per search, and shared
+/// data needs no lock. A nested call (none today) or a thread being torn down gets a fresh
+/// value instead of a panic.
+pub fn per_thread<T: Default, R>(key: &'static LocalKey<RefCell<T>>, mut f: impl FnMut(&mut T) -> R) -> R {
+    match key.try_with(|cell| cell.try_borrow_mut().ok().map(|mut value| f(&mut value))) {
+        Ok(Some(r)) => r,
+        _ => f(&mut T::default()),
+    }
 }
 
 /// A query's folded words, on the stack.

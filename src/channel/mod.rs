@@ -212,7 +212,6 @@ pub fn layout(config: &crate::config::Config) -> Result<Vec<Channel>, String> {
         }
         let mut ch = Channel::default_for(d, config.screen_limit);
         ch.name = Arc::from(name.as_str());
-        ch.metrics = Arc::new(crate::metrics::ChannelMetrics::new(name));
         // Unless configured: the dialect's own path for a section named after it, otherwise
         // the section's name beside it (`/ussd/at-ke`, `/sms/sms-ke`).
         ch.path = c.path.clone().unwrap_or_else(|| {

@@ -136,16 +136,10 @@ impl Finder {
             static HITS: std::cell::RefCell<Vec<crate::search::Hit>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         let popularity = self.popularity.load();
-        let search = |hits: &mut Vec<crate::search::Hit>| -> Box<[u32]> {
+        crate::search::per_thread(&HITS, |hits| {
             self.index.search(query, &popularity, limit, hits);
             hits.iter().filter_map(|h| self.codes.get(h.doc as usize).copied()).collect()
-        };
-        // A nested search (impossible today) or a thread being torn down gets a list of its own.
-        HITS.try_with(|cell| match cell.try_borrow_mut() {
-            Ok(mut hits) => search(&mut hits),
-            Err(_) => search(&mut Vec::new()),
         })
-        .unwrap_or_else(|_| search(&mut Vec::new()))
     }
 }
 

@@ -152,8 +152,7 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
 
 /// As [`build`], with the choices of `options`.
 pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, StartError> {
-    let metrics = crate::metrics::Registry::for_server(options.beside_live);
-    let channels = channels(config, &metrics)?;
+    let channels = channels(config)?;
     let source = source(config, &channels);
     // Checking and preparing a large catalogue is CPU work: on the blocking pool, as a reload
     // does it, so a sandbox started beside a live server never stalls a runtime worker.
@@ -162,7 +161,7 @@ pub async fn build_with(config: &Config, options: &RunOptions) -> Result<App, St
         .await
         .map_err(|e| StartError::Config(format!("the loading task failed: {e}")))?
         .map_err(StartError::Check)?;
-    assemble(config, options, metrics, channels, source, loaded, Arc::new(served)).await
+    assemble(config, options, channels, source, loaded, Arc::new(served)).await
 }
 
 /// A server on a set already checked and served by another one in this process, shared with
@@ -178,10 +177,9 @@ pub async fn build_on(
     if !options.beside_live {
         return Err(StartError::Config("a server on a shared menu set runs beside the live one only".into()));
     }
-    let metrics = crate::metrics::Registry::for_server(options.beside_live);
-    let channels = channels(config, &metrics)?;
+    let channels = channels(config)?;
     let source = source(config, &channels);
-    assemble(config, options, metrics, channels, source, loaded, served).await
+    assemble(config, options, channels, source, loaded, served).await
 }
 
 /// Where a server loads its menus and locales from, and the rules they must pass.
@@ -201,7 +199,6 @@ fn source(config: &Config, channels: &[Channel]) -> crate::reload::Source {
 async fn assemble(
     config: &Config,
     options: &RunOptions,
-    metrics: Arc<crate::metrics::Registry>,
     channels: Vec<Channel>,
     source: crate::reload::Source,
     loaded: Loaded,
@@ -213,7 +210,18 @@ async fn assemble(
             return Err(StartError::Config(format!("[channels.{}]: no menu with id {unknown:?}", c.name)));
         }
     }
-    let channels = Channels::new(channels.into_iter().map(Arc::new).collect());
+    // Everything this server counts (its channels' requests, hops, jobs, payment results) goes
+    // to one registry: the process's, or a sandbox's own.
+    let metrics = crate::metrics::Registry::for_server(options.beside_live);
+    let channels = Channels::new(
+        channels
+            .into_iter()
+            .map(|mut ch| {
+                ch.metrics = metrics.channel(&ch.name);
+                Arc::new(ch)
+            })
+            .collect(),
+    );
     // The whole configuration is validated, and every secret it names read, before anything
     // is created or migrated: a missing admin token or Daraja key is found before the data
     // directory exists or a database has a table.
@@ -319,12 +327,10 @@ async fn assemble(
 }
 
 /// The channels to serve, with their authentication: every dialect at its default path,
-/// unauthenticated, when none is configured; otherwise exactly the configured ones. Their
-/// requests are counted in `metrics`.
-fn channels(config: &Config, metrics: &crate::metrics::Registry) -> Result<Vec<Channel>, StartError> {
+/// unauthenticated, when none is configured; otherwise exactly the configured ones.
+fn channels(config: &Config) -> Result<Vec<Channel>, StartError> {
     let mut channels = crate::channel::layout(config).map_err(StartError::Config)?;
     for ch in &mut channels {
-        ch.metrics = metrics.channel(&ch.name);
         let Some(c) = config.channels.get(&*ch.name) else { continue };
         let rules = Rules { header: &c.header, basic: &c.basic, allow: &c.allow, trusted_proxies: &c.trusted_proxies };
         ch.auth = auth(config, &format!("[channels.{}]", ch.name), rules)?;
