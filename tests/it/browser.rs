@@ -165,8 +165,18 @@ impl Tab {
         }
     }
 
+    /// The text of `css`. The page's script replaces a region it re-renders (the phone's
+    /// screen after each reply), so an element found a moment ago can be gone by the time its
+    /// text is read: then it is found again, as a reader's eye would.
     async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.expect("its text")
+        let mut tries = 0;
+        loop {
+            match self.find(css).await.text().await {
+                Ok(text) => return text,
+                Err(e) if e.is_stale_element_reference() && tries < 5 => tries += 1,
+                Err(e) => panic!("the text of {css}: {e}"),
+            }
+        }
     }
 
     async fn click(&mut self, css: &str) {
